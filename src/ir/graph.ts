@@ -40,7 +40,8 @@ export class Value {
   docString = '';
   /** Whether `type` came from the model file (value_info / inputs / outputs). */
   typeFromFile = false;
-  /** Inferred by passes: a small tensor whose contents are known (constant folding). */
+  /** Analysis results keyed by pass (e.g. 'shape.known'); never serialized. */
+  readonly meta = new Map<string, unknown>();
   private _producer: Node | null = null;
   private _outputIndex = -1;
   private readonly _uses: Use[] = [];
@@ -167,6 +168,8 @@ export class Node {
   graph: Graph | null = null;
   /** Fields the IR does not model (metadata_props, device configs), kept verbatim by serde. */
   extra: unknown = undefined;
+  /** Analysis results keyed by pass (e.g. 'cost'); never serialized. */
+  readonly meta = new Map<string, unknown>();
 
   /** @internal linked-list pointers owned by NodeList */
   _prev: Node | null = null;

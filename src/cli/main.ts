@@ -1,0 +1,112 @@
+// The splitc command line. SplitcErrors print one line (plus a hint) and exit 2;
+// anything else is an internal bug: its stack is printed and the exit code is 1.
+
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { SplitcError } from '../ir/errors.js';
+import type { Dim } from '../ir/graph.js';
+import { loadModel } from '../ir/serde/io.js';
+import { printModel } from '../ir/printer.js';
+import { parseShapeSpec } from '../passes/shape/index.js';
+import { convertModel } from './convert.js';
+import { bytes } from './format.js';
+import { formatInspect, inspectModel } from './inspect.js';
+
+export const VERSION = '0.1.0';
+
+function shapesFrom(specs: unknown): Record<string, Dim[]> {
+  const list = specs === undefined ? [] : Array.isArray(specs) ? specs : [specs];
+  const out: Record<string, Dim[]> = {};
+  for (const s of list) {
+    for (const part of String(s).split(',')) {
+      if (!part.trim()) continue;
+      const [name, dims] = parseShapeSpec(part.trim());
+      out[name] = dims;
+    }
+  }
+  return out;
+}
+
+function fail(e: unknown, json: boolean): never {
+  if (e instanceof SplitcError) {
+    if (json) process.stdout.write(JSON.stringify({ error: e.toJSON() }, null, 2) + '\n');
+    else process.stderr.write(e.format() + '\n');
+    process.exit(2);
+  }
+  process.stderr.write(`internal error (a bug in splitc, please report it):\n${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const json = argv.includes('--json');
+  try {
+    await yargs(argv)
+      .scriptName('splitc')
+      .version(VERSION)
+      .strict()
+      .demandCommand(1, 'name a command, e.g. `splitc inspect model.onnx`')
+      .command(
+        'inspect <model>',
+        'summarize a model: inputs/outputs, shapes, op histogram, parameters, MACs, peak activation memory',
+        (y) =>
+          y
+            .positional('model', { type: 'string', demandOption: true, describe: 'ONNX model file' })
+            .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON (schema in docs/cli.md)' })
+            .option('shape', { type: 'string', array: true, describe: 'fix input dims, e.g. --shape x=1x3x48x192 (repeatable)' })
+            .option('nodes', { type: 'boolean', default: true, describe: 'print the per-node table (--no-nodes to hide)' }),
+        (args) => {
+          const report = inspectModel(args.model, shapesFrom(args.shape));
+          if (args.json) {
+            process.stdout.write(JSON.stringify(report) + '\n');
+            return;
+          }
+          for (const w of report.warnings) process.stderr.write(`warning ${w.code}: ${w.message}${w.location ? ` (at ${w.location})` : ''}\n`);
+          process.stdout.write(formatInspect(report, { nodes: args.nodes }) + '\n');
+        },
+      )
+      .command(
+        'convert <input> <output>',
+        'round-trip a model through the IR (optionally hoisting constants / writing external data)',
+        (y) =>
+          y
+            .positional('input', { type: 'string', demandOption: true })
+            .positional('output', { type: 'string', demandOption: true })
+            .option('external-data-threshold', { type: 'number', describe: 'move initializers of at least BYTES to <output>.data' })
+            .option('hoist-constants', { type: 'boolean', default: false, describe: 'turn Constant-node weights into initializers' })
+            .option('json', { type: 'boolean', default: false }),
+        (args) => {
+          const threshold = args.externalDataThreshold;
+          if (threshold !== undefined && (!Number.isFinite(threshold) || threshold < 0)) {
+            throw new SplitcError('E_BAD_ARGUMENT', `--external-data-threshold must be a non-negative number of bytes, got ${threshold}`);
+          }
+          const r = convertModel(args.input, args.output, {
+            ...(threshold !== undefined ? { externalDataThreshold: threshold } : {}),
+            hoistConstants: args.hoistConstants,
+          });
+          if (args.json) process.stdout.write(JSON.stringify({ output: args.output, ...r }) + '\n');
+          else {
+            process.stdout.write(
+              `wrote ${args.output} (${bytes(r.modelBytes)})${r.externalDataFile ? ` + ${r.externalDataFile} (${bytes(r.externalBytes)})` : ''}${r.hoisted ? ', constants hoisted' : ''}\n`,
+            );
+          }
+        },
+      )
+      .command(
+        'print <model>',
+        'print the graph in splitc\'s deterministic text form',
+        (y) => y.positional('model', { type: 'string', demandOption: true }),
+        (args) => {
+          process.stdout.write(printModel(loadModel(args.model)));
+        },
+      )
+      .fail((msg, err) => {
+        if (err) throw err;
+        throw new SplitcError('E_BAD_ARGUMENT', msg, { hint: 'run `splitc --help` for usage' });
+      })
+      .parseAsync();
+  } catch (e) {
+    fail(e, json);
+  }
+}
+
+await main(hideBin(process.argv));

@@ -1,0 +1,8 @@
+// Programmatic API of splitc.
+export * from './ir/index.js';
+export { loadModel, saveModel, modelToBytes } from './ir/serde/io.js';
+export { deserializeModel } from './ir/serde/read.js';
+export { serializeModel } from './ir/serde/write.js';
+export * from './passes/pass.js';
+export { hoistConstants } from './passes/hoist-constants.js';
+export { annotateCost, type CostReport, type NodeCost, type CostTotals } from './passes/cost.js';

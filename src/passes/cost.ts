@@ -1,0 +1,268 @@
+// Cost annotation: per node multiply-accumulates, parameter bytes and output activation
+// bytes, model totals, and the peak live-activation memory of running the graph in
+// topological order (what an edge device must hold at once besides the weights).
+// Needs shapes: run shape inference first. Unknown symbolic dims count as 1 and are
+// reported in `assumedSymbols`.
+
+import { constantOf } from '../ir/constants.js';
+import { byteSizeOf, isFloatDtype } from '../ir/dtype.js';
+import type { Graph, Model, Node, Shape, Value } from '../ir/graph.js';
+import { registerPass, type Pass } from './pass.js';
+
+export interface NodeCost {
+  /** Multiply-accumulates (Conv, ConvTranspose, MatMul, Gemm, Einsum, normalizations). */
+  macs: number;
+  /** Bytes of constant inputs (weights, biases, shape constants) read by the node. */
+  paramBytes: number;
+  /** Bytes of the node's outputs (0 for Constant nodes: those are parameters). */
+  outputBytes: number;
+  /** False when some shape needed for these numbers is unknown. */
+  exact: boolean;
+}
+
+export interface CostTotals {
+  nodes: number;
+  macs: number;
+  /** Elements of floating-point constants (initializers and Constant nodes). */
+  params: number;
+  /** Bytes of all constants. */
+  paramBytes: number;
+  /** Sum of all activation outputs. */
+  activationBytes: number;
+  /** Peak bytes of activations alive at once when executing in graph order. */
+  peakActivationBytes: number;
+  /** Symbols (e.g. 'N') taken as 1 because their value is unknown. */
+  assumedSymbols: string[];
+  /** Nodes whose cost could not be computed exactly (unknown shapes). */
+  inexactNodes: number;
+}
+
+export interface CostReport {
+  nodes: Map<Node, NodeCost>;
+  totals: CostTotals;
+}
+
+export interface CostOptions {
+  /** Values for symbolic dims (default: 1 for each, recorded as an assumption). */
+  symbols?: Record<string, number>;
+}
+
+type MacRule = (n: Node, dims: (v: Value | null | undefined) => number[] | null) => number | null;
+
+const prod = (xs: readonly number[]): number => xs.reduce((a, b) => a * b, 1);
+
+/** MAC rules per op type; ops not listed have 0 MACs (elementwise, data movement). */
+const MAC_RULES: Record<string, MacRule> = {
+  Conv(n, dims) {
+    const w = dims(n.inputs[1]);
+    const y = dims(n.outputs[0]);
+    if (!w || !y || w.length < 2) return null;
+    // N·Cout·spatial_out · (Cin/group)·kernel
+    return prod(y) * prod(w.slice(1));
+  },
+  ConvTranspose(n, dims) {
+    const x = dims(n.inputs[0]);
+    const w = dims(n.inputs[1]);
+    if (!x || !w || w.length < 2) return null;
+    // every input element scatters into (Cout/group)·kernel outputs
+    return prod(x) * prod(w.slice(1));
+  },
+  MatMul(n, dims) {
+    const a = dims(n.inputs[0]);
+    const y = dims(n.outputs[0]);
+    if (!a || !y || a.length === 0) return null;
+    return prod(y) * a[a.length - 1]!;
+  },
+  Gemm(n, dims) {
+    const a = dims(n.inputs[0]);
+    const y = dims(n.outputs[0]);
+    if (!a || !y || a.length !== 2) return null;
+    const k = n.attrInt('transA', 0) ? a[0]! : a[1]!;
+    return prod(y) * k;
+  },
+  Einsum(n, dims) {
+    const eq = n.attrString('equation');
+    if (!eq) return null;
+    const [lhs] = eq.replace(/\s/g, '').split('->');
+    const terms = (lhs ?? '').split(',');
+    const sizes = new Map<string, number>();
+    for (let i = 0; i < terms.length; i++) {
+      const d = dims(n.inputs[i]);
+      if (!d) return null;
+      const letters = terms[i]!.replace('...', '');
+      const offset = d.length - letters.length;
+      [...letters].forEach((c, j) => sizes.set(c, Math.max(sizes.get(c) ?? 1, d[offset + j] ?? 1)));
+    }
+    // one MAC per point of the full index space (broadcast batch dims via the output)
+    const y = dims(n.outputs[0]);
+    const outLetters = (eq.split('->')[1] ?? '').replace('...', '');
+    const ell = y ? prod(y.slice(0, y.length - outLetters.length)) : 1;
+    return prod([...sizes.values()]) * ell;
+  },
+  BatchNormalization: (n, dims) => perElement(n, dims),
+  InstanceNormalization: (n, dims) => perElement(n, dims),
+  LayerNormalization: (n, dims) => perElement(n, dims),
+  GroupNormalization: (n, dims) => perElement(n, dims),
+};
+
+function perElement(n: Node, dims: (v: Value | null | undefined) => number[] | null): number | null {
+  const y = dims(n.outputs[0]);
+  return y ? prod(y) : null;
+}
+
+export function annotateCost(model: Model, opts: CostOptions = {}): CostReport {
+  const assumed = new Set<string>();
+  const symbols = opts.symbols ?? {};
+  const resolve = (shape: Shape | null): number[] | null => {
+    if (!shape) return null;
+    const out: number[] = [];
+    for (const d of shape) {
+      if (typeof d === 'number') out.push(d);
+      else if (typeof d === 'string') {
+        if (symbols[d] !== undefined) out.push(symbols[d]!);
+        else {
+          assumed.add(d);
+          out.push(1);
+        }
+      } else return null;
+    }
+    return out;
+  };
+  const dims = (v: Value | null | undefined): number[] | null => {
+    if (!v) return null;
+    const c = constantOf(v);
+    if (c) return c.dims;
+    return resolve(v.shape);
+  };
+  const bytesOf = (v: Value): number | null => {
+    const d = dims(v);
+    const dt = v.dtype;
+    if (!d || dt === undefined) return null;
+    return byteSizeOf(dt, prod(d));
+  };
+
+  const g = model.graph;
+  const nodes = new Map<Node, NodeCost>();
+  let macs = 0;
+  let activationBytes = 0;
+  let inexact = 0;
+  for (const n of g.nodes) {
+    let exact = true;
+    let paramBytes = 0;
+    for (const v of n.inputs) {
+      const c = constantOf(v);
+      if (c) paramBytes += c.expectedByteLength;
+    }
+    let outputBytes = 0;
+    if (!isConstantNode(n)) {
+      for (const o of n.outputs) {
+        if (!o.name) continue;
+        const b = bytesOf(o);
+        if (b === null) exact = false;
+        else outputBytes += b;
+      }
+    }
+    const rule = MAC_RULES[n.domain === '' || n.domain === 'ai.onnx' ? n.opType : ''];
+    let m = 0;
+    if (rule) {
+      const r = rule(n, dims);
+      if (r === null || !Number.isFinite(r)) exact = false;
+      else m = r;
+    }
+    if (!exact) inexact++;
+    macs += m;
+    activationBytes += outputBytes;
+    const cost: NodeCost = { macs: m, paramBytes, outputBytes, exact };
+    nodes.set(n, cost);
+    n.meta.set('cost', cost);
+  }
+
+  // Unique constants: initializers and Constant node outputs.
+  let params = 0;
+  let paramBytes = 0;
+  const seen = new Set<Value>();
+  const countConst = (v: Value): void => {
+    if (seen.has(v)) return;
+    seen.add(v);
+    const t = constantOf(v);
+    if (!t) return;
+    paramBytes += t.expectedByteLength;
+    if (isFloatDtype(t.dtype)) params += t.elementCount;
+  };
+  for (const v of g.initializers.values()) countConst(v);
+  for (const n of g.nodes) if (isConstantNode(n)) for (const o of n.outputs) countConst(o);
+
+  const peak = peakActivationBytes(g, (v) => (constantOf(v) ? 0 : (bytesOf(v) ?? 0)));
+  return {
+    nodes,
+    totals: {
+      nodes: g.nodes.length,
+      macs,
+      params,
+      paramBytes,
+      activationBytes,
+      peakActivationBytes: peak,
+      assumedSymbols: [...assumed].sort(),
+      inexactNodes: inexact,
+    },
+  };
+}
+
+function isConstantNode(n: Node): boolean {
+  return n.opType === 'Constant' && (n.domain === '' || n.domain === 'ai.onnx');
+}
+
+/**
+ * Simulate execution in node order: graph inputs are live from the start, a node's
+ * outputs become live when it runs, a value dies after its last consumer (graph
+ * outputs never die). The peak counts a node's inputs and outputs together.
+ */
+export function peakActivationBytes(g: Graph, sizeOf: (v: Value) => number): number {
+  const order = g.nodes.toArray().filter((n) => !n._erased);
+  const step = new Map<Node, number>();
+  order.forEach((n, i) => step.set(n, i));
+  const lastUse = new Map<Value, number>();
+  const noteUse = (v: Value | null, i: number): void => {
+    if (!v) return;
+    if ((lastUse.get(v) ?? -1) < i) lastUse.set(v, i);
+  };
+  order.forEach((n, i) => {
+    n.inputs.forEach((v) => noteUse(v, i));
+    if (n.subgraphs().length) for (const v of n.implicitInputs()) noteUse(v, i);
+  });
+  const outputs = new Set(g.outputs);
+  const dies = new Map<number, Value[]>();
+  for (const [v, i] of lastUse) {
+    if (outputs.has(v)) continue;
+    const list = dies.get(i) ?? [];
+    list.push(v);
+    dies.set(i, list);
+  }
+  let live = 0;
+  for (const v of g.inputs) if (!v.constValue && (lastUse.has(v) || outputs.has(v))) live += sizeOf(v);
+  let peak = live;
+  order.forEach((n, i) => {
+    let unused = 0;
+    for (const o of n.outputs) {
+      if (!o.name) continue;
+      const size = sizeOf(o);
+      live += size;
+      if (!lastUse.has(o) && !outputs.has(o)) unused += size; // freed right after the node
+    }
+    peak = Math.max(peak, live);
+    live -= unused;
+    for (const v of dies.get(i) ?? []) live -= sizeOf(v);
+  });
+  return peak;
+}
+
+export const costPass = (): Pass => ({
+  name: 'cost',
+  options: {},
+  inPlace: true,
+  run(model) {
+    annotateCost(model);
+    return { model, modified: false };
+  },
+});
+registerPass('cost', costPass);

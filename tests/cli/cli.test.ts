@@ -1,0 +1,79 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { fixtures, repoRoot, tmpDir } from '../helpers/fixtures.js';
+
+const cli = path.join(repoRoot, 'bin/splitc.js');
+function run(args: string[]) {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd: repoRoot });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('splitc CLI', () => {
+  const cls = fixtures()[0]!;
+
+  it('inspect --json prints the documented schema', () => {
+    const r = run(['inspect', cls.path, '--json', '--shape', 'x=1x3x48x192']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.schemaVersion).toBe(1);
+    expect(j.inputs).toEqual([{ name: 'x', dtype: 'float32', shape: [1, 3, 48, 192] }]);
+    expect(j.outputs[0]).toMatchObject({ dtype: 'float32', shape: [1, 2] });
+    expect(j.nodes.length).toBe(j.totals.nodes);
+    const conv = j.nodes.find((n: { opType: string }) => n.opType === 'Conv');
+    expect(conv).toMatchObject({ opType: 'Conv' });
+    expect(conv.macs).toBeGreaterThan(0);
+    expect(conv.paramBytes).toBeGreaterThan(0);
+    expect(conv.outputs[0].shape.every((d: unknown) => typeof d === 'number')).toBe(true);
+    for (const k of ['nodes', 'macs', 'params', 'paramBytes', 'peakActivationBytes']) expect(typeof j.totals[k]).toBe('number');
+    expect(j.opHistogram.Conv).toBe(53);
+    expect(j.shapeCoverage.staticValues).toBe(j.shapeCoverage.values);
+  });
+
+  it('inspect without --shape keeps symbolic dims and prints a table', () => {
+    const r = run(['inspect', cls.path]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/MACs/);
+    expect(r.stdout).toMatch(/peak act\./);
+    expect(r.stdout).toMatch(/Conv/);
+  });
+
+  it('exits 2 with a coded one-line error on bad input', () => {
+    const dir = tmpDir();
+    const bad = path.join(dir, 'bad.onnx');
+    fs.writeFileSync(bad, '{"not": "onnx"}');
+    const r = run(['inspect', bad]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error E_NOT_ONNX: /);
+    expect(r.stderr).not.toMatch(/at .*\.js:\d+/); // no stack trace
+    const j = run(['inspect', bad, '--json']);
+    expect(j.code).toBe(2);
+    expect(JSON.parse(j.stdout).error.code).toBe('E_NOT_ONNX');
+    expect(run(['inspect', path.join(dir, 'missing.onnx')]).code).toBe(2);
+    expect(run(['inspect', cls.path, '--shape', 'x=1xax']).code).toBe(2);
+    expect(run(['frobnicate']).code).toBe(2);
+  });
+
+  it('convert round-trips, hoists constants and writes external data; failures leave nothing behind', () => {
+    const dir = tmpDir();
+    const out = path.join(dir, 'cls.onnx');
+    const r = run(['convert', cls.path, out, '--hoist-constants', '--external-data-threshold', '1024']);
+    expect(r.code).toBe(0);
+    expect(fs.existsSync(out)).toBe(true);
+    expect(fs.existsSync(out + '.data')).toBe(true);
+    const again = path.join(dir, 'again.onnx');
+    expect(run(['convert', out, again]).code).toBe(0);
+    const j = JSON.parse(run(['inspect', again, '--json', '--shape', 'x=1x3x48x192']).stdout);
+    expect(j.opHistogram.Constant ?? 0).toBeLessThan(250);
+
+    // truncated input: error, and no output file or temp file appears
+    const trunc = path.join(dir, 'trunc.onnx');
+    fs.writeFileSync(trunc, fs.readFileSync(cls.path).subarray(0, 1000));
+    const failed = path.join(dir, 'failed.onnx');
+    const f = run(['convert', trunc, failed]);
+    expect(f.code).toBe(2);
+    expect(f.stderr).toMatch(/E_TRUNCATED|E_MALFORMED/);
+    expect(fs.readdirSync(dir).filter((n) => n.includes('failed'))).toEqual([]);
+  });
+});
