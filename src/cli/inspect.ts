@@ -127,7 +127,7 @@ function fmtShape(s: Dim[] | null): string {
   return s ? `[${s.map((d) => (d === null ? '?' : d)).join(',')}]` : '?';
 }
 
-export function formatInspect(r: InspectReport, opts: { nodes: boolean }): string {
+export function formatInspect(r: InspectReport, opts: { nodes: boolean; constants?: boolean }): string {
   const out: string[] = [];
   const m = r.model;
   const opsets = Object.entries(m.opsetImports)
@@ -147,11 +147,13 @@ export function formatInspect(r: InspectReport, opts: { nodes: boolean }): strin
   out.push(`shapes     ${r.shapeCoverage.staticValues}/${r.shapeCoverage.values} values with a static shape`);
   out.push(`ops        ${Object.entries(r.opHistogram).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   if (opts.nodes) {
+    // Constant nodes are parameters, listed only on request (they are most of PaddleOCR's nodes).
+    const shown = r.nodes.map((n, i) => [n, i] as const).filter(([n]) => opts.constants || !(n.opType === 'Constant' && !n.domain));
     out.push('');
     out.push(
       table(
         ['#', 'node', 'op', 'output', 'dtype', 'shape', 'MACs', 'params', 'out bytes'],
-        r.nodes.map((n, i) => {
+        shown.map(([n, i]) => {
           const o = n.outputs[0];
           return [
             String(i),
@@ -168,6 +170,8 @@ export function formatInspect(r: InspectReport, opts: { nodes: boolean }): strin
         [true, false, false, false, false, false, true, true, true],
       ),
     );
+    const hidden = r.nodes.length - shown.length;
+    if (hidden) out.push(`(${hidden} Constant nodes not listed; --constants lists them)`);
   }
   return out.join('\n');
 }

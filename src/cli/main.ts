@@ -53,7 +53,8 @@ export async function main(argv: string[]): Promise<void> {
             .positional('model', { type: 'string', demandOption: true, describe: 'ONNX model file' })
             .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON (schema in docs/cli.md)' })
             .option('shape', { type: 'string', array: true, describe: 'fix input dims, e.g. --shape x=1x3x48x192 (repeatable)' })
-            .option('nodes', { type: 'boolean', default: true, describe: 'print the per-node table (--no-nodes to hide)' }),
+            .option('nodes', { type: 'boolean', default: true, describe: 'print the per-node table (--no-nodes to hide)' })
+            .option('constants', { type: 'boolean', default: false, describe: 'list Constant nodes in the per-node table too' }),
         (args) => {
           const report = inspectModel(args.model, shapesFrom(args.shape));
           if (args.json) {
@@ -61,7 +62,7 @@ export async function main(argv: string[]): Promise<void> {
             return;
           }
           for (const w of report.warnings) process.stderr.write(`warning ${w.code}: ${w.message}${w.location ? ` (at ${w.location})` : ''}\n`);
-          process.stdout.write(formatInspect(report, { nodes: args.nodes }) + '\n');
+          process.stdout.write(formatInspect(report, { nodes: args.nodes, constants: args.constants }) + '\n');
         },
       )
       .command(

@@ -481,7 +481,8 @@ export class Graph {
   /** Values defined in this graph: inputs, initializers and node outputs. */
   *definedValues(): Iterable<Value> {
     yield* this.inputs;
-    for (const v of this.initializers.values()) if (!this.inputs.includes(v)) yield v;
+    const inputs = new Set(this.inputs);
+    for (const v of this.initializers.values()) if (!inputs.has(v)) yield v;
     for (const n of this.nodes) yield* n.outputs;
   }
 

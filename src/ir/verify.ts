@@ -4,6 +4,7 @@
 import { SplitcError, type ErrorCode } from './errors.js';
 import { type Graph, type Model, type Node, type Value, AttrType } from './graph.js';
 import { isKnownDtype } from './dtype.js';
+import type { Tensor } from './tensor.js';
 
 export interface VerifyIssue {
   code: ErrorCode;
@@ -51,10 +52,11 @@ function verifyGraph(g: Graph, outer: Set<Value>[], issues: VerifyIssue[], where
     if (v.producer()) add('E_VERIFY', `graph input '${v.name}' has a producer`);
     define(v, 'graph input');
   }
+  const inputSet = new Set(g.inputs);
   for (const [name, v] of g.initializers) {
     if (name !== v.name) add('E_VERIFY', `initializer key '${name}' does not match its value name '${v.name}'`);
     if (!v.constValue) add('E_VERIFY', `initializer '${name}' has no data`);
-    if (!g.inputs.includes(v)) define(v, 'initializer');
+    if (!inputSet.has(v)) define(v, 'initializer');
     checkConstType(v, add);
   }
   const visible = (v: Value): boolean => defined.has(v) || outer.some((s) => s.has(v));
@@ -94,6 +96,10 @@ function verifyGraph(g: Graph, outer: Set<Value>[], issues: VerifyIssue[], where
       if ((a.type === AttrType.GRAPH && !a.value) || (a.type === AttrType.TENSOR && !a.value)) {
         add('E_VERIFY', `attribute '${a.name}' has no value`, loc);
       }
+      // tensor attributes (Constant values) become initializers in passes: same rules
+      const addAt = (code: ErrorCode, message: string): void => add(code, message, loc);
+      if (a.type === AttrType.TENSOR && a.value) checkTensorData(a.value, `attribute '${a.name}'`, addAt);
+      if (a.type === AttrType.TENSORS) for (const t of a.value) checkTensorData(t, `attribute '${a.name}'`, addAt);
     }
   }
   if (count !== g.nodes.length) add('E_VERIFY', `node count ${g.nodes.length} does not match the list (${count})`);
@@ -111,15 +117,20 @@ function verifyGraph(g: Graph, outer: Set<Value>[], issues: VerifyIssue[], where
 function checkConstType(v: Value, add: (code: ErrorCode, message: string) => void): void {
   const t = v.constValue;
   if (!t) return;
-  if (!isKnownDtype(t.dtype)) add('E_TENSOR', `initializer '${v.name}' has unknown data type ${t.dtype}`);
+  checkTensorData(t, `initializer '${v.name}'`, add);
   const tt = v.tensorType;
   if (tt && tt.dtype !== t.dtype) add('E_VERIFY', `initializer '${v.name}' is declared ${tt.dtype} but holds ${t.dtype}`);
   if (tt?.shape) {
     const same = tt.shape.length === t.dims.length && tt.shape.every((d, i) => typeof d !== 'number' || d === t.dims[i]);
     if (!same) add('E_VERIFY', `initializer '${v.name}' is declared [${tt.shape.join(',')}] but holds [${t.dims.join(',')}]`);
   }
+}
+
+/** Known dtype, and in-memory data whose size matches dtype and dims. */
+function checkTensorData(t: Tensor, what: string, add: (code: ErrorCode, message: string) => void): void {
+  if (!isKnownDtype(t.dtype)) add('E_TENSOR', `${what} has unknown data type ${t.dtype}`);
   const have = t.storage.byteLength;
   if (have !== undefined && t.storage.kind === 'memory' && t.dtype !== 8 && have !== t.expectedByteLength) {
-    add('E_TENSOR', `initializer '${v.name}' has ${have} bytes of data, expected ${t.expectedByteLength} for [${t.dims.join(',')}]`);
+    add('E_TENSOR', `${what} has ${have} bytes of data, expected ${t.expectedByteLength} for [${t.dims.join(',')}]`);
   }
 }

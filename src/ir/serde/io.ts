@@ -4,8 +4,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SplitcError } from '../errors.js';
-import type { Model } from '../graph.js';
+import { AttrType, allGraphs, type Graph, type Model } from '../graph.js';
+import { MemoryStorage, type Tensor } from '../tensor.js';
 import { deserializeModel } from './read.js';
+import { ExternalStorage } from './storage.js';
 import { concatParts } from './wire.js';
 import { serializeModel, type WriteOptions } from './write.js';
 
@@ -50,24 +52,43 @@ export interface SaveResult {
 /** Write the model (and its external data file when needed) via temp files and rename. */
 export function saveModel(model: Model, file: string, opts: SaveOptions = {}): SaveResult {
   const location = opts.externalDataName ?? `${path.basename(file)}.data`;
+  const dir = path.dirname(path.resolve(file));
+  if (isDirectory(file)) {
+    throw new SplitcError('E_IO', `cannot write ${file}: it is a folder`, { hint: 'pass the path of the .onnx file to create' });
+  }
   const s = serializeModel(model, {
     externalDataLocation: location,
     ...(opts.externalDataThreshold !== undefined ? { externalDataThreshold: opts.externalDataThreshold } : {}),
   });
-  const dir = path.dirname(path.resolve(file));
   const tmpTag = `.splitc-tmp-${process.pid}-${Date.now()}`;
   const tmpModel = path.join(dir, `.${path.basename(file)}${tmpTag}`);
   const dataFile = s.external ? path.join(dir, s.external.location) : null;
   const tmpData = dataFile ? path.join(dir, `.${path.basename(dataFile)}${tmpTag}`) : null;
+  // Tensors lazily read from the data file about to be replaced must not later read the
+  // new file at their old offsets: they are re-pointed (or pulled into memory) below.
+  const affected = dataFile ? tensorsStoredIn(model, dataFile) : [];
   try {
     if (s.external && tmpData) {
+      // A generator, so tensors read from another external file are read one at a time
+      // and dropped once written (memory stays near one batch, not the whole data file).
+      const entries = s.external.entries;
       writeParts(
         tmpData,
-        s.external.entries.map((e) => e.tensor.bytes()),
+        (function* () {
+          for (const e of entries) yield e.tensor.bytes();
+        })(),
       );
     }
     writeParts(tmpModel, s.parts);
-    if (tmpData && dataFile) fs.renameSync(tmpData, dataFile);
+    if (s.external && tmpData && dataFile) {
+      const planned = new Map(s.external.entries.map((e) => [e.tensor, e] as const));
+      for (const t of affected) if (!planned.has(t)) t.storage = new MemoryStorage(t.bytes());
+      fs.renameSync(tmpData, dataFile);
+      for (const t of affected) {
+        const e = planned.get(t);
+        if (e) t.storage = new ExternalStorage(dataFile, s.external.location, e.offset, e.length);
+      }
+    }
     fs.renameSync(tmpModel, file);
   } catch (e) {
     for (const t of [tmpModel, tmpData]) if (t) fs.rmSync(t, { force: true });
@@ -75,6 +96,48 @@ export function saveModel(model: Model, file: string, opts: SaveOptions = {}): S
     throw new SplitcError('E_IO', `cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
   }
   return { modelBytes: s.length, externalDataFile: dataFile, externalBytes: s.external?.length ?? 0 };
+}
+
+function isDirectory(file: string): boolean {
+  try {
+    return fs.statSync(file).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Tensors (initializers and attribute tensors, subgraphs and functions included) whose bytes live in `file`. */
+function tensorsStoredIn(model: Model, file: string): Tensor[] {
+  const cache = new Map<string, string>();
+  const real = (p: string): string => {
+    let r = cache.get(p);
+    if (r === undefined) {
+      try {
+        r = fs.realpathSync(p);
+      } catch {
+        r = path.resolve(p);
+      }
+      cache.set(p, r);
+    }
+    return r;
+  };
+  const target = real(file);
+  const out: Tensor[] = [];
+  const visit = (t: Tensor): void => {
+    if (t.storage instanceof ExternalStorage && (t.storage.path === file || real(t.storage.path) === target)) out.push(t);
+  };
+  const graphs: Graph[] = [...allGraphs(model.graph)];
+  for (const f of model.functions) graphs.push(...allGraphs(f.body));
+  for (const g of graphs) {
+    for (const v of g.initializers.values()) if (v.constValue) visit(v.constValue);
+    for (const n of g.nodes) {
+      for (const a of n.attributes.values()) {
+        if (a.type === AttrType.TENSOR) visit(a.value);
+        else if (a.type === AttrType.TENSORS) a.value.forEach(visit);
+      }
+    }
+  }
+  return out;
 }
 
 /** Write many buffers with few syscalls and no concatenation. */

@@ -120,7 +120,7 @@ export function deserializeModel(buf: Uint8Array, opts: ReadOptions = {}): Model
     else if (f === 2 && wt === WireType.LEN) producerName = r.string();
     else if (f === 3 && wt === WireType.LEN) producerVersion = r.string();
     else if (f === 4 && wt === WireType.LEN) domain = r.string();
-    else if (f === 5 && wt === WireType.VARINT) modelVersion = r.int64Number();
+    else if (f === 5 && wt === WireType.VARINT) modelVersion = r.safeInt64('model_version');
     else if (f === 6 && wt === WireType.LEN) doc = r.string();
     else if (f === 7 && wt === WireType.LEN) {
       const [s, e] = r.span();
@@ -150,7 +150,20 @@ export function deserializeModel(buf: Uint8Array, opts: ReadOptions = {}): Model
     // IR version 3 models without opset_import imply opset 1; splitc needs >= 7.
     throw new SplitcError('E_MALFORMED', `${source} declares no opset_import`, { hint: 're-export the model with opset >= 7' });
   }
-  const defaultOpset = opsets.find(([d]) => d === '' || d === 'ai.onnx')?.[1];
+  // One version per domain ('' and 'ai.onnx' are the same domain): the IR keeps a map,
+  // so conflicting duplicates would silently change the model's opset.
+  const versionByDomain = new Map<string, number>();
+  for (const [d, v] of opsets) {
+    const key = d === 'ai.onnx' ? '' : d;
+    const prev = versionByDomain.get(key);
+    if (prev !== undefined && prev !== v) {
+      throw new SplitcError('E_MALFORMED', `${source} imports opset '${d || 'ai.onnx'}' twice, as versions ${prev} and ${v}`, {
+        hint: 'keep one opset_import entry per domain',
+      });
+    }
+    versionByDomain.set(key, v);
+  }
+  const defaultOpset = versionByDomain.get('');
   if (defaultOpset !== undefined && defaultOpset < 7) {
     throw new SplitcError('E_OPSET', `${source} uses ONNX opset ${defaultOpset}; splitc supports opset 7 and later`, {
       hint: 'convert it with onnx.version_converter.convert_version(model, 13)',
@@ -178,7 +191,7 @@ function readOpset(r: WireReader): [string, number] {
   while (!r.done()) {
     const [f, wt] = r.tag();
     if (f === 1 && wt === WireType.LEN) domain = r.string();
-    else if (f === 2 && wt === WireType.VARINT) version = r.int64Number();
+    else if (f === 2 && wt === WireType.VARINT) version = r.safeInt64('opset version');
     else r.skip(wt);
   }
   return [domain, version];
@@ -262,6 +275,28 @@ function readNode(r: WireReader, ctx: Ctx): RawNode {
   return n;
 }
 
+/** AttributeProto field → wire type (floats/ints may also come packed as LEN). */
+const ATTRIBUTE_WIRE_TYPES: Record<number, number> = {
+  1: WireType.LEN,
+  2: WireType.I32,
+  3: WireType.VARINT,
+  4: WireType.LEN,
+  5: WireType.LEN,
+  6: WireType.LEN,
+  7: WireType.I32,
+  8: WireType.VARINT,
+  9: WireType.LEN,
+  10: WireType.LEN,
+  11: WireType.LEN,
+  13: WireType.LEN,
+  14: WireType.LEN,
+  15: WireType.LEN,
+  20: WireType.VARINT,
+  21: WireType.LEN,
+  22: WireType.LEN,
+  23: WireType.LEN,
+};
+
 function readAttribute(r: WireReader, ctx: Ctx): Attribute & { _rawGraphs?: RawGraph[] } {
   let name = '';
   let type = 0;
@@ -274,15 +309,23 @@ function readAttribute(r: WireReader, ctx: Ctx): Attribute & { _rawGraphs?: RawG
   let g: RawGraph | undefined;
   let sparse: Uint8Array | undefined;
   let tp: Uint8Array | undefined;
-  const floats: number[] = [];
-  const ints: (number | bigint)[] = [];
-  const strings: Uint8Array[] = [];
-  const tensors: Tensor[] = [];
-  const graphs: RawGraph[] = [];
-  const sparses: Uint8Array[] = [];
-  const tps: Uint8Array[] = [];
+  // repeated fields, allocated only when present (most attributes have none)
+  let floats: number[] | undefined;
+  let ints: (number | bigint)[] | undefined;
+  let strings: Uint8Array[] | undefined;
+  let tensors: Tensor[] | undefined;
+  let graphs: RawGraph[] | undefined;
+  let sparses: Uint8Array[] | undefined;
+  let tps: Uint8Array[] | undefined;
   while (!r.done()) {
     const [f, wt] = r.tag();
+    // A field with an unexpected wire type is an unknown field (as in protobuf), never misparsed.
+    const expected = ATTRIBUTE_WIRE_TYPES[f];
+    if (expected === undefined || (wt !== expected && !(wt === WireType.LEN && (f === 7 || f === 8)))) {
+      if (f === 2 && expected !== undefined) r.malformed('attribute float has the wrong wire type');
+      r.skip(wt);
+      continue;
+    }
     switch (f) {
       case 1:
         name = r.string();
@@ -326,34 +369,34 @@ function readAttribute(r: WireReader, ctx: Ctx): Attribute & { _rawGraphs?: RawG
         if (wt === WireType.LEN) {
           const [a, b] = r.span();
           const sub = r.sub(a, b, 'attribute floats');
-          while (!sub.done()) floats.push(sub.float());
-        } else floats.push(r.float());
+          while (!sub.done()) (floats ??= []).push(sub.float());
+        } else (floats ??= []).push(r.float());
         break;
       case 8:
         if (wt === WireType.LEN) {
           const [a, b] = r.span();
           const sub = r.sub(a, b, 'attribute ints');
-          while (!sub.done()) ints.push(sub.int64());
-        } else ints.push(r.int64());
+          while (!sub.done()) (ints ??= []).push(sub.int64());
+        } else (ints ??= []).push(r.int64());
         break;
       case 9:
-        strings.push(r.bytes());
+        (strings ??= []).push(r.bytes());
         break;
       case 10: {
         const [a, b] = r.span();
-        tensors.push(readTensor(r.sub(a, b, 'attribute tensor'), ctx));
+        (tensors ??= []).push(readTensor(r.sub(a, b, 'attribute tensor'), ctx));
         break;
       }
       case 11: {
         const [a, b] = r.span();
-        graphs.push(readGraph(r.sub(a, b, 'subgraph'), ctx));
+        (graphs ??= []).push(readGraph(r.sub(a, b, 'subgraph'), ctx));
         break;
       }
       case 23:
-        sparses.push(r.bytes());
+        (sparses ??= []).push(r.bytes());
         break;
       case 15:
-        tps.push(r.bytes());
+        (tps ??= []).push(r.bytes());
         break;
       default:
         r.skip(wt);
@@ -362,7 +405,7 @@ function readAttribute(r: WireReader, ctx: Ctx): Attribute & { _rawGraphs?: RawG
   if (type === 0) {
     // IR version < 3 style: infer the type from which field is set.
     type =
-      f32 !== undefined ? 1 : i64 !== undefined ? 2 : s ? 3 : t ? 4 : g ? 5 : floats.length ? 6 : ints.length ? 7 : strings.length ? 8 : tensors.length ? 9 : graphs.length ? 10 : 0;
+      f32 !== undefined ? 1 : i64 !== undefined ? 2 : s ? 3 : t ? 4 : g ? 5 : floats ? 6 : ints ? 7 : strings ? 8 : tensors ? 9 : graphs ? 10 : 0;
   }
   const base = { name, ...(refAttrName !== undefined ? { refAttrName } : {}), ...(doc !== undefined ? { docString: doc } : {}) };
   switch (type) {
@@ -380,23 +423,23 @@ function readAttribute(r: WireReader, ctx: Ctx): Attribute & { _rawGraphs?: RawG
       // Built into a Graph once the enclosing scope is known (see buildGraph).
       return { ...base, type: 5, value: null as unknown as Graph, _rawGraphs: [g] };
     case AttrType.FLOATS:
-      return { ...base, type: 6, value: floats };
+      return { ...base, type: 6, value: floats ?? [] };
     case AttrType.INTS:
-      return { ...base, type: 7, value: ints };
+      return { ...base, type: 7, value: ints ?? [] };
     case AttrType.STRINGS:
-      return { ...base, type: 8, value: strings };
+      return { ...base, type: 8, value: strings ?? [] };
     case AttrType.TENSORS:
-      return { ...base, type: 9, value: tensors };
+      return { ...base, type: 9, value: tensors ?? [] };
     case AttrType.GRAPHS:
-      return { ...base, type: 10, value: [], _rawGraphs: graphs };
+      return { ...base, type: 10, value: [], _rawGraphs: graphs ?? [] };
     case AttrType.SPARSE_TENSOR:
       return { ...base, type: 11, value: sparse ?? new Uint8Array(0) };
     case AttrType.TYPE_PROTO:
       return { ...base, type: 13, value: tp ?? new Uint8Array(0) };
     case AttrType.SPARSE_TENSORS:
-      return { ...base, type: 12, value: sparses };
+      return { ...base, type: 12, value: sparses ?? [] };
     case AttrType.TYPE_PROTOS:
-      return { ...base, type: 14, value: tps };
+      return { ...base, type: 14, value: tps ?? [] };
     default:
       return r.malformed(`attribute '${name}' has unknown type ${type}`);
   }
@@ -461,11 +504,27 @@ function readDim(r: WireReader): Dim {
   let d: Dim = null;
   while (!r.done()) {
     const [f, wt] = r.tag();
-    if (f === 1 && wt === WireType.VARINT) d = r.int64Number();
+    if (f === 1 && wt === WireType.VARINT) d = r.safeInt64('dimension');
     else if (f === 2 && wt === WireType.LEN) d = r.string();
     else r.skip(wt);
   }
   return d;
+}
+
+/** float_data/int32_data/int64_data/double_data/uint64_data, packed or with their element wire type. */
+function isTypedDataField(f: number, wt: number): boolean {
+  switch (f) {
+    case TensorField.FLOAT:
+      return wt === WireType.LEN || wt === WireType.I32;
+    case TensorField.DOUBLE:
+      return wt === WireType.LEN || wt === WireType.I64;
+    case TensorField.INT32:
+    case TensorField.INT64:
+    case TensorField.UINT64:
+      return wt === WireType.LEN || wt === WireType.VARINT;
+    default:
+      return false;
+  }
 }
 
 export function readTensor(r: WireReader, ctx: Ctx): Tensor {
@@ -483,7 +542,7 @@ export function readTensor(r: WireReader, ctx: Ctx): Tensor {
   while (!r.done()) {
     const start = r.pos;
     const [f, wt] = r.tag();
-    if (f === 1) {
+    if (f === 1 && (wt === WireType.LEN || wt === WireType.VARINT)) {
       if (wt === WireType.LEN) {
         const [s, e] = r.span();
         const sub = r.sub(s, e, 'tensor dims');
@@ -498,12 +557,10 @@ export function readTensor(r: WireReader, ctx: Ctx): Tensor {
       const [s, e] = r.span();
       ext.push(readStringEntry(r.sub(s, e, 'external data entry')));
     } else if (f === 14 && wt === WireType.VARINT) location = r.uint();
-    else if (f === TensorField.FLOAT || f === TensorField.INT32 || f === TensorField.INT64 || f === TensorField.DOUBLE || f === TensorField.UINT64) {
+    else if (isTypedDataField(f, wt) && (fieldNo === 0 || fieldNo === f)) {
       r.skip(wt);
-      if (fieldNo === 0 || fieldNo === f) {
-        fieldNo = f;
-        fieldRecords.push(r.buf.subarray(start, r.pos));
-      }
+      fieldNo = f;
+      fieldRecords.push(r.buf.subarray(start, r.pos));
     } else extra.push(r.skipRecord(start, wt));
   }
   for (const d of dims) if (d < 0 || !Number.isSafeInteger(d)) r.malformed(`tensor '${name}' has invalid dimension ${d}`);
@@ -661,9 +718,10 @@ function buildGraph(raw: RawGraph, scopes: Map<string, Value>[], ctx: Ctx, where
     g.addInput(v);
     if (vi.name) define(v, 'a graph input');
   }
+  const inputSet = new Set(g.inputs);
   for (const t of raw.initializers) {
     const existing = local.get(t.name);
-    if (existing && g.inputs.includes(existing) && !existing.constValue) {
+    if (existing && inputSet.has(existing) && !existing.constValue) {
       // IR < 4 style: the initializer is also listed as an input (a default value).
       g.addInitializer(existing, t);
       continue;
@@ -686,6 +744,7 @@ function buildGraph(raw: RawGraph, scopes: Map<string, Value>[], ctx: Ctx, where
       v.type = vi.type;
       v.typeFromFile = true;
     }
+    if (v && vi.doc && !v.docString) v.docString = vi.doc;
   }
   const lookup = (name: string): Value | undefined => {
     const v = local.get(name);
@@ -723,7 +782,7 @@ function buildGraph(raw: RawGraph, scopes: Map<string, Value>[], ctx: Ctx, where
     n.overload = rn.overload;
     n.docString = rn.doc;
     if (rn.extra.length) n.extra = rn.extra;
-    for (const sg of n.subgraphs()) sg.parentNode = n;
+    if (hasSubgraphs(n)) for (const sg of n.subgraphs()) sg.parentNode = n;
     return n;
   });
   for (const n of topoSortNodes(nodes, where)) g.appendNode(n);
@@ -737,12 +796,13 @@ function buildGraph(raw: RawGraph, scopes: Map<string, Value>[], ctx: Ctx, where
         });
       }
     }
-    if (vi.type) {
-      if (!v.type || v.graph !== g) {
-        v.type = vi.type;
-        v.typeFromFile = true;
-      }
+    // An output may be an outer-scope value (an If branch passing it through): its
+    // declared type here never overrides the type the value has where it is defined.
+    if (vi.type && !v.type) {
+      v.type = vi.type;
+      v.typeFromFile = true;
     }
+    if (vi.doc && !v.docString) v.docString = vi.doc;
     g.outputs.push(v);
   }
   return g;
@@ -752,26 +812,27 @@ function buildGraph(raw: RawGraph, scopes: Map<string, Value>[], ctx: Ctx, where
  * Stable topological order (Kahn, taking nodes in file order when free). Subgraph
  * reads of outer values count as dependencies. Throws E_CYCLE naming a node on a cycle.
  */
+function hasSubgraphs(n: Node): boolean {
+  for (const a of n.attributes.values()) if (a.type === AttrType.GRAPH || a.type === AttrType.GRAPHS) return true;
+  return false;
+}
+
 export function topoSortNodes(nodes: readonly Node[], where: string): Node[] {
   const index = new Map<Node, number>();
   nodes.forEach((n, i) => index.set(n, i));
   const indeg = new Array<number>(nodes.length).fill(0);
   const succ: number[][] = nodes.map(() => []);
   let sorted = true;
+  const deps: number[] = [];
+  const addDep = (v: Value | null): void => {
+    const p = v?.producer();
+    const j = p ? index.get(p) : undefined;
+    if (j !== undefined && !deps.includes(j)) deps.push(j);
+  };
   nodes.forEach((n, i) => {
-    const deps = new Set<number>();
-    for (const v of n.inputs) {
-      const p = v?.producer();
-      const j = p ? index.get(p) : undefined;
-      if (j !== undefined) deps.add(j);
-    }
-    if (n.subgraphs().length) {
-      for (const v of n.implicitInputs()) {
-        const p = v.producer();
-        const j = p ? index.get(p) : undefined;
-        if (j !== undefined) deps.add(j);
-      }
-    }
+    deps.length = 0;
+    for (const v of n.inputs) addDep(v);
+    if (hasSubgraphs(n)) for (const v of n.implicitInputs()) addDep(v);
     for (const j of deps) {
       if (j >= i) sorted = false;
       succ[j]!.push(i);

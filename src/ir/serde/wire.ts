@@ -120,6 +120,13 @@ export class WireReader {
     return this.varintRest(lo >>> 0);
   }
 
+  /** int64 that must be exact as a JS number (versions, dims): E_MALFORMED beyond ±2^53. */
+  safeInt64(what: string): number {
+    const v = this.int64();
+    if (typeof v === 'bigint') this.malformed(`${what} ${v} is out of range`);
+    return v;
+  }
+
   /** int64 as a number (precision loss above 2^53 is accepted). */
   int64Number(): number {
     const v = this.int64();
@@ -254,9 +261,32 @@ const BLOCK = 64 * 1024;
 const encoder = new TextEncoder();
 
 interface Frame {
+  /** The parent's sealed parts and their length. */
   parts: Uint8Array[];
   len: number;
+  /** The parent's not-yet-sealed region is [sealed, start) of `block`; the child starts at `start`. */
+  block: Uint8Array;
+  sealed: number;
   start: number;
+}
+
+function varintSize(v: number): number {
+  let n = 1;
+  while (v >= 0x80) {
+    v = Math.floor(v / 128);
+    n++;
+  }
+  return n;
+}
+
+/** Write a non-negative safe-integer varint at b[p]; returns the next position. */
+function putVarint(b: Uint8Array, p: number, v: number): number {
+  while (v >= 0x80) {
+    b[p++] = (v % 128) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  b[p++] = v;
+  return p;
 }
 
 /**
@@ -369,6 +399,37 @@ export class WireWriter {
     this.raw(b);
   }
   stringField(field: number, s: string): void {
+    const n = s.length;
+    if (n < 128) {
+      // Short strings are encoded straight into the block (no temporary array): ASCII
+      // by hand, others with encodeInto; the 1-byte length fits when the UTF-8 does.
+      this.tag(field, WireType.LEN);
+      this.ensure(1 + n * 3);
+      const b = this.block;
+      const lenAt = this.pos;
+      let p = lenAt + 1;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        b[p++] = c;
+      }
+      if (i === n) {
+        b[lenAt] = n;
+        this.pos = p;
+        return;
+      }
+      const { written } = encoder.encodeInto(s, b.subarray(lenAt + 1, lenAt + 1 + n * 3));
+      if (written < 0x80) {
+        b[lenAt] = written;
+        this.pos = lenAt + 1 + written;
+        return;
+      }
+      const bytes = encoder.encode(s);
+      this.uint(bytes.byteLength);
+      this.raw(bytes);
+      return;
+    }
     this.bytesField(field, encoder.encode(s));
   }
   uintField(field: number, v: number): void {
@@ -382,21 +443,45 @@ export class WireWriter {
 
   /** Begin a nested message. */
   fork(): void {
-    this.seal();
-    this.stack.push({ parts: this.parts, len: this.len, start: 0 });
+    this.stack.push({ parts: this.parts, len: this.len, block: this.block, sealed: this.sealed, start: this.pos });
     this.parts = [];
     this.len = 0;
+    this.sealed = this.pos;
   }
   /** End a nested message and emit it as field `field` of the parent. */
   finish(field: number): void {
+    const frame = this.stack.pop();
+    if (!frame) throw new Error('WireWriter.finish without fork');
+    const tag = field * 8 + WireType.LEN;
+    if (this.parts.length === 0 && this.block === frame.block) {
+      // Common case: the child is contiguous in the current block. Shift it right and
+      // put its header in front, so parent and child stay one region (no extra parts).
+      const start = frame.start;
+      const childLen = this.pos - start;
+      const h = varintSize(tag) + varintSize(childLen);
+      if (this.pos + h <= this.block.length) {
+        const b = this.block;
+        if (childLen) b.copyWithin(start + h, start, this.pos);
+        putVarint(b, putVarint(b, start, tag), childLen);
+        this.pos += h;
+        this.parts = frame.parts;
+        this.len = frame.len;
+        this.sealed = frame.sealed;
+        return;
+      }
+    }
+    // The child spans blocks or holds referenced byte fields: emit the parent's pending
+    // region, then the header, then the child's parts.
     this.seal();
     const childParts = this.parts;
     const childLen = this.len;
-    const frame = this.stack.pop();
-    if (!frame) throw new Error('WireWriter.finish without fork');
     this.parts = frame.parts;
     this.len = frame.len;
-    this.tag(field, WireType.LEN);
+    if (frame.start > frame.sealed) {
+      this.parts.push(frame.block.subarray(frame.sealed, frame.start));
+      this.len += frame.start - frame.sealed;
+    }
+    this.uint(tag);
     this.uint(childLen);
     this.seal();
     for (const p of childParts) this.parts.push(p);
