@@ -5,4 +5,5 @@ export { deserializeModel } from './ir/serde/read.js';
 export { serializeModel } from './ir/serde/write.js';
 export * from './passes/pass.js';
 export { hoistConstants } from './passes/hoist-constants.js';
+export * from './passes/shape/index.js';
 export { annotateCost, type CostReport, type NodeCost, type CostTotals } from './passes/cost.js';

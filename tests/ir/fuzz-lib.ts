@@ -1,7 +1,7 @@
 // Seeded mutation fuzzing of ONNX files. Mutations: bit flips, byte overwrites,
 // truncations, protobuf length-field corruption and wire-type changes (fields found by
 // walking the wire structure). The per-case check is a list of steps (`CASE_STEPS`) so
-// later passes (shape inference, cost annotation) can be appended; every step must
+// later passes can be appended (shape inference and cost annotation are); every step must
 // either succeed or throw a SplitcError — anything else is a bug.
 
 import * as fs from 'node:fs';
@@ -16,6 +16,9 @@ import { concatParts, WireWriter } from '../../src/ir/serde/wire.js';
 import { MemoryStorage, Tensor } from '../../src/ir/tensor.js';
 import { assertValid } from '../../src/ir/verify.js';
 import { hoistConstants } from '../../src/passes/hoist-constants.js';
+import { annotateCost } from '../../src/passes/cost.js';
+import { PassContext } from '../../src/passes/pass.js';
+import { inferShapes } from '../../src/passes/shape/index.js';
 
 // --- PRNG ------------------------------------------------------------------
 
@@ -418,6 +421,19 @@ export const CASE_STEPS: CaseStep[] = [
       }
       const out2 = modelToBytes(again);
       if (!Buffer.from(out2).equals(Buffer.from(out))) throw new FuzzBug('re-serialization is not a fixed point');
+    },
+  },
+  // what `splitc inspect` runs next
+  { name: 'shape-infer', run: (m) => void inferShapes(m, { ctx: new PassContext() }) },
+  { name: 'verify-after-shape-infer', run: (m) => assertValid(m) },
+  {
+    name: 'cost',
+    run: (m) => {
+      const r = annotateCost(m);
+      const t = r.totals;
+      for (const [k, v] of Object.entries(t)) {
+        if (typeof v === 'number' && !(v >= 0)) throw new FuzzBug(`cost total ${k} is ${v}`);
+      }
     },
   },
 ];

@@ -31,27 +31,33 @@ export class RuleContext {
     /** Opset of the node's domain. */
     readonly opset: number,
     private readonly host: RuleHost,
-  ) {}
+  ) {
+    this.inputs = node.inputs;
+  }
+
+  /** The node's inputs (the node's own array: rules only read it). */
+  private readonly inputs: readonly (Value | null)[];
 
   get numInputs(): number {
-    return this.node.inputs.length;
+    return this.inputs.length;
   }
   get numOutputs(): number {
     return this.node.outputs.length;
   }
   input(i: number): Value | null {
-    return this.node.inputs[i] ?? null;
+    return this.inputs[i] ?? null;
   }
   /** Whether input i is given (optional inputs may be omitted with an empty name). */
   has(i: number): boolean {
-    return this.input(i) !== null;
+    return (this.inputs[i] ?? null) !== null;
   }
   type(i: number): TensorType | null {
-    const t = this.input(i)?.type;
+    const t = this.inputs[i]?.type;
     return t && t.kind === 'tensor' ? t : null;
   }
   shape(i: number): Shape | null {
-    return this.type(i)?.shape ?? null;
+    const t = this.inputs[i]?.type;
+    return t && t.kind === 'tensor' ? t.shape : null;
   }
   rank(i: number): number | null {
     return this.shape(i)?.length ?? null;

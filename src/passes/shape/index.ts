@@ -7,7 +7,7 @@ import type { Dim } from '../../ir/graph.js';
 import { registerPass, type Pass } from '../pass.js';
 import { inferShapes } from './infer.js';
 
-export { inferShapes, type ShapeInferOptions, type ShapeInferResult, DECLARED_KEY } from './infer.js';
+export { inferShapes, type ShapeInferOptions, type ShapeInferResult } from './infer.js';
 export { knownValueOf, KNOWN_KEY, MAX_FOLD_ELEMENTS, type KnownValue, type KnownElem } from './known.js';
 export { RuleContext, type OutType, type ShapeRule } from './context.js';
 export { SHAPE_RULES } from './rules/index.js';

@@ -4,7 +4,7 @@
 
 import { dtypeName } from '../../ir/dtype.js';
 import { SplitcError } from '../../ir/errors.js';
-import { AttrType, type Dim, type Graph, type Model, type Node, type Shape, tensorType, type Value, type ValueType } from '../../ir/graph.js';
+import { AttrType, type Dim, type Graph, type Model, type Node, tensorType, type Value, type ValueType } from '../../ir/graph.js';
 import { PassContext, type PassResult } from '../pass.js';
 import { type OutType, RuleContext, RuleError, type RuleHost } from './context.js';
 import { formatDims, isStaticShape } from './dims.js';
@@ -23,8 +23,17 @@ export interface ShapeInferResult extends PassResult {
   coverage: { staticValues: number; values: number };
 }
 
-/** Key in `Value.meta`: the type the file declared (kept so re-running starts from it). */
-export const DECLARED_KEY = 'shape.declared';
+/**
+ * Key in `Value.meta`: the type the file declared, kept so that re-running starts from
+ * it, with the type shape-infer last wrote. When `value.type` is no longer that one,
+ * another pass changed it, and its type becomes the declared one.
+ */
+const DECLARED_KEY = 'shape.declared';
+
+interface DeclaredEntry {
+  declared: ValueType | null;
+  ours: ValueType | null;
+}
 
 function isStandardDomain(d: string): boolean {
   return d === '' || d === 'ai.onnx';
@@ -67,6 +76,7 @@ function validateOverrides(g: Graph, shapes: Record<string, Dim[]>): void {
 }
 
 const CONTROL_OPS = new Set(['If', 'Loop', 'Scan']);
+const WARNINGS_PER_CODE = 50;
 
 function hasSubgraphs(n: Node): boolean {
   if (n.attributes.size === 0) return false;
@@ -76,8 +86,11 @@ function hasSubgraphs(n: Node): boolean {
 
 class Engine implements RuleHost {
   modified = false;
-  private readonly unknownOps = new Map<string, { count: number; first: Node }>();
+  /** Opaque ops by `domain::opType`: the nodes (a set, since Loop bodies are visited more than once). */
+  private readonly unknownOps = new Map<string, Set<Node>>();
   private readonly warned = new Set<string>();
+  /** Warnings per code, and how many were left out past WARNINGS_PER_CODE. */
+  private readonly warnCount = new Map<string, number>();
   private readonly localFunctions: Set<string>;
   private readonly opset: number;
 
@@ -109,7 +122,9 @@ class Engine implements RuleHost {
       this.setType(v, tensorType(dt, [...override]), null);
     }
     this.inferBody(g);
-    for (const [key, { count, first }] of this.unknownOps) {
+    for (const [key, nodes] of this.unknownOps) {
+      const count = nodes.size;
+      const first = nodes.values().next().value!;
       this.warn(
         'W_UNKNOWN_OP',
         `no shape rule for ${key} (${count} node${count === 1 ? '' : 's'}): outputs keep the types declared in the file, else unknown`,
@@ -159,8 +174,8 @@ class Engine implements RuleHost {
     if (!rule) {
       const key = `${n.domain || 'ai.onnx'}::${n.opType}`;
       const u = this.unknownOps.get(key);
-      if (u) u.count++;
-      else this.unknownOps.set(key, { count: 1, first: n });
+      if (u) u.add(n);
+      else this.unknownOps.set(key, new Set([n]));
     } else {
       const opset = std ? this.opset : (this.model.opsetImports.get(n.domain) ?? 1);
       this.visitedByRule = visited;
@@ -208,12 +223,15 @@ class Engine implements RuleHost {
     }
     const value = r.value;
     if (!value) return null;
-    const fits =
-      shape !== null &&
-      shape.length === value.dims.length &&
-      shape.every((d, i) => d === null || typeof d === 'string' || d === value.dims[i]) &&
-      value.data.length === value.dims.reduce((a, b) => a * b, 1);
-    if (!fits) return null;
+    if (shape === null || shape.length !== value.dims.length) return null;
+    let count = 1;
+    for (let k = 0; k < shape.length; k++) {
+      const d = shape[k]!;
+      const vd = value.dims[k]!;
+      if (typeof d === 'number' && d !== vd) return null;
+      count *= vd;
+    }
+    if (value.data.length !== count) return null;
     return r.dtype && value.dtype !== r.dtype ? { ...value, dtype: r.dtype } : value;
   }
 
@@ -264,10 +282,11 @@ class Engine implements RuleHost {
    */
   private declaredOf(v: Value, anyType: boolean): ValueType | null {
     if (!anyType && !v.typeFromFile) return null;
-    if (v.meta.has(DECLARED_KEY)) return (v.meta.get(DECLARED_KEY) as ValueType | null) ?? null;
-    const d = v.type;
-    v.meta.set(DECLARED_KEY, d);
-    return d;
+    const e = v.meta.get(DECLARED_KEY) as DeclaredEntry | undefined;
+    if (e && e.ours === v.type) return e.declared;
+    const entry: DeclaredEntry = { declared: v.type, ours: v.type };
+    v.meta.set(DECLARED_KEY, entry);
+    return entry.declared;
   }
 
   private setType(v: Value, t: ValueType | null, value: KnownValue | null): void {
@@ -275,6 +294,8 @@ class Engine implements RuleHost {
       v.type = t;
       this.modified = true;
     }
+    const e = v.meta.get(DECLARED_KEY) as DeclaredEntry | undefined;
+    if (e) e.ours = v.type;
     if (value) v.meta.set(KNOWN_KEY, value);
     else v.meta.delete(KNOWN_KEY);
   }
@@ -289,7 +310,17 @@ class Engine implements RuleHost {
     const key = `${code}\0${location}\0${message}`;
     if (this.warned.has(key)) return;
     this.warned.add(key);
-    this.ctx.warn(code, message, location);
+    const n = (this.warnCount.get(code) ?? 0) + 1;
+    this.warnCount.set(code, n);
+    // an overridden batch size can contradict every value_info entry: report a sample
+    if (n <= WARNINGS_PER_CODE) this.ctx.warn(code, message, location);
+  }
+
+  /** One line for each code whose warnings were cut short. */
+  reportSuppressed(): void {
+    for (const [code, n] of this.warnCount) {
+      if (n > WARNINGS_PER_CODE) this.ctx.warn(code, `${n - WARNINGS_PER_CODE} more ${code} warnings not shown`, 'model');
+    }
   }
 
   private where(n: Node): string {
@@ -309,6 +340,7 @@ export function inferShapes(model: Model, opts: ShapeInferOptions = {}): ShapeIn
   validateOverrides(model.graph, inputShapes);
   const engine = new Engine(model, opts.ctx ?? new PassContext());
   engine.run(inputShapes);
+  engine.reportSuppressed();
   let values = 0;
   let staticValues = 0;
   for (const n of model.graph.nodes.toArray()) {

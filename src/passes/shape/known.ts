@@ -49,19 +49,31 @@ export function knownFromTensor(t: Tensor): KnownValue | null {
   const cached = tensorCache.get(t);
   if (cached !== undefined) return cached;
   let kv: KnownValue | null = null;
-  if (isFoldableDtype(t.dtype) && t.dims.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-    const n = t.elementCount;
-    if (n <= MAX_FOLD_ELEMENTS) {
-      try {
-        const data = t.toNumbers();
-        if (data.length === n) kv = { dtype: t.dtype, dims: [...t.dims], data };
-      } catch {
-        kv = null; // truncated or inconsistent data: not known
-      }
+  let n = 1;
+  for (const d of t.dims) n = Number.isSafeInteger(d) && d >= 0 ? n * d : NaN;
+  if (isFoldableDtype(t.dtype) && n <= MAX_FOLD_ELEMENTS) {
+    try {
+      kv = { dtype: t.dtype, dims: [...t.dims], data: elementsOf(t, n) };
+    } catch {
+      kv = null; // truncated or inconsistent data: not known
     }
   }
   tensorCache.set(t, kv);
   return kv;
+}
+
+/** The n elements of a small tensor as numbers (plain loops: this runs for every shape constant). */
+function elementsOf(t: Tensor, n: number): number[] {
+  if (t.dtype === DataType.FLOAT16 || t.dtype === DataType.BOOL) {
+    const xs = t.toNumbers();
+    if (xs.length !== n) throw new RangeError('element count');
+    return xs;
+  }
+  const arr = t.toTypedArray() as ArrayLike<number | bigint>;
+  if (arr.length !== n) throw new RangeError('element count');
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) out[i] = Number(arr[i]);
+  return out;
 }
 
 /**

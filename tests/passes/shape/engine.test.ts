@@ -100,10 +100,27 @@ describe('declared types and contradictions', () => {
     expect(byName(m, 's').shape).toEqual([3, 4]);
   });
 
+  it('many contradictions (an overridden batch vs value_info) are reported as a sample plus a count', () => {
+    const b = new GraphBuilder();
+    let x = b.input('x', F, [1, 4]);
+    for (let i = 0; i < 80; i++) {
+      x = b.op('Relu', [x], {}, { outputNames: [`r${i}`] });
+      x.type = tensorType(F, [1, 4]);
+    }
+    b.output(x);
+    const m = reload(b.model());
+    const ds = infer(m, { x: [2, 4] });
+    const mism = ds.filter((d) => d.code === 'W_SHAPE_MISMATCH');
+    expect(mism.length).toBe(51);
+    expect(mism[50]!.message).toBe('31 more W_SHAPE_MISMATCH warnings not shown');
+    expect(byName(m, 'r79').shape).toEqual([2, 4]);
+  });
+
   it('a symbolic reshape with the wrong element count is a conflict', () => {
     const b = new GraphBuilder();
     const x = b.input('x', F, ['N', 3, 8, 8]);
-    const y = b.op('Reshape', [x, b.op('Concat', [b.op('Slice', [b.op('Shape', [x]), b.init('a', I64, [1], [0]), b.init('e', I64, [1], [1])]), b.init('t', I64, [2], [12, 4])], { axis: 0 })]);
+    const n = b.op('Slice', [b.op('Shape', [x]), b.init('a', I64, [1], [0]), b.init('e', I64, [1], [1])]);
+    const y = b.op('Reshape', [x, b.op('Concat', [n, b.init('t', I64, [2], [12, 4])], { axis: 0 })]);
     b.output(y);
     expect(codes(infer(b.model()))).toEqual(['W_SHAPE_CONFLICT']);
     expect(y.shape).toEqual(['N', 12, 4]);
@@ -228,7 +245,9 @@ describe('input overrides, re-runs and errors', () => {
     const b = new GraphBuilder();
     const x = b.input('x', F, ['N', 3, 'H', 'W']);
     const y = b.op('Conv', [x, b.weight('w', [8, 3, 3, 3])], { pads: [1, 1, 1, 1], strides: [2, 2] }, { outputNames: ['y'] });
-    const f = b.op('Reshape', [y, b.op('Concat', [b.op('Slice', [b.op('Shape', [y]), b.init('a', I64, [1], [0]), b.init('e', I64, [1], [1])]), b.init('m1', I64, [1], [-1])], { axis: 0 })], {}, { outputNames: ['f'] });
+    const n = b.op('Slice', [b.op('Shape', [y]), b.init('a', I64, [1], [0]), b.init('e', I64, [1], [1])]);
+    const target = b.op('Concat', [n, b.init('m1', I64, [1], [-1])], { axis: 0 });
+    const f = b.op('Reshape', [y, target], {}, { outputNames: ['f'] });
     b.output(f);
     return { m: b.model(), x, y, f };
   }
@@ -245,6 +264,15 @@ describe('input overrides, re-runs and errors', () => {
     inferClean(m, { x: ['B', 3, 8, 8] });
     expect(f.shape).toEqual(['B', 128]);
     expect(knownValueOf(f.producer()!.inputs[1])!.data).toEqual(['B', -1]);
+  });
+
+  it('a type another pass sets on an input between runs becomes the declared one', () => {
+    const { m, x, f } = small();
+    inferClean(m, { x: [2, 3, 16, 16] });
+    x.type = tensorType(F, [5, 3, 8, 8]);
+    inferClean(m);
+    expect(x.shape).toEqual([5, 3, 8, 8]);
+    expect(f.shape).toEqual([5, 128]);
   });
 
   it('reports modified honestly', () => {

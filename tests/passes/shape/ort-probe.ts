@@ -61,7 +61,8 @@ export function seededFeeds(model: Model, shapes: Record<string, number[]>, seed
 /** Run the probe copy of `model`; every named node output's observed dims, type and data. */
 export async function observeAll(model: Model, shapes: Record<string, number[]>, seed = 7): Promise<Map<string, Observed>> {
   const bytes = probeModelBytes(model);
-  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+  // logSeverityLevel 3: onnxruntime's own (static) shape merging warnings are noise here
+  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 3 });
   try {
     const res = await session.run(seededFeeds(model, shapes, seed));
     const out = new Map<string, Observed>();
@@ -84,7 +85,12 @@ export interface Checked {
 }
 
 /** Compare every named node output of `model` with onnxruntime; symbols take `bind`. */
-export async function compareWithOrt(model: Model, runShapes: Record<string, number[]>, bind: Record<string, number> = {}): Promise<Checked> {
+export async function compareWithOrt(
+  model: Model,
+  runShapes: Record<string, number[]>,
+  bind: Record<string, number> = {},
+  opts: { allowUnknown?: boolean } = {},
+): Promise<Checked> {
   const observed = await observeAll(model, runShapes);
   const r: Checked = { values: 0, staticValues: 0, foldedChecked: 0, problems: [] };
   // symbols and products of symbols ('3*N') evaluate with `bind`
@@ -102,12 +108,15 @@ export async function compareWithOrt(model: Model, runShapes: Record<string, num
       }
       const t = o.tensorType;
       if (!t || !t.shape) {
+        if (opts.allowUnknown && (!t || dtypeName(t.dtype) === obs.type)) continue;
         r.problems.push(`${o.name} (${n.opType}): no shape inferred, onnxruntime: ${obs.type}[${obs.dims}]`);
         continue;
       }
       if (t.shape.every((d) => typeof d === 'number')) r.staticValues++;
       const dims = t.shape.map(dimValue);
-      if (dims.length !== obs.dims.length || dims.some((d, i) => d !== obs.dims[i])) {
+      // with allowUnknown, an unknown dim (or a symbol not in `bind`) matches anything
+      const unknownOk = (d: number | null): boolean => !!opts.allowUnknown && (d === null || Number.isNaN(d));
+      if (dims.length !== obs.dims.length || dims.some((d, i) => d !== obs.dims[i] && !unknownOk(d))) {
         r.problems.push(`${o.name} (${n.opType}): inferred [${t.shape.join(',')}], onnxruntime [${obs.dims.join(',')}]`);
       }
       if (dtypeName(t.dtype) !== obs.type) r.problems.push(`${o.name} (${n.opType}): inferred ${dtypeName(t.dtype)}, onnxruntime ${obs.type}`);

@@ -56,7 +56,8 @@ describe('symbolic shape arithmetic (PyTorch-style exports)', () => {
     const y = b.op('Reshape', [x, target], {}, { outputNames: ['y'] });
     const twice = b.op('Mul', [head, i64(b, 'two', [2])], {}, { outputNames: ['twice'] }); // [2*N]
     const less = b.op('Sub', [twice, head], {}, { outputNames: ['less'] }); // [N]
-    const filled = b.op('ConstantOfShape', [b.op('Concat', [less, i64(b, 'three', [3])], { axis: 0 })], { value: Tensor.fromArray('v', F, [1], [0.5]) }, { outputNames: ['filled'] });
+    const fillShape = b.op('Concat', [less, i64(b, 'three', [3])], { axis: 0 });
+    const filled = b.op('ConstantOfShape', [fillShape], { value: Tensor.fromArray('v', F, [1], [0.5]) }, { outputNames: ['filled'] });
     const w = b.op('Squeeze', [b.op('Slice', [s, i64(b, 'a1', [2]), i64(b, 'a2', [3])]), i64(b, 'sq', [0])]); // 6
     const r = b.op('Range', [b.constant('r0', I64, [], [0]), w, b.constant('r1', I64, [], [1])], {}, { outputNames: ['range'] });
     b.output(y);
@@ -73,6 +74,25 @@ describe('symbolic shape arithmetic (PyTorch-style exports)', () => {
     expect(r.shape).toEqual([6]);
     expect(knownValueOf(r)!.data).toEqual([0, 1, 2, 3, 4, 5]);
     await expectOrtAgrees(m, { x: [3, 4, 6] }, { N: 3 });
+  });
+
+  it('Resize with sizes computed from Shape, and Slice up to a symbolic end, stay symbolic', async () => {
+    const b = new GraphBuilder();
+    const x = b.input('x', F, ['N', 3, 'H', 'W']);
+    const s = b.op('Shape', [x]);
+    const nc = b.op('Slice', [s, i64(b, 'z', [0]), i64(b, 't', [2])]);
+    const hw = b.op('Slice', [s, i64(b, 't2', [2]), i64(b, 'f', [4])]);
+    const sizes = b.op('Concat', [nc, b.op('Mul', [hw, i64(b, 'two', [2])])], { axis: 0 });
+    const up = b.op('Resize', [x, null, null, sizes], { mode: 'nearest' }, { outputNames: ['up'] });
+    const w = b.op('Gather', [s, b.constant('three', I64, [1], [3])]);
+    const head = b.op('Slice', [x, i64(b, 'st', [0]), w, i64(b, 'ax', [3])], {}, { outputNames: ['head'] });
+    b.output(up);
+    b.output(head);
+    const m = b.model({ opset: 13 });
+    inferClean(m);
+    expect(up.shape).toEqual(['N', 3, '2*H', '2*W']);
+    expect(head.shape).toEqual(['N', 3, 'H', 'W']);
+    await expectOrtAgrees(m, { x: [2, 3, 5, 7] }, { N: 2, H: 5, W: 7 });
   });
 });
 

@@ -341,7 +341,12 @@ const concat: ShapeRule = (c) => {
     }
     vs.push(v);
   }
-  if (vs.length && vs.length === shapes.length) {
+  if (vs.length && vs.length === shapes.length && r === 1) {
+    // 1-D (shape vectors): plain concatenation
+    const data: KnownElem[] = [];
+    for (const v of vs) for (const x of v.data) data.push(x);
+    if (data.length <= MAX_FOLD_ELEMENTS) value = { dtype: dtype || vs[0]!.dtype, dims: [data.length], data };
+  } else if (vs.length && vs.length === shapes.length) {
     const dims = [...vs[0]!.dims];
     dims[axis] = vs.reduce((a, v) => a + v.dims[axis]!, 0);
     if (elementCount(dims) <= MAX_FOLD_ELEMENTS) {
@@ -440,7 +445,9 @@ function symbolicEnds(
   return out;
 }
 
+/** INT64_MAX as a JS number (int64 tensors convert to 2^63). */
 const INT64_END = 2 ** 63;
+const INT32_MAX = 2 ** 31 - 1;
 
 const slice: ShapeRule = (c) => {
   const xs = c.shape(0);
@@ -484,20 +491,24 @@ const slice: ShapeRule = (c) => {
     const d = xs[a]!;
     let start = starts[i]!;
     let end = ends[i]!;
+    // INT32_MAX / INT64_MAX ends mean "past the last element in the step's direction"
+    // (numpy's None): onnxruntime reads them so even for negative steps, where the spec's
+    // clamping would give an empty slice.
+    const toEdge = end === INT32_MAX || end >= INT64_END;
     if (typeof d !== 'number') {
-      // a symbolic or unknown dim: only "everything" keeps it
-      const all = step === 1 && (start === 0 || start <= -INT64_MAX_ISH) && end >= INT64_MAX_ISH;
+      // a symbolic or unknown dim: only a whole-axis slice (forward or reversed) keeps it
+      const fromFirst = start === 0 || start <= -INT64_END;
+      const fromLast = start === -1 || start === INT32_MAX || start >= INT64_END;
+      const all = (step === 1 && fromFirst && (toEdge || end >= INT64_MAX_ISH)) || (step === -1 && fromLast && (toEdge || end <= -INT64_END));
       shape[a] = all ? d : null;
       continue;
     }
     if (start < 0) start += d;
-    if (end < 0) end += d;
-    if (step > 0) {
-      start = clamp(start, 0, d);
-      end = clamp(end, 0, d);
-    } else {
-      start = clamp(start, 0, d - 1);
-      end = clamp(end, -1, d - 1);
+    start = step > 0 ? clamp(start, 0, d) : clamp(start, 0, d - 1);
+    if (toEdge) end = step > 0 ? d : -1;
+    else {
+      if (end < 0) end += d;
+      end = step > 0 ? clamp(end, 0, d) : clamp(end, -1, d);
     }
     const len = Math.max(0, Math.ceil((end - start) / step));
     shape[a] = len;
@@ -629,7 +640,21 @@ const gather: ShapeRule = (c) => {
   const v = c.value(0);
   const iv = c.value(1);
   let value: KnownValue | null = null;
-  if (v && iv && v.dims.length === xs.length && iv.dims.length === is.length) {
+  if (v && iv && v.dims.length === 1 && xs.length === 1 && iv.dims.length === is.length) {
+    // the common case, picking entries of a Shape output: a direct lookup
+    const d = v.dims[0]!;
+    let outOfRange = false;
+    const data = iv.data.map((x) => {
+      if (typeof x !== 'number') return null;
+      if (x < -d || x >= d) {
+        outOfRange = true;
+        return null;
+      }
+      return v.data[x < 0 ? x + d : x]!;
+    });
+    if (outOfRange) c.conflict(`indices out of range for axis size ${d}`);
+    value = { dtype: v.dtype, dims: [...iv.dims], data };
+  } else if (v && iv && v.dims.length === xs.length && iv.dims.length === is.length) {
     const dAxis = v.dims[axis]!;
     const indices = iv.data.map((x) => (typeof x === 'number' ? (x < 0 ? x + dAxis : x) : -1));
     if (indices.some((x) => x >= dAxis || (x < 0 && x !== -1))) c.conflict(`indices out of range for axis size ${dAxis}`);
