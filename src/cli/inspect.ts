@@ -6,7 +6,7 @@ import { dtypeName } from '../ir/dtype.js';
 import type { Dim, Model, Value } from '../ir/graph.js';
 import { loadModel } from '../ir/serde/io.js';
 import { assertValid } from '../ir/verify.js';
-import { annotateCost } from '../passes/cost.js';
+import { annotateCost, type CostTotals } from '../passes/cost.js';
 import { PassContext, type Diagnostic } from '../passes/pass.js';
 import { inferShapes } from '../passes/shape/index.js';
 import { bytes, si, table } from './format.js';
@@ -44,15 +44,7 @@ export interface InspectReport {
     outputBytes: number;
     exact: boolean;
   }[];
-  totals: {
-    nodes: number;
-    macs: number;
-    params: number;
-    paramBytes: number;
-    activationBytes: number;
-    peakActivationBytes: number;
-    assumedSymbols: string[];
-  };
+  totals: Omit<CostTotals, 'inexactNodes'>;
   opHistogram: Record<string, number>;
   shapeCoverage: { staticValues: number; values: number };
   warnings: Diagnostic[];

@@ -40,8 +40,11 @@ export class Value {
   docString = '';
   /** Whether `type` came from the model file (value_info / inputs / outputs). */
   typeFromFile = false;
-  /** Analysis results keyed by pass (e.g. 'shape.known'); never serialized. */
-  readonly meta = new Map<string, unknown>();
+  private _meta: Map<string, unknown> | undefined;
+  /** Analysis results keyed by pass (e.g. 'shape.known'); never serialized. Created on first use. */
+  get meta(): Map<string, unknown> {
+    return (this._meta ??= new Map());
+  }
   private _producer: Node | null = null;
   private _outputIndex = -1;
   private readonly _uses: Use[] = [];
@@ -168,8 +171,11 @@ export class Node {
   graph: Graph | null = null;
   /** Fields the IR does not model (metadata_props, device configs), kept verbatim by serde. */
   extra: unknown = undefined;
-  /** Analysis results keyed by pass (e.g. 'cost'); never serialized. */
-  readonly meta = new Map<string, unknown>();
+  private _meta: Map<string, unknown> | undefined;
+  /** Analysis results keyed by pass (e.g. 'cost'); never serialized. Created on first use. */
+  get meta(): Map<string, unknown> {
+    return (this._meta ??= new Map());
+  }
 
   /** @internal linked-list pointers owned by NodeList */
   _prev: Node | null = null;

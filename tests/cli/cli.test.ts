@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixtures, repoRoot, tmpDir } from '../helpers/fixtures.js';
+import { runOrt, sameOutputs, seededFloatInputs } from '../helpers/onnx-oracle.js';
 
 const cli = path.join(repoRoot, 'bin/splitc.js');
 function run(args: string[]) {
@@ -75,5 +76,20 @@ describe('splitc CLI', () => {
     expect(f.code).toBe(2);
     expect(f.stderr).toMatch(/E_TRUNCATED|E_MALFORMED/);
     expect(fs.readdirSync(dir).filter((n) => n.includes('failed'))).toEqual([]);
+  });
+});
+
+describe('splitc convert on every fixture', () => {
+  it.each(fixtures())('$file: onnxruntime outputs are bit-identical and re-converting is byte-identical', async (fx) => {
+    const dir = tmpDir();
+    const once = path.join(dir, 'once.onnx');
+    const twice = path.join(dir, 'twice.onnx');
+    expect(run(['convert', fx.path, once]).code).toBe(0);
+    expect(run(['convert', once, twice]).code).toBe(0);
+    expect(fs.readFileSync(twice).equals(fs.readFileSync(once))).toBe(true);
+    const feeds = () => seededFloatInputs(fx.inputShapes, 99);
+    const reference = await runOrt(fx.path, feeds());
+    expect(sameOutputs(reference, await runOrt(once, feeds()))).toEqual({ same: true, why: '' });
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 });

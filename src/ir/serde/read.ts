@@ -115,7 +115,8 @@ export function deserializeModel(buf: Uint8Array, opts: ReadOptions = {}): Model
   let modelVersion = 0;
   while (!r.done()) {
     const start = r.pos;
-    const [f, wt] = r.tag();
+    const f = r.next();
+    const wt = r.wt;
     if (f === 1 && wt === WireType.VARINT) irVersion = r.int64Number();
     else if (f === 2 && wt === WireType.LEN) producerName = r.string();
     else if (f === 3 && wt === WireType.LEN) producerVersion = r.string();
@@ -123,14 +124,11 @@ export function deserializeModel(buf: Uint8Array, opts: ReadOptions = {}): Model
     else if (f === 5 && wt === WireType.VARINT) modelVersion = r.safeInt64('model_version');
     else if (f === 6 && wt === WireType.LEN) doc = r.string();
     else if (f === 7 && wt === WireType.LEN) {
-      const [s, e] = r.span();
-      rawGraph = readGraph(r.sub(s, e, 'graph'), ctx);
+      rawGraph = readGraph(r.message('graph'), ctx);
     } else if (f === 8 && wt === WireType.LEN) {
-      const [s, e] = r.span();
-      opsets.push(readOpset(r.sub(s, e, 'opset import')));
+      opsets.push(readOpset(r.message('opset import')));
     } else if (f === 14 && wt === WireType.LEN) {
-      const [s, e] = r.span();
-      meta.push(readStringEntry(r.sub(s, e, 'metadata entry')));
+      meta.push(readStringEntry(r.message('metadata entry')));
     } else if (f === 25 && wt === WireType.LEN) {
       rawFunctions.push(r.bytes());
     } else extra.push(r.skipRecord(start, wt));
@@ -189,7 +187,8 @@ function readOpset(r: WireReader): [string, number] {
   let domain = '';
   let version = 0;
   while (!r.done()) {
-    const [f, wt] = r.tag();
+    const f = r.next();
+    const wt = r.wt;
     if (f === 1 && wt === WireType.LEN) domain = r.string();
     else if (f === 2 && wt === WireType.VARINT) version = r.safeInt64('opset version');
     else r.skip(wt);
@@ -201,7 +200,8 @@ function readStringEntry(r: WireReader): [string, string] {
   let k = '';
   let v = '';
   while (!r.done()) {
-    const [f, wt] = r.tag();
+    const f = r.next();
+    const wt = r.wt;
     if (f === 1 && wt === WireType.LEN) k = r.string();
     else if (f === 2 && wt === WireType.LEN) v = r.string();
     else r.skip(wt);
@@ -214,13 +214,13 @@ function readGraph(r: WireReader, ctx: Ctx): RawGraph {
   const g: RawGraph = { name: '', doc: '', nodes: [], initializers: [], inputs: [], outputs: [], valueInfo: [], extra: [] };
   while (!r.done()) {
     const start = r.pos;
-    const [f, wt] = r.tag();
+    const f = r.next();
+    const wt = r.wt;
     if (wt === WireType.LEN && (f === 1 || f === 5 || f === 11 || f === 12 || f === 13)) {
-      const [s, e] = r.span();
-      if (f === 1) g.nodes.push(readNode(r.sub(s, e, 'node'), ctx));
-      else if (f === 5) g.initializers.push(readTensor(r.sub(s, e, 'initializer'), ctx));
+      if (f === 1) g.nodes.push(readNode(r.message('node'), ctx));
+      else if (f === 5) g.initializers.push(readTensor(r.message('initializer'), ctx));
       else {
-        const vi = readValueInfo(r.sub(s, e, 'value info'));
+        const vi = readValueInfo(r.message('value info'));
         (f === 11 ? g.inputs : f === 12 ? g.outputs : g.valueInfo).push(vi);
       }
     } else if (f === 2 && wt === WireType.LEN) g.name = r.string();
@@ -235,7 +235,8 @@ function readNode(r: WireReader, ctx: Ctx): RawNode {
   const n: RawNode = { inputs: [], outputs: [], name: '', opType: '', domain: '', overload: '', doc: '', attributes: [], extra: [] };
   while (!r.done()) {
     const start = r.pos;
-    const [f, wt] = r.tag();
+    const f = r.next();
+    const wt = r.wt;
     if (wt !== WireType.LEN) {
       n.extra.push(r.skipRecord(start, wt));
       continue;
@@ -254,8 +255,7 @@ function readNode(r: WireReader, ctx: Ctx): RawNode {
         n.opType = r.string();
         break;
       case 5: {
-        const [s, e] = r.span();
-        n.attributes.push(readAttribute(r.sub(s, e, 'attribute'), ctx));
+        n.attributes.push(readAttribute(r.message('attribute'), ctx));
         break;
       }
       case 6:
@@ -318,7 +318,8 @@ function readAttribute(r: WireReader, ctx: Ctx): Attribute & { _rawGraphs?: RawG
   let sparses: Uint8Array[] | undefined;
   let tps: Uint8Array[] | undefined;
   while (!r.done()) {
-    const [f, wt] = r.tag();
+    const f = r.next();
+    const wt = r.wt;
     // A field with an unexpected wire type is an unknown field (as in protobuf), never misparsed.
     const expected = ATTRIBUTE_WIRE_TYPES[f];
     if (expected === undefined || (wt !== expected && !(wt === WireType.LEN && (f === 7 || f === 8)))) {
@@ -350,13 +351,11 @@ function readAttribute(r: WireReader, ctx: Ctx): Attribute & { _rawGraphs?: RawG
         s = r.bytes();
         break;
       case 5: {
-        const [a, b] = r.span();
-        t = readTensor(r.sub(a, b, 'attribute tensor'), ctx);
+        t = readTensor(r.message('attribute tensor'), ctx);
         break;
       }
       case 6: {
-        const [a, b] = r.span();
-        g = readGraph(r.sub(a, b, 'subgraph'), ctx);
+        g = readGraph(r.message('subgraph'), ctx);
         break;
       }
       case 22:
@@ -367,15 +366,13 @@ function readAttribute(r: WireReader, ctx: Ctx): Attribute & { _rawGraphs?: RawG
         break;
       case 7:
         if (wt === WireType.LEN) {
-          const [a, b] = r.span();
-          const sub = r.sub(a, b, 'attribute floats');
+          const sub = r.message('attribute floats');
           while (!sub.done()) (floats ??= []).push(sub.float());
         } else (floats ??= []).push(r.float());
         break;
       case 8:
         if (wt === WireType.LEN) {
-          const [a, b] = r.span();
-          const sub = r.sub(a, b, 'attribute ints');
+          const sub = r.message('attribute ints');
           while (!sub.done()) (ints ??= []).push(sub.int64());
         } else (ints ??= []).push(r.int64());
         break;
@@ -383,13 +380,11 @@ function readAttribute(r: WireReader, ctx: Ctx): Attribute & { _rawGraphs?: RawG
         (strings ??= []).push(r.bytes());
         break;
       case 10: {
-        const [a, b] = r.span();
-        (tensors ??= []).push(readTensor(r.sub(a, b, 'attribute tensor'), ctx));
+        (tensors ??= []).push(readTensor(r.message('attribute tensor'), ctx));
         break;
       }
       case 11: {
-        const [a, b] = r.span();
-        (graphs ??= []).push(readGraph(r.sub(a, b, 'subgraph'), ctx));
+        (graphs ??= []).push(readGraph(r.message('subgraph'), ctx));
         break;
       }
       case 23:
@@ -448,11 +443,11 @@ function readAttribute(r: WireReader, ctx: Ctx): Attribute & { _rawGraphs?: RawG
 function readValueInfo(r: WireReader): RawValueInfo {
   const vi: RawValueInfo = { name: '', type: null, doc: '' };
   while (!r.done()) {
-    const [f, wt] = r.tag();
+    const f = r.next();
+    const wt = r.wt;
     if (f === 1 && wt === WireType.LEN) vi.name = r.string();
     else if (f === 2 && wt === WireType.LEN) {
-      const [s, e] = r.span();
-      vi.type = readType(r.sub(s, e, 'type'));
+      vi.type = readType(r.message('type'));
     } else if (f === 3 && wt === WireType.LEN) vi.doc = r.string();
     else r.skip(wt);
   }
@@ -464,10 +459,10 @@ function readType(r: WireReader): ValueType {
   let tensor: { dtype: number; shape: Dim[] | null } | undefined;
   let other = false;
   while (!r.done()) {
-    const [f, wt] = r.tag();
+    const f = r.next();
+    const wt = r.wt;
     if (f === 1 && wt === WireType.LEN) {
-      const [s, e] = r.span();
-      tensor = readTensorType(r.sub(s, e, 'tensor type'));
+      tensor = readTensorType(r.message('tensor type'));
     } else if (f === 6 && wt === WireType.LEN) r.skip(wt); // denotation: not modelled
     else {
       other = true;
@@ -482,17 +477,17 @@ function readTensorType(r: WireReader): { dtype: number; shape: Dim[] | null } {
   let dtype = 0;
   let shape: Dim[] | null = null;
   while (!r.done()) {
-    const [f, wt] = r.tag();
+    const f = r.next();
+    const wt = r.wt;
     if (f === 1 && wt === WireType.VARINT) dtype = r.uint();
     else if (f === 2 && wt === WireType.LEN) {
-      const [s, e] = r.span();
-      const sr = r.sub(s, e, 'shape');
+      const sr = r.message('shape');
       shape = [];
       while (!sr.done()) {
-        const [df, dwt] = sr.tag();
+        const df = sr.next();
+        const dwt = sr.wt;
         if (df === 1 && dwt === WireType.LEN) {
-          const [a, b] = sr.span();
-          shape.push(readDim(sr.sub(a, b, 'dimension')));
+          shape.push(readDim(sr.message('dimension')));
         } else sr.skip(dwt);
       }
     } else r.skip(wt);
@@ -503,7 +498,8 @@ function readTensorType(r: WireReader): { dtype: number; shape: Dim[] | null } {
 function readDim(r: WireReader): Dim {
   let d: Dim = null;
   while (!r.done()) {
-    const [f, wt] = r.tag();
+    const f = r.next();
+    const wt = r.wt;
     if (f === 1 && wt === WireType.VARINT) d = r.safeInt64('dimension');
     else if (f === 2 && wt === WireType.LEN) d = r.string();
     else r.skip(wt);
@@ -541,11 +537,11 @@ export function readTensor(r: WireReader, ctx: Ctx): Tensor {
   const extra: Extra = [];
   while (!r.done()) {
     const start = r.pos;
-    const [f, wt] = r.tag();
+    const f = r.next();
+    const wt = r.wt;
     if (f === 1 && (wt === WireType.LEN || wt === WireType.VARINT)) {
       if (wt === WireType.LEN) {
-        const [s, e] = r.span();
-        const sub = r.sub(s, e, 'tensor dims');
+        const sub = r.message('tensor dims');
         while (!sub.done()) dims.push(sub.int64Number());
       } else dims.push(r.int64Number());
     } else if (f === 2 && wt === WireType.VARINT) dtype = r.uint();
@@ -554,8 +550,7 @@ export function readTensor(r: WireReader, ctx: Ctx): Tensor {
     else if (f === 9 && wt === WireType.LEN) raw = r.bytes();
     else if (f === 6 && wt === WireType.LEN) strings.push(r.bytes());
     else if (f === 13 && wt === WireType.LEN) {
-      const [s, e] = r.span();
-      ext.push(readStringEntry(r.sub(s, e, 'external data entry')));
+      ext.push(readStringEntry(r.message('external data entry')));
     } else if (f === 14 && wt === WireType.VARINT) location = r.uint();
     else if (isTypedDataField(f, wt) && (fieldNo === 0 || fieldNo === f)) {
       r.skip(wt);
@@ -642,7 +637,8 @@ function readFunction(r: WireReader, ctx: Ctx): IrFunction {
   const extra: Extra = [];
   while (!r.done()) {
     const start = r.pos;
-    const [f, wt] = r.tag();
+    const f = r.next();
+    const wt = r.wt;
     if (wt !== WireType.LEN) {
       extra.push(r.skipRecord(start, wt));
       continue;
@@ -652,20 +648,16 @@ function readFunction(r: WireReader, ctx: Ctx): IrFunction {
     else if (f === 5) outputs.push(r.string());
     else if (f === 6) attributeNames.push(r.string());
     else if (f === 11) {
-      const [s, e] = r.span();
-      attributeDefaults.push(readAttribute(r.sub(s, e, 'function attribute'), ctx));
+      attributeDefaults.push(readAttribute(r.message('function attribute'), ctx));
     } else if (f === 7) {
-      const [s, e] = r.span();
-      nodes.push(readNode(r.sub(s, e, 'function node'), ctx));
+      nodes.push(readNode(r.message('function node'), ctx));
     } else if (f === 8) doc = r.string();
     else if (f === 9) {
-      const [s, e] = r.span();
-      opsets.push(readOpset(r.sub(s, e, 'opset import')));
+      opsets.push(readOpset(r.message('opset import')));
     } else if (f === 10) domain = r.string();
     else if (f === 13) overload = r.string();
     else if (f === 12) {
-      const [s, e] = r.span();
-      valueInfo.push(readValueInfo(r.sub(s, e, 'value info')));
+      valueInfo.push(readValueInfo(r.message('value info')));
     } else extra.push(r.skipRecord(start, wt));
   }
   const raw: RawGraph = {

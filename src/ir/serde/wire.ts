@@ -176,13 +176,31 @@ export class WireReader {
     return utf8Slice(this.buf, s, this.pos);
   }
 
-  /** Returns [fieldNumber, wireType]. */
-  tag(): [number, number] {
+  /** Wire type of the field last read by next(). */
+  wt = 0;
+
+  /** Read a field header: returns the field number and sets `wt` (no allocation on the hot path). */
+  next(): number {
     const t = this.uint();
     const field = Math.floor(t / 8);
-    const wt = t & 7;
+    this.wt = t & 7;
     if (field === 0) this.malformed('field number 0');
-    return [field, wt];
+    return field;
+  }
+
+  /** Returns [fieldNumber, wireType]. */
+  tag(): [number, number] {
+    const field = this.next();
+    return [field, this.wt];
+  }
+
+  /** A reader over the next length-delimited payload (a nested message), advancing past it. */
+  message(what: string): WireReader {
+    const len = this.uint();
+    if (len > this.end - this.pos) this.truncated();
+    const s = this.pos;
+    this.pos += len;
+    return new WireReader(this.buf, s, this.pos, what);
   }
 
   skip(wt: number): void {
