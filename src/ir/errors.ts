@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'E_TENSOR' // tensor data inconsistent with its dims / dtype
   | 'E_SHAPE' // shape inference found contradictory shapes
   | 'E_BAD_ARGUMENT' // bad CLI / API argument
+  | 'E_TOO_LARGE' // the model cannot be written as one protobuf (2 GB limit)
   | 'E_IO'; // file could not be read or written
 
 export class SplitcError extends Error {

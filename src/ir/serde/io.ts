@@ -39,6 +39,8 @@ export function modelToBytes(model: Model): Uint8Array {
 export interface SaveOptions {
   /** Initializers of at least this many bytes go to `<file>.data`. */
   externalDataThreshold?: number;
+  /** Largest protobuf to write before moving initializers out (default 2 GB); for tests. */
+  protobufLimitBytes?: number;
   /** External data file name (default `<basename>.data`). */
   externalDataName?: string;
 }
@@ -59,6 +61,7 @@ export function saveModel(model: Model, file: string, opts: SaveOptions = {}): S
   const s = serializeModel(model, {
     externalDataLocation: location,
     ...(opts.externalDataThreshold !== undefined ? { externalDataThreshold: opts.externalDataThreshold } : {}),
+    ...(opts.protobufLimitBytes !== undefined ? { protobufLimitBytes: opts.protobufLimitBytes } : {}),
   });
   const tmpTag = `.splitc-tmp-${process.pid}-${Date.now()}`;
   const tmpModel = path.join(dir, `.${path.basename(file)}${tmpTag}`);

@@ -3,6 +3,7 @@
 // an external data file; they must when the model would exceed protobuf's 2 GB limit.
 
 import { DataType } from '../dtype.js';
+import { SplitcError } from '../errors.js';
 import type { Attribute, Graph, IrFunction, Model, Node, ValueType, Value } from '../graph.js';
 import { AttrType, encodeUtf8 } from '../graph.js';
 import type { Tensor } from '../tensor.js';
@@ -28,6 +29,8 @@ export interface WriteOptions {
   externalDataLocation?: string;
   /** Keep tensors that were external in the source external (default true when a location is given). */
   keepExternal?: boolean;
+  /** Largest protobuf to write (default: protobuf's 2 GB limit); tests lower it. */
+  protobufLimitBytes?: number;
 }
 
 export interface Serialized {
@@ -38,10 +41,19 @@ export interface Serialized {
 
 export function serializeModel(model: Model, opts: WriteOptions = {}): Serialized {
   const location = opts.externalDataLocation;
+  const limit = opts.protobufLimitBytes ?? PROTOBUF_LIMIT;
   const first = encode(model, location ? planner(location, opts.externalDataThreshold, opts.keepExternal ?? true) : null);
-  if (first.length <= PROTOBUF_LIMIT || !location) return first;
+  if (first.length <= limit) return first;
+  const tooLarge = (why: string, hint: string): never => {
+    throw new SplitcError('E_TOO_LARGE', `the model serializes to ${first.length} bytes, over protobuf's limit of ${limit}; ${why}`, { hint });
+  };
+  if (!location) return tooLarge('it cannot be held in one buffer', 'save it to a file, so large tensors can go to external data');
   // Too large for one protobuf: move every initializer of 1 KiB or more out.
-  return encode(model, planner(location, 1024, true));
+  const second = encode(model, planner(location, 1024, true));
+  if (second.length > limit) {
+    tooLarge('even with initializers in external data', 'hoist Constant-node weights to initializers first (splitc convert --hoist-constants)');
+  }
+  return second;
 }
 
 type Planner = { plan: ExternalPlan; decide(t: Tensor): boolean };
