@@ -877,3 +877,9 @@ export function topoSortNodes(nodes: readonly Node[], where: string): Node[] {
   }
   return out;
 }
+
+/** A standalone TensorProto (e.g. an ONNX test-data `.pb` file). External data resolves against `baseDir`. */
+export function deserializeTensor(buf: Uint8Array, opts: ReadOptions = {}): Tensor {
+  const ctx = new Ctx(opts.baseDir, opts.source ?? 'tensor');
+  return readTensor(new WireReader(buf, 0, buf.byteLength, 'tensor'), ctx);
+}

@@ -1,0 +1,220 @@
+// Generality check on models nobody here wrote: the ONNX project's own backend test
+// corpus (Debian package libonnx-testdata: ~930 single-operator models, PyTorch-converted
+// modules, simple models), each with input and expected output tensors. For every model:
+// it loads (or fails with a coded error), re-serializes to a fixed point, and shape
+// inference with the test's input shapes never contradicts the expected outputs' shapes.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { SplitcError } from '../../src/ir/errors.js';
+import { loadModel, modelToBytes } from '../../src/ir/serde/io.js';
+import { deserializeModel, deserializeTensor } from '../../src/ir/serde/read.js';
+import { assertValid } from '../../src/ir/verify.js';
+import { annotateCost } from '../../src/passes/cost.js';
+import { PassContext } from '../../src/passes/pass.js';
+import { inferShapes } from '../../src/passes/shape/index.js';
+import type { Dim } from '../../src/ir/graph.js';
+import { decodeUtf8 } from '../../src/ir/graph.js';
+import { DataType, dtypeName } from '../../src/ir/dtype.js';
+import type { Tensor } from '../../src/ir/tensor.js';
+import * as ort from 'onnxruntime-node';
+import { runOrt, sameOutputs } from '../helpers/onnx-oracle.js';
+
+export const CORPUS = '/usr/share/libonnx-testdata/data';
+const available = fs.existsSync(CORPUS);
+
+interface Case {
+  suite: string;
+  name: string;
+  dir: string;
+}
+
+function cases(): Case[] {
+  if (!available) return [];
+  const out: Case[] = [];
+  for (const suite of fs.readdirSync(CORPUS).sort()) {
+    for (const name of fs.readdirSync(path.join(CORPUS, suite)).sort()) {
+      const dir = path.join(CORPUS, suite, name);
+      if (fs.existsSync(path.join(dir, 'model.onnx'))) out.push({ suite, name, dir });
+    }
+  }
+  return out;
+}
+
+/** dims of input_i.pb / output_i.pb of the first data set; null where the file is not a plain TensorProto. */
+function dataDims(dir: string, kind: 'input' | 'output'): (number[] | null)[] {
+  return dataTensors(dir, kind).map((t) => (t ? t.dims : null));
+}
+
+function dataTensors(dir: string, kind: 'input' | 'output'): (Tensor | null)[] {
+  const ds = fs.readdirSync(dir).filter((d) => d.startsWith('test_data_set_')).sort()[0];
+  if (!ds) return [];
+  const files = fs
+    .readdirSync(path.join(dir, ds))
+    .filter((f) => f.startsWith(`${kind}_`) && f.endsWith('.pb'))
+    .sort((a, b) => Number(a.slice(kind.length + 1, -3)) - Number(b.slice(kind.length + 1, -3)));
+  return files.map((f) => {
+    try {
+      const t = deserializeTensor(fs.readFileSync(path.join(dir, ds, f)));
+      return t.dtype === 0 ? null : t;
+    } catch {
+      return null; // SequenceProto / OptionalProto / MapProto test data
+    }
+  });
+}
+
+describe.skipIf(!available)('ONNX backend test corpus (libonnx-testdata)', () => {
+  it('loads, round-trips and infers shapes consistent with the expected outputs', () => {
+    const all = cases();
+    const errors = new Map<string, number>();
+    const mismatches: string[] = [];
+    const crashes: string[] = [];
+    let loaded = 0;
+    let outputs = 0;
+    let inferred = 0;
+    for (const c of all) {
+      const id = `${c.suite}/${c.name}`;
+      let m;
+      try {
+        m = loadModel(path.join(c.dir, 'model.onnx'));
+        assertValid(m);
+      } catch (e) {
+        if (e instanceof SplitcError) {
+          errors.set(e.code, (errors.get(e.code) ?? 0) + 1);
+          continue;
+        }
+        crashes.push(`${id}: load: ${(e as Error).stack}`);
+        continue;
+      }
+      loaded++;
+      try {
+        const bytes = modelToBytes(m);
+        const again = modelToBytes(deserializeModel(bytes));
+        if (!Buffer.from(again).equals(Buffer.from(bytes))) crashes.push(`${id}: re-serialization is not a fixed point`);
+        const realInputs = m.graph.inputs.filter((v) => !v.constValue);
+        const inDims = dataDims(c.dir, 'input');
+        const inputShapes: Record<string, Dim[]> = {};
+        realInputs.forEach((v, i) => {
+          const d = inDims[i];
+          if (d && v.type?.kind === 'tensor') inputShapes[v.name] = d;
+        });
+        const ctx = new PassContext();
+        inferShapes(m, { inputShapes, ctx });
+        assertValid(m);
+        annotateCost(m);
+        const rule = ctx.diagnostics.find((d) => d.code === 'W_SHAPE_RULE_FAILED');
+        if (rule) crashes.push(`${id}: ${rule.message}`);
+        const outDims = dataDims(c.dir, 'output');
+        m.graph.outputs.forEach((v, i) => {
+          const want = outDims[i];
+          if (!want || v.type?.kind !== 'tensor') return;
+          outputs++;
+          const got = v.shape;
+          if (!got) return;
+          const ok = got.length === want.length && got.every((d, j) => typeof d !== 'number' || d === want[j]);
+          if (!ok) mismatches.push(`${id}: output ${i} '${v.name}' inferred [${got.join(',')}], expected [${want.join(',')}]`);
+          else if (got.every((d) => typeof d === 'number')) inferred++;
+        });
+      } catch (e) {
+        crashes.push(`${id}: ${e instanceof SplitcError ? e.code + ' ' : ''}${(e as Error).stack}`);
+      }
+    }
+    console.log(
+      `onnx corpus: ${all.length} models, ${loaded} loaded (${[...errors].map(([k, v]) => `${k}=${v}`).join(' ') || 'no errors'}); ` +
+        `output shapes inferred exactly: ${inferred}/${outputs}`,
+    );
+    expect(crashes).toEqual([]);
+    expect(mismatches).toEqual([]);
+  });
+
+  it('converted models give bit-identical onnxruntime outputs on the test inputs', async () => {
+    let compared = 0;
+    let skipped = 0;
+    const failures: string[] = [];
+    for (const c of cases()) {
+      const id = `${c.suite}/${c.name}`;
+      const file = path.join(c.dir, 'model.onnx');
+      let converted: Uint8Array;
+      let names: string[];
+      try {
+        const m = loadModel(file);
+        converted = modelToBytes(m);
+        names = m.graph.inputs.filter((v) => !v.constValue).map((v) => v.name);
+      } catch {
+        continue; // load errors are covered above
+      }
+      const feeds: Record<string, ort.Tensor> = {};
+      const inputs = dataTensors(c.dir, 'input');
+      const usable =
+        inputs.length === names.length &&
+        inputs.every((t, i) => {
+          const o = t ? toOrt(t) : null;
+          if (o) feeds[names[i]!] = o;
+          return o !== null;
+        });
+      if (!usable) {
+        skipped++;
+        continue;
+      }
+      let a, b;
+      try {
+        a = await runOrt(file, feeds);
+        b = await runOrt(file, feeds);
+      } catch {
+        skipped++; // onnxruntime cannot run the original (op or opset it lacks)
+        continue;
+      }
+      if (!sameOutputs(a, b).same) {
+        skipped++; // non-deterministic op (random generators)
+        continue;
+      }
+      try {
+        const r = sameOutputs(a, await runOrt(converted, feeds));
+        if (!r.same) failures.push(`${id}: ${r.why}`);
+      } catch (e) {
+        failures.push(`${id}: converted model fails in onnxruntime: ${(e as Error).message.split('\n')[0]}`);
+      }
+      compared++;
+    }
+    console.log(`onnx corpus under onnxruntime: ${compared} models compared bit-for-bit after conversion, ${skipped} skipped (not runnable by onnxruntime, non-tensor or random)`);
+    expect(failures).toEqual([]);
+    expect(compared).toBeGreaterThan(500);
+  });
+});
+
+/** The test input as an onnxruntime tensor; null when it is not a plain tensor (sequence/optional data). */
+function toOrt(t: Tensor): ort.Tensor | null {
+  try {
+    return toOrtUnchecked(t);
+  } catch (e) {
+    if (e instanceof SplitcError) return null;
+    throw e;
+  }
+}
+
+function toOrtUnchecked(t: Tensor): ort.Tensor | null {
+  const dims = t.dims;
+  switch (t.dtype) {
+    case DataType.STRING:
+      return new ort.Tensor('string', (t.strings ?? []).map(decodeUtf8), dims);
+    case DataType.BOOL:
+      return new ort.Tensor('bool', Uint8Array.from(t.bytes()), dims);
+    case DataType.FLOAT16:
+      return new ort.Tensor('float16', new Uint16Array(Uint8Array.from(t.bytes()).buffer), dims);
+    case DataType.FLOAT:
+    case DataType.DOUBLE:
+    case DataType.INT8:
+    case DataType.UINT8:
+    case DataType.INT16:
+    case DataType.UINT16:
+    case DataType.INT32:
+    case DataType.UINT32:
+    case DataType.INT64:
+    case DataType.UINT64: {
+      const name = dtypeName(t.dtype) as 'float32';
+      return new ort.Tensor(name, t.toTypedArray() as Float32Array, dims);
+    }
+    default:
+      return null;
+  }
+}

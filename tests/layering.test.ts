@@ -1,0 +1,39 @@
+// Imports point downward only: ir ← passes ← search ← codegen/runtime ← cli.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { expect, it } from 'vitest';
+import { repoRoot } from './helpers/fixtures.js';
+
+const LAYER: Record<string, number> = { ir: 0, passes: 1, search: 2, codegen: 3, runtime: 3, cli: 4 };
+const FORBIDDEN_IN_IR = ['onnxruntime-node', 'onnxruntime-web', 'ts-morph', 'protobufjs', 'onnx-proto'];
+
+function* sources(dir: string): Iterable<string> {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) yield* sources(p);
+    else if (p.endsWith('.ts')) yield p;
+  }
+}
+
+it('src/ modules import only from their own or lower layers', () => {
+  const src = path.join(repoRoot, 'src');
+  const problems: string[] = [];
+  for (const file of sources(src)) {
+    const rel = path.relative(src, file);
+    const layer = rel.split(path.sep)[0]!;
+    const own = LAYER[layer];
+    if (own === undefined) continue; // src/index.ts re-exports everything
+    const text = fs.readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/^\s*(?:import|export)[^'"]*from\s+['"]([^'"]+)['"]/gm)) {
+      const spec = m[1]!;
+      if (spec.startsWith('.')) {
+        const target = path.relative(src, path.resolve(path.dirname(file), spec)).split(path.sep)[0]!;
+        const tl = LAYER[target];
+        if (tl !== undefined && tl > own) problems.push(`${rel} imports ${spec} (${target} is above ${layer})`);
+      } else if (layer === 'ir' && FORBIDDEN_IN_IR.some((f) => spec === f || spec.startsWith(f + '/'))) {
+        problems.push(`${rel} imports ${spec}: the IR must not depend on runtimes or codegen libraries`);
+      }
+    }
+  }
+  expect(problems).toEqual([]);
+});
