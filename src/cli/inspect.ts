@@ -134,10 +134,20 @@ export function formatInspect(r: InspectReport, opts: { nodes: boolean; constant
   const t = r.totals;
   out.push(`nodes      ${t.nodes}`);
   out.push(`params     ${si(t.params)} (${bytes(t.paramBytes)} of constants)`);
-  out.push(`MACs       ${si(t.macs)}${t.assumedSymbols.length ? `  (assuming ${t.assumedSymbols.map((s) => `${s}=1`).join(', ')})` : ''}`);
+  out.push(`MACs       ${si(t.macs)}`);
   out.push(`peak act.  ${bytes(t.peakActivationBytes)} live at once (${bytes(t.activationBytes)} produced in total)`);
   out.push(`shapes     ${r.shapeCoverage.staticValues}/${r.shapeCoverage.values} values with a static shape`);
   out.push(`ops        ${Object.entries(r.opHistogram).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  if (t.assumedSymbols.length) {
+    const shown = t.assumedSymbols.slice(0, 3).join(', ') + (t.assumedSymbols.length > 3 ? ` and ${t.assumedSymbols.length - 3} more` : '');
+    const example = r.inputs.find((i) => i.shape?.some((d) => typeof d !== 'number'));
+    out.push('');
+    out.push(`note: MACs and memory take the symbolic dims ${shown} as 1.`);
+    if (example) {
+      const dims = (example.shape ?? []).map((d, i) => (typeof d === 'number' ? d : i === 0 ? 1 : 224));
+      out.push(`      For real figures fix the input dims, e.g. --shape ${example.name}=${dims.join('x')} (${example.name} is ${fmtShape(example.shape)})`);
+    }
+  }
   if (opts.nodes) {
     // Constant nodes are parameters, listed only on request (they are most of PaddleOCR's nodes).
     const shown = r.nodes.map((n, i) => [n, i] as const).filter(([n]) => opts.constants || !(n.opType === 'Constant' && !n.domain));

@@ -38,6 +38,8 @@ describe('splitc CLI', () => {
     expect(r.stdout).toMatch(/MACs/);
     expect(r.stdout).toMatch(/peak act\./);
     expect(r.stdout).toMatch(/Conv/);
+    expect(r.stdout).toMatch(/note: MACs and memory take the symbolic dims .* as 1/);
+    expect(r.stdout).toMatch(/--shape x=1x3x/);
   });
 
   it('exits 2 with a coded one-line error on bad input', () => {
