@@ -17,6 +17,8 @@ export type ErrorCode =
   | 'E_SHAPE' // shape inference found contradictory shapes
   | 'E_BAD_ARGUMENT' // bad CLI / API argument
   | 'E_TOO_LARGE' // the model cannot be written as one protobuf (2 GB limit)
+  | 'E_CUT' // the cut tensors do not split the model
+  | 'E_CUT_TYPE' // a cut tensor has no known type
   | 'E_IO'; // file could not be read or written
 
 export class SplitcError extends Error {
