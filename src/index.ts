@@ -7,3 +7,8 @@ export * from './passes/pass.js';
 export { hoistConstants } from './passes/hoist-constants.js';
 export * from './passes/shape/index.js';
 export { annotateCost, type CostReport, type NodeCost, type CostTotals } from './passes/cost.js';
+export * from './passes/cut.js';
+export * from './passes/bottleneck/index.js';
+export * from './search/calib-data.js';
+export * from './search/calibrate.js';
+export * from './search/fidelity.js';

@@ -19,6 +19,29 @@ export type ErrorCode =
   | 'E_TOO_LARGE' // the model cannot be written as one protobuf (2 GB limit)
   | 'E_CUT' // the cut tensors do not split the model
   | 'E_CUT_TYPE' // a cut tensor has no known type
+  | 'E_COMPRESS' // a compression stage cannot be applied to a cut tensor (shape, axis, statistics)
+  | 'E_CALIB' // calibration data is missing, unreadable or does not fit the model's inputs
+  | 'E_CODEGEN' // a bundle cannot be generated (inconsistent split, unsupported wire type, missing runtime files)
+  // runtime/ (server, client, wire format); the wire codes are kserve.ts's WireErrorCode
+  | 'E_MODEL_LOAD' // onnxruntime could not load a model to serve, or it has inputs the protocol cannot carry
+  | 'E_REQUEST_MALFORMED' // not JSON, not an infer request, bad binary framing
+  | 'E_REQUEST_INPUT' // unknown, missing or duplicate input
+  | 'E_REQUEST_OUTPUT' // unknown or duplicate requested output
+  | 'E_REQUEST_DTYPE' // unknown datatype or not the model's datatype
+  | 'E_REQUEST_SHAPE' // invalid shape or not the model's shape
+  | 'E_REQUEST_DATA' // tensor data does not match its shape / datatype
+  | 'E_REQUEST_ENCODING' // unsupported or corrupt Content-Encoding
+  | 'E_BODY_TOO_LARGE' // request body over the limit (on the wire or decompressed)
+  | 'E_UNAUTHORIZED' // missing or wrong bearer token
+  | 'E_NOT_FOUND' // unknown route, model or version
+  | 'E_METHOD' // method not allowed on this route
+  | 'E_OVERLOADED' // the server's queue is full
+  | 'E_SHUTTING_DOWN' // the server is closing
+  | 'E_TIMEOUT' // request not received in time
+  | 'E_INFERENCE' // onnxruntime failed on a request that passed validation
+  | 'E_HTTP' // (client) a non-2xx answer without a JSON error body
+  | 'E_NETWORK' // (client) the request got no answer
+  | 'E_RESPONSE_MALFORMED' // (client) the answer is not a valid infer response
   | 'E_IO'; // file could not be read or written
 
 export class SplitcError extends Error {

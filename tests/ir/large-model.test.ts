@@ -12,16 +12,7 @@ import { PROTOBUF_LIMIT, serializeModel } from '../../src/ir/serde/write.js';
 import { MemoryStorage, Tensor } from '../../src/ir/tensor.js';
 import { tmpDir } from '../helpers/fixtures.js';
 import { runOrt, sameOutputs, seededFloatInputs } from '../helpers/onnx-oracle.js';
-
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof SplitcError) return e.code;
-    throw e;
-  }
-  return undefined;
-}
+import { codeOf } from '../helpers/codes.js';
 
 function smallModel(asConstants = false) {
   const b = new GraphBuilder();

@@ -11,6 +11,7 @@ import { cutAfterNode, splitModel } from '../../src/passes/cut.js';
 import { inferShapes } from '../../src/passes/shape/index.js';
 import { fixtures } from '../helpers/fixtures.js';
 import { seededFloatInputs } from '../helpers/onnx-oracle.js';
+import { codeOf } from '../helpers/codes.js';
 
 type Feeds = Record<string, ort.Tensor>;
 async function run(m: Model, feeds: Feeds, optimized = false): Promise<Record<string, ort.Tensor>> {
@@ -30,16 +31,6 @@ async function runSplit(edge: Model, cloud: Model, feeds: Feeds, optimized = fal
   const e = await run(edge, feeds, optimized);
   const c = await run(cloud, e, optimized);
   return { ...e, ...c };
-}
-
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof SplitcError) return e.code;
-    throw e;
-  }
-  return undefined;
 }
 
 function bytesOf(t: ort.Tensor): Buffer {

@@ -1,0 +1,185 @@
+// Split benchmark: for every fixture (a middle cut, and the detector's five-tensor cut after
+// its first Resize) build the bundle, start its cloud/server.js on 127.0.0.1, and time single
+// requests (batch 1) from the edge part:
+//
+// (a) split overhead = end-to-end latency ÷ (edge compute + cloud compute), where edge compute
+//     is the edge graph's run inside the same requests and cloud compute is the server's own
+//     session.run time for them (splitc_session_run_duration_seconds from /metrics). Edge on
+//     onnxruntime-web (wasm, one thread: the generated edge/index.js) and, for reference, on
+//     onnxruntime-node (one intra-op thread, the bundle's client).
+// (c) bytes per sample at the cut vs the raw float32 input.
+//
+//   npx tsx bench/split.ts [--runs 30] [--warmup 5] [--keep]
+//
+// Prints markdown tables. Temp files go to a folder under os.tmpdir(), removed at the end.
+
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildBundle } from '../src/codegen/bundle.js';
+import { bundleInputFromSplit } from '../src/codegen/input.js';
+import type { Manifest } from '../src/codegen/manifest.js';
+import type { Model } from '../src/ir/graph.js';
+import { loadModel } from '../src/ir/serde/io.js';
+import { cutAfterNode, splitModel } from '../src/passes/cut.js';
+import { inferShapes } from '../src/passes/shape/index.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.resolve(here, '..');
+const TOKEN = 'bench-token';
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
+}
+const runs = Number(arg('runs', '30'));
+const warmup = Number(arg('warmup', '5'));
+const keep = process.argv.includes('--keep');
+
+interface Fixture {
+  file: string;
+  inputShapes: Record<string, number[]>;
+}
+const fixtures = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'fixtures/models/manifest.json'), 'utf8')) as { models: Fixture[] }).models;
+
+function middleCut(m: Model): { cut: string[]; label: string } {
+  const nodes = [...m.graph.nodes].filter((n) => n.opType !== 'Constant' && n.name);
+  const at = nodes[Math.floor(0.5 * (nodes.length - 1))]!.name;
+  return { cut: cutAfterNode(m, at), label: `after ${at} (middle)` };
+}
+function resizeCut(m: Model): { cut: string[]; label: string } {
+  const at = [...m.graph.nodes].find((n) => n.opType === 'Resize')!.name;
+  return { cut: cutAfterNode(m, at), label: `after ${at} (first Resize)` };
+}
+
+const cases = [
+  ...fixtures.map((f) => ({ f, cut: middleCut })),
+  { f: fixtures.find((f) => f.file.includes('det'))!, cut: resizeCut },
+];
+
+interface Timing {
+  edgeMs: number;
+  cloudMs: number;
+  totalMs: number;
+}
+
+function startServer(bundle: string, tokenFile: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, [path.join(bundle, 'cloud/server.js'), '--port', '0', '--token-file', tokenFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const stop = (): Promise<void> =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /at (http:\/\/[^\s/]+)\/v2/.exec(out);
+      if (m) resolve({ url: m[1]!, stop });
+    });
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
+  });
+}
+
+/** splitc_session_run_duration_seconds sum and count for the model, from /metrics. */
+async function runCounters(url: string): Promise<{ sum: number; count: number }> {
+  const text = await (await fetch(`${url}/metrics`, { headers: { Authorization: `Bearer ${TOKEN}` } })).text();
+  const num = (suffix: string): number => {
+    const m = new RegExp(`^splitc_session_run_duration_seconds_${suffix}(?:\\{[^}]*\\})? ([0-9.eE+-]+)$`, 'm').exec(text);
+    if (!m) throw new Error(`no splitc_session_run_duration_seconds_${suffix} in /metrics`);
+    return Number(m[1]);
+  };
+  return { sum: num('sum'), count: num('count') };
+}
+
+/** Runs the edge child; returns its timings and the server's mean session.run time over the measured requests. */
+async function measure(bundle: string, url: string, mode: 'web' | 'node'): Promise<{ timings: Timing[]; cloudComputeMs: number }> {
+  const child = spawn(process.execPath, [path.join(here, 'split-edge.mjs'), bundle, url, TOKEN, mode, String(warmup), String(runs)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  let out = '';
+  let before: { sum: number; count: number } | undefined;
+  const done = new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', async (d: Buffer) => {
+      out += d.toString();
+      if (!before && out.startsWith('warm\n')) {
+        before = await runCounters(url);
+        child.stdin.write('go\n');
+      }
+    });
+    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`edge child (${mode}) exited with ${code}`))));
+  });
+  const text = await done;
+  const after = await runCounters(url);
+  const timings = JSON.parse(text.slice('warm\n'.length)) as Timing[];
+  const count = after.count - before!.count;
+  if (count !== runs) throw new Error(`server counted ${count} runs, expected ${runs}`);
+  return { timings, cloudComputeMs: ((after.sum - before!.sum) / count) * 1000 };
+}
+
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const k = s.length >> 1;
+  return s.length % 2 ? s[k]! : (s[k - 1]! + s[k]!) / 2;
+};
+const fmt = (x: number, d = 2): string => x.toFixed(d);
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'splitc-bench-split-'));
+fs.symlinkSync(path.join(repoRoot, 'node_modules'), path.join(tmp, 'node_modules'), 'dir');
+const tokenFile = path.join(tmp, 'token');
+fs.writeFileSync(tokenFile, TOKEN);
+
+const overheadRows: string[] = [];
+const bytesRows: string[] = [];
+try {
+  for (const [i, { f, cut }] of cases.entries()) {
+    const file = path.join(repoRoot, 'fixtures/models', f.file);
+    const m = loadModel(file);
+    inferShapes(m, { inputShapes: f.inputShapes });
+    const { cut: cutNames, label } = cut(m);
+    const split = splitModel(m, cutNames);
+    const bundle = path.join(tmp, `b${i}`);
+    const manifest: Manifest = buildBundle(bundleInputFromSplit(m, split, { toolVersion: '0.1.0', sourceFile: file, sourceBytes: fs.readFileSync(file) }), bundle).manifest;
+    const name = f.file.replace(/\.onnx$/, '');
+    const server = await startServer(bundle, tokenFile);
+    try {
+      const cells: string[] = [];
+      for (const mode of ['web', 'node'] as const) {
+        const { timings, cloudComputeMs } = await measure(bundle, server.url, mode);
+        const edge = mean(timings.map((t) => t.edgeMs));
+        const total = mean(timings.map((t) => t.totalMs));
+        const overhead = total / (edge + cloudComputeMs);
+        cells.push(fmt(edge), fmt(cloudComputeMs), fmt(total), fmt(total - edge - cloudComputeMs), fmt(median(timings.map((t) => t.totalMs))), `**${fmt(overhead, 3)}**`);
+        process.stderr.write(`${name} ${mode}: edge ${fmt(edge)} ms, cloud compute ${fmt(cloudComputeMs)} ms, end to end ${fmt(total)} ms → ${fmt(overhead, 3)}\n`);
+      }
+      overheadRows.push(`| ${name} | ${label} | ${manifest.wire.length} | ${cells.join(' | ')} |`);
+    } finally {
+      await server.stop();
+    }
+    const raw = manifest.bytesPerSample.rawInputs;
+    const wire = manifest.bytesPerSample.wire;
+    bytesRows.push(`| ${name} | ${label} | ${manifest.wire.length} | none | ${raw} | ${wire} | ${fmt(wire / raw, 3)} |`);
+  }
+} finally {
+  if (!keep) fs.rmSync(tmp, { recursive: true, force: true });
+  else process.stderr.write(`kept ${tmp}\n`);
+}
+
+const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+console.log(`Node ${process.version}, ${os.cpus().length} × ${cpu}; ${runs} requests after ${warmup} warm-up requests, one at a time (batch 1), loopback.\n`);
+console.log(
+  '(a) Split overhead: end to end ÷ (edge compute + cloud compute); means over the requests, times in ms. "rest" = end to end − edge − cloud: encoding, HTTP on loopback, server bookkeeping, decoding.\n',
+);
+console.log(
+  '| model | cut | wire tensors | web: edge | web: cloud | web: end to end | web: rest | web: median e2e | web: overhead | node: edge | node: cloud | node: end to end | node: rest | node: median e2e | node: overhead |',
+);
+console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+for (const r of overheadRows) console.log(r);
+console.log('\n(c) Bytes per sample at the cut vs the raw float32 input.\n');
+console.log('| model | cut | wire tensors | compression | raw input B | wire B | wire ÷ raw |');
+console.log('|---|---|---:|---|---:|---:|---:|');
+for (const r of bytesRows) console.log(r);

@@ -1,0 +1,516 @@
+// The bottleneck transform: given a split and a compression spec with calibration
+// statistics, append encoders to the end of the edge graph (before its wire outputs) and
+// decoders to the start of the cloud graph (after its wire inputs). Every constant is
+// baked into the graphs, so any ONNX runtime (Triton included) serves the cloud side.
+
+import { cloneGraph } from '../../ir/clone.js';
+import { byteSizeOf, DataType, dtypeBits, dtypeName } from '../../ir/dtype.js';
+import { SplitcError } from '../../ir/errors.js';
+import { type Dim, Model, tensorType, Value } from '../../ir/graph.js';
+import type { SplitResult } from '../cut.js';
+import type { PassContext } from '../pass.js';
+import { Emitter } from './emit.js';
+import { type PcaBasis, pcaBasis } from './pca.js';
+import { codesPerByte, packedBytes, type QuantParams, quantParams } from './quant.js';
+import { type CompressSpec, type CompressStage, defaultChannelAxis, formatCompressSpec, normalizeAxis, type QuantBits, type QuantStage } from './spec.js';
+import type { TensorStats } from './stats.js';
+
+/** Calibration statistics of one cut tensor: of the tensor itself, and of its PCA projection when a quantizer follows pca. */
+export interface CutTensorStats {
+  raw: TensorStats;
+  projected?: TensorStats;
+}
+export type SplitStats = Record<string, CutTensorStats>;
+
+/** The constants of one stage, JSON-serialisable (for the manifest and for JS clients). */
+export type StageConstants =
+  | {
+      kind: 'pca';
+      axis: number;
+      k: number;
+      channels: number;
+      explainedVariance: number;
+      /** Channel means (C). */
+      mean: number[];
+      /** k×C projection rows: y = components·(x − mean); the cloud computes x̂ = componentsᵀ·y + mean. */
+      components: number[][];
+      eigenvalues: number[];
+    }
+  | { kind: 'fp16' }
+  | {
+      kind: 'quant';
+      bits: QuantBits;
+      granularity: 'tensor' | 'channel';
+      /** Channel axis of per-channel parameters (null per-tensor). */
+      axis: number | null;
+      range: string;
+      scale: number[];
+      zeroPoint: number[];
+      lo: number[];
+      hi: number[];
+      approximate: boolean;
+      /** Codes on the wire: `elements` codes, `codesPerByte` per byte, code i in bits (i mod P)·bits of byte floor(i/P). */
+      elements: number;
+      codesPerByte: number;
+    };
+
+export interface TensorCompression {
+  /** Cut tensor name (the cloud's decoded value keeps it). */
+  source: string;
+  /** Name on the wire: edge output = cloud input. */
+  wire: string;
+  dtype: string;
+  dims: Dim[];
+  /** Canonical spec text applied to this tensor ('none' when passed through). */
+  spec: string;
+  /** Why the tensor was passed through unchanged (non-float, already float16, …). */
+  passthrough?: string;
+  stages: StageConstants[];
+}
+
+export interface CompressionConstants {
+  schemaVersion: 1;
+  spec: string;
+  tensors: TensorCompression[];
+}
+
+export interface WireTensor {
+  /** Edge output = cloud input name. */
+  name: string;
+  /** The cut tensor it carries. */
+  source: string;
+  dtype: string;
+  shape: Dim[];
+  /** Exact bytes for one sample (the static shape); null when a dim is symbolic. */
+  bytesPerSample: number | null;
+  /** Bytes of the uncompressed cut tensor in its own dtype. */
+  rawBytesPerSample: number | null;
+  /** Human description, e.g. "pca=16 (93.1% variance) + int4 per-channel(axis 1) percentile 99.99". */
+  stage: string;
+}
+
+export interface CompressedSplit {
+  edge: Model;
+  cloud: Model;
+  /** The uncompressed split this was built from. */
+  split: SplitResult;
+  spec: string;
+  /** In the order of the edge's outputs (= the cloud's inputs). */
+  wire: WireTensor[];
+  constants: CompressionConstants;
+}
+
+interface TensorPlan {
+  source: string;
+  dtype: DataType;
+  dims: Dim[];
+  passthrough?: string;
+  stages: StageConstants[];
+  describe: string[];
+  /** pca=K was asked for but the tensor has at most K channels. */
+  pcaSkipped?: boolean;
+}
+
+const staticDims = (dims: Dim[] | null): dims is number[] => !!dims && dims.every((d) => typeof d === 'number');
+const product = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
+
+function bytesOf(dtype: DataType, dims: Dim[] | null): number | null {
+  if (!staticDims(dims) || dtypeBits(dtype) === 0) return null;
+  return byteSizeOf(dtype, product(dims));
+}
+
+function rangeText(q: QuantStage): string {
+  return q.range.kind === 'percentile' ? `percentile=${q.range.percentile}` : 'minmax';
+}
+
+function checkStats(source: string, stats: TensorStats | undefined, dims: number[], axis: number, what: string): TensorStats {
+  if (!stats) {
+    throw new SplitcError('E_COMPRESS', `no calibration statistics for ${what} of cut tensor '${source}'`, {
+      hint: 'calibrate the split with the same spec first (splitc collects them from --calib samples)',
+    });
+  }
+  if (stats.dims.join(',') !== dims.join(',')) {
+    throw new SplitcError('E_COMPRESS', `calibration statistics for '${source}' are for shape [${stats.dims}], the tensor is [${dims}]`, {
+      hint: 'recalibrate with the shapes the split was made for',
+    });
+  }
+  if (stats.channelAxis !== axis) {
+    throw new SplitcError('E_COMPRESS', `calibration statistics for '${source}' run along axis ${stats.channelAxis}, the spec needs axis ${axis}`, {
+      hint: 'recalibrate with the same spec (its channel axis decides the per-channel statistics)',
+    });
+  }
+  return stats;
+}
+
+/** Decide constants for one cut tensor (pure; throws before any graph is touched). */
+function planTensor(source: string, value: Value, spec: CompressSpec, stats: CutTensorStats | undefined): TensorPlan {
+  const t = value.tensorType;
+  const dtype = t?.dtype ?? DataType.UNDEFINED;
+  const dims = t?.shape ? [...t.shape] : [];
+  const plan: TensorPlan = { source, dtype, dims, stages: [], describe: [] };
+  if (spec.stages.length === 0) return { ...plan, passthrough: 'no compression' };
+  if (dtype !== DataType.FLOAT && dtype !== DataType.FLOAT16 && dtype !== DataType.DOUBLE) {
+    return { ...plan, passthrough: `${dtypeName(dtype)} tensors are sent as they are` };
+  }
+  if (spec.stages.length === 1 && spec.stages[0]!.kind === 'fp16' && dtype === DataType.FLOAT16) {
+    return { ...plan, passthrough: 'already float16' };
+  }
+  const needsStatic = spec.stages.some((s) => s.kind !== 'fp16');
+  if (needsStatic && !(t?.shape && staticDims(t.shape))) {
+    throw new SplitcError('E_COMPRESS', `cut tensor '${source}' has shape [${t?.shape?.map(String).join(',') ?? '?'}]; quantization and pca need a static shape`, {
+      hint: 'fix the input shapes (--shape x=1x3x224x224) so every cut tensor has static dims, or use fp16',
+    });
+  }
+  let curDims = dims as number[];
+  const rank = curDims.length;
+  let pcaAxis: number | undefined;
+  for (const stage of spec.stages) {
+    if (stage.kind === 'pca') {
+      const axis = stage.axis === undefined ? defaultChannelAxis(rank) : normalizeAxis(stage.axis, rank);
+      if (axis === undefined || rank === 0) {
+        throw new SplitcError('E_COMPRESS', `pca axis ${stage.axis} is outside the rank-${rank} tensor '${source}'`, { hint: 'axis=1 for NCHW, axis=-1 for the last axis' });
+      }
+      if (!(axis === rank - 1 || (axis === 1 && rank >= 3))) {
+        throw new SplitcError('E_COMPRESS', `pca over axis ${axis} of rank-${rank} tensor '${source}' is not supported`, {
+          hint: 'pca projects axis 1 of NC… tensors (a 1×1 Conv) or the last axis (MatMul)',
+        });
+      }
+      const C = curDims[axis]!;
+      if (stage.k > C) {
+        // multi-tensor cuts mix channel counts: pca=K means "at most K channels"
+        plan.describe.push(`no pca (${C} ≤ ${stage.k} channels)`);
+        plan.pcaSkipped = true;
+        continue;
+      }
+      const raw = checkStats(source, stats?.raw, curDims, axis, 'pca');
+      const basis: PcaBasis = pcaBasis(raw, stage.k);
+      pcaAxis = axis;
+      plan.stages.push({
+        kind: 'pca',
+        axis,
+        k: stage.k,
+        channels: C,
+        explainedVariance: basis.explainedVariance,
+        mean: basis.mean,
+        components: basis.components,
+        eigenvalues: basis.eigenvalues,
+      });
+      plan.describe.push(`pca=${stage.k} (${(basis.explainedVariance * 100).toFixed(1)}% variance)`);
+      curDims = [...curDims];
+      curDims[axis] = stage.k;
+    } else if (stage.kind === 'fp16') {
+      plan.stages.push({ kind: 'fp16' });
+      plan.describe.push('fp16');
+    } else {
+      // Per-tensor by default: per-channel ranges from a small calibration set clip unseen
+      // data more often (measured: detector int8 cosine 0.9999 per-tensor vs 0.9956 per-channel
+      // with 8 calibration tiles); ask for `:channel` when the set is large.
+      const granularity = stage.granularity ?? (pcaAxis !== undefined ? 'channel' : 'tensor');
+      let axis: number | null = null;
+      if (granularity === 'channel') {
+        const a = pcaAxis ?? (stage.axis === undefined ? defaultChannelAxis(rank) : normalizeAxis(stage.axis, rank));
+        if (a === undefined || rank === 0) {
+          throw new SplitcError('E_COMPRESS', `quantization axis ${stage.axis} is outside the rank-${rank} tensor '${source}'`, { hint: 'axis=1 for NCHW, axis=-1 for the last axis' });
+        }
+        axis = a;
+      }
+      const statAxis = axis ?? pcaAxis ?? (stats?.raw.channelAxis ?? defaultChannelAxis(rank));
+      const s = checkStats(source, pcaAxis !== undefined ? stats?.projected : stats?.raw, curDims, statAxis, pcaAxis !== undefined ? 'the pca projection' : 'quantization');
+      const params: QuantParams = quantParams(granularity === 'channel' ? s.channels : [s.whole], stage.bits, stage.range);
+      const elements = product(curDims);
+      plan.stages.push({
+        kind: 'quant',
+        bits: stage.bits,
+        granularity,
+        axis,
+        range: rangeText(stage),
+        scale: params.scale,
+        zeroPoint: params.zeroPoint,
+        lo: params.lo,
+        hi: params.hi,
+        approximate: params.approximate,
+        elements,
+        codesPerByte: codesPerByte(stage.bits),
+      });
+      plan.describe.push(`int${stage.bits} ${granularity === 'channel' ? `per-channel(axis ${axis})` : 'per-tensor'} ${rangeText(stage)}`);
+    }
+  }
+  if (plan.stages.length === 0) return { ...plan, passthrough: plan.describe.join(', ') };
+  return plan;
+}
+
+function cloneModel(m: Model): Model {
+  const c = new Model(cloneGraph(m.graph, new Map()), m.irVersion);
+  c.opsetImports.clear();
+  for (const [d, v] of m.opsetImports) c.opsetImports.set(d, v);
+  c.producerName = m.producerName;
+  c.producerVersion = m.producerVersion;
+  c.domain = m.domain;
+  c.modelVersion = m.modelVersion;
+  c.docString = m.docString;
+  c.metadataProps = [...m.metadataProps];
+  c.functions = m.functions;
+  c.extra = m.extra;
+  return c;
+}
+
+/** Broadcast shape for per-channel constants: C on `axis`, 1 elsewhere. */
+function channelShape(rank: number, axis: number, c: number): number[] {
+  return Array.from({ length: rank }, (_, i) => (i === axis ? c : 1));
+}
+
+/** Spec text of the stages actually applied to one tensor. */
+function stageText(s: StageConstants): string {
+  if (s.kind === 'pca') return `pca=${s.k}:axis=${s.axis}`;
+  if (s.kind === 'fp16') return 'fp16';
+  return `int${s.bits}${s.granularity === 'channel' ? `:channel:axis=${s.axis}` : ':tensor'}${s.range === 'minmax' ? '' : `:${s.range}`}`;
+}
+
+function wireTag(plan: TensorPlan): string {
+  return plan.stages.map((s) => (s.kind === 'pca' ? `pca${s.k}` : s.kind === 'fp16' ? 'fp16' : `q${s.bits}`)).join('.');
+}
+
+/** Edge side: encode `x` (the cut value) through the plan's stages; returns the wire value. */
+function emitEncoder(em: Emitter, x: Value, plan: TensorPlan, wireName: string): Value {
+  const base = plan.source;
+  let cur = x;
+  let dims = [...plan.dims] as number[];
+  const needsF32 = plan.stages.some((s) => s.kind !== 'fp16');
+  if (plan.dtype !== DataType.FLOAT && needsF32) cur = em.cast(cur, DataType.FLOAT, { name: `${base}.f32`, shape: dims });
+  const rank = dims.length;
+  plan.stages.forEach((s, i) => {
+    const last = i === plan.stages.length - 1;
+    const outName = last ? wireName : `${base}.${wireTag({ ...plan, stages: plan.stages.slice(0, i + 1) })}`;
+    if (s.kind === 'pca') {
+      const C = s.channels;
+      const K = s.k;
+      const outDims = [...dims];
+      outDims[s.axis] = K;
+      // y = V·x − V·mean
+      const bias = s.components.map((row) => -row.reduce((acc, v, c) => acc + v * s.mean[c]!, 0));
+      if (s.axis === rank - 1 && !(s.axis === 1 && rank >= 3)) {
+        const w = em.constant(`${base}.pca.w`, DataType.FLOAT, [C, K], transposeFlat(s.components, K, C));
+        const b = em.constant(`${base}.pca.b`, DataType.FLOAT, [K], bias);
+        const mm = em.op('MatMul', [cur, w], { name: `${outName}.mm`, dtype: DataType.FLOAT, shape: outDims });
+        cur = em.op('Add', [mm, b], { name: outName, dtype: DataType.FLOAT, shape: outDims });
+      } else {
+        const spatial = rank - 2;
+        const w = em.constant(`${base}.pca.w`, DataType.FLOAT, [K, C, ...Array<number>(spatial).fill(1)], s.components.flat());
+        const b = em.constant(`${base}.pca.b`, DataType.FLOAT, [K], bias);
+        cur = em.op('Conv', [cur, w, b], { name: outName, dtype: DataType.FLOAT, shape: outDims }, { kernel_shape: Array<number>(spatial).fill(1) });
+      }
+      dims = outDims;
+    } else if (s.kind === 'fp16') {
+      const clipped = em.clip(cur, -65504, 65504, { name: `${outName}.clip`, dtype: cur.dtype ?? DataType.FLOAT, shape: dims });
+      cur = em.cast(clipped, DataType.FLOAT16, { name: outName, shape: dims });
+    } else {
+      const qmax = 2 ** s.bits - 1;
+      const pshape = s.axis === null ? [] : channelShape(rank, s.axis, s.scale.length);
+      const inv = em.constant(`${outName}.inv_scale`, DataType.FLOAT, pshape, s.scale.map((v) => Math.fround(1 / v)));
+      const zph = em.constant(`${outName}.zp_half`, DataType.FLOAT, pshape, s.zeroPoint.map((z) => z + 0.5));
+      const scaled = em.op('Mul', [cur, inv], { name: `${outName}.scaled`, dtype: DataType.FLOAT, shape: dims });
+      const shifted = em.op('Add', [scaled, zph], { name: `${outName}.shifted`, dtype: DataType.FLOAT, shape: dims });
+      const floored = em.op('Floor', [shifted], { name: `${outName}.floor`, dtype: DataType.FLOAT, shape: dims });
+      const codes = em.clip(floored, 0, qmax, { name: `${outName}.codes`, dtype: DataType.FLOAT, shape: dims });
+      if (s.bits === 8) {
+        cur = em.cast(codes, DataType.UINT8, { name: outName, shape: dims });
+      } else {
+        const P = codesPerByte(s.bits);
+        const N = s.elements;
+        const M = packedBytes(N, s.bits);
+        let flat = em.reshape(codes, [N], { name: `${outName}.flat`, dtype: DataType.FLOAT });
+        if (M * P > N) {
+          const pad = em.constant(`${outName}.pad`, DataType.FLOAT, [M * P - N], new Float32Array(M * P - N));
+          flat = em.op('Concat', [flat, pad], { name: `${outName}.padded`, dtype: DataType.FLOAT, shape: [M * P] }, { axis: 0 });
+        }
+        const groups = em.reshape(flat, [M, P], { name: `${outName}.groups`, dtype: DataType.FLOAT });
+        const weights = em.constant(`${outName}.weights`, DataType.FLOAT, [P], Array.from({ length: P }, (_, j) => 2 ** (j * s.bits)));
+        const bytes = em.op('MatMul', [groups, weights], { name: `${outName}.bytes`, dtype: DataType.FLOAT, shape: [M] });
+        cur = em.cast(bytes, DataType.UINT8, { name: outName, shape: [M] });
+      }
+    }
+  });
+  return cur;
+}
+
+/** Cloud side: decode the wire value back to a tensor of the cut's dtype and dims. */
+function emitDecoder(em: Emitter, wire: Value, plan: TensorPlan): Value {
+  const base = plan.source;
+  const rank = plan.dims.length;
+  // dims entering each stage on the edge
+  const stageDims: number[][] = [];
+  let d = [...plan.dims] as number[];
+  for (const s of plan.stages) {
+    stageDims.push(d);
+    if (s.kind === 'pca') {
+      d = [...d];
+      d[s.axis] = s.k;
+    }
+  }
+  let cur = wire;
+  for (let i = plan.stages.length - 1; i >= 0; i--) {
+    const s = plan.stages[i]!;
+    const dims = stageDims[i]!;
+    const name = `${base}.dec${i}`;
+    if (s.kind === 'quant') {
+      let codes: Value;
+      if (s.bits === 8) {
+        codes = em.cast(cur, DataType.FLOAT, { name: `${name}.codes`, shape: dims });
+      } else {
+        const P = codesPerByte(s.bits);
+        const N = s.elements;
+        const M = packedBytes(N, s.bits);
+        const bytes = em.cast(cur, DataType.FLOAT, { name: `${name}.bytes`, shape: [M] });
+        const col = em.reshape(bytes, [M, 1], { name: `${name}.col`, dtype: DataType.FLOAT });
+        // F[:, j] = floor(byte / 2^(j·b)); code j = F[:, j] − 2^b·F[:, j+1]  (exact in float32: integers < 256)
+        const pow = em.constant(`${name}.pow`, DataType.FLOAT, [1, P], Array.from({ length: P }, (_, j) => 2 ** (-j * s.bits)));
+        const shifted = em.op('Mul', [col, pow], { name: `${name}.shifted`, dtype: DataType.FLOAT, shape: [M, P] });
+        const floors = em.op('Floor', [shifted], { name: `${name}.floors`, dtype: DataType.FLOAT, shape: [M, P] });
+        const diff = new Float32Array(P * P);
+        for (let j = 0; j < P; j++) {
+          diff[j * P + j] = 1;
+          if (j > 0) diff[j * P + (j - 1)] = -(2 ** s.bits);
+        }
+        const D = em.constant(`${name}.digits`, DataType.FLOAT, [P, P], diff);
+        const digits = em.op('MatMul', [floors, D], { name: `${name}.digits`, dtype: DataType.FLOAT, shape: [M, P] });
+        let flat = em.reshape(digits, [M * P], { name: `${name}.flat`, dtype: DataType.FLOAT });
+        if (M * P > N) flat = em.slice(flat, [0], [N], [0], { name: `${name}.unpadded`, dtype: DataType.FLOAT, shape: [N] });
+        codes = em.reshape(flat, dims, { name: `${name}.codes`, dtype: DataType.FLOAT });
+      }
+      const pshape = s.axis === null ? [] : channelShape(rank, s.axis, s.scale.length);
+      const zp = em.constant(`${name}.zero_point`, DataType.FLOAT, pshape, s.zeroPoint);
+      const scale = em.constant(`${name}.scale`, DataType.FLOAT, pshape, s.scale);
+      const centred = em.op('Sub', [codes, zp], { name: `${name}.centred`, dtype: DataType.FLOAT, shape: dims });
+      cur = em.op('Mul', [centred, scale], { name: `${name}.value`, dtype: DataType.FLOAT, shape: dims });
+    } else if (s.kind === 'fp16') {
+      cur = em.cast(cur, DataType.FLOAT, { name: `${name}.f32`, shape: dims });
+    } else {
+      const C = s.channels;
+      const K = s.k;
+      if (s.axis === rank - 1 && !(s.axis === 1 && rank >= 3)) {
+        const w = em.constant(`${name}.w`, DataType.FLOAT, [K, C], s.components.flat());
+        const b = em.constant(`${name}.b`, DataType.FLOAT, [C], s.mean);
+        const mm = em.op('MatMul', [cur, w], { name: `${name}.mm`, dtype: DataType.FLOAT, shape: dims });
+        cur = em.op('Add', [mm, b], { name: `${name}.value`, dtype: DataType.FLOAT, shape: dims });
+      } else {
+        const spatial = rank - 2;
+        const w = em.constant(`${name}.w`, DataType.FLOAT, [C, K, ...Array<number>(spatial).fill(1)], transposeFlat(s.components, K, C));
+        const b = em.constant(`${name}.b`, DataType.FLOAT, [C], s.mean);
+        cur = em.op('Conv', [cur, w, b], { name: `${name}.value`, dtype: DataType.FLOAT, shape: dims }, { kernel_shape: Array<number>(spatial).fill(1) });
+      }
+    }
+  }
+  if ((cur.dtype ?? DataType.FLOAT) !== plan.dtype) cur = em.cast(cur, plan.dtype, { name: `${base}.restored`, shape: plan.dims });
+  return cur;
+}
+
+/** rows (R×Cc) → column-major flat of its transpose (Cc×R). */
+function transposeFlat(rows: number[][], r: number, c: number): number[] {
+  const out = new Array<number>(r * c);
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = rows[i]![j]!;
+  return out;
+}
+
+/**
+ * Insert the bottleneck into copies of the split's edge and cloud models. Every cut tensor
+ * is compressed independently; non-float tensors pass through. Throws (E_COMPRESS) before
+ * building anything when a stage cannot apply or statistics are missing.
+ */
+export function compressSplit(split: SplitResult, spec: CompressSpec, stats: SplitStats = {}, ctx?: PassContext): CompressedSplit {
+  const specText = formatCompressSpec(spec);
+  const edgeValues = new Map(split.edge.graph.outputs.map((v) => [v.name, v]));
+  const plans = split.cutTensors.map((name) => {
+    const v = edgeValues.get(name);
+    if (!v) throw new SplitcError('E_COMPRESS', `cut tensor '${name}' is not an output of the edge model`, { hint: 'compress the SplitResult that splitModel returned, unmodified' });
+    return planTensor(name, v, spec, stats[name]);
+  });
+  const pcaStage = spec.stages.find((s) => s.kind === 'pca');
+  if (pcaStage && plans.some((p) => p.pcaSkipped) && !plans.some((p) => p.stages.some((s) => s.kind === 'pca'))) {
+    throw new SplitcError('E_COMPRESS', `pca=${pcaStage.k} reduces none of the cut tensors (${plans.map((p) => `'${p.source}' [${p.dims.join(',')}]`).join(', ')})`, {
+      hint: 'pca=K keeps K channels: pick K below the channel count',
+    });
+  }
+
+  for (const p of plans) {
+    if (p.pcaSkipped) ctx?.warn('W_PCA_SKIPPED', `cut tensor '${p.source}' is not projected: ${p.describe[0]}`, p.source);
+    for (const st of p.stages) {
+      if (st.kind === 'quant' && st.approximate) {
+        ctx?.warn('W_PERCENTILE_APPROX', `the ${st.range} range of '${p.source}' is estimated from a sample (the tail is deeper than the exact extremes kept)`, p.source);
+      }
+    }
+  }
+
+  const edge = cloneModel(split.edge);
+  const cloud = cloneModel(split.cloud);
+  const edgeEm = new Emitter(edge.graph, edge.opset, 'end', edge.irVersion);
+  const cloudEm = new Emitter(cloud.graph, cloud.opset, 'start', cloud.irVersion);
+  const wire: WireTensor[] = [];
+  const tensors: TensorCompression[] = [];
+  const rawOutputsToKeep: Value[] = [];
+
+  plans.forEach((plan, i) => {
+    const edgeValue = edge.graph.outputs[i]!;
+    const cloudIndex = cloud.graph.inputs.findIndex((v) => v.name === plan.source);
+    if (edgeValue.name !== plan.source || cloudIndex < 0) {
+      throw new SplitcError('E_COMPRESS', `internal: wire tensor '${plan.source}' is not at the expected edge output / cloud input`);
+    }
+    const rawBytes = bytesOf(plan.dtype, plan.dims);
+    if (plan.passthrough !== undefined) {
+      wire.push({ name: plan.source, source: plan.source, dtype: dtypeName(plan.dtype), shape: plan.dims, bytesPerSample: rawBytes, rawBytesPerSample: rawBytes, stage: `none (${plan.passthrough})` });
+      tensors.push({ source: plan.source, wire: plan.source, dtype: dtypeName(plan.dtype), dims: plan.dims, spec: 'none', passthrough: plan.passthrough, stages: [] });
+      return;
+    }
+    // the wire name must be new in both graphs
+    let wireName = `${plan.source}.${wireTag(plan)}`;
+    for (let k = 1; edgeEm.has(wireName) || cloudEm.has(wireName); k++) wireName = `${plan.source}.${wireTag(plan)}_${k}`;
+    cloudEm.reserve(wireName);
+    const encoded = emitEncoder(edgeEm, edgeValue, plan, wireName);
+    edge.graph.outputs[i] = encoded;
+    if (split.edgeOutputs.includes(plan.source)) rawOutputsToKeep.push(edgeValue);
+
+    const oldInput = cloud.graph.inputs[cloudIndex]!;
+    const wireInput = new Value(encoded.name, tensorType(encoded.dtype!, encoded.shape ? [...encoded.shape] : null));
+    cloud.graph.inputs[cloudIndex] = wireInput;
+    wireInput.graph = cloud.graph;
+    const decoded = emitDecoder(cloudEm, wireInput, plan);
+    oldInput.replaceAllUsesWith(decoded);
+    oldInput.graph = null;
+    decoded.name = plan.source; // the old input is gone: the decoded tensor takes the cut's name back
+
+    const et = encoded.tensorType!;
+    wire.push({
+      name: encoded.name,
+      source: plan.source,
+      dtype: dtypeName(et.dtype),
+      shape: et.shape ? [...et.shape] : [],
+      bytesPerSample: bytesOf(et.dtype, et.shape),
+      rawBytesPerSample: rawBytes,
+      stage: plan.describe.join(' + '),
+    });
+    tensors.push({
+      source: plan.source,
+      wire: encoded.name,
+      dtype: dtypeName(plan.dtype),
+      dims: plan.dims,
+      spec: plan.stages.map(stageText).join('+'),
+      stages: plan.stages,
+    });
+  });
+  // a cut tensor that is also a model output computed on the edge is still returned raw
+  for (const v of rawOutputsToKeep) edge.graph.outputs.push(v);
+  edge.metadataProps = [...edge.metadataProps, ['splitc.compression', specText]];
+  cloud.metadataProps = [...cloud.metadataProps, ['splitc.compression', specText]];
+  return { edge, cloud, split, spec: specText, wire, constants: { schemaVersion: 1, spec: specText, tensors } };
+}
+
+/** Total bytes per sample on the wire (null when a wire tensor has symbolic dims). */
+export function wireBytesPerSample(wire: readonly WireTensor[]): number | null {
+  let total = 0;
+  for (const w of wire) {
+    if (w.bytesPerSample === null) return null;
+    total += w.bytesPerSample;
+  }
+  return total;
+}
+
+export type { CompressStage };

@@ -1,0 +1,214 @@
+// Entry point for serving a folder of ONNX models: used by `splitc serve <dir>` and by
+// generated cloud bundles (`node serve-main.js <dir> ...`). SIGTERM/SIGINT close gracefully.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { SplitcError } from '../ir/errors.js';
+import { type BoundAddress, type InferenceServer, type ModelSpec, createInferenceServer } from './server.js';
+
+export interface ServeDirOptions {
+  dir: string;
+  port?: number;
+  host?: string;
+  /** The token itself (takes precedence over tokenFile and SPLITC_TOKEN). */
+  token?: string;
+  tokenFile?: string;
+  /** false serves without authentication. */
+  auth?: boolean;
+  maxBodyBytes?: number;
+  maxQueue?: number;
+  maxBatchSize?: number;
+  maxQueueDelayMs?: number;
+  corsOrigin?: string;
+  /** Install SIGTERM/SIGINT handlers that close gracefully and exit 0 (default true). */
+  handleSignals?: boolean;
+  log?: (line: string) => void;
+  env?: Record<string, string | undefined>;
+}
+
+interface ManifestModel {
+  file?: unknown;
+  name?: unknown;
+  version?: unknown;
+}
+
+function readManifest(dir: string): { file: string; data: ManifestModel & { models?: unknown } } | undefined {
+  for (const name of ['manifest.json', 'model.json']) {
+    const file = path.join(dir, name);
+    if (!fs.existsSync(file)) continue;
+    try {
+      const data = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
+      if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error('not a JSON object');
+      return { file, data: data as ManifestModel };
+    } catch (e) {
+      throw new SplitcError('E_BAD_ARGUMENT', `cannot read ${file}: ${(e as Error).message}`, { location: file });
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The models of a folder: every `*.onnx` file, named by manifest.json / model.json when it
+ * names it (`{"name": ...}` for a folder with one model, or `{"models": [{"file", "name",
+ * "version"}]}`), else by the file's stem.
+ */
+export function discoverModels(dir: string): ModelSpec[] {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(dir);
+  } catch (e) {
+    throw new SplitcError('E_IO', `cannot read model folder ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const files = entries.filter((f) => f.endsWith('.onnx')).sort();
+  if (files.length === 0) throw new SplitcError('E_BAD_ARGUMENT', `no *.onnx models in ${dir}`);
+  const manifest = readManifest(dir);
+  const named = new Map<string, { name?: string; version?: string }>();
+  const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : undefined);
+  if (manifest) {
+    const { data } = manifest;
+    if (Array.isArray(data.models)) {
+      for (const m of data.models as ManifestModel[]) {
+        const file = str(m?.file);
+        if (file) named.set(path.basename(file), { ...(str(m.name) ? { name: str(m.name)! } : {}), ...(str(m.version) ? { version: str(m.version)! } : {}) });
+      }
+    }
+    const topName = str(data.name);
+    if (topName) {
+      const file = str(data.file) ?? (files.length === 1 ? files[0] : undefined);
+      if (file) named.set(path.basename(file), { name: topName, ...(str(data.version) ? { version: str(data.version)! } : {}) });
+    }
+  }
+  return files.map((f) => {
+    const n = named.get(f);
+    return { name: n?.name ?? path.basename(f, '.onnx'), ...(n?.version ? { version: n.version } : {}), path: path.join(dir, f) };
+  });
+}
+
+export interface ServingHandle {
+  server: InferenceServer;
+  address: BoundAddress;
+  /** Close gracefully (also what SIGTERM does, before exiting 0). */
+  close(): Promise<void>;
+}
+
+export async function serveDirectory(opts: ServeDirOptions): Promise<ServingHandle> {
+  const log = opts.log ?? ((line: string) => process.stdout.write(line + '\n'));
+  const env = opts.env ?? process.env;
+  let token = opts.token;
+  if (token === undefined && opts.tokenFile !== undefined) {
+    try {
+      token = fs.readFileSync(opts.tokenFile, 'utf8').trim();
+    } catch (e) {
+      throw new SplitcError('E_IO', `cannot read token file ${opts.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    if (!token) throw new SplitcError('E_BAD_ARGUMENT', `token file ${opts.tokenFile} is empty`);
+  }
+  token ??= env.SPLITC_TOKEN?.trim() || undefined;
+  const port = opts.port ?? 8000;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new SplitcError('E_BAD_ARGUMENT', `port must be an integer in 0..65535, got ${port}`);
+  const models = discoverModels(opts.dir);
+  const server = await createInferenceServer({
+    models,
+    ...(token !== undefined ? { token } : {}),
+    auth: opts.auth ?? true,
+    ...(opts.maxBodyBytes !== undefined ? { maxBodyBytes: opts.maxBodyBytes } : {}),
+    ...(opts.maxQueue !== undefined ? { maxQueue: opts.maxQueue } : {}),
+    ...(opts.maxBatchSize !== undefined ? { maxBatchSize: opts.maxBatchSize } : {}),
+    ...(opts.maxQueueDelayMs !== undefined ? { maxQueueDelayMs: opts.maxQueueDelayMs } : {}),
+    ...(opts.corsOrigin !== undefined ? { corsOrigin: opts.corsOrigin } : {}),
+  });
+  let address: BoundAddress;
+  try {
+    address = await server.listen(port, opts.host ?? '127.0.0.1');
+  } catch (e) {
+    await server.close();
+    throw e;
+  }
+  const names = server.models.map((m) => `${m.name}@${m.versions?.at(-1) ?? '1'}`).join(', ');
+  log(`splitc serving ${names} at ${address.url}/v2${opts.auth === false ? ' (authentication disabled)' : ''}`);
+  const close = (): Promise<void> => server.close();
+  if (opts.handleSignals ?? true) {
+    const onSignal = (sig: NodeJS.Signals): void => {
+      log(`${sig}: finishing in-flight requests, then exiting`);
+      close().then(
+        () => process.exit(0),
+        (e: unknown) => {
+          process.stderr.write(`error while closing: ${e instanceof Error ? e.message : String(e)}\n`);
+          process.exit(1);
+        },
+      );
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  }
+  return { server, address, close };
+}
+
+function intOption(v: string | undefined, name: string, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v) || Number(v) < min) throw new SplitcError('E_BAD_ARGUMENT', `--${name} must be an integer ≥ ${min}, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+export const SERVE_USAGE = `usage: serve <dir> [--port 8000] [--host 127.0.0.1] [--token-file FILE | env SPLITC_TOKEN | --no-auth]
+       [--max-body-bytes N] [--max-queue N] [--max-batch-size N] [--max-queue-delay-ms N] [--cors-origin ORIGIN]`;
+
+/** Parses serve arguments (`<dir> --port ...`) and serves; see SERVE_USAGE. */
+export async function runServeCli(argv: string[]): Promise<ServingHandle> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        'token-file': { type: 'string' },
+        'no-auth': { type: 'boolean' },
+        'max-body-bytes': { type: 'string' },
+        'max-queue': { type: 'string' },
+        'max-batch-size': { type: 'string' },
+        'max-queue-delay-ms': { type: 'string' },
+        'cors-origin': { type: 'string' },
+      },
+    });
+  } catch (e) {
+    throw new SplitcError('E_BAD_ARGUMENT', (e as Error).message, { hint: SERVE_USAGE });
+  }
+  const { values: v, positionals } = parsed;
+  if (positionals.length !== 1) throw new SplitcError('E_BAD_ARGUMENT', 'name one model folder', { hint: SERVE_USAGE });
+  const port = intOption(v.port, 'port', 0);
+  const opts: ServeDirOptions = {
+    dir: positionals[0]!,
+    ...(port !== undefined ? { port } : {}),
+    ...(v.host !== undefined ? { host: v.host } : {}),
+    ...(v['token-file'] !== undefined ? { tokenFile: v['token-file'] } : {}),
+    auth: !v['no-auth'],
+    ...(v['cors-origin'] !== undefined ? { corsOrigin: v['cors-origin'] } : {}),
+  };
+  const ints: [keyof ServeDirOptions, string, number][] = [
+    ['maxBodyBytes', 'max-body-bytes', 1],
+    ['maxQueue', 'max-queue', 1],
+    ['maxBatchSize', 'max-batch-size', 1],
+    ['maxQueueDelayMs', 'max-queue-delay-ms', 0],
+  ];
+  for (const [key, flag, min] of ints) {
+    const n = intOption(v[flag as 'max-queue'], flag, min);
+    if (n !== undefined) (opts as unknown as Record<string, number>)[key] = n;
+  }
+  return serveDirectory(opts);
+}
+
+// Run as a script: `node serve-main.js <dir> [options]` (generated cloud bundles do this).
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  runServeCli(process.argv.slice(2)).catch((e: unknown) => {
+    if (e instanceof SplitcError) {
+      process.stderr.write(e.format() + '\n');
+      process.exit(2);
+    }
+    process.stderr.write(`internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,812 @@
+// The splitc inference server: the KServe v2 / Open Inference Protocol over node:http, with
+// one onnxruntime-node session per model, bearer-token auth, body limits (on the wire and
+// after decompression), a bounded queue, optional dynamic batching, metrics and graceful close.
+
+import * as crypto from 'node:crypto';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
+import * as zlib from 'node:zlib';
+import * as ort from 'onnxruntime-node';
+import { SplitcError, type ErrorCode } from '../ir/errors.js';
+import {
+  type ErrorBody,
+  type KServeDatatype,
+  type ModelMetadata,
+  type ServerMetadata,
+  type TensorData,
+  type TensorMetadata,
+  type WireErrorCode,
+  type WireTensor,
+  bytesToStrings,
+  datatypeFromOrt,
+  datatypeToOrt,
+  decodeInferRequest,
+  encodeInferResponse,
+  HEADER_LENGTH_HEADER,
+  KServeError,
+  parseHeaderLength,
+  stringsToBytes,
+} from './kserve.js';
+import { Counter, Gauge, Histogram, Registry } from './metrics.js';
+
+// Every code sent on the wire is one of splitc's ErrorCodes (checked at compile time).
+const wireCodesAreErrorCodes: WireErrorCode extends ErrorCode ? true : never = true;
+void wireCodesAreErrorCodes;
+
+export const SERVER_NAME = 'splitc';
+export const SERVER_VERSION = '0.1.0';
+
+export interface ModelSpec {
+  /** Name in URLs (`/v2/models/{name}`). */
+  name: string;
+  /** Version label (default "1"); requests without a version get the last one listed. */
+  version?: string;
+  /** ONNX file (external data resolves next to it) or the model's bytes. */
+  path?: string;
+  bytes?: Uint8Array;
+  sessionOptions?: ort.InferenceSession.SessionOptions;
+}
+
+export interface InferenceServerOptions {
+  models: ModelSpec[];
+  /** Bearer token every request but the health probes must carry. */
+  token?: string;
+  /** Set false to serve without authentication (explicit opt-out; default true). */
+  auth?: boolean;
+  /** Largest request body, counted on the wire and again after decompression (default 64 MiB). */
+  maxBodyBytes?: number;
+  /** Most infer requests held at once, from arrival to answer; more get 503 (default 64). */
+  maxQueue?: number;
+  /** Most requests combined into one session.run; 1 turns dynamic batching off (default 1). */
+  maxBatchSize?: number;
+  /** How long the oldest waiting request may wait for a batch to fill (default 0). */
+  maxQueueDelayMs?: number;
+  /** The whole request must arrive within this time (default 60 s). */
+  requestTimeoutMs?: number;
+  /** Session options for every model without its own. */
+  sessionOptions?: ort.InferenceSession.SessionOptions;
+  /** Answer CORS preflights and expose the binary header to this origin ('*' for any). */
+  corsOrigin?: string;
+  /** Seconds advertised in Retry-After on 503 (default 1). */
+  retryAfterSeconds?: number;
+}
+
+export interface BoundAddress {
+  host: string;
+  port: number;
+  /** Base URL, e.g. http://127.0.0.1:8000 (the protocol lives under /v2). */
+  url: string;
+}
+
+export interface ServerStats {
+  /** Infer requests held (reading, waiting or running). */
+  heldRequests: number;
+  /** All HTTP requests being handled. */
+  activeRequests: number;
+  /** Requests waiting in each model's scheduler. */
+  waiting: Record<string, number>;
+}
+
+export interface InferenceServer {
+  listen(port?: number, host?: string): Promise<BoundAddress>;
+  /** Graceful: stop accepting, finish in-flight requests, then release the sessions. */
+  close(): Promise<void>;
+  readonly address: BoundAddress | undefined;
+  readonly models: readonly ModelMetadata[];
+  stats(): ServerStats;
+  metricsText(): string;
+}
+
+// ---------------------------------------------------------------------------------------
+// Models and scheduling
+
+interface ServedModel {
+  name: string;
+  version: string;
+  session: ort.InferenceSession;
+  inputs: TensorMetadata[];
+  outputs: TensorMetadata[];
+  inputIndex: Map<string, TensorMetadata>;
+  /** Every input and output has a dynamic first dim: requests may be stacked along it. */
+  batchable: boolean;
+  scheduler: Scheduler;
+}
+
+interface Job {
+  /** Inputs in the model's input order. */
+  inputs: WireTensor[];
+  /** Rows along dim 0 when the job can join a batch. */
+  rows: number | undefined;
+  /** Jobs with equal keys have equal dtypes and non-batch dims. */
+  key: string;
+  enqueuedMs: number;
+  cancelled: boolean;
+  resolve(outputs: WireTensor[]): void;
+  reject(e: unknown): void;
+}
+
+function metaFromOrt(m: ort.InferenceSession.ValueMetadata, where: string): TensorMetadata {
+  if (!m.isTensor) throw new SplitcError('E_MODEL_LOAD', `${where} "${m.name}" is not a tensor; the v2 protocol carries tensors only`);
+  const datatype = datatypeFromOrt(m.type);
+  if (!datatype) throw new SplitcError('E_MODEL_LOAD', `${where} "${m.name}" has element type ${m.type}, which the v2 protocol cannot carry`);
+  const shape = m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1));
+  return { name: m.name, datatype, shape };
+}
+
+function toOrtTensor(t: WireTensor): ort.Tensor {
+  const type = datatypeToOrt(t.datatype);
+  if (type === 'bfloat16') throw new KServeError(400, 'E_REQUEST_DTYPE', `input "${t.name}": BF16 is not supported by onnxruntime-node`);
+  if (t.datatype === 'BYTES') return new ort.Tensor('string', bytesToStrings(t.data as Uint8Array[]), t.shape);
+  return new ort.Tensor(type as 'float32', t.data as Float32Array, t.shape);
+}
+
+function fromOrtTensor(name: string, t: ort.Tensor): WireTensor {
+  const datatype = datatypeFromOrt(t.type);
+  if (!datatype) throw new KServeError(500, 'E_INFERENCE', `output "${name}" has type ${t.type}, which the v2 protocol cannot carry`);
+  let data: TensorData;
+  if (datatype === 'BYTES') data = stringsToBytes(t.data as string[]);
+  else if (datatype === 'FP16' && !(t.data instanceof Uint16Array)) {
+    const a = t.data as unknown as { buffer: ArrayBufferLike; byteOffset: number; length: number };
+    data = new Uint16Array(a.buffer, a.byteOffset, a.length); // a Float16Array: keep the raw bits
+  } else data = t.data as TensorData;
+  return { name, datatype, shape: t.dims.slice(), data };
+}
+
+function concatData(dt: KServeDatatype, parts: TensorData[]): TensorData {
+  if (dt === 'BYTES') return (parts as Uint8Array[][]).flat();
+  const first = parts[0] as Float32Array;
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new (first.constructor as Float32ArrayConstructor)(n);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p as Float32Array, off);
+    off += p.length;
+  }
+  return out;
+}
+
+function sliceRows(t: WireTensor, start: number, rows: number, total: number): WireTensor {
+  const perRow = total === 0 ? 0 : t.data.length / total;
+  const data =
+    t.datatype === 'BYTES'
+      ? (t.data as Uint8Array[]).slice(start * perRow, (start + rows) * perRow)
+      : (t.data as Float32Array).subarray(start * perRow, (start + rows) * perRow);
+  return { name: t.name, datatype: t.datatype, shape: [rows, ...t.shape.slice(1)], data };
+}
+
+class Scheduler {
+  private readonly queue: Job[] = [];
+  private running = false;
+  private timer: NodeJS.Timeout | undefined;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly model: ServedModel,
+    private readonly maxBatchSize: number,
+    private readonly maxQueueDelayMs: number,
+    private readonly onRun: (requests: number, seconds: number) => void,
+  ) {}
+
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  submit(inputs: WireTensor[]): { promise: Promise<WireTensor[]>; cancel(): void } {
+    let job!: Job;
+    const promise = new Promise<WireTensor[]>((resolve, reject) => {
+      const rows = this.model.batchable && inputs.every((t) => t.shape[0] === inputs[0]!.shape[0]) ? inputs[0]!.shape[0] : undefined;
+      const key = inputs.map((t) => `${t.datatype}:${t.shape.slice(1).join('x')}`).join('|');
+      job = { inputs, rows, key, enqueuedMs: performance.now(), cancelled: false, resolve, reject };
+    });
+    this.queue.push(job);
+    this.pump();
+    return {
+      promise,
+      cancel: () => {
+        job.cancelled = true;
+      },
+    };
+  }
+
+  /** Resolves when nothing is queued or running. */
+  idle(): Promise<void> {
+    if (!this.running && this.queue.length === 0) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  private pump(): void {
+    if (this.running) return;
+    for (let i = this.queue.length - 1; i >= 0; i--) {
+      const j = this.queue[i]!;
+      if (j.cancelled) {
+        this.queue.splice(i, 1);
+        j.reject(new KServeError(499, 'E_NETWORK', 'the client went away'));
+      }
+    }
+    if (this.queue.length === 0) {
+      for (const w of this.idleWaiters.splice(0)) w();
+      return;
+    }
+    const head = this.queue[0]!;
+    const batch = [head];
+    if (this.maxBatchSize > 1 && this.model.batchable && head.rows !== undefined && head.rows < this.maxBatchSize) {
+      let rows = head.rows;
+      for (let i = 1; i < this.queue.length && rows < this.maxBatchSize; i++) {
+        const j = this.queue[i]!;
+        if (j.key === head.key && j.rows !== undefined && rows + j.rows <= this.maxBatchSize) {
+          batch.push(j);
+          rows += j.rows;
+        }
+      }
+      const waitedMs = performance.now() - head.enqueuedMs;
+      if (rows < this.maxBatchSize && waitedMs < this.maxQueueDelayMs) {
+        this.timer ??= setTimeout(() => {
+          this.timer = undefined;
+          this.pump();
+        }, Math.ceil(this.maxQueueDelayMs - waitedMs));
+        return;
+      }
+    }
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    for (const j of batch) this.queue.splice(this.queue.indexOf(j), 1);
+    this.running = true;
+    void this.execute(batch).finally(() => {
+      // session.run blocked the event loop; let the poll phase read the requests that
+      // arrived meanwhile before choosing the next batch, so they can join it.
+      setImmediate(() => {
+        this.running = false;
+        this.pump();
+      });
+    });
+  }
+
+  /** One session.run: the outputs in model order and the seconds it took. */
+  private async run(inputs: WireTensor[]): Promise<{ outputs: WireTensor[]; seconds: number }> {
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const t of inputs) feeds[t.name] = toOrtTensor(t);
+    const started = performance.now();
+    let out: ort.InferenceSession.ReturnType;
+    try {
+      out = await this.model.session.run(feeds);
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      throw new KServeError(400, 'E_INFERENCE', `onnxruntime rejected the request: ${msg.slice(0, 500)}`, { cause: e });
+    }
+    const seconds = (performance.now() - started) / 1000;
+    return { outputs: this.model.outputs.map((o) => fromOrtTensor(o.name, out[o.name]!)), seconds };
+  }
+
+  private async runAlone(job: Job): Promise<void> {
+    try {
+      const { outputs, seconds } = await this.run(job.inputs);
+      this.onRun(1, seconds);
+      job.resolve(outputs);
+    } catch (e) {
+      job.reject(e);
+    }
+  }
+
+  private async execute(batch: Job[]): Promise<void> {
+    if (batch.length === 1) {
+      await this.runAlone(batch[0]!);
+      return;
+    }
+    const rows = batch.map((j) => j.rows!);
+    const total = rows.reduce((a, b) => a + b, 0);
+    const merged = batch[0]!.inputs.map((t, i) => ({
+      name: t.name,
+      datatype: t.datatype,
+      shape: [total, ...t.shape.slice(1)],
+      data: concatData(
+        t.datatype,
+        batch.map((j) => j.inputs[i]!.data),
+      ),
+    }));
+    let outputs: WireTensor[] | undefined;
+    try {
+      const r = await this.run(merged);
+      if (r.outputs.every((o) => o.shape[0] === total)) {
+        outputs = r.outputs;
+        this.onRun(batch.length, r.seconds);
+      } else this.model.batchable = false; // outputs are not batch-major: never batch this model again
+    } catch {
+      outputs = undefined; // one bad request must not fail its neighbours: run them one by one
+    }
+    if (outputs) {
+      let start = 0;
+      batch.forEach((j, k) => {
+        j.resolve(outputs!.map((o) => sliceRows(o, start, rows[k]!, total)));
+        start += rows[k]!;
+      });
+      return;
+    }
+    for (const j of batch) await this.runAlone(j);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// HTTP helpers
+
+const gunzip = promisify(zlib.gunzip) as (b: Buffer, o: zlib.ZlibOptions) => Promise<Buffer>;
+const inflate = promisify(zlib.inflate) as (b: Buffer, o: zlib.ZlibOptions) => Promise<Buffer>;
+
+function sha256(s: string): Buffer {
+  return crypto.createHash('sha256').update(s, 'utf8').digest();
+}
+
+function errorBody(e: KServeError): string {
+  const body: ErrorBody = { error: e.message, code: e.code };
+  return JSON.stringify(body);
+}
+
+function toKServeError(e: unknown): KServeError {
+  if (e instanceof KServeError) return e;
+  if (e instanceof SplitcError) return new KServeError(400, e.code, e.message);
+  const msg = e instanceof Error ? e.message : String(e);
+  return new KServeError(500, 'E_INFERENCE', `internal server error: ${msg.slice(0, 300)}`);
+}
+
+interface Route {
+  kind: 'live' | 'ready' | 'server' | 'model' | 'modelReady' | 'infer' | 'metrics';
+  model?: string;
+  version?: string;
+}
+
+function decodeSegment(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new KServeError(400, 'E_REQUEST_MALFORMED', 'the URL has a malformed percent-escape');
+  }
+}
+
+function matchRoute(pathname: string): Route | undefined {
+  const p = pathname.length > 1 && pathname.endsWith('/') ? pathname.slice(0, -1) : pathname;
+  if (p === '/v2/health/live') return { kind: 'live' };
+  if (p === '/v2/health/ready') return { kind: 'ready' };
+  if (p === '/v2') return { kind: 'server' };
+  if (p === '/metrics') return { kind: 'metrics' };
+  const m = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/infer)?$/.exec(p);
+  if (!m) return undefined;
+  const model = decodeSegment(m[1]!);
+  const version = m[2] === undefined ? undefined : decodeSegment(m[2]);
+  const kind = m[3] === '/ready' ? 'modelReady' : m[3] === '/infer' ? 'infer' : 'model';
+  return { kind, model, ...(version !== undefined ? { version } : {}) };
+}
+
+const METHODS: Record<Route['kind'], string> = {
+  live: 'GET',
+  ready: 'GET',
+  server: 'GET',
+  model: 'GET',
+  modelReady: 'GET',
+  metrics: 'GET',
+  infer: 'POST',
+};
+
+const LATENCY_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128];
+
+// ---------------------------------------------------------------------------------------
+// The server
+
+export async function createInferenceServer(opts: InferenceServerOptions): Promise<InferenceServer> {
+  const authOn = opts.auth !== false;
+  if (authOn && !opts.token) {
+    throw new SplitcError('E_BAD_ARGUMENT', 'the server needs a bearer token', {
+      hint: 'pass a token (--token-file or SPLITC_TOKEN), or disable authentication explicitly (auth: false / --no-auth)',
+    });
+  }
+  if (authOn && !/^[\x21-\x7e]+$/.test(opts.token!)) {
+    throw new SplitcError('E_BAD_ARGUMENT', 'the bearer token must be printable ASCII without spaces', { hint: 'e.g. `openssl rand -hex 32`' });
+  }
+  const positiveInt = (v: number | undefined, name: string, dflt: number, min = 1): number => {
+    if (v === undefined) return dflt;
+    if (!Number.isSafeInteger(v) || v < min) throw new SplitcError('E_BAD_ARGUMENT', `${name} must be an integer ≥ ${min}, got ${v}`);
+    return v;
+  };
+  const maxBodyBytes = positiveInt(opts.maxBodyBytes, 'maxBodyBytes', 64 * 1024 * 1024);
+  const maxQueue = positiveInt(opts.maxQueue, 'maxQueue', 64);
+  const maxBatchSize = positiveInt(opts.maxBatchSize, 'maxBatchSize', 1);
+  const maxQueueDelayMs = positiveInt(opts.maxQueueDelayMs, 'maxQueueDelayMs', 0, 0);
+  const requestTimeoutMs = positiveInt(opts.requestTimeoutMs, 'requestTimeoutMs', 60_000);
+  const retryAfter = String(positiveInt(opts.retryAfterSeconds, 'retryAfterSeconds', 1));
+  const tokenHash = authOn ? sha256(opts.token!) : undefined;
+  if (opts.models.length === 0) throw new SplitcError('E_BAD_ARGUMENT', 'no models to serve');
+
+  // Metrics
+  const registry = new Registry();
+  const inferRequests = registry.add(new Counter('splitc_infer_requests_total', 'Inference requests by model and HTTP status.'));
+  const httpRequests = registry.add(new Counter('splitc_http_requests_total', 'All HTTP requests by endpoint and HTTP status.'));
+  const inferLatency = registry.add(
+    new Histogram('splitc_infer_request_duration_seconds', 'Inference request latency, arrival to last byte written, by model.', LATENCY_BUCKETS_S),
+  );
+  const runLatency = registry.add(new Histogram('splitc_session_run_duration_seconds', 'Time in onnxruntime session.run, by model.', LATENCY_BUCKETS_S));
+  const batchSize = registry.add(new Histogram('splitc_batch_size', 'Requests combined into one session.run, by model.', BATCH_BUCKETS));
+  const queueDepth = registry.add(new Gauge('splitc_queue_depth', 'Inference requests held by the server (reading, waiting or running).'));
+  const waitingGauge = registry.add(new Gauge('splitc_queue_waiting', 'Requests waiting for their model\'s session, by model.'));
+
+  // Models: one session each, loaded up front so a bad model fails the start, not a request.
+  const byName = new Map<string, ServedModel[]>();
+  const served: ServedModel[] = [];
+  try {
+    for (const spec of opts.models) {
+      const version = spec.version ?? '1';
+      if (!spec.name || /[/\s]/.test(spec.name)) throw new SplitcError('E_BAD_ARGUMENT', `model name ${JSON.stringify(spec.name)} must be non-empty without "/" or spaces`);
+      if (byName.get(spec.name)?.some((m) => m.version === version)) {
+        throw new SplitcError('E_BAD_ARGUMENT', `model ${spec.name} version ${version} is listed twice`);
+      }
+      // onnxruntime logs every failed run at error level; those failures are answered to the
+      // client, so by default only fatal messages reach the server's stderr.
+      const sessionOptions = { logSeverityLevel: 4 as const, ...(spec.sessionOptions ?? opts.sessionOptions ?? {}) };
+      let session: ort.InferenceSession;
+      try {
+        if (spec.bytes) session = await ort.InferenceSession.create(spec.bytes, sessionOptions);
+        else if (spec.path) session = await ort.InferenceSession.create(spec.path, sessionOptions);
+        else throw new SplitcError('E_BAD_ARGUMENT', `model ${spec.name}: give a path or bytes`);
+      } catch (e) {
+        if (e instanceof SplitcError) throw e;
+        throw new SplitcError('E_MODEL_LOAD', `onnxruntime could not load model ${spec.name}${spec.path ? ` (${spec.path})` : ''}: ${(e as Error).message}`, {
+          cause: e,
+        });
+      }
+      let inputs: TensorMetadata[];
+      let outputs: TensorMetadata[];
+      try {
+        inputs = session.inputMetadata.map((m) => metaFromOrt(m, `model ${spec.name}: input`));
+        outputs = session.outputMetadata.map((m) => metaFromOrt(m, `model ${spec.name}: output`));
+      } catch (e) {
+        await session.release();
+        throw e;
+      }
+      const batchable = [...inputs, ...outputs].every((t) => t.shape.length >= 1 && t.shape[0] === -1);
+      const model: ServedModel = {
+        name: spec.name,
+        version,
+        session,
+        inputs,
+        outputs,
+        inputIndex: new Map(inputs.map((t) => [t.name, t])),
+        batchable,
+        scheduler: undefined as unknown as Scheduler,
+      };
+      model.scheduler = new Scheduler(model, maxBatchSize, maxQueueDelayMs, (n, s) => {
+        batchSize.observe(n, { model: spec.name });
+        runLatency.observe(s, { model: spec.name });
+      });
+      waitingGauge.track(() => model.scheduler.waiting, { model: spec.name, version });
+      served.push(model);
+      byName.set(spec.name, [...(byName.get(spec.name) ?? []), model]);
+    }
+  } catch (e) {
+    await Promise.all(served.map((m) => m.session.release()));
+    throw e;
+  }
+
+  let held = 0;
+  let active = 0;
+  let closing = false;
+  let closed: Promise<void> | undefined;
+  const activeWaiters: (() => void)[] = [];
+  queueDepth.track(() => held);
+
+  const metadataOf = (m: ServedModel): ModelMetadata => ({
+    name: m.name,
+    versions: byName.get(m.name)!.map((v) => v.version),
+    platform: 'onnxruntime_onnx',
+    inputs: m.inputs,
+    outputs: m.outputs,
+  });
+
+  const findModel = (name: string, version: string | undefined): ServedModel => {
+    const versions = byName.get(name);
+    if (!versions) throw new KServeError(404, 'E_NOT_FOUND', `unknown model "${name.slice(0, 100)}"; serving: ${[...byName.keys()].join(', ')}`);
+    const m = version === undefined ? versions[versions.length - 1]! : versions.find((v) => v.version === version);
+    if (!m) throw new KServeError(404, 'E_NOT_FOUND', `model "${name}" has no version "${version!.slice(0, 40)}"; versions: ${versions.map((v) => v.version).join(', ')}`);
+    return m;
+  };
+
+  const corsHeaders = (): Record<string, string> =>
+    opts.corsOrigin
+      ? { 'Access-Control-Allow-Origin': opts.corsOrigin, 'Access-Control-Expose-Headers': HEADER_LENGTH_HEADER, ...(opts.corsOrigin !== '*' ? { Vary: 'Origin' } : {}) }
+      : {};
+
+  const send = (res: http.ServerResponse, status: number, body: string | Uint8Array[], headers: Record<string, string | number>): void => {
+    if (res.headersSent || res.destroyed) return;
+    const chunks = typeof body === 'string' ? [Buffer.from(body, 'utf8')] : body;
+    let length = 0;
+    for (const c of chunks) length += c.length;
+    res.writeHead(status, { ...corsHeaders(), ...(closing ? { Connection: 'close' } : {}), ...headers, 'Content-Length': length });
+    if (res.req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    for (let i = 0; i < chunks.length - 1; i++) res.write(chunks[i]!);
+    res.end(chunks[chunks.length - 1]);
+  };
+  const sendJson = (res: http.ServerResponse, status: number, obj: unknown, headers: Record<string, string> = {}): void =>
+    send(res, status, JSON.stringify(obj), { 'Content-Type': 'application/json', ...headers });
+  const sendError = (res: http.ServerResponse, e: KServeError, headers: Record<string, string> = {}): void =>
+    send(res, e.status, errorBody(e), { 'Content-Type': 'application/json', ...headers });
+
+  const checkAuth = (req: http.IncomingMessage): void => {
+    if (!tokenHash) return;
+    const h = req.headers.authorization;
+    const m = h === undefined ? null : /^Bearer[ \t]+([^\s]+)[ \t]*$/i.exec(h);
+    // Hashing first makes the comparison constant-time regardless of the token's length.
+    if (!m || !crypto.timingSafeEqual(sha256(m[1]!), tokenHash)) {
+      const e = new KServeError(401, 'E_UNAUTHORIZED', h === undefined ? 'missing bearer token (Authorization: Bearer <token>)' : 'invalid bearer token');
+      (e as KServeError & { wwwAuthenticate?: string }).wwwAuthenticate =
+        h === undefined ? 'Bearer realm="splitc"' : 'Bearer realm="splitc", error="invalid_token"';
+      throw e;
+    }
+  };
+
+  /** Reads the body, counting wire bytes; past the limit it answers 413 and discards the rest. */
+  const readBody = (req: http.IncomingMessage): Promise<Buffer> =>
+    new Promise((resolve, reject) => {
+      const tooLarge = (n: string): KServeError =>
+        new KServeError(413, 'E_BODY_TOO_LARGE', `the request body is ${n} bytes; this server accepts at most ${maxBodyBytes}`);
+      const declared = req.headers['content-length'];
+      if (declared !== undefined && Number(declared) > maxBodyBytes) {
+        reject(tooLarge(declared));
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let failed = false;
+      let discarded = 0;
+      req.on('data', (c: Buffer) => {
+        if (failed) {
+          // Discard the rest so the connection can answer; a sender that goes on for
+          // much longer than the limit is cut off.
+          discarded += c.length;
+          if (discarded > maxBodyBytes * 4) req.socket.destroy();
+          return;
+        }
+        size += c.length;
+        if (size > maxBodyBytes) {
+          failed = true;
+          chunks.length = 0;
+          reject(tooLarge(`more than ${maxBodyBytes}`));
+          return;
+        }
+        chunks.push(c);
+      });
+      req.on('end', () => {
+        if (!failed) resolve(Buffer.concat(chunks, size));
+      });
+      req.on('error', (e) => reject(new KServeError(400, 'E_REQUEST_MALFORMED', `the request body could not be read: ${e.message}`)));
+      req.on('close', () => {
+        if (!req.complete && !failed) reject(new KServeError(400, 'E_REQUEST_MALFORMED', 'the client closed the connection before the body was complete'));
+      });
+    });
+
+  const decompress = async (req: http.IncomingMessage, wire: Buffer): Promise<Buffer> => {
+    const enc = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+    if (enc === 'identity' || enc === '') return wire;
+    const fn = enc === 'gzip' || enc === 'x-gzip' ? gunzip : enc === 'deflate' ? inflate : undefined;
+    if (!fn) throw new KServeError(415, 'E_REQUEST_ENCODING', `unsupported Content-Encoding "${enc.slice(0, 40)}"; use gzip, deflate or identity`);
+    try {
+      // maxOutputLength stops a decompression bomb before it allocates past the limit.
+      return await fn(wire, { maxOutputLength: maxBodyBytes });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || e instanceof RangeError) {
+        throw new KServeError(413, 'E_BODY_TOO_LARGE', `the request body decompresses to more than ${maxBodyBytes} bytes`);
+      }
+      throw new KServeError(400, 'E_REQUEST_ENCODING', `the ${enc} body could not be decompressed: ${(e as Error).message}`);
+    }
+  };
+
+  const bindInputs = (m: ServedModel, inputs: WireTensor[], outputs: string[] | undefined): WireTensor[] => {
+    const given = new Map(inputs.map((t) => [t.name, t]));
+    for (const t of inputs) {
+      const meta = m.inputIndex.get(t.name);
+      if (!meta) {
+        throw new KServeError(400, 'E_REQUEST_INPUT', `model "${m.name}" has no input "${t.name.slice(0, 100)}"; its inputs are: ${m.inputs.map((i) => i.name).join(', ')}`);
+      }
+      if (t.datatype !== meta.datatype) throw new KServeError(400, 'E_REQUEST_DTYPE', `input "${t.name}" must be ${meta.datatype}, got ${t.datatype}`);
+      const shapeError = (): KServeError =>
+        new KServeError(400, 'E_REQUEST_SHAPE', `input "${t.name}" has shape [${t.shape.join(',')}], the model expects [${meta.shape.join(',')}] (-1: any size)`);
+      if (t.shape.length !== meta.shape.length) throw shapeError();
+      meta.shape.forEach((d, i) => {
+        if (d >= 0 && t.shape[i] !== d) throw shapeError();
+      });
+    }
+    const missing = m.inputs.filter((i) => !given.has(i.name));
+    if (missing.length) throw new KServeError(400, 'E_REQUEST_INPUT', `missing input(s): ${missing.map((i) => i.name).join(', ')}`);
+    for (const o of outputs ?? []) {
+      if (!m.outputs.some((x) => x.name === o)) {
+        throw new KServeError(400, 'E_REQUEST_OUTPUT', `model "${m.name}" has no output "${o.slice(0, 100)}"; its outputs are: ${m.outputs.map((x) => x.name).join(', ')}`);
+      }
+    }
+    return m.inputs.map((i) => given.get(i.name)!);
+  };
+
+  const infer = async (req: http.IncomingMessage, res: http.ServerResponse, m: ServedModel): Promise<void> => {
+    const wire = await readBody(req);
+    const body = await decompress(req, wire);
+    const rawHeaderLength = req.headers[HEADER_LENGTH_HEADER.toLowerCase()];
+    const headerLength = parseHeaderLength(Array.isArray(rawHeaderLength) ? rawHeaderLength.join(',') : rawHeaderLength, body.length);
+    const decoded = decodeInferRequest(body, headerLength);
+    const inputs = bindInputs(m, decoded.inputs, decoded.outputs);
+    const job = m.scheduler.submit(inputs);
+    const onClose = (): void => {
+      if (!res.writableFinished) job.cancel();
+    };
+    res.once('close', onClose);
+    let outputs = await job.promise;
+    res.off('close', onClose);
+    if (decoded.outputs) {
+      const order = decoded.outputs;
+      outputs = order.map((n) => outputs.find((o) => o.name === n)!);
+    }
+    const encoded = encodeInferResponse(outputs, {
+      modelName: m.name,
+      modelVersion: m.version,
+      ...(decoded.request.id !== undefined ? { id: decoded.request.id } : {}),
+      binaryOutputs: decoded.binaryOutputs,
+    });
+    send(res, 200, encoded.chunks, {
+      'Content-Type': encoded.contentType,
+      ...(encoded.jsonLength !== undefined ? { [HEADER_LENGTH_HEADER]: encoded.jsonLength } : {}),
+    });
+  };
+
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    const started = performance.now();
+    let route: Route | undefined;
+    let inferModel: string | undefined;
+    active++;
+    res.once('close', () => {
+      active--;
+      // A connection that closed before the answer was written is counted as "aborted".
+      const status = res.writableFinished ? String(res.statusCode) : 'aborted';
+      httpRequests.inc({ endpoint: route?.kind ?? 'unknown', status });
+      if (inferModel !== undefined) {
+        inferRequests.inc({ model: inferModel, status });
+        inferLatency.observe((performance.now() - started) / 1000, { model: inferModel });
+      }
+      if (active === 0) for (const w of activeWaiters.splice(0)) w();
+    });
+    let holding = false;
+    try {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      route = matchRoute(url.pathname);
+      if (req.method === 'OPTIONS' && opts.corsOrigin && route) {
+        send(res, 204, '', {
+          'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
+          'Access-Control-Allow-Headers': `Authorization, Content-Type, Content-Encoding, ${HEADER_LENGTH_HEADER}`,
+          'Access-Control-Max-Age': '600',
+        });
+        return;
+      }
+      if (route?.kind !== 'live' && route?.kind !== 'ready') checkAuth(req);
+      if (!route) throw new KServeError(404, 'E_NOT_FOUND', `no such endpoint: ${req.method} ${url.pathname.slice(0, 200)}`);
+      const allowed = METHODS[route.kind];
+      if (req.method !== allowed && !(allowed === 'GET' && req.method === 'HEAD')) {
+        const e = new KServeError(405, 'E_METHOD', `${req.method} is not allowed on ${url.pathname.slice(0, 200)}; use ${allowed}`);
+        sendError(res, e, { Allow: allowed === 'GET' ? 'GET, HEAD' : allowed });
+        return;
+      }
+      if (closing) throw new KServeError(503, 'E_SHUTTING_DOWN', 'the server is shutting down');
+      switch (route.kind) {
+        case 'live':
+          return sendJson(res, 200, { live: true });
+        case 'ready':
+          return sendJson(res, 200, { ready: true });
+        case 'server': {
+          const meta: ServerMetadata = { name: SERVER_NAME, version: SERVER_VERSION, extensions: ['binary_tensor_data'] };
+          return sendJson(res, 200, meta);
+        }
+        case 'metrics':
+          return send(res, 200, registry.render(), { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
+        case 'model':
+          return sendJson(res, 200, metadataOf(findModel(route.model!, route.version)));
+        case 'modelReady': {
+          const m = findModel(route.model!, route.version);
+          return sendJson(res, 200, { name: m.name, version: m.version, ready: true });
+        }
+        case 'infer': {
+          const m = findModel(route.model!, route.version);
+          inferModel = m.name;
+          if (held >= maxQueue) throw new KServeError(503, 'E_OVERLOADED', `the server is at its limit of ${maxQueue} queued requests; retry later`);
+          held++;
+          holding = true;
+          await infer(req, res, m);
+          return;
+        }
+      }
+    } catch (e) {
+      const ke = toKServeError(e);
+      if (ke.status === 500) process.emitWarning(`splitc server: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      const headers: Record<string, string> = {};
+      const www = (e as { wwwAuthenticate?: string }).wwwAuthenticate;
+      if (www) headers['WWW-Authenticate'] = www;
+      if (ke.status === 503) headers['Retry-After'] = retryAfter;
+      if (ke.status === 413 && Number(req.headers['content-length']) > maxBodyBytes * 4) headers.Connection = 'close';
+      sendError(res, ke, headers);
+    } finally {
+      if (holding) held--;
+    }
+  };
+
+  const httpServer = http.createServer({ requestTimeout: requestTimeoutMs, headersTimeout: Math.min(requestTimeoutMs, 30_000), keepAliveTimeout: 5_000 }, (req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      // handle() answers every error itself; this is a last line of defence.
+      process.emitWarning(`splitc server: unhandled ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      if (!res.headersSent) res.destroy();
+    });
+  });
+  // Malformed HTTP gets a JSON answer too (Node's default is an empty 400).
+  httpServer.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    const pending = (socket as unknown as { _httpMessage?: http.ServerResponse })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || (pending && pending.headersSent)) {
+      socket.destroy();
+      return;
+    }
+    const [status, text, code]: [number, string, WireErrorCode] =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large', 'E_REQUEST_MALFORMED']
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'Request Timeout', 'E_TIMEOUT']
+          : [400, 'Bad Request', 'E_REQUEST_MALFORMED'];
+    const body = JSON.stringify({ error: `malformed HTTP request: ${err.code ?? err.message}`, code } satisfies ErrorBody);
+    socket.end(
+      `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
+
+  let bound: BoundAddress | undefined;
+
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      closing = true;
+      const stopped = new Promise<void>((resolve) => (bound ? httpServer.close(() => resolve()) : resolve()));
+      httpServer.closeIdleConnections();
+      if (active > 0) await new Promise<void>((r) => activeWaiters.push(r));
+      await Promise.all(served.map((m) => m.scheduler.idle()));
+      httpServer.closeAllConnections();
+      await stopped;
+      await Promise.all(served.map((m) => m.session.release()));
+    })();
+    return closed;
+  };
+
+  return {
+    listen(port = 0, host = '127.0.0.1'): Promise<BoundAddress> {
+      if (closing) return Promise.reject(new SplitcError('E_BAD_ARGUMENT', 'the server is closed'));
+      return new Promise((resolve, reject) => {
+        const onError = (e: NodeJS.ErrnoException): void => {
+          reject(new SplitcError('E_IO', `cannot listen on ${host}:${port}: ${e.code ?? e.message}`, { cause: e }));
+        };
+        httpServer.once('error', onError);
+        httpServer.listen(port, host, () => {
+          httpServer.off('error', onError);
+          const a = httpServer.address() as AddressInfo;
+          const hostPart = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+          bound = { host: a.address, port: a.port, url: `http://${hostPart}:${a.port}` };
+          resolve(bound);
+        });
+      });
+    },
+    close,
+    get address() {
+      return bound;
+    },
+    get models() {
+      return served.map(metadataOf);
+    },
+    stats: () => ({
+      heldRequests: held,
+      activeRequests: active,
+      waiting: Object.fromEntries(served.map((m) => [`${m.name}@${m.version}`, m.scheduler.waiting])),
+    }),
+    metricsText: () => registry.render(),
+  };
+}

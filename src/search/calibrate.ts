@@ -1,0 +1,167 @@
+// Calibration: run the edge model with onnxruntime-node over calibration samples and
+// stream every cut tensor's activations into statistics accumulators (never keeping the
+// activations). A spec that quantizes a PCA projection takes a second pass over the
+// projected activations, with the basis the first pass determined.
+
+import { halfToFloat } from '../ir/tensor.js';
+import * as ort from 'onnxruntime-node';
+import { DataType, dtypeName } from '../ir/dtype.js';
+import { SplitcError } from '../ir/errors.js';
+import type { Model } from '../ir/graph.js';
+import { modelToBytes } from '../ir/serde/io.js';
+import { type CompressedSplit, compressSplit, type CutTensorStats, type SplitStats } from '../passes/bottleneck/compress.js';
+import { pcaBasis, projectChannels } from '../passes/bottleneck/pca.js';
+import { type CompressSpec, NO_COMPRESSION, specChannelAxis, specNeeds } from '../passes/bottleneck/spec.js';
+import { type StatsOptions, TensorStatsAccumulator } from '../passes/bottleneck/stats.js';
+import type { SplitResult } from '../passes/cut.js';
+import type { PassContext } from '../passes/pass.js';
+import type { CalibSample, FeedTensor, Feeds } from './calib-data.js';
+
+const ORT_TYPE: Record<number, ort.Tensor.Type> = {
+  [DataType.FLOAT]: 'float32',
+  [DataType.DOUBLE]: 'float64',
+  [DataType.FLOAT16]: 'float16',
+  [DataType.INT32]: 'int32',
+  [DataType.INT64]: 'int64',
+  [DataType.UINT8]: 'uint8',
+  [DataType.INT8]: 'int8',
+  [DataType.INT16]: 'int16',
+  [DataType.UINT16]: 'uint16',
+  [DataType.UINT32]: 'uint32',
+  [DataType.UINT64]: 'uint64',
+  [DataType.BOOL]: 'bool',
+};
+
+export function toOrtTensor(t: FeedTensor): ort.Tensor {
+  const type = ORT_TYPE[t.dtype];
+  if (!type) throw new SplitcError('E_CALIB', `cannot feed a ${dtypeName(t.dtype)} tensor to onnxruntime`);
+  return new ort.Tensor(type, t.data as never, t.dims);
+}
+
+export function toOrtFeeds(feeds: Feeds): Record<string, ort.Tensor> {
+  return Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, toOrtTensor(v)]));
+}
+
+export interface SessionOptions {
+  /** onnxruntime graph optimizations (default 'disabled': the split halves then compute exactly what the whole model computes). */
+  graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  intraOpNumThreads?: number;
+}
+
+export async function createSession(model: Model, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(modelToBytes(model), {
+    graphOptimizationLevel: opts.graphOptimizationLevel ?? 'disabled',
+    intraOpNumThreads: opts.intraOpNumThreads ?? 1,
+    interOpNumThreads: 1,
+  });
+}
+
+/** Run a session on feeds, passing only the inputs it declares. */
+export async function runSession(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, fetches?: string[]): Promise<Record<string, ort.Tensor>> {
+  const names = new Set(session.inputNames);
+  const own = Object.fromEntries(Object.entries(feeds).filter(([k]) => names.has(k)));
+  const missing = session.inputNames.filter((n) => !(n in own));
+  if (missing.length) throw new SplitcError('E_CALIB', `the samples do not provide input${missing.length > 1 ? 's' : ''} ${missing.map((n) => `'${n}'`).join(', ')}`);
+  return fetches ? session.run(own, fetches) : session.run(own);
+}
+
+/** Activation as float numbers (float16 decoded). */
+export function floatData(t: ort.Tensor): Float32Array | Float64Array {
+  if (t.type === 'float32') return t.data as Float32Array;
+  if (t.type === 'float64') return t.data as Float64Array;
+  if (t.type === 'float16') {
+    const raw = t.data as Uint16Array;
+    return Float32Array.from(raw, halfToFloat);
+  }
+  return Float64Array.from(t.data as ArrayLike<number | bigint>, Number);
+}
+
+export interface CalibrateOptions extends SessionOptions {
+  /** The spec the statistics are for: decides the channel axis, covariance and the projected pass. */
+  spec?: CompressSpec;
+  stats?: StatsOptions;
+  ctx?: PassContext;
+}
+
+const FLOATS = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16]);
+
+/**
+ * Statistics of every float cut tensor of `split` over the samples. Integer cut tensors
+ * (passed through uncompressed) get none.
+ */
+export async function calibrateSplit(split: SplitResult, samples: readonly CalibSample[], opts: CalibrateOptions = {}): Promise<SplitStats> {
+  if (samples.length === 0) throw new SplitcError('E_CALIB', 'no calibration samples', { hint: 'give images, .npy files or --calib random' });
+  const spec = opts.spec ?? NO_COMPRESSION;
+  const needs = specNeeds(spec);
+  const outputs = new Map(split.edge.graph.outputs.map((v) => [v.name, v]));
+  const targets: { name: string; dims: number[]; axis: number }[] = [];
+  for (const name of split.cutTensors) {
+    const t = outputs.get(name)?.tensorType;
+    if (!t || !FLOATS.has(t.dtype)) continue;
+    if (!t.shape || !t.shape.every((d) => typeof d === 'number')) {
+      opts.ctx?.warn('W_CALIB_SHAPE', `cut tensor '${name}' has no static shape; no statistics collected for it`);
+      continue;
+    }
+    const dims = t.shape as number[];
+    targets.push({ name, dims, axis: dims.length ? specChannelAxis(spec, dims.length) : 0 });
+  }
+  const statsOpts = (seedOffset: number): StatsOptions => ({
+    ...opts.stats,
+    seed: (opts.stats?.seed ?? 1) + seedOffset,
+    ...(needs.covariance ? {} : { covariance: opts.stats?.covariance ?? false }),
+  });
+  const raw = targets.map((t, i) => {
+    if (t.axis < 0 || t.axis >= Math.max(1, t.dims.length)) {
+      throw new SplitcError('E_COMPRESS', `the spec's channel axis does not exist in cut tensor '${t.name}' [${t.dims}]`, { hint: 'pick axis=N within the tensor rank' });
+    }
+    return new TensorStatsAccumulator(t.dims, t.axis, statsOpts(i));
+  });
+  const session = await createSession(split.edge, opts);
+  const fetches = targets.map((t) => t.name);
+  try {
+    if (fetches.length) {
+      for (const s of samples) {
+        const out = await runSession(session, toOrtFeeds(s.load()), fetches);
+        targets.forEach((t, i) => raw[i]!.add(floatData(out[t.name]!)));
+      }
+    }
+    const result: SplitStats = {};
+    targets.forEach((t, i) => (result[t.name] = { raw: raw[i]!.result() } as CutTensorStats));
+    if (!needs.projectedStats || targets.length === 0) return result;
+
+    // second pass: statistics of the PCA projection the edge will send
+    const pca = spec.stages[0]!;
+    if (pca.kind !== 'pca') return result;
+    const bases = targets.map((t) => (pca.k <= (t.dims[t.axis] ?? 0) ? pcaBasis(result[t.name]!.raw, pca.k) : undefined));
+    const projected = targets.map((t, i) => {
+      const d = [...t.dims];
+      d[t.axis] = pca.k;
+      return bases[i] ? new TensorStatsAccumulator(d, t.axis, { ...statsOpts(1000 + i), covariance: false }) : undefined;
+    });
+    for (const s of samples) {
+      const out = await runSession(session, toOrtFeeds(s.load()), fetches);
+      targets.forEach((t, i) => {
+        const b = bases[i];
+        if (b) projected[i]!.add(projectChannels(floatData(out[t.name]!), t.dims, t.axis, b).data);
+      });
+    }
+    targets.forEach((t, i) => {
+      const p = projected[i];
+      if (p) result[t.name]!.projected = p.result();
+    });
+    return result;
+  } finally {
+    await session.release();
+  }
+}
+
+/** Calibrate on `samples` and insert the bottleneck: the one call the CLI and the search need. */
+export async function calibrateAndCompress(
+  split: SplitResult,
+  spec: CompressSpec,
+  samples: readonly CalibSample[],
+  opts: Omit<CalibrateOptions, 'spec'> = {},
+): Promise<{ compressed: CompressedSplit; stats: SplitStats }> {
+  const stats = spec.stages.some((s) => s.kind !== 'fp16') ? await calibrateSplit(split, samples, { ...opts, spec }) : {};
+  return { compressed: compressSplit(split, spec, stats, opts.ctx), stats };
+}

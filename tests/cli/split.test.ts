@@ -1,0 +1,85 @@
+// `splitc split` through the built CLI: the summary, --json, and coded errors (exit 2) that
+// leave no bundle behind.
+
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { fixtures, repoRoot, tmpDir } from '../helpers/fixtures.js';
+
+const cli = path.join(repoRoot, 'bin/splitc.js');
+function run(args: string[]) {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd: repoRoot });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('splitc split', () => {
+  const cls = fixtures()[0]!;
+  const det = fixtures().find((f) => f.file.includes('det'))!;
+
+  it('writes a bundle and prints the cut, bytes per sample and both parts', () => {
+    const out = path.join(tmpDir(), 'bundle');
+    const r = run(['split', cls.path, '--cut-after', 'p2o.Conv.20', '--shape', 'x=1x3x48x192', '-o', out]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^bundle .* \(\d+ files\) from ch_ppocr_mobile_v2\.0_cls_infer\.onnx/);
+    expect(r.stdout).toMatch(/cut: 3 tensors, .* per sample on the wire/);
+    expect(r.stdout).toMatch(/^edge +\d+ +[\d.]+[kM]? /m);
+    expect(r.stdout).toMatch(/^cloud +\d+ +[\d.]+[kM]? .*softmax_0\.tmp_0/m);
+    expect(r.stdout).toMatch(/compression: none/);
+    expect(r.stdout).toMatch(/triton: triton\/model\/config\.pbtxt \(max_batch_size 8, dynamic batching\)/);
+    for (const f of ['manifest.json', 'edge/index.js', 'cloud/server.js', 'triton/model/config.pbtxt']) expect(fs.existsSync(path.join(out, f)), f).toBe(true);
+  });
+
+  it('--json prints the report; --cut takes tensor names (comma-separated or repeated)', () => {
+    const out = path.join(tmpDir(), 'bundle');
+    const first = run(['split', det.path, '--shape', 'x=1x3x160x160', '--cut-after', 'p2o.Resize.0', '-o', out, '--json']);
+    expect(first.code).toBe(0);
+    const a = JSON.parse(first.stdout);
+    expect(a.schemaVersion).toBe(1);
+    expect(a.cut.tensors).toHaveLength(5);
+    expect(a.wire.map((w: { name: string }) => w.name)).toEqual(a.cut.tensors);
+    expect(a.bytesPerSample.wire).toBe(a.wire.reduce((s: number, w: { bytesPerSample: number }) => s + w.bytesPerSample, 0));
+    expect(a.bytesPerSample.rawInputs).toBe(3 * 160 * 160 * 4);
+    expect(a.edge.nodes).toBeGreaterThan(0);
+    expect(a.cloud.macs).toBeGreaterThan(0);
+    expect(a.compression).toEqual({ spec: 'none' });
+    expect(a.files).toContain('manifest.json');
+
+    // the same cut given as tensors, split over two options, gives the same manifest
+    const [t0, ...rest] = a.cut.tensors as string[];
+    const out2 = path.join(tmpDir(), 'bundle');
+    const second = run(['split', det.path, '--shape', 'x=1x3x160x160', '--cut', t0!, '--cut', rest.join(','), '-o', out2, '--json']);
+    expect(second.code).toBe(0);
+    expect(fs.readFileSync(path.join(out2, 'manifest.json')).equals(fs.readFileSync(path.join(out, 'manifest.json')))).toBe(true);
+  });
+
+  it.each([
+    [['--cut-after', 'p2o.Conv.20', '--cut', 'x'], 'E_BAD_ARGUMENT'],
+    [[], 'E_BAD_ARGUMENT'],
+    [['--cut', 'no_such_tensor'], 'E_CUT'],
+    [['--cut-after', 'no_such_node'], 'E_CUT'],
+    [['--cut-after', 'p2o.Conv.20', '--compress', 'int3'], 'E_BAD_ARGUMENT'],
+    [['--cut-after', 'p2o.Conv.20', '--calib', 'random'], 'E_BAD_ARGUMENT'],
+    [['--cut-after', 'p2o.Conv.20', '--shape', 'x=1xax'], 'E_BAD_ARGUMENT'],
+  ])('%j fails with %s, exit 2, and writes nothing', (args, code) => {
+    const root = tmpDir();
+    const out = path.join(root, 'bundle');
+    const r = run(['split', cls.path, '--shape', 'x=1x3x48x192', ...args, '-o', out]);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr.split('\n')[0]).toMatch(new RegExp(`^error ${code}: `));
+    expect(fs.readdirSync(root)).toEqual([]);
+    const j = run(['split', cls.path, '--shape', 'x=1x3x48x192', ...args, '-o', out, '--json']);
+    expect(j.code).toBe(2);
+    expect(JSON.parse(j.stdout).error.code).toBe(code);
+  });
+
+  it('refuses to replace a folder that is not a splitc bundle (E_IO)', () => {
+    const out = tmpDir();
+    fs.writeFileSync(path.join(out, 'notes.txt'), 'keep me');
+    const r = run(['split', cls.path, '--cut-after', 'p2o.Conv.20', '-o', out]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error E_IO: .* is not a splitc bundle/);
+    expect(fs.readdirSync(out)).toEqual(['notes.txt']);
+  });
+});

@@ -1,0 +1,179 @@
+// The edge bundle in a real headless Chromium (Debian's `chromium`, driven by playwright-core):
+// a page served from 127.0.0.1 maps `onnxruntime-web` with an import map to the package's
+// dist files, imports the generated edge/index.js, and calls the generated cloud server on
+// another origin (it answers CORS preflights for the page's origin). The answer must match
+// the original model in onnxruntime-node.
+
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixtures, repoRoot } from '../helpers/fixtures.js';
+import { runOrt, seededFloatInputs } from '../helpers/onnx-oracle.js';
+import { buildFixtureBundle, compareFloat, firstResizeCut, middleCut, projectDir, startCloud, type CloudServer } from './helpers.js';
+
+function chromiumPath(): string | undefined {
+  try {
+    return execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+const executablePath = chromiumPath();
+const TOKEN = 'browser-secret-token';
+const ORT_DIST = path.join(repoRoot, 'node_modules/onnxruntime-web/dist');
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.onnx': 'application/octet-stream',
+  '.json': 'application/json',
+};
+
+const PAGE = `<!doctype html>
+<html><head><meta charset="utf-8"><title>splitc edge bundle</title>
+<script type="importmap">{ "imports": { "onnxruntime-web": "/ort/ort.bundle.min.mjs" } }</script>
+</head><body>
+<script type="module">
+  // Runs the bundle at /bundle/<name>/edge/ against the cloud endpoint; returns plain arrays.
+  window.runEdge = async (name, endpoint, token, inputs) => {
+    const { createEdge } = await import('/bundle/' + name + '/edge/index.js');
+    const edge = await createEdge({ endpoint, token });
+    const given = {};
+    for (const [k, t] of Object.entries(inputs)) given[k] = { dims: t.dims, data: Float32Array.from(t.data) };
+    const { outputs, timings } = await edge.inferWithTimings(given);
+    await edge.release();
+    const result = {};
+    for (const [k, t] of Object.entries(outputs)) result[k] = { dtype: t.dtype, dims: [...t.dims], data: Array.from(t.data) };
+    return { result, timings, crossOriginIsolated: self.crossOriginIsolated };
+  };
+  window.ready = true;
+</script></body></html>`;
+
+/** Static files: the page, the bundles under /bundle/, onnxruntime-web's dist under /ort/. */
+function startPageServer(bundles: string): Promise<{ server: http.Server; origin: string }> {
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    let file: string | undefined;
+    if (url.pathname === '/' || url.pathname === '/index.html') {
+      res.writeHead(200, { 'Content-Type': TYPES['.html']! });
+      res.end(PAGE);
+      return;
+    }
+    const rel = decodeURIComponent(url.pathname);
+    if (rel.startsWith('/ort/')) file = path.join(ORT_DIST, rel.slice(5));
+    else if (rel.startsWith('/bundle/')) file = path.join(bundles, rel.slice(8));
+    const base = rel.startsWith('/ort/') ? ORT_DIST : bundles;
+    if (!file || !path.resolve(file).startsWith(base + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
+      res.writeHead(404);
+      res.end('not found');
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
+    fs.createReadStream(file).pipe(res);
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as AddressInfo).port;
+      resolve({ server, origin: `http://127.0.0.1:${port}` });
+    });
+  });
+}
+
+const fx = fixtures();
+const det = fx.find((f) => f.file.includes('det'))!;
+const cases = [
+  { name: 'cls', fx: fx[0]!, cut: middleCut },
+  { name: 'det5', fx: det, cut: firstResizeCut },
+];
+
+describe.skipIf(!executablePath)(`edge bundle in headless Chromium${executablePath ? '' : ' (skipped: Debian chromium is not installed; apt-get install chromium)'}`, () => {
+  let browser: Browser;
+  let page: { server: http.Server; origin: string };
+  const clouds = new Map<string, CloudServer>();
+  let bundles: string;
+
+  beforeAll(async () => {
+    const root = projectDir();
+    bundles = path.join(root, 'bundles');
+    fs.mkdirSync(bundles);
+    const tokenFile = path.join(root, 'token.txt');
+    fs.writeFileSync(tokenFile, TOKEN);
+    page = await startPageServer(bundles);
+    for (const c of cases) {
+      buildFixtureBundle(c.fx, c.cut, path.join(bundles, c.name));
+      clouds.set(c.name, await startCloud(path.join(bundles, c.name), tokenFile, ['--cors-origin', page.origin]));
+    }
+    browser = await chromium.launch({
+      executablePath: executablePath!,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    for (const c of clouds.values()) await c.stop();
+    await new Promise((r) => page?.server.close(r));
+  });
+
+  it.each(cases)('runs $name: edge in the page, cloud on another origin, same answer as the whole model', async ({ name, fx: f }) => {
+    const tab = await browser.newPage();
+    const errors: string[] = [];
+    tab.on('pageerror', (e) => errors.push(String(e)));
+    try {
+      await tab.goto(page.origin + '/');
+      await tab.waitForFunction(() => (globalThis as unknown as { ready?: boolean }).ready === true);
+      const feeds = seededFloatInputs(f.inputShapes, 3);
+      const inputs = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { dims: [...t.dims], data: Array.from(t.data as Float32Array) }]));
+      const answer = await tab.evaluate(
+        async ([n, endpoint, token, given]) =>
+          (globalThis as unknown as { runEdge: (...a: unknown[]) => Promise<unknown> }).runEdge(n, endpoint, token, given) as Promise<{
+            result: Record<string, { dtype: string; dims: number[]; data: number[] }>;
+            timings: { edgeMs: number; cloudMs: number };
+          }>,
+        [name, clouds.get(name)!.url, TOKEN, inputs] as const,
+      );
+      expect(errors).toEqual([]);
+      const ref = await runOrt(f.path, feeds);
+      expect(Object.keys(answer.result).sort()).toEqual(Object.keys(ref).sort());
+      for (const [k, r] of Object.entries(ref)) {
+        const got = answer.result[k]!;
+        expect(got.dims).toEqual([...r.dims]);
+        const refData = new Float32Array(r.bytes!.buffer.slice(r.bytes!.byteOffset, r.bytes!.byteOffset + r.bytes!.byteLength));
+        const c = compareFloat(refData, Float32Array.from(got.data), r.dims);
+        expect(c.ok, `${k}: ${c.why}`).toBe(true);
+      }
+      expect(answer.timings.edgeMs).toBeGreaterThan(0);
+    } finally {
+      await tab.close();
+    }
+  });
+
+  it('is refused across origins without the token', async () => {
+    const tab = await browser.newPage();
+    try {
+      await tab.goto(page.origin + '/');
+      await tab.waitForFunction(() => (globalThis as unknown as { ready?: boolean }).ready === true);
+      const feeds = seededFloatInputs(cases[0]!.fx.inputShapes, 3);
+      const inputs = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { dims: [...t.dims], data: Array.from(t.data as Float32Array) }]));
+      const message = await tab.evaluate(
+        async ([endpoint, given]) => {
+          try {
+            await (globalThis as unknown as { runEdge: (...a: unknown[]) => Promise<unknown> }).runEdge('cls', endpoint, 'wrong', given);
+            return 'no error';
+          } catch (e) {
+            return `${(e as { code?: string }).code}: ${(e as Error).message}`;
+          }
+        },
+        [clouds.get('cls')!.url, inputs] as const,
+      );
+      expect(message).toMatch(/^E_UNAUTHORIZED/);
+    } finally {
+      await tab.close();
+    }
+  });
+});

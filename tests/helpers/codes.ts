@@ -1,0 +1,12 @@
+// The error code a call fails with (undefined when it succeeds); non-splitc errors propagate.
+import { SplitcError } from '../../src/ir/errors.js';
+
+export function codeOf(f: () => unknown): string | undefined {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof SplitcError) return e.code;
+    throw e;
+  }
+  return undefined;
+}
