@@ -156,7 +156,9 @@ export async function main(argv: string[]): Promise<void> {
             .option('max-queue', { type: 'number', describe: 'most infer requests held at once; more get 503 (default 64)' })
             .option('max-batch-size', { type: 'number', describe: 'dynamic batching: most requests per session.run (default 1 = off)' })
             .option('max-queue-delay-ms', { type: 'number', describe: 'dynamic batching: longest wait for a batch to fill (default 0)' })
-            .option('cors-origin', { type: 'string', describe: "answer CORS preflights for this origin ('*' for any)" }),
+            .option('cors-origin', { type: 'string', describe: "answer CORS preflights for this origin ('*' for any)" })
+            .option('intra-op-threads', { type: 'number', describe: 'onnxruntime threads per session (default: one per core)' })
+            .option('spin', { type: 'boolean', default: false, describe: "let onnxruntime's threads spin between runs (lower latency on a dedicated host)" }),
         async (args) => {
           // Loaded on demand: onnxruntime-node is only needed by this command.
           const { serveDirectory } = await import('../runtime/serve-main.js');
@@ -171,6 +173,8 @@ export async function main(argv: string[]): Promise<void> {
             ...(args.maxBatchSize !== undefined ? { maxBatchSize: args.maxBatchSize } : {}),
             ...(args.maxQueueDelayMs !== undefined ? { maxQueueDelayMs: args.maxQueueDelayMs } : {}),
             ...(args.corsOrigin !== undefined ? { corsOrigin: args.corsOrigin } : {}),
+            ...(args.intraOpThreads !== undefined ? { intraOpThreads: args.intraOpThreads } : {}),
+            spin: args.spin,
           });
         },
       )

@@ -22,6 +22,11 @@ export interface ServeDirOptions {
   maxBatchSize?: number;
   maxQueueDelayMs?: number;
   corsOrigin?: string;
+  /** onnxruntime intra-op threads per session (default: onnxruntime's, one per core). */
+  intraOpThreads?: number;
+  /** Let onnxruntime's threads spin between runs (default false: on a shared host spinning
+   *  threads steal the cores the HTTP handling and other processes need). */
+  spin?: boolean;
   /** Install SIGTERM/SIGINT handlers that close gracefully and exit 0 (default true). */
   handleSignals?: boolean;
   log?: (line: string) => void;
@@ -118,6 +123,10 @@ export async function serveDirectory(opts: ServeDirOptions): Promise<ServingHand
     ...(opts.maxBatchSize !== undefined ? { maxBatchSize: opts.maxBatchSize } : {}),
     ...(opts.maxQueueDelayMs !== undefined ? { maxQueueDelayMs: opts.maxQueueDelayMs } : {}),
     ...(opts.corsOrigin !== undefined ? { corsOrigin: opts.corsOrigin } : {}),
+    sessionOptions: {
+      ...(opts.intraOpThreads !== undefined ? { intraOpNumThreads: opts.intraOpThreads } : {}),
+      extra: { session: { intra_op: { allow_spinning: opts.spin ? '1' : '0' }, inter_op: { allow_spinning: opts.spin ? '1' : '0' } } },
+    },
   });
   let address: BoundAddress;
   try {
@@ -153,7 +162,8 @@ function intOption(v: string | undefined, name: string, min: number): number | u
 }
 
 export const SERVE_USAGE = `usage: serve <dir> [--port 8000] [--host 127.0.0.1] [--token-file FILE | env SPLITC_TOKEN | --no-auth]
-       [--max-body-bytes N] [--max-queue N] [--max-batch-size N] [--max-queue-delay-ms N] [--cors-origin ORIGIN]`;
+       [--max-body-bytes N] [--max-queue N] [--max-batch-size N] [--max-queue-delay-ms N] [--cors-origin ORIGIN]
+       [--intra-op-threads N] [--spin]`;
 
 /** Parses serve arguments (`<dir> --port ...`) and serves; see SERVE_USAGE. */
 export async function runServeCli(argv: string[]): Promise<ServingHandle> {
@@ -172,6 +182,8 @@ export async function runServeCli(argv: string[]): Promise<ServingHandle> {
         'max-batch-size': { type: 'string' },
         'max-queue-delay-ms': { type: 'string' },
         'cors-origin': { type: 'string' },
+        'intra-op-threads': { type: 'string' },
+        spin: { type: 'boolean' },
       },
     });
   } catch (e) {
@@ -187,12 +199,14 @@ export async function runServeCli(argv: string[]): Promise<ServingHandle> {
     ...(v['token-file'] !== undefined ? { tokenFile: v['token-file'] } : {}),
     auth: !v['no-auth'],
     ...(v['cors-origin'] !== undefined ? { corsOrigin: v['cors-origin'] } : {}),
+    ...(v.spin ? { spin: true } : {}),
   };
   const ints: [keyof ServeDirOptions, string, number][] = [
     ['maxBodyBytes', 'max-body-bytes', 1],
     ['maxQueue', 'max-queue', 1],
     ['maxBatchSize', 'max-batch-size', 1],
     ['maxQueueDelayMs', 'max-queue-delay-ms', 0],
+    ['intraOpThreads', 'intra-op-threads', 1],
   ];
   for (const [key, flag, min] of ints) {
     const n = intOption(v[flag as 'max-queue'], flag, min);
