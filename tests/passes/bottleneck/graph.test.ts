@@ -32,6 +32,7 @@ import { PassContext } from '../../../src/passes/pass.js';
 import { inferShapes } from '../../../src/passes/shape/index.js';
 import { tmpDir } from '../../helpers/fixtures.js';
 import { onnxCheck, pythonOnnx, xorshift32 } from '../../helpers/onnx-oracle.js';
+import { codeOf } from '../../helpers/codes.js';
 
 type Feeds = Record<string, ort.Tensor>;
 
@@ -390,15 +391,7 @@ describe('wire bookkeeping', () => {
 });
 
 describe('errors', () => {
-  const code = (f: () => unknown): string | undefined => {
-    try {
-      f();
-    } catch (e) {
-      if (e instanceof SplitcError) return e.code;
-      throw e;
-    }
-    return undefined;
-  };
+  const code = codeOf;
   const dims = [1, 4, 2, 2];
   const split = () => splitModel(identityModel(dims, 9), ['h']);
   const stats = () => ({ h: { raw: tensorStats([floats(16, 1, (u) => u)], dims, 1) } });
