@@ -17,6 +17,8 @@ import { formatFidelity } from '../search/fidelity.js';
 
 export const VERSION = '0.1.0';
 
+const SHAPE_OPTION = { type: 'string', array: true, describe: 'fix input dims, e.g. --shape x=1x3x48x192 (repeatable)' } as const;
+
 function shapesFrom(specs: unknown): Record<string, Dim[]> {
   const list = specs === undefined ? [] : Array.isArray(specs) ? specs : [specs];
   const out: Record<string, Dim[]> = {};
@@ -55,7 +57,7 @@ export async function main(argv: string[]): Promise<void> {
           y
             .positional('model', { type: 'string', demandOption: true, describe: 'ONNX model file' })
             .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON (schema in docs/cli.md)' })
-            .option('shape', { type: 'string', array: true, describe: 'fix input dims, e.g. --shape x=1x3x48x192 (repeatable)' })
+            .option('shape', SHAPE_OPTION)
             .option('nodes', { type: 'boolean', default: true, describe: 'print the per-node table (--no-nodes to hide)' })
             .option('constants', { type: 'boolean', default: false, describe: 'list Constant nodes in the per-node table too' }),
         (args) => {
@@ -103,7 +105,7 @@ export async function main(argv: string[]): Promise<void> {
             .positional('model', { type: 'string', demandOption: true, describe: 'ONNX model file' })
             .option('cut', { type: 'string', array: true, describe: 'cut at these tensors: --cut a,b (repeatable)' })
             .option('cut-after', { type: 'string', describe: 'cut right after this node (its name, or the name of one of its outputs)' })
-            .option('shape', { type: 'string', array: true, describe: 'fix input dims, e.g. --shape x=1x3x48x192 (repeatable)' })
+            .option('shape', SHAPE_OPTION)
             .option('compress', { type: 'string', describe: "compress the wire tensors: 'none' (default), 'int8', 'pca=16+int4', …" })
             .option('calib', { type: 'string', describe: 'calibration data for --compress: a folder of images or .npy files, a .npy file, or random[:N]' })
             .option('preprocess', { type: 'string', describe: 'how calibration images become inputs: paddleocr-cls, paddleocr-det, imagenet, unit, or key=value,… (see docs/cli.md)' })

@@ -2,13 +2,12 @@
 // compress what crosses the cut, and write the deployable bundle (edge/, cloud/, triton/,
 // manifest.json). Prints a summary for people or JSON for pipelines.
 
-import * as fs from 'node:fs';
 import { buildBundle, type BuildResult } from '../codegen/bundle.js';
 import { bundleInputFromSplit, type BundleInput } from '../codegen/input.js';
 import type { Manifest } from '../codegen/manifest.js';
 import { SplitcError } from '../ir/errors.js';
 import type { Dim, Model } from '../ir/graph.js';
-import { loadModel } from '../ir/serde/io.js';
+import { loadModelWithBytes } from '../ir/serde/io.js';
 import { assertValid } from '../ir/verify.js';
 import { formatCompressSpec, parseCompressSpec, type CompressSpec } from '../passes/bottleneck/spec.js';
 import { cutAfterNode, splitModel, type SplitResult } from '../passes/cut.js';
@@ -84,8 +83,7 @@ export async function runSplit(opts: SplitOptions, deps: { compress?: CompressSt
     });
   }
 
-  const source = readSource(opts.model);
-  const model = loadModel(opts.model);
+  const { model, bytes: source } = loadModelWithBytes(opts.model);
   const ctx = new PassContext();
   inferShapes(model, { inputShapes: opts.shapes ?? {}, ctx });
   const cutNames = hasCut ? opts.cut!.map((s) => s.trim()).filter(Boolean) : cutAfterNode(model, opts.cutAfter!);
@@ -128,14 +126,6 @@ export async function runSplit(opts: SplitOptions, deps: { compress?: CompressSt
     warnings: ctx.diagnostics,
   };
   return { report, result };
-}
-
-function readSource(file: string): Uint8Array {
-  try {
-    return fs.readFileSync(file);
-  } catch (e) {
-    throw new SplitcError('E_IO', `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { hint: 'check the path and permissions', cause: e });
-  }
 }
 
 function shapeText(s: Dim[]): string {

@@ -241,8 +241,23 @@ export class Node {
     return out;
   }
 
+  /** Whether any attribute holds a subgraph (cheap: allocates nothing). */
+  hasSubgraphs(): boolean {
+    for (const a of this.attributes.values()) if (a.type === AttrType.GRAPH || a.type === AttrType.GRAPHS) return true;
+    return false;
+  }
+
+  /** Every value this node reads: its inputs and the outer values its subgraphs read. */
+  dependencies(): Value[] {
+    const out: Value[] = [];
+    for (const v of this._inputs) if (v) out.push(v);
+    if (this.hasSubgraphs()) out.push(...this.implicitInputs());
+    return out;
+  }
+
   /** Values from enclosing scopes read by this node's subgraphs (recursively). */
   implicitInputs(): Value[] {
+    const own = this.subgraphs();
     const found = new Set<Value>();
     const visit = (g: Graph): void => {
       for (const n of g.nodes) {
@@ -251,9 +266,9 @@ export class Node {
       }
       for (const v of g.outputs) if (!isDefinedWithin(v, g)) found.add(v);
     };
-    for (const sg of this.subgraphs()) visit(sg);
+    for (const sg of own) visit(sg);
     // keep only values not defined inside this node's own subgraphs
-    return [...found].filter((v) => !this.subgraphs().some((sg) => ownsTransitively(sg, v)));
+    return [...found].filter((v) => !own.some((sg) => ownsTransitively(sg, v)));
   }
 
   // --- attribute helpers -------------------------------------------------

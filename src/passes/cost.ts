@@ -219,16 +219,12 @@ function isConstantNode(n: Node): boolean {
  */
 export function peakActivationBytes(g: Graph, sizeOf: (v: Value) => number): number {
   const order = g.nodes.toArray().filter((n) => !n._erased);
-  const step = new Map<Node, number>();
-  order.forEach((n, i) => step.set(n, i));
   const lastUse = new Map<Value, number>();
-  const noteUse = (v: Value | null, i: number): void => {
-    if (!v) return;
+  const noteUse = (v: Value, i: number): void => {
     if ((lastUse.get(v) ?? -1) < i) lastUse.set(v, i);
   };
   order.forEach((n, i) => {
-    n.inputs.forEach((v) => noteUse(v, i));
-    if (n.subgraphs().length) for (const v of n.implicitInputs()) noteUse(v, i);
+    for (const v of n.dependencies()) noteUse(v, i);
   });
   const outputs = new Set(g.outputs);
   const dies = new Map<number, Value[]>();

@@ -25,18 +25,6 @@ export interface SplitResult {
 
 const isConstNode = (n: Node): boolean => n.opType === 'Constant' && (n.domain === '' || n.domain === 'ai.onnx');
 
-function deps(n: Node): Value[] {
-  const out: Value[] = [];
-  for (const v of n.inputs) if (v) out.push(v);
-  if (n.subgraphs().length) out.push(...n.implicitInputs());
-  return out;
-}
-
-/** The main graph's values by name (inputs, initializers, node outputs). */
-function valueTable(g: Graph): Map<string, Value> {
-  return g.valuesByName();
-}
-
 /** Cut tensors equivalent to cutting right after node `nodeName`: everything it depends on runs on the edge. */
 export function cutAfterNode(model: Model, nodeName: string): string[] {
   const g = model.graph;
@@ -54,7 +42,7 @@ export function cutAfterNode(model: Model, nodeName: string): string[] {
     const n = stack.pop()!;
     if (edge.has(n)) continue;
     edge.add(n);
-    for (const v of deps(n)) {
+    for (const v of n.dependencies()) {
       const p = v.producer();
       if (p && !isConstNode(p) && p.graph === g) stack.push(p);
     }
@@ -68,7 +56,7 @@ export function cutAfterNode(model: Model, nodeName: string): string[] {
   };
   for (const n of g.nodes) {
     if (edge.has(n) || isConstNode(n)) continue;
-    for (const v of deps(n)) if (onEdgeSide(v)) cut.add(v);
+    for (const v of n.dependencies()) if (onEdgeSide(v)) cut.add(v);
   }
   // edge values that are model outputs are returned by the edge; the cut is what the cloud reads
   if (cut.size === 0) {
@@ -86,7 +74,7 @@ export function cutAfterNode(model: Model, nodeName: string): string[] {
  */
 export function splitModel(model: Model, cutNames: readonly string[], ctx?: PassContext): SplitResult {
   const g = model.graph;
-  const table = valueTable(g);
+  const table = g.valuesByName();
   if (cutNames.length === 0) throw new SplitcError('E_CUT', 'no cut tensors given', { hint: 'name tensors with --cut a,b or a node with --cut-after' });
   const unknown = cutNames.filter((n) => !table.has(n));
   if (unknown.length) {
@@ -106,7 +94,7 @@ export function splitModel(model: Model, cutNames: readonly string[], ctx?: Pass
   // Which outputs depend on the cut (the cloud computes those)?
   const downstream = new Set<Value>(cut);
   for (const n of g.nodes) {
-    if (deps(n).some((v) => downstream.has(v))) for (const o of n.outputs) downstream.add(o);
+    if (n.dependencies().some((v) => downstream.has(v))) for (const o of n.outputs) downstream.add(o);
   }
   const cloudOut = g.outputs.filter((o) => downstream.has(o) && !cut.has(o));
   const edgeOut = g.outputs.filter((o) => !cloudOut.includes(o));
@@ -141,7 +129,7 @@ export function splitModel(model: Model, cutNames: readonly string[], ctx?: Pass
     if (cloudNodes.has(p)) continue;
     cloudNodes.add(p);
     reachedBy.set(p, v);
-    for (const d of deps(p)) {
+    for (const d of p.dependencies()) {
       if (!via.has(d)) via.set(d, p);
       stack.push(d);
     }
@@ -160,7 +148,7 @@ export function splitModel(model: Model, cutNames: readonly string[], ctx?: Pass
     const p = v.producer();
     if (!p || p.graph !== g || edgeNodes.has(p)) continue;
     edgeNodes.add(p);
-    for (const d of deps(p)) estack.push(d);
+    for (const d of p.dependencies()) estack.push(d);
   }
 
   // Wire order: graph order (inputs first), whatever order the user listed them in.
@@ -206,7 +194,7 @@ function buildPart(src: Graph, name: string, inputs: Value[], nodes: Set<Node>, 
   }
   // initializers read by the part (in the source's initializer order)
   const needed = new Set<Value>();
-  for (const n of nodes) for (const d of deps(n)) if (d.constValue && !d.isGraphInput()) needed.add(d);
+  for (const n of nodes) for (const d of n.dependencies()) if (d.constValue && !d.isGraphInput()) needed.add(d);
   for (const v of outputs) if (v.constValue && !v.isGraphInput()) needed.add(v);
   for (const v of src.initializers.values()) {
     if (!needed.has(v) || map.has(v)) continue;

@@ -12,6 +12,11 @@ import { concatParts } from './wire.js';
 import { serializeModel, type WriteOptions } from './write.js';
 
 export function loadModel(file: string): Model {
+  return loadModelWithBytes(file).model;
+}
+
+/** The model and the file's bytes (a view, not a copy), for callers that also hash the file. */
+export function loadModelWithBytes(file: string): { model: Model; bytes: Uint8Array } {
   let buf: Buffer;
   try {
     const st = fs.statSync(file);
@@ -24,10 +29,8 @@ export function loadModel(file: string): Model {
       cause: e,
     });
   }
-  return deserializeModel(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), {
-    baseDir: path.dirname(path.resolve(file)),
-    source: file,
-  });
+  const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  return { model: deserializeModel(bytes, { baseDir: path.dirname(path.resolve(file)), source: file }), bytes };
 }
 
 /** Model bytes in memory (no external data). */

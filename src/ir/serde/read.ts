@@ -774,7 +774,7 @@ function buildGraph(raw: RawGraph, scopes: Map<string, Value>[], ctx: Ctx, where
     n.overload = rn.overload;
     n.docString = rn.doc;
     if (rn.extra.length) n.extra = rn.extra;
-    if (hasSubgraphs(n)) for (const sg of n.subgraphs()) sg.parentNode = n;
+    if (n.hasSubgraphs()) for (const sg of n.subgraphs()) sg.parentNode = n;
     return n;
   });
   for (const n of topoSortNodes(nodes, where)) g.appendNode(n);
@@ -804,11 +804,6 @@ function buildGraph(raw: RawGraph, scopes: Map<string, Value>[], ctx: Ctx, where
  * Stable topological order (Kahn, taking nodes in file order when free). Subgraph
  * reads of outer values count as dependencies. Throws E_CYCLE naming a node on a cycle.
  */
-function hasSubgraphs(n: Node): boolean {
-  for (const a of n.attributes.values()) if (a.type === AttrType.GRAPH || a.type === AttrType.GRAPHS) return true;
-  return false;
-}
-
 export function topoSortNodes(nodes: readonly Node[], where: string): Node[] {
   const index = new Map<Node, number>();
   nodes.forEach((n, i) => index.set(n, i));
@@ -823,8 +818,7 @@ export function topoSortNodes(nodes: readonly Node[], where: string): Node[] {
   };
   nodes.forEach((n, i) => {
     deps.length = 0;
-    for (const v of n.inputs) addDep(v);
-    if (hasSubgraphs(n)) for (const v of n.implicitInputs()) addDep(v);
+    for (const v of n.dependencies()) addDep(v);
     for (const j of deps) {
       if (j >= i) sorted = false;
       succ[j]!.push(i);
