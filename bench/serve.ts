@@ -5,7 +5,9 @@
 // mean batch size).
 //
 //   npx tsx bench/serve.ts [--duration S] [--warmup S] [--concurrency N]
-//                          [--max-batch-size N] [--max-queue-delay-ms N]
+//                          [--max-batch-size N] [--max-queue-delay-ms N] [--intra-op-threads N]
+//
+// --intra-op-threads applies to the bare loop and the server alike (default: onnxruntime's).
 //
 // The server runs in a child process (`node --import tsx src/runtime/serve-main.ts`), so
 // the load generator and the server do not share an event loop (they do share the cores).
@@ -35,13 +37,20 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '16' },
     'max-batch-size': { type: 'string', default: '16' },
     'max-queue-delay-ms': { type: 'string', default: '2' },
+    'intra-op-threads': { type: 'string' },
   },
 });
 const durationS = Number(args.duration);
 const warmupS = Number(args.warmup);
 const concurrency = Number(args.concurrency);
-// onnxruntime's default threading, as in the server.
-const sessionOptions: ort.InferenceSession.SessionOptions = { logSeverityLevel: 4 };
+// The same threading as the server: onnxruntime's default unless --intra-op-threads, no spinning.
+const threads = args['intra-op-threads'];
+const sessionOptions: ort.InferenceSession.SessionOptions = {
+  logSeverityLevel: 4,
+  ...(threads !== undefined ? { intraOpNumThreads: Number(threads) } : {}),
+  extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+};
+const threadArgs = threads !== undefined ? ['--intra-op-threads', threads] : [];
 
 function seeded(n: number, seed: number): Float32Array {
   let s = seed >>> 0 || 1;
@@ -106,13 +115,14 @@ async function closedLoop(label: string, op: () => Promise<boolean>, samplesPerR
   return { label, requests, errors, seconds, latenciesMs, samplesPerRequest };
 }
 
-async function bareSessionRun(batch: number): Promise<Result> {
-  const session = await ort.InferenceSession.create(MODEL, sessionOptions);
+async function bareSessionRun(batch: number, spin = false): Promise<Result> {
+  const options = spin ? { ...sessionOptions, extra: { session: { intra_op: { allow_spinning: '1' }, inter_op: { allow_spinning: '1' } } } } : sessionOptions;
+  const session = await ort.InferenceSession.create(MODEL, options);
   const data = new Float32Array(x.length * batch);
   for (let i = 0; i < batch; i++) data.set(x, i * x.length);
   const feeds = { x: new ort.Tensor('float32', data, [batch, ...SHAPE.slice(1)]) };
   const r = await closedLoop(
-    batch === 1 ? 'bare session.run (batch 1)' : `bare session.run (batch ${batch}, per-sample rate)`,
+    (batch === 1 ? 'bare session.run (batch 1)' : `bare session.run (batch ${batch}, per-sample rate)`) + (spin ? ', spinning threads' : ''),
     async () => {
       const out = await session.run(feeds);
       return out['softmax_0.tmp_0']!.dims[0] === batch;
@@ -134,7 +144,7 @@ async function startServer(extra: string[]): Promise<ServerChild> {
   fs.writeFileSync(path.join(dir, 'token'), TOKEN);
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', path.join(repoRoot, 'src/runtime/serve-main.ts'), dir, '--port', '0', '--token-file', path.join(dir, 'token'), '--max-queue', '256', ...extra],
+    ['--import', 'tsx', path.join(repoRoot, 'src/runtime/serve-main.ts'), dir, '--port', '0', '--token-file', path.join(dir, 'token'), '--max-queue', '256', ...threadArgs, ...extra],
     { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const url = await new Promise<URL>((resolve, reject) => {
@@ -210,11 +220,13 @@ function row(r: Result): string {
 
 const results: Result[] = [];
 const batchArgs = ['--max-batch-size', String(args['max-batch-size']), '--max-queue-delay-ms', String(args['max-queue-delay-ms'])];
-process.stderr.write(`serve bench: ${concurrency} clients, ${durationS} s per row after ${warmupS} s warm-up\n`);
+process.stderr.write(`serve bench: ${concurrency} clients, ${durationS} s per row after ${warmupS} s warm-up, intra-op threads ${threads ?? 'default'}\n`);
 for (const [label, f] of [
   ['bare session.run (batch 1)', () => bareSessionRun(1)],
+  ['bare session.run (batch 1), spinning threads', () => bareSessionRun(1, true)],
   [`bare session.run (batch ${args['max-batch-size']})`, () => bareSessionRun(Number(args['max-batch-size']))],
   ['server, binary, batching off', () => serverLoad('server, binary, batching off', [], true)],
+  ['server, binary, batching off, session on the event loop', () => serverLoad('server, binary, batching off, session on the event loop', ['--session-on-main-thread'], true)],
   [`server, binary, batching on`, () => serverLoad(`server, binary, batching on (≤ ${args['max-batch-size']}, ${args['max-queue-delay-ms']} ms)`, batchArgs, true)],
   ['server, JSON, batching off', () => serverLoad('server, JSON, batching off', [], false)],
 ] as const) {
@@ -224,7 +236,7 @@ for (const [label, f] of [
 
 const ortVersion = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'node_modules/onnxruntime-node/package.json'), 'utf8')) as { version: string }).version;
 const load = os.loadavg().map((l) => l.toFixed(2)).join(' ');
-console.log(`\n${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim()}), Node ${process.version}, onnxruntime-node ${ortVersion}, load average after the run: ${load}\n`);
+console.log(`\n${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim()}), Node ${process.version}, onnxruntime-node ${ortVersion}, intra-op threads: ${threads ?? "onnxruntime's default"}, load average after the run: ${load}\n`);
 console.log('| setup | requests/s | samples/s | p50 ms | p99 ms | errors | mean batch |');
 console.log('|---|---:|---:|---:|---:|---:|---:|');
 for (const r of results) console.log(row(r));

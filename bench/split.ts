@@ -9,7 +9,7 @@
 //     onnxruntime-node (one intra-op thread, the bundle's client).
 // (c) bytes per sample at the cut vs the raw float32 input.
 //
-//   npx tsx bench/split.ts [--runs 30] [--warmup 5] [--keep]
+//   npx tsx bench/split.ts [--runs 30] [--warmup 5] [--keep] [--server-args "--session-on-main-thread ..."]
 //
 // Prints markdown tables. Temp files go to a folder under os.tmpdir(), removed at the end.
 
@@ -37,6 +37,8 @@ function arg(name: string, dflt: string): string {
 const runs = Number(arg('runs', '30'));
 const warmup = Number(arg('warmup', '5'));
 const keep = process.argv.includes('--keep');
+// Extra options for every cloud/server.js (e.g. --session-on-main-thread, --intra-op-threads 1).
+const serverArgs = arg('server-args', '').split(/\s+/).filter(Boolean);
 
 interface Fixture {
   file: string;
@@ -66,7 +68,7 @@ interface Timing {
 }
 
 function startServer(bundle: string, tokenFile: string): Promise<{ url: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [path.join(bundle, 'cloud/server.js'), '--port', '0', '--token-file', tokenFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [path.join(bundle, 'cloud/server.js'), '--port', '0', '--token-file', tokenFile, ...serverArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
   const stop = (): Promise<void> =>
     new Promise((resolve) => {
       if (child.exitCode !== null) return resolve();
@@ -170,7 +172,7 @@ try {
 }
 
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-console.log(`Node ${process.version}, ${os.cpus().length} × ${cpu}; ${runs} requests after ${warmup} warm-up requests, one at a time (batch 1), loopback.\n`);
+console.log(`Node ${process.version}, ${os.cpus().length} × ${cpu}; ${runs} requests after ${warmup} warm-up requests, one at a time (batch 1), loopback; server options: ${serverArgs.join(' ') || 'defaults'}.\n`);
 console.log(
   '(a) Split overhead: end to end ÷ (edge compute + cloud compute); means over the requests, times in ms. "rest" = end to end − edge − cloud: encoding, HTTP on loopback, server bookkeeping, decoding.\n',
 );

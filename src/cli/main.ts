@@ -160,7 +160,8 @@ export async function main(argv: string[]): Promise<void> {
             .option('max-queue-delay-ms', { type: 'number', describe: 'dynamic batching: longest wait for a batch to fill (default 0)' })
             .option('cors-origin', { type: 'string', describe: "answer CORS preflights for this origin ('*' for any)" })
             .option('intra-op-threads', { type: 'number', describe: 'onnxruntime threads per session (default: one per core)' })
-            .option('spin', { type: 'boolean', default: false, describe: "let onnxruntime's threads spin between runs (lower latency on a dedicated host)" }),
+            .option('spin', { type: 'boolean', default: false, describe: "let onnxruntime's threads spin between runs (lower latency on a dedicated host)" })
+            .option('session-on-main-thread', { type: 'boolean', default: false, describe: 'run sessions on the event loop instead of a worker thread per model' }),
         async (args) => {
           // Loaded on demand: onnxruntime-node is only needed by this command.
           const { serveDirectory } = await import('../runtime/serve-main.js');
@@ -177,6 +178,7 @@ export async function main(argv: string[]): Promise<void> {
             ...(args.corsOrigin !== undefined ? { corsOrigin: args.corsOrigin } : {}),
             ...(args.intraOpThreads !== undefined ? { intraOpThreads: args.intraOpThreads } : {}),
             spin: args.spin,
+            sessionOnMainThread: args.sessionOnMainThread,
           });
         },
       )

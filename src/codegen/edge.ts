@@ -191,7 +191,7 @@ function build(file: SourceFile, spec: EdgeModuleSpec): void {
         },
         { name: 'wasmPaths', type: 'ort.Env.WasmPrefixOrFilePaths', hasQuestionToken: true, docs: ['Where onnxruntime-web finds its .wasm/.mjs files.'] },
         { name: 'numThreads', type: 'number', hasQuestionToken: true, docs: ['onnxruntime-web wasm threads (ort.env.wasm.numThreads).'] },
-        { name: 'fetch', type: 'typeof fetch', hasQuestionToken: true, docs: ['fetch implementation for the cloud requests (default: the global one).'] },
+        { name: 'fetch', type: 'typeof fetch', hasQuestionToken: true, docs: ['fetch implementation for the cloud requests (default: node:http with keep-alive in Node, the global fetch in browsers).'] },
         {
           name: 'compress',
           type: "'gzip' | 'deflate' | false",

@@ -22,6 +22,11 @@ export type ErrorCode =
   | 'E_COMPRESS' // a compression stage cannot be applied to a cut tensor (shape, axis, statistics)
   | 'E_CALIB' // calibration data is missing, unreadable or does not fit the model's inputs
   | 'E_CODEGEN' // a bundle cannot be generated (inconsistent split, unsupported wire type, missing runtime files)
+  // search/ (profiles, profiler, plans)
+  | 'E_PROFILE' // a device or link profile is unknown, unreadable or invalid
+  | 'E_PROFILER' // measuring latencies failed (the backend could not run the model or gave no profile)
+  | 'E_PLAN' // a plan file is unreadable or does not match the model it names
+  | 'E_CONSTRAINT' // no cut satisfies the plan's constraints (names the constraint)
   // runtime/ (server, client, wire format); the wire codes are kserve.ts's WireErrorCode
   | 'E_MODEL_LOAD' // onnxruntime could not load a model to serve, or it has inputs the protocol cannot carry
   | 'E_REQUEST_MALFORMED' // not JSON, not an infer request, bad binary framing

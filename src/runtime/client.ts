@@ -24,6 +24,7 @@ import {
   parseHeaderLength,
   stringsToBytes,
 } from './kserve.js';
+import { isNode, nodeFetch } from './node-transport.js';
 
 /** An input tensor: `dtype` is an onnxruntime name ('float32') or a KServe name ('FP32'). */
 export interface ClientTensor {
@@ -51,6 +52,7 @@ export interface KServeClientOptions {
   token?: string;
   model: string;
   version?: string;
+  /** Transport (default: node:http with keep-alive in Node, the global fetch elsewhere). */
   fetch?: typeof fetch;
   /** Use the binary tensor data extension (default true). */
   binary?: boolean;
@@ -155,7 +157,7 @@ async function compressBody(data: Uint8Array, format: 'gzip' | 'deflate'): Promi
 }
 
 export function createKServeClient(opts: KServeClientOptions): KServeClient {
-  const doFetch = opts.fetch ?? globalThis.fetch.bind(globalThis);
+  const doFetch: typeof fetch = opts.fetch ?? (isNode() ? nodeFetch : globalThis.fetch.bind(globalThis));
   const base = opts.endpoint.replace(/\/+$/, '');
   const modelPath = `${base}/v2/models/${encodeURIComponent(opts.model)}${opts.version !== undefined ? `/versions/${encodeURIComponent(opts.version)}` : ''}`;
   const binary = opts.binary ?? true;

@@ -27,6 +27,8 @@ export interface ServeDirOptions {
   /** Let onnxruntime's threads spin between runs (default false: on a shared host spinning
    *  threads steal the cores the HTTP handling and other processes need). */
   spin?: boolean;
+  /** Run sessions on the event loop instead of a worker thread per model (default false). */
+  sessionOnMainThread?: boolean;
   /** Install SIGTERM/SIGINT handlers that close gracefully and exit 0 (default true). */
   handleSignals?: boolean;
   log?: (line: string) => void;
@@ -123,6 +125,7 @@ export async function serveDirectory(opts: ServeDirOptions): Promise<ServingHand
     ...(opts.maxBatchSize !== undefined ? { maxBatchSize: opts.maxBatchSize } : {}),
     ...(opts.maxQueueDelayMs !== undefined ? { maxQueueDelayMs: opts.maxQueueDelayMs } : {}),
     ...(opts.corsOrigin !== undefined ? { corsOrigin: opts.corsOrigin } : {}),
+    sessionThread: opts.sessionOnMainThread ? 'main' : 'worker',
     sessionOptions: {
       ...(opts.intraOpThreads !== undefined ? { intraOpNumThreads: opts.intraOpThreads } : {}),
       extra: { session: { intra_op: { allow_spinning: opts.spin ? '1' : '0' }, inter_op: { allow_spinning: opts.spin ? '1' : '0' } } },
@@ -163,7 +166,7 @@ function intOption(v: string | undefined, name: string, min: number): number | u
 
 export const SERVE_USAGE = `usage: serve <dir> [--port 8000] [--host 127.0.0.1] [--token-file FILE | env SPLITC_TOKEN | --no-auth]
        [--max-body-bytes N] [--max-queue N] [--max-batch-size N] [--max-queue-delay-ms N] [--cors-origin ORIGIN]
-       [--intra-op-threads N] [--spin]`;
+       [--intra-op-threads N] [--spin] [--session-on-main-thread]`;
 
 /** Parses serve arguments (`<dir> --port ...`) and serves; see SERVE_USAGE. */
 export async function runServeCli(argv: string[]): Promise<ServingHandle> {
@@ -184,6 +187,7 @@ export async function runServeCli(argv: string[]): Promise<ServingHandle> {
         'cors-origin': { type: 'string' },
         'intra-op-threads': { type: 'string' },
         spin: { type: 'boolean' },
+        'session-on-main-thread': { type: 'boolean' },
       },
     });
   } catch (e) {
@@ -200,6 +204,7 @@ export async function runServeCli(argv: string[]): Promise<ServingHandle> {
     auth: !v['no-auth'],
     ...(v['cors-origin'] !== undefined ? { corsOrigin: v['cors-origin'] } : {}),
     ...(v.spin ? { spin: true } : {}),
+    ...(v['session-on-main-thread'] ? { sessionOnMainThread: true } : {}),
   };
   const ints: [keyof ServeDirOptions, string, number][] = [
     ['maxBodyBytes', 'max-body-bytes', 1],

@@ -7,7 +7,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
 import { SplitcError, type ErrorCode } from '../ir/errors.js';
 import {
   type ErrorBody,
@@ -29,6 +29,7 @@ import {
   stringsToBytes,
 } from './kserve.js';
 import { Counter, Gauge, Histogram, Registry } from './metrics.js';
+import { type HostTensor, type SessionHost, type SessionThread, createSessionHost, SessionRunError } from './session-host.js';
 
 // Every code sent on the wire is one of splitc's ErrorCodes (checked at compile time).
 const wireCodesAreErrorCodes: WireErrorCode extends ErrorCode ? true : never = true;
@@ -66,6 +67,12 @@ export interface InferenceServerOptions {
   requestTimeoutMs?: number;
   /** Session options for every model without its own. */
   sessionOptions?: ort.InferenceSession.SessionOptions;
+  /**
+   * Where sessions run: 'worker' (default) gives each model a worker thread, so the event
+   * loop keeps reading and answering requests (and health probes) while a model computes;
+   * 'main' runs them on the event loop.
+   */
+  sessionThread?: SessionThread;
   /** Answer CORS preflights and expose the binary header to this origin ('*' for any). */
   corsOrigin?: string;
   /** Seconds advertised in Retry-After on 503 (default 1). */
@@ -104,7 +111,7 @@ export interface InferenceServer {
 interface ServedModel {
   name: string;
   version: string;
-  session: ort.InferenceSession;
+  host: SessionHost;
   inputs: TensorMetadata[];
   outputs: TensorMetadata[];
   inputIndex: Map<string, TensorMetadata>;
@@ -134,14 +141,14 @@ function metaFromOrt(m: ort.InferenceSession.ValueMetadata, where: string): Tens
   return { name: m.name, datatype, shape };
 }
 
-function toOrtTensor(t: WireTensor): ort.Tensor {
+function toHostTensor(t: WireTensor): HostTensor {
   const type = datatypeToOrt(t.datatype);
   if (type === 'bfloat16') throw new KServeError(400, 'E_REQUEST_DTYPE', `input "${t.name}": BF16 is not supported by onnxruntime-node`);
-  if (t.datatype === 'BYTES') return new ort.Tensor('string', bytesToStrings(t.data as Uint8Array[]), t.shape);
-  return new ort.Tensor(type as 'float32', t.data as Float32Array, t.shape);
+  if (t.datatype === 'BYTES') return { name: t.name, type: 'string', dims: t.shape, data: bytesToStrings(t.data as Uint8Array[]) };
+  return { name: t.name, type, dims: t.shape, data: t.data as Float32Array };
 }
 
-function fromOrtTensor(name: string, t: ort.Tensor): WireTensor {
+function fromHostTensor(name: string, t: HostTensor): WireTensor {
   const datatype = datatypeFromOrt(t.type);
   if (!datatype) throw new KServeError(500, 'E_INFERENCE', `output "${name}" has type ${t.type}, which the v2 protocol cannot carry`);
   let data: TensorData;
@@ -178,7 +185,8 @@ function sliceRows(t: WireTensor, start: number, rows: number, total: number): W
 
 class Scheduler {
   private readonly queue: Job[] = [];
-  private running = false;
+  /** Runs handed to the session host and not yet answered. */
+  private running = 0;
   private timer: NodeJS.Timeout | undefined;
   private idleWaiters: (() => void)[] = [];
 
@@ -186,6 +194,8 @@ class Scheduler {
     private readonly model: ServedModel,
     private readonly maxBatchSize: number,
     private readonly maxQueueDelayMs: number,
+    /** Runs handed to the host at once: 2 keeps a worker busy while the event loop answers the last run. */
+    private readonly maxInFlight: number,
     private readonly onRun: (requests: number, seconds: number) => void,
   ) {}
 
@@ -212,12 +222,12 @@ class Scheduler {
 
   /** Resolves when nothing is queued or running. */
   idle(): Promise<void> {
-    if (!this.running && this.queue.length === 0) return Promise.resolve();
+    if (this.running === 0 && this.queue.length === 0) return Promise.resolve();
     return new Promise((r) => this.idleWaiters.push(r));
   }
 
   private pump(): void {
-    if (this.running) return;
+    if (this.running >= this.maxInFlight) return;
     for (let i = this.queue.length - 1; i >= 0; i--) {
       const j = this.queue[i]!;
       if (j.cancelled) {
@@ -226,7 +236,7 @@ class Scheduler {
       }
     }
     if (this.queue.length === 0) {
-      for (const w of this.idleWaiters.splice(0)) w();
+      if (this.running === 0) for (const w of this.idleWaiters.splice(0)) w();
       return;
     }
     const head = this.queue[0]!;
@@ -254,31 +264,30 @@ class Scheduler {
       this.timer = undefined;
     }
     for (const j of batch) this.queue.splice(this.queue.indexOf(j), 1);
-    this.running = true;
+    this.running++;
     void this.execute(batch).finally(() => {
-      // session.run blocked the event loop; let the poll phase read the requests that
-      // arrived meanwhile before choosing the next batch, so they can join it.
+      // Let the poll phase read the requests that arrived during the run before choosing
+      // the next batch, so they can join it.
       setImmediate(() => {
-        this.running = false;
+        this.running--;
         this.pump();
       });
     });
+    if (this.running < this.maxInFlight && this.queue.length > 0) this.pump();
   }
 
   /** One session.run: the outputs in model order and the seconds it took. */
   private async run(inputs: WireTensor[]): Promise<{ outputs: WireTensor[]; seconds: number }> {
-    const feeds: Record<string, ort.Tensor> = {};
-    for (const t of inputs) feeds[t.name] = toOrtTensor(t);
-    const started = performance.now();
-    let out: ort.InferenceSession.ReturnType;
+    const feeds = inputs.map(toHostTensor);
+    let out: { outputs: HostTensor[]; seconds: number };
     try {
-      out = await this.model.session.run(feeds);
+      out = await this.model.host.run(feeds);
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
-      throw new KServeError(400, 'E_INFERENCE', `onnxruntime rejected the request: ${msg.slice(0, 500)}`, { cause: e });
+      if (e instanceof SessionRunError) throw new KServeError(400, 'E_INFERENCE', `onnxruntime rejected the request: ${msg.slice(0, 500)}`, { cause: e });
+      throw new KServeError(500, 'E_INFERENCE', `model ${this.model.name} cannot run: ${msg.slice(0, 500)}`, { cause: e });
     }
-    const seconds = (performance.now() - started) / 1000;
-    return { outputs: this.model.outputs.map((o) => fromOrtTensor(o.name, out[o.name]!)), seconds };
+    return { outputs: out.outputs.map((t, i) => fromHostTensor(this.model.outputs[i]!.name, t)), seconds: out.seconds };
   }
 
   private async runAlone(job: Job): Promise<void> {
@@ -444,10 +453,10 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
       // onnxruntime logs every failed run at error level; those failures are answered to the
       // client, so by default only fatal messages reach the server's stderr.
       const sessionOptions = { logSeverityLevel: 4 as const, ...(spec.sessionOptions ?? opts.sessionOptions ?? {}) };
-      let session: ort.InferenceSession;
+      let host: SessionHost;
       try {
-        if (spec.bytes) session = await ort.InferenceSession.create(spec.bytes, sessionOptions);
-        else if (spec.path) session = await ort.InferenceSession.create(spec.path, sessionOptions);
+        if (spec.bytes) host = await createSessionHost({ bytes: spec.bytes }, sessionOptions, opts.sessionThread);
+        else if (spec.path) host = await createSessionHost({ path: spec.path }, sessionOptions, opts.sessionThread);
         else throw new SplitcError('E_BAD_ARGUMENT', `model ${spec.name}: give a path or bytes`);
       } catch (e) {
         if (e instanceof SplitcError) throw e;
@@ -458,24 +467,24 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
       let inputs: TensorMetadata[];
       let outputs: TensorMetadata[];
       try {
-        inputs = session.inputMetadata.map((m) => metaFromOrt(m, `model ${spec.name}: input`));
-        outputs = session.outputMetadata.map((m) => metaFromOrt(m, `model ${spec.name}: output`));
+        inputs = host.inputMetadata.map((m) => metaFromOrt(m, `model ${spec.name}: input`));
+        outputs = host.outputMetadata.map((m) => metaFromOrt(m, `model ${spec.name}: output`));
       } catch (e) {
-        await session.release();
+        await host.release();
         throw e;
       }
       const batchable = [...inputs, ...outputs].every((t) => t.shape.length >= 1 && t.shape[0] === -1);
       const model: ServedModel = {
         name: spec.name,
         version,
-        session,
+        host,
         inputs,
         outputs,
         inputIndex: new Map(inputs.map((t) => [t.name, t])),
         batchable,
         scheduler: undefined as unknown as Scheduler,
       };
-      model.scheduler = new Scheduler(model, maxBatchSize, maxQueueDelayMs, (n, s) => {
+      model.scheduler = new Scheduler(model, maxBatchSize, maxQueueDelayMs, opts.sessionThread === 'main' ? 1 : 2, (n, s) => {
         batchSize.observe(n, { model: spec.name });
         runLatency.observe(s, { model: spec.name });
       });
@@ -484,7 +493,7 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
       byName.set(spec.name, [...(byName.get(spec.name) ?? []), model]);
     }
   } catch (e) {
-    await Promise.all(served.map((m) => m.session.release()));
+    await Promise.all(served.map((m) => m.host.release()));
     throw e;
   }
 
@@ -773,7 +782,7 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
       await Promise.all(served.map((m) => m.scheduler.idle()));
       httpServer.closeAllConnections();
       await stopped;
-      await Promise.all(served.map((m) => m.session.release()));
+      await Promise.all(served.map((m) => m.host.release()));
     })();
     return closed;
   };

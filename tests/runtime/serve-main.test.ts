@@ -66,6 +66,23 @@ describe('serveDirectory / runServeCli in process', () => {
       await h.close();
     }
   });
+  it('serves the same answers with sessions on the event loop, one thread and spinning', async () => {
+    const dir = modelDir({ file: 'model.json', body: { name: 'clf' } });
+    const x = seededFloats(3 * 48 * 192, 4);
+    const answers: Float32Array[] = [];
+    for (const extra of [{}, { sessionOnMainThread: true, intraOpThreads: 1, spin: true }]) {
+      const h = await serveDirectory({ dir, port: 0, auth: false, handleSignals: false, log: () => {}, ...extra });
+      try {
+        const out = await createKServeClient({ endpoint: h.address.url, model: 'clf' }).infer({ x: { dtype: 'float32', dims: CLS_SHAPE, data: x } });
+        answers.push(out[CLS_OUT]!.data as Float32Array);
+      } finally {
+        await h.close();
+      }
+    }
+    const maxDiff = Math.max(...Array.from(answers[0]!, (v, i) => Math.abs(v - answers[1]![i]!)));
+    expect(maxDiff).toBeLessThan(1e-5);
+  });
+
   it('rejects bad arguments with E_BAD_ARGUMENT', async () => {
     const dir = modelDir();
     await expect(runServeCli([dir, '--port', 'x'])).rejects.toMatchObject({ code: 'E_BAD_ARGUMENT' });

@@ -1,0 +1,95 @@
+// A `fetch` for Node built on node:http / node:https with a keep-alive agent. Node's global
+// fetch (undici) costs about half a millisecond more per call than node:http on loopback
+// (bench/split.ts, docs/benchmarks.md), which is a large share of a split's overhead when the
+// model parts compute in a few milliseconds. The client uses this transport in Node unless it
+// is given a fetch of its own; browsers keep their fetch. The Node modules are imported at
+// run time by a computed name, so bundlers for the browser neither follow nor need them.
+
+type HttpModule = typeof import('node:http');
+
+interface Transport {
+  mod: HttpModule;
+  agent: import('node:http').Agent;
+}
+
+const transports = new Map<string, Promise<Transport>>();
+
+/** True when running under Node (not in a browser or a web worker). */
+export function isNode(): boolean {
+  const p = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  return typeof p?.versions?.node === 'string' && typeof (globalThis as { window?: unknown }).window === 'undefined';
+}
+
+function transportFor(protocol: string): Promise<Transport> {
+  let t = transports.get(protocol);
+  if (!t) {
+    const name = protocol === 'https:' ? 'node:https' : 'node:http';
+    t = (import(/* @vite-ignore */ /* webpackIgnore: true */ name) as Promise<HttpModule>).then((mod) => ({
+      mod,
+      agent: new mod.Agent({ keepAlive: true }),
+    }));
+    transports.set(protocol, t);
+  }
+  return t;
+}
+
+function headersOf(init: RequestInit): Record<string, string> {
+  const h = init.headers;
+  if (!h) return {};
+  if (h instanceof Headers) return Object.fromEntries(h.entries());
+  if (Array.isArray(h)) return Object.fromEntries(h);
+  return { ...(h as Record<string, string>) };
+}
+
+function bodyOf(body: RequestInit['body']): Uint8Array | string | undefined {
+  if (body === undefined || body === null) return undefined;
+  if (typeof body === 'string') return body;
+  if (body instanceof Uint8Array) return body;
+  if (body instanceof ArrayBuffer) return new Uint8Array(body);
+  if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+  throw new TypeError('the Node transport sends strings and byte arrays only');
+}
+
+/** `fetch` over node:http(s) with keep-alive; answers are standard `Response` objects. */
+export async function nodeFetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
+  if (typeof input !== 'string' && !(input instanceof URL)) throw new TypeError('the Node transport takes a URL, not a Request');
+  const url = typeof input === 'string' ? new URL(input) : input;
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`unsupported protocol ${url.protocol}`);
+  const { mod, agent } = await transportFor(url.protocol);
+  const body = bodyOf(init.body);
+  const headers = headersOf(init);
+  if (body !== undefined && !Object.keys(headers).some((k) => k.toLowerCase() === 'content-length')) {
+    headers['Content-Length'] = String(typeof body === 'string' ? new TextEncoder().encode(body).length : body.byteLength);
+  }
+  const signal = init.signal ?? undefined;
+  signal?.throwIfAborted();
+  return new Promise<Response>((resolve, reject) => {
+    const req = mod.request(url, { method: init.method ?? 'GET', headers, agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        signal?.removeEventListener('abort', onAbort);
+        const out = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) {
+          if (Array.isArray(v)) for (const x of v) out.append(k, x);
+          else if (v !== undefined) out.set(k, v);
+        }
+        const status = res.statusCode ?? 0;
+        const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+        // Statuses that cannot carry a body in a Response (204, 304) get none.
+        const nullBody = status === 204 || status === 205 || status === 304 || data.length === 0;
+        resolve(new Response(nullBody ? null : data, { status, statusText: res.statusMessage ?? '', headers: out }));
+      });
+    });
+    const onAbort = (): void => {
+      req.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    req.on('error', (e) => {
+      signal?.removeEventListener('abort', onAbort);
+      reject(e);
+    });
+    req.end(body);
+  });
+}
