@@ -137,6 +137,118 @@ export async function main(argv: string[]): Promise<void> {
         },
       )
       .command(
+        'profile <models..>',
+        "measure every node's latency on this machine with onnxruntime's profiler and fit a per-op-class latency model; writes a device profile for splitc plan",
+        (y) =>
+          y
+            .positional('models', { type: 'string', array: true, demandOption: true, describe: 'ONNX model files (the regression is fitted over all of them)' })
+            .option('backend', { choices: ['node', 'wasm'] as const, default: 'node' as const, describe: 'onnxruntime-node (native) or onnxruntime-web (wasm, as in a browser)' })
+            .option('threads', { type: 'number', default: 1, describe: 'intra-op threads' })
+            .option('warmup', { type: 'number', describe: 'runs before measuring' })
+            .option('repeats', { type: 'number', describe: 'measured runs (medians are taken)' })
+            .option('shape', { ...SHAPE_OPTION, describe: 'fix input dims: --shape x=1x3x48x192 for every model, or --shape det.onnx@x=1x3x160x160 for one (repeatable)' })
+            .option('name', { type: 'string', describe: 'profile name (default this-machine-<backend>-<threads>t)' })
+            .option('out', { alias: 'o', type: 'string', demandOption: true, describe: 'device profile JSON to write' })
+            .option('json', { type: 'boolean', default: false, describe: 'print the summary as JSON' }),
+        async (args) => {
+          const { runProfile } = await import('./profile.js');
+          const models = (args.models ?? []).map(String);
+          const specs = args.shape === undefined ? [] : (Array.isArray(args.shape) ? args.shape : [args.shape]).map(String);
+          const global = specs.filter((s) => !s.includes('@'));
+          const perModel = models.map((m) => {
+            const own = specs.filter((s) => s.includes('@') && (s.split('@')[0] === m || s.split('@')[0] === m.split('/').pop()));
+            return own.length ? (shapesFrom(own.map((s) => s.slice(s.indexOf('@') + 1))) as Record<string, number[]>) : undefined;
+          });
+          await runProfile({
+            models,
+            backend: args.backend,
+            threads: args.threads,
+            ...(args.warmup !== undefined ? { warmup: args.warmup } : {}),
+            ...(args.repeats !== undefined ? { repeats: args.repeats } : {}),
+            inputShapes: shapesFrom(global) as Record<string, number[]>,
+            modelInputShapes: perModel,
+            ...(args.name !== undefined ? { name: args.name } : {}),
+            output: args.out,
+            json: args.json,
+          });
+        },
+      )
+      .command(
+        'plan <model>',
+        'choose where to cut: predict edge, transfer and cloud latency for every cut (exact min-cut search), write plan.json and plan.html',
+        (y) =>
+          y
+            .positional('model', { type: 'string', demandOption: true, describe: 'ONNX model file' })
+            .option('edge', { type: 'string', demandOption: true, describe: 'edge device: a preset (phone-wasm, low-power-board, laptop-cpu, cloud-cpu) or a profile JSON (splitc profile)' })
+            .option('link', { type: 'string', demandOption: true, describe: 'edge → cloud link: a preset (3g, lte, 5g, wifi, ethernet, loopback) or a link JSON' })
+            .option('cloud', { type: 'string', default: 'cloud-cpu', describe: 'cloud device: a preset or a profile JSON' })
+            .option('objective', { choices: ['latency', 'energy'] as const, default: 'latency' as const, describe: 'minimize end-to-end latency or the edge device\'s energy' })
+            .option('compress-options', { type: 'string', describe: "compressions to consider at the cut, comma-separated: e.g. 'fp16,int8,pca=16+int8' ('none' is always considered)" })
+            .option('max-edge-memory', { type: 'string', describe: "edge memory limit for weights + peak activations, e.g. 256MB (default: the edge profile's)" })
+            .option('max-bytes', { type: 'string', describe: 'most bytes sent per sample, e.g. 50kB' })
+            .option('min-agreement', { type: 'number', describe: 'least top-1 agreement (0..1) of a lossy compression with the original, measured on --calib' })
+            .option('calib', { type: 'string', describe: 'calibration data for --min-agreement (images folder, .npy, random[:N])' })
+            .option('preprocess', { type: 'string', describe: 'how calibration images become inputs (see splitc split --help)' })
+            .option('risk-table', { type: 'string', describe: 'inversion risk per cut: {"cuts":[{"tensors":[...],"risk":0.3}]}' })
+            .option('max-risk', { type: 'number', describe: 'largest inversion risk allowed (cuts missing from --risk-table count as too risky)' })
+            .option('shape', SHAPE_OPTION)
+            .option('out', { alias: 'o', type: 'string', default: 'plan.json', describe: 'plan file to write (plan.html is written next to it)' })
+            .option('json', { type: 'boolean', default: false, describe: 'print the plan as JSON instead of the table' }),
+        async (args) => {
+          const { runPlan, formatPlan } = await import('./plan.js');
+          const { plan, files } = await runPlan({
+            model: args.model,
+            edge: args.edge,
+            link: args.link,
+            cloud: args.cloud,
+            objective: args.objective,
+            ...(args.compressOptions !== undefined ? { compressOptions: args.compressOptions } : {}),
+            ...(args.maxEdgeMemory !== undefined ? { maxEdgeMemory: args.maxEdgeMemory } : {}),
+            ...(args.maxBytes !== undefined ? { maxBytes: args.maxBytes } : {}),
+            ...(args.minAgreement !== undefined ? { minAgreement: args.minAgreement } : {}),
+            ...(args.calib !== undefined ? { calib: args.calib } : {}),
+            ...(args.preprocess !== undefined ? { preprocess: args.preprocess } : {}),
+            ...(args.riskTable !== undefined ? { riskTable: args.riskTable } : {}),
+            ...(args.maxRisk !== undefined ? { maxRisk: args.maxRisk } : {}),
+            shapes: shapesFrom(args.shape),
+            out: args.out,
+          });
+          if (args.json) {
+            process.stdout.write(JSON.stringify(plan) + '\n');
+            return;
+          }
+          process.stdout.write(formatPlan(plan) + '\n' + `wrote ${files.join(', ')}\n`);
+        },
+      )
+      .command(
+        'build <plan>',
+        'write the bundles (as splitc split does) for the cut a plan chose',
+        (y) =>
+          y
+            .positional('plan', { type: 'string', demandOption: true, describe: 'plan.json from splitc plan' })
+            .option('model', { type: 'string', describe: 'the model file, when it is no longer where the plan says' })
+            .option('calib', { type: 'string', describe: 'calibration data for the plan\'s compression (images folder, .npy, random[:N])' })
+            .option('preprocess', { type: 'string', describe: 'how calibration images become inputs' })
+            .option('out', { alias: 'o', type: 'string', demandOption: true, describe: 'bundle folder to create' })
+            .option('json', { type: 'boolean', default: false }),
+        async (args) => {
+          const { runBuild } = await import('./plan.js');
+          const { report } = await runBuild({
+            plan: args.plan,
+            outDir: args.out,
+            toolVersion: VERSION,
+            ...(args.model !== undefined ? { model: args.model } : {}),
+            ...(args.calib !== undefined ? { calib: args.calib } : {}),
+            ...(args.preprocess !== undefined ? { preprocess: args.preprocess } : {}),
+          });
+          if (args.json) {
+            process.stdout.write(JSON.stringify(report) + '\n');
+            return;
+          }
+          process.stdout.write(formatSplit(report) + '\n');
+        },
+      )
+      .command(
         'print <model>',
         'print the graph in splitc\'s deterministic text form',
         (y) => y.positional('model', { type: 'string', demandOption: true }),

@@ -514,3 +514,33 @@ export function wireBytesPerSample(wire: readonly WireTensor[]): number | null {
 }
 
 export type { CompressStage };
+
+/**
+ * Bytes a tensor of this dtype and static shape takes on the wire under `spec`, without
+ * calibration: the same rules as `compressSplit` (non-float tensors and pca=K with ≤ K
+ * channels pass through; intN packs ceil(N·elements/8) bytes; scales are constants). For the
+ * search, which prices every candidate cut before any statistics exist. Null when the
+ * spec cannot apply (pca over an unsupported axis) or the shape is not static.
+ */
+export function estimateWireBytes(spec: CompressSpec, dtype: DataType, dims: readonly number[]): number | null {
+  if (dims.some((d) => !Number.isInteger(d) || d < 0)) return null;
+  const elementsOf = (ds: readonly number[]): number => ds.reduce((a, b) => a * b, 1);
+  const raw = Math.ceil((elementsOf(dims) * dtypeBits(dtype)) / 8);
+  if (spec.stages.length === 0) return raw;
+  if (dtype !== DataType.FLOAT && dtype !== DataType.FLOAT16 && dtype !== DataType.DOUBLE) return raw;
+  let cur = [...dims];
+  let bits = dtypeBits(dtype);
+  const rank = cur.length;
+  for (const stage of spec.stages) {
+    if (stage.kind === 'pca') {
+      const axis = stage.axis === undefined ? defaultChannelAxis(rank) : normalizeAxis(stage.axis, rank);
+      if (axis === undefined || rank === 0 || !(axis === rank - 1 || (axis === 1 && rank >= 3))) return null;
+      if (stage.k < cur[axis]!) cur[axis] = stage.k;
+    } else if (stage.kind === 'fp16') {
+      bits = 16;
+    } else {
+      bits = stage.bits;
+    }
+  }
+  return bits < 8 ? packedBytes(elementsOf(cur), bits as QuantBits) : Math.ceil((elementsOf(cur) * bits) / 8);
+}

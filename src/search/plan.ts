@@ -1,0 +1,519 @@
+// Split planning on a real model: price every node on the edge and the cloud device, every
+// tensor on the link under each compression option, find the exact optimum with the min-cut
+// search (partition.ts), gather candidate cuts for the table and the Pareto front (per-option
+// optima, cuts at every position of a topological order, optima under swept link speeds),
+// apply the constraints (edge memory, bytes per sample, fidelity, inversion risk) and return
+// a self-contained plan: what `splitc build` turns into bundles.
+
+import { dtypeBits, DataType } from '../ir/dtype.js';
+import { SplitcError } from '../ir/errors.js';
+import type { Dim, Model, Node, Value } from '../ir/graph.js';
+import { constantOf } from '../ir/constants.js';
+import { estimateWireBytes, formatCompressSpec, parseCompressSpec, type CompressSpec } from '../passes/bottleneck/index.js';
+import { annotateCost } from '../passes/cost.js';
+import { inferShapes } from '../passes/shape/index.js';
+import { type PartitionProblem, solvePartition } from './partition.js';
+import type { DeviceProfile, LinkProfile, NodeFeatures } from './profile-types.js';
+import { predictNodeMs, transferMs } from './profiles.js';
+
+export const PLAN_SCHEMA_VERSION = 1;
+
+export type Objective = 'latency' | 'energy';
+
+export interface PlanConstraints {
+  /** Weights + peak activations of the edge part, bytes (default: the edge profile's memoryBytes). */
+  maxEdgeMemoryBytes?: number;
+  /** Bytes sent edge → cloud per sample (batch 1). */
+  maxBytesPerSample?: number;
+  /** Minimum top-1 agreement with the original model (0..1), measured by `measureAgreement`. */
+  minAgreement?: number;
+  /** Maximum inversion risk of the transmitted tensors, looked up in `riskTable`. */
+  maxRisk?: number;
+}
+
+/** Inversion risk per cut (the privacy audit fills it); a cut not listed counts as unknown. */
+export interface RiskEntry {
+  tensors: string[];
+  risk: number;
+}
+
+export interface PlanOptions {
+  edge: DeviceProfile;
+  cloud: DeviceProfile;
+  link: LinkProfile;
+  objective?: Objective;
+  /** Compression spec texts to consider (default ['none']); 'none' is always added. */
+  compressOptions?: string[];
+  inputShapes?: Record<string, Dim[]>;
+  /** sha256 of the model file: selects measured node latencies in the device profiles. */
+  modelSha256?: string;
+  constraints?: PlanConstraints;
+  riskTable?: RiskEntry[];
+  /** Measures top-1 agreement of a split with a lossy compression (needed for minAgreement). */
+  measureAgreement?: (cutTensors: string[], compress: string) => Promise<number>;
+  /** Most candidates to measure fidelity for before giving up (default 8). */
+  maxFidelityMeasurements?: number;
+}
+
+/** Predicted figures of one way to run the model. */
+export interface CandidateFigures {
+  edgeMs: number;
+  uplinkMs: number;
+  rttMs: number;
+  cloudMs: number;
+  downlinkMs: number;
+  totalMs: number;
+  /** Edge device energy per sample (compute + send + wait), joules; null without energy figures. */
+  edgeEnergyJ: number | null;
+  bytesPerSample: number;
+  edgeMemoryBytes: number;
+  edgeNodes: number;
+  cloudNodes: number;
+}
+
+export interface Candidate extends CandidateFigures {
+  kind: 'edge-only' | 'cloud-only' | 'split';
+  /** Tensors sent edge → cloud (names, graph order); [] for edge-only. */
+  cutTensors: string[];
+  compress: string;
+  /** Where the candidate came from: 'optimum', 'prefix', 'sweep', 'baseline'. */
+  source: string;
+  /** Measured top-1 agreement (null: not measured; 1 for no compression). */
+  agreement: number | null;
+  risk: number | null;
+  /** Constraints this candidate breaks (names), empty when feasible. */
+  violates: string[];
+}
+
+export interface Plan {
+  kind: 'splitc-plan';
+  schemaVersion: number;
+  model: { file?: string; sha256?: string; inputShapes: Record<string, Dim[]> };
+  objective: Objective;
+  profiles: { edge: DeviceProfile; cloud: DeviceProfile; link: LinkProfile };
+  compressOptions: string[];
+  constraints: PlanConstraints;
+  chosen: Candidate;
+  /** True when `chosen` is the exact optimum of the objective (the unconstrained min-cut optimum met every constraint). */
+  exact: boolean;
+  baselines: { edgeOnly: Candidate; cloudOnly: Candidate };
+  /** Speed-up of the chosen plan's objective over the better baseline (>1 = better). */
+  gainOverBestBaseline: number;
+  /** Non-dominated candidates over (total latency, bytes per sample, loss of the compression). */
+  pareto: Candidate[];
+  /** Every distinct candidate considered (sorted by objective). */
+  candidates: Candidate[];
+  warnings: string[];
+}
+
+// ---------------------------------------------------------------------------------------
+// The model as a partition problem
+
+interface PlanTensor {
+  value: Value;
+  producer: number; // -1: graph input
+  consumers: number[];
+  /** Bytes per sample of each compression option (raw when the option does not apply). */
+  wireBytes: number[];
+  rawBytes: number;
+}
+
+interface PlanGraph {
+  nodes: Node[];
+  features: NodeFeatures[];
+  edgeMs: number[];
+  cloudMs: number[];
+  /** Downlink ms of the graph outputs each node produces (paid when it runs on the cloud). */
+  downMs: number[];
+  /** Constant inputs (weights) of each node: value → bytes. */
+  params: Map<Value, number>[];
+  tensors: PlanTensor[];
+  /** Output bytes of each node's outputs (activations), for peak memory. */
+  outBytes: number[];
+  options: CompressSpec[];
+  optionNames: string[];
+}
+
+const isConstantNode = (n: Node): boolean => n.opType === 'Constant' && (n.domain === '' || n.domain === 'ai.onnx');
+
+function valueBytes(v: Value): number {
+  const t = v.tensorType;
+  if (!t?.shape) return 0;
+  let n = 1;
+  for (const d of t.shape) n *= typeof d === 'number' ? d : 1;
+  return Math.ceil((n * dtypeBits(t.dtype)) / 8);
+}
+
+function staticDims(v: Value): number[] {
+  return (v.tensorType?.shape ?? []).map((d) => (typeof d === 'number' ? d : 1));
+}
+
+function buildPlanGraph(model: Model, opts: PlanOptions, optionNames: string[]): PlanGraph {
+  const g = model.graph;
+  inferShapes(model, { inputShapes: opts.inputShapes ?? {} });
+  const cost = annotateCost(model);
+  const options = optionNames.map(parseCompressSpec);
+  const nodes = [...g.nodes].filter((n) => !isConstantNode(n));
+  const index = new Map<Node, number>(nodes.map((n, i) => [n, i]));
+  const features: NodeFeatures[] = [];
+  const params: Map<Value, number>[] = [];
+  const outBytes: number[] = [];
+  for (const n of nodes) {
+    const c = cost.nodes.get(n);
+    const p = new Map<Value, number>();
+    let inBytes = 0;
+    for (const v of n.dependencies()) {
+      if (constantOf(v)) p.set(v, valueBytes(v));
+      else inBytes += valueBytes(v);
+    }
+    const ob = n.outputs.reduce((a, v) => a + valueBytes(v), 0);
+    params.push(p);
+    outBytes.push(ob);
+    features.push({ name: n.name, opType: n.opType, macs: c?.macs ?? 0, bytes: inBytes + ob + (c?.paramBytes ?? 0) });
+  }
+  const sha = opts.modelSha256;
+  const edgeMs = features.map((f) => predictNodeMs(opts.edge, f, sha));
+  const cloudMs = features.map((f) => predictNodeMs(opts.cloud, f, sha));
+  const outputs = new Set(g.outputs);
+  const downMs = nodes.map((n) => n.outputs.filter((v) => outputs.has(v)).reduce((a, v) => a + transferMs(opts.link, valueBytes(v), 'down'), 0));
+
+  // Tensors: graph inputs and node outputs that some compute node consumes.
+  const consumersOf = new Map<Value, number[]>();
+  nodes.forEach((n, i) => {
+    for (const v of new Set(n.dependencies())) {
+      if (constantOf(v)) continue;
+      let list = consumersOf.get(v);
+      if (!list) consumersOf.set(v, (list = []));
+      list.push(i);
+    }
+  });
+  const tensors: PlanTensor[] = [];
+  for (const [v, consumers] of consumersOf) {
+    const prod = v.producer();
+    const producer = prod ? index.get(prod) : -1;
+    if (producer === undefined) continue; // produced by a Constant node: copied, not sent
+    if (producer === -1 && !v.isGraphInput()) continue;
+    const rawBytes = valueBytes(v);
+    const dims = staticDims(v);
+    const dtype = v.tensorType?.dtype ?? DataType.UNDEFINED;
+    const wireBytes = options.map((o) => estimateWireBytes(o, dtype, dims) ?? rawBytes);
+    tensors.push({ value: v, producer, consumers, wireBytes, rawBytes });
+  }
+  return { nodes, features, edgeMs, cloudMs, downMs, params, tensors, outBytes, options, optionNames };
+}
+
+/** ms the edge and the cloud spend compressing / restoring a tensor (element-wise work, plus a 1×1 projection for pca). */
+function codecMs(opts: PlanOptions, spec: CompressSpec, raw: number, wire: number): number {
+  if (spec.stages.length === 0) return 0;
+  const pca = spec.stages.find((s) => s.kind === 'pca');
+  const elements = raw / 4;
+  const macs = pca && pca.kind === 'pca' ? elements * pca.k : 0;
+  const f = (name: string): NodeFeatures => ({ name, opType: pca ? 'Conv' : 'QuantizeLinear', macs, bytes: raw + wire });
+  return predictNodeMs(opts.edge, f('splitc.compress'), undefined) + predictNodeMs(opts.cloud, f('splitc.restore'), undefined);
+}
+
+// ---------------------------------------------------------------------------------------
+// Objective
+
+interface Costs {
+  node: (i: number, side: 'edge' | 'cloud') => number;
+  tensor: (t: PlanTensor, option: number) => number;
+  crossing: number;
+}
+
+function objectiveCosts(pg: PlanGraph, opts: PlanOptions, objective: Objective): Costs {
+  const { edge, link } = opts;
+  const rtt = link.rttMs + opts.cloud.latency.runOverheadMs;
+  const tensorMs = (t: PlanTensor, k: number): number => transferMs(link, t.wireBytes[k]!, 'up') + codecMs(opts, pg.options[k]!, t.rawBytes, t.wireBytes[k]!);
+  if (objective === 'latency') {
+    return {
+      node: (i, side) => (side === 'edge' ? pg.edgeMs[i]! : pg.cloudMs[i]! + pg.downMs[i]!),
+      tensor: tensorMs,
+      crossing: rtt,
+    };
+  }
+  const e = edge.energy ?? {};
+  const idleW = e.idleWatts ?? 0;
+  const computeJ = (i: number): number =>
+    e.joulesPerGMac !== undefined ? (e.joulesPerGMac * pg.features[i]!.macs) / 1e9 : ((e.activeWatts ?? 0) * pg.edgeMs[i]!) / 1000;
+  return {
+    node: (i, side) => (side === 'edge' ? computeJ(i) : (idleW * (pg.cloudMs[i]! + pg.downMs[i]!)) / 1000),
+    tensor: (t, k) => ((link.joulesPerMB ?? 0) * t.wireBytes[k]!) / 1e6 + (idleW * tensorMs(t, k)) / 1000,
+    crossing: (idleW * rtt) / 1000,
+  };
+}
+
+function toProblem(pg: PlanGraph, costs: Costs, optionIdx: number[], scaleTransfer = 1): PartitionProblem {
+  return {
+    nodes: pg.nodes.map((_, i) => ({ edgeCost: costs.node(i, 'edge'), cloudCost: costs.node(i, 'cloud') })),
+    tensors: pg.tensors.map((t) => ({ producer: t.producer, consumers: t.consumers, transferCost: optionIdx.map((k) => costs.tensor(t, k) * scaleTransfer) })),
+    options: optionIdx.map((k) => pg.optionNames[k]!),
+    optionMode: 'global',
+    crossingCost: costs.crossing * scaleTransfer,
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Candidates
+
+interface RawCandidate {
+  onEdge: Uint8Array;
+  option: number;
+  source: string;
+}
+
+function crossingTensors(pg: PlanGraph, onEdge: Uint8Array): PlanTensor[] {
+  return pg.tensors.filter((t) => (t.producer === -1 || onEdge[t.producer]) && t.consumers.some((c) => !onEdge[c]));
+}
+
+/** Weights used by edge nodes (each once) + peak live activations running the edge nodes in order. */
+function edgeMemory(pg: PlanGraph, onEdge: Uint8Array): number {
+  const weights = new Map<Value, number>();
+  pg.nodes.forEach((_, i) => {
+    if (onEdge[i]) for (const [v, b] of pg.params[i]!) weights.set(v, b);
+  });
+  let w = 0;
+  for (const b of weights.values()) w += b;
+  // Peak: inputs live from the start; an output lives until its last edge consumer (or to the end when it is sent or returned).
+  const lastUse = new Map<Value, number>();
+  pg.nodes.forEach((n, i) => {
+    if (!onEdge[i]) return;
+    for (const v of n.dependencies()) lastUse.set(v, i);
+  });
+  const keep = new Set(crossingTensors(pg, onEdge).map((t) => t.value));
+  for (const v of pg.nodes[0]?.graph?.outputs ?? []) keep.add(v);
+  let live = 0;
+  for (const v of pg.nodes[0]?.graph?.inputs ?? []) if (!constantOf(v)) live += valueBytes(v);
+  let peak = live;
+  const frees = new Map<number, number>();
+  for (const [v, i] of lastUse) if (!keep.has(v) && !constantOf(v)) frees.set(i, (frees.get(i) ?? 0) + valueBytes(v));
+  pg.nodes.forEach((_, i) => {
+    if (!onEdge[i]) return;
+    live += pg.outBytes[i]!;
+    peak = Math.max(peak, live);
+    live -= frees.get(i) ?? 0;
+  });
+  return w + peak;
+}
+
+function figures(pg: PlanGraph, opts: PlanOptions, onEdge: Uint8Array, option: number): CandidateFigures & { cut: PlanTensor[] } {
+  let edgeMs = 0;
+  let cloudMs = 0;
+  let downlinkMs = 0;
+  let edgeNodes = 0;
+  let computeJ = 0;
+  const e = opts.edge.energy;
+  pg.nodes.forEach((_, i) => {
+    if (onEdge[i]) {
+      edgeMs += pg.edgeMs[i]!;
+      edgeNodes++;
+      if (e) computeJ += e.joulesPerGMac !== undefined ? (e.joulesPerGMac * pg.features[i]!.macs) / 1e9 : ((e.activeWatts ?? 0) * pg.edgeMs[i]!) / 1000;
+    } else {
+      cloudMs += pg.cloudMs[i]!;
+      downlinkMs += pg.downMs[i]!;
+    }
+  });
+  const cut = crossingTensors(pg, onEdge);
+  let bytes = 0;
+  let uplinkMs = 0;
+  for (const t of cut) {
+    bytes += t.wireBytes[option]!;
+    uplinkMs += transferMs(opts.link, t.wireBytes[option]!, 'up') + codecMs(opts, pg.options[option]!, t.rawBytes, t.wireBytes[option]!);
+  }
+  const crosses = cut.length > 0;
+  const rttMs = crosses ? opts.link.rttMs + opts.cloud.latency.runOverheadMs : 0;
+  if (edgeNodes > 0) edgeMs += opts.edge.latency.runOverheadMs;
+  const totalMs = edgeMs + uplinkMs + rttMs + cloudMs + downlinkMs;
+  const edgeEnergyJ = e
+    ? computeJ + ((opts.link.joulesPerMB ?? 0) * bytes) / 1e6 + ((e.idleWatts ?? 0) * (uplinkMs + rttMs + cloudMs + downlinkMs)) / 1000
+    : null;
+  return {
+    cut,
+    edgeMs,
+    uplinkMs,
+    rttMs,
+    cloudMs,
+    downlinkMs,
+    totalMs,
+    edgeEnergyJ,
+    bytesPerSample: bytes,
+    edgeMemoryBytes: edgeMemory(pg, onEdge),
+    edgeNodes,
+    cloudNodes: pg.nodes.length - edgeNodes,
+  };
+}
+
+/** Cuts at every position of the graph's topological order, priced incrementally (O(nodes + edges) per option). */
+function prefixCandidates(pg: PlanGraph): RawCandidate[] {
+  const out: RawCandidate[] = [];
+  const n = pg.nodes.length;
+  // A prefix of the node list is closed under predecessors (the list is topologically sorted).
+  // Up to 400 positions per option (the chart's resolution), fewer on huge graphs: each
+  // candidate is priced in O(nodes + edges).
+  const positions = Math.max(20, Math.min(400, Math.floor(2e6 / (n * pg.optionNames.length))));
+  const stride = Math.max(1, Math.floor(n / positions));
+  for (let k = 0; k < pg.optionNames.length; k++) {
+    for (let p = stride; p < n; p += stride) {
+      const onEdge = new Uint8Array(n);
+      onEdge.fill(1, 0, p);
+      out.push({ onEdge, option: k, source: 'prefix' });
+    }
+  }
+  return out;
+}
+
+function lossRank(spec: CompressSpec): number {
+  let r = 0;
+  for (const s of spec.stages) {
+    if (s.kind === 'pca') r += 1;
+    else if (s.kind === 'fp16') r += 1;
+    else r += s.bits === 8 ? 2 : s.bits === 4 ? 3 : 4;
+  }
+  return r;
+}
+
+function cutKey(tensors: readonly string[]): string {
+  return [...tensors].sort().join('\u0000');
+}
+
+// ---------------------------------------------------------------------------------------
+
+/** Plans the split of `model` (shapes are inferred in place). */
+export async function planSplit(model: Model, opts: PlanOptions, source: { file?: string } = {}): Promise<Plan> {
+  const objective = opts.objective ?? 'latency';
+  const optionNames = [...new Set(['none', ...(opts.compressOptions ?? [])].map((t) => formatCompressSpec(parseCompressSpec(t))))];
+  const pg = buildPlanGraph(model, opts, optionNames);
+  const n = pg.nodes.length;
+  if (n === 0) throw new SplitcError('E_PLAN', 'the model has no compute nodes to place', { hint: 'check the model with splitc inspect' });
+  const warnings: string[] = [];
+  const constraints: PlanConstraints = { ...opts.constraints };
+  if (constraints.maxEdgeMemoryBytes === undefined && opts.edge.memoryBytes !== undefined) constraints.maxEdgeMemoryBytes = opts.edge.memoryBytes;
+  if (constraints.maxRisk !== undefined && !opts.riskTable) {
+    throw new SplitcError('E_BAD_ARGUMENT', 'a maximum inversion risk needs a risk table', { hint: 'pass --risk-table risk.json ({"cuts": [{"tensors": [...], "risk": 0.3}]})' });
+  }
+  if (constraints.minAgreement !== undefined && !opts.measureAgreement && optionNames.length > 1) {
+    throw new SplitcError('E_BAD_ARGUMENT', 'a minimum agreement needs calibration data to measure it', { hint: 'pass --calib <images folder | .npy | random>' });
+  }
+  const costs = objectiveCosts(pg, opts, objective);
+
+  // The exact optimum over all cuts and options, then more candidates for the table and front.
+  const raws: RawCandidate[] = [];
+  const optimum = solvePartition(toProblem(pg, costs, optionNames.map((_, k) => k)));
+  raws.push({ onEdge: Uint8Array.from(optimum.onEdge, (b) => (b ? 1 : 0)), option: optimum.crossing[0]?.option ?? 0, source: 'optimum' });
+  for (let k = 0; k < optionNames.length; k++) {
+    const s = solvePartition(toProblem(pg, costs, [k]));
+    raws.push({ onEdge: Uint8Array.from(s.onEdge, (b) => (b ? 1 : 0)), option: k, source: 'optimum' });
+    if (n <= 3000) {
+      for (const scale of [0.01, 0.1, 0.3, 3, 10, 100]) {
+        const w = solvePartition(toProblem(pg, costs, [k], scale));
+        raws.push({ onEdge: Uint8Array.from(w.onEdge, (b) => (b ? 1 : 0)), option: k, source: 'sweep' });
+      }
+    }
+  }
+  raws.push(...prefixCandidates(pg));
+
+  const riskOf = (tensors: string[]): number | null => {
+    if (!opts.riskTable) return null;
+    const key = cutKey(tensors);
+    return opts.riskTable.find((r) => cutKey(r.tensors) === key)?.risk ?? null;
+  };
+  const objectiveOf = (c: CandidateFigures): number => (objective === 'latency' ? c.totalMs : (c.edgeEnergyJ ?? Infinity));
+  const seen = new Map<string, Candidate>();
+  const make = (onEdge: Uint8Array, option: number, src: string, kind?: Candidate['kind']): Candidate => {
+    const f = figures(pg, opts, onEdge, option);
+    const cutTensors = f.cut.map((t) => t.value.name);
+    const compress = f.cut.length === 0 ? 'none' : optionNames[option]!;
+    const { cut: _cut, ...fig } = f;
+    void _cut;
+    const k: Candidate['kind'] = kind ?? (f.edgeNodes === n ? 'edge-only' : f.edgeNodes === 0 ? 'cloud-only' : 'split');
+    return { kind: k, ...fig, cutTensors, compress, source: src, agreement: compress === 'none' ? 1 : null, risk: riskOf(cutTensors), violates: [] };
+  };
+  const add = (c: Candidate): Candidate => {
+    const key = `${c.kind}|${cutKey(c.cutTensors)}|${c.compress}|${c.edgeNodes}`;
+    const prev = seen.get(key);
+    if (prev) return prev;
+    seen.set(key, c);
+    return c;
+  };
+  const edgeOnly = add(make(new Uint8Array(n).fill(1), 0, 'baseline', 'edge-only'));
+  const cloudOnly = add(make(new Uint8Array(n), 0, 'baseline', 'cloud-only'));
+  for (const r of raws) add(make(r.onEdge, r.option, r.source));
+
+  const all = [...seen.values()];
+  const check = (c: Candidate): string[] => {
+    const v: string[] = [];
+    if (constraints.maxEdgeMemoryBytes !== undefined && c.edgeMemoryBytes > constraints.maxEdgeMemoryBytes) v.push('max-edge-memory');
+    if (constraints.maxBytesPerSample !== undefined && c.bytesPerSample > constraints.maxBytesPerSample) v.push('max-bytes');
+    if (constraints.maxRisk !== undefined && c.cutTensors.length > 0 && !(c.risk !== null && c.risk <= constraints.maxRisk)) v.push('max-risk');
+    return v;
+  };
+  for (const c of all) c.violates = check(c);
+  all.sort((a, b) => objectiveOf(a) - objectiveOf(b) || a.bytesPerSample - b.bytesPerSample || a.edgeNodes - b.edgeNodes);
+
+  // Fidelity: measure lossy candidates in objective order until one meets the bound.
+  let measured = 0;
+  const maxMeasure = opts.maxFidelityMeasurements ?? 8;
+  let chosen: Candidate | undefined;
+  for (const c of all) {
+    if (c.violates.length) continue;
+    if (constraints.minAgreement !== undefined && c.compress !== 'none') {
+      if (c.agreement === null) {
+        if (measured >= maxMeasure || !opts.measureAgreement) {
+          c.violates.push('min-agreement (not measured)');
+          continue;
+        }
+        c.agreement = await opts.measureAgreement(c.cutTensors, c.compress);
+        measured++;
+      }
+      if (c.agreement < constraints.minAgreement) {
+        c.violates.push('min-agreement');
+        continue;
+      }
+    }
+    chosen = c;
+    break;
+  }
+  if (!chosen) {
+    const names = [...new Set(all.flatMap((c) => c.violates))];
+    const limits = [
+      constraints.maxEdgeMemoryBytes !== undefined ? `max edge memory ${constraints.maxEdgeMemoryBytes} B (the smallest edge part of a split needs ${Math.min(...all.filter((c) => c.kind !== 'cloud-only').map((c) => c.edgeMemoryBytes))} B)` : '',
+      constraints.maxBytesPerSample !== undefined ? `max bytes per sample ${constraints.maxBytesPerSample} (cloud-only sends ${cloudOnly.bytesPerSample}; the fewest of any cut is ${Math.min(...all.filter((c) => c.cutTensors.length > 0).map((c) => c.bytesPerSample))})` : '',
+      constraints.minAgreement !== undefined ? `min agreement ${constraints.minAgreement}` : '',
+      constraints.maxRisk !== undefined ? `max risk ${constraints.maxRisk}` : '',
+    ].filter(Boolean);
+    throw new SplitcError('E_CONSTRAINT', `no candidate cut meets the constraints together (${names.join(', ')}): ${limits.join('; ')}`, {
+      hint: 'relax one constraint, add compression options (--compress-options int8,int4,pca=16+int8), or choose a device with more memory',
+    });
+  }
+  // The min-cut optimum is among the candidates, so the first candidate is the optimum over
+  // all cuts and options; when constraints rule it out the choice is the best feasible one.
+  const exact = chosen === all[0];
+  if (!exact) warnings.push(`the unconstrained optimum (${objectiveOf(all[0]!).toPrecision(4)}) breaks ${all[0]!.violates.join(', ')}; the chosen plan is the best feasible candidate found, not proven optimal`);
+  if (chosen.compress !== 'none' && chosen.agreement === null) {
+    warnings.push(`compression ${chosen.compress} was chosen without a fidelity bound; pass --min-agreement with --calib to measure it`);
+  }
+
+  // Pareto front over (latency, bytes, loss of the compression).
+  const loss = (c: Candidate): number => (c.compress === 'none' ? 0 : lossRank(parseCompressSpec(c.compress)));
+  const dominated = (a: Candidate, b: Candidate): boolean =>
+    b.totalMs <= a.totalMs && b.bytesPerSample <= a.bytesPerSample && loss(b) <= loss(a) && (b.totalMs < a.totalMs || b.bytesPerSample < a.bytesPerSample || loss(b) < loss(a));
+  const pareto = all.filter((a) => !all.some((b) => b !== a && dominated(a, b))).sort((a, b) => a.totalMs - b.totalMs);
+  const better = Math.min(objectiveOf(edgeOnly), objectiveOf(cloudOnly));
+
+  return {
+    kind: 'splitc-plan',
+    schemaVersion: PLAN_SCHEMA_VERSION,
+    model: { ...(source.file !== undefined ? { file: source.file } : {}), ...(opts.modelSha256 ? { sha256: opts.modelSha256 } : {}), inputShapes: opts.inputShapes ?? {} },
+    objective,
+    profiles: { edge: opts.edge, cloud: opts.cloud, link: opts.link },
+    compressOptions: optionNames,
+    constraints,
+    chosen,
+    exact,
+    baselines: { edgeOnly, cloudOnly },
+    gainOverBestBaseline: better / objectiveOf(chosen),
+    pareto,
+    candidates: all,
+    warnings,
+  };
+}

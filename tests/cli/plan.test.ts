@@ -1,0 +1,61 @@
+// `splitc plan` and `splitc build` through the built CLI: the table, plan.json + plan.html,
+// the bundle of the chosen cut, and coded errors (exit 2) for bad profiles, sizes and plans.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { fixtures, repoRoot, tmpDir } from '../helpers/fixtures.js';
+
+const cli = path.join(repoRoot, 'bin/splitc.js');
+function run(args: string[]) {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd: repoRoot });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('splitc plan / build', () => {
+  const cls = fixtures()[0]!;
+
+  it('plans, writes plan.json and a self-contained plan.html, and builds the chosen cut', () => {
+    const dir = tmpDir();
+    const linkFile = path.join(dir, 'link.json');
+    fs.writeFileSync(linkFile, JSON.stringify({ kind: 'link', schemaVersion: 1, name: 'thirty', uplinkMbps: 30, downlinkMbps: 30, rttMs: 10 }));
+    const planFile = path.join(dir, 'plan.json');
+    const r = run(['plan', cls.path, '--edge', 'phone-wasm', '--link', linkFile, '--shape', 'x=1x3x48x192', '-o', planFile]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^plan for .*edge phone-wasm, link thirty \(30 Mbps up, 10 ms RTT\), cloud cloud-cpu; objective latency/);
+    expect(r.stdout).toMatch(/^→ +split /m);
+    expect(r.stdout).toMatch(/^ +cloud-only /m);
+    expect(r.stdout).toMatch(/^ +edge-only /m);
+    const plan = JSON.parse(fs.readFileSync(planFile, 'utf8'));
+    expect(plan).toMatchObject({ kind: 'splitc-plan', schemaVersion: 1, chosen: { kind: 'split', compress: 'none' } });
+    const html = fs.readFileSync(path.join(dir, 'plan.html'), 'utf8');
+    expect(html).toMatch(/^<!doctype html>/);
+    expect(html).toContain('<svg');
+    expect(html).not.toMatch(/<script|https?:\/\//); // no scripts, nothing fetched
+
+    const out = path.join(dir, 'bundle');
+    const b = run(['build', planFile, '-o', out]);
+    expect(b.stderr).toBe('');
+    expect(b.code).toBe(0);
+    const manifest = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8'));
+    expect([...manifest.cut.tensors].sort()).toEqual([...plan.chosen.cutTensors].sort());
+    expect(manifest.bytesPerSample.wire).toBe(plan.chosen.bytesPerSample);
+  });
+
+  it('gives coded errors for unknown presets, bad sizes, impossible constraints and bad plans', () => {
+    const dir = tmpDir();
+    const cases: [string[], RegExp][] = [
+      [['plan', cls.path, '--edge', 'toaster', '--link', 'lte', '-o', path.join(dir, 'a.json')], /^error E_PROFILE: .*toaster/],
+      [['plan', cls.path, '--edge', 'phone-wasm', '--link', 'lte', '--max-bytes', 'lots', '-o', path.join(dir, 'b.json')], /^error E_BAD_ARGUMENT: --max-bytes 'lots' is not a size/],
+      [['plan', cls.path, '--edge', 'phone-wasm', '--link', 'lte', '--max-bytes', '10', '--max-edge-memory', '1kB', '-o', path.join(dir, 'c.json')], /^error E_CONSTRAINT: /],
+      [['build', cls.path, '-o', path.join(dir, 'x')], /^error E_PLAN: /],
+    ];
+    for (const [args, re] of cases) {
+      const r = run(args);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(re);
+    }
+    expect(fs.readdirSync(dir)).toEqual([]); // nothing half-written
+  });
+});

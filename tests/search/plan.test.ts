@@ -1,0 +1,117 @@
+// Planning on the real fixtures: the choice moves from cloud-only (fast link, slow edge) to a
+// real split to edge-only (very slow link) as the cost model says it should; constraints are
+// respected or fail with E_CONSTRAINT naming them; predicted bytes equal the built bundle's;
+// the plan is deterministic.
+import * as fs from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { loadModelWithBytes } from '../../src/ir/serde/io.js';
+import { splitModel } from '../../src/passes/cut.js';
+import { estimateWireBytes, parseCompressSpec } from '../../src/passes/bottleneck/index.js';
+import { type PlanOptions, planSplit } from '../../src/search/plan.js';
+import type { DeviceProfile, LinkProfile } from '../../src/search/profile-types.js';
+import { devicePreset, linkPreset, modelSha256Of } from '../../src/search/profiles.js';
+import { fixtures } from '../helpers/fixtures.js';
+
+const phone = devicePreset('phone-wasm')!;
+const slowEdge: DeviceProfile = { ...phone, name: 'slow-edge', latency: { ...phone.latency, slowdown: 10 } };
+const cloud = devicePreset('cloud-cpu')!;
+const link = (mbps: number, rttMs: number): LinkProfile => ({ ...linkPreset('wifi')!, name: `${mbps} Mbps`, uplinkMbps: mbps, downlinkMbps: mbps, rttMs });
+const OPTIONS = ['none', 'int8', 'pca=8+int4'];
+
+async function plan(file: string, shapes: Record<string, number[]>, opts: Partial<PlanOptions>) {
+  const { model, bytes } = loadModelWithBytes(file);
+  const p = await planSplit(model, { edge: phone, cloud, link: link(30, 10), inputShapes: shapes, modelSha256: modelSha256Of(bytes), compressOptions: OPTIONS, ...opts }, { file });
+  return { p, model };
+}
+
+describe.each(fixtures().map((f) => [f.file, f] as const))('plan %s', (_name, f) => {
+  it('is cloud-only with a very fast link and a slow edge', async () => {
+    const { p } = await plan(f.path, f.inputShapes, { edge: slowEdge, link: link(100_000, 0.05) });
+    expect(p.chosen.kind).toBe('cloud-only');
+    expect(p.exact).toBe(true);
+  });
+
+  it('is edge-only (or a deep cut with strong compression) with a very slow link', async () => {
+    const { p } = await plan(f.path, f.inputShapes, { link: link(0.01, 500) });
+    if (p.chosen.kind === 'split') {
+      expect(p.chosen.compress).not.toBe('none');
+      expect(p.chosen.edgeNodes).toBeGreaterThan(p.chosen.cloudNodes);
+    } else expect(p.chosen.kind).toBe('edge-only');
+  });
+
+  it('is a real split in between (30 Mbps), better than both baselines, with consistent figures', async () => {
+    const { p, model } = await plan(f.path, f.inputShapes, {});
+    expect(p.chosen.kind).toBe('split');
+    expect(p.gainOverBestBaseline).toBeGreaterThan(1);
+    const c = p.chosen;
+    expect(c.totalMs).toBeCloseTo(c.edgeMs + c.uplinkMs + c.rttMs + c.cloudMs + c.downlinkMs, 9);
+    // the cut really splits the model, and the predicted bytes are those of the compression
+    const split = splitModel(model, c.cutTensors);
+    expect(split.cutTensors.length).toBeGreaterThan(0);
+    const spec = parseCompressSpec(c.compress);
+    let bytes = 0;
+    for (const name of split.cutTensors) {
+      const v = split.edge.graph.outputs.find((o) => o.name === name)!;
+      bytes += estimateWireBytes(spec, v.tensorType!.dtype, v.tensorType!.shape!.map((d) => (typeof d === 'number' ? d : 1)))!;
+    }
+    expect(c.bytesPerSample).toBe(bytes);
+    // a lossy choice without a fidelity bound says so
+    if (c.compress !== 'none') expect(p.warnings.join('\n')).toMatch(/without a fidelity bound/);
+    // every Pareto point is a candidate and none dominates another
+    for (const a of p.pareto) expect(p.candidates).toContain(a);
+  });
+});
+
+describe('plan constraints', () => {
+  const cls = fixtures()[0]!;
+
+  it('respects max bytes and edge memory, and names them when they cannot be met together', async () => {
+    const free = await plan(cls.path, cls.inputShapes, { compressOptions: ['none'], link: link(1000, 1) });
+    const cap = 20_000;
+    const limited = await plan(cls.path, cls.inputShapes, { compressOptions: ['none'], link: link(1000, 1), constraints: { maxBytesPerSample: cap } });
+    expect(limited.p.chosen.bytesPerSample).toBeLessThanOrEqual(cap);
+    expect(free.p.chosen.bytesPerSample).toBeGreaterThan(cap); // the constraint changed the answer
+    expect(limited.p.exact).toBe(false);
+    const mem = 300_000;
+    const both = await plan(cls.path, cls.inputShapes, { compressOptions: ['none'], link: link(1000, 1), constraints: { maxBytesPerSample: cap, maxEdgeMemoryBytes: mem } });
+    expect(both.p.chosen.bytesPerSample).toBeLessThanOrEqual(cap);
+    expect(both.p.chosen.edgeMemoryBytes).toBeLessThanOrEqual(mem);
+    await expect(plan(cls.path, cls.inputShapes, { compressOptions: ['none'], constraints: { maxBytesPerSample: 100, maxEdgeMemoryBytes: 1000 } })).rejects.toMatchObject({
+      code: 'E_CONSTRAINT',
+      message: expect.stringMatching(/max edge memory 1000 B.*max bytes per sample 100/),
+    });
+  });
+
+  it('uses the risk table: cuts missing from it or above the bound are not chosen', async () => {
+    await expect(plan(cls.path, cls.inputShapes, { constraints: { maxRisk: 0.5 } })).rejects.toMatchObject({ code: 'E_BAD_ARGUMENT' });
+    const base = await plan(cls.path, cls.inputShapes, { compressOptions: ['none'] });
+    expect(base.p.chosen.kind).toBe('split');
+    const risky = await plan(cls.path, cls.inputShapes, { compressOptions: ['none'], riskTable: [{ tensors: base.p.chosen.cutTensors, risk: 0.9 }], constraints: { maxRisk: 0.5 } });
+    expect(risky.p.chosen.cutTensors).not.toEqual(base.p.chosen.cutTensors);
+    expect(risky.p.chosen.kind).toBe('edge-only'); // nothing else is in the table
+  });
+
+  it('measures agreement for lossy candidates until one meets the bound', async () => {
+    const asked: string[] = [];
+    const r = await plan(cls.path, cls.inputShapes, {
+      link: link(3, 10),
+      constraints: { minAgreement: 0.99 },
+      measureAgreement: async (_cut, compress) => {
+        asked.push(compress);
+        return compress.startsWith('pca') ? 0.9 : 0.995;
+      },
+    });
+    expect(asked.length).toBeGreaterThan(0);
+    expect(r.p.chosen.compress).not.toMatch(/^pca/);
+    if (r.p.chosen.compress !== 'none') expect(r.p.chosen.agreement).toBe(0.995);
+  });
+
+  it('finds multi-tensor cuts on the detector and gives the same plan twice', async () => {
+    const det = fixtures().find((f) => f.file.includes('det'))!;
+    const a = await plan(det.path, det.inputShapes, { compressOptions: ['none'], link: link(10_000, 0.5) });
+    expect(a.p.candidates.some((c) => c.kind === 'split' && c.cutTensors.length > 1)).toBe(true);
+    const b = await plan(det.path, det.inputShapes, { compressOptions: ['none'], link: link(10_000, 0.5) });
+    expect(JSON.stringify(b.p)).toBe(JSON.stringify(a.p));
+    expect(fs.existsSync(det.path)).toBe(true);
+  });
+});

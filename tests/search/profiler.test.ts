@@ -1,0 +1,408 @@
+// Profiler and latency fit: trace grouping and medians on synthetic traces, NNLS and the fit on
+// synthetic noiseless data, then onnxruntime on the (small) classifier fixture, `runProfile`
+// end to end, and option errors. No assertion depends on how fast this machine is.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runProfile } from '../../src/cli/profile.js';
+import { DataType } from '../../src/ir/dtype.js';
+import { SplitcError } from '../../src/ir/errors.js';
+import { Graph, Model, Node, Value, tensorType } from '../../src/ir/graph.js';
+import { loadModel, modelToBytes } from '../../src/ir/serde/io.js';
+import {
+  fitLatencyModel,
+  fitReport,
+  leaveOneModelOut,
+  median,
+  nnls,
+  nodeFeatures,
+  quantile,
+  segmentRelativeErrors,
+  type LatencySample,
+  type ProfiledModelData,
+} from '../../src/search/latency-fit.js';
+import type { NodeFeatures, OpClassCoefficients } from '../../src/search/profile-types.js';
+import { groupTraceByRun, medianNodeTimes, profileModel, type TraceEvent } from '../../src/search/profiler.js';
+import { parseDeviceProfile } from '../../src/search/profiles.js';
+import { fixtures, tmpDir } from '../helpers/fixtures.js';
+
+const cls = fixtures().find((f) => f.file.startsWith('ch_ppocr_mobile_v2.0_cls'))!;
+const clsSha = '491843a3c65de46295864c6815e41127eaa812c4dac1e19c6850ec49da9d3640';
+const FAST = { warmup: 1, repeats: 3 } as const;
+
+function computeNodeNames(file: string): string[] {
+  return [...loadModel(file).graph.nodes].filter((n) => n.opType !== 'Constant').map((n) => n.name);
+}
+
+async function codeOfAsync(f: () => Promise<unknown>): Promise<string | undefined> {
+  try {
+    await f();
+  } catch (e) {
+    if (e instanceof SplitcError) return e.code;
+    throw e;
+  }
+  return undefined;
+}
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 4294967296;
+  };
+}
+
+// ---------------------------------------------------------------- trace → medians
+
+describe('groupTraceByRun / medianNodeTimes', () => {
+  const run = (ts: number, dur: number): TraceEvent => ({ cat: 'Session', name: 'model_run', ts, dur });
+  const kernel = (node: string, ts: number, dur: number, op = 'Conv'): TraceEvent => ({ cat: 'Node', name: `${node}_kernel_time`, ts, dur, args: { op_name: op } });
+  // Runs at 0, 1000, 2000, 3000 µs (each 500 µs long); the first is warm-up.
+  const trace: TraceEvent[] = [
+    { cat: 'Session', name: 'session_initialization', ts: -500, dur: 400 },
+    run(0, 500),
+    kernel('conv', 10, 900), // warm-up: must not count
+    kernel('add', 100, 900, 'Add'),
+    run(1000, 500),
+    kernel('conv', 1010, 10),
+    kernel('add', 1100, 5, 'Add'),
+    kernel('add', 1200, 7, 'Add'), // the same node twice in one run (a loop body): summed
+    { cat: 'Node', name: 'conv_fence_before', ts: 1005, dur: 50 }, // not a kernel event
+    run(2000, 500),
+    kernel('conv', 2010, 30),
+    // 'add' missing from this run: counts 0
+    run(3000, 500),
+    kernel('conv', 3010, 20),
+    kernel('add', 3100, 4, 'Add'),
+    kernel('stray', 5000, 99), // outside every run
+  ];
+
+  it('groups kernel events by the run containing them and drops warm-up runs', () => {
+    const r = groupTraceByRun(trace, 1);
+    expect(r.runsMs).toEqual([0.5, 0.5, 0.5]);
+    expect(r.nodeRunsMs.get('conv')).toEqual([0.01, 0.03, 0.02]);
+    expect(r.nodeRunsMs.get('add')).toEqual([0.012, 0, 0.004]);
+    expect(r.nodeRunsMs.has('stray')).toBe(false);
+    expect(r.nodeRunsMs.has('conv_fence_before')).toBe(false);
+    expect(r.opTypes.get('add')).toBe('Add');
+  });
+
+  it('takes per-node medians over runs', () => {
+    const m = medianNodeTimes(groupTraceByRun(trace, 1));
+    expect(m.get('conv')).toBeCloseTo(0.02, 12);
+    expect(m.get('add')).toBeCloseTo(0.004, 12);
+    // without skipping, the warm-up run is one more sample
+    const all = medianNodeTimes(groupTraceByRun(trace, 0));
+    expect(all.get('conv')).toBeCloseTo(0.025, 12); // median of 0.9, 0.01, 0.03, 0.02
+  });
+
+  it('median and quantile interpolate between order statistics', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(quantile([0, 10], 0.9)).toBeCloseTo(9, 12);
+    expect(quantile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], 0.9)).toBe(10);
+    expect(median([])).toBeNaN();
+  });
+});
+
+// ---------------------------------------------------------------- NNLS and the fit
+
+function syntheticNodes(count: number, opType: string, seed: number, prefix = opType): NodeFeatures[] {
+  const r = rng(seed);
+  return Array.from({ length: count }, (_, i) => ({
+    name: `${prefix}.${i}`,
+    opType,
+    macs: opType === 'Conv' || opType === 'MatMul' ? Math.round(1e5 + r() * 5e7) : 0,
+    bytes: Math.round(1e3 + r() * 4e6),
+  }));
+}
+
+const exact = (c: OpClassCoefficients, f: NodeFeatures): number => c.msPerGMac * (f.macs / 1e9) + c.msPerMB * (f.bytes / 1e6) + c.msFixed;
+
+describe('nnls', () => {
+  it('recovers the coefficients of noiseless data', () => {
+    const r = rng(7);
+    const rows = Array.from({ length: 40 }, () => [r() * 0.05, r() * 4, 1]);
+    const y = rows.map(([a, b, c]) => 3 * a! + 0.25 * b! + 0.01 * c!);
+    const x = nnls(rows, y);
+    expect(x[0]).toBeCloseTo(3, 9);
+    expect(x[1]).toBeCloseTo(0.25, 9);
+    expect(x[2]).toBeCloseTo(0.01, 9);
+  });
+
+  it('clamps a coefficient that least squares makes negative to 0 and is optimal (KKT)', () => {
+    const r = rng(11);
+    const rows = Array.from({ length: 60 }, () => [r() * 0.05, r() * 4, 1]);
+    const y = rows.map(([a, b]) => 2 * a! - 0.3 * b! + 1.5 + 0.01 * Math.sin(a! * 400));
+    const x = nnls(rows, y);
+    expect(x[1]).toBe(0);
+    expect(x.every((v) => v >= 0)).toBe(true);
+    // KKT for min ½‖Ax − y‖², x ≥ 0: gradient g = Aᵀ(Ax − y) is 0 where x > 0 and ≥ 0 where x = 0.
+    const resid = rows.map((row, i) => row.reduce((a, v, j) => a + v * x[j]!, 0) - y[i]!);
+    const g = [0, 1, 2].map((j) => rows.reduce((a, row, i) => a + row[j]! * resid[i]!, 0));
+    const scale = y.reduce((a, v) => a + Math.abs(v), 0);
+    for (let j = 0; j < 3; j++) {
+      if (x[j]! > 0) expect(Math.abs(g[j]!)).toBeLessThan(1e-9 * scale);
+      else expect(g[j]!).toBeGreaterThan(-1e-9 * scale);
+    }
+  });
+
+  it('gives 0 for an all-zero column (elementwise ops have no MACs)', () => {
+    const rows = [
+      [0, 1, 1],
+      [0, 2, 1],
+      [0, 5, 1],
+    ];
+    expect(nnls(rows, [0.6, 1.1, 2.6])).toEqual([0, expect.closeTo(0.5, 9), expect.closeTo(0.1, 9)]);
+  });
+});
+
+describe('fitLatencyModel', () => {
+  const conv: OpClassCoefficients = { msPerGMac: 4, msPerMB: 0.2, msFixed: 0.003 };
+  const add: OpClassCoefficients = { msPerGMac: 0, msPerMB: 0.05, msFixed: 0.001 };
+  const samplesFor = (nodes: NodeFeatures[], c: OpClassCoefficients): LatencySample[] => nodes.map((f) => ({ features: f, ms: exact(c, f) }));
+
+  it('recovers per-class coefficients exactly from noiseless samples', () => {
+    const samples = [...samplesFor(syntheticNodes(30, 'Conv', 1), conv), ...samplesFor(syntheticNodes(30, 'Add', 2), add)];
+    const lm = fitLatencyModel(samples);
+    expect(lm.slowdown).toBe(1);
+    for (const [k, want] of [
+      ['conv', conv],
+      ['elementwise', add],
+    ] as const) {
+      const got = lm.opClasses[k]!;
+      expect(got.msPerGMac).toBeCloseTo(want.msPerGMac, 9);
+      expect(got.msPerMB).toBeCloseTo(want.msPerMB, 9);
+      expect(got.msFixed).toBeCloseTo(want.msFixed, 9);
+    }
+  });
+
+  it('clamps a negative coefficient to 0 in a class fit', () => {
+    // latency falling with bytes: least squares would say msPerMB < 0
+    const nodes = syntheticNodes(30, 'Relu', 3);
+    const samples = nodes.map((f) => ({ features: f, ms: Math.max(0.0001, 0.05 - 0.004 * (f.bytes / 1e6)) }));
+    const c = fitLatencyModel(samples).opClasses.activation!;
+    expect(c.msPerMB).toBe(0);
+    expect(c.msPerGMac).toBe(0);
+    expect(c.msFixed).toBeGreaterThan(0);
+  });
+
+  it('leaves classes with too few samples to the default, fitted over everything', () => {
+    const samples = [...samplesFor(syntheticNodes(30, 'Conv', 4), conv), ...samplesFor(syntheticNodes(3, 'Resize', 5), add)];
+    const lm = fitLatencyModel(samples, { minSamplesPerClass: 8 });
+    expect(Object.keys(lm.opClasses)).toEqual(['conv']);
+    expect(lm.default.msPerMB).toBeGreaterThanOrEqual(0);
+    expect(() => fitLatencyModel([])).toThrow(SplitcError);
+  });
+
+  it('weights samples (weighted least squares)', () => {
+    const f: NodeFeatures = { name: 'n', opType: 'Conv', macs: 0, bytes: 0 };
+    const samples = [
+      ...Array.from({ length: 5 }, () => ({ features: f, ms: 1, weight: 1 })),
+      ...Array.from({ length: 5 }, () => ({ features: f, ms: 3, weight: 100 })),
+    ];
+    expect(fitLatencyModel(samples).opClasses.conv!.msFixed).toBeCloseTo(301 / 101, 9);
+  });
+
+  it('takes runOverheadMs from whole runs minus node sums (median, never negative)', () => {
+    const samples = samplesFor(syntheticNodes(10, 'Conv', 6), conv);
+    const runs = [
+      { totalMs: 10, nodeSumMs: 9.9 },
+      { totalMs: 5, nodeSumMs: 4.7 },
+      { totalMs: 2, nodeSumMs: 2.5 },
+    ];
+    expect(fitLatencyModel(samples, { runs }).runOverheadMs).toBeCloseTo(0.1, 12);
+    expect(fitLatencyModel(samples).runOverheadMs).toBe(0);
+  });
+});
+
+describe('fit report', () => {
+  const conv: OpClassCoefficients = { msPerGMac: 4, msPerMB: 0.2, msFixed: 0.003 };
+  const add: OpClassCoefficients = { msPerGMac: 0, msPerMB: 0.05, msFixed: 0.001 };
+  const model = (name: string, seed: number, noise = 0): ProfiledModelData => {
+    const r = rng(seed + 100);
+    const features = [...syntheticNodes(20, 'Conv', seed, `${name}.conv`), ...syntheticNodes(20, 'Add', seed + 1, `${name}.add`)];
+    const nodesMs = Object.fromEntries(features.map((f) => [f.name, exact(f.opType === 'Conv' ? conv : add, f) * (1 + noise * (r() - 0.5))]));
+    return { name, features, nodesMs };
+  };
+
+  it('has no error on noiseless data, in sample and held out', () => {
+    const models = [model('a', 1), model('b', 2), model('c', 3)];
+    const lm = fitLatencyModel(models.flatMap((m) => m.features.map((f) => ({ features: f, ms: m.nodesMs[f.name]! }))));
+    const report = fitReport(lm, models);
+    expect(report.perModel.map((m) => m.model)).toEqual(['a', 'b', 'c']);
+    expect(report.overall.segments).toBe(3 * 19); // the whole model, 9 prefixes, 9 suffixes
+    expect(report.overall.p90RelErr).toBeLessThan(1e-9);
+    const lomo = leaveOneModelOut(models);
+    expect(lomo.overall.p90RelErr).toBeLessThan(1e-9);
+  });
+
+  it('measures segment errors of a mis-fitted model, and needs two models to hold one out', () => {
+    const m = model('a', 1, 0.4);
+    const lm = fitLatencyModel(m.features.map((f) => ({ features: f, ms: m.nodesMs[f.name]! })));
+    const doubled = { ...lm, slowdown: 2 };
+    const errs = segmentRelativeErrors(doubled, m);
+    expect(errs).toHaveLength(19);
+    expect(median(errs)).toBeGreaterThan(0.5); // twice the fit is ~100 % off
+    expect(() => leaveOneModelOut([m])).toThrow(SplitcError);
+  });
+});
+
+// ---------------------------------------------------------------- onnxruntime on the classifier
+
+describe('nodeFeatures', () => {
+  it('lists every compute node (no Constant) with MACs and bytes', () => {
+    const feats = nodeFeatures(loadModel(cls.path), { inputShapes: cls.inputShapes });
+    expect(feats.map((f) => f.name)).toEqual(computeNodeNames(cls.path));
+    expect(feats.some((f) => f.opType === 'Constant')).toBe(false);
+    for (const f of feats) {
+      expect(f.bytes).toBeGreaterThan(0);
+      if (f.opType === 'Conv') expect(f.macs).toBeGreaterThan(0);
+      if (f.opType === 'Add') expect(f.macs).toBe(0);
+    }
+    // the first Conv reads x [1,3,48,192] float and its 8×3×3×3 weights, writes [1,8,24,96]
+    const first = feats.find((f) => f.opType === 'Conv')!;
+    expect(first.macs).toBe(8 * 24 * 96 * 3 * 3 * 3);
+    expect(first.bytes).toBe(4 * (3 * 48 * 192 + 8 * 3 * 3 * 3 + 8 * 24 * 96));
+  });
+});
+
+describe('profileModel (onnxruntime-node)', () => {
+  it('measures every compute node under its ONNX name', async () => {
+    const names = computeNodeNames(cls.path);
+    const raw = await profileModel(cls.path, { ...FAST, inputShapes: cls.inputShapes, correctProfilerOverhead: false, nodeTimesFor: 'unoptimized' });
+    expect(raw.modelSha256).toBe(clsSha);
+    expect(raw.model).toBe(cls.file);
+    expect(raw.runtime).toMatch(/^onnxruntime-node \d/);
+    expect([...Object.keys(raw.nodesMs), ...raw.notReported].sort()).toEqual([...names].sort());
+    expect(Object.keys(raw.nodesMs)).toEqual(names.filter((n) => !raw.notReported.includes(n))); // graph order
+    for (const n of names) expect(raw.nodesMs[n]! > 0 || raw.notReported.includes(n)).toBe(true);
+    expect(raw.profilerOverheadMsPerNode).toBe(0);
+    expect(raw.optimizationScale).toBe(1);
+    expect(raw.nodeSumMs).toBeCloseTo(raw.rawNodeSumMs, 9);
+    expect(raw.totalMs).toBe(raw.unoptimizedTotalMs);
+    expect(raw.estimated).toBe(false);
+
+    const p = await profileModel(cls.path, { ...FAST, inputShapes: cls.inputShapes });
+    expect(Object.keys(p.nodesMs)).toEqual(Object.keys(raw.nodesMs));
+    for (const ms of Object.values(p.nodesMs)) expect(Number.isFinite(ms) && ms >= 0).toBe(true);
+    expect(p.profilerOverheadMsPerNode).toBeGreaterThanOrEqual(0);
+    expect(p.nodeTimesFor).toBe('optimized');
+    expect(p.totalMs).toBe(p.optimizedTotalMs);
+    // node times are the corrected traced ones times one scale
+    expect(p.nodeSumMs).toBeLessThanOrEqual(p.rawNodeSumMs * p.optimizationScale + 1e-9);
+    expect(p.inputShapes).toEqual({ x: [1, 3, 48, 192] });
+  });
+
+  it('reports nodes without a usable name as not reported (and still runs them)', async () => {
+    const g = new Graph('unnamed');
+    const x = g.addInput(new Value('x', tensorType(DataType.FLOAT, [1, 64])));
+    const a = new Value('a', tensorType(DataType.FLOAT, [1, 64]));
+    const b = new Value('b', tensorType(DataType.FLOAT, [1, 64]));
+    const y = new Value('y', tensorType(DataType.FLOAT, [1, 64]));
+    g.appendNode(new Node('', 'Relu', [x], [a], { name: '' }));
+    g.appendNode(new Node('', 'Sigmoid', [a], [b], { name: 'twice' }));
+    g.appendNode(new Node('', 'Relu', [b], [y], { name: 'twice' }));
+    g.outputs.push(y);
+    const p = await profileModel(modelToBytes(new Model(g, 8, 13)), { ...FAST });
+    expect(Object.keys(p.nodesMs)).toEqual([]);
+    expect(p.notReported).toEqual(['', 'twice', 'twice']);
+    expect(p.model).toBeUndefined();
+  });
+});
+
+describe('profileModel (onnxruntime-web, wasm)', () => {
+  it('traces per-node times in wasm too', async () => {
+    const p = await profileModel(cls.path, { backend: 'wasm', warmup: 1, repeats: 2, inputShapes: cls.inputShapes });
+    expect(p.estimated).toBe(false);
+    expect(p.runtime).toMatch(/^onnxruntime-web \d.*wasm/);
+    expect([...Object.keys(p.nodesMs), ...p.notReported].sort()).toEqual(computeNodeNames(cls.path).sort());
+    expect(p.notReported).toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------- runProfile
+
+describe('runProfile', () => {
+  it('writes a valid device profile and prints a JSON summary', async () => {
+    const dir = tmpDir();
+    const output = path.join(dir, 'device.json');
+    let printed = '';
+    const logged: string[] = [];
+    const { profile } = await runProfile({
+      models: [cls.path],
+      ...FAST,
+      inputShapes: cls.inputShapes,
+      output,
+      json: true,
+      date: new Date('2026-01-02T03:04:05Z'),
+      log: (l) => logged.push(l),
+      write: (t) => (printed += t),
+    });
+    const text = fs.readFileSync(output, 'utf8');
+    const doc = JSON.parse(text) as unknown;
+    expect(doc).toEqual(profile);
+    const parsed = parseDeviceProfile(doc, output);
+    expect(parsed.kind).toBe('device');
+    expect(parsed.schemaVersion).toBe(1);
+    expect(parsed.name).toBe('this-machine-node-1t');
+    expect(parsed.description).toContain('2026-01-02T03:04:05.000Z');
+    expect(parsed.latency.slowdown).toBe(1);
+    expect(parsed.latency.measured).toHaveLength(1);
+    const m = parsed.latency.measured![0]!;
+    expect(m.modelSha256).toBe(clsSha);
+    expect(m.model).toBe(cls.file);
+    expect(m.inputShapes).toEqual({ x: [1, 3, 48, 192] });
+    expect(Object.keys(m.nodesMs).sort()).toEqual(computeNodeNames(cls.path).sort());
+    expect(m.totalMs).toBeGreaterThan(0);
+    expect(fs.readdirSync(dir)).toEqual(['device.json']); // no temp file left behind
+
+    expect(logged).toEqual([]); // no progress lines in JSON mode
+    const summary = JSON.parse(printed);
+    expect(summary.models[0].modelSha256).toBe(clsSha);
+    expect(summary.fit.inSample.overall.segments).toBe(19);
+    expect(summary.fit.leaveOneModelOut).toBeUndefined();
+    expect(summary.opClasses[0].share).toBeGreaterThan(0);
+  });
+
+  it('prints a summary for people, with progress through log', async () => {
+    const dir = tmpDir();
+    const output = path.join(dir, 'p.json');
+    let printed = '';
+    const logged: string[] = [];
+    await runProfile({ models: [cls.path], ...FAST, inputShapes: cls.inputShapes, output, name: 'bench-box', log: (l) => logged.push(l), write: (t) => (printed += t) });
+    expect(JSON.parse(fs.readFileSync(output, 'utf8')).name).toBe('bench-box');
+    expect(logged[0]).toMatch(/^profiling ch_ppocr_mobile_v2\.0_cls_infer\.onnx \(1\/1\)/);
+    expect(logged.some((l) => /traced runs/.test(l))).toBe(true);
+    expect(printed).toContain("device profile 'bench-box'");
+    expect(printed).toContain('op class');
+  });
+});
+
+describe('bad options', () => {
+  it('are SplitcErrors with stable codes, raised before measuring', async () => {
+    const out = path.join(tmpDir(), 'x.json');
+    const base = { models: [cls.path], inputShapes: cls.inputShapes, output: out, write: () => {} };
+    expect(await codeOfAsync(() => runProfile({ ...base, backend: 'gpu' as never }))).toBe('E_BAD_ARGUMENT');
+    expect(await codeOfAsync(() => runProfile({ ...base, repeats: 0 }))).toBe('E_BAD_ARGUMENT');
+    expect(await codeOfAsync(() => runProfile({ ...base, warmup: -1 }))).toBe('E_BAD_ARGUMENT');
+    expect(await codeOfAsync(() => runProfile({ ...base, threads: 1.5 }))).toBe('E_BAD_ARGUMENT');
+    expect(await codeOfAsync(() => runProfile({ ...base, backend: 'wasm', threads: 2 }))).toBe('E_BAD_ARGUMENT');
+    expect(await codeOfAsync(() => runProfile({ ...base, models: [] }))).toBe('E_BAD_ARGUMENT');
+    expect(await codeOfAsync(() => runProfile({ ...base, models: ['/nonexistent/model.onnx'] }))).toBe('E_IO');
+    expect(await codeOfAsync(() => runProfile({ ...base, inputShapes: { y: [1, 3, 48, 192] } }))).toBe('E_BAD_ARGUMENT');
+    expect(await codeOfAsync(() => runProfile({ ...base, inputShapes: { x: [1, 3, 0, 192] } }))).toBe('E_BAD_ARGUMENT');
+    expect(await codeOfAsync(() => runProfile({ ...base, output: path.join(tmpDir(), 'missing-dir', 'x.json') }))).toBe('E_IO');
+    expect(fs.existsSync(out)).toBe(false);
+
+    expect(await codeOfAsync(() => profileModel(cls.path, { backend: 'tpu' as never }))).toBe('E_BAD_ARGUMENT');
+    expect(await codeOfAsync(() => profileModel(cls.path, { repeats: 0 }))).toBe('E_BAD_ARGUMENT');
+    expect(await codeOfAsync(() => profileModel('/nonexistent/model.onnx'))).toBe('E_IO');
+    // the classifier's height and width are symbolic: they must be given
+    expect(await codeOfAsync(() => profileModel(cls.path, { ...FAST }))).toBe('E_BAD_ARGUMENT');
+    // a shape onnxruntime rejects: measuring fails
+    expect(await codeOfAsync(() => profileModel(cls.path, { ...FAST, inputShapes: { x: [1, 3, 48] } }))).toBe('E_PROFILER');
+  });
+});
