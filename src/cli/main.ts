@@ -179,8 +179,10 @@ export async function main(argv: string[]): Promise<void> {
         (y) =>
           y
             .positional('model', { type: 'string', demandOption: true, describe: 'ONNX model file' })
-            .option('edge', { type: 'string', demandOption: true, describe: 'edge device: a preset (phone-wasm, low-power-board, laptop-cpu, cloud-cpu) or a profile JSON (splitc profile)' })
-            .option('link', { type: 'string', demandOption: true, describe: 'edge → cloud link: a preset (3g, lte, 5g, wifi, ethernet, loopback) or a link JSON' })
+            .option('edge', { type: 'string', describe: 'edge device: a preset (phone-wasm, low-power-board, laptop-cpu, cloud-cpu) or a profile JSON (splitc profile)' })
+            .option('link', { type: 'string', array: true, describe: 'edge → cloud link: a preset (3g, lte, 5g, wifi, ethernet, loopback) or a link JSON; one per hop with --via' })
+            .option('via', { type: 'string', array: true, describe: 'intermediate devices of a multi-tier chain, in order (edge → via … → cloud)' })
+            .option('input-device', { type: 'string', array: true, describe: 'multi-input models: the device and link of each input, input=device@link (repeatable)' })
             .option('cloud', { type: 'string', default: 'cloud-cpu', describe: 'cloud device: a preset or a profile JSON' })
             .option('objective', { choices: ['latency', 'energy'] as const, default: 'latency' as const, describe: 'minimize end-to-end latency or the edge device\'s energy' })
             .option('compress-options', { type: 'string', describe: "compressions to consider at the cut, comma-separated: e.g. 'fp16,int8,pca=16+int8' ('none' is always considered)" })
@@ -195,11 +197,44 @@ export async function main(argv: string[]): Promise<void> {
             .option('out', { alias: 'o', type: 'string', default: 'plan.json', describe: 'plan file to write (plan.html is written next to it)' })
             .option('json', { type: 'boolean', default: false, describe: 'print the plan as JSON instead of the table' }),
         async (args) => {
-          const { runPlan, formatPlan } = await import('./plan.js');
+          const { runPlan, formatPlan, runChainPlan, formatChainPlan, runMultiInputPlan, formatMultiInputPlan } = await import('./plan.js');
+          const links = (args.link ?? []).map(String);
+          const emit = (plan: unknown, text: string, files: string[]): void => {
+            process.stdout.write(args.json ? JSON.stringify(plan) + '\n' : `${text}\nwrote ${files.join(', ')}\n`);
+          };
+          if (args.inputDevice !== undefined) {
+            const { plan, files } = runMultiInputPlan({
+              model: args.model,
+              inputDevices: args.inputDevice.map(String),
+              cloud: args.cloud,
+              objective: args.objective,
+              ...(args.compressOptions !== undefined ? { compressOptions: args.compressOptions } : {}),
+              shapes: shapesFrom(args.shape),
+              out: args.out,
+            });
+            emit(plan, formatMultiInputPlan(plan), files);
+            return;
+          }
+          if (args.edge === undefined || links.length === 0) {
+            throw new SplitcError('E_BAD_ARGUMENT', 'say where the model runs: --edge <device> --link <link>', { hint: 'e.g. --edge phone-wasm --link lte (presets in docs/profiles.md), or --input-device x=phone-wasm@lte per input' });
+          }
+          if (args.via !== undefined) {
+            const { plan, files } = runChainPlan({
+              model: args.model,
+              devices: [args.edge, ...args.via.map(String), args.cloud],
+              links,
+              ...(args.compressOptions !== undefined ? { compressOptions: args.compressOptions } : {}),
+              shapes: shapesFrom(args.shape),
+              out: args.out,
+            });
+            emit(plan, formatChainPlan(plan), files);
+            return;
+          }
+          if (links.length !== 1) throw new SplitcError('E_BAD_ARGUMENT', `${links.length} links for one hop`, { hint: 'give one --link, or add --via devices for a multi-tier chain' });
           const { plan, files } = await runPlan({
             model: args.model,
             edge: args.edge,
-            link: args.link,
+            link: links[0]!,
             cloud: args.cloud,
             objective: args.objective,
             ...(args.compressOptions !== undefined ? { compressOptions: args.compressOptions } : {}),

@@ -13,7 +13,8 @@ import { splitModel } from '../passes/cut.js';
 import { calibrationSamples, modelInputs, splitSamples } from '../search/calib-data.js';
 import { calibrateAndCompress } from '../search/calibrate.js';
 import { measureFidelity } from '../search/fidelity.js';
-import { type Candidate, type Objective, type Plan, type PlanConstraints, planSplit, type RiskEntry } from '../search/plan.js';
+import { type Candidate, type ChainPlanResult, type MultiInputPlanResult, type Objective, type Plan, planChain, type PlanConstraints, planMultiInput, planSplit, type RiskEntry } from '../search/plan.js';
+import type { DeviceProfile, LinkProfile } from '../search/profile-types.js';
 import { loadDeviceProfile, loadLinkProfile } from '../search/profiles.js';
 import { calibSourceFrom, createCompressStep } from './compress-step.js';
 import { renderPlanHtml } from './plan-html.js';
@@ -212,4 +213,89 @@ export async function runBuild(opts: BuildCliOptions): Promise<{ report: SplitRe
     { compress: compressStep.step },
   );
   return { report };
+}
+
+export interface ChainCliOptions {
+  model: string;
+  /** Devices in order, first holds the inputs, last is the cloud (presets or files). */
+  devices: string[];
+  links: string[];
+  compressOptions?: string;
+  shapes?: Record<string, Dim[]>;
+  out: string;
+}
+
+/** `splitc plan --edge A --via B --cloud C --link L1 --link L2`: the K-tier chain plan. */
+export function runChainPlan(opts: ChainCliOptions): { plan: ChainPlanResult; files: string[] } {
+  const devices = opts.devices.map(loadDeviceProfile);
+  const links = opts.links.map(loadLinkProfile);
+  const compressOptions = (opts.compressOptions ?? 'none').split(',').map((s) => s.trim()).filter(Boolean);
+  compressOptions.forEach(parseCompressSpec);
+  const { model, bytes } = loadModelWithBytes(opts.model);
+  const sha256 = crypto.createHash('sha256').update(bytes).digest('hex');
+  const plan = planChain(model, { devices, links, compressOptions, ...(opts.shapes ? { inputShapes: opts.shapes } : {}), modelSha256: sha256 }, { file: opts.model });
+  writeAtomic(opts.out, JSON.stringify(plan, null, 2) + '\n');
+  return { plan, files: [opts.out] };
+}
+
+export function formatChainPlan(plan: ChainPlanResult): string {
+  const c = plan.chosen;
+  const rows = [['tier', 'device', 'nodes', 'compute ms', 'then link', 'sends', 'bytes', 'link ms']];
+  c.tiers.forEach((t, i) => {
+    const h = c.hops[i];
+    rows.push([String(i), t.device, String(t.nodes), f2(t.computeMs), h?.link ?? '', h ? String(h.tensors.length) : '', h ? bytesText(h.bytesPerSample) : '', h ? f2(h.ms) : '']);
+  });
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const lines = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  return [
+    `chain plan for ${plan.model.file ?? 'model'} (exact optimum of latency over every tier assignment):`,
+    ...lines,
+    `total ${f2(c.totalMs)} ms predicted; single-tier baselines: ${plan.baselines.map((b) => `${b.device} ${f2(b.totalMs)} ms`).join(', ')}; ${plan.gainOverBestBaseline.toFixed(2)}× the best`,
+  ].join('\n');
+}
+
+export interface MultiInputCliOptions {
+  model: string;
+  /** "input=device@link" per model input. */
+  inputDevices: string[];
+  cloud: string;
+  objective?: Objective;
+  compressOptions?: string;
+  shapes?: Record<string, Dim[]>;
+  out: string;
+}
+
+/** `splitc plan --input-device x=phone-wasm@lte --input-device y=...`: inputs on several devices. */
+export function runMultiInputPlan(opts: MultiInputCliOptions): { plan: MultiInputPlanResult; files: string[] } {
+  const inputs: Record<string, { device: DeviceProfile; link: LinkProfile }> = {};
+  for (const spec of opts.inputDevices) {
+    const m = /^([^=]+)=([^@]+)@(.+)$/.exec(spec.trim());
+    if (!m) throw new SplitcError('E_BAD_ARGUMENT', `--input-device '${spec}' is not input=device@link`, { hint: 'e.g. --input-device left=phone-wasm@lte --input-device right=low-power-board@wifi' });
+    inputs[m[1]!] = { device: loadDeviceProfile(m[2]!), link: loadLinkProfile(m[3]!) };
+  }
+  const compressOptions = (opts.compressOptions ?? 'none').split(',').map((s) => s.trim()).filter(Boolean);
+  compressOptions.forEach(parseCompressSpec);
+  const { model, bytes } = loadModelWithBytes(opts.model);
+  const sha256 = crypto.createHash('sha256').update(bytes).digest('hex');
+  const plan = planMultiInput(
+    model,
+    { inputs, cloud: loadDeviceProfile(opts.cloud), ...(opts.objective ? { objective: opts.objective } : {}), compressOptions, ...(opts.shapes ? { inputShapes: opts.shapes } : {}), modelSha256: sha256 },
+    { file: opts.model },
+  );
+  writeAtomic(opts.out, JSON.stringify(plan, null, 2) + '\n');
+  return { plan, files: [opts.out] };
+}
+
+export function formatMultiInputPlan(plan: MultiInputPlanResult): string {
+  const rows = [['device', 'link', 'inputs', 'nodes', 'compute ms', 'sends', 'bytes', 'transfer']];
+  for (const d of plan.devices) {
+    rows.push([d.device, d.link, d.inputs.join(','), String(d.nodes), f2(d.computeMs), String(d.sends.length), bytesText(d.sends.reduce((a, s) => a + s.bytes, 0)), f2(d.transferMs)]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const unit = plan.objective === 'latency' ? 'ms' : 'J';
+  return [
+    `multi-input plan for ${plan.model.file ?? 'model'} (objective ${plan.objective}${plan.exact ? ', exact optimum' : ', heuristic: devices in parallel make latency a max, not a sum'}):`,
+    ...rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()),
+    `cloud ${plan.objective === 'latency' ? `${f2(plan.cloudMs)} ms` : ''}; total ${f2(plan.cost)} ${unit} predicted vs cloud-only ${f2(plan.cloudOnly)} ${unit}`,
+  ].join('\n');
 }

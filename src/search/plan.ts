@@ -12,7 +12,7 @@ import { constantOf } from '../ir/constants.js';
 import { estimateWireBytes, formatCompressSpec, parseCompressSpec, type CompressSpec } from '../passes/bottleneck/index.js';
 import { annotateCost } from '../passes/cost.js';
 import { inferShapes } from '../passes/shape/index.js';
-import { type PartitionProblem, solvePartition } from './partition.js';
+import { evaluateChainPartition, evaluateMultiInputPartition, type PartitionProblem, solveChainPartition, solveMultiInputPartition, solvePartition } from './partition.js';
 import type { DeviceProfile, LinkProfile, NodeFeatures } from './profile-types.js';
 import { predictNodeMs, transferMs } from './profiles.js';
 
@@ -348,9 +348,9 @@ function prefixCandidates(pg: PlanGraph): RawCandidate[] {
   const out: RawCandidate[] = [];
   const n = pg.nodes.length;
   // A prefix of the node list is closed under predecessors (the list is topologically sorted).
-  // Up to 400 positions per option (the chart's resolution), fewer on huge graphs: each
+  // Up to 100 positions per option (the chart's resolution), fewer on huge graphs: each
   // candidate is priced in O(nodes + edges).
-  const positions = Math.max(20, Math.min(400, Math.floor(2e6 / (n * pg.optionNames.length))));
+  const positions = Math.max(20, Math.min(100, Math.floor(2e6 / (n * pg.optionNames.length))));
   const stride = Math.max(1, Math.floor(n / positions));
   for (let k = 0; k < pg.optionNames.length; k++) {
     for (let p = stride; p < n; p += stride) {
@@ -397,17 +397,21 @@ export async function planSplit(model: Model, opts: PlanOptions, source: { file?
   const costs = objectiveCosts(pg, opts, objective);
 
   // The exact optimum over all cuts and options, then more candidates for the table and front.
+  // One option for every crossing tensor (what a bundle applies): the optimum over all
+  // options is the best of the per-option optima, each exact.
   const raws: RawCandidate[] = [];
-  const optimum = solvePartition(toProblem(pg, costs, optionNames.map((_, k) => k)));
-  raws.push({ onEdge: Uint8Array.from(optimum.onEdge, (b) => (b ? 1 : 0)), option: optimum.crossing[0]?.option ?? 0, source: 'optimum' });
+  let best = { k: 0, cost: Infinity };
   for (let k = 0; k < optionNames.length; k++) {
     const s = solvePartition(toProblem(pg, costs, [k]));
     raws.push({ onEdge: Uint8Array.from(s.onEdge, (b) => (b ? 1 : 0)), option: k, source: 'optimum' });
-    if (n <= 3000) {
-      for (const scale of [0.01, 0.1, 0.3, 3, 10, 100]) {
-        const w = solvePartition(toProblem(pg, costs, [k], scale));
-        raws.push({ onEdge: Uint8Array.from(w.onEdge, (b) => (b ? 1 : 0)), option: k, source: 'sweep' });
-      }
+    if (s.cost < best.cost) best = { k, cost: s.cost };
+  }
+  // The best option's optima for a link 10× slower and 10× faster: more cuts for the table
+  // and the front (min-cuts are the expensive part; prefixes below are cheap).
+  if (n <= 3000) {
+    for (const scale of [0.1, 10]) {
+      const w = solvePartition(toProblem(pg, costs, [best.k], scale));
+      raws.push({ onEdge: Uint8Array.from(w.onEdge, (b) => (b ? 1 : 0)), option: best.k, source: 'sweep' });
     }
   }
   raws.push(...prefixCandidates(pg));
@@ -494,7 +498,8 @@ export async function planSplit(model: Model, opts: PlanOptions, source: { file?
   }
 
   // Pareto front over (latency, bytes, loss of the compression).
-  const loss = (c: Candidate): number => (c.compress === 'none' ? 0 : lossRank(parseCompressSpec(c.compress)));
+  const lossOf = new Map(optionNames.map((o) => [o, lossRank(parseCompressSpec(o))]));
+  const loss = (c: Candidate): number => lossOf.get(c.compress) ?? 0;
   const dominated = (a: Candidate, b: Candidate): boolean =>
     b.totalMs <= a.totalMs && b.bytesPerSample <= a.bytesPerSample && loss(b) <= loss(a) && (b.totalMs < a.totalMs || b.bytesPerSample < a.bytesPerSample || loss(b) < loss(a));
   const pareto = all.filter((a) => !all.some((b) => b !== a && dominated(a, b))).sort((a, b) => a.totalMs - b.totalMs);
@@ -515,5 +520,218 @@ export async function planSplit(model: Model, opts: PlanOptions, source: { file?
     pareto,
     candidates: all,
     warnings,
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Multi-tier chains (sensor → phone → cloud) and multi-input models (views on several devices)
+
+export interface ChainPlanOptions {
+  /** K ≥ 2 devices in order: tier 0 holds the model inputs, the last is the cloud. */
+  devices: DeviceProfile[];
+  /** K − 1 links: links[b] joins devices[b] and devices[b + 1]. */
+  links: LinkProfile[];
+  compressOptions?: string[];
+  inputShapes?: Record<string, Dim[]>;
+  modelSha256?: string;
+}
+
+export interface ChainTierFigures {
+  device: string;
+  nodes: number;
+  computeMs: number;
+}
+
+export interface ChainHopFigures {
+  link: string;
+  /** Tensors sent or forwarded over this link, with the option each uses. */
+  tensors: { name: string; compress: string; bytes: number }[];
+  bytesPerSample: number;
+  /** Transfers plus the link's round trip when used. */
+  ms: number;
+}
+
+export interface ChainPlanResult {
+  kind: 'splitc-chain-plan';
+  schemaVersion: number;
+  model: { file?: string; sha256?: string; inputShapes: Record<string, Dim[]> };
+  compressOptions: string[];
+  /** Exact optimum of end-to-end latency over every tier assignment (per tensor and link options). */
+  chosen: { totalMs: number; tiers: ChainTierFigures[]; hops: ChainHopFigures[]; tierOfNode: Record<string, number> };
+  /** Everything on one tier (the inputs forwarded raw to it), per tier. */
+  baselines: { tier: number; device: string; totalMs: number }[];
+  gainOverBestBaseline: number;
+}
+
+function tierFigures(pg: PlanGraph, devices: DeviceProfile[], links: LinkProfile[], tier: number[], crossing: { tensor: number; link: number; option: number }[], costOf: (i: number, t: number) => number) {
+  const tiers: ChainTierFigures[] = devices.map((d) => ({ device: d.name, nodes: 0, computeMs: 0 }));
+  tier.forEach((t, i) => {
+    tiers[t]!.nodes++;
+    tiers[t]!.computeMs += costOf(i, t);
+  });
+  const hops: ChainHopFigures[] = links.map((l) => ({ link: l.name, tensors: [], bytesPerSample: 0, ms: 0 }));
+  for (const c of crossing) {
+    const t = pg.tensors[c.tensor]!;
+    const bytes = t.wireBytes[c.option]!;
+    const hop = hops[c.link]!;
+    hop.tensors.push({ name: t.value.name, compress: pg.optionNames[c.option]!, bytes });
+    hop.bytesPerSample += bytes;
+    hop.ms += transferMs(links[c.link]!, bytes, 'up');
+  }
+  hops.forEach((h, b) => {
+    if (h.tensors.length) h.ms += links[b]!.rttMs + devices[b + 1]!.latency.runOverheadMs;
+  });
+  return { tiers, hops };
+}
+
+/** Plans a chain of K devices: the exact latency optimum of which node runs on which tier. */
+export function planChain(model: Model, opts: ChainPlanOptions, source: { file?: string } = {}): ChainPlanResult {
+  const K = opts.devices.length;
+  if (K < 2 || opts.links.length !== K - 1) {
+    throw new SplitcError('E_BAD_ARGUMENT', `a chain of ${K} devices needs ${Math.max(1, K - 1)} links, got ${opts.links.length}`, { hint: 'one --link per hop: edge → via … → cloud' });
+  }
+  const optionNames = [...new Set(['none', ...(opts.compressOptions ?? [])].map((t) => formatCompressSpec(parseCompressSpec(t))))];
+  const base: PlanOptions = { edge: opts.devices[0]!, cloud: opts.devices[K - 1]!, link: opts.links[0]!, ...(opts.inputShapes ? { inputShapes: opts.inputShapes } : {}), ...(opts.modelSha256 ? { modelSha256: opts.modelSha256 } : {}) };
+  const pg = buildPlanGraph(model, base, optionNames);
+  const outputs = new Set(model.graph.outputs);
+  // Node cost on tier t: compute there, plus bringing its graph outputs back to tier 0.
+  const outBytes = pg.nodes.map((n) => n.outputs.filter((v) => outputs.has(v)).reduce((a, v) => a + valueBytes(v), 0));
+  const nodeMs = pg.features.map((f) => opts.devices.map((d) => predictNodeMs(d, f, opts.modelSha256)));
+  const costOf = (i: number, t: number): number => {
+    let ms = nodeMs[i]![t]!;
+    for (let b = 0; b < t; b++) if (outBytes[i]) ms += transferMs(opts.links[b]!, outBytes[i]!, 'down');
+    return ms;
+  };
+  const problem = {
+    tierCount: K,
+    nodes: pg.nodes.map((_, i) => ({ costs: opts.devices.map((_, t) => costOf(i, t)) })),
+    tensors: pg.tensors.map((t) => ({
+      producer: t.producer,
+      consumers: t.consumers,
+      transferCost: opts.links.map((l, b) =>
+        optionNames.map((_, k) => {
+          const sub: PlanOptions = { ...base, edge: opts.devices[b]!, cloud: opts.devices[b + 1]!, link: l };
+          return transferMs(l, t.wireBytes[k]!, 'up') + codecMs(sub, pg.options[k]!, t.rawBytes, t.wireBytes[k]!);
+        }),
+      ),
+    })),
+    options: optionNames,
+    linkCrossingCost: opts.links.map((l, b) => l.rttMs + opts.devices[b + 1]!.latency.runOverheadMs),
+  };
+  const sol = solveChainPartition(problem);
+  const { tiers, hops } = tierFigures(pg, opts.devices, opts.links, sol.tier, sol.crossing, costOf);
+  const baselines = opts.devices.map((d, t) => {
+    const tier = pg.nodes.map(() => t);
+    const e = evaluateChainPartition(problem, tier);
+    return { tier: t, device: d.name, totalMs: e.cost };
+  });
+  const tierOfNode: Record<string, number> = {};
+  pg.nodes.forEach((n, i) => (tierOfNode[n.name] = sol.tier[i]!));
+  return {
+    kind: 'splitc-chain-plan',
+    schemaVersion: PLAN_SCHEMA_VERSION,
+    model: { ...(source.file !== undefined ? { file: source.file } : {}), ...(opts.modelSha256 ? { sha256: opts.modelSha256 } : {}), inputShapes: opts.inputShapes ?? {} },
+    compressOptions: optionNames,
+    chosen: { totalMs: sol.cost, tiers, hops, tierOfNode },
+    baselines,
+    gainOverBestBaseline: Math.min(...baselines.map((b) => b.totalMs)) / sol.cost,
+  };
+}
+
+export interface MultiInputPlanOptions {
+  /** The device (and its link to the cloud) holding each model input, by input name. */
+  inputs: Record<string, { device: DeviceProfile; link: LinkProfile }>;
+  cloud: DeviceProfile;
+  /** 'latency': devices compute and send in parallel (max); 'energy': total edge energy (sum). */
+  objective?: Objective;
+  compressOptions?: string[];
+  inputShapes?: Record<string, Dim[]>;
+  modelSha256?: string;
+}
+
+export interface MultiInputPlanResult {
+  kind: 'splitc-multi-input-plan';
+  schemaVersion: number;
+  model: { file?: string; sha256?: string; inputShapes: Record<string, Dim[]> };
+  objective: Objective;
+  /** False for the latency objective (max over devices): the search is a heuristic there (see partition.ts). */
+  exact: boolean;
+  devices: { device: string; link: string; inputs: string[]; nodes: number; computeMs: number; sends: { name: string; compress: string; bytes: number }[]; transferMs: number }[];
+  cloudMs: number;
+  cost: number;
+  /** Every input sent raw to the cloud, which runs everything. */
+  cloudOnly: number;
+  deviceOfNode: Record<string, number>;
+}
+
+/** Plans a model whose inputs live on different edge devices, each with its own link to the cloud. */
+export function planMultiInput(model: Model, opts: MultiInputPlanOptions, source: { file?: string } = {}): MultiInputPlanResult {
+  const objective = opts.objective ?? 'latency';
+  const inputNames = model.graph.inputs.filter((v) => !constantOf(v)).map((v) => v.name);
+  const missing = inputNames.filter((n) => !opts.inputs[n]);
+  if (missing.length) throw new SplitcError('E_BAD_ARGUMENT', `no device holds input${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`, { hint: `name a device for every input: ${inputNames.map((n) => `${n}=<device>@<link>`).join(',')}` });
+  const unknown = Object.keys(opts.inputs).filter((n) => !inputNames.includes(n));
+  if (unknown.length) throw new SplitcError('E_BAD_ARGUMENT', `the model has no input ${unknown.join(', ')}`, { hint: `its inputs: ${inputNames.join(', ')}` });
+  // Inputs held by the same device profile and link share that device.
+  const keys: string[] = [];
+  const deviceOfInput = new Map<string, number>();
+  for (const n of inputNames) {
+    const { device, link } = opts.inputs[n]!;
+    const key = `${device.name}@${link.name}`;
+    if (!keys.includes(key)) keys.push(key);
+    deviceOfInput.set(n, keys.indexOf(key));
+  }
+  const devs = keys.map((k) => opts.inputs[inputNames.find((n) => `${opts.inputs[n]!.device.name}@${opts.inputs[n]!.link.name}` === k)!]!);
+  const optionNames = [...new Set(['none', ...(opts.compressOptions ?? [])].map((t) => formatCompressSpec(parseCompressSpec(t))))];
+  const base: PlanOptions = { edge: devs[0]!.device, cloud: opts.cloud, link: devs[0]!.link, ...(opts.inputShapes ? { inputShapes: opts.inputShapes } : {}), ...(opts.modelSha256 ? { modelSha256: opts.modelSha256 } : {}) };
+  const pg = buildPlanGraph(model, base, optionNames);
+  const sha = opts.modelSha256;
+  const edgeMs = pg.features.map((f) => devs.map((d) => predictNodeMs(d.device, f, sha)));
+  const cloudMs = pg.features.map((f, i) => predictNodeMs(opts.cloud, f, sha) + pg.downMs[i]!);
+  const energy = (d: DeviceProfile, i: number): number => {
+    const e = d.energy ?? {};
+    return e.joulesPerGMac !== undefined ? (e.joulesPerGMac * pg.features[i]!.macs) / 1e9 : ((e.activeWatts ?? 0) * edgeMs[i]![devs.findIndex((x) => x.device === d)]!) / 1000;
+  };
+  const tensorMs = (t: PlanTensor, d: number, k: number): number => {
+    const sub: PlanOptions = { ...base, edge: devs[d]!.device, link: devs[d]!.link };
+    return transferMs(devs[d]!.link, t.wireBytes[k]!, 'up') + codecMs(sub, pg.options[k]!, t.rawBytes, t.wireBytes[k]!);
+  };
+  const latency = objective === 'latency';
+  const problem = {
+    deviceCount: devs.length,
+    nodes: pg.nodes.map((_, i) => ({ edgeCost: devs.map((d, j) => (latency ? edgeMs[i]![j]! : energy(d.device, i))), cloudCost: latency ? cloudMs[i]! : 0 })),
+    tensors: pg.tensors.map((t) => ({
+      producer: t.producer,
+      consumers: t.consumers,
+      ...(t.producer === -1 ? { inputDevice: deviceOfInput.get(t.value.name)! } : {}),
+      transferCost: devs.map((d, j) => optionNames.map((_, k) => (latency ? tensorMs(t, j, k) : ((d.link.joulesPerMB ?? 0) * t.wireBytes[k]!) / 1e6))),
+    })),
+    options: optionNames,
+    crossingCost: devs.map((d) => (latency ? d.link.rttMs + opts.cloud.latency.runOverheadMs : 0)),
+    objective: latency ? ('max' as const) : ('sum' as const),
+  };
+  const sol = solveMultiInputPartition(problem);
+  const cloudOnly = evaluateMultiInputPartition(problem, pg.nodes.map(() => -1)).cost;
+  const deviceOfNode: Record<string, number> = {};
+  pg.nodes.forEach((n, i) => (deviceOfNode[n.name] = sol.device[i]!));
+  return {
+    kind: 'splitc-multi-input-plan',
+    schemaVersion: PLAN_SCHEMA_VERSION,
+    model: { ...(source.file !== undefined ? { file: source.file } : {}), ...(sha ? { sha256: sha } : {}), inputShapes: opts.inputShapes ?? {} },
+    objective,
+    exact: sol.exact,
+    devices: devs.map((d, j) => ({
+      device: d.device.name,
+      link: d.link.name,
+      inputs: inputNames.filter((n) => deviceOfInput.get(n) === j),
+      nodes: sol.device.filter((x) => x === j).length,
+      computeMs: pg.nodes.reduce((a, _, i) => a + (sol.device[i] === j ? edgeMs[i]![j]! : 0), 0),
+      sends: sol.crossing.filter((c) => c.device === j).map((c) => ({ name: pg.tensors[c.tensor]!.value.name, compress: optionNames[c.option]!, bytes: pg.tensors[c.tensor]!.wireBytes[c.option]! })),
+      transferMs: sol.transferCost[j]!,
+    })),
+    cloudMs: sol.cloudCost,
+    cost: sol.cost,
+    cloudOnly,
+    deviceOfNode,
   };
 }

@@ -43,6 +43,21 @@ describe('splitc plan / build', () => {
     expect(manifest.bytesPerSample.wire).toBe(plan.chosen.bytesPerSample);
   });
 
+  it('plans a three-tier chain with --via and one --link per hop', () => {
+    const rec = fixtures().find((f) => f.file.includes('rec'))!;
+    const out = path.join(tmpDir(), 'chain.json');
+    const r = run(['plan', rec.path, '--edge', 'low-power-board', '--via', 'phone-wasm', '--link', 'wifi', '--link', 'lte', '--shape', 'x=1x3x48x320', '-o', out]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^chain plan for /);
+    expect(r.stdout).toMatch(/^0 +low-power-board /m);
+    expect(r.stdout).toMatch(/^2 +cloud-cpu /m);
+    expect(JSON.parse(fs.readFileSync(out, 'utf8'))).toMatchObject({ kind: 'splitc-chain-plan', chosen: { tiers: [{ device: 'low-power-board' }, { device: 'phone-wasm' }, { device: 'cloud-cpu' }] } });
+    const bad = run(['plan', rec.path, '--edge', 'low-power-board', '--via', 'phone-wasm', '--link', 'wifi', '-o', out]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^error E_BAD_ARGUMENT: a chain of 3 devices needs 2 links/);
+  });
+
   it('gives coded errors for unknown presets, bad sizes, impossible constraints and bad plans', () => {
     const dir = tmpDir();
     const cases: [string[], RegExp][] = [
