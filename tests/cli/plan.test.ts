@@ -43,6 +43,26 @@ describe('splitc plan / build', () => {
     expect(manifest.bytesPerSample.wire).toBe(plan.chosen.bytesPerSample);
   });
 
+  it('profiles this machine and plans with the measured profile (its node table matches the model)', () => {
+    const dir = tmpDir();
+    const prof = path.join(dir, 'here.json');
+    const p = run(['profile', cls.path, '--shape', 'x=1x3x48x192', '--warmup', '1', '--repeats', '3', '-o', prof, '--json']);
+    expect(p.stderr).toBe('');
+    expect(p.code).toBe(0);
+    const summary = JSON.parse(p.stdout);
+    expect(summary.models[0].nodes).toBe(221);
+    const profile = JSON.parse(fs.readFileSync(prof, 'utf8'));
+    expect(profile).toMatchObject({ kind: 'device', schemaVersion: 1, name: 'this-machine-node-1t' });
+    expect(Object.keys(profile.latency.measured[0].nodesMs)).toHaveLength(221);
+    const r = run(['plan', cls.path, '--edge', prof, '--link', 'wifi', '--cloud', prof, '--shape', 'x=1x3x48x192', '-o', path.join(dir, 'plan.json'), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const plan = JSON.parse(r.stdout);
+    // same device on both sides and a slow link: nothing is worth sending
+    expect(plan.chosen.kind).toBe('edge-only');
+    const measuredSum = Object.values(profile.latency.measured[0].nodesMs as Record<string, number>).reduce((a, b) => a + b, 0);
+    expect(plan.baselines.edgeOnly.edgeMs).toBeCloseTo(measuredSum + profile.latency.runOverheadMs, 6);
+  });
+
   it('plans a three-tier chain with --via and one --link per hop', () => {
     const rec = fixtures().find((f) => f.file.includes('rec'))!;
     const out = path.join(tmpDir(), 'chain.json');

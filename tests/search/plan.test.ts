@@ -115,3 +115,21 @@ describe('plan constraints', () => {
     expect(fs.existsSync(det.path)).toBe(true);
   });
 });
+
+describe('plan for edge energy', () => {
+  const cls = fixtures()[0]!;
+  const withEnergy = (joulesPerGMac: number): DeviceProfile => ({ ...phone, name: 'battery', energy: { joulesPerGMac, idleWatts: 0.01 } });
+
+  it('keeps compute on the edge when sending is dear and sends everything when computing is', async () => {
+    const dearLink: LinkProfile = { ...link(30, 10), joulesPerMB: 100 };
+    const a = await plan(cls.path, cls.inputShapes, { objective: 'energy', edge: withEnergy(0.001), link: dearLink, compressOptions: ['none'] });
+    expect(a.p.objective).toBe('energy');
+    expect(a.p.chosen.kind).toBe('edge-only');
+    const cheapLink: LinkProfile = { ...link(30, 10), joulesPerMB: 0.001 };
+    const b = await plan(cls.path, cls.inputShapes, { objective: 'energy', edge: withEnergy(100), link: cheapLink, compressOptions: ['none'] });
+    // cloud-only, or a cut after MAC-free nodes (free on the edge under this model), never more
+    expect(b.p.chosen.kind).not.toBe('edge-only');
+    expect(b.p.chosen.edgeEnergyJ).toBeLessThanOrEqual(b.p.baselines.cloudOnly.edgeEnergyJ! + 1e-12);
+    expect(b.p.chosen.edgeEnergyJ).toBeLessThan(b.p.baselines.edgeOnly.edgeEnergyJ! / 100);
+  });
+});
