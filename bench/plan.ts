@@ -9,6 +9,11 @@
 //     best predicted split when the plan chose a baseline.
 //
 //   npx tsx bench/plan.ts [--links 1,10,100] [--rtt 20] [--compress-options int8] [--budget-s 8]
+//                         [--edge-slowdown S]
+//
+// --edge-slowdown S emulates an edge device S× slower than this machine's wasm: after each
+// edge computation the edge waits (S − 1) × the time it took, and the edge profile's measured
+// node times are multiplied by S. Transfers, round trips and the cloud stay real.
 //
 // Prints markdown. Each configuration runs warm-up requests, then repeats until --budget-s
 // seconds or 30 runs (at least 3); medians.
@@ -42,6 +47,15 @@ const linksMbps = arg('links', '1,10,100').split(',').map(Number);
 const rttMs = Number(arg('rtt', '20'));
 const compressOptions = arg('compress-options', 'int8').split(',').filter(Boolean);
 const budgetS = Number(arg('budget-s', '8'));
+const edgeSlowdown = Number(arg('edge-slowdown', '1'));
+const sleep = (ms: number): Promise<void> => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
+/** Runs an edge computation, then waits as long again × (S − 1): a device S× slower. */
+async function slowEdge<T>(fn: () => Promise<T>, edgeMsOf?: (r: T, wallMs: number) => number): Promise<T> {
+  const t0 = performance.now();
+  const r = await fn();
+  if (edgeSlowdown !== 1) await sleep((edgeSlowdown - 1) * (edgeMsOf ? edgeMsOf(r, performance.now() - t0) : performance.now() - t0));
+  return r;
+}
 
 interface Fixture {
   file: string;
@@ -116,7 +130,17 @@ for (const [side, backend] of [['edge', 'wasm'], ['cloud', 'node']] as const) {
     write: () => {},
   });
 }
-const edge = loadDeviceProfile(profileFiles.edge);
+const measuredEdge = loadDeviceProfile(profileFiles.edge);
+const edge = {
+  ...measuredEdge,
+  name: edgeSlowdown === 1 ? measuredEdge.name : `${measuredEdge.name} ×${edgeSlowdown}`,
+  latency: {
+    ...measuredEdge.latency,
+    slowdown: measuredEdge.latency.slowdown * edgeSlowdown,
+    runOverheadMs: measuredEdge.latency.runOverheadMs * edgeSlowdown,
+    measured: (measuredEdge.latency.measured ?? []).map((m) => ({ ...m, nodesMs: Object.fromEntries(Object.entries(m.nodesMs).map(([k, v]) => [k, v * edgeSlowdown])) })),
+  },
+};
 const cloud = loadDeviceProfile(profileFiles.cloud);
 ortWeb.env.wasm.numThreads = 1;
 
@@ -133,7 +157,7 @@ for (const f of fixtures) {
   // Edge-only and cloud-only do not depend on the plan: measure once per link.
   const whole = await ortWeb.InferenceSession.create(new Uint8Array(bytes));
   const webFeeds = Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, new ortWeb.Tensor('float32', t.data, t.dims)]));
-  const edgeOnlyMs = await timeIt(() => whole.run(webFeeds));
+  const edgeOnlyMs = await timeIt(() => slowEdge(() => whole.run(webFeeds)));
   await whole.release();
   const wholeDir = path.join(tmp, `whole-${name}`);
   fs.mkdirSync(wholeDir);
@@ -170,11 +194,11 @@ for (const f of fixtures) {
         const server = await startServer([path.join(dir, 'cloud/server.js')]);
         try {
           const { createEdge } = (await import(pathToFileURL(path.join(dir, 'edge', 'index.js')).href)) as {
-            createEdge: (o: object) => Promise<{ infer: (i: object) => Promise<unknown>; release: () => Promise<void> }>;
+            createEdge: (o: object) => Promise<{ inferWithTimings: (i: object) => Promise<{ timings: { edgeMs: number } }>; release: () => Promise<void> }>;
           };
           const edgeRt = await createEdge({ endpoint: server.url, token: TOKEN, numThreads: 1, fetch: shaped });
           const feeds = Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, new ortWeb.Tensor('float32', t.data, t.dims)]));
-          measured.set(c, await timeIt(() => edgeRt.infer(feeds)));
+          measured.set(c, await timeIt(() => slowEdge(() => edgeRt.inferWithTimings(feeds), (r) => r.timings.edgeMs)));
           await edgeRt.release();
         } finally {
           await server.stop();
@@ -202,7 +226,7 @@ for (const f of fixtures) {
 }
 fs.rmSync(tmp, { recursive: true, force: true });
 
-console.log(`${os.cpus().length} × ${os.cpus()[0]?.model}, Node ${process.version}; links ${linksMbps.join(', ')} Mbps (both directions) with ${rttMs} ms RTT, emulated; compression options: none, ${compressOptions.join(', ')}; load average after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
+console.log(`${os.cpus().length} × ${os.cpus()[0]?.model}, Node ${process.version}; links ${linksMbps.join(', ')} Mbps (both directions) with ${rttMs} ms RTT, emulated; compression options: none, ${compressOptions.join(', ')}; edge ${edgeSlowdown === 1 ? 'this machine (wasm, 1 thread)' : `emulated ${edgeSlowdown}× slower than this machine's wasm`}; load average after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
 console.log('| model | Mbps | plan | predicted ms | measured ms (median) | prediction error | bytes/sample kB |');
 console.log('|---|---:|---|---:|---:|---:|---:|');
 for (const r of rows) console.log(r);
