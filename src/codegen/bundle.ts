@@ -215,7 +215,8 @@ export function generateBundleFiles(input: BundleInput): { files: Map<string, Fi
   }
   const ortWeb = pkg.dependencies['onnxruntime-web'];
   if (!ortWeb) throw new SplitcError('E_CODEGEN', 'splitc does not depend on onnxruntime-web');
-  files.set('edge/model.onnx', modelToBytes(input.edge));
+  // Without intermediate value_info: onnxruntime-web runs typed intermediates slower (see WriteOptions).
+  files.set('edge/model.onnx', modelToBytes(input.edge, { intermediateTypes: false }));
   files.set('edge/index.ts', edgeModule.ts);
   files.set('edge/index.js', edgeModule.js);
   files.set('edge/index.d.ts', edgeModule.dts);

@@ -151,7 +151,7 @@ export function tritonModel(cloud: Model, opts: { name: string; maxBatchSize: nu
   return {
     name: opts.name,
     configText: lines.join('\n') + '\n',
-    modelBytes: modelToBytes(model),
+    modelBytes: modelToBytes(model, { intermediateTypes: false }),
     maxBatchSize: batched ? opts.maxBatchSize : 0,
     noBatchingReason: 'reason' in poly ? poly.reason : null,
   };

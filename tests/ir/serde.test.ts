@@ -178,3 +178,22 @@ describe.skipIf(!pythonOnnx().ok)(`onnx.checker (full_check) on written fixture 
     expect(onnxCheck(path.join(sub, 'b.onnx'))).toEqual({ ok: true, message: 'ok' });
   });
 });
+
+describe('intermediateTypes: false', () => {
+  it('drops value_info of intermediates but keeps input and output types, and runs the same', async () => {
+    const fx = fixtures()[0]!;
+    const m = loadModel(fx.path);
+    const { inferShapes } = await import('../../src/passes/shape/index.js');
+    inferShapes(m, { inputShapes: fx.inputShapes });
+    const { deserializeModel } = await import('../../src/ir/serde/read.js');
+    const full = deserializeModel(modelToBytes(m));
+    const lean = deserializeModel(modelToBytes(m, { intermediateTypes: false }));
+    const typedIntermediates = (x: Model) => [...x.graph.nodes].flatMap((n) => n.outputs).filter((v) => v.type && !x.graph.outputs.includes(v)).length;
+    expect(typedIntermediates(full)).toBeGreaterThan(100);
+    expect(typedIntermediates(lean)).toBe(0);
+    expect(lean.graph.inputs.map((v) => v.shape)).toEqual(full.graph.inputs.map((v) => v.shape));
+    expect(lean.graph.outputs.map((v) => v.shape)).toEqual(full.graph.outputs.map((v) => v.shape));
+    const feeds = seededFloatInputs(fx.inputShapes);
+    expect(sameOutputs(await runOrt(modelToBytes(m, { intermediateTypes: false }), feeds), await runOrt(modelToBytes(m), feeds))).toEqual({ same: true, why: '' });
+  });
+});

@@ -34,8 +34,8 @@ export function loadModelWithBytes(file: string): { model: Model; bytes: Uint8Ar
 }
 
 /** Model bytes in memory (no external data). */
-export function modelToBytes(model: Model): Uint8Array {
-  const s = serializeModel(model);
+export function modelToBytes(model: Model, opts: Pick<WriteOptions, 'intermediateTypes'> = {}): Uint8Array {
+  const s = serializeModel(model, opts);
   return concatParts(s.parts, s.length);
 }
 
