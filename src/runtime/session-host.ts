@@ -7,7 +7,7 @@
 
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
 
 /** A tensor crossing the host boundary: what `new ort.Tensor(type, data, dims)` takes. */
 export interface HostTensor {
@@ -45,6 +45,9 @@ function ortOutputs(out: ort.InferenceSession.ReturnType, names: readonly string
 }
 
 async function createMainHost(source: SessionSource, options: ort.InferenceSession.SessionOptions): Promise<SessionHost> {
+  // Loaded here, not at the top: a server whose sessions live on workers never loads the
+  // binding on its main thread (two loaded copies could abort the process at exit).
+  const ort = await import('onnxruntime-node');
   const session = 'path' in source ? await ort.InferenceSession.create(source.path, options) : await ort.InferenceSession.create(source.bytes, options);
   const outputNames = session.outputNames;
   return {
@@ -68,7 +71,7 @@ async function createMainHost(source: SessionSource, options: ort.InferenceSessi
 
 // The worker's program: CommonJS evaluated from a string, so that it runs the same from the
 // TypeScript sources, from dist/ and from a bundle's lib/ (no loader, no file to locate).
-// Messages in: {op:'run', id, feeds} | {op:'release'}. Out: {op:'ready', inputs, outputs} |
+// Messages in: {op:'run', id, feeds}. Out: {op:'ready', inputs, outputs} |
 // {op:'fail', message} | {op:'done', id, outputs, seconds} | {op:'error', id, message}.
 const WORKER_SOURCE = `
 'use strict';
@@ -77,11 +80,6 @@ const ort = require(workerData.ortPath);
 let session;
 const transferable = (a) => a && typeof a === 'object' && ArrayBuffer.isView(a) ? a : undefined;
 parentPort.on('message', async (m) => {
-  if (m.op === 'release') {
-    if (session) await session.release().catch(() => {});
-    parentPort.postMessage({ op: 'released' });
-    return;
-  }
   const feeds = {};
   for (const f of m.feeds) feeds[f.name] = new ort.Tensor(f.type, f.data, f.dims);
   const started = performance.now();
@@ -100,8 +98,10 @@ parentPort.on('message', async (m) => {
     let data = t.data;
     const view = transferable(data);
     if (view) {
-      // Send each output in a buffer of its own, moved rather than copied.
-      if (view.byteOffset !== 0 || view.byteLength !== view.buffer.byteLength || transfer.includes(view.buffer)) data = view.slice();
+      // Copy into a buffer of our own and move that: onnxruntime's output buffers are native
+      // memory with finalizers, and moving one to another thread can abort the process when
+      // it is finalized (seen as "terminate called after throwing Napi::Error" at shutdown).
+      data = view.slice();
       transfer.push(data.buffer);
     }
     outputs.push({ name, type: t.type, dims: t.dims, data });
@@ -132,8 +132,7 @@ type WorkerMessage =
   | { op: 'ready'; inputs: ort.InferenceSession.ValueMetadata[]; outputs: ort.InferenceSession.ValueMetadata[] }
   | { op: 'fail'; message: string }
   | { op: 'done'; id: number; outputs: HostTensor[]; seconds: number }
-  | { op: 'error'; id: number; message: string }
-  | { op: 'released' };
+  | { op: 'error'; id: number; message: string };
 
 async function createWorkerHost(source: SessionSource, options: ort.InferenceSession.SessionOptions): Promise<SessionHost> {
   const ortPath = createRequire(import.meta.url).resolve('onnxruntime-node');
@@ -148,7 +147,7 @@ async function createWorkerHost(source: SessionSource, options: ort.InferenceSes
   const pending = new Map<number, Pending>();
   let nextId = 0;
   let dead: SessionHostError | undefined;
-  let released: (() => void) | undefined;
+  let exited = false;
 
   const ready = new Promise<Extract<WorkerMessage, { op: 'ready' }>>((resolve, reject) => {
     const die = (e: SessionHostError): void => {
@@ -157,7 +156,6 @@ async function createWorkerHost(source: SessionSource, options: ort.InferenceSes
       reject(e);
       for (const p of pending.values()) p.reject(e);
       pending.clear();
-      released?.();
     };
     worker.on('message', (m: WorkerMessage) => {
       switch (m.op) {
@@ -176,13 +174,13 @@ async function createWorkerHost(source: SessionSource, options: ort.InferenceSes
           else p?.reject(new SessionRunError(m.message));
           break;
         }
-        case 'released':
-          released?.();
-          break;
       }
     });
     worker.on('error', (e: unknown) => die(new SessionHostError(`the session worker failed: ${e instanceof Error ? e.message : String(e)}`)));
-    worker.on('exit', (code) => die(new SessionHostError(`the session worker exited (code ${code})`)));
+    worker.on('exit', (code) => {
+      exited = true;
+      die(new SessionHostError(`the session worker exited (code ${code})`));
+    });
   });
   const meta = await ready;
   // The worker keeps the process alive only while a run is pending.
@@ -223,14 +221,11 @@ async function createWorkerHost(source: SessionSource, options: ort.InferenceSes
       });
     },
     async release() {
-      if (!dead) {
-        await new Promise<void>((resolve) => {
-          released = resolve;
-          worker.postMessage({ op: 'release' });
-        });
-      }
+      // Ending the thread frees the session with it. Calling session.release() on the worker
+      // first aborted the process in ~5% of shutdowns ("terminate called after throwing an
+      // instance of 'Napi::Error'", onnxruntime-node 1.30; 0 of 240 without it).
       dead ??= new SessionHostError('the session was released');
-      await worker.terminate();
+      if (!exited) await worker.terminate();
     },
   };
 }
