@@ -18,13 +18,13 @@
 // Prints markdown. Each configuration runs warm-up requests, then repeats until --budget-s
 // seconds or 30 runs (at least 3); medians.
 
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as ortWeb from 'onnxruntime-web';
 import { loadModelWithBytes } from '../src/ir/serde/io.js';
+import { seededFloats, type ServerChild, startServerChild } from './lib.js';
 import { runProfile } from '../src/cli/profile.js';
 import { createCompressStep } from '../src/cli/compress-step.js';
 import { runSplit } from '../src/cli/split.js';
@@ -70,17 +70,7 @@ const tokenFile = path.join(tmp, 'token');
 fs.writeFileSync(tokenFile, TOKEN);
 const log = (s: string): void => void process.stderr.write(s + '\n');
 
-function seeded(n: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    a[i] = ((s >>> 0) / 4294967296) * 2 - 1;
-  }
-  return a;
-}
+const seeded = (n: number, seed: number): Float32Array => seededFloats(n, seed);
 
 async function timeIt(fn: () => Promise<unknown>): Promise<number> {
   for (let i = 0; i < 2; i++) await fn();
@@ -95,23 +85,8 @@ async function timeIt(fn: () => Promise<unknown>): Promise<number> {
   return ts[ts.length >> 1]!;
 }
 
-function startServer(script: string[], dir?: string): Promise<{ url: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [...script, ...(dir !== undefined ? [dir] : []), '--port', '0', '--token-file', tokenFile, '--intra-op-threads', '1'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
-  const stop = (): Promise<void> =>
-    new Promise((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /at (http:\/\/[^\s/]+)\/v2/.exec(out);
-      if (m) resolve({ url: m[1]!, stop });
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
-  });
+function startServer(script: string[], dir?: string): Promise<ServerChild> {
+  return startServerChild([...script, ...(dir !== undefined ? [dir] : []), '--port', '0', '--token-file', tokenFile, '--intra-op-threads', '1'], { cwd: repoRoot });
 }
 
 const emulated = (mbps: number): LinkProfile => ({ kind: 'link', schemaVersion: 1, name: `${mbps} Mbps`, uplinkMbps: mbps, downlinkMbps: mbps, rttMs });

@@ -24,6 +24,7 @@ import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { concatChunks, decodeInferResponse, encodeInferRequest, parseHeaderLength } from '../src/runtime/kserve.js';
 import { parsePrometheusText } from '../src/runtime/metrics.js';
+import { seededFloats } from './lib.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MODEL = path.join(repoRoot, 'fixtures/models/ch_ppocr_mobile_v2.0_cls_infer.onnx');
@@ -52,18 +53,7 @@ const sessionOptions: ort.InferenceSession.SessionOptions = {
 };
 const threadArgs = threads !== undefined ? ['--intra-op-threads', threads] : [];
 
-function seeded(n: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    a[i] = (s >>> 0) / 4294967296 - 0.5;
-  }
-  return a;
-}
-const x = seeded(SHAPE.reduce((a, b) => a * b, 1), 7);
+const x = seededFloats(SHAPE.reduce((a, b) => a * b, 1), 7, -0.5, 0.5);
 
 interface Result {
   label: string;

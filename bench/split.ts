@@ -19,6 +19,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildBundle } from '../src/codegen/bundle.js';
+import { type ServerChild, startServerChild } from './lib.js';
 import { bundleInputFromSplit } from '../src/codegen/input.js';
 import type { Manifest } from '../src/codegen/manifest.js';
 import type { Model } from '../src/ir/graph.js';
@@ -67,23 +68,8 @@ interface Timing {
   totalMs: number;
 }
 
-function startServer(bundle: string, tokenFile: string): Promise<{ url: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [path.join(bundle, 'cloud/server.js'), '--port', '0', '--token-file', tokenFile, ...serverArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const stop = (): Promise<void> =>
-    new Promise((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /at (http:\/\/[^\s/]+)\/v2/.exec(out);
-      if (m) resolve({ url: m[1]!, stop });
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
-  });
+function startServer(bundle: string, tokenFile: string): Promise<ServerChild> {
+  return startServerChild([path.join(bundle, 'cloud/server.js'), '--port', '0', '--token-file', tokenFile, ...serverArgs]);
 }
 
 /** splitc_session_run_duration_seconds sum and count for the model, from /metrics. */

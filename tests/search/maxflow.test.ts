@@ -1,16 +1,9 @@
 // Dinic's max-flow against hand-solved networks and a brute-force minimum cut on random ones.
 import { describe, expect, it } from 'vitest';
+import { xorshift32 } from '../helpers/onnx-oracle.js';
 import { FlowNetwork } from '../../src/search/maxflow.js';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 4294967296;
-  };
-}
+const rng = xorshift32;
 
 describe('FlowNetwork.minCut', () => {
   it('solves the textbook network (CLRS 26.1: max flow 23)', () => {

@@ -2,6 +2,7 @@
 // (edge/cloud, K-tier chains, multi-input), hand-made shapes whose optimum is known, and the
 // error codes.
 import { describe, expect, it } from 'vitest';
+import { xorshift32 } from '../helpers/onnx-oracle.js';
 import {
   bruteForceChainPartition,
   bruteForceMultiInputPartition,
@@ -19,15 +20,7 @@ import {
 } from '../../src/search/partition.js';
 import { codeOf } from '../helpers/codes.js';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 4294967296;
-  };
-}
+const rng = xorshift32;
 
 function close(a: number, b: number): boolean {
   if (a === b) return true;

@@ -1,0 +1,43 @@
+// Shared pieces of the benchmark scripts: seeded inputs and splitc servers in child processes.
+
+import { spawn } from 'node:child_process';
+
+/** n seeded uniform floats in [lo, hi) (xorshift32). */
+export function seededFloats(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  let s = seed >>> 0 || 1;
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    a[i] = lo + ((s >>> 0) / 4294967296) * (hi - lo);
+  }
+  return a;
+}
+
+export interface ServerChild {
+  /** Base URL, e.g. http://127.0.0.1:41234 */
+  url: string;
+  /** SIGTERM, resolves with the exit code once it has exited. */
+  stop(): Promise<number | null>;
+}
+
+/** Starts `node <args…>` (a splitc server) and resolves once it prints the URL it serves at. */
+export function startServerChild(args: string[], opts: { cwd?: string } = {}): Promise<ServerChild> {
+  const child = spawn(process.execPath, args, { ...(opts.cwd ? { cwd: opts.cwd } : {}), stdio: ['ignore', 'pipe', 'inherit'] });
+  const stop = (): Promise<number | null> =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null) return resolve(child.exitCode);
+      child.once('exit', (code) => resolve(code));
+      child.kill('SIGTERM');
+    });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = / at (http:\/\/[^\s/]+)\/v2/.exec(out);
+      if (m) resolve({ url: m[1]!, stop });
+    });
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
+  });
+}
