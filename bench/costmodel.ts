@@ -21,8 +21,9 @@
 // progress on stderr).
 //
 // The whole model is measured as its file declares it (symbolic dims), the parts as `splitc
-// split` writes them (concrete dims from shape inference); the profile times the latter form,
-// so on wasm, where the two differ by 9–16 %, the whole-model line is expected to be off by that.
+// split` writes them (concrete dims from shape inference, no intermediate value_info); the
+// profile times the latter form, so where the two run at different speeds (wasm), the
+// whole-model line is off by that.
 // Relative error = |pred − meas| / meas.
 
 import * as fs from 'node:fs';
@@ -160,7 +161,8 @@ function segmentsOf(name: string, load: () => Model, shapes: Record<string, numb
     return f;
   };
   // Serialized before shape inference: the whole model runs as its file declares it (symbolic
-  // dims), while the parts carry the concrete dims inference gives them, as `splitc split` writes them.
+  // dims), while the parts carry the concrete dims inference gives them and no intermediate
+  // value_info, as `splitc split` writes them (codegen/bundle.ts).
   const wholeBytes = modelToBytes(model);
   const out: Segment[] = [{ model: name, fraction: 1, cutAfter: '', side: 'whole', bytes: wholeBytes, features: features(model, shapes), ...noResults() }];
   for (const fraction of CUT_FRACTIONS) {
@@ -171,9 +173,9 @@ function segmentsOf(name: string, load: () => Model, shapes: Record<string, numb
     const { cut, cutAfter } = firstCut(m, nodes.map((n) => n.name), Math.max(0, Math.round(fraction * nodes.length) - 1));
     const { edge, cloud } = splitModel(m, cut);
     const cloudShapes = Object.fromEntries(cloud.graph.inputs.map((v) => [v.name, (v.shape ?? []).map((d) => (typeof d === 'number' ? d : 1))]));
-    const edgeSegment: Segment = { model: name, fraction, cutAfter, side: 'edge', bytes: modelToBytes(edge), features: features(edge, shapes), ...noResults() };
+    const edgeSegment: Segment = { model: name, fraction, cutAfter, side: 'edge', bytes: modelToBytes(edge, { intermediateTypes: false }), features: features(edge, shapes), ...noResults() };
     out.push(edgeSegment);
-    out.push({ model: name, fraction, cutAfter, side: 'cloud', bytes: modelToBytes(cloud), features: features(cloud, cloudShapes), feedsFrom: out.length - 1, ...noResults() });
+    out.push({ model: name, fraction, cutAfter, side: 'cloud', bytes: modelToBytes(cloud, { intermediateTypes: false }), features: features(cloud, cloudShapes), feedsFrom: out.length - 1, ...noResults() });
   }
   return out;
 }

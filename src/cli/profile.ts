@@ -252,10 +252,12 @@ const pct = (x: number): string => (Number.isFinite(x) ? `${(100 * x).toFixed(1)
 
 function describeProfile(profiles: readonly ModelProfile[], data: readonly ProfiledModelData[], report: FitReport, date: Date): string {
   const p0 = profiles[0]!;
-  const how =
-    p0.nodeTimesFor === 'optimized'
-      ? "onnxruntime's profiler with graph optimizations off (so nodes keep their ONNX names), less its per-node overhead, scaled to the optimized whole run"
-      : "onnxruntime's profiler with graph optimizations off, less its per-node overhead";
+  const methods: Record<ModelProfile['nodeTimesMethod'], string> = {
+    'traced-optimized': "onnxruntime's profiler on the optimized session, each kernel charged to the ONNX nodes it runs (fused chains shared in proportion to their unoptimized times)",
+    scaled: "onnxruntime's profiler with graph optimizations off (so nodes keep their ONNX names), less its per-node overhead, scaled to the optimized whole run",
+    'traced-unoptimized': "onnxruntime's profiler with graph optimizations off, less its per-node overhead",
+  };
+  const how = [...new Set(profiles.map((p) => `${methods[p.nodeTimesMethod]}${p.optimizedTrace && !p.optimizedTrace.used && p.optimizedTrace.reason ? ` (optimized trace not used: ${p.optimizedTrace.reason})` : ''}`))].join('; ');
   const models = profiles
     .map((p, i) => `${data[i]!.name} ${JSON.stringify(p.inputShapes)}: ${p.optimizedTotalMs.toFixed(2)} ms optimized, ${p.unoptimizedTotalMs.toFixed(2)} ms unoptimized${p.estimated ? ' (node times estimated from onnxruntime-node)' : ''}`)
     .join('; ');

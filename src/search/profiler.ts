@@ -1,19 +1,33 @@
 // Measuring: per-node latencies of one model on this machine from onnxruntime's own profiler
 // (Chrome-trace JSON), keyed by ONNX node name, plus whole-run medians.
 //
+// What runs. The model is timed as a deployment runs it: as `splitc split` writes its parts,
+// i.e. after shape inference at the profiled input shapes (inputs declared concrete), without
+// intermediate value_info (codegen/bundle.ts). onnxruntime-web runs such a file 9–16 % slower
+// than the file as given, with symbolic input dims (fixtures), so a profile of the latter
+// under-predicted the parts. The profile still carries the sha256 of the file as given: the
+// planner looks tables up by it.
+//
 // Node names. onnxruntime's graph optimizations fuse nodes (Conv+BatchNorm+activation, NCHWc
 // layout with inserted Reorder nodes, MatMul+Add) and the fused kernels carry borrowed or new
-// names, so a trace of the optimized graph does not map back to the ONNX nodes. We trace with
-// `graphOptimizationLevel: 'disabled'`, where every compute node runs as its own kernel under
-// its own name (fixtures: 221/330/440 of 221/330/440 compute nodes, no other events).
-//
-// From trace to node times, two corrections, both checked against halves of the fixtures
-// run as their own sessions (see the report of the profiler task):
+// names. We trace with `graphOptimizationLevel: 'disabled'`, where every compute node runs as
+// its own kernel under its own name (fixtures: 221/330/440 of 221/330/440 compute nodes, no
+// other events). Corrections, both checked against the fixtures' parts run as their own sessions:
 // - The profiler's bookkeeping is timed inside every kernel (2–3 µs per node here), so the
 //   traced nodes add up to more than an untraced run; the excess is subtracted per node.
 // - The unoptimized graph is 25–45 % slower than the optimized one deployed sessions run
-//   (onnxruntime's default level 'all'); by default node times are scaled by the ratio of the
-//   two untraced whole-run medians (`nodeTimesFor`). Both totals are reported either way.
+//   (onnxruntime's default level 'all'), and fusion speeds some nodes up far more than others.
+//   On the node backend the optimized session is traced too, its graph saved, and each kernel
+//   charged to the ONNX nodes it replaced (`chargeOptimizedKernels`; fixtures: every kernel
+//   maps). Where that is not possible (wasm: onnxruntime-web cannot save the graph) or maps
+//   poorly, node times are the unoptimized ones scaled by the ratio of the two untraced
+//   whole-run medians (`nodeTimesMethod` says which). Both totals are reported either way.
+//
+// Timing on a shared machine. The corrections compare phases timed separately, so the phases
+// (traced runs at both levels, untraced runs at both levels, runs of a one-node model) take
+// turns in short blocks for the whole measurement, which lasts at least `minPhaseMs` besides
+// the repeat count: a burst of load from other processes then hits all of them alike, and is a
+// small part of each median, instead of skewing one 20 ms phase of a small model.
 //
 // Backends. 'node' is onnxruntime-node (native CPU EP); the trace goes to a file in a temp dir.
 // 'wasm' is onnxruntime-web's single-threaded wasm build in Node: it supports `enableProfiling`
@@ -32,6 +46,7 @@ import { DataType } from '../ir/dtype.js';
 import { Graph, Model, Node, Value, tensorType } from '../ir/graph.js';
 import { loadModelWithBytes, modelToBytes } from '../ir/serde/io.js';
 import { deserializeModel } from '../ir/serde/read.js';
+import { inferShapes } from '../passes/shape/index.js';
 import { modelInputs, randomSamples, type FeedTensor, type Feeds } from './calib-data.js';
 import { toOrtTensor } from './calibrate.js';
 import { median } from './latency-fit.js';
@@ -43,9 +58,14 @@ export interface ProfileProgress {
   /**
    * 'profile': traced runs (optimizations off); 'total': timed runs without the profiler;
    * 'optimized': timed runs with optimizations on; 'overhead': runs of a one-node model.
+   * The phases take turns, so their reports interleave.
    */
   phase: 'profile' | 'total' | 'optimized' | 'overhead';
-  /** Runs done in this phase (warm-up included) and how many there will be. */
+  /**
+   * Timed runs done in this phase and how many there will be: an estimate (above `done`) while
+   * the phase runs, since it lasts `minPhaseMs` as well as `repeats` runs; `done === total`
+   * exactly once, when it ends.
+   */
   done: number;
   total: number;
 }
@@ -56,8 +76,13 @@ export interface ProfileOptions {
   threads?: number;
   /** Untimed runs before the timed ones (default 3). */
   warmup?: number;
-  /** Timed runs whose medians are reported (default 20). */
+  /** Timed runs whose medians are reported, at least (default 20). */
   repeats?: number;
+  /**
+   * The timed phases (which take turns) also last at least this long (ms, default 1000): with
+   * 20 repeats each, a small model's phase would last 20 ms, and one burst of load skews it.
+   */
+  minPhaseMs?: number;
   /** Shapes of the model inputs; symbolic batch dims default to 1, other symbolic dims must be given. */
   inputShapes?: Record<string, number[]>;
   /**
@@ -68,14 +93,25 @@ export interface ProfileOptions {
   nodeTimesFor?: 'optimized' | 'unoptimized';
   /** Subtract the profiler's per-node bookkeeping from the node times (default true; see `profilerOverheadMsPerNode`). */
   correctProfilerOverhead?: boolean;
+  /**
+   * With `nodeTimesFor: 'optimized'` on the node backend, also trace the optimized session and
+   * charge its kernels to ONNX nodes (default true; see `nodeTimesMethod`). False: one scale.
+   */
+  traceOptimized?: boolean;
   /** Seed of the (uniform random) input data. */
   seed?: number;
   onProgress?: (p: ProfileProgress) => void;
 }
 
 export interface ModelProfile {
-  /** sha256 (hex) of the ONNX bytes. */
+  /** sha256 (hex) of the ONNX bytes as given (the file): what the planner looks tables up by. */
   modelSha256: string;
+  /**
+   * sha256 (hex) of the bytes that were run: the model after shape inference at `inputShapes`
+   * (and with unusable node names replaced), as `splitc split` writes its parts (no
+   * intermediate value_info).
+   */
+  timedModelSha256: string;
   /** File name when profiled from a path. */
   model?: string;
   backend: ProfilerBackend;
@@ -84,11 +120,19 @@ export interface ModelProfile {
   threads: number;
   warmup: number;
   repeats: number;
+  minPhaseMs: number;
+  /**
+   * Timed runs per phase (each at least `repeats`), after warm-up; 'profile' counts the traced
+   * runs the medians use, 'optimizedProfile' those of the optimized graph when it was traced.
+   */
+  runs: Record<ProfileProgress['phase'], number> & { optimizedProfile?: number };
   /** Input shapes the runs used. */
   inputShapes: Record<string, number[]>;
   /**
-   * Latency (ms) of each compute node, by ONNX node name, in graph order: the median traced
-   * kernel time minus `profilerOverheadMsPerNode`, times `optimizationScale`.
+   * Latency (ms) of each compute node, by ONNX node name, in graph order (see
+   * `nodeTimesMethod`): its share of the optimized session's traced kernels, or its median
+   * traced kernel time (optimizations off) minus `profilerOverheadMsPerNode`, times
+   * `optimizationScale`.
    */
   nodesMs: Record<string, number>;
   /** Compute nodes (not Constant) the trace had no kernel event for, or that have no unique name. */
@@ -116,11 +160,29 @@ export interface ModelProfile {
   /** Median wall-clock time of one untraced run with optimizations on ('all', onnxruntime's default). */
   optimizedTotalMs: number;
   /**
-   * Factor applied to the corrected traced times: (optimizedTotalMs − runOverheadMs) /
-   * (unoptimizedTotalMs − runOverheadMs) for 'optimized', else 1. One factor for all nodes:
-   * fusion speeds up some ops more than others, so segments are less exact than the totals.
+   * Factor applied to the corrected unoptimized traced times: (optimizedTotalMs −
+   * runOverheadMs) / (unoptimizedTotalMs − runOverheadMs) when `nodeTimesMethod` is 'scaled',
+   * else 1. One factor for all nodes: fusion speeds up some ops more than others, so segments
+   * are less exact than the totals.
    */
   optimizationScale: number;
+  /**
+   * How `nodesMs` were obtained: 'traced-optimized', each node's share of the kernels of a
+   * traced optimized session (node backend; see `chargeOptimizedKernels`); 'scaled', the
+   * unoptimized trace times `optimizationScale` (wasm, or when the optimized trace mapped
+   * poorly: `optimizedTrace.reason`); 'traced-unoptimized' for `nodeTimesFor: 'unoptimized'`.
+   */
+  nodeTimesMethod: 'traced-optimized' | 'scaled' | 'traced-unoptimized';
+  /** The optimized session's trace, when one was taken: how well its kernels mapped to ONNX nodes, and whether it was used. */
+  optimizedTrace?: {
+    used: boolean;
+    /** Why not. */
+    reason?: string;
+    coverage?: number;
+    orphanShare?: number;
+    unmappedKernels?: string[];
+    profilerOverheadMsPerKernel?: number;
+  };
   /** True when the node times were not traced on this backend but scaled from the node backend's split. */
   estimated: boolean;
 }
@@ -198,6 +260,149 @@ export function medianNodeTimes(runs: TraceRuns): Map<string, number> {
   return out;
 }
 
+/** The runs of `runs` whose entry in `keep` (one per run, in time order) is true. */
+export function selectRuns(runs: TraceRuns, keep: readonly boolean[]): TraceRuns {
+  if (keep.length !== runs.runsMs.length) throw new Error(`selectRuns: ${keep.length} flags for ${runs.runsMs.length} runs`);
+  const pick = <T>(xs: readonly T[]): T[] => xs.filter((_, i) => keep[i]);
+  return { runsMs: pick(runs.runsMs), nodeRunsMs: new Map([...runs.nodeRunsMs].map(([k, v]) => [k, pick(v)] as const)), opTypes: runs.opTypes };
+}
+
+// ---------------------------------------------------------------- optimized kernels → ONNX nodes
+
+/** How the kernels of a traced optimized session were charged to the ONNX nodes. */
+export interface OptimizedNodeTimes {
+  /** Per ONNX node name: its share of the kernel times (ms); nodes fused or folded away with no kernel nearby get 0. */
+  nodesMs: Map<string, number>;
+  /** Share of the kernels' time charged to some node (the rest had no node: not in the saved graph, or nothing mapped nearby). */
+  coverage: number;
+  /** Kernels with no node. */
+  unmappedKernels: string[];
+  /** Share of the unoptimized node time in nodes no kernel was charged to (folded away, or a mapping miss). */
+  orphanShare: number;
+}
+
+/**
+ * Charge the kernel times of an optimized session (by optimized-graph node name) to the ONNX
+ * nodes of `original`, the graph the session was created from (the same node names).
+ *
+ * A kernel maps to ONNX nodes by its name, as onnxruntime's fusions name them: the node of the
+ * same name (fused kernels keep their first node's name: FusedConv `p2o.Conv.45`), the name
+ * before a '/' (`p2o.MatMul.0/MatMulAddFusion`), or `<tensor>_nchwc` (NCHWc convolutions are
+ * named after the tensor their fused chain ends in: the producer of `<tensor>`); failing those,
+ * by an output tensor of the same name. A kernel none of these fit (layout `ReorderInput` /
+ * `ReorderOutput`, inserted Transpose and Reshape) joins the nearest mapped kernel in the
+ * optimized graph (at most 3 edges away; a ReorderOutput looks upstream first, the rest
+ * downstream). Each mapped kernel ends a group: the node its chain ends in and the nodes
+ * upstream of it that no kernel maps to (what it fused, or what was folded away into its
+ * inputs), not past its named node. The group's kernel time is shared in proportion to the
+ * nodes' unoptimized times, so a cut inside a fused chain still gives each side about its part.
+ */
+export function chargeOptimizedKernels(
+  original: Model,
+  optimized: Model,
+  kernelMs: ReadonlyMap<string, number>,
+  unoptimizedMs: ReadonlyMap<string, number>,
+): OptimizedNodeTimes {
+  const compute = [...original.graph.nodes].filter((n) => !isConstantNode(n));
+  const byName = new Map(compute.map((n) => [n.name, n] as const));
+  const producerOf = new Map<string, Node>();
+  for (const n of compute) for (const v of n.outputs) if (v.name) producerOf.set(v.name, n);
+
+  /** A kernel's chain in the original graph: its named first node and the node it ends in. */
+  const direct = (k: Node): { first?: Node; end: Node } | undefined => {
+    const slash = k.name.indexOf('/');
+    const first = byName.get(k.name) ?? (slash > 0 ? byName.get(k.name.slice(0, slash)) : undefined);
+    const end =
+      (k.name.endsWith('_nchwc') ? producerOf.get(k.name.slice(0, -'_nchwc'.length)) : undefined) ??
+      k.outputs.map((v) => producerOf.get(v.name)).find((n) => n !== undefined) ??
+      first;
+    return end ? { ...(first ? { first } : {}), end } : undefined;
+  };
+  const optNodes = new Map<string, Node>();
+  for (const k of optimized.graph.nodes) if (!optNodes.has(k.name)) optNodes.set(k.name, k);
+  const chains = new Map<Node, { first?: Node; end: Node }>();
+  for (const k of optNodes.values()) {
+    const c = direct(k);
+    if (c) chains.set(k, c);
+  }
+  /** The mapped kernel nearest to `k` in the optimized graph (breadth first, at most 3 edges). */
+  const nearest = (k: Node): Node | undefined => {
+    const upstreamFirst = k.opType === 'ReorderOutput';
+    let frontier = [k];
+    const seen = new Set([k]);
+    for (let d = 0; d < 3 && frontier.length; d++) {
+      const next: Node[] = [];
+      for (const x of frontier) {
+        const up = x.inputs.flatMap((v) => (v?.producer() ? [v.producer()!] : []));
+        const down = x.outputs.flatMap((v) => v.consumers());
+        for (const y of upstreamFirst ? [...up, ...down] : [...down, ...up]) {
+          if (seen.has(y)) continue;
+          seen.add(y);
+          if (chains.has(y)) return y;
+          next.push(y);
+        }
+      }
+      frontier = next;
+    }
+    return undefined;
+  };
+
+  // Kernel time per group, keyed by the node its chain ends in.
+  const groupMs = new Map<Node, number>();
+  const firstOf = new Map<Node, Set<Node>>();
+  let totalMs = 0;
+  let mappedMs = 0;
+  const unmappedKernels: string[] = [];
+  for (const [name, ms] of kernelMs) {
+    totalMs += ms;
+    const k = optNodes.get(name);
+    const anchor = k && (chains.has(k) ? k : nearest(k));
+    if (!anchor) {
+      unmappedKernels.push(name);
+      continue;
+    }
+    const { first, end } = chains.get(anchor)!;
+    groupMs.set(end, (groupMs.get(end) ?? 0) + ms);
+    if (first) (firstOf.get(end) ?? firstOf.set(end, new Set()).get(end)!).add(first);
+    mappedMs += ms;
+  }
+  // Nodes some kernel maps to by name or chain end: a group's upstream walk stops at them.
+  const anchored = new Set<Node>([...groupMs.keys(), ...[...firstOf.values()].flatMap((s) => [...s])]);
+  const groupOf = new Map<Node, Node>();
+  const order = new Map(compute.map((n, i) => [n, i] as const));
+  for (const end of [...groupMs.keys()].sort((a, b) => order.get(a)! - order.get(b)!)) {
+    groupOf.set(end, end);
+    const firsts = firstOf.get(end) ?? new Set<Node>();
+    const stack = [end];
+    while (stack.length) {
+      const x = stack.pop()!;
+      for (const v of x.inputs) {
+        const p = v?.producer();
+        if (!p || !order.has(p) || groupOf.has(p)) continue;
+        if (anchored.has(p) && !firsts.has(p)) continue;
+        groupOf.set(p, end);
+        if (!firsts.has(p)) stack.push(p);
+      }
+    }
+  }
+  const members = new Map<Node, Node[]>();
+  for (const [n, end] of groupOf) (members.get(end) ?? members.set(end, []).get(end)!).push(n);
+  const nodesMs = new Map<string, number>(compute.map((n) => [n.name, 0] as const));
+  for (const [end, ms] of groupMs) {
+    const group = members.get(end)!;
+    const weight = group.reduce((a, n) => a + (unoptimizedMs.get(n.name) ?? 0), 0);
+    for (const n of group) nodesMs.set(n.name, weight > 0 ? (ms * (unoptimizedMs.get(n.name) ?? 0)) / weight : n === end ? ms : 0);
+  }
+  const unoptimizedTotal = compute.reduce((a, n) => a + (unoptimizedMs.get(n.name) ?? 0), 0);
+  const orphanMs = compute.filter((n) => !groupOf.has(n)).reduce((a, n) => a + (unoptimizedMs.get(n.name) ?? 0), 0);
+  return {
+    nodesMs,
+    coverage: totalMs > 0 ? mappedMs / totalMs : 0,
+    unmappedKernels,
+    orphanShare: unoptimizedTotal > 0 ? orphanMs / unoptimizedTotal : 0,
+  };
+}
+
 // ---------------------------------------------------------------- options
 
 interface ResolvedOptions {
@@ -205,8 +410,10 @@ interface ResolvedOptions {
   threads: number;
   warmup: number;
   repeats: number;
+  minPhaseMs: number;
   nodeTimesFor: 'optimized' | 'unoptimized';
   correctProfilerOverhead: boolean;
+  traceOptimized: boolean;
   seed: number;
 }
 
@@ -229,6 +436,10 @@ export function resolveProfileOptions(opts: ProfileOptions): ResolvedOptions {
   if (!isInt(warmup, 0)) throw new SplitcError('E_BAD_ARGUMENT', `warmup must be a non-negative integer, got ${String(warmup)}`);
   const repeats = opts.repeats ?? 20;
   if (!isInt(repeats, 1)) throw new SplitcError('E_BAD_ARGUMENT', `repeats must be a positive integer, got ${String(repeats)}`, { hint: 'medians need at least one timed run; 10–50 is typical' });
+  const minPhaseMs = opts.minPhaseMs ?? 1000;
+  if (typeof minPhaseMs !== 'number' || !Number.isFinite(minPhaseMs) || minPhaseMs < 0 || minPhaseMs > 600_000) {
+    throw new SplitcError('E_BAD_ARGUMENT', `minPhaseMs must be a number of milliseconds in [0, 600000], got ${String(minPhaseMs)}`);
+  }
   for (const [name, dims] of Object.entries(opts.inputShapes ?? {})) {
     if (!Array.isArray(dims) || !dims.every((d) => isInt(d, 1))) {
       throw new SplitcError('E_BAD_ARGUMENT', `invalid shape for input '${name}': ${JSON.stringify(dims)}`, { hint: 'profiling needs concrete dims, e.g. x=1x3x48x192' });
@@ -238,7 +449,17 @@ export function resolveProfileOptions(opts: ProfileOptions): ResolvedOptions {
   if (nodeTimesFor !== 'optimized' && nodeTimesFor !== 'unoptimized') {
     throw new SplitcError('E_BAD_ARGUMENT', `nodeTimesFor must be 'optimized' or 'unoptimized', got '${String(nodeTimesFor)}'`);
   }
-  return { backend, threads, warmup, repeats, nodeTimesFor, correctProfilerOverhead: opts.correctProfilerOverhead ?? true, seed: opts.seed ?? 1 };
+  return {
+    backend,
+    threads,
+    warmup,
+    repeats,
+    minPhaseMs,
+    nodeTimesFor,
+    correctProfilerOverhead: opts.correctProfilerOverhead ?? true,
+    traceOptimized: opts.traceOptimized ?? true,
+    seed: opts.seed ?? 1,
+  };
 }
 
 // ---------------------------------------------------------------- profiling
@@ -253,8 +474,10 @@ interface Runner {
   /** The runtime's code gets faster while it runs (V8 tiers wasm up from Liftoff to TurboFan). */
   jit: boolean;
   runtime: string;
-  /** Create a session; `traceDir` turns the profiler on. */
-  open(level: OptLevel, traceDir?: string): Promise<RunnerSession>;
+  /** Whether `open` can write the optimized graph (`optimizedModelPath`). */
+  savesOptimizedModel: boolean;
+  /** Create a session; `traceDir` (a folder of its own) turns the profiler on. */
+  open(level: OptLevel, opts?: { traceDir?: string; optimizedModelPath?: string }): Promise<RunnerSession>;
 }
 interface RunnerSession {
   run(): Promise<void>;
@@ -270,22 +493,24 @@ export async function profileModel(source: ModelSource, opts: ProfileOptions = {
 
   // Nodes onnxruntime would report under a name we cannot key by (empty or duplicate) are
   // renamed in the bytes it runs and reported as not measured.
-  const compute = [...model.graph.nodes].filter((n) => !(n.opType === 'Constant' && (n.domain === '' || n.domain === 'ai.onnx')));
+  const compute = [...model.graph.nodes].filter((n) => !isConstantNode(n));
   const counts = new Map<string, number>();
   for (const n of compute) counts.set(n.name, (counts.get(n.name) ?? 0) + 1);
   const keyable = compute.filter((n) => n.name !== '' && counts.get(n.name) === 1).map((n) => n.name);
   const unkeyable = compute.filter((n) => n.name === '' || counts.get(n.name)! > 1);
-  const runBytes = unkeyable.length ? renamedBytes(bytes, file) : bytes;
-  // onnxruntime-node gets the path when it can, so external data resolves next to the model.
-  const nodeSource = file && !unkeyable.length ? file : runBytes;
+  const deployed = deployedModel(bytes, file, inputShapes);
+  const runBytes = modelToBytes(deployed, { intermediateTypes: false });
 
-  const runner = o.backend === 'node' ? nodeRunner(nodeSource, feeds, o.threads) : await wasmRunner(runBytes, feeds);
-  let m = await measure(runner, o, opts.onProgress, o.backend === 'node' ? nodeRunner : (b, f) => wasmRunner(b, f));
+  const tiny = tinyModel();
+  const makeRunner = async (backend: ProfilerBackend, b: Uint8Array, f: Feeds): Promise<Runner> => (backend === 'node' ? nodeRunner(b, f, o.threads) : wasmRunner(b, f));
+  const runner = await makeRunner(o.backend, runBytes, feeds);
+  const traceOptimized = o.nodeTimesFor === 'optimized' && o.traceOptimized && runner.savesOptimizedModel;
+  let m = await measure(runner, await makeRunner(o.backend, tiny.bytes, tiny.feeds), o, compute.length, traceOptimized, opts.onProgress);
   let estimated = false;
   if (!m.rawNodeMs) {
     if (o.backend !== 'wasm') throw new SplitcError('E_PROFILER', 'onnxruntime-node wrote no profile trace', { hint: 'check that the temp folder is writable' });
     // No per-node trace from this onnxruntime-web build: split the wasm run the way the node backend splits it.
-    const n = await measure(nodeRunner(nodeSource, feeds, 1), o, undefined, nodeRunner);
+    const n = await measure(nodeRunner(runBytes, feeds, 1), nodeRunner(tiny.bytes, tiny.feeds, 1), o, compute.length, false, undefined);
     if (!n.rawNodeMs) throw new SplitcError('E_PROFILER', 'neither onnxruntime-web nor onnxruntime-node produced a per-node profile');
     const scale = Math.max(0, m.unoptimizedTotalMs - m.runOverheadMs) / Math.max(1e-9, n.unoptimizedTotalMs - n.runOverheadMs);
     const rawNodeMs = new Map([...n.rawNodeMs].map(([k, v]) => [k, v * scale] as const));
@@ -308,31 +533,47 @@ export async function profileModel(source: ModelSource, opts: ProfileOptions = {
   // evenly over them (it is per node, not per µs). Never added: time outside kernels stays in
   // the run overhead.
   const profilerOverheadMsPerNode = o.correctProfilerOverhead && reported > 0 ? Math.max(0, (rawNodeSumMs - (m.unoptimizedTotalMs - m.runOverheadMs)) / reported) : 0;
-  const optimizationScale = o.nodeTimesFor === 'optimized' ? Math.max(0, m.optimizedTotalMs - m.runOverheadMs) / Math.max(1e-9, m.unoptimizedTotalMs - m.runOverheadMs) : 1;
+  const unoptimizedMs = new Map<string, number>();
+  const keyableSet = new Set(keyable);
+  let clampedNodes = 0;
+  for (const [name, ms] of raw) {
+    if (ms < profilerOverheadMsPerNode && keyableSet.has(name)) clampedNodes++;
+    unoptimizedMs.set(name, Math.max(0, ms - profilerOverheadMsPerNode));
+  }
+  let traced: ReadonlyMap<string, number> | null = null;
+  let optimizedTrace: ModelProfile['optimizedTrace'];
+  if (m.optimized && 'failed' in m.optimized) optimizedTrace = { used: false, reason: m.optimized.failed };
+  else if (m.optimized) {
+    const charged = optimizedTimesOf(deployed, m.optimized, unoptimizedMs, m, o.correctProfilerOverhead);
+    optimizedTrace = charged.report;
+    if (charged.report.used) traced = charged.nodesMs;
+  }
+  const optimizationScale = o.nodeTimesFor === 'optimized' && !traced ? Math.max(0, m.optimizedTotalMs - m.runOverheadMs) / Math.max(1e-9, m.unoptimizedTotalMs - m.runOverheadMs) : 1;
 
   const nodesMs: Record<string, number> = {};
   const notReported: string[] = [];
   let nodeSumMs = 0;
-  let clampedNodes = 0;
   for (const name of keyable) {
-    const ms = raw.get(name);
+    const ms = unoptimizedMs.get(name);
     if (ms === undefined) notReported.push(name);
     else {
-      if (ms < profilerOverheadMsPerNode) clampedNodes++;
-      const corrected = Math.max(0, ms - profilerOverheadMsPerNode) * optimizationScale;
-      nodesMs[name] = corrected;
-      nodeSumMs += corrected;
+      const t = traced ? traced.get(name)! : ms * optimizationScale;
+      nodesMs[name] = t;
+      nodeSumMs += t;
     }
   }
   for (const n of unkeyable) notReported.push(n.name);
   return {
     modelSha256: createHash('sha256').update(bytes).digest('hex'),
+    timedModelSha256: createHash('sha256').update(runBytes).digest('hex'),
     ...(file ? { model: path.basename(file) } : {}),
     backend: o.backend,
     runtime: estimated ? `${runner.runtime}, node split from onnxruntime-node` : runner.runtime,
     threads: o.threads,
     warmup: o.warmup,
     repeats: o.repeats,
+    minPhaseMs: o.minPhaseMs,
+    runs: m.runs,
     inputShapes,
     nodesMs,
     notReported,
@@ -345,37 +586,205 @@ export async function profileModel(source: ModelSource, opts: ProfileOptions = {
     unoptimizedTotalMs: m.unoptimizedTotalMs,
     optimizedTotalMs: m.optimizedTotalMs,
     optimizationScale,
+    nodeTimesMethod: o.nodeTimesFor === 'unoptimized' ? 'traced-unoptimized' : traced ? 'traced-optimized' : 'scaled',
+    ...(optimizedTrace ? { optimizedTrace } : {}),
     runOverheadMs: m.runOverheadMs,
     estimated,
   };
 }
 
+/** Mapping coverage below which the optimized trace is not used (the node times fall back to one scale). */
+export const MIN_OPTIMIZED_COVERAGE = 0.97;
+/** Share of the unoptimized time in nodes no kernel is charged to, above which the optimized trace is not used. */
+export const MAX_ORPHAN_SHARE = 0.05;
+
+/**
+ * Per-node times from the traced optimized session: kernel medians less the profiler's
+ * per-kernel bookkeeping (what they add up to beyond the untraced optimized run, spread evenly
+ * as for the unoptimized trace), charged to ONNX nodes; `used` false, with the reason, when the
+ * mapping is poor.
+ */
+function optimizedTimesOf(
+  deployed: Model,
+  optimized: { rawKernelMs: Map<string, number>; graph: Model },
+  unoptimizedMs: ReadonlyMap<string, number>,
+  m: Measurement,
+  correct: boolean,
+): { nodesMs: ReadonlyMap<string, number>; report: NonNullable<ModelProfile['optimizedTrace']> } {
+  const rawSum = [...optimized.rawKernelMs.values()].reduce((a, x) => a + x, 0);
+  const count = optimized.rawKernelMs.size;
+  const perKernel = correct && count > 0 ? Math.max(0, (rawSum - (m.optimizedTotalMs - m.runOverheadMs)) / count) : 0;
+  const kernelMs = new Map([...optimized.rawKernelMs].map(([k, v]) => [k, Math.max(0, v - perKernel)] as const));
+  const charged = chargeOptimizedKernels(deployed, optimized.graph, kernelMs, unoptimizedMs);
+  const pct = (x: number): string => `${(100 * x).toFixed(1)} %`;
+  const reason =
+    charged.coverage < MIN_OPTIMIZED_COVERAGE
+      ? `only ${pct(charged.coverage)} of the optimized kernel time maps to ONNX nodes (${charged.unmappedKernels.length} kernels do not)`
+      : charged.orphanShare > MAX_ORPHAN_SHARE
+        ? `nodes with ${pct(charged.orphanShare)} of the unoptimized time map to no optimized kernel`
+        : undefined;
+  return {
+    nodesMs: charged.nodesMs,
+    report: {
+      used: reason === undefined,
+      ...(reason ? { reason } : {}),
+      coverage: charged.coverage,
+      orphanShare: charged.orphanShare,
+      unmappedKernels: charged.unmappedKernels,
+      profilerOverheadMsPerKernel: perKernel,
+    },
+  };
+}
+
+const isConstantNode = (n: Node): boolean => n.opType === 'Constant' && (n.domain === '' || n.domain === 'ai.onnx');
+
 interface Measurement {
   /** Median traced kernel time per node name (null: no trace). */
   rawNodeMs: Map<string, number> | null;
+  /** Of the optimized session, when asked for and obtained: median traced kernel time per kernel name, and the graph it ran. */
+  optimized: { rawKernelMs: Map<string, number>; graph: Model } | { failed: string } | null;
   unoptimizedTotalMs: number;
   optimizedTotalMs: number;
   runOverheadMs: number;
+  runs: ModelProfile['runs'];
 }
 
-/** Everything timed on one backend: traced runs, untraced runs (both optimization levels), and the fixed cost of a run. */
+/** Timed runs per block of a phase; each block starts with one untimed run that brings the session's data back into cache. */
+const BLOCK_RUNS = 5;
+/** onnxruntime's profiler keeps at most 1M events; traced runs stay well below (one event per node and run, and a few per run). */
+const MAX_TRACE_EVENTS = 500_000;
+
+interface Phase {
+  phase: ProfileProgress['phase'] | 'optimizedProfile';
+  session: RunnerSession;
+  timesMs: number[];
+  /** Runs this phase may have at most (traced ones: events the profiler keeps). */
+  maxRuns: number;
+  /** Traced sessions: which of their runs (all are in the trace, in order) the medians use. */
+  kept?: boolean[];
+}
+
+/**
+ * Everything timed on one backend, in one measurement: traced runs (optimizations off),
+ * untraced runs at both levels, runs of a one-node model (the fixed cost of a run) and, with
+ * `traceOptimized`, traced runs of the optimized graph. The sessions take turns in blocks of
+ * BLOCK_RUNS until each has `repeats` timed runs and `minPhaseMs` have passed, so every median
+ * covers the same stretch of time (fixtures, node: the classifier 1 s → ~28 blocks per phase
+ * where 20 runs took 20–50 ms; the recognizer's 20 runs take longer anyway).
+ */
 async function measure(
   runner: Runner,
+  tinyRunner: Runner,
   o: ResolvedOptions,
+  computeNodes: number,
+  traceOptimized: boolean,
   onProgress: ProfileOptions['onProgress'],
-  makeRunner: (model: Uint8Array, feeds: Feeds, threads: number) => Runner | Promise<Runner>,
 ): Promise<Measurement> {
   if (runner.jit) {
     // Each level runs different kernels (fused or not): warm both.
     await settle(runner, 'disabled');
     await settle(runner, 'all');
   }
-  const rawNodeMs = await profileRuns(runner, o, onProgress);
-  const unoptimizedTotalMs = await timeRuns(runner, 'disabled', o, 'total', onProgress);
-  const optimizedTotalMs = await timeRuns(runner, 'all', o, 'optimized', onProgress);
-  const tiny = tinyModel();
-  const runOverheadMs = await timeRuns(await makeRunner(tiny.bytes, tiny.feeds, o.threads), 'disabled', o, 'overhead', onProgress);
-  return { rawNodeMs, unoptimizedTotalMs, optimizedTotalMs, runOverheadMs };
+  const tmp = nodeFs.mkdtempSync(path.join(os.tmpdir(), 'splitc-profile-'));
+  const sessions: RunnerSession[] = [];
+  const open = async (r: Runner, level: OptLevel, opts: { traceDir?: string; optimizedModelPath?: string } = {}): Promise<RunnerSession> => {
+    for (const dir of [opts.traceDir, opts.optimizedModelPath && path.dirname(opts.optimizedModelPath)]) if (dir) nodeFs.mkdirSync(dir, { recursive: true });
+    const s = await r.open(level, opts);
+    sessions.push(s);
+    return s;
+  };
+  try {
+    const maxTraced = Math.max(o.repeats, Math.floor(MAX_TRACE_EVENTS / (computeNodes + 4)) - o.warmup);
+    const traced: Phase = { phase: 'profile', session: await open(runner, 'disabled', { traceDir: path.join(tmp, 'trace') }), timesMs: [], maxRuns: maxTraced, kept: [] };
+    const unoptimized: Phase = { phase: 'total', session: await open(runner, 'disabled'), timesMs: [], maxRuns: Infinity };
+    const optimized: Phase = { phase: 'optimized', session: await open(runner, 'all'), timesMs: [], maxRuns: Infinity };
+    const overhead: Phase = { phase: 'overhead', session: await open(tinyRunner, 'disabled'), timesMs: [], maxRuns: Infinity };
+    const optimizedModelPath = path.join(tmp, 'optimized', 'model.onnx');
+    let optimizedTraced: Phase | undefined;
+    let optimizedFailure: string | undefined;
+    if (traceOptimized) {
+      try {
+        const session = await open(runner, 'all', { traceDir: path.join(tmp, 'trace-optimized'), optimizedModelPath });
+        optimizedTraced = { phase: 'optimizedProfile', session, timesMs: [], maxRuns: maxTraced, kept: [] };
+      } catch (e) {
+        optimizedFailure = `the optimized session could not be traced (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`;
+      }
+    }
+    const phases = [traced, unoptimized, optimized, overhead, ...(optimizedTraced ? [optimizedTraced] : [])];
+    for (const p of phases) {
+      for (let i = 0; i < o.warmup; i++) {
+        await p.session.run();
+        p.kept?.push(false);
+      }
+    }
+    const start = performance.now();
+    const enough = (p: Phase): boolean => p.timesMs.length >= Math.min(o.repeats, p.maxRuns);
+    let rounds = 0;
+    while (!(phases.every(enough) && performance.now() - start >= o.minPhaseMs)) {
+      for (const p of phases) {
+        const block = Math.min(BLOCK_RUNS, p.maxRuns - p.timesMs.length);
+        if (block <= 0) continue;
+        await p.session.run();
+        p.kept?.push(false);
+        for (let i = 0; i < block; i++) {
+          const t0 = performance.now();
+          await p.session.run();
+          p.timesMs.push(performance.now() - t0);
+          p.kept?.push(true);
+        }
+      }
+      rounds++;
+      if (onProgress) {
+        const elapsed = performance.now() - start;
+        const roundsWanted = Math.max(Math.ceil(o.repeats / BLOCK_RUNS), Math.ceil((rounds * o.minPhaseMs) / Math.max(elapsed, 1e-3)));
+        for (const p of [traced, unoptimized, optimized, overhead]) {
+          onProgress({ phase: p.phase as ProfileProgress['phase'], done: p.timesMs.length, total: Math.max(p.timesMs.length + 1, Math.min(p.maxRuns, roundsWanted * BLOCK_RUNS)) });
+        }
+      }
+    }
+    for (const p of [traced, unoptimized, optimized, overhead]) onProgress?.({ phase: p.phase as ProfileProgress['phase'], done: p.timesMs.length, total: p.timesMs.length });
+
+    /** Median kernel times of a traced phase's kept runs; null without a trace. */
+    const kernelMedians = (p: Phase): Map<string, number> | null => {
+      const trace = p.session.endProfiling();
+      if (!trace) return null;
+      const runs = groupTraceByRun(trace);
+      if (runs.runsMs.length !== p.kept!.length) {
+        throw new SplitcError('E_PROFILER', `the profile trace has ${runs.runsMs.length} runs, expected ${p.kept!.length}`, {
+          hint: 'onnxruntime may have dropped events (its profiler keeps at most 1M); use fewer repeats',
+        });
+      }
+      return medianNodeTimes(selectRuns(runs, p.kept!));
+    };
+    const rawNodeMs = kernelMedians(traced);
+    let optimizedResult: Measurement['optimized'] = optimizedFailure ? { failed: optimizedFailure } : null;
+    if (optimizedTraced) {
+      try {
+        const rawKernelMs = kernelMedians(optimizedTraced);
+        const graph = deserializeModel(new Uint8Array(nodeFs.readFileSync(optimizedModelPath)), { baseDir: path.dirname(optimizedModelPath), source: 'the optimized graph' });
+        optimizedResult = rawKernelMs ? { rawKernelMs, graph } : { failed: 'no trace of the optimized session' };
+      } catch (e) {
+        optimizedResult = { failed: `the optimized graph could not be read back (${e instanceof Error ? e.message.split('\n')[0] : String(e)})` };
+      }
+    }
+    return {
+      rawNodeMs,
+      optimized: optimizedResult,
+      unoptimizedTotalMs: median(unoptimized.timesMs),
+      optimizedTotalMs: median(optimized.timesMs),
+      runOverheadMs: median(overhead.timesMs),
+      runs: {
+        profile: traced.timesMs.length,
+        total: unoptimized.timesMs.length,
+        optimized: optimized.timesMs.length,
+        overhead: overhead.timesMs.length,
+        ...(optimizedTraced ? { optimizedProfile: optimizedTraced.timesMs.length } : {}),
+      },
+    };
+  } finally {
+    for (const s of sessions) await s.release();
+    nodeFs.rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 /**
@@ -401,17 +810,23 @@ function loadSource(source: ModelSource): { model: Model; bytes: Uint8Array; fil
   return { model: source.model, bytes: source.bytes, ...(source.path ? { file: source.path } : {}) };
 }
 
-/** A copy of the model whose unnamed / duplicate-named compute nodes get unique names. */
-function renamedBytes(bytes: Uint8Array, file: string | undefined): Uint8Array {
+/**
+ * The model a deployment runs, as a fresh copy (the caller's model is left alone): shapes
+ * inferred at the profiled input shapes, as `splitc split` writes its parts, and unnamed /
+ * duplicate-named compute nodes given unique names. Written without intermediate types, its
+ * bytes are the deployed ones (external data inlined).
+ */
+function deployedModel(bytes: Uint8Array, file: string | undefined, inputShapes: Record<string, number[]>): Model {
   const copy = deserializeModel(bytes, file ? { baseDir: path.dirname(path.resolve(file)), source: file } : { source: '<bytes>' });
   const seen = new Set<string>();
   let i = 0;
   for (const n of copy.graph.nodes) {
-    if (n.opType === 'Constant') continue;
+    if (isConstantNode(n)) continue;
     if (n.name === '' || seen.has(n.name)) n.name = `splitc.unnamed.${i++}`;
     seen.add(n.name);
   }
-  return modelToBytes(copy);
+  inferShapes(copy, { inputShapes });
+  return copy;
 }
 
 function makeFeeds(model: Model, given: Record<string, number[]>, seed: number): { inputShapes: Record<string, number[]>; feeds: Feeds } {
@@ -430,35 +845,6 @@ function makeFeeds(model: Model, given: Record<string, number[]>, seed: number):
   }
   const feeds = randomSamples(inputs, 1, { seed, lo: 0, hi: 1 })[0]!.load();
   return { inputShapes: Object.fromEntries(inputs.map((i) => [i.name, [...i.dims]])), feeds };
-}
-
-/** Profiled runs (optimizations off): median node times, or null when the backend gave no trace. */
-async function profileRuns(runner: Runner, o: ResolvedOptions, onProgress: ProfileOptions['onProgress']): Promise<Map<string, number> | null> {
-  const traceDir = nodeFs.mkdtempSync(path.join(os.tmpdir(), 'splitc-profile-'));
-  try {
-    const session = await runner.open('disabled', traceDir);
-    let trace: TraceEvent[] | null;
-    try {
-      const total = o.warmup + o.repeats;
-      for (let i = 0; i < total; i++) {
-        await session.run();
-        onProgress?.({ phase: 'profile', done: i + 1, total });
-      }
-      trace = session.endProfiling();
-    } finally {
-      await session.release();
-    }
-    if (!trace) return null;
-    const runs = groupTraceByRun(trace, o.warmup);
-    if (runs.runsMs.length !== o.repeats) {
-      throw new SplitcError('E_PROFILER', `the profile trace has ${runs.runsMs.length + o.warmup} runs, expected ${o.warmup + o.repeats}`, {
-        hint: 'onnxruntime may have dropped events (its profiler keeps at most 1M); use fewer repeats',
-      });
-    }
-    return medianNodeTimes(runs);
-  } finally {
-    nodeFs.rmSync(traceDir, { recursive: true, force: true });
-  }
 }
 
 /**
@@ -490,25 +876,6 @@ async function settle(runner: Runner, level: OptLevel): Promise<void> {
   }
 }
 
-/** Median wall-clock time (ms) of one run at an optimization level, without the profiler. */
-async function timeRuns(runner: Runner, level: OptLevel, o: ResolvedOptions, phase: ProfileProgress['phase'], onProgress: ProfileOptions['onProgress']): Promise<number> {
-  const session = await runner.open(level);
-  try {
-    const times: number[] = [];
-    const total = o.warmup + o.repeats;
-    for (let i = 0; i < total; i++) {
-      const t0 = performance.now();
-      await session.run();
-      const t1 = performance.now();
-      if (i >= o.warmup) times.push(t1 - t0);
-      onProgress?.({ phase, done: i + 1, total });
-    }
-    return median(times);
-  } finally {
-    await session.release();
-  }
-}
-
 function profilerError(what: string, e: unknown): SplitcError {
   if (e instanceof SplitcError) return e;
   const msg = e instanceof Error ? e.message : String(e);
@@ -520,7 +887,8 @@ function nodeRunner(model: string | Uint8Array, feeds: Feeds, threads: number): 
   return {
     jit: false,
     runtime: `onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}`,
-    async open(level, traceDir) {
+    savesOptimizedModel: true,
+    async open(level, { traceDir, optimizedModelPath } = {}) {
       let session: ort.InferenceSession;
       try {
         const sessionOptions: ort.InferenceSession.SessionOptions = {
@@ -530,6 +898,8 @@ function nodeRunner(model: string | Uint8Array, feeds: Feeds, threads: number): 
           intraOpNumThreads: threads,
           interOpNumThreads: 1,
           ...(traceDir ? { enableProfiling: true, profileFilePrefix: path.join(traceDir, 'ort') } : {}),
+          // Saving a graph with NCHWc layout makes onnxruntime warn that it is for this machine only: it is.
+          ...(optimizedModelPath ? { optimizedModelFilePath: optimizedModelPath, logSeverityLevel: 3 as const } : {}),
         };
         session = typeof model === 'string' ? await ort.InferenceSession.create(model, sessionOptions) : await ort.InferenceSession.create(model, sessionOptions);
       } catch (e) {
@@ -587,7 +957,8 @@ function webRunner(ortWeb: OrtWeb, bytes: Uint8Array, feeds: Feeds): Runner {
   return {
     jit: true,
     runtime: `onnxruntime-web ${ortWeb.env.versions.web ?? ortWeb.env.versions.common} (wasm)`,
-    async open(level, traceDir) {
+    savesOptimizedModel: false,
+    async open(level, { traceDir } = {}) {
       let session: import('onnxruntime-web').InferenceSession;
       try {
         session = await ortWeb.InferenceSession.create(bytes, {

@@ -1,6 +1,7 @@
 // Profiler and latency fit: trace grouping and medians on synthetic traces, NNLS and the fit on
-// synthetic noiseless data, then onnxruntime on the (small) classifier fixture, `runProfile`
-// end to end, and option errors. No assertion depends on how fast this machine is.
+// synthetic noiseless data, then onnxruntime on the (small) classifier fixture (what is timed,
+// how the phases take turns), `runProfile` end to end, and option errors. No assertion depends
+// on how fast this machine is.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -9,6 +10,7 @@ import { DataType } from '../../src/ir/dtype.js';
 import { SplitcError } from '../../src/ir/errors.js';
 import { Graph, Model, Node, Value, tensorType } from '../../src/ir/graph.js';
 import { loadModel, modelToBytes } from '../../src/ir/serde/io.js';
+import { inferShapes } from '../../src/passes/shape/index.js';
 import {
   fitLatencyModel,
   fitReport,
@@ -22,13 +24,24 @@ import {
   type ProfiledModelData,
 } from '../../src/search/latency-fit.js';
 import type { NodeFeatures, OpClassCoefficients } from '../../src/search/profile-types.js';
-import { groupTraceByRun, medianNodeTimes, profileModel, type TraceEvent } from '../../src/search/profiler.js';
-import { parseDeviceProfile } from '../../src/search/profiles.js';
+import {
+  MIN_OPTIMIZED_COVERAGE,
+  chargeOptimizedKernels,
+  groupTraceByRun,
+  medianNodeTimes,
+  profileModel,
+  selectRuns,
+  type ProfileProgress,
+  type TraceEvent,
+} from '../../src/search/profiler.js';
+import { modelSha256Of, parseDeviceProfile } from '../../src/search/profiles.js';
 import { fixtures, tmpDir } from '../helpers/fixtures.js';
 
 const cls = fixtures().find((f) => f.file.startsWith('ch_ppocr_mobile_v2.0_cls'))!;
 const clsSha = '491843a3c65de46295864c6815e41127eaa812c4dac1e19c6850ec49da9d3640';
 const FAST = { warmup: 1, repeats: 3 } as const;
+/** profileModel without the minimum phase duration (runProfile has no such option: its calls take the default second). */
+const FAST_PROFILE = { ...FAST, minPhaseMs: 0 } as const;
 
 function computeNodeNames(file: string): string[] {
   return [...loadModel(file).graph.nodes].filter((n) => n.opType !== 'Constant').map((n) => n.name);
@@ -98,12 +111,105 @@ describe('groupTraceByRun / medianNodeTimes', () => {
     expect(all.get('conv')).toBeCloseTo(0.025, 12); // median of 0.9, 0.01, 0.03, 0.02
   });
 
+  it('selects runs by flags (the runs between blocks are not timed)', () => {
+    const r = selectRuns(groupTraceByRun(trace), [false, true, false, true]);
+    expect(r.runsMs).toEqual([0.5, 0.5]);
+    expect(r.nodeRunsMs.get('conv')).toEqual([0.01, 0.02]);
+    expect(r.nodeRunsMs.get('add')).toEqual([0.012, 0.004]);
+    expect(r.opTypes.get('add')).toBe('Add');
+    expect(() => selectRuns(groupTraceByRun(trace), [true])).toThrow();
+  });
+
   it('median and quantile interpolate between order statistics', () => {
     expect(median([3, 1, 2])).toBe(2);
     expect(median([4, 1, 3, 2])).toBe(2.5);
     expect(quantile([0, 10], 0.9)).toBeCloseTo(9, 12);
     expect(quantile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], 0.9)).toBe(10);
     expect(median([])).toBeNaN();
+  });
+});
+
+// ---------------------------------------------------------------- optimized kernels → ONNX nodes
+
+describe('chargeOptimizedKernels', () => {
+  const t = (name: string): Value => new Value(name, tensorType(DataType.FLOAT, [1, 8, 4, 4]));
+  // convA → bn → relu → convB → sig → idn (an Identity the optimizer removes)
+  function original(): Model {
+    const g = new Graph('orig');
+    const x = g.addInput(t('x'));
+    const [a, b, r, c, sv, y] = ['a', 'b', 'r', 'c', 's', 'y'].map(t) as [Value, Value, Value, Value, Value, Value];
+    g.appendNode(new Node('', 'Conv', [x], [a], { name: 'convA' }));
+    g.appendNode(new Node('', 'BatchNormalization', [a], [b], { name: 'bn' }));
+    g.appendNode(new Node('', 'Relu', [b], [r], { name: 'relu' }));
+    g.appendNode(new Node('', 'Conv', [r], [c], { name: 'convB' }));
+    g.appendNode(new Node('', 'Sigmoid', [c], [sv], { name: 'sig' }));
+    g.appendNode(new Node('', 'Identity', [sv], [y], { name: 'idn' }));
+    g.outputs.push(y);
+    return new Model(g, 8, 13);
+  }
+  // What onnxruntime makes of it: convA+bn+relu as an NCHWc conv named after `r`, between layout
+  // reorders; convB+sig as a FusedConv under convB's name, writing the graph output directly.
+  function optimized(): Model {
+    const g = new Graph('opt');
+    const x = g.addInput(t('x'));
+    const [xc, rc, r, y] = ['reorder_token_0', 'reorder_token_1', 'r', 'y'].map(t) as [Value, Value, Value, Value];
+    g.appendNode(new Node('com.microsoft.nchwc', 'ReorderInput', [x], [xc], { name: 'ReorderInput' }));
+    g.appendNode(new Node('com.microsoft.nchwc', 'Conv', [xc], [rc], { name: 'r_nchwc' }));
+    g.appendNode(new Node('com.microsoft.nchwc', 'ReorderOutput', [rc], [r], { name: 'ReorderOutput_token_2' }));
+    g.appendNode(new Node('com.microsoft', 'FusedConv', [r], [y], { name: 'convB' }));
+    g.outputs.push(y);
+    return new Model(g, 8, 13);
+  }
+  const unoptimizedMs = new Map([
+    ['convA', 3],
+    ['bn', 1],
+    ['relu', 1],
+    ['convB', 4],
+    ['sig', 1],
+    ['idn', 0],
+  ]);
+
+  it('charges fused kernels to the chains they replace, shared by unoptimized time, and reorders to their convolution', () => {
+    const kernels = new Map([
+      ['ReorderInput', 0.1],
+      ['r_nchwc', 1.0],
+      ['ReorderOutput_token_2', 0.1],
+      ['convB', 2.0],
+      ['not_in_graph', 0.2],
+    ]);
+    const c = chargeOptimizedKernels(original(), optimized(), kernels, unoptimizedMs);
+    const want = { convA: 0.72, bn: 0.24, relu: 0.24, convB: 1.6, sig: 0.4, idn: 0 };
+    expect([...c.nodesMs.keys()]).toEqual(Object.keys(want));
+    for (const [name, ms] of Object.entries(want)) expect(c.nodesMs.get(name)).toBeCloseTo(ms, 12);
+    expect(c.unmappedKernels).toEqual(['not_in_graph']);
+    expect(c.coverage).toBeCloseTo(3.2 / 3.4, 12);
+    expect(c.coverage).toBeLessThan(MIN_OPTIMIZED_COVERAGE); // a profile would fall back to one scale
+    expect(c.orphanShare).toBe(0);
+  });
+
+  it('shares a kernel named after the last node of its chain with the nodes it fused upstream', () => {
+    // x·sigmoid(1.702·x), fused into a QuickGelu named after the final Mul
+    const g = new Graph('gelu');
+    const x = g.addInput(t('x'));
+    const [a, sg, y] = ['a', 'sg', 'y'].map(t) as [Value, Value, Value];
+    g.appendNode(new Node('', 'Mul', [x, x], [a], { name: 'm1' }));
+    g.appendNode(new Node('', 'Sigmoid', [a], [sg], { name: 'sig' }));
+    g.appendNode(new Node('', 'Mul', [x, sg], [y], { name: 'm2' }));
+    g.outputs.push(y);
+    const o = new Graph('gelu-opt');
+    const ox = o.addInput(t('x'));
+    o.appendNode(new Node('com.microsoft', 'QuickGelu', [ox], [t('y')], { name: 'm2/QuickGeluFusion/' }));
+    const c = chargeOptimizedKernels(new Model(g, 8, 13), new Model(o, 8, 13), new Map([['m2/QuickGeluFusion/', 1]]), new Map([['m1', 1], ['sig', 2], ['m2', 1]]));
+    expect(Object.fromEntries(c.nodesMs)).toEqual({ m1: 0.25, sig: 0.5, m2: 0.25 });
+    expect(c.orphanShare).toBe(0);
+  });
+
+  it('gives nodes no kernel reaches 0 and reports their share of the unoptimized time', () => {
+    const c = chargeOptimizedKernels(original(), optimized(), new Map([['r_nchwc', 1.0]]), unoptimizedMs);
+    expect(c.coverage).toBe(1);
+    expect(c.nodesMs.get('convB')).toBe(0);
+    expect(c.nodesMs.get('convA')).toBeCloseTo(0.6, 12);
+    expect(c.orphanShare).toBeCloseTo(5 / 10, 12);
   });
 });
 
@@ -160,8 +266,8 @@ describe('nnls', () => {
 });
 
 describe('fitLatencyModel', () => {
-  const conv: OpClassCoefficients = { msPerGMac: 4, msPerMB: 0.2, msFixed: 0.003 };
-  const add: OpClassCoefficients = { msPerGMac: 0, msPerMB: 0.05, msFixed: 0.001 };
+  const conv: OpClassCoefficients = { msPerGMac: 4, msPerMB: 0.2, msFixed: 0 };
+  const add: OpClassCoefficients = { msPerGMac: 0, msPerMB: 0.05, msFixed: 0 };
   const samplesFor = (nodes: NodeFeatures[], c: OpClassCoefficients): LatencySample[] => nodes.map((f) => ({ features: f, ms: exact(c, f) }));
 
   it('recovers per-class coefficients exactly from noiseless samples', () => {
@@ -175,18 +281,29 @@ describe('fitLatencyModel', () => {
       const got = lm.opClasses[k]!;
       expect(got.msPerGMac).toBeCloseTo(want.msPerGMac, 9);
       expect(got.msPerMB).toBeCloseTo(want.msPerMB, 9);
-      expect(got.msFixed).toBeCloseTo(want.msFixed, 9);
+      expect(got.msFixed).toBe(0);
     }
   });
 
+  it('fits no fixed cost per node: a model of tiny nodes is not charged the large nodes\' intercept', () => {
+    // Large nodes whose latency has an intercept: least squares with one would give 0.01 ms per node.
+    const big = syntheticNodes(40, 'Conv', 8).map((f) => ({ ...f, bytes: f.bytes + 2e6 }));
+    const lm = fitLatencyModel(big.map((f) => ({ features: f, ms: exact(conv, f) + 0.01 })));
+    for (const c of [...Object.values(lm.opClasses), lm.default]) expect(c.msFixed).toBe(0);
+    const tiny: NodeFeatures = { name: 't', opType: 'Conv', macs: 1000, bytes: 1000 };
+    expect(exact(lm.opClasses.conv!, tiny)).toBeLessThan(0.001); // with the intercept: > 0.01
+    expect(exact(lm.opClasses.conv!, tiny)).toBeGreaterThan(0);
+  });
+
   it('clamps a negative coefficient to 0 in a class fit', () => {
-    // latency falling with bytes: least squares would say msPerMB < 0
-    const nodes = syntheticNodes(30, 'Relu', 3);
-    const samples = nodes.map((f) => ({ features: f, ms: Math.max(0.0001, 0.05 - 0.004 * (f.bytes / 1e6)) }));
-    const c = fitLatencyModel(samples).opClasses.activation!;
+    // latency falling with bytes at a given MAC count: least squares would say msPerMB < 0
+    const r = rng(3);
+    const nodes: NodeFeatures[] = Array.from({ length: 30 }, (_, i) => ({ name: `c.${i}`, opType: 'Conv', macs: Math.round(2e7 + r() * 3e7), bytes: Math.round(r() * 4e6) }));
+    const samples = nodes.map((f) => ({ features: f, ms: 4 * (f.macs / 1e9) - 0.02 * (f.bytes / 1e6) }));
+    const c = fitLatencyModel(samples).opClasses.conv!;
     expect(c.msPerMB).toBe(0);
-    expect(c.msPerGMac).toBe(0);
-    expect(c.msFixed).toBeGreaterThan(0);
+    expect(c.msPerGMac).toBeGreaterThan(0);
+    expect(c.msFixed).toBe(0);
   });
 
   it('leaves classes with too few samples to the default, fitted over everything', () => {
@@ -198,12 +315,13 @@ describe('fitLatencyModel', () => {
   });
 
   it('weights samples (weighted least squares)', () => {
-    const f: NodeFeatures = { name: 'n', opType: 'Conv', macs: 0, bytes: 0 };
+    const f: NodeFeatures = { name: 'n', opType: 'Conv', macs: 0, bytes: 1e6 };
     const samples = [
       ...Array.from({ length: 5 }, () => ({ features: f, ms: 1, weight: 1 })),
       ...Array.from({ length: 5 }, () => ({ features: f, ms: 3, weight: 100 })),
     ];
-    expect(fitLatencyModel(samples).opClasses.conv!.msFixed).toBeCloseTo(301 / 101, 9);
+    expect(fitLatencyModel(samples).opClasses.conv!.msPerMB).toBeCloseTo(301 / 101, 9);
+    expect(() => fitLatencyModel(samples, { minSamplesPerClass: 1 })).toThrow(SplitcError);
   });
 
   it('takes runOverheadMs from whole runs minus node sums (median, never negative)', () => {
@@ -219,8 +337,8 @@ describe('fitLatencyModel', () => {
 });
 
 describe('fit report', () => {
-  const conv: OpClassCoefficients = { msPerGMac: 4, msPerMB: 0.2, msFixed: 0.003 };
-  const add: OpClassCoefficients = { msPerGMac: 0, msPerMB: 0.05, msFixed: 0.001 };
+  const conv: OpClassCoefficients = { msPerGMac: 4, msPerMB: 0.2, msFixed: 0 };
+  const add: OpClassCoefficients = { msPerGMac: 0, msPerMB: 0.05, msFixed: 0 };
   const model = (name: string, seed: number, noise = 0): ProfiledModelData => {
     const r = rng(seed + 100);
     const features = [...syntheticNodes(20, 'Conv', seed, `${name}.conv`), ...syntheticNodes(20, 'Add', seed + 1, `${name}.add`)];
@@ -272,7 +390,7 @@ describe('nodeFeatures', () => {
 describe('profileModel (onnxruntime-node)', () => {
   it('measures every compute node under its ONNX name', async () => {
     const names = computeNodeNames(cls.path);
-    const raw = await profileModel(cls.path, { ...FAST, inputShapes: cls.inputShapes, correctProfilerOverhead: false, nodeTimesFor: 'unoptimized' });
+    const raw = await profileModel(cls.path, { ...FAST_PROFILE, inputShapes: cls.inputShapes, correctProfilerOverhead: false, nodeTimesFor: 'unoptimized' });
     expect(raw.modelSha256).toBe(clsSha);
     expect(raw.model).toBe(cls.file);
     expect(raw.runtime).toMatch(/^onnxruntime-node \d/);
@@ -281,19 +399,69 @@ describe('profileModel (onnxruntime-node)', () => {
     for (const n of names) expect(raw.nodesMs[n]! > 0 || raw.notReported.includes(n)).toBe(true);
     expect(raw.profilerOverheadMsPerNode).toBe(0);
     expect(raw.optimizationScale).toBe(1);
+    expect(raw.nodeTimesMethod).toBe('traced-unoptimized');
+    expect(raw.optimizedTrace).toBeUndefined();
     expect(raw.nodeSumMs).toBeCloseTo(raw.rawNodeSumMs, 9);
     expect(raw.totalMs).toBe(raw.unoptimizedTotalMs);
     expect(raw.estimated).toBe(false);
 
-    const p = await profileModel(cls.path, { ...FAST, inputShapes: cls.inputShapes });
+    const p = await profileModel(cls.path, { ...FAST_PROFILE, inputShapes: cls.inputShapes });
     expect(Object.keys(p.nodesMs)).toEqual(Object.keys(raw.nodesMs));
     for (const ms of Object.values(p.nodesMs)) expect(Number.isFinite(ms) && ms >= 0).toBe(true);
     expect(p.profilerOverheadMsPerNode).toBeGreaterThanOrEqual(0);
     expect(p.nodeTimesFor).toBe('optimized');
     expect(p.totalMs).toBe(p.optimizedTotalMs);
-    // node times are the corrected traced ones times one scale
-    expect(p.nodeSumMs).toBeLessThanOrEqual(p.rawNodeSumMs * p.optimizationScale + 1e-9);
     expect(p.inputShapes).toEqual({ x: [1, 3, 48, 192] });
+    // node backend: per-node times from the traced optimized session, every kernel mapped
+    expect(p.nodeTimesMethod).toBe('traced-optimized');
+    expect(p.optimizedTrace).toMatchObject({ used: true, unmappedKernels: [] });
+    expect(p.optimizedTrace!.coverage).toBe(1);
+    expect(p.optimizedTrace!.orphanShare).toBeLessThan(0.05);
+    expect(p.optimizationScale).toBe(1);
+    expect(p.runs.optimizedProfile).toBe(p.runs.optimized);
+    // the kernels less their bookkeeping add up to the untraced run (more only where clamped at 0)
+    expect(p.nodeSumMs).toBeGreaterThanOrEqual(p.optimizedTotalMs - p.runOverheadMs - 1e-9);
+    // fused away, yet charged: the first Conv runs inside the NCHWc kernel named after the tensor its chain ends in
+    expect(p.nodesMs[names.find((n) => n.startsWith('p2o.Conv'))!]).toBeGreaterThan(0);
+
+    // without the optimized trace: the unoptimized times, less the bookkeeping, times one scale
+    const scaled = await profileModel(cls.path, { ...FAST_PROFILE, inputShapes: cls.inputShapes, traceOptimized: false });
+    expect(scaled.nodeTimesMethod).toBe('scaled');
+    expect(scaled.optimizedTrace).toBeUndefined();
+    expect(scaled.runs.optimizedProfile).toBeUndefined();
+    expect(scaled.optimizationScale).toBeCloseTo((scaled.optimizedTotalMs - scaled.runOverheadMs) / (scaled.unoptimizedTotalMs - scaled.runOverheadMs), 12);
+    expect(scaled.nodeSumMs).toBeLessThanOrEqual(scaled.rawNodeSumMs * scaled.optimizationScale + 1e-9);
+  });
+
+  it('times the model as deployed (shapes inferred at the given shapes) but keys it by the file', async () => {
+    // What `splitc split` writes: the input declared [1,3,48,192], no value_info for the intermediates.
+    const deployed = loadModel(cls.path);
+    inferShapes(deployed, { inputShapes: cls.inputShapes });
+    const deployedSha = modelSha256Of(modelToBytes(deployed, { intermediateTypes: false }));
+    expect(deployedSha).not.toBe(clsSha);
+    const model = loadModel(cls.path);
+    const p = await profileModel({ model, bytes: new Uint8Array(fs.readFileSync(cls.path)), path: cls.path }, { ...FAST_PROFILE, inputShapes: cls.inputShapes });
+    expect(p.modelSha256).toBe(clsSha);
+    expect(p.timedModelSha256).toBe(deployedSha);
+    // the caller's model is left as it was: its input keeps its symbolic dims
+    expect(model.graph.inputs[0]!.shape!.some((d) => typeof d === 'string')).toBe(true);
+  });
+
+  it('takes turns between the phases in blocks, each at least the repeats, and reports each phase\'s end once', async () => {
+    const seen: ProfileProgress[] = [];
+    const p = await profileModel(cls.path, { warmup: 1, repeats: 7, minPhaseMs: 0, inputShapes: cls.inputShapes, onProgress: (q) => seen.push(q) });
+    // blocks of 5 timed runs, all phases in every round: 7 repeats → 2 rounds
+    expect(p.runs).toEqual({ profile: 10, total: 10, optimized: 10, overhead: 10, optimizedProfile: 10 });
+    expect(p.minPhaseMs).toBe(0);
+    for (const phase of ['profile', 'total', 'optimized', 'overhead'] as const) {
+      const mine = seen.filter((q) => q.phase === phase);
+      expect(mine.filter((q) => q.done === q.total)).toEqual([{ phase, done: 10, total: 10 }]);
+      expect(mine.every((q) => q.done <= q.total)).toBe(true);
+    }
+    // interleaved: the first round reports every phase before any phase ends
+    expect(seen.slice(0, 4).map((q) => q.phase)).toEqual(['profile', 'total', 'optimized', 'overhead']);
+    expect(seen.slice(0, 4).every((q) => q.done === 5 && q.total > 5)).toBe(true);
+    expect(seen.slice(-4).every((q) => q.done === q.total)).toBe(true);
   });
 
   it('reports nodes without a usable name as not reported (and still runs them)', async () => {
@@ -306,7 +474,7 @@ describe('profileModel (onnxruntime-node)', () => {
     g.appendNode(new Node('', 'Sigmoid', [a], [b], { name: 'twice' }));
     g.appendNode(new Node('', 'Relu', [b], [y], { name: 'twice' }));
     g.outputs.push(y);
-    const p = await profileModel(modelToBytes(new Model(g, 8, 13)), { ...FAST });
+    const p = await profileModel(modelToBytes(new Model(g, 8, 13)), { ...FAST_PROFILE });
     expect(Object.keys(p.nodesMs)).toEqual([]);
     expect(p.notReported).toEqual(['', 'twice', 'twice']);
     expect(p.model).toBeUndefined();
@@ -315,8 +483,13 @@ describe('profileModel (onnxruntime-node)', () => {
 
 describe('profileModel (onnxruntime-web, wasm)', () => {
   it('traces per-node times in wasm too', async () => {
-    const p = await profileModel(cls.path, { backend: 'wasm', warmup: 1, repeats: 2, inputShapes: cls.inputShapes });
+    const p = await profileModel(cls.path, { backend: 'wasm', warmup: 1, repeats: 2, minPhaseMs: 0, inputShapes: cls.inputShapes });
     expect(p.estimated).toBe(false);
+    expect(p.nodeTimesMethod).toBe('scaled'); // onnxruntime-web cannot save the optimized graph
+    expect(p.optimizedTrace).toBeUndefined();
+    expect(p.modelSha256).toBe(clsSha);
+    const node = await profileModel(cls.path, { ...FAST_PROFILE, inputShapes: cls.inputShapes });
+    expect(p.timedModelSha256).toBe(node.timedModelSha256); // both backends time the same deployed bytes
     expect(p.runtime).toMatch(/^onnxruntime-web \d.*wasm/);
     expect([...Object.keys(p.nodesMs), ...p.notReported].sort()).toEqual(computeNodeNames(cls.path).sort());
     expect(p.notReported).toEqual([]);
@@ -399,10 +572,12 @@ describe('bad options', () => {
 
     expect(await codeOfAsync(() => profileModel(cls.path, { backend: 'tpu' as never }))).toBe('E_BAD_ARGUMENT');
     expect(await codeOfAsync(() => profileModel(cls.path, { repeats: 0 }))).toBe('E_BAD_ARGUMENT');
+    expect(await codeOfAsync(() => profileModel(cls.path, { ...FAST, minPhaseMs: -1 }))).toBe('E_BAD_ARGUMENT');
+    expect(await codeOfAsync(() => profileModel(cls.path, { ...FAST, minPhaseMs: Number.NaN }))).toBe('E_BAD_ARGUMENT');
     expect(await codeOfAsync(() => profileModel('/nonexistent/model.onnx'))).toBe('E_IO');
     // the classifier's height and width are symbolic: they must be given
-    expect(await codeOfAsync(() => profileModel(cls.path, { ...FAST }))).toBe('E_BAD_ARGUMENT');
+    expect(await codeOfAsync(() => profileModel(cls.path, { ...FAST_PROFILE }))).toBe('E_BAD_ARGUMENT');
     // a shape onnxruntime rejects: measuring fails
-    expect(await codeOfAsync(() => profileModel(cls.path, { ...FAST, inputShapes: { x: [1, 3, 48] } }))).toBe('E_PROFILER');
+    expect(await codeOfAsync(() => profileModel(cls.path, { ...FAST_PROFILE, inputShapes: { x: [1, 3, 48] } }))).toBe('E_PROFILER');
   });
 });
