@@ -2,6 +2,12 @@
 
 import { spawn } from 'node:child_process';
 
+/** The value after `--name` on the command line, or `dflt`. */
+export function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
+}
+
 /** n seeded uniform floats in [lo, hi) (xorshift32). */
 export function seededFloats(n: number, seed: number, lo = -1, hi = 1): Float32Array {
   let s = seed >>> 0 || 1;

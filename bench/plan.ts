@@ -24,7 +24,7 @@ import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as ortWeb from 'onnxruntime-web';
 import { loadModelWithBytes } from '../src/ir/serde/io.js';
-import { seededFloats, type ServerChild, startServerChild } from './lib.js';
+import { arg, seededFloats, type ServerChild, startServerChild } from './lib.js';
 import { runProfile } from '../src/cli/profile.js';
 import { createCompressStep } from '../src/cli/compress-step.js';
 import { runSplit } from '../src/cli/split.js';
@@ -39,10 +39,6 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..');
 const TOKEN = 'bench-token';
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
-}
 const linksMbps = arg('links', '1,10,100').split(',').map(Number);
 const rttMs = Number(arg('rtt', '20'));
 const compressOptions = arg('compress-options', 'int8').split(',').filter(Boolean);

@@ -19,7 +19,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildBundle } from '../src/codegen/bundle.js';
-import { type ServerChild, startServerChild } from './lib.js';
+import { arg, type ServerChild, startServerChild } from './lib.js';
 import { bundleInputFromSplit } from '../src/codegen/input.js';
 import type { Manifest } from '../src/codegen/manifest.js';
 import type { Model } from '../src/ir/graph.js';
@@ -31,10 +31,6 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..');
 const TOKEN = 'bench-token';
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
-}
 const runs = Number(arg('runs', '30'));
 const warmup = Number(arg('warmup', '5'));
 const keep = process.argv.includes('--keep');

@@ -18,10 +18,20 @@ function bodyBytes(body: RequestInit['body']): number {
   throw new TypeError('the emulated link measures string, Blob and byte bodies only');
 }
 
-const sleep = (ms: number): Promise<void> => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
+const realSleep = (ms: number): Promise<void> => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
 
-/** `inner` behind an emulated link; `stats()` reports what crossed it. */
-export function shapedFetch(inner: typeof fetch, link: EmulatedLink): typeof fetch & { stats(): { requests: number; upBytes: number; downBytes: number } } {
+export interface LinkClock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+/** `inner` behind an emulated link; `stats()` reports what crossed it. `clock` is for tests. */
+export function shapedFetch(
+  inner: typeof fetch,
+  link: EmulatedLink,
+  clock: LinkClock = { now: () => performance.now(), sleep: realSleep },
+): typeof fetch & { stats(): { requests: number; upBytes: number; downBytes: number } } {
+  const sleep = clock.sleep;
   for (const k of ['uplinkMbps', 'downlinkMbps', 'rttMs'] as const) {
     const v = link[k];
     if (!(typeof v === 'number' && Number.isFinite(v) && v >= 0) || (k !== 'rttMs' && v === 0)) throw new RangeError(`link ${k} must be a positive number, got ${v}`);
@@ -33,7 +43,7 @@ export function shapedFetch(inner: typeof fetch, link: EmulatedLink): typeof fet
   let downBytes = 0;
   // Reserve the direction's next free slot: transfers on one direction never overlap.
   const occupy = (direction: 'up' | 'down', bytes: number): number => {
-    const now = performance.now();
+    const now = clock.now();
     const ms = (bytes * 8) / ((direction === 'up' ? link.uplinkMbps : link.downlinkMbps) * 1e3);
     const start = Math.max(now, direction === 'up' ? upFreeAt : downFreeAt);
     const end = start + ms;
