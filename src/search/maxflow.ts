@@ -110,22 +110,10 @@ export class FlowNetwork {
       }
       if (flow === Infinity) break;
     }
-    // Source side: reachable from s in the residual network.
-    const sourceSide = new Array<boolean>(n).fill(false);
-    sourceSide[s] = true;
-    let qh = 0;
-    let qt = 0;
-    queue[qt++] = s;
-    while (qh < qt) {
-      const u = queue[qh++]!;
-      for (let e = this.head[u]!; e !== -1; e = this.next[e]!) {
-        const v = this.to[e]!;
-        if (!sourceSide[v] && this.cap[e]! > EPS) {
-          sourceSide[v] = true;
-          queue[qt++] = v;
-        }
-      }
-    }
+    // Source side: reachable from s in the residual network — what the last (failed) BFS
+    // labelled; after an infinite flow the loop stopped early, so label once more.
+    if (flow === Infinity) bfs();
+    const sourceSide = Array.from(level, (l) => l !== -1);
     return { value: flow, sourceSide };
   }
 }

@@ -14,7 +14,7 @@ import { annotateCost } from '../passes/cost.js';
 import { inferShapes } from '../passes/shape/index.js';
 import { evaluateChainPartition, evaluateMultiInputPartition, type PartitionProblem, solveChainPartition, solveMultiInputPartition, solvePartition } from './partition.js';
 import type { DeviceProfile, LinkProfile, NodeFeatures } from './profile-types.js';
-import { predictNodeMs, transferMs } from './profiles.js';
+import { computeEnergyJ, predictNodeMs, transferMs } from './profiles.js';
 
 export const PLAN_SCHEMA_VERSION = 1;
 
@@ -234,8 +234,7 @@ function objectiveCosts(pg: PlanGraph, opts: PlanOptions, objective: Objective):
   }
   const e = edge.energy ?? {};
   const idleW = e.idleWatts ?? 0;
-  const computeJ = (i: number): number =>
-    e.joulesPerGMac !== undefined ? (e.joulesPerGMac * pg.features[i]!.macs) / 1e9 : ((e.activeWatts ?? 0) * pg.edgeMs[i]!) / 1000;
+  const computeJ = (i: number): number => computeEnergyJ(edge, pg.features[i]!.macs, pg.edgeMs[i]!) ?? 0;
   return {
     node: (i, side) => (side === 'edge' ? computeJ(i) : (idleW * (pg.cloudMs[i]! + pg.downMs[i]!)) / 1000),
     tensor: (t, k) => ((link.joulesPerMB ?? 0) * t.wireBytes[k]!) / 1e6 + (idleW * tensorMs(t, k)) / 1000,
@@ -267,7 +266,7 @@ function crossingTensors(pg: PlanGraph, onEdge: Uint8Array): PlanTensor[] {
 }
 
 /** Weights used by edge nodes (each once) + peak live activations running the edge nodes in order. */
-function edgeMemory(pg: PlanGraph, onEdge: Uint8Array): number {
+function edgeMemory(pg: PlanGraph, onEdge: Uint8Array, cut: readonly PlanTensor[]): number {
   const weights = new Map<Value, number>();
   pg.nodes.forEach((_, i) => {
     if (onEdge[i]) for (const [v, b] of pg.params[i]!) weights.set(v, b);
@@ -280,7 +279,7 @@ function edgeMemory(pg: PlanGraph, onEdge: Uint8Array): number {
     if (!onEdge[i]) return;
     for (const v of n.dependencies()) lastUse.set(v, i);
   });
-  const keep = new Set(crossingTensors(pg, onEdge).map((t) => t.value));
+  const keep = new Set(cut.map((t) => t.value));
   for (const v of pg.nodes[0]?.graph?.outputs ?? []) keep.add(v);
   let live = 0;
   for (const v of pg.nodes[0]?.graph?.inputs ?? []) if (!constantOf(v)) live += valueBytes(v);
@@ -307,7 +306,7 @@ function figures(pg: PlanGraph, opts: PlanOptions, onEdge: Uint8Array, option: n
     if (onEdge[i]) {
       edgeMs += pg.edgeMs[i]!;
       edgeNodes++;
-      if (e) computeJ += e.joulesPerGMac !== undefined ? (e.joulesPerGMac * pg.features[i]!.macs) / 1e9 : ((e.activeWatts ?? 0) * pg.edgeMs[i]!) / 1000;
+      if (e) computeJ += computeEnergyJ(opts.edge, pg.features[i]!.macs, pg.edgeMs[i]!) ?? 0;
     } else {
       cloudMs += pg.cloudMs[i]!;
       downlinkMs += pg.downMs[i]!;
@@ -337,7 +336,7 @@ function figures(pg: PlanGraph, opts: PlanOptions, onEdge: Uint8Array, option: n
     totalMs,
     edgeEnergyJ,
     bytesPerSample: bytes,
-    edgeMemoryBytes: edgeMemory(pg, onEdge),
+    edgeMemoryBytes: edgeMemory(pg, onEdge, cut),
     edgeNodes,
     cloudNodes: pg.nodes.length - edgeNodes,
   };
@@ -688,10 +687,7 @@ export function planMultiInput(model: Model, opts: MultiInputPlanOptions, source
   const sha = opts.modelSha256;
   const edgeMs = pg.features.map((f) => devs.map((d) => predictNodeMs(d.device, f, sha)));
   const cloudMs = pg.features.map((f, i) => predictNodeMs(opts.cloud, f, sha) + pg.downMs[i]!);
-  const energy = (d: DeviceProfile, i: number): number => {
-    const e = d.energy ?? {};
-    return e.joulesPerGMac !== undefined ? (e.joulesPerGMac * pg.features[i]!.macs) / 1e9 : ((e.activeWatts ?? 0) * edgeMs[i]![devs.findIndex((x) => x.device === d)]!) / 1000;
-  };
+  const energy = (j: number, i: number): number => computeEnergyJ(devs[j]!.device, pg.features[i]!.macs, edgeMs[i]![j]!) ?? 0;
   const tensorMs = (t: PlanTensor, d: number, k: number): number => {
     const sub: PlanOptions = { ...base, edge: devs[d]!.device, link: devs[d]!.link };
     return transferMs(devs[d]!.link, t.wireBytes[k]!, 'up') + codecMs(sub, pg.options[k]!, t.rawBytes, t.wireBytes[k]!);
@@ -699,7 +695,7 @@ export function planMultiInput(model: Model, opts: MultiInputPlanOptions, source
   const latency = objective === 'latency';
   const problem = {
     deviceCount: devs.length,
-    nodes: pg.nodes.map((_, i) => ({ edgeCost: devs.map((d, j) => (latency ? edgeMs[i]![j]! : energy(d.device, i))), cloudCost: latency ? cloudMs[i]! : 0 })),
+    nodes: pg.nodes.map((_, i) => ({ edgeCost: devs.map((_, j) => (latency ? edgeMs[i]![j]! : energy(j, i))), cloudCost: latency ? cloudMs[i]! : 0 })),
     tensors: pg.tensors.map((t) => ({
       producer: t.producer,
       consumers: t.consumers,
