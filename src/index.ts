@@ -5,6 +5,7 @@ export { deserializeModel } from './ir/serde/read.js';
 export { serializeModel } from './ir/serde/write.js';
 export * from './passes/pass.js';
 export { hoistConstants } from './passes/hoist-constants.js';
+export { upgradeOpset, upgradeOpsetPass, type UpgradeResult, MIN_UPGRADE_OPSET, MAX_UPGRADE_OPSET } from './passes/opset.js';
 export * from './passes/shape/index.js';
 export { annotateCost, type CostReport, type NodeCost, type CostTotals } from './passes/cost.js';
 export * from './passes/cut.js';

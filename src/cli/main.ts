@@ -12,6 +12,7 @@ import { convertModel } from './convert.js';
 import { bytes } from './format.js';
 import { formatInspect, inspectModel } from './inspect.js';
 import { formatSplit, runSplit } from './split.js';
+import { formatGrad, runGrad } from './grad.js';
 import { createCompressStep } from './compress-step.js';
 import { formatFidelity } from '../search/fidelity.js';
 
@@ -134,6 +135,24 @@ export async function main(argv: string[]): Promise<void> {
           process.stdout.write(formatSplit(report) + '\n');
           const fidelity = compress.fidelity();
           if (fidelity) process.stdout.write(formatFidelity(fidelity) + '\n');
+        },
+      )
+      .command(
+        'grad <model>',
+        'write the gradient graph of a loss: the model plus standard-ONNX ops computing grad:<value> outputs',
+        (y) =>
+          y
+            .positional('model', { type: 'string', demandOption: true, describe: 'ONNX model file' })
+            .option('wrt', { type: 'string', array: true, demandOption: true, describe: "differentiate with respect to: 'inputs', 'params', or value names (comma-separated, repeatable)" })
+            .option('loss', { type: 'string', default: 'sum', describe: "the loss: sum, mse[:out][=target], ce[:out][=labels], l2, tv[:image], bn-prior, feature:<value>[=input], joined with + and weighted with w* (docs/cli.md)" })
+            .option('shape', SHAPE_OPTION)
+            .option('feed-params', { type: 'boolean', default: false, describe: 'make the chosen weights graph inputs to feed (a training step), instead of differentiating at their stored values' })
+            .option('out', { alias: 'o', type: 'string', demandOption: true, describe: 'gradient model to write (.onnx)' })
+            .option('json', { type: 'boolean', default: false, describe: 'print the summary as JSON' }),
+        (args) => {
+          const report = runGrad({ model: args.model, wrt: args.wrt.map(String), loss: args.loss, shapes: shapesFrom(args.shape), out: args.out, feedParams: args.feedParams });
+          if (args.json) process.stdout.write(JSON.stringify(report) + '\n');
+          else process.stdout.write(formatGrad(report) + '\n');
         },
       )
       .command(

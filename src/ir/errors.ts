@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'E_COMPRESS' // a compression stage cannot be applied to a cut tensor (shape, axis, statistics)
   | 'E_CALIB' // calibration data is missing, unreadable or does not fit the model's inputs
   | 'E_CODEGEN' // a bundle cannot be generated (inconsistent split, unsupported wire type, missing runtime files)
+  | 'E_AUTODIFF' // a gradient cannot be built: an op without a rule, a value that is not differentiable, a bad loss
   // search/ (profiles, profiler, plans)
   | 'E_PROFILE' // a device or link profile is unknown, unreadable or invalid
   | 'E_PROFILER' // measuring latencies failed (the backend could not run the model or gave no profile)

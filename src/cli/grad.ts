@@ -1,0 +1,116 @@
+// `splitc grad`: write a model's gradient graph (forward + backward in one ONNX file) so it
+// can be inspected (Netron) and run by any onnxruntime.
+
+import { isFloatDtype, dtypeName } from '../ir/dtype.js';
+import { SplitcError } from '../ir/errors.js';
+import type { Dim, Model, Value } from '../ir/graph.js';
+import { loadModel, saveModel } from '../ir/serde/io.js';
+import { assertValid } from '../ir/verify.js';
+import { differentiate, exposeAsInputs, GRAD_PREFIX, parameterNames } from '../passes/autodiff/index.js';
+import { buildLoss, parseLossSpec } from '../passes/autodiff/losses.js';
+
+export interface GradOptions {
+  model: string;
+  /** 'inputs', 'params', or value names (may be mixed: ['inputs', 'conv1.weight']). */
+  wrt: string[];
+  loss: string;
+  shapes: Record<string, Dim[]>;
+  out: string;
+  /** Make the chosen weights plain graph inputs (to be fed), instead of keeping their stored values. */
+  feedParams?: boolean;
+}
+
+export interface GradTensorInfo {
+  name: string;
+  dtype: string;
+  shape: Dim[] | null;
+}
+
+export interface GradReport {
+  output: string;
+  bytes: number;
+  loss: string;
+  opset: { from: number; to: number };
+  /** Inputs the loss added (targets, labels). */
+  extraInputs: GradTensorInfo[];
+  /** Gradient outputs, `grad:<value>`. */
+  gradients: GradTensorInfo[];
+  /** Chosen values that do not reach the loss (their gradient is zero). */
+  unreachable: string[];
+  nodes: { forward: number; total: number };
+}
+
+function info(v: Value): GradTensorInfo {
+  return { name: v.name, dtype: v.dtype !== undefined ? dtypeName(v.dtype).toLowerCase() : '?', shape: v.shape ? [...v.shape] : null };
+}
+
+/** Expand `inputs` / `params` and comma lists into value names. */
+export function resolveWrt(model: Model, wrt: string[]): string[] {
+  const names: string[] = [];
+  const add = (n: string): void => {
+    if (!names.includes(n)) names.push(n);
+  };
+  for (const item of wrt.flatMap((w) => w.split(',')).map((w) => w.trim()).filter(Boolean)) {
+    if (item === 'inputs') {
+      const inits = model.graph.initializers;
+      for (const v of model.graph.inputs) if (!inits.has(v.name) && (v.dtype === undefined || isFloatDtype(v.dtype))) add(v.name);
+    } else if (item === 'params') {
+      for (const n of parameterNames(model)) add(n);
+    } else {
+      add(item);
+    }
+  }
+  if (names.length === 0) throw new SplitcError('E_BAD_ARGUMENT', `--wrt ${wrt.join(',')} names no floating-point value`, { hint: 'use inputs, params, or value names' });
+  return names;
+}
+
+export function runGrad(opts: GradOptions): GradReport {
+  const model = loadModel(opts.model);
+  assertValid(model);
+  const forwardNodes = model.graph.nodes.length;
+  const terms = parseLossSpec(opts.loss);
+  const wrt = resolveWrt(model, opts.wrt);
+  const params = terms.some((t) => t.kind === 'l2' && !t.target) ? parameterNames(model) : [];
+  const built = buildLoss(model, terms, params);
+  if (!built.loss.name.startsWith('loss')) {
+    // Name the loss output plainly when the name is free.
+    const taken = model.graph.valuesByName();
+    if (!taken.has('loss')) built.loss.name = 'loss';
+  }
+  model.graph.outputs.push(built.loss);
+  if (opts.feedParams) {
+    const inputs = new Set(model.graph.inputs);
+    const byName = model.graph.valuesByName();
+    exposeAsInputs(model, wrt.filter((n) => !inputs.has(byName.get(n)!)));
+  }
+  const result = differentiate(model, { wrt, loss: built.loss.name, inputShapes: opts.shapes });
+  assertValid(model);
+  const saved = saveModel(model, opts.out);
+  return {
+    output: opts.out,
+    bytes: saved.modelBytes,
+    loss: built.loss.name,
+    opset: result.opset,
+    extraInputs: built.extraInputs.map(info),
+    gradients: [...result.grads.values()].map(info),
+    unreachable: result.unreachable,
+    nodes: { forward: forwardNodes, total: model.graph.nodes.length },
+  };
+}
+
+export function formatGrad(r: GradReport): string {
+  const dims = (s: Dim[] | null): string => (s ? `[${s.map((d) => d ?? '?').join(',')}]` : '[?]');
+  const lines = [
+    `wrote ${r.output} (${(r.bytes / 1024).toFixed(1)} KiB): ${r.nodes.forward} forward nodes → ${r.nodes.total} with the gradient`,
+    `loss output: ${r.loss}${r.opset.to !== r.opset.from ? `; opset raised ${r.opset.from} → ${r.opset.to}` : ''}`,
+  ];
+  if (r.extraInputs.length) lines.push(`extra inputs: ${r.extraInputs.map((i) => `${i.name} ${i.dtype}${dims(i.shape)}`).join(', ')}`);
+  lines.push(`gradients (${r.gradients.length}):`);
+  const shown = r.gradients.slice(0, 20);
+  for (const g of shown) lines.push(`  ${g.name} ${g.dtype}${dims(g.shape)}`);
+  if (r.gradients.length > shown.length) lines.push(`  … and ${r.gradients.length - shown.length} more (--json lists all)`);
+  if (r.unreachable.length) lines.push(`warning: ${r.unreachable.length} value(s) do not reach the loss; their gradient is zero: ${r.unreachable.slice(0, 5).join(', ')}${r.unreachable.length > 5 ? ', …' : ''}`);
+  return lines.join('\n');
+}
+
+export { GRAD_PREFIX };

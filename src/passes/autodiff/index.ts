@@ -1,0 +1,312 @@
+// Reverse-mode automatic differentiation as a graph pass: the forward graph gains the ops
+// that compute gradients of a scalar loss (or of seeded outputs) with respect to chosen
+// values, as extra graph outputs named `grad:<value>`. Only standard ONNX operators are
+// emitted, so onnxruntime (node or web) runs forward and backward in one session.
+//
+// The walk visits, in reverse topological order, only the nodes on a path from a chosen
+// value to the loss; gradients arriving at a value from several consumers are summed;
+// integer tensors (shapes, indices) carry none. Each op's gradient comes from the rule
+// table (rules/index.ts); an op without a rule on the path is an E_AUTODIFF error naming
+// the node.
+
+import { DataType, dtypeName, isFloatDtype } from '../../ir/dtype.js';
+import { SplitcError } from '../../ir/errors.js';
+import { type Model, type Node, tensorType, Value } from '../../ir/graph.js';
+import type { Tensor } from '../../ir/tensor.js';
+import { constantNodeTensor } from '../../ir/constants.js';
+import { upgradeOpset } from '../opset.js';
+import { inferShapes } from '../shape/index.js';
+import type { Dim } from '../../ir/graph.js';
+import { GradBuilder, infoOf } from './builder.js';
+import { differentiableInputs, type GradContext, type GradRuleTable, isDifferentiableValue, ruleMinOpset } from './rule.js';
+import { GRAD_RULES } from './rules/index.js';
+
+export { GradBuilder, infoOf, requireStaticShape, staticShape } from './builder.js';
+export type { GradContext, GradRule, GradRuleTable } from './rule.js';
+export { GRAD_RULES } from './rules/index.js';
+
+export const GRAD_PREFIX = 'grad:';
+
+/** Lowest opset the gradient ops are written for (axes as inputs, Clip/Pad/Slice bounds as inputs). */
+export const MIN_GRAD_OPSET = 13;
+
+export interface AutodiffOptions {
+  /** Names of the values to differentiate with respect to (graph inputs, initializers, Constant outputs). */
+  wrt: string[];
+  /** Name of a scalar (one-element) floating-point value: the loss. */
+  loss?: string;
+  /**
+   * Instead of a loss: output name → name of a new graph input carrying that output's
+   * gradient (vector-Jacobian products). Either `loss` or `seeds` must be given.
+   */
+  seeds?: Record<string, string>;
+  /** Shapes for graph inputs (shape inference needs ranks; some rules need static shapes). */
+  inputShapes?: Record<string, Dim[]>;
+  /** Rules to use (default GRAD_RULES). */
+  rules?: GradRuleTable;
+  /** What happens when a chosen value does not reach the loss: zeros (default) or an error. */
+  unreachable?: 'zeros' | 'error';
+}
+
+export interface AutodiffResult {
+  /** Chosen value name → the graph output carrying its gradient. */
+  grads: Map<string, Value>;
+  /** Chosen values that do not reach the loss (their gradient is zero). */
+  unreachable: string[];
+  /** Opset before and after (raised when a rule needed it). */
+  opset: { from: number; to: number };
+  /** Nodes differentiated. */
+  nodes: number;
+}
+
+/**
+ * Make initializers and Constant-node weights plain graph inputs, so they can be fed (a
+ * training loop feeds its current parameters). Their stored values are returned, and
+ * removed from the graph: onnxruntime ignores feeds for initializers that are also graph
+ * inputs, so a value that is both would silently keep its stored value.
+ */
+export function exposeAsInputs(model: Model, names: string[]): { value: Value; initial: Tensor | null }[] {
+  const g = model.graph;
+  const byName = g.valuesByName();
+  const out: { value: Value; initial: Tensor | null }[] = [];
+  for (const name of names) {
+    const v = byName.get(name);
+    if (!v) throw new SplitcError('E_AUTODIFF', `no value named '${name}' in the graph`, { hint: 'see `splitc inspect <model>` for value names' });
+    if (v.isInitializer()) {
+      const t = v.constValue!;
+      g.initializers.delete(v.name);
+      v.constValue = null;
+      if (!g.inputs.includes(v)) g.addInput(v);
+      if (!v.type) v.type = tensorType(t.dtype, [...t.dims]);
+      out.push({ value: v, initial: t });
+      continue;
+    }
+    if (g.inputs.includes(v)) {
+      out.push({ value: v, initial: null });
+      continue;
+    }
+    const p = v.producer();
+    const t = p && p.opType === 'Constant' ? constantNodeTensor(p) : null;
+    if (!p || !t) throw new SplitcError('E_AUTODIFF', `'${name}' is computed by the graph; only inputs, initializers and Constant outputs can become inputs`);
+    const param = new Value(v.name, v.type ?? tensorType(t.dtype, [...t.dims]));
+    v.replaceAllUsesWith(param);
+    g.removeNode(p, false);
+    g.addInput(param);
+    out.push({ value: param, initial: t });
+  }
+  return out;
+}
+
+/** Names of the floating-point weights (initializers and Constant outputs of rank ≥ 1) that feed differentiable inputs. */
+export function parameterNames(model: Model, rules: GradRuleTable = GRAD_RULES): string[] {
+  const g = model.graph;
+  const names = new Set<string>();
+  const isWeight = (v: Value): boolean => {
+    if (g.inputs.includes(v) && !v.isInitializer()) return false;
+    const t = v.isInitializer() ? v.constValue : v.producer()?.opType === 'Constant' ? constantNodeTensor(v.producer()!) : null;
+    return !!t && isFloatDtype(t.dtype) && t.dims.length >= 1;
+  };
+  for (const n of g.nodes) {
+    const rule = rules[n.opType];
+    const diff = rule ? new Set(differentiableInputs(rule, n)) : new Set<number>();
+    n.inputs.forEach((v, i) => {
+      if (v && diff.has(i) && isWeight(v)) names.add(v.name);
+    });
+  }
+  return [...names];
+}
+
+/** Build the gradient graph in place. */
+export function differentiate(model: Model, opts: AutodiffOptions): AutodiffResult {
+  const rules = opts.rules ?? GRAD_RULES;
+  if (!opts.loss && !opts.seeds) throw new SplitcError('E_AUTODIFF', 'no loss and no seeds: nothing to differentiate', { hint: 'give a scalar loss value, or seed gradients for chosen outputs' });
+  if (opts.wrt.length === 0) throw new SplitcError('E_AUTODIFF', 'no values to differentiate with respect to', { hint: 'name graph inputs or parameters (--wrt inputs, --wrt params, --wrt name1,name2)' });
+  const g = model.graph;
+  const all = g.valuesByName();
+  const wrt = opts.wrt.map((name) => {
+    const v = all.get(name);
+    if (!v) throw new SplitcError('E_AUTODIFF', `no value named '${name}' to differentiate with respect to`, { hint: 'see `splitc inspect <model>` for value names' });
+    return v;
+  });
+  for (const v of wrt) {
+    if (v.dtype !== undefined && !isFloatDtype(v.dtype)) {
+      throw new SplitcError('E_AUTODIFF', `'${v.name}' is ${dtypeName(v.dtype)}: only floating-point values have gradients`);
+    }
+  }
+
+  const from = model.opset;
+  inferShapes(model, { inputShapes: opts.inputShapes ?? {} });
+
+  const byName0 = g.valuesByName();
+  const seedValue = (name: string, what: string): Value => {
+    const v = byName0.get(name);
+    if (!v) throw new SplitcError('E_AUTODIFF', `no value named '${name}' ${what}`, { hint: 'see `splitc inspect <model>` for value names' });
+    return v;
+  };
+  const seeded = [...(opts.loss ? [seedValue(opts.loss, 'to use as the loss')] : []), ...Object.keys(opts.seeds ?? {}).map((n) => seedValue(n, 'to seed'))];
+
+  // Raise the opset to what the rules on the path need; the forward ops are rewritten to
+  // match, keeping their values, so the analysis below sees the final graph.
+  let target = Math.max(from, MIN_GRAD_OPSET);
+  for (const n of pathNodes(model, wrt, seeded, rules).active) {
+    const rule = rules[n.opType];
+    if (rule) target = Math.max(target, ruleMinOpset(rule, n));
+  }
+  if (target > from) {
+    upgradeOpset(model, target);
+    inferShapes(model, { inputShapes: opts.inputShapes ?? {} });
+  }
+  const { reach, needed, active } = pathNodes(model, wrt, seeded, rules);
+  // Every op on the path needs a rule: check them all before emitting anything.
+  for (const n of active) {
+    if (!n.inputs.some((v) => v && needed.has(v))) continue;
+    if (n.domain !== '' && n.domain !== 'ai.onnx') {
+      throw new SplitcError('E_AUTODIFF', `no gradient rule for ${n.domain}::${n.opType} (${n.describe()}), which lies between a chosen value and the loss`, {
+        hint: 'only standard ONNX operators can be differentiated',
+      });
+    }
+    if (!rules[n.opType]) {
+      throw new SplitcError('E_AUTODIFF', `no gradient rule for ${n.opType} (${n.describe()}), which lies between a chosen value and the loss`, {
+        hint: `ops with rules: ${Object.keys(rules).sort().join(', ')}`,
+      });
+    }
+  }
+
+  // Seeds: the loss, or one new input per seeded output.
+  const b0 = new GradBuilder(model);
+  const seedGrads = new Map<Value, Value>();
+  if (opts.loss) {
+    const loss = seeded[0]!;
+    if (loss.dtype !== undefined && !isFloatDtype(loss.dtype)) throw new SplitcError('E_AUTODIFF', `the loss '${loss.name}' is ${dtypeName(loss.dtype)}, not floating point`);
+    const shape = loss.shape;
+    if (shape && shape.some((d) => d !== 1)) {
+      throw new SplitcError('E_AUTODIFF', `the loss '${loss.name}' has shape [${shape.map((d) => d ?? '?').join(',')}]; it must have one element`, {
+        hint: 'reduce it first (ReduceSum / ReduceMean), or seed the output gradients instead',
+      });
+    }
+    b0.scope = 'grad/seed';
+    const one = b0.scalar(1, loss.dtype ?? DataType.FLOAT);
+    seedGrads.set(loss, shape && shape.length > 0 ? b0.op('Expand', [one, b0.shapeValue(loss)], {}, infoOf(loss)) : one);
+  }
+  for (const [outName, seedName] of Object.entries(opts.seeds ?? {})) {
+    const out = byName0.get(outName)!;
+    if (b0.taken(seedName)) throw new SplitcError('E_AUTODIFF', `cannot name the seed input '${seedName}': the name is taken`);
+    b0.claim(seedName);
+    const seed = g.addInput(new Value(seedName, out.type && out.type.kind === 'tensor' ? tensorType(out.type.dtype, out.type.shape ? [...out.type.shape] : null) : null));
+    seedGrads.set(out, seed);
+  }
+
+  const b = new GradBuilder(model);
+  const contributions = new Map<Value, Value[]>();
+  for (const [v, s] of seedGrads) contributions.set(v, [s]);
+  const accumulated = new Map<Value, Value | null>();
+  const gradOf = (v: Value): Value | null => {
+    if (accumulated.has(v)) return accumulated.get(v)!;
+    const parts = contributions.get(v);
+    const gv = parts && parts.length ? b.sum(parts, v) : null;
+    accumulated.set(v, gv);
+    return gv;
+  };
+
+  let count = 0;
+  for (const n of [...g.nodes.reversed()]) {
+    if (!n.outputs.some((o) => needed.has(o)) || !n.inputs.some((v) => v && reach.has(v))) continue;
+    const dys = n.outputs.map((o) => gradOf(o));
+    if (dys.every((d) => d === null)) continue;
+    if (n.domain !== '' && n.domain !== 'ai.onnx') {
+      throw new SplitcError('E_AUTODIFF', `no gradient rule for ${n.domain}::${n.opType} (${n.describe()}), which lies between a chosen value and the loss`, {
+        hint: 'only standard ONNX operators can be differentiated',
+      });
+    }
+    const rule = rules[n.opType];
+    const diff = new Set(rule ? differentiableInputs(rule, n) : []);
+    const wanted = n.inputs.map((v, i) => !!v && v.name !== '' && reach.has(v) && needed.has(v) && diff.has(i) && isDifferentiableValue(v));
+    if (!rule) {
+      if (n.inputs.some((v) => v && reach.has(v) && isDifferentiableValue(v))) {
+        throw new SplitcError('E_AUTODIFF', `no gradient rule for ${n.opType} (${n.describe()}), which lies between a chosen value and the loss`, {
+          hint: `ops with rules: ${Object.keys(rules).sort().join(', ')}`,
+        });
+      }
+      continue;
+    }
+    if (!wanted.some(Boolean)) continue;
+    b.scope = `grad/${n.name || n.opType}`;
+    // The inputs as they are now: a rule may replace its node (MaxPool adds an Indices output).
+    const inputs = [...n.inputs];
+    const ctx: GradContext = {
+      node: n,
+      b,
+      opset: model.opset,
+      x: (i) => {
+        const v = inputs[i];
+        if (!v || v.name === '') throw ctx.fail(`input ${i} is missing`);
+        return v;
+      },
+      xOpt: (i) => {
+        const v = inputs[i];
+        return v && v.name !== '' ? v : null;
+      },
+      y: (i) => n.outputs[i]!,
+      dy: (i) => dys[i] ?? null,
+      dyOrZeros: (i) => dys[i] ?? b.zerosLike(n.outputs[i]!),
+      wants: (i) => wanted[i] ?? false,
+      setGrad: (i, gv) => {
+        if (!wanted[i]) return;
+        const x = inputs[i]!;
+        if (!gv.type && x.type) gv.type = x.type.kind === 'tensor' ? tensorType(x.type.dtype, x.type.shape ? [...x.type.shape] : null) : null;
+        const list = contributions.get(x) ?? [];
+        list.push(gv);
+        contributions.set(x, list);
+      },
+      fail: (message, hint) => new SplitcError('E_AUTODIFF', `${n.describe()}: ${message}`, hint ? { hint } : {}),
+    };
+    rule.grad(ctx);
+    count++;
+  }
+
+  // One output per chosen value.
+  const grads = new Map<string, Value>();
+  const unreachable: string[] = [];
+  b.scope = 'grad/out';
+  for (const v of wrt) {
+    let gv = gradOf(v);
+    if (!gv) {
+      if (opts.unreachable === 'error') throw new SplitcError('E_AUTODIFF', `'${v.name}' does not reach the loss: its gradient is zero`);
+      unreachable.push(v.name);
+      gv = b.zerosLike(v);
+    }
+    const name = `${GRAD_PREFIX}${v.name}`;
+    if (b.taken(name)) throw new SplitcError('E_AUTODIFF', `cannot name the gradient output '${name}': the name is taken`);
+    const out = b.op('Identity', [gv], {}, { ...infoOf(v), name });
+    g.outputs.push(out);
+    grads.set(v.name, out);
+  }
+  return { grads, unreachable, opset: { from, to: model.opset }, nodes: count };
+}
+
+/**
+ * The values reached from `wrt` (forward), the values on a path from `wrt` to a seeded
+ * value (backward from the seeds), and the nodes on such paths in reverse order.
+ */
+function pathNodes(model: Model, wrt: Value[], seeded: Value[], rules: GradRuleTable): { reach: Set<Value>; needed: Set<Value>; active: Node[] } {
+  const g = model.graph;
+  const reach = new Set<Value>(wrt);
+  for (const n of g.nodes) {
+    if (n.inputs.some((v) => v && reach.has(v)) || n.implicitInputs().some((v) => reach.has(v))) for (const o of n.outputs) reach.add(o);
+  }
+  const needed = new Set<Value>(seeded);
+  const active: Node[] = [];
+  for (const n of g.nodes.reversed()) {
+    if (!n.outputs.some((o) => needed.has(o))) continue;
+    if (!n.inputs.some((v) => v && reach.has(v))) continue;
+    active.push(n);
+    // Only inputs a gradient can flow through: floating-point values at the rule's
+    // differentiable positions (all positions for an op without a rule, so it is reported).
+    const rule = rules[n.opType];
+    const positions = new Set(rule ? differentiableInputs(rule, n) : n.inputs.map((_, i) => i));
+    n.inputs.forEach((v, i) => {
+      if (v && positions.has(i) && reach.has(v) && isDifferentiableValue(v)) needed.add(v);
+    });
+  }
+  return { reach, needed, active };
+}

@@ -1,0 +1,414 @@
+// Gradient rules for matrix products (Gemm, MatMul), reductions (Reduce*), softmax and
+// normalization (BatchNormalization, LayerNormalization).
+
+import { attr } from '../../../ir/builder.js';
+import { constantOf } from '../../../ir/constants.js';
+import { DataType } from '../../../ir/dtype.js';
+import type { Dim, Value } from '../../../ir/graph.js';
+import { type GradBuilder, infoOf, staticShape } from '../builder.js';
+import type { GradContext, GradRule, GradRuleTable } from '../rule.js';
+import { normalizeAxes } from './util.js';
+
+export const LINALG_RULES: GradRuleTable = {
+  Gemm: { grad: gemmGrad },
+  MatMul: { grad: matmulGrad },
+
+  // Reductions. Each formula is written against the keepdims forms of y and dy (which
+  // broadcast against x); with noop_with_empty_axes and no axes, onnxruntime applies the
+  // op's elementwise part (|x| for L1/L2, x² for SumSquare, log x for LogSum), which the
+  // same formulas differentiate correctly.
+  ReduceSum: reduceRule((c, k) => expandTo(c.b, k.dy, k.x)),
+  ReduceMean: reduceRule((c, k) => {
+    if (k.axes.length === 0) return k.dy;
+    const b = c.b;
+    return expandTo(b, b.mul(k.dy, reciprocalCount(c, k.x, c.y(0), k.axes)), k.x);
+  }),
+  // The gradient goes to the elements equal to the extremum; ties share it equally (each of
+  // t tied elements gets dy/t), so the gradient summed over a slice is dy, as in TensorFlow
+  // and PyTorch's amax/amin.
+  ReduceMax: reduceRule(extremumGrad),
+  ReduceMin: reduceRule(extremumGrad),
+  ReduceSumSquare: reduceRule((c, k) => {
+    const b = c.b;
+    return b.mul(k.x, b.mul(k.dy, b.scalar(2, dtypeOf(k.x))), k.x);
+  }),
+  // dy·x/y; where y = 0 the whole slice is 0, so any finite divisor gives the subgradient 0.
+  ReduceL2: reduceRule((c, k) => {
+    const b = c.b;
+    const dt = dtypeOf(k.x);
+    const isZero = b.op('Equal', [k.y, b.scalar(0, dt)], {}, { dtype: DataType.BOOL, shape: k.y.shape });
+    const safeY = b.op('Where', [isZero, b.scalar(1, dt), k.y], {}, infoOf(k.y));
+    return b.mul(k.x, b.div(k.dy, safeY), k.x);
+  }),
+  // dy·sign(x) (subgradient 0 at 0).
+  ReduceL1: reduceRule((c, k) => c.b.mul(c.b.op('Sign', [k.x], {}, infoOf(k.x)), k.dy, k.x)),
+  // y = log Σx: dy/Σx = dy·exp(−y).
+  ReduceLogSum: reduceRule((c, k) => {
+    const b = c.b;
+    return expandTo(b, b.mul(k.dy, b.op('Exp', [b.neg(k.y)], {}, infoOf(k.y))), k.x);
+  }),
+  // y = log Σ exp x: dy·exp(x − y).
+  ReduceLogSumExp: reduceRule((c, k) => {
+    const b = c.b;
+    return b.mul(b.op('Exp', [b.sub(k.x, k.y, k.x)], {}, infoOf(k.x)), k.dy, k.x);
+  }),
+
+  // Opset ≥ 13 semantics (one axis; the pass raises older models to 13 first).
+  Softmax: {
+    grad(c) {
+      // dx = y·(dy − Σ_axis dy·y)
+      const b = c.b;
+      const y = c.y(0);
+      const dy = c.dyOrZeros(0);
+      const axis = softmaxAxis(c);
+      const s = b.reduceSum(b.mul(dy, y, y), [axis], true);
+      c.setGrad(0, b.mul(y, b.sub(dy, s, y), y));
+    },
+  },
+  LogSoftmax: {
+    grad(c) {
+      // dx = dy − exp(y)·Σ_axis dy
+      const b = c.b;
+      const y = c.y(0);
+      const dy = c.dyOrZeros(0);
+      const axis = softmaxAxis(c);
+      const s = b.reduceSum(dy, [axis], true);
+      c.setGrad(0, b.sub(dy, b.mul(b.op('Exp', [y], {}, infoOf(y)), s, y), y));
+    },
+  },
+
+  BatchNormalization: {
+    // In training mode Y depends on the batch statistics only; input_mean/input_var feed
+    // the running-statistics outputs, which are state updates, not part of a loss.
+    differentiable: (n) => (batchNormTraining(n) ? [0, 1, 2] : [0, 1, 2, 3, 4]),
+    grad: batchNormGrad,
+  },
+  LayerNormalization: { differentiable: [0, 1, 2], grad: layerNormGrad },
+};
+
+// ---------------------------------------------------------------- matrix products
+
+/** Y = alpha·A'·B' + beta·C with A' = Aᵀ when transA, B' = Bᵀ when transB; C broadcasts to [M, N]. */
+function gemmGrad(c: GradContext): void {
+  const b = c.b;
+  const n = c.node;
+  const A = c.x(0);
+  const B = c.x(1);
+  const Y = c.y(0);
+  const dy = c.dyOrZeros(0);
+  const tA = n.attrInt('transA', 0) !== 0;
+  const tB = n.attrInt('transB', 0) !== 0;
+  const alpha = n.attrFloat('alpha', 1);
+  const beta = n.attrFloat('beta', 1);
+  const gemm = (p: Value, q: Value, transA: boolean, transB: boolean, like: Value): Value =>
+    b.op('Gemm', [p, q], { transA: transA ? 1 : 0, transB: transB ? 1 : 0, ...(alpha !== 1 ? { alpha: attr.float('alpha', alpha) } : {}) }, infoOf(like));
+  // dA' = α·dY·B'ᵀ, dB' = α·A'ᵀ·dY; a transposed operand gets the transpose of its gradient.
+  if (c.wants(0)) c.setGrad(0, tA ? gemm(B, dy, tB, true, A) : gemm(dy, B, false, !tB, A));
+  if (c.wants(1)) c.setGrad(1, tB ? gemm(dy, A, true, tA, B) : gemm(A, dy, !tA, false, B));
+  const C = c.xOpt(2);
+  if (C && c.wants(2)) {
+    let dc = b.sumToShape(dy, C, Y);
+    if (beta !== 1) dc = b.mul(dc, b.scalar(beta, dtypeOf(C)), C);
+    c.setGrad(2, dc);
+  }
+}
+
+/**
+ * numpy matmul: A [..., M, K] × B [..., K, N] with broadcast batch dims; a 1-D A is [1, K]
+ * and a 1-D B is [K, 1], their unit dim dropped from Y. The gradients are computed on the
+ * 2-D forms with Y's batch dims, then summed back to each operand's shape.
+ */
+function matmulGrad(c: GradContext): void {
+  const b = c.b;
+  const A = c.x(0);
+  const B = c.x(1);
+  const Y = c.y(0);
+  const as = A.shape;
+  const bs = B.shape;
+  const ys = Y.shape;
+  if (!as || !bs || !ys) throw c.fail('the ranks of its operands are unknown', 'give the input shapes (--shape)');
+  const a1 = as.length === 1;
+  const b1 = bs.length === 1;
+  const a2s: Dim[] = a1 ? [1, as[0]!] : as;
+  const b2s: Dim[] = b1 ? [bs[0]!, 1] : bs;
+  const batch = ys.slice(0, ys.length - (a1 ? 0 : 1) - (b1 ? 0 : 1));
+  const M = a2s[a2s.length - 2]!;
+  const K = a2s[a2s.length - 1]!;
+  const N = b2s[b2s.length - 1]!;
+  const r = batch.length + 2;
+  const dt = dtypeOf(Y);
+
+  // dY with the M / N dims a 1-D operand dropped put back: [...batch, M, N].
+  let dy = c.dyOrZeros(0);
+  const unsq = [...(a1 ? [r - 2] : []), ...(b1 ? [r - 1] : [])];
+  if (unsq.length) dy = b.unsqueeze(dy, unsq, { dtype: dt, shape: [...batch, M, N] });
+
+  if (c.wants(0)) {
+    // dA = dY·Bᵀ, [...batch, M, K]
+    const bT = b1 ? b.unsqueeze(B, [0], { dtype: dt, shape: [1, bs[0]!] }) : b.transpose(B, swapLast(bs.length));
+    const ga = b.op('MatMul', [dy, bT], {}, { dtype: dt, shape: [...batch, M, K] });
+    c.setGrad(0, sumToOperand(b, ga, [...batch, M, K], a2s, A));
+  }
+  if (c.wants(1)) {
+    const dB = (): Value => {
+      // A linear layer (B 2-D, A with its own batch dims): one Gemm over the flattened
+      // batch, dB = flat(A)ᵀ·flat(dY), instead of a batched product summed afterwards.
+      if (!a1 && !b1 && bs.length === 2 && as.length >= 3) {
+        const fa = b.op('Flatten', [A], { axis: as.length - 1 }, { dtype: dt, shape: [null, K] });
+        const fdy = b.op('Flatten', [dy], { axis: as.length - 1 }, { dtype: dt, shape: [null, N] });
+        return b.op('Gemm', [fa, fdy], { transA: 1 }, infoOf(B));
+      }
+      // dB = Aᵀ·dY, [...batch, K, N]
+      const aT = a1 ? b.unsqueeze(A, [1], { dtype: dt, shape: [as[0]!, 1] }) : b.transpose(A, swapLast(as.length));
+      const gb = b.op('MatMul', [aT, dy], {}, { dtype: dt, shape: [...batch, K, N] });
+      return sumToOperand(b, gb, [...batch, K, N], b2s, B);
+    };
+    c.setGrad(1, dB());
+  }
+}
+
+function swapLast(rank: number): number[] {
+  const perm = Array.from({ length: rank }, (_, i) => i);
+  perm[rank - 2] = rank - 1;
+  perm[rank - 1] = rank - 2;
+  return perm;
+}
+
+/**
+ * Sum `g` (shape `gs`) over the batch dims the operand (2-D form `xs`) lacks or broadcast
+ * from 1, then reshape to the operand `x` itself (which drops the unit dim of a 1-D operand).
+ */
+function sumToOperand(b: GradBuilder, g: Value, gs: Dim[], xs: Dim[], x: Value): Value {
+  const lead = gs.length - xs.length;
+  const axes: number[] = [];
+  for (let i = 0; i < lead; i++) axes.push(i);
+  for (let i = 0; i < xs.length - 2; i++) if (xs[i] === 1 && gs[i + lead] !== 1) axes.push(i + lead);
+  let out = g;
+  if (axes.length) out = b.reduceSum(g, axes, true, { dtype: g.dtype });
+  if (lead > 0 || xs.length !== x.shape?.length) out = b.reshapeLike(out, x);
+  return out;
+}
+
+// ---------------------------------------------------------------- reductions
+
+interface ReduceParts {
+  x: Value;
+  /** y and dy with the reduced axes kept (size 1), so they broadcast against x. */
+  y: Value;
+  dy: Value;
+  /** The reduced axes, normalized; empty when the node reduces nothing (noop_with_empty_axes). */
+  axes: number[];
+}
+
+/** A Reduce* rule from a formula for dx in terms of x and the keepdims forms of y and dy; dx must have x's shape. */
+function reduceRule(formula: (c: GradContext, k: ReduceParts) => Value): GradRule {
+  return {
+    differentiable: [0],
+    grad(c) {
+      const b = c.b;
+      const x = c.x(0);
+      const rank = x.shape?.length;
+      if (rank === undefined) throw c.fail('the rank of the input is unknown', 'give the input shapes (--shape)');
+      const axes = reduceAxes(c, rank);
+      const keep = c.node.attrInt('keepdims', 1) !== 0;
+      const kept = x.shape!.map((d, i) => (axes.includes(i) ? 1 : d));
+      const keepForm = (v: Value): Value => (keep || axes.length === 0 ? v : b.unsqueeze(v, axes, { dtype: v.dtype, shape: kept }));
+      let y: Value | null = null; // only some formulas need y: unsqueeze it on first use
+      const parts: ReduceParts = {
+        x,
+        axes,
+        get y() {
+          return (y ??= keepForm(c.y(0)));
+        },
+        dy: keepForm(c.dyOrZeros(0)),
+      };
+      c.setGrad(0, formula(c, parts));
+    },
+  };
+}
+
+/** The axes a Reduce* node reduces (attribute or input form; all when none and noop_with_empty_axes=0). */
+export function reduceAxes(c: GradContext, rank: number): number[] {
+  const n = c.node;
+  let axes = n.attrInts('axes');
+  const axesInput = c.xOpt(1);
+  if (axesInput) {
+    const t = constantOf(axesInput);
+    if (!t) throw c.fail('its axes are not a constant', 'only constant reduction axes can be differentiated');
+    axes = Array.from(t.toNumbers());
+  }
+  if (!axes || axes.length === 0) {
+    if (n.attrInt('noop_with_empty_axes', 0) !== 0) return [];
+    return Array.from({ length: rank }, (_, i) => i);
+  }
+  return normalizeAxes(axes, rank);
+}
+
+function extremumGrad(c: GradContext, k: ReduceParts): Value {
+  if (k.axes.length === 0) return k.dy;
+  const b = c.b;
+  const dt = dtypeOf(k.x);
+  const hit = b.op('Equal', [k.x, k.y], {}, { dtype: DataType.BOOL, shape: k.x.shape });
+  const mask = b.cast(hit, dt);
+  const ties = b.reduceSum(mask, k.axes, true, { dtype: dt, shape: k.y.shape });
+  return b.mul(mask, b.div(k.dy, ties), k.x);
+}
+
+/** Broadcast `v` to the shape of `x`. */
+function expandTo(b: GradBuilder, v: Value, x: Value): Value {
+  return b.op('Expand', [v, b.shapeValue(x)], {}, infoOf(x));
+}
+
+/** 1 / (number of elements reduced into each output element), as a scalar of x's type. */
+function reciprocalCount(c: GradContext, x: Value, y: Value, axes: number[]): Value {
+  const b = c.b;
+  const dt = dtypeOf(x);
+  const xs = staticShape(x);
+  if (xs) return b.scalar(1 / axes.reduce((p, a) => p * xs[a]!, 1), dt);
+  // Dynamic dims: Size(x) / Size(y) counts the reduced elements whatever keepdims is.
+  const sx = b.op('Size', [x], {}, { dtype: DataType.INT64, shape: [] });
+  const sy = b.op('Size', [y], {}, { dtype: DataType.INT64, shape: [] });
+  return b.op('Reciprocal', [b.cast(b.op('Div', [sx, sy], {}, { dtype: DataType.INT64, shape: [] }), dt)], {}, { dtype: dt, shape: [] });
+}
+
+function dtypeOf(v: Value): DataType {
+  return v.dtype ?? DataType.FLOAT;
+}
+
+// ---------------------------------------------------------------- softmax
+
+function softmaxAxis(c: GradContext): number {
+  if (c.opset < 13) throw c.fail(`Softmax before opset 13 (this model: ${c.opset}) flattens around its axis`, 'raise the model to opset 13 first');
+  const rank = c.x(0).shape?.length;
+  if (rank === undefined) throw c.fail('the rank of the input is unknown', 'give the input shapes (--shape)');
+  const axis = c.node.attrInt('axis', -1);
+  return axis < 0 ? axis + rank : axis;
+}
+
+// ---------------------------------------------------------------- normalization
+
+function batchNormTraining(n: GradContext['node']): boolean {
+  return n.attrInt('training_mode', 0) !== 0;
+}
+
+/**
+ * Y = scale·(X − mean)·invstd + B per channel (axis 1), invstd = 1/√(var + ε). In inference
+ * mode mean/var are inputs; in training mode (opset ≥ 14) they are the batch statistics over
+ * every axis but 1, recomputed here, and dX takes the closed form
+ * scale·invstd·(dY − mean(dY) − x̂·mean(dY·x̂)).
+ */
+function batchNormGrad(c: GradContext): void {
+  const b = c.b;
+  const n = c.node;
+  const X = c.x(0);
+  const rank = X.shape?.length;
+  if (rank === undefined) throw c.fail('the rank of the input is unknown', 'give the input shapes (--shape)');
+  if (rank < 2) throw c.fail(`the input has rank ${rank}; BatchNormalization needs [N, C, ...]`);
+  const training = c.opset >= 14 && batchNormTraining(n);
+  if (!training && n.outputs.length > 1) {
+    throw c.fail('training-mode BatchNormalization before opset 14 (extra outputs) cannot be differentiated', 'use training_mode=1 at opset ≥ 14');
+  }
+  if (training && (c.dy(1) || c.dy(2))) {
+    throw c.fail('the loss depends on the running statistics outputs, which have no gradient here', 'use only Y in the loss; running_mean/running_var are state updates');
+  }
+  const dt = dtypeOf(X);
+  const eps = n.attrFloat('epsilon', 1e-5);
+  const axes = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
+  const chanShape: Dim[] = X.shape!.map((d, i) => (i === 1 ? d : 1));
+  // A per-channel [C] vector as [C, 1, …] (broadcasts against X from axis 1), in X's type.
+  const toChan = (v: Value): Value => {
+    const u = asType(b, v, dt);
+    return rank > 2 ? b.unsqueeze(u, axes.slice(1).map((a) => a - 1), { dtype: dt, shape: chanShape.slice(1) }) : u;
+  };
+  // A keepdims [1, C, 1, …] channel tensor back to the [C] shape and type of `like`.
+  const toVector = (v: Value, like: Value): Value => asType(b, b.reshapeLike(v, like), dtypeOf(like));
+  const dy = c.dyOrZeros(0);
+  const scale = c.x(1);
+  const invstdOf = (variance: Value): Value =>
+    b.op('Reciprocal', [b.op('Sqrt', [b.add(variance, b.scalar(eps, dt))], {}, infoOf(variance))], {}, infoOf(variance));
+
+  if (training) {
+    const keepInfo = { dtype: dt, shape: chanShape };
+    const mean = b.reduceMean(X, axes, true, keepInfo);
+    const xc = b.sub(X, mean, X);
+    const variance = b.reduceMean(b.mul(xc, xc), axes, true, keepInfo);
+    const invstd = invstdOf(variance);
+    const xhat = b.mul(xc, invstd, X);
+    const sumDy = b.reduceSum(dy, axes, true, keepInfo);
+    const sumDyXhat = b.reduceSum(b.mul(dy, xhat, X), axes, true, keepInfo);
+    if (c.wants(0)) {
+      const perCount = reciprocalCount(c, X, sumDy, axes);
+      const centered = b.sub(b.sub(dy, b.mul(sumDy, perCount), X), b.mul(xhat, b.mul(sumDyXhat, perCount)), X);
+      c.setGrad(0, b.mul(centered, b.mul(toChan(scale), invstd, invstd), X));
+    }
+    if (c.wants(1)) c.setGrad(1, toVector(sumDyXhat, scale));
+    if (c.wants(2)) c.setGrad(2, toVector(sumDy, c.x(2)));
+    return;
+  }
+
+  // Inference mode: per-channel constants k = scale·invstd; everything is [C]-sized but dX.
+  const mean = c.x(3);
+  const variance = c.x(4);
+  const vecInfo = { dtype: dt, shape: [X.shape![1]!] };
+  const invstd = invstdOf(asType(b, variance, dt));
+  const k = b.mul(asType(b, scale, dt), invstd, invstd);
+  if (c.wants(0)) c.setGrad(0, b.mul(dy, toChan(k), X));
+  let sumDyXc: Value | null = null;
+  if (c.wants(1) || c.wants(4)) {
+    const xc = b.sub(X, toChan(mean), X);
+    sumDyXc = b.reduceSum(b.mul(dy, xc, X), axes, false, vecInfo);
+  }
+  const sumDy = c.wants(2) || c.wants(3) ? b.reduceSum(dy, axes, false, vecInfo) : null;
+  if (c.wants(1)) c.setGrad(1, asType(b, b.mul(sumDyXc!, invstd), dtypeOf(scale)));
+  if (c.wants(2)) c.setGrad(2, asType(b, sumDy!, dtypeOf(c.x(2))));
+  if (c.wants(3)) c.setGrad(3, asType(b, b.neg(b.mul(k, sumDy!)), dtypeOf(mean)));
+  if (c.wants(4)) {
+    // ∂Y/∂var = −½·scale·(X − mean)·invstd³
+    const coef = b.mul(b.mul(k, b.mul(invstd, invstd)), b.scalar(-0.5, dt));
+    c.setGrad(4, asType(b, b.mul(coef, sumDyXc!), dtypeOf(variance)));
+  }
+}
+
+/**
+ * Y = x̂·Scale + B with x̂ normalized over the axes from `axis` on. With g = dY·Scale:
+ * dX = invstd·(g − mean(g) − x̂·mean(g·x̂)); Scale and B get dY·x̂ and dY summed to their
+ * shapes. The statistics are recomputed in X's type.
+ */
+function layerNormGrad(c: GradContext): void {
+  const b = c.b;
+  const n = c.node;
+  const X = c.x(0);
+  const Y = c.y(0);
+  const xs = X.shape;
+  if (!xs) throw c.fail('the rank of the input is unknown', 'give the input shapes (--shape)');
+  if (c.dy(1) || c.dy(2)) {
+    throw c.fail('the loss depends on the Mean / InvStdDev outputs, which have no gradient here', 'use only Y in the loss');
+  }
+  const rank = xs.length;
+  const a = n.attrInt('axis', -1);
+  const axis = a < 0 ? a + rank : a;
+  const axes = Array.from({ length: rank - axis }, (_, i) => axis + i);
+  const eps = n.attrFloat('epsilon', 1e-5);
+  const dt = dtypeOf(X);
+  const statInfo = { dtype: dt, shape: xs.map((d, i) => (i < axis ? d : 1)) };
+  const mean = b.reduceMean(X, axes, true, statInfo);
+  const xc = b.sub(X, mean, X);
+  const variance = b.reduceMean(b.mul(xc, xc), axes, true, statInfo);
+  const invstd = b.op('Reciprocal', [b.op('Sqrt', [b.add(variance, b.scalar(eps, dt))], {}, statInfo)], {}, statInfo);
+  const xhat = b.mul(xc, invstd, X);
+  const dy = c.dyOrZeros(0);
+  if (c.wants(0)) {
+    const g = b.mul(dy, c.x(1), X);
+    const meanG = b.reduceMean(g, axes, true, statInfo);
+    const meanGXhat = b.reduceMean(b.mul(g, xhat, X), axes, true, statInfo);
+    c.setGrad(0, b.mul(b.sub(b.sub(g, meanG, X), b.mul(xhat, meanGXhat, X), X), invstd, X));
+  }
+  if (c.wants(1)) c.setGrad(1, b.sumToShape(b.mul(dy, xhat, X), c.x(1), Y));
+  const bias = c.xOpt(2);
+  if (bias && c.wants(2)) c.setGrad(2, b.sumToShape(dy, bias, Y));
+}
+
+/** `v` cast to `dt` when its type differs (opset 15 BatchNormalization allows mixed types). */
+function asType(b: GradBuilder, v: Value, dt: DataType): Value {
+  return v.dtype !== undefined && v.dtype !== dt ? b.cast(v, dt) : v;
+}

@@ -1,0 +1,288 @@
+// Training with splitc's own gradients: the forward model becomes a training graph (BatchNorm
+// on batch statistics with running statistics as extra outputs, a loss, and `grad:<param>`
+// outputs from the autodiff pass), run by one onnxruntime session for every step. The
+// parameters, BatchNorm running statistics and optimizer state are named Float32Arrays held
+// here, fed to the session without copies and updated in place; checkpoints hold all of
+// them plus the step and data position, so a resumed run continues bit for bit.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { toAttribute } from '../../ir/builder.js';
+import { constantOf } from '../../ir/constants.js';
+import { DataType } from '../../ir/dtype.js';
+import { SplitcError } from '../../ir/errors.js';
+import { type Dim, type Model, Node, tensorType, Value } from '../../ir/graph.js';
+import { deserializeModel } from '../../ir/serde/read.js';
+import { modelToBytes } from '../../ir/serde/io.js';
+import { MemoryStorage, Tensor } from '../../ir/tensor.js';
+import { differentiate, exposeAsInputs, GRAD_PREFIX, parameterNames } from '../../passes/autodiff/index.js';
+import { buildLoss } from '../../passes/autodiff/losses.js';
+import { upgradeOpset } from '../../passes/opset.js';
+import { createOptimizer, type Optimizer, type OptimizerConfig, scheduledLr } from './optimizer.js';
+
+/** BatchNormalization with training_mode needs opset 15 (14 introduced it; 15 fixed its types). */
+const TRAIN_OPSET = 15;
+
+export interface BatchNormStats {
+  node: string;
+  mean: string;
+  variance: string;
+  meanOut: string;
+  varianceOut: string;
+}
+
+export interface TrainingGraph {
+  model: Model;
+  /** Initial values of the parameters and running statistics (now graph inputs). */
+  initial: Map<string, Tensor>;
+  params: string[];
+  stats: BatchNormStats[];
+  loss: string;
+  /** Inputs the loss added (e.g. 'labels'). */
+  extraInputs: string[];
+}
+
+export function cloneModel(model: Model): Model {
+  return deserializeModel(modelToBytes(model));
+}
+
+/**
+ * Turn every inference-mode BatchNormalization into its training form (training_mode=1:
+ * normalize with the batch statistics; running statistics updated with the node's momentum
+ * and returned as two extra outputs). The running statistics become graph inputs.
+ */
+export function batchNormToTraining(model: Model, initial: Map<string, Tensor> = new Map()): BatchNormStats[] {
+  const g = model.graph;
+  const stats: BatchNormStats[] = [];
+  const taken = new Set(g.valuesByName().keys());
+  const fresh = (base: string): string => {
+    let name = base;
+    for (let i = 1; taken.has(name); i++) name = `${base}_${i}`;
+    taken.add(name);
+    return name;
+  };
+  for (const n of [...g.nodes]) {
+    if (n.opType !== 'BatchNormalization' || n.outputs.length > 1 || n.attrInt('training_mode', 0) !== 0) continue;
+    const exposed = exposeAsInputs(model, [n.inputs[3]!.name, n.inputs[4]!.name]);
+    for (const e of exposed) if (e.initial) initial.set(e.value.name, e.initial);
+    const [mean, variance] = exposed.map((e) => e.value);
+    const y = n.outputs[0]!;
+    const base = n.name || y.name;
+    const trained = new Value(fresh(`${y.name}.train`), y.type);
+    const meanOut = new Value(fresh(`${base}.updated_mean`), tensorType(mean!.dtype ?? DataType.FLOAT, mean!.shape ? [...mean!.shape] : null));
+    const varOut = new Value(fresh(`${base}.updated_var`), tensorType(variance!.dtype ?? DataType.FLOAT, variance!.shape ? [...variance!.shape] : null));
+    const attributes = [...n.attributes.values()].filter((a) => a.name !== 'training_mode');
+    attributes.push(toAttribute('training_mode', 1));
+    const t = new Node(n.domain, 'BatchNormalization', n.inputs, [trained, meanOut, varOut], { name: n.name, attributes });
+    g.nodes.insertBefore(n, t);
+    y.replaceAllUsesWith(trained);
+    g.removeNode(n, false);
+    trained.name = y.name;
+    g.outputs.push(meanOut, varOut);
+    stats.push({ node: base, mean: mean!.name, variance: variance!.name, meanOut: meanOut.name, varianceOut: varOut.name });
+  }
+  return stats;
+}
+
+export interface TrainingGraphOptions {
+  loss: string;
+  inputShapes: Record<string, Dim[]>;
+  /** Parameters to train (default: every float weight except BatchNorm running statistics). */
+  params?: string[];
+}
+
+/** The training graph of a forward model (which is not changed). */
+export function buildTrainingGraph(forward: Model, opts: TrainingGraphOptions): TrainingGraph {
+  const model = cloneModel(forward);
+  if (model.opset < TRAIN_OPSET) upgradeOpset(model, TRAIN_OPSET);
+  const running = new Set<string>();
+  for (const n of model.graph.nodes) if (n.opType === 'BatchNormalization') for (const i of [3, 4]) if (n.inputs[i]) running.add(n.inputs[i]!.name);
+  const params = opts.params ?? parameterNames(model).filter((p) => !running.has(p));
+  const initial = new Map<string, Tensor>();
+  const stats = batchNormToTraining(model, initial);
+  for (const e of exposeAsInputs(model, params)) {
+    if (!e.initial) throw new SplitcError('E_AUTODIFF', `parameter '${e.value.name}' has no stored value to start from`);
+    initial.set(e.value.name, e.initial);
+  }
+  const built = buildLoss(model, opts.loss, params);
+  built.loss.name = model.graph.valuesByName().has('loss') ? built.loss.name : 'loss';
+  model.graph.outputs.push(built.loss);
+  differentiate(model, { wrt: params, loss: built.loss.name, inputShapes: opts.inputShapes, unreachable: 'error' });
+  return { model, initial, params, stats, loss: built.loss.name, extraInputs: built.extraInputs.map((v) => v.name) };
+}
+
+export interface TrainerOptions extends TrainingGraphOptions {
+  model: Model;
+  optimizer: OptimizerConfig;
+  schedule?: { kind: 'constant' } | { kind: 'cosine'; total: number; warmup?: number };
+  /** Extra outputs to fetch each step (e.g. the logits, for training accuracy). */
+  fetch?: string[];
+  sessionOptions?: ort.InferenceSession.SessionOptions;
+}
+
+export interface StepResult {
+  loss: number;
+  lr: number;
+  outputs: Record<string, ort.Tensor>;
+}
+
+function floatData(t: Tensor): Float32Array {
+  if (t.dtype !== DataType.FLOAT) throw new SplitcError('E_AUTODIFF', `parameter '${t.name}' is not float32; the trainer holds float32 parameters`);
+  return Float32Array.from(t.toTypedArray() as Float32Array);
+}
+
+export class Trainer {
+  readonly graph: TrainingGraph;
+  readonly params = new Map<string, Float32Array>();
+  readonly stats = new Map<string, Float32Array>();
+  readonly optimizer: Optimizer;
+  /** Data position, kept in checkpoints by whoever drives the steps (see `fit`). */
+  position: Record<string, number> = {};
+  private readonly feeds: Record<string, ort.Tensor> = {};
+  private readonly fetches: string[];
+
+  private constructor(
+    private readonly forward: Model,
+    graph: TrainingGraph,
+    private readonly session: ort.InferenceSession,
+    private readonly opts: TrainerOptions,
+  ) {
+    this.graph = graph;
+    const tensorOf = (name: string): Tensor => {
+      const t = graph.initial.get(name);
+      if (!t) throw new SplitcError('E_AUTODIFF', `'${name}' has no initial value`);
+      return t;
+    };
+    for (const p of graph.params) this.params.set(p, floatData(tensorOf(p)));
+    for (const s of graph.stats) for (const n of [s.mean, s.variance]) this.stats.set(n, floatData(tensorOf(n)));
+    for (const [name, data] of [...this.params, ...this.stats]) this.feeds[name] = new ort.Tensor('float32', data, tensorOf(name).dims);
+    this.fetches = [graph.loss, ...graph.params.map((p) => `${GRAD_PREFIX}${p}`), ...graph.stats.flatMap((s) => [s.meanOut, s.varianceOut]), ...(opts.fetch ?? [])];
+    this.optimizer = createOptimizer(opts.optimizer);
+  }
+
+  static async create(opts: TrainerOptions): Promise<Trainer> {
+    const graph = buildTrainingGraph(opts.model, opts);
+    const session = await ort.InferenceSession.create(modelToBytes(graph.model, { intermediateTypes: false }), {
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
+      ...opts.sessionOptions,
+    });
+    return new Trainer(opts.model, graph, session, opts);
+  }
+
+  get step(): number {
+    return this.optimizer.step;
+  }
+
+  /** One optimizer step on a batch (`feeds`: the model's inputs and the loss's extra inputs). */
+  async trainStep(batch: Record<string, ort.Tensor>): Promise<StepResult> {
+    const out = await this.session.run({ ...this.feeds, ...batch }, this.fetches);
+    const grads = new Map<string, Float32Array>();
+    for (const p of this.graph.params) grads.set(p, out[`${GRAD_PREFIX}${p}`]!.data as Float32Array);
+    const lr = scheduledLr(this.opts.optimizer.lr, this.optimizer.step, this.opts.schedule ?? { kind: 'constant' });
+    this.optimizer.update(this.params, grads, lr);
+    for (const s of this.graph.stats) {
+      this.stats.get(s.mean)!.set(out[s.meanOut]!.data as Float32Array);
+      this.stats.get(s.variance)!.set(out[s.varianceOut]!.data as Float32Array);
+    }
+    const outputs: Record<string, ort.Tensor> = {};
+    for (const f of this.opts.fetch ?? []) outputs[f] = out[f]!;
+    return { loss: Number((out[this.graph.loss]!.data as Float32Array)[0]), lr, outputs };
+  }
+
+  /** The forward model with the trained parameters and running statistics (BatchNorm in inference mode). */
+  exportModel(): Model {
+    const model = cloneModel(this.forward);
+    const g = model.graph;
+    const byName = g.valuesByName();
+    const set = (name: string, data: Float32Array): void => {
+      const v = byName.get(name);
+      if (!v) throw new SplitcError('E_AUTODIFF', `cannot export: the forward model has no value '${name}'`);
+      const old = constantOf(v)!;
+      const t = new Tensor(name, DataType.FLOAT, [...old.dims], new MemoryStorage(new Uint8Array(Float32Array.from(data).buffer)));
+      if (v.isInitializer()) {
+        v.constValue = t;
+      } else {
+        const p = v.producer()!;
+        p.setAttr(toAttribute('value', t));
+      }
+    };
+    for (const [n, d] of this.params) set(n, d);
+    for (const [n, d] of this.stats) set(n, d);
+    model.producerName = 'splitc-trainer';
+    return model;
+  }
+
+  // ---- checkpoints ----
+
+  /** Write parameters, running statistics, optimizer state, step and data position (temp file, then rename). */
+  saveCheckpoint(file: string): void {
+    const entries: { name: string; data: Float32Array }[] = [];
+    for (const [n, d] of this.params) entries.push({ name: `param:${n}`, data: d });
+    for (const [n, d] of this.stats) entries.push({ name: `stat:${n}`, data: d });
+    for (const [n, d] of this.optimizer.state()) entries.push({ name: `opt:${n}`, data: d });
+    let offset = 0;
+    const index = entries.map((e) => {
+      const r = { name: e.name, offset, length: e.data.length };
+      offset += e.data.length * 4;
+      return r;
+    });
+    const header = Buffer.from(
+      JSON.stringify({ format: 'splitc-checkpoint', version: 1, step: this.optimizer.step, optimizer: this.optimizer.config, position: this.position, tensors: index }),
+      'utf8',
+    );
+    const prefix = Buffer.alloc(8);
+    prefix.writeUInt32LE(0x54504b43, 0); // 'CKPT'
+    prefix.writeUInt32LE(header.length, 4);
+    const tmp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.splitc-tmp-${process.pid}`);
+    try {
+      fs.writeFileSync(tmp, Buffer.concat([prefix, header, ...entries.map((e) => Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength))]));
+      fs.renameSync(tmp, file);
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      throw new SplitcError('E_IO', `cannot write checkpoint ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
+    }
+  }
+
+  /** Restore a checkpoint written by `saveCheckpoint` for the same model and parameters. */
+  loadCheckpoint(file: string): void {
+    let buf: Buffer;
+    try {
+      buf = fs.readFileSync(file);
+    } catch (e) {
+      throw new SplitcError('E_IO', `cannot read checkpoint ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
+    }
+    const bad = (why: string): SplitcError => new SplitcError('E_IO', `${file} is not a usable splitc checkpoint: ${why}`, { hint: 'resume with the checkpoint written by the same training script' });
+    if (buf.length < 8 || buf.readUInt32LE(0) !== 0x54504b43) throw bad('bad magic number');
+    const headerLength = buf.readUInt32LE(4);
+    const header = JSON.parse(buf.subarray(8, 8 + headerLength).toString('utf8')) as {
+      step: number;
+      position: Record<string, number>;
+      tensors: { name: string; offset: number; length: number }[];
+    };
+    const base = 8 + headerLength;
+    const read = (e: { offset: number; length: number }): Float32Array => {
+      const bytes = Uint8Array.from(buf.subarray(base + e.offset, base + e.offset + e.length * 4));
+      return new Float32Array(bytes.buffer);
+    };
+    const byName = new Map(header.tensors.map((t) => [t.name, t]));
+    const restore = (kind: string, target: Map<string, Float32Array>): void => {
+      for (const [n, d] of target) {
+        const e = byName.get(`${kind}:${n}`);
+        if (!e || e.length !== d.length) throw bad(`${kind} '${n}' is ${e ? `${e.length} elements, expected ${d.length}` : 'missing'}`);
+        d.set(read(e));
+      }
+    };
+    restore('param', this.params);
+    restore('stat', this.stats);
+    const state = new Map<string, Float32Array>();
+    for (const t of header.tensors) if (t.name.startsWith('opt:')) state.set(t.name.slice(4), read(t));
+    this.optimizer.loadState(header.step, state);
+    this.position = { ...header.position };
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}

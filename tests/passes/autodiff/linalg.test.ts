@@ -1,0 +1,432 @@
+// Gradient rules for matrix products, reductions, softmax and normalization, checked
+// against central finite differences in float64 (onnxruntime CPU runs every one of these
+// ops in double, BatchNormalization and LayerNormalization included), on seeded random
+// shapes and attribute combinations.
+
+import * as ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { attr, GraphBuilder } from '../../../src/ir/builder.js';
+import { DataType } from '../../../src/ir/dtype.js';
+import type { Value } from '../../../src/ir/graph.js';
+import { modelToBytes } from '../../../src/ir/serde/io.js';
+import { assertValid } from '../../../src/ir/verify.js';
+import { differentiate } from '../../../src/passes/autodiff/index.js';
+import { upgradeOpset } from '../../../src/passes/opset.js';
+import { xorshift32 } from '../../helpers/onnx-oracle.js';
+import { describeFailures, gradCheck, type GradCheckCase } from './gradcheck.js';
+
+const rnd = xorshift32(20240611);
+/** A random integer in [lo, hi]. */
+const int = (lo: number, hi: number): number => lo + Math.floor(rnd() * (hi - lo + 1));
+const positive = (n: number): number[] => Array.from({ length: n }, () => 0.5 + rnd());
+const count = (dims: number[]): number => dims.reduce((a, d) => a * d, 1);
+
+async function expectGrads(c: GradCheckCase): Promise<void> {
+  const r = await gradCheck(c);
+  expect(r.ok, describeFailures(r)).toBe(true);
+  expect(r.checks.length).toBeGreaterThan(0);
+  // A rule that emitted zeros would pass against a flat function only: the loss is not flat here.
+  expect(r.checks.some((x) => Math.abs(x.numeric) > 1e-3)).toBe(true);
+}
+
+/** Run `model` (already differentiated) on float64 feeds; every output as a float64 array. */
+async function run(model: ReturnType<GraphBuilder['model']>, feeds: Record<string, { dims: number[]; data: number[] }>): Promise<Record<string, number[]>> {
+  const s = await ort.InferenceSession.create(modelToBytes(model), { graphOptimizationLevel: 'disabled' });
+  const f = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new ort.Tensor('float64', Float64Array.from(v.data), v.dims)]));
+  const out = await s.run(f);
+  await s.release();
+  return Object.fromEntries(Object.entries(out).map(([k, t]) => [k, Array.from(t.data as Float64Array)]));
+}
+
+/** A model whose loss is ReduceSum(y) (so dL/dy = 1), differentiated with respect to `wrt`. */
+function sumLossModel(build: (b: GraphBuilder) => Value, wrt: string[], opset = 17, inputShapes = {}): ReturnType<GraphBuilder['model']> {
+  const b = new GraphBuilder('t');
+  const y = build(b);
+  b.output(b.op('ReduceSum', [y], { keepdims: 0 }, { outputNames: ['loss'] }));
+  const m = b.model({ opset });
+  differentiate(m, { wrt, loss: 'loss', inputShapes });
+  assertValid(m);
+  return m;
+}
+
+function close(actual: number[], expected: number[], tol = 1e-9): void {
+  expect(actual.length).toBe(expected.length);
+  actual.forEach((a, i) => expect(Math.abs(a - expected[i]!), `element ${i}: ${a} vs ${expected[i]}`).toBeLessThanOrEqual(tol * (1 + Math.abs(expected[i]!))));
+}
+
+describe('Gemm', () => {
+  const cForms: [string, (m: number, n: number) => number[] | null][] = [
+    ['no C', () => null],
+    ['scalar C', () => []],
+    ['C [1]', () => [1]],
+    ['C [N]', (_m, n) => [n]],
+    ['C [1,N]', (_m, n) => [1, n]],
+    ['C [M,1]', (m) => [m, 1]],
+    ['C [M,N]', (m, n) => [m, n]],
+  ];
+  for (const transA of [0, 1]) {
+    for (const transB of [0, 1]) {
+      it(`transA=${transA} transB=${transB}, alpha/beta ≠ 1, every C broadcast`, async () => {
+        for (const [, cDims] of cForms) {
+          const [M, K, N] = [int(2, 4), int(2, 4), int(2, 5)];
+          const aDims = transA ? [K, M] : [M, K];
+          const bDims = transB ? [N, K] : [K, N];
+          const cd = cDims(M, N);
+          await expectGrads({
+            build(b, dt) {
+              const A = b.input('A', dt, aDims);
+              const B = b.input('B', dt, bDims);
+              const C = cd ? b.input('C', dt, cd) : null;
+              return b.op('Gemm', C ? [A, B, C] : [A, B], { transA, transB, alpha: attr.float('alpha', 0.7), beta: attr.float('beta', -1.3) });
+            },
+            inputs: { A: { dims: aDims }, B: { dims: bDims }, ...(cd ? { C: { dims: cd } } : {}) },
+          });
+        }
+      });
+    }
+  }
+
+  it('with default alpha and beta, at opset 13', async () => {
+    await expectGrads({
+      build: (b, dt) => b.op('Gemm', [b.input('A', dt, [3, 2]), b.input('B', dt, [2, 4]), b.input('C', dt, [4])]),
+      inputs: { A: { dims: [3, 2] }, B: { dims: [2, 4] }, C: { dims: [4] } },
+      opset: 13,
+    });
+  });
+});
+
+describe('MatMul', () => {
+  const cases: [string, number[], number[]][] = [
+    ['1-D × 1-D', [4], [4]],
+    ['1-D × 2-D', [3], [3, 4]],
+    ['2-D × 1-D', [2, 3], [3]],
+    ['2-D × 2-D', [2, 3], [3, 4]],
+    ['linear layer: 3-D × 2-D', [2, 3, 4], [4, 5]],
+    ['4-D × 2-D', [2, 2, 3, 4], [4, 2]],
+    ['2-D × batched 3-D', [2, 3], [4, 3, 2]],
+    ['1-D × batched 3-D', [3], [2, 3, 4]],
+    ['batched 3-D × 1-D', [2, 4, 3], [3]],
+    ['equal batch dims', [2, 3, 4], [2, 4, 3]],
+    ['broadcast batch dims [2,1] × [3]', [2, 1, 3, 4], [3, 4, 2]],
+    ['broadcast batch dims [1,3] × [2,1]', [1, 3, 2, 4], [2, 1, 4, 3]],
+    ['batch dim 1 × batch dim 3', [1, 2, 3], [3, 3, 2]],
+  ];
+  for (const [name, aDims, bDims] of cases) {
+    it(name, async () => {
+      await expectGrads({
+        build: (b, dt) => b.op('MatMul', [b.input('A', dt, aDims), b.input('B', dt, bDims)]),
+        inputs: { A: { dims: aDims }, B: { dims: bDims } },
+      });
+    });
+  }
+
+  it('the linear-layer form computes the weight gradient with one Gemm', async () => {
+    const r = await gradCheck({
+      build: (b, dt) => b.op('MatMul', [b.input('A', dt, [2, 3, 4]), b.input('W', dt, [4, 5])]),
+      inputs: { A: { dims: [2, 3, 4] }, W: { dims: [4, 5] } },
+      wrt: ['W'],
+    });
+    expect(r.ok, describeFailures(r)).toBe(true);
+    const ops = r.gradModel.graph.nodes.toArray().map((n) => n.opType);
+    expect(ops).toContain('Gemm');
+    expect(ops.filter((o) => o === 'MatMul').length).toBe(1); // the forward one
+  });
+});
+
+describe('Reduce*', () => {
+  // Ops, with the data they need (LogSum wants a positive sum).
+  const ops: [string, boolean][] = [
+    ['ReduceSum', false],
+    ['ReduceMean', false],
+    ['ReduceMax', false],
+    ['ReduceMin', false],
+    ['ReduceSumSquare', false],
+    ['ReduceL2', false],
+    ['ReduceL1', false],
+    ['ReduceLogSum', true],
+    ['ReduceLogSumExp', false],
+  ];
+
+  /** A random reduction: rank 1–4, a random subset of axes (some negative), keepdims 0/1. */
+  function randomCase(): { dims: number[]; axes: number[]; keepdims: number } {
+    const rank = int(1, 4);
+    const dims = Array.from({ length: rank }, () => int(1, 4));
+    const axes = dims.map((_, i) => i).filter(() => rnd() < 0.5).map((a) => (rnd() < 0.5 ? a - rank : a));
+    if (axes.length === 0) axes.push(int(-rank, rank - 1));
+    return { dims, axes, keepdims: int(0, 1) };
+  }
+
+  for (const [op, needsPositive] of ops) {
+    for (const opset of [13, 18]) {
+      // ReduceSum takes axes as an input from 13, the others from 18.
+      const axesAsInput = op === 'ReduceSum' ? opset >= 13 : opset >= 18;
+      it(`${op} at opset ${opset}: random axes (negative too), keepdims 0/1, all axes`, async () => {
+        const cases = [randomCase(), randomCase(), randomCase(), { dims: [2, 3], axes: [] as number[], keepdims: 0 }, { dims: [3, 2, 2], axes: [] as number[], keepdims: 1 }];
+        for (const { dims, axes, keepdims } of cases) {
+          await expectGrads({
+            build(b, dt) {
+              const x = b.input('x', dt, dims);
+              if (axes.length === 0) return b.op(op, [x], { keepdims });
+              if (axesAsInput) return b.op(op, [x, b.init('axes', DataType.INT64, [axes.length], axes)], { keepdims });
+              return b.op(op, [x], { axes, keepdims });
+            },
+            inputs: { x: { dims, ...(needsPositive ? { data: positive(count(dims)) } : {}) } },
+            opset,
+          });
+        }
+      });
+    }
+    it(`${op} with noop_with_empty_axes=1 (opset 18) reduces nothing`, async () => {
+      const dims = [2, 3];
+      await expectGrads({
+        build: (b, dt) => b.op(op, [b.input('x', dt, dims)], { keepdims: 0, noop_with_empty_axes: 1 }),
+        inputs: { x: { dims, ...(needsPositive ? { data: positive(count(dims)) } : {}) } },
+        opset: 18,
+      });
+    });
+  }
+
+  it('ReduceMax/ReduceMin share the gradient equally among tied extrema', async () => {
+    // Rows [1, 3, 3] and [2, 2, 0]: the max ties twice in each row, the min once / once.
+    const x = [1, 3, 3, 2, 2, 0];
+    for (const [op, expected] of [
+      ['ReduceMax', [0, 0.5, 0.5, 0.5, 0.5, 0]],
+      ['ReduceMin', [1, 0, 0, 0, 0, 1]],
+    ] as const) {
+      const m = sumLossModel((b) => b.op(op, [b.input('x', DataType.DOUBLE, [2, 3])], { axes: [1], keepdims: 0 }), ['x'], 17);
+      const out = await run(m, { x: { dims: [2, 3], data: x } });
+      close(out['grad:x']!, [...expected]);
+    }
+  });
+
+  it('ReduceL2 of an all-zero slice has gradient 0, not NaN', async () => {
+    const m = sumLossModel((b) => b.op('ReduceL2', [b.input('x', DataType.DOUBLE, [2, 2])], { axes: [1], keepdims: 1 }), ['x'], 17);
+    const out = await run(m, { x: { dims: [2, 2], data: [0, 0, 3, 4] } });
+    close(out['grad:x']!, [0, 0, 0.6, 0.8]);
+  });
+
+  it('ReduceMean with a dynamic dim counts the reduced elements at run time', async () => {
+    const m = sumLossModel((b) => b.op('ReduceMean', [b.input('x', DataType.DOUBLE, ['n', 3])], { axes: [0], keepdims: 0 }), ['x'], 17);
+    const out = await run(m, { x: { dims: [4, 3], data: Array.from({ length: 12 }, (_, i) => i) } });
+    close(out['grad:x']!, new Array(12).fill(0.25));
+  });
+
+  it('a non-constant axes input is an E_AUTODIFF error', () => {
+    const b = new GraphBuilder('t');
+    const x = b.input('x', DataType.DOUBLE, [2, 3]);
+    const axes = b.input('axes', DataType.INT64, [1]);
+    b.output(b.op('ReduceSum', [x, axes], { keepdims: 0 }, { outputNames: ['loss0'] }));
+    const y = b.op('ReduceSum', [b.graph.outputs[0]!], { keepdims: 0 }, { outputNames: ['loss'] });
+    b.output(y);
+    const m = b.model({ opset: 17 });
+    expect(() => differentiate(m, { wrt: ['x'], loss: 'loss', inputShapes: { axes: [1] } })).toThrow(/axes are not a constant/);
+  });
+});
+
+describe('Softmax / LogSoftmax', () => {
+  for (const op of ['Softmax', 'LogSoftmax']) {
+    for (const opset of [13, 17]) {
+      it(`${op} at opset ${opset}: every axis, positive and negative, ranks 1–4`, async () => {
+        for (let k = 0; k < 4; k++) {
+          const rank = k + 1;
+          const dims = Array.from({ length: rank }, () => int(2, 4));
+          const axis = int(-rank, rank - 1);
+          await expectGrads({
+            build: (b, dt) => b.op(op, [b.input('x', dt, dims)], { axis }),
+            inputs: { x: { dims } },
+            opset,
+          });
+        }
+        // default axis (-1)
+        await expectGrads({ build: (b, dt) => b.op(op, [b.input('x', dt, [3, 4])]), inputs: { x: { dims: [3, 4] } }, opset });
+      });
+    }
+  }
+});
+
+describe('Softmax below opset 13', () => {
+  it('an opset-11 Softmax over the last axis, raised to 13 first, has the opset-13 gradient', async () => {
+    // (The pass does this raise itself; here upgradeOpset is called directly. Over another
+    // axis the upgrade wraps the op in Flatten/Reshape, whose rules live in rules/tensor.ts.)
+    const grads = async (opset: number): Promise<number[]> => {
+      const b = new GraphBuilder('t');
+      const y = b.op('Softmax', [b.input('x', DataType.DOUBLE, [2, 3, 4])], { axis: 2 });
+      b.output(b.op('ReduceSum', [b.op('Mul', [y, b.init('w', DataType.DOUBLE, [4], [1, -2, 3, 0.5])])], { keepdims: 0 }, { outputNames: ['loss'] }));
+      const m = b.model({ opset });
+      if (opset < 13) upgradeOpset(m, 13);
+      differentiate(m, { wrt: ['x'], loss: 'loss' });
+      const out = await run(m, { x: { dims: [2, 3, 4], data: Array.from({ length: 24 }, (_, i) => Math.sin(i)) } });
+      return out['grad:x']!;
+    };
+    const old = await grads(11);
+    close(old, await grads(13));
+    expect(old.some((v) => Math.abs(v) > 1e-3)).toBe(true);
+  });
+});
+
+describe('BatchNormalization', () => {
+  const bnInputs = (dims: number[]) => {
+    const C = dims[1]!;
+    return { x: { dims }, scale: { dims: [C] }, bias: { dims: [C] }, mean: { dims: [C] }, var: { dims: [C], data: positive(C) } };
+  };
+  const bnBuild = (dims: number[], attrs: Record<string, ReturnType<typeof attr.float> | number>) => (b: GraphBuilder, dt: DataType) => {
+    const C = dims[1]!;
+    const ins = [b.input('x', dt, dims), b.input('scale', dt, [C]), b.input('bias', dt, [C]), b.input('mean', dt, [C]), b.input('var', dt, [C])];
+    return attrs.training_mode ? b.opMulti('BatchNormalization', ins, 3, attrs)[0]! : b.op('BatchNormalization', ins, attrs);
+  };
+
+  for (const opset of [13, 15]) {
+    it(`inference mode at opset ${opset}, w.r.t. X, scale, B, input_mean and input_var, ranks 2–5`, async () => {
+      for (const dims of [[3, 2], [2, 3, 4], [2, 2, 3, 2], [1, 2, 2, 2, 2]]) {
+        await expectGrads({
+          build: bnBuild(dims, { epsilon: attr.float('epsilon', 0.01) }),
+          inputs: bnInputs(dims),
+          opset,
+        });
+      }
+    });
+  }
+
+  for (const opset of [14, 15]) {
+    it(`training mode (opset ${opset}): w.r.t. X, scale and B with the batch statistics, ranks 2–4`, async () => {
+      for (const dims of [[4, 3], [3, 2, 4], [2, 3, 2, 2]]) {
+        await expectGrads({
+          build: bnBuild(dims, { training_mode: 1, epsilon: attr.float('epsilon', 0.01), momentum: attr.float('momentum', 0.8) }),
+          inputs: bnInputs(dims),
+          wrt: ['x', 'scale', 'bias'],
+          opset,
+        });
+      }
+    });
+  }
+
+  it('training mode in float32 (the ResNet case), gradCheck float32 tolerances', async () => {
+    // float32: the type models are trained in; a step of 1e-2 and atol 1e-2 / rtol 2e-2 cover
+    // float32 rounding of the loss (~1e-7 relative, divided by 2h) and the O(h²) truncation.
+    const dims = [4, 3, 3, 3];
+    await expectGrads({
+      build: bnBuild(dims, { training_mode: 1 }),
+      inputs: bnInputs(dims),
+      wrt: ['x', 'scale', 'bias'],
+      dtype: 'float32',
+      opset: 15,
+    });
+  });
+
+  it('training mode: the running statistics outputs are unchanged by the gradient graph, input_mean/var get zeros', async () => {
+    const dims = [3, 2, 2, 2];
+    const C = 2;
+    const momentum = 0.75;
+    const b = new GraphBuilder('t');
+    const ins = [b.input('x', DataType.DOUBLE, dims), b.input('scale', DataType.DOUBLE, [C]), b.input('bias', DataType.DOUBLE, [C]), b.input('mean', DataType.DOUBLE, [C]), b.input('var', DataType.DOUBLE, [C])];
+    const [y, runMean, runVar] = b.opMulti('BatchNormalization', ins, 3, { training_mode: 1, momentum: attr.float('momentum', momentum) }, { outputNames: ['y', 'running_mean', 'running_var'] });
+    b.output(runMean!);
+    b.output(runVar!);
+    b.output(b.op('ReduceSum', [b.op('Mul', [y!, y!])], { keepdims: 0 }, { outputNames: ['loss'] }));
+    const m = b.model({ opset: 15 });
+    const feeds = {
+      x: { dims, data: Array.from({ length: count(dims) }, () => rnd() * 4 - 2) },
+      scale: { dims: [C], data: [0.5, 1.5] },
+      bias: { dims: [C], data: [0.1, -0.2] },
+      mean: { dims: [C], data: [0.3, -0.4] },
+      var: { dims: [C], data: [1.2, 0.7] },
+    };
+    const before = await run(m, feeds);
+    differentiate(m, { wrt: ['x', 'scale', 'bias', 'mean', 'var'], loss: 'loss' });
+    assertValid(m);
+    const after = await run(m, feeds);
+    close(after['running_mean']!, before['running_mean']!, 0);
+    close(after['running_var']!, before['running_var']!, 0);
+    // And they are the documented update with the population variance.
+    for (let ch = 0; ch < C; ch++) {
+      const xs = feeds.x.data.filter((_, i) => Math.floor(i / 4) % C === ch);
+      const mu = xs.reduce((a, v) => a + v, 0) / xs.length;
+      const v = xs.reduce((a, x) => a + (x - mu) ** 2, 0) / xs.length;
+      close([after['running_mean']![ch]!], [feeds.mean.data[ch]! * momentum + mu * (1 - momentum)]);
+      close([after['running_var']![ch]!], [feeds.var.data[ch]! * momentum + v * (1 - momentum)]);
+    }
+    close(after['grad:mean']!, [0, 0]);
+    close(after['grad:var']!, [0, 0]);
+    // Σ dX = 0 per channel for a batch-normalized input (the mean is subtracted).
+    for (let ch = 0; ch < C; ch++) {
+      const s = after['grad:x']!.filter((_, i) => Math.floor(i / 4) % C === ch).reduce((a, v) => a + v, 0);
+      expect(Math.abs(s)).toBeLessThan(1e-9);
+    }
+  });
+
+  it('training mode with a dynamic batch dim matches the static-shape gradient', async () => {
+    const dims = [3, 2, 2];
+    const feeds = {
+      x: { dims, data: Array.from({ length: 12 }, () => rnd() * 2 - 1) },
+      scale: { dims: [2], data: [0.5, 1.5] },
+      bias: { dims: [2], data: [0.1, -0.2] },
+      mean: { dims: [2], data: [0, 0] },
+      var: { dims: [2], data: [1, 1] },
+    };
+    const grads = async (xDims: (number | string)[]): Promise<Record<string, number[]>> => {
+      const m = sumLossModel((b) => {
+        const ins = [b.input('x', DataType.DOUBLE, xDims), ...['scale', 'bias', 'mean', 'var'].map((n) => b.input(n, DataType.DOUBLE, [2]))];
+        const y = b.opMulti('BatchNormalization', ins, 3, { training_mode: 1 })[0]!;
+        return b.op('Mul', [y, b.init('w', DataType.DOUBLE, [2, 1], [1, -2])]);
+      }, ['x', 'scale'], 15);
+      return run(m, feeds);
+    };
+    const fixed = await grads(dims);
+    const dynamic = await grads(['n', 2, 'w']);
+    close(dynamic['grad:x']!, fixed['grad:x']!);
+    close(dynamic['grad:scale']!, fixed['grad:scale']!);
+  });
+
+  it('a loss on the running statistics is an E_AUTODIFF error', () => {
+    const b = new GraphBuilder('t');
+    const ins = [b.input('x', DataType.DOUBLE, [2, 2]), ...['scale', 'bias', 'mean', 'var'].map((n) => b.input(n, DataType.DOUBLE, [2]))];
+    const [, runMean] = b.opMulti('BatchNormalization', ins, 3, { training_mode: 1 });
+    b.output(b.op('ReduceSum', [runMean!], { keepdims: 0 }, { outputNames: ['loss'] }));
+    expect(() => differentiate(b.model({ opset: 15 }), { wrt: ['x'], loss: 'loss' })).toThrow(/running statistics/);
+  });
+});
+
+describe('LayerNormalization', () => {
+  const cases: [number[], number, number[]][] = [
+    // X dims, axis, Scale/B dims
+    [[3, 4], -1, [4]],
+    [[2, 3, 4], -1, [4]],
+    [[2, 3, 4], 1, [3, 4]],
+    [[2, 3, 4], -2, [3, 4]],
+    [[2, 3, 4], 0, [2, 3, 4]],
+    [[2, 2, 3, 2], 2, [3, 2]],
+    [[2, 3, 4], 1, [4]], // Scale/B broadcast over the normalized shape
+    [[2, 3, 4], 1, [1, 4]],
+  ];
+  for (const [dims, axis, sDims] of cases) {
+    it(`X ${JSON.stringify(dims)}, axis ${axis}, Scale/B ${JSON.stringify(sDims)}`, async () => {
+      await expectGrads({
+        build: (b, dt) => b.op('LayerNormalization', [b.input('x', dt, dims), b.input('scale', dt, sDims), b.input('bias', dt, sDims)], { axis, epsilon: attr.float('epsilon', 0.01) }),
+        inputs: { x: { dims }, scale: { dims: sDims }, bias: { dims: sDims } },
+      });
+    });
+  }
+
+  it('in float32 (gradCheck float32 tolerances: step 1e-2, atol 1e-2, rtol 2e-2)', async () => {
+    await expectGrads({
+      build: (b, dt) => b.op('LayerNormalization', [b.input('x', dt, [2, 3, 8]), b.input('scale', dt, [8]), b.input('bias', dt, [8])]),
+      inputs: { x: { dims: [2, 3, 8] }, scale: { dims: [8] }, bias: { dims: [8] } },
+      dtype: 'float32',
+    });
+  });
+
+  it('a loss on the Mean / InvStdDev outputs is an E_AUTODIFF error', () => {
+    const b = new GraphBuilder('t');
+    const [, mean] = b.opMulti('LayerNormalization', [b.input('x', DataType.DOUBLE, [2, 3]), b.input('scale', DataType.DOUBLE, [3])], 3);
+    b.output(b.op('ReduceSum', [mean!], { keepdims: 0 }, { outputNames: ['loss'] }));
+    expect(() => differentiate(b.model({ opset: 17 }), { wrt: ['x'], loss: 'loss' })).toThrow(/Mean \/ InvStdDev/);
+  });
+
+  it('without B, at opset 18', async () => {
+    await expectGrads({
+      build: (b, dt) => b.op('LayerNormalization', [b.input('x', dt, [3, 5]), b.input('scale', dt, [5])]),
+      inputs: { x: { dims: [3, 5] }, scale: { dims: [5] } },
+      opset: 18,
+    });
+  });
+});

@@ -1,0 +1,447 @@
+// Gradient rules for Conv, ConvTranspose and the pools, checked against central finite
+// differences through onnxruntime on hand-picked and seeded random window geometries.
+//
+// onnxruntime's CPU provider runs Conv, ConvTranspose and the pools in float32 only, so
+// every check here is float32. Conv, ConvTranspose, AveragePool and GlobalAveragePool are
+// linear in each argument (gradCheck moves one input at a time), so the central difference
+// with a unit step is exact up to float32 rounding of the loss (~1e-6 relative): atol =
+// rtol = 1e-4 (all pass at 1e-5; a wrong rule misplaces whole window taps, errors O(0.1–1)).
+// MaxPool and GlobalMaxPool are piecewise linear: their inputs are distinct values 2/n
+// apart and the step is 1e-3 (|v| ≤ 1), so no argmax changes inside the difference and it
+// is again exact up to rounding, now of the float32 inputs x ± h·v and divided by 2h
+// (observed errors up to ~3e-4): atol = rtol = 2e-3.
+
+import * as ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import type { AttrInput } from '../../../src/ir/builder.js';
+import { GraphBuilder } from '../../../src/ir/builder.js';
+import { DataType } from '../../../src/ir/dtype.js';
+import { type Model, tensorType, type Value } from '../../../src/ir/graph.js';
+import { modelToBytes } from '../../../src/ir/serde/io.js';
+import { SplitcError } from '../../../src/ir/errors.js';
+import { differentiate } from '../../../src/passes/autodiff/index.js';
+import { xorshift32 } from '../../helpers/onnx-oracle.js';
+import { describeFailures, type GradCheckCase, gradCheck } from './gradcheck.js';
+
+const LINEAR = { dtype: 'float32', h: 1, atol: 1e-4, rtol: 1e-4 } as const;
+const PIECEWISE = { dtype: 'float32', h: 1e-3, atol: 2e-3, rtol: 2e-3 } as const;
+
+type Attrs = Record<string, AttrInput>;
+
+async function expectGrad(c: GradCheckCase): Promise<void> {
+  const r = await gradCheck(c);
+  expect(r.ok, describeFailures(r)).toBe(true);
+  expect(r.checks.length).toBeGreaterThan(0);
+  // the check cannot pass vacuously: some directional derivative is clearly non-zero
+  expect(Math.max(...r.checks.map((x) => Math.abs(x.analytic)))).toBeGreaterThan(0.05);
+}
+
+/** n distinct values in (-1, 1), 2/n apart, in a seeded random order (no MaxPool ties). */
+function distinct(n: number, seed: number): number[] {
+  const rnd = xorshift32(seed);
+  const v = Array.from({ length: n }, (_, i) => -1 + (2 * i + 1) / n);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    [v[i], v[j]] = [v[j]!, v[i]!];
+  }
+  return v;
+}
+
+/** A seeded generator whose streams for nearby seeds are unrelated (xorshift32 of consecutive seeds starts alike). */
+function mixedRandom(seed: number): () => number {
+  const rnd = xorshift32(Math.imul(seed, 0x9e3779b1) >>> 0);
+  for (let i = 0; i < 8; i++) rnd();
+  return rnd;
+}
+
+const numel = (dims: number[]): number => dims.reduce((a, b) => a * b, 1);
+
+// ---------------------------------------------------------------- Conv / ConvTranspose
+
+interface ConvSpec {
+  x: number[];
+  w: number[];
+  bias?: boolean;
+  attrs: Attrs;
+  opset?: number;
+}
+
+function convCase(op: 'Conv' | 'ConvTranspose', s: ConvSpec): GradCheckCase {
+  const group = typeof s.attrs.group === 'number' ? s.attrs.group : 1;
+  const biasLen = op === 'Conv' ? s.w[0]! : s.w[1]! * group;
+  return {
+    build(b, dt) {
+      const inputs = [b.input('x', dt, s.x), b.input('w', dt, s.w)];
+      if (s.bias) inputs.push(b.input('b', dt, [biasLen]));
+      return b.op(op, inputs, s.attrs);
+    },
+    inputs: { x: { dims: s.x }, w: { dims: s.w }, ...(s.bias ? { b: { dims: [biasLen] } } : {}) },
+    ...LINEAR,
+    ...(s.opset ? { opset: s.opset } : {}),
+  };
+}
+
+const label = (s: ConvSpec): string => `x[${s.x}] w[${s.w}]${s.bias ? ' +b' : ''} ${JSON.stringify(s.attrs)}${s.opset ? ` opset ${s.opset}` : ''}`;
+
+const CONV_CASES: ConvSpec[] = [
+  // strides, asymmetric pads, dilations, bias
+  { x: [2, 3, 7, 6], w: [4, 3, 3, 3], bias: true, attrs: { strides: [2, 1], pads: [1, 0, 2, 1], dilations: [1, 2] } },
+  // stride 3 leaving a remainder on both axes (dX needs output_padding)
+  { x: [1, 2, 8, 9], w: [3, 2, 2, 3], bias: true, attrs: { strides: [3, 2], pads: [0, 1, 1, 0] } },
+  // two groups with two input channels each
+  { x: [2, 4, 6, 5], w: [6, 2, 3, 2], bias: true, attrs: { group: 2, strides: [2, 2], pads: [1, 1, 0, 1] } },
+  // depthwise
+  { x: [2, 3, 7, 7], w: [3, 1, 3, 3], bias: true, attrs: { group: 3, strides: [2, 2], pads: [1, 1, 1, 1] } },
+  // depthwise with a channel multiplier, dilated
+  { x: [1, 2, 7, 6], w: [4, 1, 3, 2], attrs: { group: 2, dilations: [2, 2], pads: [2, 0, 1, 1] } },
+  // three groups, stride 3, dilation 2, kernel_shape given
+  { x: [1, 6, 9, 8], w: [3, 2, 2, 2], bias: true, attrs: { group: 3, kernel_shape: [2, 2], strides: [3, 2], dilations: [2, 1], pads: [0, 2, 1, 0] } },
+  // auto_pad
+  { x: [2, 2, 7, 6], w: [3, 2, 3, 2], bias: true, attrs: { auto_pad: 'SAME_UPPER', strides: [2, 2] } },
+  { x: [1, 2, 7, 5], w: [2, 2, 2, 3], attrs: { auto_pad: 'SAME_LOWER', strides: [2, 3] } },
+  { x: [1, 3, 8, 7], w: [2, 3, 3, 3], bias: true, attrs: { auto_pad: 'VALID', strides: [3, 2], dilations: [2, 1] } },
+  { x: [2, 2, 9], w: [3, 2, 4], attrs: { auto_pad: 'SAME_UPPER', strides: [2] } },
+  // 1D and 3D
+  { x: [2, 3, 11], w: [2, 3, 4], bias: true, attrs: { strides: [3], dilations: [2], pads: [2, 1] } },
+  { x: [1, 2, 5, 4, 6], w: [2, 2, 2, 3, 2], bias: true, attrs: { strides: [2, 1, 2], dilations: [1, 2, 1], pads: [1, 0, 0, 0, 1, 1] } },
+  { x: [1, 4, 4, 5, 3], w: [4, 1, 3, 2, 2], attrs: { group: 4, strides: [1, 2, 1], pads: [1, 1, 0, 1, 0, 1] } },
+  // the model's own opset at the minimum
+  { x: [1, 2, 6, 6], w: [2, 1, 3, 3], bias: true, attrs: { group: 2, strides: [2, 2], pads: [1, 1, 1, 1] }, opset: 13 },
+];
+
+const CONV_TRANSPOSE_CASES: ConvSpec[] = [
+  { x: [2, 3, 4, 3], w: [3, 2, 3, 3], bias: true, attrs: { strides: [2, 1], pads: [1, 0, 0, 1] } },
+  { x: [1, 2, 3, 4], w: [2, 3, 3, 2], bias: true, attrs: { strides: [3, 2], output_padding: [2, 1], dilations: [1, 2], pads: [0, 1, 2, 0] } },
+  // groups: 4 input channels in 2 groups, 2 outputs per group; depthwise
+  { x: [2, 4, 3, 3], w: [4, 2, 2, 3], bias: true, attrs: { group: 2, strides: [2, 2], pads: [1, 0, 0, 1] } },
+  { x: [1, 3, 4, 4], w: [3, 1, 3, 3], attrs: { group: 3, strides: [2, 2], dilations: [2, 1], output_padding: [1, 1] } },
+  // output_shape decides the crop (odd totals: the split side depends on auto_pad)
+  { x: [1, 2, 3, 3], w: [2, 2, 3, 3], bias: true, attrs: { strides: [2, 2], output_shape: [6, 8] } },
+  { x: [1, 2, 3, 3], w: [2, 2, 3, 2], attrs: { strides: [2, 2], output_shape: [6, 5], auto_pad: 'SAME_UPPER' } },
+  { x: [1, 2, 3, 3], w: [2, 2, 3, 2], attrs: { strides: [2, 3], auto_pad: 'SAME_LOWER' } },
+  { x: [1, 2, 3, 4], w: [2, 1, 2, 3], attrs: { strides: [3, 2], auto_pad: 'SAME_UPPER', dilations: [2, 1] } },
+  { x: [1, 2, 3], w: [2, 2, 3], bias: true, attrs: { strides: [2], auto_pad: 'VALID', output_padding: [1] } },
+  // 1D and 3D
+  { x: [2, 3, 5], w: [3, 2, 3], bias: true, attrs: { strides: [3], dilations: [2], pads: [2, 1], output_padding: [1] } },
+  { x: [1, 2, 2, 3, 2], w: [2, 2, 2, 2, 3], bias: true, attrs: { strides: [2, 1, 2], pads: [1, 0, 0, 0, 1, 1] } },
+];
+
+/** A random valid Conv (or ConvTranspose) configuration: 1–3 spatial axes, groups 1 / 2 / depthwise. */
+function randomConv(op: 'Conv' | 'ConvTranspose', seed: number): ConvSpec {
+  const rnd = mixedRandom(seed);
+  const pick = (lo: number, hi: number): number => lo + Math.floor(rnd() * (hi - lo + 1));
+  const nsp = pick(1, 3);
+  const kind = pick(0, 2);
+  const perGroupIn = kind === 2 ? 1 : pick(1, 2);
+  const group = kind === 0 ? 1 : kind === 1 ? 2 : pick(2, 3);
+  const perGroupOut = pick(1, 2);
+  const cin = group * perGroupIn;
+  const k: number[] = [];
+  const s: number[] = [];
+  const d: number[] = [];
+  const head: number[] = [];
+  const tail: number[] = [];
+  const inSp: number[] = [];
+  const op_: number[] = [];
+  for (let i = 0; i < nsp; i++) {
+    k.push(pick(1, nsp === 3 ? 2 : 3));
+    s.push(pick(1, 3));
+    d.push(pick(1, 2));
+    const ext = (k[i]! - 1) * d[i]! + 1;
+    head.push(pick(0, ext - 1));
+    tail.push(pick(0, ext - 1));
+    op_.push(pick(0, s[i]! - 1)); // onnxruntime: output_padding < stride
+    inSp.push(op === 'Conv' ? Math.max(1, ext - head[i]! - tail[i]! + pick(0, nsp === 3 ? 3 : 6)) : pick(nsp === 3 ? 1 : 2, nsp === 3 ? 3 : 5));
+  }
+  const attrs: Attrs = { strides: s, dilations: d, group };
+  if (op === 'Conv') {
+    const mode = pick(0, 5);
+    if (mode === 0 && d.every((v) => v === 1)) attrs.auto_pad = pick(0, 1) ? 'SAME_UPPER' : 'SAME_LOWER'; // onnxruntime rejects dilated SAME
+    else if (mode === 1) attrs.auto_pad = 'VALID';
+    else attrs.pads = [...head, ...tail];
+    const x = [pick(1, 2), cin, ...inSp];
+    if (attrs.auto_pad === 'VALID') for (let i = 0; i < nsp; i++) x[i + 2] = Math.max(x[i + 2]!, (k[i]! - 1) * d[i]! + 1);
+    return { x, w: [group * perGroupOut, perGroupIn, ...k], bias: pick(0, 1) === 1, attrs };
+  }
+  attrs.pads = [...head, ...tail];
+  attrs.output_padding = op_;
+  return { x: [pick(1, 2), cin, ...inSp], w: [cin, perGroupOut, ...k], bias: pick(0, 1) === 1, attrs };
+}
+
+describe('Conv gradient', () => {
+  it.each(CONV_CASES.map((s) => [label(s), s] as const))('%s', async (_, s) => {
+    await expectGrad(convCase('Conv', s));
+  });
+  it.each(Array.from({ length: 12 }, (_, i) => randomConv('Conv', 101 + i)).map((s) => [label(s), s] as const))('random %s', async (_, s) => {
+    await expectGrad(convCase('Conv', s));
+  });
+
+  it('emits one Conv for the weight gradient, whatever the group count', async () => {
+    const r = await gradCheck(convCase('Conv', CONV_CASES[5]!));
+    const ops = [...r.gradModel.graph.nodes].filter((n) => n.name.startsWith('grad/')).map((n) => n.opType);
+    expect(ops.filter((o) => o === 'Conv')).toHaveLength(1);
+    expect(ops.filter((o) => o === 'ConvTranspose')).toHaveLength(1);
+  });
+
+  it('needs static spatial shapes', () => {
+    const b = new GraphBuilder('t');
+    const x = b.input('x', DataType.FLOAT, [1, 2, 'h', 'w']);
+    const y = b.op('Conv', [x, b.init('w', DataType.FLOAT, [2, 2, 3, 3], new Array(36).fill(0.1))]);
+    b.output(b.op('ReduceSum', [y], { keepdims: 0 }, { outputNames: ['loss'] }));
+    const m = b.model();
+    let err: unknown;
+    try {
+      differentiate(m, { wrt: ['x'], loss: 'loss' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(SplitcError);
+    expect((err as SplitcError).code).toBe('E_AUTODIFF');
+    expect((err as SplitcError).message).toContain('static spatial shape');
+  });
+});
+
+describe('ConvTranspose gradient', () => {
+  it.each(CONV_TRANSPOSE_CASES.map((s) => [label(s), s] as const))('%s', async (_, s) => {
+    await expectGrad(convCase('ConvTranspose', s));
+  });
+  it.each(Array.from({ length: 10 }, (_, i) => randomConv('ConvTranspose', 201 + i)).map((s) => [label(s), s] as const))('random %s', async (_, s) => {
+    await expectGrad(convCase('ConvTranspose', s));
+  });
+});
+
+// ---------------------------------------------------------------- pools
+
+interface PoolSpec {
+  x: number[];
+  attrs: Attrs;
+  opset?: number;
+}
+
+function poolCase(op: string, s: PoolSpec, outputs = 1): GradCheckCase {
+  const piecewise = op.includes('Max');
+  return {
+    build(b, dt) {
+      return b.opMulti(op, [b.input('x', dt, s.x)], outputs, s.attrs)[0]!;
+    },
+    inputs: { x: { dims: s.x, ...(piecewise ? { data: distinct(numel(s.x), numel(s.x)) } : {}) } },
+    ...(piecewise ? PIECEWISE : LINEAR),
+    opset: s.opset ?? 17,
+  };
+}
+
+const poolLabel = (s: PoolSpec): string => `x[${s.x}] ${JSON.stringify(s.attrs)}${s.opset ? ` opset ${s.opset}` : ''}`;
+
+const MAXPOOL_CASES: PoolSpec[] = [
+  // ResNet's stem pool: overlapping 3×3 windows, stride 2, pad 1
+  { x: [2, 3, 8, 8], attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] } },
+  // non-overlapping
+  { x: [1, 2, 6, 4], attrs: { kernel_shape: [2, 2], strides: [2, 2] } },
+  // stride 1 (heavy overlap), asymmetric pads
+  { x: [1, 2, 5, 6], attrs: { kernel_shape: [3, 2], pads: [2, 0, 1, 1] } },
+  // dilations, stride 3, ceil_mode
+  { x: [1, 2, 9, 8], attrs: { kernel_shape: [2, 3], strides: [3, 2], dilations: [2, 1], ceil_mode: 1, pads: [1, 0, 0, 1] } },
+  { x: [2, 2, 7, 7], attrs: { kernel_shape: [3, 3], strides: [2, 2], ceil_mode: 1 } },
+  { x: [1, 3, 7, 6], attrs: { kernel_shape: [3, 2], strides: [2, 2], auto_pad: 'SAME_UPPER' } },
+  { x: [1, 2, 7, 5], attrs: { kernel_shape: [2, 3], strides: [3, 2], auto_pad: 'SAME_LOWER' } },
+  // 1D and 3D
+  { x: [2, 3, 11], attrs: { kernel_shape: [3], strides: [2], dilations: [2], pads: [2, 1] } },
+  { x: [1, 2, 5, 4, 6], attrs: { kernel_shape: [2, 2, 3], strides: [2, 1, 2], pads: [1, 0, 1, 0, 1, 1] } },
+  { x: [1, 2, 6, 6], attrs: { kernel_shape: [3, 3], strides: [2, 2] }, opset: 16 },
+  { x: [1, 2, 6, 6], attrs: { kernel_shape: [3, 3], strides: [1, 2], dilations: [2, 1] }, opset: 18 },
+];
+
+const AVGPOOL_CASES: PoolSpec[] = [
+  { x: [2, 3, 8, 8], attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] } },
+  { x: [2, 3, 8, 8], attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], count_include_pad: 1 } },
+  { x: [1, 2, 6, 4], attrs: { kernel_shape: [2, 2], strides: [2, 2] } },
+  { x: [1, 2, 5, 6], attrs: { kernel_shape: [3, 2], pads: [2, 0, 1, 1], count_include_pad: 1 } },
+  // ceil_mode: the last window overhangs the tail pad
+  { x: [1, 2, 6, 7], attrs: { kernel_shape: [3, 2], strides: [2, 2], pads: [1, 0, 1, 1], ceil_mode: 1, count_include_pad: 1 } },
+  { x: [1, 2, 6, 7], attrs: { kernel_shape: [3, 2], strides: [2, 3], pads: [1, 0, 1, 1], ceil_mode: 1 } },
+  { x: [1, 3, 7, 6], attrs: { kernel_shape: [3, 2], strides: [2, 2], auto_pad: 'SAME_UPPER', count_include_pad: 1 } },
+  { x: [1, 2, 7, 5], attrs: { kernel_shape: [2, 3], strides: [3, 2], auto_pad: 'SAME_LOWER' } },
+  { x: [1, 2, 7, 5], attrs: { kernel_shape: [2, 3], strides: [3, 2], auto_pad: 'VALID' } },
+  // dilations (opset 19)
+  { x: [1, 2, 9, 8], attrs: { kernel_shape: [2, 3], strides: [3, 2], dilations: [2, 1], ceil_mode: 1, pads: [1, 0, 0, 1], count_include_pad: 1 }, opset: 19 },
+  { x: [1, 2, 9, 8], attrs: { kernel_shape: [3, 2], strides: [1, 2], dilations: [2, 2], pads: [2, 1, 1, 0] }, opset: 19 },
+  // 1D and 3D
+  { x: [2, 3, 11], attrs: { kernel_shape: [3], strides: [2], pads: [2, 1], count_include_pad: 1 } },
+  { x: [1, 2, 5, 4, 6], attrs: { kernel_shape: [2, 2, 3], strides: [2, 1, 2], pads: [1, 0, 1, 0, 1, 1], ceil_mode: 1 } },
+  { x: [1, 2, 6, 6], attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }, opset: 13 },
+];
+
+/** A random valid pool configuration (pads smaller than the kernel, as onnxruntime requires). */
+function randomPool(seed: number, avg: boolean): PoolSpec {
+  const rnd = mixedRandom(seed);
+  const pick = (lo: number, hi: number): number => lo + Math.floor(rnd() * (hi - lo + 1));
+  const nsp = pick(1, 3);
+  const k: number[] = [];
+  const s: number[] = [];
+  const d: number[] = [];
+  const head: number[] = [];
+  const tail: number[] = [];
+  const inSp: number[] = [];
+  for (let i = 0; i < nsp; i++) {
+    k.push(pick(1, 3));
+    s.push(pick(1, 3));
+    d.push(pick(1, 2));
+    head.push(pick(0, k[i]! - 1));
+    tail.push(pick(0, k[i]! - 1));
+    inSp.push((k[i]! - 1) * d[i]! + 1 + pick(0, nsp === 3 ? 2 : 5));
+  }
+  // onnxruntime's kernel drops a ceil_mode window that would start in the tail pad, its
+  // shape inference does not (the loss model would not load): keep ceil_mode off then.
+  const drops = inSp.some((n, i) => {
+    const span = n + head[i]! + tail[i]! - (k[i]! - 1) * d[i]! - 1;
+    return Math.ceil(span / s[i]!) * s[i]! >= n + head[i]!;
+  });
+  const attrs: Attrs = { kernel_shape: k, strides: s, dilations: d, pads: [...head, ...tail], ceil_mode: drops ? 0 : pick(0, 1) };
+  if (avg) attrs.count_include_pad = pick(0, 1);
+  return { x: [pick(1, 2), pick(1, 3), ...inSp], attrs, opset: 19 };
+}
+
+describe('MaxPool gradient', () => {
+  it.each(MAXPOOL_CASES.map((s) => [poolLabel(s), s] as const))('%s', async (_, s) => {
+    await expectGrad(poolCase('MaxPool', s));
+  });
+  it.each(Array.from({ length: 10 }, (_, i) => randomPool(301 + i, false)).map((s) => [poolLabel(s), s] as const))('random %s', async (_, s) => {
+    await expectGrad(poolCase('MaxPool', s));
+  });
+
+  it('raises an opset-13 model to 16 for ScatterElements with reduction add', async () => {
+    const r = await gradCheck(poolCase('MaxPool', { x: [1, 2, 7, 6], attrs: { kernel_shape: [3, 3], strides: [2, 1], pads: [1, 1, 0, 1] }, opset: 13 }));
+    expect(r.ok, describeFailures(r)).toBe(true);
+    expect(r.autodiff.opset).toEqual({ from: 13, to: 16 });
+  });
+
+  it('adds an Indices output to the forward MaxPool instead of a second pool', async () => {
+    const r = await gradCheck(poolCase('MaxPool', MAXPOOL_CASES[0]!));
+    const pools = [...r.gradModel.graph.nodes].filter((n) => n.opType === 'MaxPool');
+    expect(pools).toHaveLength(1);
+    const [y, indices] = pools[0]!.outputs;
+    expect(indices!.dtype).toBe(DataType.INT64);
+    // Y keeps its name and its consumers (the loss's Mul)
+    expect(y!.name).toBe('maxpool_0');
+    expect(y!.consumers().map((n) => n.opType)).toContain('Mul');
+  });
+
+  it('uses an existing row-major Indices output', async () => {
+    const r = await gradCheck(poolCase('MaxPool', MAXPOOL_CASES[2]!, 2));
+    expect(r.ok, describeFailures(r)).toBe(true);
+    expect([...r.gradModel.graph.nodes].filter((n) => n.opType === 'MaxPool')).toHaveLength(1);
+  });
+
+  it('makes row-major indices when the forward pool has column-major ones', async () => {
+    const r = await gradCheck(poolCase('MaxPool', { x: [1, 2, 5, 7], attrs: { kernel_shape: [3, 2], strides: [1, 2], pads: [1, 0, 1, 1], storage_order: 1 } }, 2));
+    expect(r.ok, describeFailures(r)).toBe(true);
+    expect([...r.gradModel.graph.nodes].filter((n) => n.opType === 'MaxPool')).toHaveLength(2);
+  });
+});
+
+describe('AveragePool gradient', () => {
+  it.each(AVGPOOL_CASES.map((s) => [poolLabel(s), s] as const))('%s', async (_, s) => {
+    await expectGrad(poolCase('AveragePool', s));
+  });
+  it.each(Array.from({ length: 10 }, (_, i) => randomPool(401 + i, true)).map((s) => [poolLabel(s), s] as const))('random %s', async (_, s) => {
+    await expectGrad(poolCase('AveragePool', s));
+  });
+});
+
+/**
+ * ⟨Jᵀr, v⟩ and ⟨Jv, r⟩ for a linear op y = J x, with the gradient seeded from a graph input
+ * (no loss on y). For geometries where onnxruntime's kernel and its ONNX shape inference
+ * disagree on y's size (a ceil_mode window dropped because it would start in the tail
+ * pad; SAME pools with dilations, padded for the undilated kernel), a loss model on y does
+ * not load, but the op and its gradient run.
+ */
+async function adjointSides(op: string, s: PoolSpec): Promise<{ lhs: number; rhs: number }> {
+  const build = (): { model: Model; y: Value } => {
+    const b = new GraphBuilder('adjoint');
+    const y = b.op(op, [b.input('x', DataType.FLOAT, s.x)], s.attrs);
+    b.output(y);
+    return { model: b.model({ opset: s.opset ?? 19 }), y };
+  };
+  const session = (m: Model): Promise<ort.InferenceSession> => ort.InferenceSession.create(modelToBytes(m), { graphOptimizationLevel: 'disabled' });
+  const v = distinct(numel(s.x), 5);
+  const x = new ort.Tensor('float32', Float32Array.from(v), s.x);
+  const fwd = build();
+  const jv = (await (await session(fwd.model)).run({ x }))[fwd.y.name]!;
+  const r = Float32Array.from(distinct(jv.size, 6));
+  const grad = build();
+  differentiate(grad.model, { wrt: ['x'], seeds: { [grad.y.name]: 'seed' }, inputShapes: { x: s.x } });
+  const seed = grad.model.graph.inputs.find((i) => i.name === 'seed')!;
+  seed.type = tensorType(DataType.FLOAT, null); // splitc's inferred size is the kernel's; onnxruntime's inference may differ
+  const out = await (await session(grad.model)).run({ x, seed: new ort.Tensor('float32', r, jv.dims) });
+  const jtr = out['grad:x']!.data as Float32Array;
+  let lhs = 0;
+  let rhs = 0;
+  for (let i = 0; i < v.length; i++) lhs += jtr[i]! * v[i]!;
+  for (let i = 0; i < r.length; i++) rhs += (jv.data as Float32Array)[i]! * r[i]!;
+  return { lhs, rhs };
+}
+
+describe('AveragePool gradient where onnxruntime shape inference and kernel disagree', () => {
+  it.each(
+    ([
+      // ceil_mode: the last window on both axes would start in the tail pad and is dropped
+      { x: [1, 2, 6, 5], attrs: { kernel_shape: [2, 2], strides: [2, 2], pads: [0, 1, 1, 1], ceil_mode: 1, count_include_pad: 1 } },
+      { x: [2, 1, 6, 5], attrs: { kernel_shape: [2, 3], strides: [2, 2], pads: [0, 1, 1, 1], ceil_mode: 1 } },
+      // SAME with dilations: padded for the undilated kernel
+      { x: [1, 2, 7, 8], attrs: { kernel_shape: [3, 2], strides: [2, 2], dilations: [2, 1], auto_pad: 'SAME_UPPER', count_include_pad: 1 } },
+      { x: [1, 2, 7, 8], attrs: { kernel_shape: [3, 3], strides: [2, 1], dilations: [2, 2], auto_pad: 'SAME_LOWER', count_include_pad: 1 } },
+    ] as PoolSpec[]).map((s) => [poolLabel(s), s] as const),
+  )('%s', async (_, s) => {
+    const { lhs, rhs } = await adjointSides('AveragePool', s);
+    expect(Math.abs(rhs)).toBeGreaterThan(0.05);
+    expect(Math.abs(lhs - rhs)).toBeLessThan(1e-4 * (1 + Math.abs(rhs)));
+  });
+});
+
+describe('global pools', () => {
+  it.each([[[2, 3, 4, 5]], [[1, 4, 7]], [[2, 2, 3, 2, 4]]])('GlobalAveragePool x[%s]', async (x) => {
+    await expectGrad(poolCase('GlobalAveragePool', { x, attrs: {} }));
+  });
+  it.each([[[2, 3, 4, 5]], [[1, 4, 7]], [[2, 2, 3, 2, 4]]])('GlobalMaxPool x[%s]', async (x) => {
+    await expectGrad(poolCase('GlobalMaxPool', { x, attrs: {} }));
+  });
+
+  it('GlobalAveragePool with dynamic spatial dims', async () => {
+    const b = new GraphBuilder('t');
+    const x = b.input('x', DataType.FLOAT, [2, 3, 'h', 'w']);
+    const y = b.op('GlobalAveragePool', [x]);
+    b.output(b.op('ReduceSum', [b.op('Mul', [y, y])], { keepdims: 0 }, { outputNames: ['loss'] }));
+    const m = b.model();
+    differentiate(m, { wrt: ['x'], loss: 'loss' });
+    expect([...m.graph.nodes].map((n) => n.opType)).toContain('ReduceProd');
+    // loss = Σ mean², so grad = 2·mean / (h·w) everywhere in the channel
+    const dims = [2, 3, 4, 5];
+    const data = Float32Array.from(distinct(numel(dims), 3));
+    const sess = await ort.InferenceSession.create(modelToBytes(m));
+    const grad = (await sess.run({ x: new ort.Tensor('float32', data, dims) }))['grad:x']!.data as Float32Array;
+    for (let ch = 0; ch < 6; ch++) {
+      const block = data.subarray(ch * 20, ch * 20 + 20);
+      const mean = block.reduce((a, v) => a + v, 0) / 20;
+      for (let i = 0; i < 20; i++) expect(grad[ch * 20 + i]).toBeCloseTo((2 * mean) / 20, 6);
+    }
+  });
+});
+
+describe('a small residual network', () => {
+  it('differentiates Conv → Relu → MaxPool → grouped Conv + skip → GlobalAveragePool', async () => {
+    const dims = { x: [2, 3, 10, 10], w1: [8, 3, 3, 3], b1: [8], w2: [8, 4, 3, 3] };
+    await expectGrad({
+      build(b, dt) {
+        const x = b.input('x', dt, dims.x);
+        const c1 = b.op('Conv', [x, b.input('w1', dt, dims.w1), b.input('b1', dt, dims.b1)], { strides: [2, 2], pads: [1, 1, 1, 1] });
+        const p = b.op('MaxPool', [b.op('Relu', [c1])], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] });
+        const c2 = b.op('Conv', [p, b.input('w2', dt, dims.w2)], { group: 2, pads: [1, 1, 1, 1] });
+        return b.op('GlobalAveragePool', [b.op('Add', [c2, p])]);
+      },
+      inputs: { x: { dims: dims.x }, w1: { dims: dims.w1 }, b1: { dims: dims.b1 }, w2: { dims: dims.w2 } },
+      ...PIECEWISE,
+      atol: 5e-3,
+      rtol: 5e-3,
+    });
+  });
+});
