@@ -8,6 +8,7 @@ import { loadModel, saveModel } from '../ir/serde/io.js';
 import { assertValid } from '../ir/verify.js';
 import { differentiate, exposeAsInputs, GRAD_PREFIX, parameterNames } from '../passes/autodiff/index.js';
 import { buildLoss, parseLossSpec } from '../passes/autodiff/losses.js';
+import { inferShapes } from '../passes/shape/index.js';
 
 export interface GradOptions {
   model: string;
@@ -71,12 +72,10 @@ export function runGrad(opts: GradOptions): GradReport {
   const terms = parseLossSpec(opts.loss);
   const wrt = resolveWrt(model, opts.wrt);
   const params = terms.some((t) => t.kind === 'l2' && !t.target) ? parameterNames(model) : [];
+  inferShapes(model, { inputShapes: opts.shapes });
   const built = buildLoss(model, terms, params);
-  if (!built.loss.name.startsWith('loss')) {
-    // Name the loss output plainly when the name is free.
-    const taken = model.graph.valuesByName();
-    if (!taken.has('loss')) built.loss.name = 'loss';
-  }
+  // Name the loss output plainly when the name is free.
+  if (built.loss.name !== 'loss' && !model.graph.valuesByName().has('loss')) built.loss.name = 'loss';
   model.graph.outputs.push(built.loss);
   if (opts.feedParams) {
     const inputs = new Set(model.graph.inputs);

@@ -17,6 +17,12 @@ export function fixtures(): (FixtureEntry & { path: string })[] {
   return manifest.models.map((m) => ({ ...m, path: path.join(fixturesDir, m.file) }));
 }
 
+/** Models splitc trained itself (manifest.json "trained"), e.g. the Fashion-MNIST ResNet. */
+export function trainedFixtures(): (FixtureEntry & { path: string; testAccuracy: number })[] {
+  const manifest = JSON.parse(fs.readFileSync(path.join(fixturesDir, 'manifest.json'), 'utf8')) as { trained?: (FixtureEntry & { testAccuracy: number })[] };
+  return (manifest.trained ?? []).map((m) => ({ ...m, path: path.join(fixturesDir, m.file) }));
+}
+
 export function tmpDir(prefix = 'splitc-test-'): string {
   return fs.mkdtempSync(path.join(fs.realpathSync(process.env.TMPDIR ?? '/tmp'), prefix));
 }

@@ -6,15 +6,8 @@ import * as fs from 'node:fs';
 import * as ort from 'onnxruntime-node';
 
 /** A small deterministic PRNG (xorshift32) so test inputs are reproducible. */
-export function xorshift32(seed: number): () => number {
-  let s = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 4294967296;
-  };
-}
+export { rng as xorshift32 } from '../../src/runtime/train/fit.js';
+import { rng as xorshift32 } from '../../src/runtime/train/fit.js';
 
 /** Seeded uniform float32 inputs in [-1, 1) for the given input shapes. */
 export function seededFloatInputs(shapes: Record<string, number[]>, seed = 1): Record<string, ort.Tensor> {

@@ -19,6 +19,7 @@ import { MemoryStorage, Tensor } from '../../ir/tensor.js';
 import { differentiate, exposeAsInputs, GRAD_PREFIX, parameterNames } from '../../passes/autodiff/index.js';
 import { buildLoss } from '../../passes/autodiff/losses.js';
 import { upgradeOpset } from '../../passes/opset.js';
+import { inferShapes } from '../../passes/shape/index.js';
 import { createOptimizer, type Optimizer, type OptimizerConfig, scheduledLr } from './optimizer.js';
 
 /** BatchNormalization with training_mode needs opset 15 (14 introduced it; 15 fixed its types). */
@@ -105,6 +106,7 @@ export function buildTrainingGraph(forward: Model, opts: TrainingGraphOptions): 
     if (!e.initial) throw new SplitcError('E_AUTODIFF', `parameter '${e.value.name}' has no stored value to start from`);
     initial.set(e.value.name, e.initial);
   }
+  inferShapes(model, { inputShapes: opts.inputShapes });
   const built = buildLoss(model, opts.loss, params);
   built.loss.name = model.graph.valuesByName().has('loss') ? built.loss.name : 'loss';
   model.graph.outputs.push(built.loss);

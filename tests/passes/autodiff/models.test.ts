@@ -14,10 +14,10 @@ import { modelToBytes } from '../../../src/ir/serde/io.js';
 import { differentiate, exposeAsInputs, GradBuilder, GRAD_PREFIX, parameterNames } from '../../../src/passes/autodiff/index.js';
 import { inferShapes } from '../../../src/passes/shape/index.js';
 import { loadModel } from '../../../src/ir/serde/io.js';
-import { fixtures } from '../../helpers/fixtures.js';
+import { fixtures, trainedFixtures } from '../../helpers/fixtures.js';
 import { xorshift32 } from '../../helpers/onnx-oracle.js';
 
-describe.each(fixtures().map((f) => [f.file, f] as const))('gradient of the whole model: %s', (_file, fx) => {
+describe.each([...fixtures(), ...trainedFixtures()].map((f) => [f.file, f] as const))('gradient of the whole model: %s', (_file, fx) => {
   it('matches finite differences w.r.t. the input and all parameters', async () => {
     const model = loadModel(fx.path);
     const inputShapes = fx.inputShapes;

@@ -12,7 +12,7 @@ import { DataType } from '../../../ir/dtype.js';
 import type { Dim, Value } from '../../../ir/graph.js';
 import { knownValueOf } from '../../shape/index.js';
 import { type GradBuilder, infoOf, staticShape } from '../builder.js';
-import type { GradContext, GradRuleTable } from '../rule.js';
+import type { GradContext, GradRule, GradRuleTable } from '../rule.js';
 
 /** A slice bound meaning "to the end": exact as a double and within int64. */
 const TO_END = 2 ** 62;
@@ -293,6 +293,14 @@ function resizeAxes(c: GradContext, inShape: number[], outShape: number[]): Resi
   });
 }
 
+/** Ops that only change the shape: the gradient is reshaped back to the input's shape. */
+const RESHAPE_RULE: GradRule = {
+  differentiable: [0],
+  grad(c) {
+    c.setGrad(0, reshapeTo(c, c.dyOrZeros(0), c.x(0)));
+  },
+};
+
 export const TENSOR_RULES: GradRuleTable = {
   Identity: {
     grad(c) {
@@ -301,30 +309,10 @@ export const TENSOR_RULES: GradRuleTable = {
   },
 
   // ---- reshapes: the gradient takes the input's shape back ----
-  Reshape: {
-    differentiable: [0],
-    grad(c) {
-      c.setGrad(0, reshapeTo(c, c.dyOrZeros(0), c.x(0)));
-    },
-  },
-  Flatten: {
-    differentiable: [0],
-    grad(c) {
-      c.setGrad(0, reshapeTo(c, c.dyOrZeros(0), c.x(0)));
-    },
-  },
-  Squeeze: {
-    differentiable: [0],
-    grad(c) {
-      c.setGrad(0, reshapeTo(c, c.dyOrZeros(0), c.x(0)));
-    },
-  },
-  Unsqueeze: {
-    differentiable: [0],
-    grad(c) {
-      c.setGrad(0, reshapeTo(c, c.dyOrZeros(0), c.x(0)));
-    },
-  },
+  Reshape: RESHAPE_RULE,
+  Flatten: RESHAPE_RULE,
+  Squeeze: RESHAPE_RULE,
+  Unsqueeze: RESHAPE_RULE,
 
   Transpose: {
     differentiable: [0],

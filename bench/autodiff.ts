@@ -1,0 +1,140 @@
+// Autodiff benchmark:
+// (a) gradient-graph time ÷ forward time, for every fixture and the trained Fashion-MNIST
+//     ResNet: the forward model vs its gradient graph (loss Σ⟨outputs, R⟩, gradients with
+//     respect to the input and to every parameter, and with respect to the input only), both
+//     in onnxruntime-node with default optimizations and the same thread count;
+// (b) training throughput of the Fashion-MNIST ResNet (images/s, Adam, batch 64, the trainer's
+//     whole step: session.run of the training graph + the optimizer in JS) vs PyTorch on the
+//     same architecture, batch size and thread count (bench/autodiff_torch.py, Debian's
+//     python3-torch), on the same synthetic batch;
+// (c) input-gradient steps per second for a 1×3×48×192 input through the PaddleOCR classifier
+//     (the inner loop of a white-box inversion attack).
+//
+//   npx tsx bench/autodiff.ts [--threads 2] [--runs 20] [--train-steps 60] [--no-torch]
+//
+// Prints markdown tables.
+
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as ort from 'onnxruntime-node';
+import { DataType } from '../src/ir/dtype.js';
+import type { Model } from '../src/ir/graph.js';
+import { loadModel, modelToBytes } from '../src/ir/serde/io.js';
+import { differentiate, GradBuilder, parameterNames } from '../src/passes/autodiff/index.js';
+import { inferShapes } from '../src/passes/shape/index.js';
+import { smallResNet } from '../src/runtime/train/models.js';
+import { Trainer } from '../src/runtime/train/trainer.js';
+import { cloneModel } from '../src/runtime/train/trainer.js';
+import { arg, seededFloats } from './lib.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.resolve(here, '..');
+const threads = Number(arg('threads', '2'));
+const runs = Number(arg('runs', '20'));
+const trainSteps = Number(arg('train-steps', '60'));
+const batch = Number(arg('batch', '64'));
+const noTorch = process.argv.includes('--no-torch');
+const sessionOptions: ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, logSeverityLevel: 3 };
+
+interface Entry {
+  file: string;
+  inputShapes: Record<string, number[]>;
+}
+const manifest = JSON.parse(fs.readFileSync(path.join(repoRoot, 'fixtures/models/manifest.json'), 'utf8')) as { models: Entry[]; trained?: (Entry & { file: string })[] };
+const models: Entry[] = [...manifest.models, ...(manifest.trained ?? [])];
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+async function timeRuns(bytes: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<number> {
+  const s = await ort.InferenceSession.create(bytes, sessionOptions);
+  for (let i = 0; i < 3; i++) await s.run(feeds);
+  const ts: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await s.run(feeds);
+    ts.push(performance.now() - t0);
+  }
+  await s.release();
+  return median(ts);
+}
+
+/** The model with the loss Σ⟨output, R⟩ appended and gradients w.r.t. `wrt` ('input' or 'all'). */
+function gradModel(forward: Model, inputShapes: Record<string, number[]>, wrt: 'input' | 'all'): Model {
+  const m = cloneModel(forward);
+  inferShapes(m, { inputShapes });
+  const params = parameterNames(m);
+  const b = new GradBuilder(m);
+  b.scope = 'bench/loss';
+  const parts = m.graph.outputs.map((o, k) => {
+    const dims = o.shape!.map(Number);
+    const r = b.constant(DataType.FLOAT, dims, seededFloats(dims.reduce((a, d) => a * d, 1), 11 + k));
+    return b.reduceSum(b.mul(o, r), [], false, { dtype: DataType.FLOAT, shape: [] });
+  });
+  const loss = b.sum(parts);
+  m.graph.outputs.push(loss);
+  const input = Object.keys(inputShapes)[0]!;
+  differentiate(m, { wrt: wrt === 'input' ? [input] : [input, ...params], loss: loss.name, inputShapes });
+  return m;
+}
+
+// (a)
+const rowsA: string[] = [];
+for (const e of models) {
+  const forward = loadModel(path.join(repoRoot, 'fixtures/models', e.file));
+  const shapes = Object.fromEntries(Object.entries(e.inputShapes).map(([k, d]) => [k, d.map((x) => (typeof x === 'number' ? x : 1))]));
+  const feeds = Object.fromEntries(Object.entries(shapes).map(([k, d], i) => [k, new ort.Tensor('float32', seededFloats(d.reduce((a, x) => a * x, 1), 3 + i), d)]));
+  const fwd = await timeRuns(modelToBytes(forward), feeds);
+  const gIn = await timeRuns(modelToBytes(gradModel(forward, shapes, 'input'), { intermediateTypes: false }), feeds);
+  const gAll = await timeRuns(modelToBytes(gradModel(forward, shapes, 'all'), { intermediateTypes: false }), feeds);
+  rowsA.push(`| ${e.file.replace(/\.onnx$/, '')} | ${Object.values(shapes)[0]!.join('×')} | ${fwd.toFixed(2)} | ${gIn.toFixed(2)} | **${(gIn / fwd).toFixed(2)}** | ${gAll.toFixed(2)} | **${(gAll / fwd).toFixed(2)}** |`);
+  process.stderr.write(`${rowsA[rowsA.length - 1]}\n`);
+}
+
+// (b) training throughput
+const images = seededFloats(batch * 28 * 28, 21);
+const labels = BigInt64Array.from({ length: batch }, (_, i) => BigInt((i * 7) % 10));
+const trainer = await Trainer.create({
+  model: smallResNet({ seed: 1 }),
+  loss: 'ce:logits',
+  inputShapes: { image: [batch, 1, 28, 28] },
+  optimizer: { kind: 'adam', lr: 1e-3, weightDecay: 5e-4, decoupled: true },
+  sessionOptions,
+});
+const feedsB = { image: new ort.Tensor('float32', images, [batch, 1, 28, 28]), labels: new ort.Tensor('int64', labels, [batch]) };
+for (let i = 0; i < 5; i++) await trainer.trainStep(feedsB);
+const t0 = performance.now();
+for (let i = 0; i < trainSteps; i++) await trainer.trainStep(feedsB);
+const ours = (trainSteps * batch * 1000) / (performance.now() - t0);
+await trainer.release();
+let torch: { imagesPerSecond: number; version: string; threads: number } | null = null;
+if (!noTorch) {
+  const r = spawnSync('/usr/bin/python3', [path.join(here, 'autodiff_torch.py'), '--threads', String(threads), '--batch', String(batch), '--steps', String(trainSteps)], { encoding: 'utf8' });
+  if (r.status === 0) torch = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  else process.stderr.write(`PyTorch peer did not run (${r.stderr.trim().split('\n').pop() ?? r.status}); install python3-torch\n`);
+}
+
+// (c) input-gradient steps/s through the classifier
+const cls = models.find((m) => m.file.includes('cls'))!;
+const clsModel = loadModel(path.join(repoRoot, 'fixtures/models', cls.file));
+const clsShapes = { x: [1, 3, 48, 192] };
+const clsFeeds = { x: new ort.Tensor('float32', seededFloats(3 * 48 * 192, 5), [1, 3, 48, 192]) };
+const stepMs = await timeRuns(modelToBytes(gradModel(clsModel, clsShapes, 'input'), { intermediateTypes: false }), clsFeeds);
+
+const out: string[] = [];
+out.push(`Machine: ${threads} intra-op thread(s), onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}, median of ${runs} runs after 3 warm-up runs.\n`);
+out.push('(a) Gradient graph time ÷ forward time (loss Σ⟨outputs, R⟩; times in ms):\n');
+out.push('| model | input | forward | grad w.r.t. input | ratio | grad w.r.t. input + all params | ratio |');
+out.push('|---|---|---:|---:|---:|---:|---:|');
+out.push(...rowsA);
+out.push('\n(b) Training throughput, Fashion-MNIST ResNet (Adam, batch ' + batch + ', ' + trainSteps + ' steps after 5 warm-up steps, same synthetic batch):\n');
+out.push('| trainer | images/s | splitc ÷ peer |');
+out.push('|---|---:|---:|');
+out.push(`| splitc (onnxruntime-node ${ort.env.versions.common}, ${threads} threads) | ${ours.toFixed(0)} | ${torch ? `**${(ours / torch.imagesPerSecond).toFixed(2)}**` : '—'} |`);
+if (torch) out.push(`| PyTorch ${torch.version} (CPU, ${torch.threads} threads) | ${torch.imagesPerSecond.toFixed(0)} | 1.00 |`);
+out.push(`\n(c) Input-gradient steps through the classifier (1×3×48×192): ${stepMs.toFixed(2)} ms per step, **${(1000 / stepMs).toFixed(0)} steps/s**.`);
+process.stdout.write(out.join('\n') + '\n');

@@ -1,0 +1,86 @@
+// `splitc grad`: the written gradient graph loads and runs in onnxruntime-node and in
+// onnxruntime-web (wasm, in Node) with the same results; coded errors leave nothing behind.
+
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { fixtures, repoRoot, tmpDir } from '../helpers/fixtures.js';
+import { seededFloatInputs } from '../helpers/onnx-oracle.js';
+
+const cli = path.join(repoRoot, 'bin/splitc.js');
+function run(args: string[]) {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd: repoRoot });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('splitc grad', () => {
+  const [cls, det] = fixtures();
+
+  it('writes a cross-entropy input gradient that onnxruntime-node and onnxruntime-web compute alike', async () => {
+    const dir = tmpDir();
+    const out = path.join(dir, 'grad.onnx');
+    const r = run(['grad', cls!.path, '--wrt', 'inputs', '--loss', 'ce', '--shape', 'x=2x3x48x192', '-o', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.gradients).toEqual([{ name: 'grad:x', dtype: 'float32', shape: [2, 3, 48, 192] }]);
+    expect(report.extraInputs).toEqual([{ name: 'labels', dtype: 'int64', shape: [2] }]);
+    expect(report.loss).toBe('loss');
+    expect(report.opset).toEqual({ from: 9, to: 16 }); // MaxPool's gradient scatters with reduction=add (opset 16)
+    const feeds: Record<string, ort.Tensor> = { ...seededFloatInputs({ x: [2, 3, 48, 192] }, 5), labels: new ort.Tensor('int64', BigInt64Array.from([0n, 1n]), [2]) };
+    const node = await ort.InferenceSession.create(out, { logSeverityLevel: 3 });
+    const a = await node.run(feeds);
+    await node.release();
+    const web = await import('onnxruntime-web');
+    web.env.wasm.numThreads = 1;
+    const ws = await web.InferenceSession.create(fs.readFileSync(out));
+    const wfeeds = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new web.Tensor(t.type as 'float32', t.data as unknown as Float32Array, t.dims)]));
+    const b = await ws.run(wfeeds);
+    await ws.release();
+    const ga = a['grad:x']!.data as Float32Array;
+    const gb = b['grad:x']!.data as Float32Array;
+    let maxAbs = 0;
+    let maxDiff = 0;
+    for (let i = 0; i < ga.length; i++) {
+      maxAbs = Math.max(maxAbs, Math.abs(ga[i]!));
+      maxDiff = Math.max(maxDiff, Math.abs(ga[i]! - gb[i]!));
+    }
+    expect(maxAbs).toBeGreaterThan(1e-4);
+    expect(maxDiff).toBeLessThan(1e-4 * maxAbs + 1e-7);
+    expect(Math.abs(Number(a.loss!.data[0]) - Number(b.loss!.data[0]))).toBeLessThan(1e-5);
+    // the loss is the cross-entropy of the model's own softmax output: −mean(log p[label])
+    const orig = await ort.InferenceSession.create(cls!.path);
+    const p = (await orig.run({ x: feeds['x']! }))[orig.outputNames[0]!]!.data as Float32Array;
+    await orig.release();
+    const ce = -(Math.log(p[0]!) + Math.log(p[3]!)) / 2;
+    expect(Math.abs(Number(a.loss!.data[0]) - ce)).toBeLessThan(1e-5);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('differentiates w.r.t. all parameters of the detector (sum loss) and reports them', () => {
+    const dir = tmpDir();
+    const out = path.join(dir, 'grad.onnx');
+    const r = run(['grad', det!.path, '--wrt', 'params', '--loss', 'sum', '--shape', 'x=1x3x64x64', '-o', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.gradients.length).toBeGreaterThan(100);
+    expect(report.gradients.every((g: { name: string }) => g.name.startsWith('grad:'))).toBe(true);
+    expect(report.unreachable).toEqual([]);
+    expect(fs.statSync(out).size).toBe(report.bytes);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('refuses unknown values and bad loss specs with coded errors, writing nothing', () => {
+    const dir = tmpDir();
+    const out = path.join(dir, 'grad.onnx');
+    const a = run(['grad', cls!.path, '--wrt', 'no_such_value', '--loss', 'sum', '-o', out]);
+    expect(a.code).toBe(2);
+    expect(a.stderr).toMatch(/E_AUTODIFF.*no_such_value/);
+    const b = run(['grad', cls!.path, '--wrt', 'inputs', '--loss', 'hinge', '-o', out, '--json']);
+    expect(b.code).toBe(2);
+    expect(JSON.parse(b.stdout).error.code).toBe('E_BAD_ARGUMENT');
+    expect(fs.readdirSync(dir)).toEqual([]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
