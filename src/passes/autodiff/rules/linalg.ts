@@ -5,7 +5,7 @@ import { attr } from '../../../ir/builder.js';
 import { constantOf } from '../../../ir/constants.js';
 import { DataType } from '../../../ir/dtype.js';
 import type { Dim, Value } from '../../../ir/graph.js';
-import { type GradBuilder, infoOf, staticShape } from '../builder.js';
+import { type GradBuilder, infoOf, type OutInfo, staticShape } from '../builder.js';
 import type { GradContext, GradRule, GradRuleTable } from '../rule.js';
 import { normalizeAxes } from './util.js';
 
@@ -271,6 +271,25 @@ function reciprocalCount(c: GradContext, x: Value, y: Value, axes: number[]): Va
   return b.op('Reciprocal', [b.cast(b.op('Div', [sx, sy], {}, { dtype: DataType.INT64, shape: [] }), dt)], {}, { dtype: dt, shape: [] });
 }
 
+/**
+ * The batch mean and variance of a training-mode BatchNormalization's input, as [1, C, 1, …],
+ * recomputed from X. (Recovering them from the running-statistics outputs would save two
+ * reductions, but under onnxruntime 1.30 a read of input_mean placed after the node saw the
+ * updated running mean — the buffer is apparently reused in place — so it is not done.)
+ */
+function batchStatistics(c: GradContext, X: Value, axes: number[], keepInfo: OutInfo): [Value, Value] {
+  const b = c.b;
+  const mean = b.reduceMean(X, axes, true, keepInfo);
+  const xc = b.sub(X, mean, X);
+  return [mean, b.reduceMean(b.mul(xc, xc), axes, true, keepInfo)];
+}
+
+/** A [C] vector as [1, C, 1, …] (rank of X). */
+function toChanKeep(b: GradBuilder, v: Value, X: Value, rank: number): Value {
+  const shape = X.shape!.map((d, i) => (i === 1 ? d : 1));
+  return b.reshape(v, b.ints(shape.map((d, i) => (i === 1 ? -1 : 1))), { dtype: v.dtype, shape: rank ? shape : null });
+}
+
 function dtypeOf(v: Value): DataType {
   return v.dtype ?? DataType.FLOAT;
 }
@@ -328,20 +347,31 @@ function batchNormGrad(c: GradContext): void {
     b.op('Reciprocal', [b.op('Sqrt', [b.add(variance, b.scalar(eps, dt))], {}, infoOf(variance))], {}, infoOf(variance));
 
   if (training) {
+    // With n the count per channel, μ and σ² the batch statistics, k = scale·invstd:
+    //   dX = k·dY − k·ΣdY/n − k·invstd²·m₂·(X − μ),  m₂ = Σ dY·(X − μ) / n
+    //      = k·dY + c₁ + c₂·X  with per-channel c₂ = −k·invstd²·m₂, c₁ = −k·ΣdY/n − c₂·μ,
+    // so the full-size work is dY·X, two reductions, one per-channel affine (a
+    // BatchNormalization with mean 0, variance 1, ε 0) and one multiply-add.
     const keepInfo = { dtype: dt, shape: chanShape };
-    const mean = b.reduceMean(X, axes, true, keepInfo);
-    const xc = b.sub(X, mean, X);
-    const variance = b.reduceMean(b.mul(xc, xc), axes, true, keepInfo);
-    const invstd = invstdOf(variance);
-    const xhat = b.mul(xc, invstd, X);
+    const C = X.shape![1];
+    if (typeof C !== 'number') throw c.fail('the channel count of the input is not static', 'give the input shapes (--shape)');
+    const vecInfo = { dtype: dt, shape: [C] };
     const sumDy = b.reduceSum(dy, axes, true, keepInfo);
-    const sumDyXhat = b.reduceSum(b.mul(dy, xhat, X), axes, true, keepInfo);
+    const sumDyX = b.reduceSum(b.mul(dy, X, X), axes, true, keepInfo);
+    const perCount = reciprocalCount(c, X, sumDy, axes);
+    const [mean, variance] = batchStatistics(c, X, axes, keepInfo);
+    const invstd = invstdOf(variance);
+    const dyMean = b.mul(sumDy, perCount);
+    const m2 = b.sub(b.mul(sumDyX, perCount), b.mul(mean, dyMean));
     if (c.wants(0)) {
-      const perCount = reciprocalCount(c, X, sumDy, axes);
-      const centered = b.sub(b.sub(dy, b.mul(sumDy, perCount), X), b.mul(xhat, b.mul(sumDyXhat, perCount)), X);
-      c.setGrad(0, b.mul(centered, b.mul(toChan(scale), invstd, invstd), X));
+      const k = b.mul(toChanKeep(b, asType(b, scale, dt), X, rank), invstd);
+      const c2 = b.neg(b.mul(b.mul(k, b.mul(invstd, invstd)), m2));
+      const c1 = b.neg(b.add(b.mul(k, dyMean), b.mul(c2, mean)));
+      const vec = (v: Value): Value => b.reshape(v, b.ints([-1]), vecInfo);
+      const affine = b.op('BatchNormalization', [dy, vec(k), vec(c1), b.constant(dt, [C], new Array<number>(C).fill(0)), b.constant(dt, [C], new Array<number>(C).fill(1))], { epsilon: attr.float('epsilon', 0) }, infoOf(X));
+      c.setGrad(0, b.add(affine, b.mul(X, c2, X), X));
     }
-    if (c.wants(1)) c.setGrad(1, toVector(sumDyXhat, scale));
+    if (c.wants(1)) c.setGrad(1, toVector(b.mul(b.sub(sumDyX, b.mul(mean, sumDy)), invstd), scale));
     if (c.wants(2)) c.setGrad(2, toVector(sumDy, c.x(2)));
     return;
   }
