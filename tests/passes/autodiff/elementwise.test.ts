@@ -411,6 +411,20 @@ describe('autodiff elementwise: PRelu, Clip, Where', () => {
     expect(crossed).toEqual({ x: [0, 0, 0, 0, 0], lo: [0], hi: [5] });
   });
 
+  it('Clip with constant bounds (the x == y fast path) keeps the closed-interval convention and matches finite differences', async () => {
+    for (const [lo, hi] of [[-0.3, 0.4], [null, 0.2], [-0.1, null]] as const) {
+      const build = (b: GraphBuilder, n = 5) => {
+        const x = b.input('x', DataType.DOUBLE, [n]);
+        const bound = (name: string, v: number | null) => (v === null ? null : b.init(name, DataType.DOUBLE, [], [v]));
+        return b.op('Clip', [x, bound('lo', lo), bound('hi', hi)]);
+      };
+      const g = await unitLossGrads(build, { x: { dims: [5], data: [-0.3, 0.4, 0, -1, 1] } });
+      const inside = (v: number) => (lo === null || v >= lo) && (hi === null || v <= hi);
+      expect(g, `[${lo}, ${hi}]`).toEqual({ x: [-0.3, 0.4, 0, -1, 1].map((v) => (inside(v) ? 1 : 0)) });
+      await expectGradOk({ build: (b) => build(b, 7), inputs: { x: { dims: [7], data: [-0.9, -0.5, -0.05, 0.1, 0.25, 0.6, 1.2] } } });
+    }
+  });
+
   const whereCases: [string, number[], number[], number[]][] = [
     ['all broadcast', [p, 1, r], [q, 1], []],
     ['scalar condition', [], [p, q], [p, q]],

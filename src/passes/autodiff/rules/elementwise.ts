@@ -14,6 +14,7 @@
 // - Max/Min ties: the gradient is split evenly among the tied operands.
 
 import { type DataType, DataType as DT, isFloatDtype } from '../../../ir/dtype.js';
+import { constantOf } from '../../../ir/constants.js';
 import type { Value } from '../../../ir/graph.js';
 import { type GradBuilder, infoOf, type OutInfo } from '../builder.js';
 import type { GradContext, GradRule, GradRuleTable } from '../rule.js';
@@ -129,6 +130,17 @@ function variadicSum(mean: boolean): GradRule {
 function clipAttrBound(c: GradContext, name: 'min' | 'max', t: DataType): Value | null {
   const v = c.node.attrFloat(name);
   return v === undefined ? null : c.b.scalar(v, t);
+}
+
+/** True when Clip's bounds are constants with lo ≤ hi (or only one bound is given). */
+function clipBoundsOrdered(lo: Value | null, hi: Value | null): boolean {
+  const l = lo ? constantOf(lo) : null;
+  const h = hi ? constantOf(hi) : null;
+  if ((lo && !l) || (hi && !h)) return false;
+  if (!l || !h) return true;
+  const a = l.toNumbers();
+  const z = h.toNumbers();
+  return a.length === 1 && z.length === 1 && a[0]! <= z[0]!;
 }
 
 const SELU_ALPHA = 1.67326319217681884765625;
@@ -332,7 +344,11 @@ export const ELEMENTWISE_RULES: GradRuleTable = {
       const zero = b.scalar(0, t);
       const boundsInfo: OutInfo = { dtype: DT.BOOL, shape: lo?.shape ?? null };
       const ordered = lo && hi ? b.op('LessOrEqual', [lo, hi], {}, boundsInfo) : null;
-      if (c.wants(0)) {
+      if (c.wants(0) && clipBoundsOrdered(lo, hi)) {
+        // Bounds known and ordered: x is inside [lo, hi] exactly where Clip returned x itself,
+        // so dx = dy · (x == y) — one comparison instead of two and an And.
+        c.setGrad(0, e.mul(dy, b.cast(e.test('Equal', x, y), t)));
+      } else if (c.wants(0)) {
         const above = lo ? e.test('GreaterOrEqual', x, lo) : null;
         const below = hi ? e.test('LessOrEqual', x, hi) : null;
         const inside = above && below ? e.test('And', above, below) : (above ?? below);
