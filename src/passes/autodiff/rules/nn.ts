@@ -1,13 +1,25 @@
 // Gradient rules for convolutions and pooling. The window geometry (auto_pad, ceil_mode,
 // output_shape) is resolved from static spatial shapes with onnxruntime's arithmetic, so
-// each gradient is a few plain ops: data gradients are the transposed window op
-// (ConvTranspose for Conv and AveragePool, Conv for ConvTranspose), weight gradients one
-// grouped Conv with batch and channels swapped, MaxPool scatters through its indices.
+// each gradient is a few plain ops, chosen for what onnxruntime's CPU kernels run fast
+// (measurements in the comments of convDataGrad and im2colCorrelation):
+// - Conv data gradient: with stride 1, a Conv of dY with the weights transposed per group
+//   and flipped (constant weights flipped here, so that onnxruntime runs it like a forward
+//   Conv, NCHWc included; with graph-input weights and few positions, over the batch as a
+//   depth axis); strided grouped (depthwise) Convs the same after zero insertion into dY;
+//   other strided Convs a ConvTranspose. ConvTranspose and AveragePool data gradients are
+//   the transposed window op.
+// - Conv and ConvTranspose weight gradients: im2col (Convs with constant one-hot kernels,
+//   full or separable along a stride-1 axis) and one MatMul per group, summed over the
+//   batch; for small batched layers and huge im2cols, one grouped Conv with batch and
+//   channels swapped.
+// - MaxPool scatters through its indices.
 
-import type { AttrInput } from '../../../ir/builder.js';
+import { type AttrInput, toAttribute } from '../../../ir/builder.js';
+import { constantOf } from '../../../ir/constants.js';
 import { DataType } from '../../../ir/dtype.js';
 import { Node, type TensorType, tensorType, Value } from '../../../ir/graph.js';
-import { infoOf, type OutInfo } from '../builder.js';
+import { Tensor, type TypedArray, typedArrayCtor } from '../../../ir/tensor.js';
+import { type GradBuilder, infoOf, type OutInfo, staticShape } from '../builder.js';
 import type { GradContext, GradRuleTable } from '../rule.js';
 
 const SHAPE_HINT = 'give every input a static shape (--shape name=1x3x224x224) before differentiating';
@@ -242,6 +254,334 @@ function weightCorrelation(c: GradContext, a: Value, aSp: number[], bv: Value, b
   return b.transpose(r, [1, 0, ...sp], out);
 }
 
+/** A constant from a typed array, uncached (GradBuilder.constant keys its cache by content). */
+function arrayConstant(b: GradBuilder, dtype: DataType, dims: number[], data: TypedArray, base: string): Value {
+  const name = b.fresh(`${b.scope}/${base}`);
+  const t = Tensor.fromArray(name, dtype, dims, data);
+  const v = new Value(name, tensorType(dtype, [...dims]));
+  if (b.model.irVersion >= 4) return b.graph.addInitializer(v, t);
+  b.graph.nodes.insertAfter(null, new Node('', 'Constant', [], [v], { name: b.fresh(`${name}/Constant`), attributes: [toAttribute('value', t)] }));
+  return v;
+}
+
+/** Constants made per builder, by key: flipped weights per weight and group count, one-hot kernels per shape. */
+const made = new WeakMap<GradBuilder, Map<string, Value>>();
+function memo(b: GradBuilder, key: string, make: () => Value): Value {
+  let m = made.get(b);
+  if (!m) made.set(b, (m = new Map()));
+  let v = m.get(key);
+  if (!v) m.set(key, (v = make()));
+  return v;
+}
+
+const FLIP_END = Number.MIN_SAFE_INTEGER;
+
+/**
+ * Where the Conv gradients switch formulation (measured with onnxruntime-node 1.30 on 2
+ * threads; see the comments of convDataGrad and im2colCorrelation). Tests force one side.
+ */
+export const convGradTuning: {
+  /** 'fast': flipped Conv and im2col wherever exact; 'fallback': ConvTranspose and the swapped Conv. */
+  force: 'fast' | 'fallback' | null;
+  /** Data gradient: the flipped Conv needs this many input channels (else ConvTranspose)… */
+  flipMinChannels: number;
+  /** …and with graph-input weights (group 1, ≤ 2 spatial axes) runs over the batch as a depth axis below this many input positions. */
+  flipMinPositions: number;
+  /** Weight gradient: im2col needs this many output positions when the batch is not 1… */
+  im2colMinPositions: number;
+  /** …and at most this many im2col elements. */
+  im2colMaxElements: number;
+  /** The separable im2col when it writes at most this fraction of the full one's elements (Infinity: wherever possible). */
+  separableMaxRatio: number;
+} = { force: null, flipMinChannels: 4, flipMinPositions: 64, im2colMinPositions: 32, im2colMaxElements: 1 << 26, separableMaxRatio: 0.72 };
+
+/** The static weight shape [O, C/group, *k] (from the constant when there is one), if usable for flipping. */
+function flippableDims(w: Value, group: number): number[] | null {
+  const known = constantOf(w);
+  const dims = known ? known.dims : staticShape(w);
+  if (!dims || dims.length < 3 || dims[0]! % group !== 0 || (known?.dtype ?? w.dtype) === undefined) return null;
+  return dims;
+}
+
+/**
+ * The weights of the adjoint Conv of a stride-1 Conv: W [O, C/group, *k] (dims from
+ * `flippableDims`) transposed within each group to [C, O/group, *k] and flipped on every
+ * spatial axis. Computed here when W is a constant (reversing the kernel's flat index flips
+ * every axis), else a Transpose (with Reshapes around it for several groups) and a Slice
+ * with negative steps.
+ */
+function flippedWeights(c: GradContext, w: Value, dims: number[], group: number): Value {
+  const b = c.b;
+  const known = constantOf(w);
+  const [o, cg] = [dims[0]!, dims[1]!];
+  const og = o / group;
+  const k = dims.slice(2);
+  const kt = k.reduce((p, v) => p * v, 1);
+  const outDims = [group * cg, og, ...k];
+  const dtype = (known?.dtype ?? w.dtype)!;
+  const ctor = typedArrayCtor(dtype);
+  if (known && ctor) {
+    return memo(b, `flipped|${w.name}|${group}`, () => {
+      const src = known.toTypedArray();
+      const dst = new ctor(src.length) as TypedArray;
+      for (let g = 0; g < group; g++) {
+        for (let oi = 0; oi < og; oi++) {
+          for (let ci = 0; ci < cg; ci++) {
+            const from = ((g * og + oi) * cg + ci) * kt;
+            const to = ((g * cg + ci) * og + oi) * kt + kt - 1;
+            for (let j = 0; j < kt; j++) dst[to - j] = src[from + j]!;
+          }
+        }
+      }
+      return arrayConstant(b, dtype, outDims, dst, 'flipped_weights');
+    });
+  }
+  const sp = range(2, dims.length);
+  let t = w;
+  if (group === 1) t = b.transpose(w, [1, 0, ...sp], { dtype, shape: outDims });
+  else if (og > 1 || cg > 1) {
+    const split = b.reshape(w, b.ints([group, og, cg, ...k]), { dtype });
+    const moved = b.transpose(split, [0, 2, 1, ...sp.map((i) => i + 1)], { dtype });
+    t = b.reshape(moved, b.ints(outDims), { dtype, shape: outDims });
+  }
+  const axes = sp.filter((i) => dims[i]! > 1);
+  if (!axes.length) return t;
+  return b.slice(t, axes.map(() => -1), axes.map(() => FLIP_END), axes, axes.map(() => -1), { dtype, shape: outDims });
+}
+
+/**
+ * Pads of the adjoint of a stride-1 Conv with geometry g, applied to an output gradient of
+ * spatial dims dySp (g.outSp, or more with trailing zeros): (k−1)·dilation − head before,
+ * what reaches g.inSp after. Null when one would be negative (pads wider than the kernel).
+ */
+function flippedPads(g: Geometry, dySp: number[]): number[] | null {
+  const n = g.inSp.length;
+  const head = range(0, n).map((i) => extent(g, i) - 1 - g.head[i]!);
+  const tail = range(0, n).map((i) => g.inSp[i]! - dySp[i]! + g.head[i]!);
+  const pads = [...head, ...tail];
+  return pads.some((p) => p < 0) ? null : pads;
+}
+
+/**
+ * `dy` (static shape `dims`) with stride−1 zeros after every element on each strided axis,
+ * trimmed to `len`: the output gradient of the same Conv at stride 1. Per strided axis an
+ * Unsqueeze, a Concat with zeros (ConstantOfShape, folded by onnxruntime) and a Reshape.
+ */
+function insertZeros(c: GradContext, dy: Value, dims: number[], strides: number[], len: number[]): Value {
+  const b = c.b;
+  const dtype = dy.dtype ?? DataType.FLOAT;
+  let cur = dy;
+  const shape = [...dims];
+  for (let i = 0; i < strides.length; i++) {
+    const s = strides[i]!;
+    if (s === 1) continue;
+    const a = i + 2;
+    const u = b.unsqueeze(cur, [a + 1], { dtype });
+    const zeroDims = [...shape.slice(0, a + 1), s - 1, ...shape.slice(a + 1)];
+    const zeros = b.op('ConstantOfShape', [b.ints(zeroDims)], { value: Tensor.fromArray('value', dtype, [1], [0]) }, { dtype, shape: zeroDims });
+    const cat = b.op('Concat', [u, zeros], { axis: a + 1 }, { dtype });
+    shape[a] = shape[a]! * s;
+    cur = b.reshape(cat, b.ints(shape), { dtype, shape: [...shape] });
+  }
+  const axes = range(0, len.length).filter((i) => len[i]! < shape[i + 2]!);
+  if (!axes.length) return cur;
+  return b.slice(cur, axes.map(() => 0), axes.map((i) => len[i]!), axes.map((i) => i + 2), undefined, { dtype, shape: [...shape.slice(0, 2), ...len] });
+}
+
+/**
+ * The data gradient of a Conv. Stride 1: a Conv of dY with the flipped weights (onnxruntime
+ * runs it like a forward Conv, ~2× faster than ConvTranspose; with constant weights its
+ * NCHWc and depthwise kernels apply, 3–20× faster). With graph-input weights and few
+ * positions (≲ 8×8) onnxruntime's per-image GEMMs get too narrow: the images then become
+ * a depth axis of one batch-1 Conv (one GEMM for all; 1–2 spatial axes), 1.3–1.5× faster
+ * than either per-image form. Strided with groups (depthwise): the flipped Conv after zero
+ * insertion, as onnxruntime's grouped ConvTranspose runs one tiny GEMM per group (3–5×
+ * slower). Other strided Convs (where the zeros would cost 4× the work), inputs with fewer
+ * than 4 channels (a one-row GEMM), pads wider than the kernel, unknown shapes:
+ * ConvTranspose.
+ */
+function convDataGrad(c: GradContext, dy: Value, w: Value, g: Geometry, group: number, out: OutInfo): Value {
+  const b = c.b;
+  const n = g.inSp.length;
+  const stride1 = g.strides.every((s) => s === 1);
+  const dyDims = stride1 ? null : staticShape(dy);
+  const wDims = flippableDims(w, group);
+  const t = convGradTuning;
+  const worthIt = (d: number[]): boolean => t.force === 'fast' || (t.force !== 'fallback' && (group > 1 || d[1]! >= t.flipMinChannels));
+  if (wDims && worthIt(wDims) && (stride1 || ((group > 1 || t.force === 'fast') && dyDims))) {
+    // The stride-1 output grid: ≥ (out−1)·stride + 1 positions, ≤ in + head for a non-negative tail pad.
+    const len = g.outSp.map((o, i) => (stride1 ? o : Math.min(o * g.strides[i]!, g.inSp[i]! + g.head[i]!)));
+    const pads = flippedPads(g, len);
+    if (pads && len.every((l, i) => l >= (g.outSp[i]! - 1) * g.strides[i]! + 1)) {
+      const wf = flippedWeights(c, w, wDims, group);
+      const positions = g.inSp.reduce((p, v) => p * v, 1);
+      if (stride1 && group === 1 && n <= 2 && constantOf(w) === null && positions < t.flipMinPositions) {
+        const dtype = out.dtype ?? dy.dtype ?? DataType.FLOAT;
+        const sp = range(2, n + 2);
+        const deep = b.unsqueeze(b.transpose(dy, [1, 0, ...sp], { dtype }), [0], { dtype });
+        const attrs = { kernel_shape: [1, ...g.kernel], dilations: [1, ...g.dilations], pads: [0, ...pads.slice(0, n), 0, ...pads.slice(n)] };
+        const r = b.op('Conv', [deep, b.unsqueeze(wf, [2], { dtype })], attrs, { dtype });
+        return b.transpose(b.squeeze(r, [0], { dtype }), [1, 0, ...sp], out);
+      }
+      const up = stride1 ? dy : insertZeros(c, dy, dyDims!, g.strides, len);
+      return b.op('Conv', [up, wf], { kernel_shape: g.kernel, dilations: g.dilations, pads, group }, out);
+    }
+  }
+  return transposedWindow(c, dy, w, g, group, out);
+}
+
+/**
+ * A channel-wise Conv of `v` ([N, ch, *sp]) with a constant one-hot kernel: output channel
+ * i·T + t holds input channel i read at tap t of `kernel` (T taps; tap T−1−t when
+ * `flipped`), with the given strides, dilations and pads. The kernel is shared per builder.
+ */
+function oneHotConv(c: GradContext, v: Value, ch: number, kernel: number[], attrs: { strides: number[]; dilations: number[]; pads: number[] }, flipped: boolean, dtype: DataType): Value {
+  const b = c.b;
+  const kt = kernel.reduce((p, x) => p * x, 1);
+  const onehot = memo(b, `onehot|${dtype}|${ch}|${kernel.join('x')}|${flipped}`, () => {
+    const data = new (typedArrayCtor(dtype)!)(ch * kt * kt) as TypedArray;
+    for (let r = 0; r < ch * kt; r++) data[r * kt + (flipped ? kt - 1 - (r % kt) : r % kt)] = 1;
+    return arrayConstant(b, dtype, [ch * kt, 1, ...kernel], data, 'im2col_kernel');
+  });
+  return b.op('Conv', [v, onehot], { kernel_shape: kernel, ...attrs, group: ch }, { dtype });
+}
+
+/** `v` cut to `len` on the spatial axes where it is longer. */
+function trimSpatial(c: GradContext, v: Value, sp: number[], len: number[], dtype: DataType): Value {
+  const axes = range(0, sp.length).filter((i) => len[i]! < sp[i]!);
+  if (!axes.length) return v;
+  return c.b.slice(v, axes.map(() => 0), axes.map((i) => len[i]!), axes.map((i) => i + 2), undefined, { dtype });
+}
+
+/**
+ * Σ over the batch of per-group products lhs·rhsᵀ, for lhs [N, G·ml, …] and rhs [N, G·mr, …]
+ * whose trailing dims hold `len` elements: a [1, G, ml, mr] tensor (or [ml, mr] with one
+ * group and batch 1, from a Gemm, which onnxruntime runs 1.5× faster than the MatMul).
+ */
+function batchProduct(c: GradContext, lhs: Value, rhs: Value, group: number, ml: number, mr: number, len: number, batch: number | null, dtype: DataType): Value {
+  const b = c.b;
+  if (group === 1 && batch === 1) {
+    const flat = (v: Value): Value => b.op('Flatten', [v], { axis: 2 }, { dtype });
+    return b.op('Gemm', [flat(lhs), flat(rhs)], { transB: 1 }, { dtype, shape: [ml, mr] });
+  }
+  const l = b.reshape(lhs, b.ints([0, group, ml, len]), { dtype });
+  const r = b.reshape(rhs, b.ints([0, group, mr, len]), { dtype });
+  const prod = b.op('MatMul', [l, b.transpose(r, [0, 1, 3, 2], { dtype })], {}, { dtype });
+  return batch === 1 ? prod : b.reduceSum(prod, [0], true, { dtype });
+}
+
+/**
+ * The correlation of `weightCorrelation` (same contract) by im2col and MatMul, as
+ * onnxruntime runs a MatMul with the forward's shapes far better than the swapped Conv
+ * (whose GEMM per output has a K-row im2col: 2–3× faster on ResNet layers, 3–10× on
+ * depthwise ones). Two forms:
+ * - full: `a`'s windows [N, A·K, *bSp] (K taps; a channel-wise Conv with a constant one-hot
+ *   kernel, or for 1×1 kernels without head pad the input, subsampled), times `bv` per group;
+ * - separable, along a stride-1 axis h: `a`'s windows on the other axes only, every row of
+ *   the padded input along h ([N, A·K/k_h, rows, …]), times `bv` shifted by each tap of h
+ *   ([N, B·k_h, rows, …]; one-hot Conv again). It writes (A·K/k_h + B·k_h)·rows instead of
+ *   A·K·out_h per position, taken when that is ≤ convGradTuning.separableMaxRatio of it
+ *   (5×5 depthwise 3–4×, ResNet's first stage 1.3× faster).
+ * With a batch, the products per image are summed. Null (use the swapped Conv) for
+ * non-float types, a negative head pad, unknown channel counts, a huge im2col, or with a
+ * batch and few output positions (≲ 5×5), where the swapped Conv is as fast.
+ */
+function im2colCorrelation(c: GradContext, a: Value, aSp: number[], bv: Value, bSp: number[], g: Geometry, group: number, out: OutInfo): Value | null {
+  const b = c.b;
+  const n = g.kernel.length;
+  const dtype = out.dtype ?? a.dtype;
+  if (dtype !== DataType.FLOAT && dtype !== DataType.DOUBLE) return null;
+  const ch = a.shape?.[1];
+  const bch = bv.shape?.[1];
+  if (typeof ch !== 'number' || typeof bch !== 'number' || ch % group !== 0 || bch % group !== 0) return null;
+  if (g.head.some((h) => h < 0)) return null;
+  const batch = typeof a.shape?.[0] === 'number' ? (a.shape[0] as number) : null;
+  const kt = g.kernel.reduce((p, v) => p * v, 1);
+  const positions = bSp.reduce((p, v) => p * v, 1);
+  const t = convGradTuning;
+  if (t.force === 'fallback' || (batch ?? 1) * ch * kt * positions > t.im2colMaxElements) return null;
+  if (t.force !== 'fast' && batch !== 1 && positions < t.im2colMinPositions) return null;
+  const ag = ch / group;
+  const bg = bch / group;
+  // The pad after each axis that makes exactly bSp windows; a negative one leaves input unread.
+  const after = range(0, n).map((i) => (bSp[i]! - 1) * g.strides[i]! + extent(g, i) - aSp[i]! - g.head[i]!);
+
+  // The separable form along the cheapest stride-1 axis with more than one tap. Its product
+  // comes out as [B, k_h, ag, *rest] or [ag, *rest, B, k_h] per group: in the weights' order
+  // for h first and one channel per group in a, or h last and one in bv; else a Transpose,
+  // which onnxruntime runs slowly block by block (~1 µs per block; 0.8 ms for 480 5×5
+  // blocks): taken with one group only, when its elements are few against the savings.
+  const fullCost = ch * kt * positions;
+  let sep: { h: number; rows: number; cost: number; order: 'bFirst' | 'aFirst' | 'transpose' } | null = null;
+  for (let h = 0; h < n; h++) {
+    if (g.strides[h] !== 1 || g.kernel[h]! < 2) continue;
+    const kh = g.kernel[h]!;
+    const rows = bSp[h]! + (kh - 1) * g.dilations[h]!;
+    const cost = (ch * (kt / kh) + bch * kh) * rows * (positions / bSp[h]!);
+    const order = ag === 1 && h === 0 ? 'bFirst' : bg === 1 && h === n - 1 ? 'aFirst' : 'transpose';
+    if (order === 'transpose' && t.separableMaxRatio !== Infinity && (group > 1 || 16 * bch * ag * kt > (batch ?? 1) * (fullCost - cost))) continue;
+    if (cost <= t.separableMaxRatio * fullCost && (!sep || cost < sep.cost)) sep = { h, rows, cost, order };
+  }
+  if (sep) {
+    const { h, rows, order } = sep;
+    const kh = g.kernel[h]!;
+    const rest = g.kernel.filter((_, i) => i !== h);
+    const ktRest = kt / kh;
+    const len = rows * (positions / bSp[h]!);
+    // a's windows on the other axes, every padded row along h
+    const aAfter = after.map((p, i) => (i === h ? rows - aSp[h]! - g.head[h]! : p));
+    const aSrc = trimSpatial(c, a, aSp, aSp.map((d, i) => d + Math.min(0, aAfter[i]!)), dtype);
+    const aCols = oneHotConv(
+      c,
+      aSrc,
+      ch,
+      g.kernel.map((k, i) => (i === h ? 1 : k)),
+      { strides: g.strides, dilations: g.dilations.map((d, i) => (i === h ? 1 : d)), pads: [...g.head, ...aAfter.map((p) => Math.max(0, p))] },
+      false,
+      dtype,
+    );
+    // bv shifted down by each tap of h: channel j·k_h + s holds bv[j] at row r − s·dilation
+    const reach = (kh - 1) * g.dilations[h]!;
+    const bShift = oneHotConv(
+      c,
+      bv,
+      bch,
+      g.kernel.map((k, i) => (i === h ? k : 1)),
+      { strides: new Array<number>(n).fill(1), dilations: g.dilations.map((d, i) => (i === h ? d : 1)), pads: [...range(0, n).map((i) => (i === h ? reach : 0)), ...range(0, n).map((i) => (i === h ? reach : 0))] },
+      true,
+      dtype,
+    );
+    // [N, G, bg·k_h, L] · [N, G, L, ag·K/k_h] → [G, bg·k_h, ag·K/k_h] (or the other order)
+    const summed = order === 'aFirst' ? batchProduct(c, aCols, bShift, group, ag * ktRest, bg * kh, len, batch, dtype) : batchProduct(c, bShift, aCols, group, bg * kh, ag * ktRest, len, batch, dtype);
+    if (order !== 'transpose') return b.reshape(summed, b.ints([bch, ag, ...g.kernel]), out);
+    // [B, k_h, ag, *rest] → [B, ag, *kernel]
+    const split = b.reshape(summed, b.ints([bch, kh, ag, ...rest]), { dtype });
+    return b.transpose(split, [0, 2, ...range(0, n).map((i) => (i === h ? 1 : i < h ? i + 3 : i + 2))], out);
+  }
+
+  let cols: Value;
+  if (kt === 1 && g.head.every((h) => h === 0) && after.every((p) => p <= 0)) {
+    // 1×1 windows inside the input: the input itself, strided (a 1×1 AveragePool, exact and
+    // 2× faster than a strided Slice in onnxruntime) and trimmed.
+    const strided = g.strides.some((s) => s > 1);
+    const pooled = strided ? b.op('AveragePool', [a], { kernel_shape: g.kernel, strides: g.strides }, { dtype }) : a;
+    const pooledSp = aSp.map((d, i) => Math.floor((d - 1) / g.strides[i]!) + 1);
+    cols = trimSpatial(c, pooled, pooledSp, bSp, dtype);
+  } else {
+    const src = trimSpatial(c, a, aSp, aSp.map((d, i) => d + Math.min(0, after[i]!)), dtype);
+    cols = oneHotConv(c, src, ch, g.kernel, { strides: g.strides, dilations: g.dilations, pads: [...g.head, ...after.map((p) => Math.max(0, p))] }, false, dtype);
+  }
+  if (batch === 1 || (group > 1 && bg > 1)) {
+    // bv [N, G, bg, P] · colsᵀ [N, G, P, ag·K] → [G, bg, ag·K], the weights' order
+    return b.reshape(batchProduct(c, bv, cols, group, bg, ag * kt, positions, batch, dtype), b.ints([bch, ag, ...g.kernel]), out);
+  }
+  // cols [N, G, ag·K, P] · bvᵀ [N, G, P, bg] → [G, ag·K, bg]: faster than the other order with a batch; the
+  // transpose at the end is one block with one group.
+  const summed = batchProduct(c, cols, bv, group, ag * kt, bg, positions, batch, dtype);
+  const moved = bg === 1 ? summed : b.transpose(summed, [0, 1, 3, 2], { dtype });
+  return b.reshape(moved, b.ints([bch, ag, ...g.kernel]), out);
+}
+
 function biasGrad(c: GradContext, dy: Value, bias: Value, nsp: number): Value {
   return c.b.reduceSum(dy, [0, ...range(2, nsp + 2)], false, infoOf(bias));
 }
@@ -338,10 +678,11 @@ export const NN_RULES: GradRuleTable = {
       const group = c.node.attrInt('group', 1);
       const inSp = staticSpatial(c, x);
       const g = windowGeometry(c, 'conv', inSp, convKernel(c, w, inSp.length));
-      if (c.wants(0)) c.setGrad(0, transposedWindow(c, dy, w, g, group, infoOf(x)));
+      if (c.wants(0)) c.setGrad(0, convDataGrad(c, dy, w, g, group, infoOf(x)));
       if (c.wants(1)) {
+        const fast = im2colCorrelation(c, x, inSp, dy, g.outSp, g, group, infoOf(w));
         const perGroup = group === 1 ? 0 : staticDim(c, w, 1);
-        c.setGrad(1, weightCorrelation(c, x, inSp, dy, g.outSp, g, group, perGroup, infoOf(w)));
+        c.setGrad(1, fast ?? weightCorrelation(c, x, inSp, dy, g.outSp, g, group, perGroup, infoOf(w)));
       }
       const bias = c.xOpt(2);
       if (bias && c.wants(2)) c.setGrad(2, biasGrad(c, dy, bias, inSp.length));
@@ -360,8 +701,9 @@ export const NN_RULES: GradRuleTable = {
       const g = convTransposeGeometry(c, inSp, convKernel(c, w, inSp.length));
       if (c.wants(0)) c.setGrad(0, windowConv(c, dy, w, g, group, infoOf(x)));
       if (c.wants(1)) {
+        const fast = im2colCorrelation(c, dy, g.outSp, x, inSp, g, group, infoOf(w));
         const perGroup = group === 1 ? 0 : staticDim(c, w, 1);
-        c.setGrad(1, weightCorrelation(c, dy, g.outSp, x, inSp, g, group, perGroup, infoOf(w)));
+        c.setGrad(1, fast ?? weightCorrelation(c, dy, g.outSp, x, inSp, g, group, perGroup, infoOf(w)));
       }
       const bias = c.xOpt(2);
       if (bias && c.wants(2)) c.setGrad(2, biasGrad(c, dy, bias, inSp.length));
