@@ -10,7 +10,7 @@
 // (c) input-gradient steps per second for a 1×3×48×192 input through the PaddleOCR classifier
 //     (the inner loop of a white-box inversion attack).
 //
-//   npx tsx bench/autodiff.ts [--threads 2] [--runs 20] [--train-steps 60] [--no-torch]
+//   npx tsx bench/autodiff.ts [--threads 2] [--runs 20] [--train-steps 60] [--rounds 3] [--batch 64] [--no-torch]
 //
 // Prints markdown tables.
 
@@ -36,6 +36,8 @@ const runs = Number(arg('runs', '20'));
 const trainSteps = Number(arg('train-steps', '60'));
 const batch = Number(arg('batch', '64'));
 const noTorch = process.argv.includes('--no-torch');
+// Alternating rounds of splitc and PyTorch (the shared machine's speed drifts by ±30 %).
+const rounds = Number(arg('rounds', '3'));
 const sessionOptions: ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, logSeverityLevel: 3 };
 
 interface Entry {
@@ -50,17 +52,27 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-async function timeRuns(bytes: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<number> {
-  const s = await ort.InferenceSession.create(bytes, sessionOptions);
-  for (let i = 0; i < 3; i++) await s.run(feeds);
-  const ts: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    await s.run(feeds);
-    ts.push(performance.now() - t0);
+/**
+ * Median time of each model's session.run, measured in alternating blocks (each block after
+ * two untimed runs, since a session's threads keep spinning for a while after its run and
+ * would slow the next session's first runs), so the shared machine's drift hits all alike.
+ */
+async function timeInterleaved(models: Uint8Array[], feeds: Record<string, ort.Tensor>): Promise<number[]> {
+  const sessions = await Promise.all(models.map((m) => ort.InferenceSession.create(m, sessionOptions)));
+  const ts = sessions.map(() => [] as number[]);
+  const blocks = 3;
+  for (let blk = 0; blk < blocks; blk++) {
+    for (const [k, s] of sessions.entries()) {
+      for (let i = 0; i < 2; i++) await s.run(feeds);
+      for (let i = 0; i < Math.ceil(runs / blocks); i++) {
+        const t0 = performance.now();
+        await s.run(feeds);
+        ts[k]!.push(performance.now() - t0);
+      }
+    }
   }
-  await s.release();
-  return median(ts);
+  for (const s of sessions) await s.release();
+  return ts.map(median);
 }
 
 /** The model with the loss Σ⟨output, R⟩ appended and gradients w.r.t. `wrt` ('input' or 'all'). */
@@ -88,9 +100,10 @@ for (const e of models) {
   const forward = loadModel(path.join(repoRoot, 'fixtures/models', e.file));
   const shapes = Object.fromEntries(Object.entries(e.inputShapes).map(([k, d]) => [k, d.map((x) => (typeof x === 'number' ? x : 1))]));
   const feeds = Object.fromEntries(Object.entries(shapes).map(([k, d], i) => [k, new ort.Tensor('float32', seededFloats(d.reduce((a, x) => a * x, 1), 3 + i), d)]));
-  const fwd = await timeRuns(modelToBytes(forward), feeds);
-  const gIn = await timeRuns(modelToBytes(gradModel(forward, shapes, 'input'), { intermediateTypes: false }), feeds);
-  const gAll = await timeRuns(modelToBytes(gradModel(forward, shapes, 'all'), { intermediateTypes: false }), feeds);
+  const [fwd, gIn, gAll] = (await timeInterleaved(
+    [modelToBytes(forward), modelToBytes(gradModel(forward, shapes, 'input'), { intermediateTypes: false }), modelToBytes(gradModel(forward, shapes, 'all'), { intermediateTypes: false })],
+    feeds,
+  )) as [number, number, number];
   rowsA.push(`| ${e.file.replace(/\.onnx$/, '')} | ${Object.values(shapes)[0]!.join('×')} | ${fwd.toFixed(2)} | ${gIn.toFixed(2)} | **${(gIn / fwd).toFixed(2)}** | ${gAll.toFixed(2)} | **${(gAll / fwd).toFixed(2)}** |`);
   process.stderr.write(`${rowsA[rowsA.length - 1]}\n`);
 }
@@ -107,31 +120,40 @@ const trainer = await Trainer.create({
 });
 const feedsB = { image: new ort.Tensor('float32', images, [batch, 1, 28, 28]), labels: new ort.Tensor('int64', labels, [batch]) };
 for (let i = 0; i < 5; i++) await trainer.trainStep(feedsB);
-const t0 = performance.now();
-for (let i = 0; i < trainSteps; i++) await trainer.trainStep(feedsB);
-const ours = (trainSteps * batch * 1000) / (performance.now() - t0);
-await trainer.release();
+const oursRounds: number[] = [];
+const torchRounds: number[] = [];
 let torch: { imagesPerSecond: number; version: string; threads: number } | null = null;
-if (!noTorch) {
-  const r = spawnSync('/usr/bin/python3', [path.join(here, 'autodiff_torch.py'), '--threads', String(threads), '--batch', String(batch), '--steps', String(trainSteps)], { encoding: 'utf8' });
-  if (r.status === 0) torch = JSON.parse(r.stdout.trim().split('\n').pop()!);
-  else process.stderr.write(`PyTorch peer did not run (${r.stderr.trim().split('\n').pop() ?? r.status}); install python3-torch\n`);
+for (let r = 0; r < rounds; r++) {
+  const t0 = performance.now();
+  for (let i = 0; i < trainSteps; i++) await trainer.trainStep(feedsB);
+  oursRounds.push((trainSteps * batch * 1000) / (performance.now() - t0));
+  if (noTorch) continue;
+  const p = spawnSync('/usr/bin/python3', [path.join(here, 'autodiff_torch.py'), '--threads', String(threads), '--batch', String(batch), '--steps', String(trainSteps)], { encoding: 'utf8' });
+  if (p.status !== 0) {
+    process.stderr.write(`PyTorch peer did not run (${p.stderr.trim().split('\n').pop() ?? p.status}); install python3-torch\n`);
+    break;
+  }
+  torch = JSON.parse(p.stdout.trim().split('\n').pop()!);
+  torchRounds.push(torch!.imagesPerSecond);
 }
+await trainer.release();
+const ours = median(oursRounds);
+if (torch) torch.imagesPerSecond = median(torchRounds);
 
 // (c) input-gradient steps/s through the classifier
 const cls = models.find((m) => m.file.includes('cls'))!;
 const clsModel = loadModel(path.join(repoRoot, 'fixtures/models', cls.file));
 const clsShapes = { x: [1, 3, 48, 192] };
 const clsFeeds = { x: new ort.Tensor('float32', seededFloats(3 * 48 * 192, 5), [1, 3, 48, 192]) };
-const stepMs = await timeRuns(modelToBytes(gradModel(clsModel, clsShapes, 'input'), { intermediateTypes: false }), clsFeeds);
+const [stepMs] = (await timeInterleaved([modelToBytes(gradModel(clsModel, clsShapes, 'input'), { intermediateTypes: false })], clsFeeds)) as [number];
 
 const out: string[] = [];
-out.push(`Machine: ${threads} intra-op thread(s), onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}, median of ${runs} runs after 3 warm-up runs.\n`);
+out.push(`Machine: ${threads} intra-op thread(s), onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}, median of ${runs} runs in 3 alternating blocks per graph (forward, gradient w.r.t. the input, gradient w.r.t. everything), 2 untimed runs before each block.\n`);
 out.push('(a) Gradient graph time ÷ forward time (loss Σ⟨outputs, R⟩; times in ms):\n');
 out.push('| model | input | forward | grad w.r.t. input | ratio | grad w.r.t. input + all params | ratio |');
 out.push('|---|---|---:|---:|---:|---:|---:|');
 out.push(...rowsA);
-out.push('\n(b) Training throughput, Fashion-MNIST ResNet (Adam, batch ' + batch + ', ' + trainSteps + ' steps after 5 warm-up steps, same synthetic batch):\n');
+out.push(`\n(b) Training throughput, Fashion-MNIST ResNet (Adam, batch ${batch}, median of ${rounds} alternating rounds of ${trainSteps} steps after 5 warm-up steps, same synthetic batch; rounds: splitc ${oursRounds.map((x) => x.toFixed(0)).join(', ')}${torchRounds.length ? `, PyTorch ${torchRounds.map((x) => x.toFixed(0)).join(', ')}` : ''}):\n`);
 out.push('| trainer | images/s | splitc ÷ peer |');
 out.push('|---|---:|---:|');
 out.push(`| splitc (onnxruntime-node ${ort.env.versions.common}, ${threads} threads) | ${ours.toFixed(0)} | ${torch ? `**${(ours / torch.imagesPerSecond).toFixed(2)}**` : '—'} |`);
