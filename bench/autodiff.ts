@@ -25,8 +25,7 @@ import { loadModel, modelToBytes } from '../src/ir/serde/io.js';
 import { differentiate, GradBuilder, parameterNames } from '../src/passes/autodiff/index.js';
 import { inferShapes } from '../src/passes/shape/index.js';
 import { smallResNet } from '../src/runtime/train/models.js';
-import { Trainer } from '../src/runtime/train/trainer.js';
-import { cloneModel } from '../src/runtime/train/trainer.js';
+import { cloneModel, Trainer } from '../src/runtime/train/trainer.js';
 import { arg, seededFloats } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

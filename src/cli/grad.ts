@@ -6,7 +6,7 @@ import { SplitcError } from '../ir/errors.js';
 import type { Dim, Model, Value } from '../ir/graph.js';
 import { loadModel, saveModel } from '../ir/serde/io.js';
 import { assertValid } from '../ir/verify.js';
-import { differentiate, exposeAsInputs, GRAD_PREFIX, parameterNames } from '../passes/autodiff/index.js';
+import { differentiate, exposeAsInputs, parameterNames } from '../passes/autodiff/index.js';
 import { buildLoss, parseLossSpec } from '../passes/autodiff/losses.js';
 import { inferShapes } from '../passes/shape/index.js';
 
@@ -112,4 +112,3 @@ export function formatGrad(r: GradReport): string {
   return lines.join('\n');
 }
 
-export { GRAD_PREFIX };

@@ -72,8 +72,9 @@ export class GradBuilder {
 
   /** A constant (an initializer; cached by content, so repeated constants are shared). */
   constant(dtype: DataType, dims: number[], data: ArrayLike<number>): Value {
-    const key = `${dtype}|${dims.join(',')}|${Array.from(data).join(',')}`;
-    const hit = key.length < 512 ? this.constants.get(key) : undefined;
+    // Small constants (scalars, axes, shapes) are shared; large ones are not worth a key.
+    const key = data.length <= 64 ? `${dtype}|${dims.join(',')}|${Array.from(data).join(',')}` : null;
+    const hit = key !== null ? this.constants.get(key) : undefined;
     if (hit) return hit;
     const name = this.fresh(`${this.scope}/const`);
     const t = Tensor.fromArray(name, dtype, dims, data);
@@ -84,7 +85,7 @@ export class GradBuilder {
       v = new Value(name, tensorType(dtype, [...dims]));
       this.graph.nodes.insertAfter(null, new Node('', 'Constant', [], [v], { name: this.fresh(`${name}/Constant`), attributes: [toAttribute('value', t)] }));
     }
-    if (key.length < 512) this.constants.set(key, v);
+    if (key !== null) this.constants.set(key, v);
     return v;
   }
 
