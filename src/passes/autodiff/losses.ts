@@ -87,9 +87,11 @@ export function softmaxCrossEntropyLoss(model: Model, output: string, labelsName
   const b = builder(model, 'loss/ce');
   const labels = addInput(model, b, labelsName, DataType.INT64, [shape[0]!, ...shape.slice(2)]);
   const logp = b.op('LogSoftmax', [logits], { axis: 1 }, { dtype: dt, shape });
-  // one-hot along axis 1: OneHot(labels, C, [0, 1]) puts the class axis last; move it to 1.
-  const values = b.constant(dt, [2], [0, 1]);
-  const onehot = b.op('OneHot', [labels, b.ints([classes]), values], { axis: 1 }, { dtype: dt, shape });
+  // One-hot along axis 1 as (class index == label): Equal of [1, C, 1, …] against the labels
+  // unsqueezed at axis 1, cast to the logits' type (onnxruntime has no OneHot to double).
+  const classIds = b.constant(DataType.INT64, [1, classes, ...shape.slice(2).map(() => 1)], Array.from({ length: classes }, (_, i) => i));
+  const hit = b.op('Equal', [classIds, b.unsqueeze(labels, [1])], {}, { dtype: DataType.BOOL, shape });
+  const onehot = b.cast(hit, dt);
   const picked = b.reduceSum(b.mul(onehot, logp), [1], false, { dtype: dt });
   return { loss: b.neg(meanAll(b, picked)), labels, logits };
 }
@@ -180,7 +182,7 @@ export function parseLossSpec(spec: string): LossTerm[] {
   const terms: LossTerm[] = [];
   for (const raw of spec.split('+')) {
     const text = raw.trim();
-    const m = /^(?:([0-9.eE-]+)\s*\*\s*)?([a-z-]+)(?::([^=]+))?(?:=(.+))?$/.exec(text);
+    const m = /^(?:([0-9.eE-]+)\s*\*\s*)?([a-z][a-z0-9-]*)(?::([^=]+))?(?:=(.+))?$/.exec(text);
     const weight = m?.[1] !== undefined ? Number(m[1]) : 1;
     if (!m || !KINDS.has(m[2]!) || !Number.isFinite(weight)) {
       throw new SplitcError('E_BAD_ARGUMENT', `cannot read the loss term '${text}' in '${spec}'`, {
