@@ -97,14 +97,16 @@ export function exposeAsInputs(model: Model, names: string[]): { value: Value; i
   return out;
 }
 
-/** Names of the floating-point weights (initializers and Constant outputs of rank ≥ 1) that feed differentiable inputs. */
+/** Names of the floating-point weights (initializers and Constant outputs with more than one element) that feed differentiable inputs. */
 export function parameterNames(model: Model, rules: GradRuleTable = GRAD_RULES): string[] {
   const g = model.graph;
   const names = new Set<string>();
   const isWeight = (v: Value): boolean => {
     if (g.inputs.includes(v) && !v.isInitializer()) return false;
     const t = v.isInitializer() ? v.constValue : v.producer()?.opType === 'Constant' ? constantNodeTensor(v.producer()!) : null;
-    return !!t && isFloatDtype(t.dtype) && t.dims.length >= 1;
+    // Scalars, also stored as one-element tensors, are constants of the formula (the 6 of
+    // HardSwish, Clip bounds), not weights.
+    return !!t && isFloatDtype(t.dtype) && t.dims.length >= 1 && t.elementCount > 1;
   };
   for (const n of g.nodes) {
     const rule = rules[n.opType];
