@@ -19,10 +19,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
-import { DataType } from '../src/ir/dtype.js';
 import type { Model } from '../src/ir/graph.js';
 import { loadModel, modelToBytes } from '../src/ir/serde/io.js';
-import { differentiate, GradBuilder, parameterNames } from '../src/passes/autodiff/index.js';
+import { differentiate, parameterNames } from '../src/passes/autodiff/index.js';
+import { projectionLoss } from '../src/passes/autodiff/losses.js';
 import { inferShapes } from '../src/passes/shape/index.js';
 import { smallResNet } from '../src/runtime/train/models.js';
 import { cloneModel, Trainer } from '../src/runtime/train/trainer.js';
@@ -79,14 +79,7 @@ function gradModel(forward: Model, inputShapes: Record<string, number[]>, wrt: '
   const m = cloneModel(forward);
   inferShapes(m, { inputShapes });
   const params = parameterNames(m);
-  const b = new GradBuilder(m);
-  b.scope = 'bench/loss';
-  const parts = m.graph.outputs.map((o, k) => {
-    const dims = o.shape!.map(Number);
-    const r = b.constant(DataType.FLOAT, dims, seededFloats(dims.reduce((a, d) => a * d, 1), 11 + k));
-    return b.reduceSum(b.mul(o, r), [], false, { dtype: DataType.FLOAT, shape: [] });
-  });
-  const loss = b.sum(parts);
+  const loss = projectionLoss(m, m.graph.outputs, { seed: 11 });
   m.graph.outputs.push(loss);
   const input = Object.keys(inputShapes)[0]!;
   differentiate(m, { wrt: wrt === 'input' ? [input] : [input, ...params], loss: loss.name, inputShapes });

@@ -7,3 +7,4 @@ export * from './constants.js';
 export * from './builder.js';
 export * from './verify.js';
 export * from './printer.js';
+export * from './random.js';

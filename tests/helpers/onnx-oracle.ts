@@ -6,8 +6,8 @@ import * as fs from 'node:fs';
 import * as ort from 'onnxruntime-node';
 
 /** A small deterministic PRNG (xorshift32) so test inputs are reproducible. */
-export { rng as xorshift32 } from '../../src/runtime/train/fit.js';
-import { rng as xorshift32 } from '../../src/runtime/train/fit.js';
+export { xorshift32 } from '../../src/ir/random.js';
+import { xorshift32 } from '../../src/ir/random.js';
 
 /** Seeded uniform float32 inputs in [-1, 1) for the given input shapes. */
 export function seededFloatInputs(shapes: Record<string, number[]>, seed = 1): Record<string, ort.Tensor> {

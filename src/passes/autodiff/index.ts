@@ -149,16 +149,18 @@ export function differentiate(model: Model, opts: AutodiffOptions): AutodiffResu
 
   // Raise the opset to what the rules on the path need; the forward ops are rewritten to
   // match, keeping their values, so the analysis below sees the final graph.
+  let path = pathNodes(model, wrt, seeded, rules);
   let target = Math.max(from, MIN_GRAD_OPSET);
-  for (const n of pathNodes(model, wrt, seeded, rules).active) {
+  for (const n of path.active) {
     const rule = rules[n.opType];
     if (rule) target = Math.max(target, ruleMinOpset(rule, n));
   }
   if (target > from) {
     upgradeOpset(model, target);
     inferShapes(model, { inputShapes: opts.inputShapes ?? {} });
+    path = pathNodes(model, wrt, seeded, rules);
   }
-  const { reach, needed, active } = pathNodes(model, wrt, seeded, rules);
+  const { reach, needed, active } = path;
   // Every op on the path needs a rule: check them all before emitting anything.
   for (const n of active) {
     if (!n.inputs.some((v) => v && needed.has(v))) continue;
@@ -175,7 +177,7 @@ export function differentiate(model: Model, opts: AutodiffOptions): AutodiffResu
   }
 
   // Seeds: the loss, or one new input per seeded output.
-  const b0 = new GradBuilder(model);
+  const b = new GradBuilder(model);
   const seedGrads = new Map<Value, Value>();
   if (opts.loss) {
     const loss = seeded[0]!;
@@ -186,19 +188,18 @@ export function differentiate(model: Model, opts: AutodiffOptions): AutodiffResu
         hint: 'reduce it first (ReduceSum / ReduceMean), or seed the output gradients instead',
       });
     }
-    b0.scope = 'grad/seed';
-    const one = b0.scalar(1, loss.dtype ?? DataType.FLOAT);
-    seedGrads.set(loss, shape && shape.length > 0 ? b0.op('Expand', [one, b0.shapeValue(loss)], {}, infoOf(loss)) : one);
+    b.scope = 'grad/seed';
+    const one = b.scalar(1, loss.dtype ?? DataType.FLOAT);
+    seedGrads.set(loss, shape && shape.length > 0 ? b.op('Expand', [one, b.shapeValue(loss)], {}, infoOf(loss)) : one);
   }
   for (const [outName, seedName] of Object.entries(opts.seeds ?? {})) {
     const out = byName0.get(outName)!;
-    if (b0.taken(seedName)) throw new SplitcError('E_AUTODIFF', `cannot name the seed input '${seedName}': the name is taken`);
-    b0.claim(seedName);
+    if (b.taken(seedName)) throw new SplitcError('E_AUTODIFF', `cannot name the seed input '${seedName}': the name is taken`);
+    b.claim(seedName);
     const seed = g.addInput(new Value(seedName, out.type && out.type.kind === 'tensor' ? tensorType(out.type.dtype, out.type.shape ? [...out.type.shape] : null) : null));
     seedGrads.set(out, seed);
   }
 
-  const b = new GradBuilder(model);
   const contributions = new Map<Value, Value[]>();
   for (const [v, s] of seedGrads) contributions.set(v, [s]);
   const accumulated = new Map<Value, Value | null>();
@@ -210,27 +211,16 @@ export function differentiate(model: Model, opts: AutodiffOptions): AutodiffResu
     return gv;
   };
 
+  // `active` is in reverse topological order; the check above guarantees every node with a
+  // needed input a standard-domain rule.
   let count = 0;
-  for (const n of [...g.nodes.reversed()]) {
-    if (!n.outputs.some((o) => needed.has(o)) || !n.inputs.some((v) => v && reach.has(v))) continue;
+  for (const n of active) {
     const dys = n.outputs.map((o) => gradOf(o));
     if (dys.every((d) => d === null)) continue;
-    if (n.domain !== '' && n.domain !== 'ai.onnx') {
-      throw new SplitcError('E_AUTODIFF', `no gradient rule for ${n.domain}::${n.opType} (${n.describe()}), which lies between a chosen value and the loss`, {
-        hint: 'only standard ONNX operators can be differentiated',
-      });
-    }
     const rule = rules[n.opType];
-    const diff = new Set(rule ? differentiableInputs(rule, n) : []);
+    if (!rule) continue;
+    const diff = new Set(differentiableInputs(rule, n));
     const wanted = n.inputs.map((v, i) => !!v && v.name !== '' && reach.has(v) && needed.has(v) && diff.has(i) && isDifferentiableValue(v));
-    if (!rule) {
-      if (n.inputs.some((v) => v && reach.has(v) && isDifferentiableValue(v))) {
-        throw new SplitcError('E_AUTODIFF', `no gradient rule for ${n.opType} (${n.describe()}), which lies between a chosen value and the loss`, {
-          hint: `ops with rules: ${Object.keys(rules).sort().join(', ')}`,
-        });
-      }
-      continue;
-    }
     if (!wanted.some(Boolean)) continue;
     b.scope = `grad/${n.name || n.opType}`;
     // The inputs as they are now: a rule may replace its node (MaxPool adds an Indices output).

@@ -7,6 +7,7 @@ import { DataType, isFloatDtype } from '../../ir/dtype.js';
 import { SplitcError } from '../../ir/errors.js';
 import { type Model, type Node, tensorType, Value } from '../../ir/graph.js';
 import { constantOf } from '../../ir/constants.js';
+import { xorshift32 } from '../../ir/random.js';
 import { GradBuilder } from './builder.js';
 
 function valueNamed(model: Model, name: string, what: string): Value {
@@ -94,6 +95,25 @@ export function softmaxCrossEntropyLoss(model: Model, output: string, labelsName
   const onehot = b.cast(hit, dt);
   const picked = b.reduceSum(b.mul(onehot, logp), [1], false, { dtype: dt });
   return { loss: b.neg(meanAll(b, picked)), labels, logits };
+}
+
+/**
+ * Σ over `outputs` of ⟨output, R⟩ (summed in `dtype`), R seeded uniform in [−1, 1) with each
+ * output's static shape: a loss whose gradient is a random vector-Jacobian product, for
+ * gradient checks and benchmarks.
+ */
+export function projectionLoss(model: Model, outputs: Value[], opts: { seed: number; dtype?: DataType }): Value {
+  const b = builder(model, 'loss/projection');
+  const dt = opts.dtype ?? DataType.FLOAT;
+  const r = xorshift32(opts.seed);
+  const parts = outputs.map((o) => {
+    const dims = o.shape?.map((d) => (typeof d === 'number' ? d : NaN));
+    if (!dims || dims.some(Number.isNaN)) throw new SplitcError('E_AUTODIFF', `projection loss: '${o.name}' has no static shape`, { hint: 'give input shapes with --shape' });
+    const weights = b.constant(dt, dims, Array.from({ length: dims.reduce((a, d) => a * d, 1) }, () => r() * 2 - 1));
+    const y = o.dtype === dt ? o : b.cast(o, dt);
+    return b.reduceSum(b.mul(y, weights), [], false, { dtype: dt, shape: [] });
+  });
+  return b.sum(parts);
 }
 
 /** Σ‖w‖² over the given values (weight decay as a loss term). */

@@ -50,15 +50,8 @@ export interface FitOptions {
 }
 
 /** A seeded xorshift32 generator in [0, 1). */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 4294967296;
-  };
-}
+export { xorshift32 as rng } from '../../ir/random.js';
+import { xorshift32 as rng } from '../../ir/random.js';
 
 /** The sample order of an epoch: a Fisher–Yates shuffle seeded by (seed, epoch). */
 export function epochOrder(n: number, seed: number, epoch: number): Uint32Array {

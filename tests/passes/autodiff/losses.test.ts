@@ -10,7 +10,7 @@ import type { Model } from '../../../src/ir/graph.js';
 import { modelToBytes } from '../../../src/ir/serde/io.js';
 import { assertValid } from '../../../src/ir/verify.js';
 import { differentiate } from '../../../src/passes/autodiff/index.js';
-import { buildLoss, parseLossSpec } from '../../../src/passes/autodiff/losses.js';
+import { buildLoss, parseLossSpec, projectionLoss } from '../../../src/passes/autodiff/losses.js';
 import { inferShapes } from '../../../src/passes/shape/index.js';
 import { xorshift32 } from '../../helpers/onnx-oracle.js';
 
@@ -156,6 +156,20 @@ describe('losses', () => {
     const out = await s.run({ x: new ort.Tensor('float64', X, [N, C, H, W]) });
     expect(Number(out[built.loss.name]!.data[0])).toBeCloseTo(1 + 4 + 0.25 + 0 + 0.01 + 0.01, 12);
     await s.release();
+  });
+
+  it('projection: Σ⟨output, R⟩ with R drawn from the seed, in the requested type', async () => {
+    const m = model();
+    inferShapes(m, { inputShapes: {} });
+    const probs = m.graph.outputs[0]!;
+    const loss = projectionLoss(m, [probs], { seed: 5, dtype: DataType.DOUBLE });
+    m.graph.outputs.push(loss);
+    const s = await ort.InferenceSession.create(modelToBytes(m));
+    const out = await s.run({ x: new ort.Tensor('float64', X, [N, C, H, W]) });
+    await s.release();
+    const p = out[probs.name]!.data as Float64Array;
+    const r = xorshift32(5);
+    expect(Number(out[loss.name]!.data[0])).toBeCloseTo(Array.from(p).reduce((a, v) => a + v * (r() * 2 - 1), 0), 12);
   });
 
   it('parses the grammar and refuses what it cannot read', () => {

@@ -11,7 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { DataType } from '../../../src/ir/dtype.js';
 import { assertValid } from '../../../src/ir/verify.js';
 import { modelToBytes } from '../../../src/ir/serde/io.js';
-import { differentiate, exposeAsInputs, GradBuilder, GRAD_PREFIX, parameterNames } from '../../../src/passes/autodiff/index.js';
+import { differentiate, exposeAsInputs, GRAD_PREFIX, parameterNames } from '../../../src/passes/autodiff/index.js';
+import { projectionLoss } from '../../../src/passes/autodiff/losses.js';
 import { inferShapes } from '../../../src/passes/shape/index.js';
 import { loadModel } from '../../../src/ir/serde/io.js';
 import { fixtures, trainedFixtures } from '../../helpers/fixtures.js';
@@ -24,20 +25,12 @@ describe.each([...fixtures(), ...trainedFixtures()].map((f) => [f.file, f] as co
     const rnd = xorshift32(3);
     inferShapes(model, { inputShapes });
     const params = parameterNames(model);
-    // f = Σ over float outputs of ⟨output, R⟩
-    const b = new GradBuilder(model);
-    b.scope = 'test/loss';
     // The detector ends in a Sigmoid that saturates on random inputs (derivatives ~1e-3,
     // below float32 noise in central differences): its loss reads the Sigmoid's input; the
     // Sigmoid rule itself is checked in float64 in elementwise.test.ts.
     const lossOf = model.graph.outputs.map((o) => (o.producer()?.opType === 'Sigmoid' ? o.producer()!.inputs[0]! : o));
-    const parts = lossOf.map((o) => {
-      const dims = o.shape!.map(Number);
-      // In float64, so the loss itself adds no rounding noise to the finite differences.
-      const r = b.constant(DataType.DOUBLE, dims, Array.from({ length: dims.reduce((a, d) => a * d, 1) }, () => rnd() * 2 - 1));
-      return b.reduceSum(b.mul(b.cast(o, DataType.DOUBLE), r), [], false, { dtype: DataType.DOUBLE, shape: [] });
-    });
-    const loss = b.sum(parts);
+    // f = Σ⟨output, R⟩, summed in float64 so the loss itself adds no rounding noise
+    const loss = projectionLoss(model, lossOf, { seed: 3, dtype: DataType.DOUBLE });
     loss.name = 'test.loss';
     model.graph.outputs.push(loss);
     const input = model.graph.inputs[0]!.name;
