@@ -9,7 +9,13 @@
 //     onnxruntime-node (one intra-op thread, the bundle's client).
 // (c) bytes per sample at the cut vs the raw float32 input.
 //
-//   npx tsx bench/split.ts [--runs 30] [--warmup 5] [--keep] [--server-args "--session-on-main-thread ..."]
+// Before the measured requests the server gets warm-up requests of its own (JIT, onnxruntime's
+// first runs), so neither mode pays for a cold server. Per request, the cloud compute is the
+// server's session.run time for that request (its Server-Timing header); the /metrics counters
+// confirm that the server ran exactly the measured requests.
+//
+//   npx tsx bench/split.ts [--runs 100] [--warmup 20] [--compress int8] [--keep]
+//                          [--server-args "--session-on-main-thread ..."]
 //
 // Prints markdown tables. Temp files go to a folder under os.tmpdir(), removed at the end.
 
@@ -18,21 +24,23 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildBundle } from '../src/codegen/bundle.js';
 import { arg, type ServerChild, startServerChild } from './lib.js';
-import { bundleInputFromSplit } from '../src/codegen/input.js';
 import type { Manifest } from '../src/codegen/manifest.js';
 import type { Model } from '../src/ir/graph.js';
 import { loadModel } from '../src/ir/serde/io.js';
-import { cutAfterNode, splitModel } from '../src/passes/cut.js';
+import { cutAfterNode } from '../src/passes/cut.js';
+import { createCompressStep } from '../src/cli/compress-step.js';
+import { runSplit } from '../src/cli/split.js';
 import { inferShapes } from '../src/passes/shape/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..');
 const TOKEN = 'bench-token';
 
-const runs = Number(arg('runs', '30'));
-const warmup = Number(arg('warmup', '5'));
+const runs = Number(arg('runs', '100'));
+const warmup = Number(arg('warmup', '20'));
+// A compression at every cut (calibrated on random samples: the ranges do not matter for timing).
+const compress = arg('compress', 'none');
 const keep = process.argv.includes('--keep');
 // Extra options for every cloud/server.js (e.g. --session-on-main-thread, --intra-op-threads 1).
 const serverArgs = arg('server-args', '').split(/\s+/).filter(Boolean);
@@ -60,7 +68,7 @@ const cases = [
 
 interface Timing {
   edgeMs: number;
-  cloudMs: number;
+  cloudRunMs: number;
   totalMs: number;
 }
 
@@ -79,9 +87,9 @@ async function runCounters(url: string): Promise<{ sum: number; count: number }>
   return { sum: num('sum'), count: num('count') };
 }
 
-/** Runs the edge child; returns its timings and the server's mean session.run time over the measured requests. */
-async function measure(bundle: string, url: string, mode: 'web' | 'node'): Promise<{ timings: Timing[]; cloudComputeMs: number }> {
-  const child = spawn(process.execPath, [path.join(here, 'split-edge.mjs'), bundle, url, TOKEN, mode, String(warmup), String(runs)], {
+/** Runs the edge child: `warm` unmeasured requests, then `n` timed ones (checked against the server's run count). */
+async function measure(bundle: string, url: string, mode: 'web' | 'node', warm: number, n: number): Promise<Timing[]> {
+  const child = spawn(process.execPath, [path.join(here, 'split-edge.mjs'), bundle, url, TOKEN, mode, String(warm), String(n)], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   let out = '';
@@ -100,8 +108,9 @@ async function measure(bundle: string, url: string, mode: 'web' | 'node'): Promi
   const after = await runCounters(url);
   const timings = JSON.parse(text.slice('warm\n'.length)) as Timing[];
   const count = after.count - before!.count;
-  if (count !== runs) throw new Error(`server counted ${count} runs, expected ${runs}`);
-  return { timings, cloudComputeMs: ((after.sum - before!.sum) / count) * 1000 };
+  if (count !== n) throw new Error(`server counted ${count} runs, expected ${n}`);
+  if (timings.some((t) => typeof t.cloudRunMs !== 'number')) throw new Error('the server sent no Server-Timing run duration');
+  return timings;
 }
 
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -125,20 +134,28 @@ try {
     const m = loadModel(file);
     inferShapes(m, { inputShapes: f.inputShapes });
     const { cut: cutNames, label } = cut(m);
-    const split = splitModel(m, cutNames);
     const bundle = path.join(tmp, `b${i}`);
-    const manifest: Manifest = buildBundle(bundleInputFromSplit(m, split, { toolVersion: '0.1.0', sourceFile: file, sourceBytes: fs.readFileSync(file) }), bundle).manifest;
+    const atNode = label.replace(/^after (\S+).*$/, '$1');
+    const manifest: Manifest = (
+      await runSplit(
+        { model: file, shapes: f.inputShapes, cutAfter: atNode, compress, ...(compress !== 'none' ? { calib: 'random:8' } : {}), outDir: bundle, toolVersion: '0.1.0' },
+        compress !== 'none' ? { compress: createCompressStep({ calib: 'random:8', preprocess: undefined }).step } : {},
+      )
+    ).result.manifest;
     const name = f.file.replace(/\.onnx$/, '');
     const server = await startServer(bundle, tokenFile);
     try {
       const cells: string[] = [];
+      await measure(bundle, server.url, 'node', warmup, 0); // warm the server
       for (const mode of ['web', 'node'] as const) {
-        const { timings, cloudComputeMs } = await measure(bundle, server.url, mode);
+        const timings = await measure(bundle, server.url, mode, warmup, runs);
         const edge = mean(timings.map((t) => t.edgeMs));
+        const cloud = mean(timings.map((t) => t.cloudRunMs));
         const total = mean(timings.map((t) => t.totalMs));
-        const overhead = total / (edge + cloudComputeMs);
-        cells.push(fmt(edge), fmt(cloudComputeMs), fmt(total), fmt(total - edge - cloudComputeMs), fmt(median(timings.map((t) => t.totalMs))), `**${fmt(overhead, 3)}**`);
-        process.stderr.write(`${name} ${mode}: edge ${fmt(edge)} ms, cloud compute ${fmt(cloudComputeMs)} ms, end to end ${fmt(total)} ms → ${fmt(overhead, 3)}\n`);
+        const overhead = total / (edge + cloud);
+        const medianOverhead = median(timings.map((t) => t.totalMs / (t.edgeMs + t.cloudRunMs)));
+        cells.push(fmt(edge), fmt(cloud), fmt(total), fmt(total - edge - cloud), `**${fmt(overhead, 3)}**`, `**${fmt(medianOverhead, 3)}**`);
+        process.stderr.write(`${name} ${mode}: edge ${fmt(edge)} ms, cloud compute ${fmt(cloud)} ms, end to end ${fmt(total)} ms → ${fmt(overhead, 3)} (median ${fmt(medianOverhead, 3)})\n`);
       }
       overheadRows.push(`| ${name} | ${label} | ${manifest.wire.length} | ${cells.join(' | ')} |`);
     } finally {
@@ -146,7 +163,7 @@ try {
     }
     const raw = manifest.bytesPerSample.rawInputs;
     const wire = manifest.bytesPerSample.wire;
-    bytesRows.push(`| ${name} | ${label} | ${manifest.wire.length} | none | ${raw} | ${wire} | ${fmt(wire / raw, 3)} |`);
+    bytesRows.push(`| ${name} | ${label} | ${manifest.wire.length} | ${compress} | ${raw} | ${wire} | ${fmt(wire / raw, 3)} |`);
   }
 } finally {
   if (!keep) fs.rmSync(tmp, { recursive: true, force: true });
@@ -154,12 +171,14 @@ try {
 }
 
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-console.log(`Node ${process.version}, ${os.cpus().length} × ${cpu}; ${runs} requests after ${warmup} warm-up requests, one at a time (batch 1), loopback; server options: ${serverArgs.join(' ') || 'defaults'}.\n`);
 console.log(
-  '(a) Split overhead: end to end ÷ (edge compute + cloud compute); means over the requests, times in ms. "rest" = end to end − edge − cloud: encoding, HTTP on loopback, server bookkeeping, decoding.\n',
+  `Node ${process.version}, ${os.cpus().length} × ${cpu}; compression ${compress}; ${runs} requests per mode after ${warmup} warm-up requests (and ${warmup} to warm the server), one at a time (batch 1), loopback; server options: ${serverArgs.join(' ') || 'defaults'}.\n`,
 );
 console.log(
-  '| model | cut | wire tensors | web: edge | web: cloud | web: end to end | web: rest | web: median e2e | web: overhead | node: edge | node: cloud | node: end to end | node: rest | node: median e2e | node: overhead |',
+  '(a) Split overhead: end to end ÷ (edge compute + cloud compute). Times are means over the requests in ms; "rest" = end to end − edge − cloud (encoding, HTTP on loopback, server bookkeeping, decoding). "overhead" is the ratio of the means, "median" the median of the per-request ratios.\n',
+);
+console.log(
+  '| model | cut | wire tensors | web: edge | web: cloud | web: end to end | web: rest | web: overhead | web: median | node: edge | node: cloud | node: end to end | node: rest | node: overhead | node: median |',
 );
 console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of overheadRows) console.log(r);

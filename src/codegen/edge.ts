@@ -213,6 +213,12 @@ function build(file: SourceFile, spec: EdgeModuleSpec): void {
       properties: [
         { name: 'edgeMs', type: 'number', docs: ['Edge graph run time.'] },
         { name: 'cloudMs', type: 'number', docs: ['Request to the cloud: encoding, network, cloud compute, decoding.'] },
+        {
+          name: 'cloudRunMs',
+          type: 'number',
+          hasQuestionToken: true,
+          docs: ["The cloud model's own run time, from the server's Server-Timing header (absent when the server sends none)."],
+        },
         { name: 'totalMs', type: 'number' },
         { name: 'wireBytes', type: 'number', docs: ['Tensor bytes sent to the cloud.'] },
       ],
@@ -323,7 +329,8 @@ function build(file: SourceFile, spec: EdgeModuleSpec): void {
           w.writeLine('wireBytes += t.data.byteLength;');
         });
         w.writeLine('}');
-        w.writeLine('const cloud = await client.infer(wire);');
+        w.writeLine('const answer = await client.inferWithTimings(wire);');
+        w.writeLine('const cloud = answer.outputs;');
         w.writeLine('const t2 = performance.now();');
         w.writeLine('const outputs: Record<string, Tensor> = {};');
         w.writeLine('for (const spec of BUNDLE.outputs) {');
@@ -331,7 +338,9 @@ function build(file: SourceFile, spec: EdgeModuleSpec): void {
           w.writeLine('outputs[spec.name] = edgeOutputs.has(spec.name) ? fromOrt(edge[spec.name], spec.name) : fromCloud(cloud[spec.name], spec.name);');
         });
         w.writeLine('}');
-        w.writeLine('return { outputs: outputs as EdgeOutputs, timings: { edgeMs: t1 - t0, cloudMs: t2 - t1, totalMs: t2 - t0, wireBytes } };');
+        w.writeLine('const serverRun = answer.serverTiming.run;');
+        w.writeLine('const timings: InferTimings = { edgeMs: t1 - t0, cloudMs: t2 - t1, ...(serverRun !== undefined ? { cloudRunMs: serverRun } : {}), totalMs: t2 - t0, wireBytes };');
+        w.writeLine('return { outputs: outputs as EdgeOutputs, timings };');
       });
       w.writeLine('}');
       w.blankLine();

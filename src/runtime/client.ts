@@ -24,7 +24,7 @@ import {
   parseHeaderLength,
   stringsToBytes,
 } from './kserve.js';
-import { isNode, nodeFetch } from './node-transport.js';
+import { type Exchange, type ExchangeInit, isNode, nodeExchange } from './node-transport.js';
 
 /** An input tensor: `dtype` is an onnxruntime name ('float32') or a KServe name ('FP32'). */
 export interface ClientTensor {
@@ -70,8 +70,16 @@ export interface InferCallOptions {
   signal?: AbortSignal;
 }
 
+/** An answer with the server's own timings (ms) from its Server-Timing header, when it sent one. */
+export interface TimedAnswer {
+  outputs: Record<string, ClientOutput>;
+  /** e.g. { queue: 0.01, run: 3.2 } from splitc's server; empty when the header is absent. */
+  serverTiming: Record<string, number>;
+}
+
 export interface KServeClient {
   infer(inputs: Record<string, ClientTensor>, opts?: InferCallOptions): Promise<Record<string, ClientOutput>>;
+  inferWithTimings(inputs: Record<string, ClientTensor>, opts?: InferCallOptions): Promise<TimedAnswer>;
   metadata(): Promise<ModelMetadata>;
   ready(): Promise<boolean>;
 }
@@ -156,26 +164,50 @@ async function compressBody(data: Uint8Array, format: 'gzip' | 'deflate'): Promi
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
+/** Durations (ms) from a W3C Server-Timing header: `name;dur=1.5;desc="x", other;dur=2`. */
+export function parseServerTiming(value: string | null): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (!value) return out;
+  for (const entry of value.split(',')) {
+    const [name, ...params] = entry.split(';').map((p) => p.trim());
+    if (!name) continue;
+    for (const p of params) {
+      const m = /^dur\s*=\s*"?([0-9.eE+-]+)"?$/.exec(p);
+      if (m && Number.isFinite(Number(m[1]))) out[name] = Number(m[1]);
+    }
+  }
+  return out;
+}
+
+/** An exchange over a `fetch`: the body read whole. */
+function fetchExchange(f: typeof fetch): (url: string, init: ExchangeInit) => Promise<Exchange> {
+  return async (url, init) => {
+    const res = await f(url, init as RequestInit);
+    const body = new Uint8Array(await res.arrayBuffer());
+    return { status: res.status, statusText: res.statusText, header: (n) => res.headers.get(n), body };
+  };
+}
+
 export function createKServeClient(opts: KServeClientOptions): KServeClient {
-  const doFetch: typeof fetch = opts.fetch ?? (isNode() ? nodeFetch : globalThis.fetch.bind(globalThis));
+  const exchange = opts.fetch ? fetchExchange(opts.fetch) : isNode() ? nodeExchange : fetchExchange(globalThis.fetch.bind(globalThis));
   const base = opts.endpoint.replace(/\/+$/, '');
   const modelPath = `${base}/v2/models/${encodeURIComponent(opts.model)}${opts.version !== undefined ? `/versions/${encodeURIComponent(opts.version)}` : ''}`;
   const binary = opts.binary ?? true;
   const compress = opts.compress ?? false;
 
-  const call = async (url: string, init: RequestInit, signal?: AbortSignal): Promise<Response> => {
-    const headers: Record<string, string> = { ...(opts.headers ?? {}), ...((init.headers as Record<string, string>) ?? {}) };
+  const call = async (url: string, init: ExchangeInit, signal?: AbortSignal): Promise<Exchange> => {
+    const headers: Record<string, string> = { ...(opts.headers ?? {}), ...(init.headers ?? {}) };
     if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
     const signals = [signal, opts.timeoutMs !== undefined ? AbortSignal.timeout(opts.timeoutMs) : undefined].filter((s): s is AbortSignal => !!s);
     const anySignal = signals.length > 1 && 'any' in AbortSignal ? AbortSignal.any(signals) : signals[0];
-    let res: Response;
+    let res: Exchange;
     try {
-      res = await doFetch(url, { ...init, headers, ...(anySignal ? { signal: anySignal } : {}) });
+      res = await exchange(url, { ...init, headers, ...(anySignal ? { signal: anySignal } : {}) });
     } catch (e) {
       throw new KServeClientError(0, 'E_NETWORK', `no answer from ${url}: ${(e as Error).message}`, undefined, e);
     }
-    if (!res.ok) {
-      const text = await res.text().catch(() => '');
+    if (res.status < 200 || res.status > 299) {
+      const text = new TextDecoder().decode(res.body);
       let body: ErrorBody | undefined;
       try {
         const parsed = JSON.parse(text) as unknown;
@@ -190,48 +222,53 @@ export function createKServeClient(opts: KServeClientOptions): KServeClient {
     return res;
   };
 
+  const inferWithTimings = async (inputs: Record<string, ClientTensor>, callOpts: InferCallOptions = {}): Promise<TimedAnswer> => {
+    const tensors = Object.entries(inputs).map(([name, t]) => toWireTensor(name, t));
+    const encoded = encodeInferRequest(tensors, {
+      binary,
+      ...(callOpts.outputs ? { outputs: callOpts.outputs } : {}),
+      ...(callOpts.id !== undefined ? { id: callOpts.id } : {}),
+    });
+    let body = concatChunks(encoded.chunks);
+    const headers: Record<string, string> = { 'Content-Type': encoded.contentType };
+    if (encoded.jsonLength !== undefined) headers[HEADER_LENGTH_HEADER] = String(encoded.jsonLength);
+    if (compress) {
+      const packed = await compressBody(body, compress);
+      if (packed) {
+        body = packed;
+        headers['Content-Encoding'] = compress;
+      }
+    }
+    const res = await call(`${modelPath}/infer`, { method: 'POST', headers, body }, callOpts.signal);
+    const bytes = res.body;
+    let outputs: WireTensor[];
+    try {
+      const headerLength = parseHeaderLength(res.header(HEADER_LENGTH_HEADER), bytes.length);
+      outputs = decodeInferResponse(bytes, headerLength).outputs;
+    } catch (e) {
+      if (e instanceof KServeError) throw new KServeClientError(res.status, 'E_RESPONSE_MALFORMED', `malformed infer response: ${e.message}`);
+      throw e;
+    }
+    const result: Record<string, ClientOutput> = {};
+    for (const o of outputs) {
+      result[o.name] = {
+        dtype: DATATYPES[o.datatype].ort,
+        datatype: o.datatype,
+        dims: o.shape,
+        data: o.datatype === 'BYTES' ? bytesToStrings(o.data as Uint8Array[]) : (o.data as NumericTensorData),
+      };
+    }
+    return { outputs: result, serverTiming: parseServerTiming(res.header('Server-Timing')) };
+  };
+
   return {
-    async infer(inputs, callOpts = {}) {
-      const tensors = Object.entries(inputs).map(([name, t]) => toWireTensor(name, t));
-      const encoded = encodeInferRequest(tensors, {
-        binary,
-        ...(callOpts.outputs ? { outputs: callOpts.outputs } : {}),
-        ...(callOpts.id !== undefined ? { id: callOpts.id } : {}),
-      });
-      let body = concatChunks(encoded.chunks);
-      const headers: Record<string, string> = { 'Content-Type': encoded.contentType };
-      if (encoded.jsonLength !== undefined) headers[HEADER_LENGTH_HEADER] = String(encoded.jsonLength);
-      if (compress) {
-        const packed = await compressBody(body, compress);
-        if (packed) {
-          body = packed;
-          headers['Content-Encoding'] = compress;
-        }
-      }
-      const res = await call(`${modelPath}/infer`, { method: 'POST', headers, body: body as Uint8Array<ArrayBuffer> }, callOpts.signal);
-      const bytes = new Uint8Array(await res.arrayBuffer());
-      let outputs: WireTensor[];
-      try {
-        const headerLength = parseHeaderLength(res.headers.get(HEADER_LENGTH_HEADER), bytes.length);
-        outputs = decodeInferResponse(bytes, headerLength).outputs;
-      } catch (e) {
-        if (e instanceof KServeError) throw new KServeClientError(res.status, 'E_RESPONSE_MALFORMED', `malformed infer response: ${e.message}`);
-        throw e;
-      }
-      const result: Record<string, ClientOutput> = {};
-      for (const o of outputs) {
-        result[o.name] = {
-          dtype: DATATYPES[o.datatype].ort,
-          datatype: o.datatype,
-          dims: o.shape,
-          data: o.datatype === 'BYTES' ? bytesToStrings(o.data as Uint8Array[]) : (o.data as NumericTensorData),
-        };
-      }
-      return result;
+    inferWithTimings,
+    async infer(inputs, callOpts) {
+      return (await inferWithTimings(inputs, callOpts)).outputs;
     },
     async metadata() {
       const res = await call(modelPath, { method: 'GET' });
-      return (await res.json()) as ModelMetadata;
+      return JSON.parse(new TextDecoder().decode(res.body)) as ModelMetadata;
     },
     async ready() {
       try {

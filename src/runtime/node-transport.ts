@@ -1,9 +1,12 @@
-// A `fetch` for Node built on node:http / node:https with a keep-alive agent. Node's global
-// fetch (undici) costs about half a millisecond more per call than node:http on loopback
-// (bench/split.ts, docs/benchmarks.md), which is a large share of a split's overhead when the
-// model parts compute in a few milliseconds. The client uses this transport in Node unless it
-// is given a fetch of its own; browsers keep their fetch. The Node modules are imported at
-// run time by a computed name, so bundlers for the browser neither follow nor need them.
+// HTTP for Node built on node:http / node:https with a keep-alive agent. Node's global fetch
+// (undici) costs about half a millisecond more per call than node:http on loopback, and
+// wrapping node:http's answer in a `Response` (Headers, a web stream read by arrayBuffer())
+// costs about as much again (bench/split.ts, docs/benchmarks.md) — a large share of a split's
+// overhead when the model parts compute in a few milliseconds. So the client exchanges raw
+// bytes (`nodeExchange`) in Node unless it is given a fetch of its own; browsers keep their
+// fetch; `nodeFetch` wraps an exchange in a `Response` for callers that want one. The Node
+// modules are imported at run time by a computed name, so bundlers for the browser neither
+// follow nor need them.
 
 type HttpModule = typeof import('node:http');
 
@@ -50,36 +53,57 @@ function bodyOf(body: RequestInit['body']): Uint8Array | string | undefined {
   throw new TypeError('the Node transport sends strings and byte arrays only');
 }
 
-/** `fetch` over node:http(s) with keep-alive; answers are standard `Response` objects. */
-export async function nodeFetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
-  if (typeof input !== 'string' && !(input instanceof URL)) throw new TypeError('the Node transport takes a URL, not a Request');
+/** A finished HTTP exchange: status, headers and the whole body, without a `Response`. */
+export interface Exchange {
+  status: number;
+  statusText: string;
+  /** A header's value (case-insensitive name), or null. */
+  header(name: string): string | null;
+  body: Uint8Array;
+}
+
+export interface ExchangeInit {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: Uint8Array | string;
+  signal?: AbortSignal;
+}
+
+/** An exchange over node:http(s): also every header as Node parsed it. */
+export interface NodeExchange extends Exchange {
+  headers: import('node:http').IncomingHttpHeaders;
+}
+
+/** One request over node:http(s) with keep-alive, answered with the raw bytes. */
+export async function nodeExchange(input: string | URL, init: ExchangeInit = {}): Promise<NodeExchange> {
   const url = typeof input === 'string' ? new URL(input) : input;
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`unsupported protocol ${url.protocol}`);
   const { mod, agent } = await transportFor(url.protocol);
-  const body = bodyOf(init.body);
-  const headers = headersOf(init);
+  const body = init.body;
+  const headers = { ...(init.headers ?? {}) };
   if (body !== undefined && !Object.keys(headers).some((k) => k.toLowerCase() === 'content-length')) {
-    headers['Content-Length'] = String(typeof body === 'string' ? new TextEncoder().encode(body).length : body.byteLength);
+    headers['Content-Length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
   }
-  const signal = init.signal ?? undefined;
+  const signal = init.signal;
   signal?.throwIfAborted();
-  return new Promise<Response>((resolve, reject) => {
+  return new Promise<NodeExchange>((resolve, reject) => {
     const req = mod.request(url, { method: init.method ?? 'GET', headers, agent }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);
       res.on('end', () => {
         signal?.removeEventListener('abort', onAbort);
-        const out = new Headers();
-        for (const [k, v] of Object.entries(res.headers)) {
-          if (Array.isArray(v)) for (const x of v) out.append(k, x);
-          else if (v !== undefined) out.set(k, v);
-        }
-        const status = res.statusCode ?? 0;
-        const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-        // Statuses that cannot carry a body in a Response (204, 304) get none.
-        const nullBody = status === 204 || status === 205 || status === 304 || data.length === 0;
-        resolve(new Response(nullBody ? null : data, { status, statusText: res.statusMessage ?? '', headers: out }));
+        const h = res.headers;
+        resolve({
+          status: res.statusCode ?? 0,
+          statusText: res.statusMessage ?? '',
+          headers: h,
+          header(name) {
+            const v = h[name.toLowerCase()];
+            return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v;
+          },
+          body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),
+        });
       });
     });
     const onAbort = (): void => {
@@ -92,4 +116,19 @@ export async function nodeFetch(input: string | URL | Request, init: RequestInit
     });
     req.end(body);
   });
+}
+
+/** `fetch` over node:http(s) with keep-alive; answers are standard `Response` objects. */
+export async function nodeFetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
+  if (typeof input !== 'string' && !(input instanceof URL)) throw new TypeError('the Node transport takes a URL, not a Request');
+  const body = bodyOf(init.body);
+  const x = await nodeExchange(input, { method: init.method ?? 'GET', headers: headersOf(init), ...(body !== undefined ? { body } : {}), ...(init.signal ? { signal: init.signal } : {}) });
+  // Statuses that cannot carry a body in a Response (204, 304) get none.
+  const nullBody = x.status === 204 || x.status === 205 || x.status === 304 || x.body.length === 0;
+  const out = new Headers();
+  for (const [k, v] of Object.entries(x.headers)) {
+    if (Array.isArray(v)) for (const one of v) out.append(k, one);
+    else if (v !== undefined) out.set(k, v);
+  }
+  return new Response(nullBody ? null : (x.body as Uint8Array<ArrayBuffer>), { status: x.status, statusText: x.statusText, headers: out });
 }

@@ -120,6 +120,13 @@ interface ServedModel {
   scheduler: Scheduler;
 }
 
+/** A job's outputs, with its time in the queue and the session run's time (ms). */
+interface JobResult {
+  outputs: WireTensor[];
+  queueMs: number;
+  runMs: number;
+}
+
 interface Job {
   /** Inputs in the model's input order. */
   inputs: WireTensor[];
@@ -128,8 +135,10 @@ interface Job {
   /** Jobs with equal keys have equal dtypes and non-batch dims. */
   key: string;
   enqueuedMs: number;
+  /** When the job left the queue for a run. */
+  startedMs: number;
   cancelled: boolean;
-  resolve(outputs: WireTensor[]): void;
+  resolve(done: JobResult): void;
   reject(e: unknown): void;
 }
 
@@ -203,12 +212,12 @@ class Scheduler {
     return this.queue.length;
   }
 
-  submit(inputs: WireTensor[]): { promise: Promise<WireTensor[]>; cancel(): void } {
+  submit(inputs: WireTensor[]): { promise: Promise<JobResult>; cancel(): void } {
     let job!: Job;
-    const promise = new Promise<WireTensor[]>((resolve, reject) => {
+    const promise = new Promise<JobResult>((resolve, reject) => {
       const rows = this.model.batchable && inputs.every((t) => t.shape[0] === inputs[0]!.shape[0]) ? inputs[0]!.shape[0] : undefined;
       const key = inputs.map((t) => `${t.datatype}:${t.shape.slice(1).join('x')}`).join('|');
-      job = { inputs, rows, key, enqueuedMs: performance.now(), cancelled: false, resolve, reject };
+      job = { inputs, rows, key, enqueuedMs: performance.now(), startedMs: 0, cancelled: false, resolve, reject };
     });
     this.queue.push(job);
     this.pump();
@@ -263,7 +272,11 @@ class Scheduler {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    for (const j of batch) this.queue.splice(this.queue.indexOf(j), 1);
+    const now = performance.now();
+    for (const j of batch) {
+      this.queue.splice(this.queue.indexOf(j), 1);
+      j.startedMs = now;
+    }
     this.running++;
     void this.execute(batch).finally(() => {
       // Let the poll phase read the requests that arrived during the run before choosing
@@ -294,7 +307,7 @@ class Scheduler {
     try {
       const { outputs, seconds } = await this.run(job.inputs);
       this.onRun(1, seconds);
-      job.resolve(outputs);
+      job.resolve({ outputs, queueMs: job.startedMs - job.enqueuedMs, runMs: seconds * 1000 });
     } catch (e) {
       job.reject(e);
     }
@@ -317,10 +330,12 @@ class Scheduler {
       ),
     }));
     let outputs: WireTensor[] | undefined;
+    let runMs = 0;
     try {
       const r = await this.run(merged);
       if (r.outputs.every((o) => o.shape[0] === total)) {
         outputs = r.outputs;
+        runMs = r.seconds * 1000;
         this.onRun(batch.length, r.seconds);
       } else this.model.batchable = false; // outputs are not batch-major: never batch this model again
     } catch {
@@ -329,7 +344,7 @@ class Scheduler {
     if (outputs) {
       let start = 0;
       batch.forEach((j, k) => {
-        j.resolve(outputs!.map((o) => sliceRows(o, start, rows[k]!, total)));
+        j.resolve({ outputs: outputs!.map((o) => sliceRows(o, start, rows[k]!, total)), queueMs: j.startedMs - j.enqueuedMs, runMs });
         start += rows[k]!;
       });
       return;
@@ -522,7 +537,7 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
 
   const corsHeaders = (): Record<string, string> =>
     opts.corsOrigin
-      ? { 'Access-Control-Allow-Origin': opts.corsOrigin, 'Access-Control-Expose-Headers': HEADER_LENGTH_HEADER, ...(opts.corsOrigin !== '*' ? { Vary: 'Origin' } : {}) }
+      ? { 'Access-Control-Allow-Origin': opts.corsOrigin, 'Access-Control-Expose-Headers': `${HEADER_LENGTH_HEADER}, Server-Timing`, ...(opts.corsOrigin !== '*' ? { Vary: 'Origin' } : {}) }
       : {};
 
   const send = (res: http.ServerResponse, status: number, body: string | Uint8Array[], headers: Record<string, string | number>): void => {
@@ -637,19 +652,21 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
     return m.inputs.map((i) => given.get(i.name)!);
   };
 
-  const infer = async (req: http.IncomingMessage, res: http.ServerResponse, m: ServedModel): Promise<void> => {
+  const infer = async (req: http.IncomingMessage, res: http.ServerResponse, m: ServedModel, started: number): Promise<void> => {
     const wire = await readBody(req);
     const body = await decompress(req, wire);
     const rawHeaderLength = req.headers[HEADER_LENGTH_HEADER.toLowerCase()];
     const headerLength = parseHeaderLength(Array.isArray(rawHeaderLength) ? rawHeaderLength.join(',') : rawHeaderLength, body.length);
     const decoded = decodeInferRequest(body, headerLength);
     const inputs = bindInputs(m, decoded.inputs, decoded.outputs);
+    const readMs = performance.now() - started;
     const job = m.scheduler.submit(inputs);
     const onClose = (): void => {
       if (!res.writableFinished) job.cancel();
     };
     res.once('close', onClose);
-    let outputs = await job.promise;
+    const done = await job.promise;
+    let outputs = done.outputs;
     res.off('close', onClose);
     if (decoded.outputs) {
       const order = decoded.outputs;
@@ -663,6 +680,15 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
     });
     send(res, 200, encoded.chunks, {
       'Content-Type': encoded.contentType,
+      // W3C Server-Timing (ms): reading and decoding the body, waiting in the queue, onnxruntime's
+      // run, and the whole handler up to this answer — so clients can tell compute from
+      // transport (the edge module reports `run` as cloudRunMs).
+      'Server-Timing': [
+        `read;dur=${readMs.toFixed(3)}`,
+        `queue;dur=${done.queueMs.toFixed(3)}`,
+        `run;dur=${done.runMs.toFixed(3)}`,
+        `total;dur=${(performance.now() - started).toFixed(3)}`,
+      ].join(', '),
       ...(encoded.jsonLength !== undefined ? { [HEADER_LENGTH_HEADER]: encoded.jsonLength } : {}),
     });
   };
@@ -727,7 +753,7 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
           if (held >= maxQueue) throw new KServeError(503, 'E_OVERLOADED', `the server is at its limit of ${maxQueue} queued requests; retry later`);
           held++;
           holding = true;
-          await infer(req, res, m);
+          await infer(req, res, m, started);
           return;
         }
       }

@@ -133,7 +133,7 @@ describe.skipIf(!executablePath)(`edge bundle in headless Chromium${executablePa
         async ([n, endpoint, token, given]) =>
           (globalThis as unknown as { runEdge: (...a: unknown[]) => Promise<unknown> }).runEdge(n, endpoint, token, given) as Promise<{
             result: Record<string, { dtype: string; dims: number[]; data: number[] }>;
-            timings: { edgeMs: number; cloudMs: number };
+            timings: { edgeMs: number; cloudMs: number; cloudRunMs?: number };
           }>,
         [name, clouds.get(name)!.url, TOKEN, inputs] as const,
       );
@@ -148,6 +148,8 @@ describe.skipIf(!executablePath)(`edge bundle in headless Chromium${executablePa
         expect(c.ok, `${k}: ${c.why}`).toBe(true);
       }
       expect(answer.timings.edgeMs).toBeGreaterThan(0);
+      // Server-Timing crosses origins because the server exposes it
+      expect(answer.timings.cloudRunMs).toBeGreaterThan(0);
     } finally {
       await tab.close();
     }

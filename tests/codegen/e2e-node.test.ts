@@ -48,6 +48,9 @@ describe.each([
     }
     expect(timings[0]!.edgeMs).toBeGreaterThan(0);
     expect(timings[0]!.cloudMs).toBeGreaterThan(0);
+    // the server's own run time, from its Server-Timing header, is part of the cloud call
+    expect(timings[0]!.cloudRunMs).toBeGreaterThan(0);
+    expect(timings[0]!.cloudRunMs).toBeLessThan(timings[0]!.cloudMs);
   });
 
   it('is refused by the server with a wrong token (E_UNAUTHORIZED)', async () => {

@@ -136,7 +136,7 @@ export function runEdgeInNode(
   token: string,
   inputs: Record<string, ort.Tensor>,
   opts: { repeat?: number } = {},
-): Promise<{ outputs: Record<string, RawTensor>; timings: { edgeMs: number; cloudMs: number; totalMs: number }[] }> {
+): Promise<{ outputs: Record<string, RawTensor>; timings: { edgeMs: number; cloudMs: number; cloudRunMs?: number; totalMs: number }[] }> {
   const child = spawn(process.execPath, [path.join(here, 'edge-runner.mjs'), path.join(bundle, 'edge', 'index.js'), endpoint, token, String(opts.repeat ?? 1)], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -148,7 +148,7 @@ export function runEdgeInNode(
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => {
       if (code !== 0) return reject(new Error(`edge runner exited with ${code}:\n${err}`));
-      const r = JSON.parse(out) as { outputs: string; timings: { edgeMs: number; cloudMs: number; totalMs: number }[] };
+      const r = JSON.parse(out) as { outputs: string; timings: { edgeMs: number; cloudMs: number; cloudRunMs?: number; totalMs: number }[] };
       resolve({ outputs: decodeTensors(r.outputs), timings: r.timings });
     });
   });

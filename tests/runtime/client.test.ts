@@ -4,7 +4,7 @@
 import * as ort from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKServeClient, KServeClientError } from '../../src/runtime/client.js';
+import { createKServeClient, KServeClientError, parseServerTiming } from '../../src/runtime/client.js';
 import type { InferenceServer } from '../../src/runtime/server.js';
 import { bytesOf, CLS_OUT, CLS_PATH, CLS_SHAPE, directRun, seededFloats, startServer, tinyModelBytes, TOKEN } from './helpers.js';
 
@@ -65,6 +65,23 @@ describe('client', () => {
     const o = out[CLS_OUT]!;
     const back = new ortWeb.Tensor(o.dtype as 'float32', o.data as Float32Array, o.dims);
     expect(bytesOf(back.data as Float32Array)).toEqual(expected);
+  });
+
+  it("reports the server's Server-Timing (read, queue, run, total) with every answer, over node:http and fetch", async () => {
+    for (const fetchImpl of [undefined, fetch]) {
+      const c = createKServeClient({ endpoint: srv.url, token: TOKEN, model: 'cls', ...(fetchImpl ? { fetch: fetchImpl } : {}) });
+      const { outputs, serverTiming } = await c.inferWithTimings({ x: { dtype: 'float32', dims: CLS_SHAPE, data: x } });
+      expect(bytesOf(outputs[CLS_OUT]!.data as Float32Array)).toEqual(expected);
+      expect(Object.keys(serverTiming)).toEqual(['read', 'queue', 'run', 'total']);
+      expect(serverTiming.run).toBeGreaterThan(0);
+      expect(serverTiming.read! + serverTiming.queue! + serverTiming.run!).toBeLessThanOrEqual(serverTiming.total! + 1e-3);
+    }
+  });
+
+  it('parses Server-Timing headers', () => {
+    expect(parseServerTiming(null)).toEqual({});
+    expect(parseServerTiming('run;dur=1.25, queue;dur=0, cache;desc="hit", db;dur="2e1";desc=x')).toEqual({ run: 1.25, queue: 0, db: 20 });
+    expect(parseServerTiming('bad;dur=abc,;dur=3')).toEqual({});
   });
 
   it('metadata() and ready()', async () => {

@@ -388,7 +388,7 @@ describe('graceful close', () => {
       const { body, headers } = binaryBody(x);
       const r = await rawRequest(c.port, 'POST', INFER, { headers: auth({ ...headers, Origin: 'https://edge.example' }), body, agent: false });
       expect(r.status).toBe(200);
-      expect(r.headers['access-control-expose-headers']).toBe('Inference-Header-Content-Length');
+      expect(r.headers['access-control-expose-headers']).toBe('Inference-Header-Content-Length, Server-Timing');
       // Without a CORS origin, OPTIONS is just another method.
       expect((await rawRequest(srv.port, 'OPTIONS', INFER, { headers: auth() })).status).toBe(405);
     } finally {
