@@ -219,6 +219,12 @@ function build(file: SourceFile, spec: EdgeModuleSpec): void {
           hasQuestionToken: true,
           docs: ["The cloud model's own run time, from the server's Server-Timing header (absent when the server sends none)."],
         },
+        {
+          name: 'cloudServerMs',
+          type: 'number',
+          hasQuestionToken: true,
+          docs: ["The server's whole handling of the request (read, queue, run, answer), from Server-Timing; cloudMs minus this is the network."],
+        },
         { name: 'totalMs', type: 'number' },
         { name: 'wireBytes', type: 'number', docs: ['Tensor bytes sent to the cloud.'] },
       ],
@@ -338,8 +344,10 @@ function build(file: SourceFile, spec: EdgeModuleSpec): void {
           w.writeLine('outputs[spec.name] = edgeOutputs.has(spec.name) ? fromOrt(edge[spec.name], spec.name) : fromCloud(cloud[spec.name], spec.name);');
         });
         w.writeLine('}');
-        w.writeLine('const serverRun = answer.serverTiming.run;');
-        w.writeLine('const timings: InferTimings = { edgeMs: t1 - t0, cloudMs: t2 - t1, ...(serverRun !== undefined ? { cloudRunMs: serverRun } : {}), totalMs: t2 - t0, wireBytes };');
+        w.writeLine('const { run: cloudRunMs, total: cloudServerMs } = answer.serverTiming;');
+        w.writeLine('const timings: InferTimings = { edgeMs: t1 - t0, cloudMs: t2 - t1, totalMs: t2 - t0, wireBytes };');
+        w.writeLine('if (cloudRunMs !== undefined) timings.cloudRunMs = cloudRunMs;');
+        w.writeLine('if (cloudServerMs !== undefined) timings.cloudServerMs = cloudServerMs;');
         w.writeLine('return { outputs: outputs as EdgeOutputs, timings };');
       });
       w.writeLine('}');
