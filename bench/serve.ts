@@ -7,7 +7,10 @@
 //   npx tsx bench/serve.ts [--duration S] [--warmup S] [--concurrency N]
 //                          [--max-batch-size N] [--max-queue-delay-ms N] [--intra-op-threads N]
 //
-// --intra-op-threads applies to the bare loop and the server alike (default: onnxruntime's).
+// --intra-op-threads applies to the bare loop and the server alike. Without it the bare loop
+// runs onnxruntime's default (one thread per core) and the server its own default (half the
+// cores, at least one), with one more bare row at the server's thread count, so both
+// comparisons are in the table: against what a bare loop gets by default, and at equal threads.
 //
 // The server runs in a child process (`node --import tsx src/runtime/serve-main.ts`), so
 // the load generator and the server do not share an event loop (they do share the cores).
@@ -24,6 +27,7 @@ import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { concatChunks, decodeInferResponse, encodeInferRequest, parseHeaderLength } from '../src/runtime/kserve.js';
 import { parsePrometheusText } from '../src/runtime/metrics.js';
+import { defaultIntraOpThreads } from '../src/runtime/serve-main.js';
 import { seededFloats } from './lib.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -105,14 +109,17 @@ async function closedLoop(label: string, op: () => Promise<boolean>, samplesPerR
   return { label, requests, errors, seconds, latenciesMs, samplesPerRequest };
 }
 
-async function bareSessionRun(batch: number, spin = false): Promise<Result> {
-  const options = spin ? { ...sessionOptions, extra: { session: { intra_op: { allow_spinning: '1' }, inter_op: { allow_spinning: '1' } } } } : sessionOptions;
+async function bareSessionRun(batch: number, spin = false, intraOpThreads?: number): Promise<Result> {
+  let options = spin ? { ...sessionOptions, extra: { session: { intra_op: { allow_spinning: '1' }, inter_op: { allow_spinning: '1' } } } } : sessionOptions;
+  if (intraOpThreads !== undefined) options = { ...options, intraOpNumThreads: intraOpThreads };
   const session = await ort.InferenceSession.create(MODEL, options);
   const data = new Float32Array(x.length * batch);
   for (let i = 0; i < batch; i++) data.set(x, i * x.length);
   const feeds = { x: new ort.Tensor('float32', data, [batch, ...SHAPE.slice(1)]) };
   const r = await closedLoop(
-    (batch === 1 ? 'bare session.run (batch 1)' : `bare session.run (batch ${batch}, per-sample rate)`) + (spin ? ', spinning threads' : ''),
+    (batch === 1 ? 'bare session.run (batch 1)' : `bare session.run (batch ${batch}, per-sample rate)`) +
+      (spin ? ', spinning threads' : '') +
+      (intraOpThreads !== undefined ? `, ${intraOpThreads} intra-op thread${intraOpThreads === 1 ? '' : 's'} (the server's default)` : ''),
     async () => {
       const out = await session.run(feeds);
       return out['softmax_0.tmp_0']!.dims[0] === batch;
@@ -214,6 +221,7 @@ process.stderr.write(`serve bench: ${concurrency} clients, ${durationS} s per ro
 for (const [label, f] of [
   ['bare session.run (batch 1)', () => bareSessionRun(1)],
   ['bare session.run (batch 1), spinning threads', () => bareSessionRun(1, true)],
+  ...(threads === undefined ? ([["bare session.run (batch 1), the server's threads", () => bareSessionRun(1, false, defaultIntraOpThreads())]] as const) : []),
   [`bare session.run (batch ${args['max-batch-size']})`, () => bareSessionRun(Number(args['max-batch-size']))],
   ['server, binary, batching off', () => serverLoad('server, binary, batching off', [], true)],
   ['server, binary, batching off, session on the event loop', () => serverLoad('server, binary, batching off, session on the event loop', ['--session-on-main-thread'], true)],
@@ -226,7 +234,7 @@ for (const [label, f] of [
 
 const ortVersion = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'node_modules/onnxruntime-node/package.json'), 'utf8')) as { version: string }).version;
 const load = os.loadavg().map((l) => l.toFixed(2)).join(' ');
-console.log(`\n${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim()}), Node ${process.version}, onnxruntime-node ${ortVersion}, intra-op threads: ${threads ?? "onnxruntime's default"}, load average after the run: ${load}\n`);
+console.log(`\n${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim()}), Node ${process.version}, onnxruntime-node ${ortVersion}, intra-op threads: ${threads ?? `onnxruntime's default for the bare loop, the server's default (${defaultIntraOpThreads()}) for the server`}, load average after the run: ${load}\n`);
 console.log('| setup | requests/s | samples/s | p50 ms | p99 ms | errors | mean batch |');
 console.log('|---|---:|---:|---:|---:|---:|---:|');
 for (const r of results) console.log(row(r));

@@ -325,7 +325,7 @@ export async function main(argv: string[]): Promise<void> {
             .option('max-batch-size', { type: 'number', describe: 'dynamic batching: most requests per session.run (default 1 = off)' })
             .option('max-queue-delay-ms', { type: 'number', describe: 'dynamic batching: longest wait for a batch to fill (default 0)' })
             .option('cors-origin', { type: 'string', describe: "answer CORS preflights for this origin ('*' for any)" })
-            .option('intra-op-threads', { type: 'number', describe: 'onnxruntime threads per session (default: one per core)' })
+            .option('intra-op-threads', { type: 'number', describe: "onnxruntime threads per session (default: half the cores, at least 1; 0: onnxruntime's own default)" })
             .option('spin', { type: 'boolean', default: false, describe: "let onnxruntime's threads spin between runs (lower latency on a dedicated host)" })
             .option('session-on-main-thread', { type: 'boolean', default: false, describe: 'run sessions on the event loop instead of a worker thread per model' }),
         async (args) => {

@@ -14,7 +14,11 @@ function labelText(labels: Labels, extra?: [string, string]): string {
 }
 
 function keyOf(labels: Labels): string {
-  return JSON.stringify(Object.entries(labels));
+  // Called for every observation: plain concatenation (label names and values are strings
+  // without control characters in practice; the separators keep distinct sets distinct).
+  let k = '';
+  for (const name in labels) k += `${name}\u0000${labels[name]}\u0001`;
+  return k;
 }
 
 function num(v: number): string {

@@ -2,6 +2,7 @@
 // generated cloud bundles (`node serve-main.js <dir> ...`). SIGTERM/SIGINT close gracefully.
 
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -22,7 +23,7 @@ export interface ServeDirOptions {
   maxBatchSize?: number;
   maxQueueDelayMs?: number;
   corsOrigin?: string;
-  /** onnxruntime intra-op threads per session (default: onnxruntime's, one per core). */
+  /** onnxruntime intra-op threads per session (default: defaultIntraOpThreads(); 0: onnxruntime's own, one per core). */
   intraOpThreads?: number;
   /** Let onnxruntime's threads spin between runs (default false: on a shared host spinning
    *  threads steal the cores the HTTP handling and other processes need). */
@@ -116,6 +117,7 @@ export async function serveDirectory(opts: ServeDirOptions): Promise<ServingHand
   const port = opts.port ?? 8000;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new SplitcError('E_BAD_ARGUMENT', `port must be an integer in 0..65535, got ${port}`);
   const models = discoverModels(opts.dir);
+  const threads = opts.intraOpThreads ?? defaultIntraOpThreads();
   const server = await createInferenceServer({
     models,
     ...(token !== undefined ? { token } : {}),
@@ -127,7 +129,7 @@ export async function serveDirectory(opts: ServeDirOptions): Promise<ServingHand
     ...(opts.corsOrigin !== undefined ? { corsOrigin: opts.corsOrigin } : {}),
     sessionThread: opts.sessionOnMainThread ? 'main' : 'worker',
     sessionOptions: {
-      ...(opts.intraOpThreads !== undefined ? { intraOpNumThreads: opts.intraOpThreads } : {}),
+      ...(threads > 0 ? { intraOpNumThreads: threads } : {}),
       extra: { session: { intra_op: { allow_spinning: opts.spin ? '1' : '0' }, inter_op: { allow_spinning: opts.spin ? '1' : '0' } } },
     },
   });
@@ -158,6 +160,18 @@ export async function serveDirectory(opts: ServeDirOptions): Promise<ServingHand
   return { server, address, close };
 }
 
+/**
+ * Intra-op threads per served session when none are asked for: half the cores, at least one.
+ * A server runs sessions while its event loop reads and answers other requests (and clients
+ * often share the host); onnxruntime's own default of one thread per core oversubscribes the
+ * cores then. Measured on 2 vCPUs with 16 clients (bench/serve.ts): one thread serves ~1.4×
+ * the requests of two, and batch-1 latency of the fixtures' cloud parts stays within ±10 %
+ * (bench/split.ts). `--intra-op-threads 0` restores onnxruntime's default.
+ */
+export function defaultIntraOpThreads(cores = os.availableParallelism()): number {
+  return Math.max(1, Math.floor(cores / 2));
+}
+
 function intOption(v: string | undefined, name: string, min: number): number | undefined {
   if (v === undefined) return undefined;
   if (!/^\d+$/.test(v) || Number(v) < min) throw new SplitcError('E_BAD_ARGUMENT', `--${name} must be an integer ≥ ${min}, got ${JSON.stringify(v)}`);
@@ -166,7 +180,7 @@ function intOption(v: string | undefined, name: string, min: number): number | u
 
 export const SERVE_USAGE = `usage: serve <dir> [--port 8000] [--host 127.0.0.1] [--token-file FILE | env SPLITC_TOKEN | --no-auth]
        [--max-body-bytes N] [--max-queue N] [--max-batch-size N] [--max-queue-delay-ms N] [--cors-origin ORIGIN]
-       [--intra-op-threads N] [--spin] [--session-on-main-thread]`;
+       [--intra-op-threads N (default: half the cores; 0: onnxruntime's)] [--spin] [--session-on-main-thread]`;
 
 /** Parses serve arguments (`<dir> --port ...`) and serves; see SERVE_USAGE. */
 export async function runServeCli(argv: string[]): Promise<ServingHandle> {
@@ -211,7 +225,7 @@ export async function runServeCli(argv: string[]): Promise<ServingHandle> {
     ['maxQueue', 'max-queue', 1],
     ['maxBatchSize', 'max-batch-size', 1],
     ['maxQueueDelayMs', 'max-queue-delay-ms', 0],
-    ['intraOpThreads', 'intra-op-threads', 1],
+    ['intraOpThreads', 'intra-op-threads', 0],
   ];
   for (const [key, flag, min] of ints) {
     const n = intOption(v[flag as 'max-queue'], flag, min);

@@ -154,7 +154,12 @@ function toHostTensor(t: WireTensor): HostTensor {
   const type = datatypeToOrt(t.datatype);
   if (type === 'bfloat16') throw new KServeError(400, 'E_REQUEST_DTYPE', `input "${t.name}": BF16 is not supported by onnxruntime-node`);
   if (t.datatype === 'BYTES') return { name: t.name, type: 'string', dims: t.shape, data: bytesToStrings(t.data as Uint8Array[]) };
-  return { name: t.name, type, dims: t.shape, data: t.data as Float32Array };
+  // Decoding gives either views into the request body or arrays of their own (JSON data,
+  // misaligned binary data, merged batches); the server reads neither after the run, so
+  // arrays of their own can move to the session thread without a copy.
+  const data = t.data as Float32Array;
+  const own = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+  return { name: t.name, type, dims: t.shape, data, ...(own ? { disposable: true } : {}) };
 }
 
 function fromHostTensor(name: string, t: HostTensor): WireTensor {

@@ -15,6 +15,11 @@ export interface HostTensor {
   type: ort.Tensor.Type;
   dims: readonly number[];
   data: ort.Tensor.DataType;
+  /**
+   * The data's buffer belongs to this tensor alone and nobody reads it after the run: a
+   * worker host moves it to its thread instead of copying it (the array is detached).
+   */
+  disposable?: boolean;
 }
 
 export interface SessionHost {
@@ -211,11 +216,17 @@ async function createWorkerHost(source: SessionSource, options: ort.InferenceSes
         const sent = feeds.map((f) => {
           const d = f.data as unknown;
           if (!ArrayBuffer.isView(d)) return f;
+          const view = d as Uint8Array;
+          const whole = view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && view.buffer instanceof ArrayBuffer;
+          if (f.disposable && whole) {
+            transfer.push(view.buffer as ArrayBuffer);
+            return { name: f.name, type: f.type, dims: f.dims, data: f.data };
+          }
           // Inputs are usually views into a request body: copy each into a buffer of its own
           // and move that, so the body is neither cloned whole nor detached.
-          const copy = (d as Uint8Array).slice();
+          const copy = view.slice();
           transfer.push(copy.buffer);
-          return { ...f, data: copy };
+          return { name: f.name, type: f.type, dims: f.dims, data: copy };
         });
         worker.postMessage({ op: 'run', id, feeds: sent }, transfer);
       });

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createKServeClient } from '../../src/runtime/client.js';
-import { discoverModels, runServeCli, serveDirectory } from '../../src/runtime/serve-main.js';
+import { defaultIntraOpThreads, discoverModels, runServeCli, serveDirectory } from '../../src/runtime/serve-main.js';
 import { repoRoot, tmpDir } from '../helpers/fixtures.js';
 import { CLS_OUT, CLS_PATH, CLS_SHAPE, seededFloats, tinyModelBytes } from './helpers.js';
 
@@ -70,7 +70,7 @@ describe('serveDirectory / runServeCli in process', () => {
     const dir = modelDir({ file: 'model.json', body: { name: 'clf' } });
     const x = seededFloats(3 * 48 * 192, 4);
     const answers: Float32Array[] = [];
-    for (const extra of [{}, { sessionOnMainThread: true, intraOpThreads: 1, spin: true }]) {
+    for (const extra of [{}, { sessionOnMainThread: true, intraOpThreads: 1, spin: true }, { intraOpThreads: 0 }]) {
       const h = await serveDirectory({ dir, port: 0, auth: false, handleSignals: false, log: () => {}, ...extra });
       try {
         const out = await createKServeClient({ endpoint: h.address.url, model: 'clf' }).infer({ x: { dtype: 'float32', dims: CLS_SHAPE, data: x } });
@@ -79,14 +79,22 @@ describe('serveDirectory / runServeCli in process', () => {
         await h.close();
       }
     }
-    const maxDiff = Math.max(...Array.from(answers[0]!, (v, i) => Math.abs(v - answers[1]![i]!)));
-    expect(maxDiff).toBeLessThan(1e-5);
+    for (const other of answers.slice(1)) {
+      const maxDiff = Math.max(...Array.from(answers[0]!, (v, i) => Math.abs(v - other[i]!)));
+      expect(maxDiff).toBeLessThan(1e-5);
+    }
+  });
+
+  it('gives each session half the cores by default, at least one', () => {
+    expect([1, 2, 3, 4, 8, 64].map((c) => defaultIntraOpThreads(c))).toEqual([1, 1, 1, 2, 4, 32]);
+    expect(defaultIntraOpThreads()).toBeGreaterThanOrEqual(1);
   });
 
   it('rejects bad arguments with E_BAD_ARGUMENT', async () => {
     const dir = modelDir();
     await expect(runServeCli([dir, '--port', 'x'])).rejects.toMatchObject({ code: 'E_BAD_ARGUMENT' });
     await expect(runServeCli([dir, '--max-queue', '0'])).rejects.toMatchObject({ code: 'E_BAD_ARGUMENT' });
+    await expect(runServeCli([dir, '--intra-op-threads', '-1'])).rejects.toMatchObject({ code: 'E_BAD_ARGUMENT' });
     await expect(runServeCli([dir, '--bogus'])).rejects.toMatchObject({ code: 'E_BAD_ARGUMENT' });
     await expect(runServeCli([])).rejects.toMatchObject({ code: 'E_BAD_ARGUMENT' });
     await expect(serveDirectory({ dir, port: 0, env: {}, handleSignals: false, log: () => {} })).rejects.toMatchObject({ code: 'E_BAD_ARGUMENT' });
