@@ -125,6 +125,7 @@ export function differentiate(model: Model, opts: AutodiffOptions): AutodiffResu
   if (opts.wrt.length === 0) throw new SplitcError('E_AUTODIFF', 'no values to differentiate with respect to', { hint: 'name graph inputs or parameters (--wrt inputs, --wrt params, --wrt name1,name2)' });
   const g = model.graph;
   const all = g.valuesByName();
+  const existing = new Set(all.values());
   const wrt = opts.wrt.map((name) => {
     const v = all.get(name);
     if (!v) throw new SplitcError('E_AUTODIFF', `no value named '${name}' to differentiate with respect to`, { hint: 'see `splitc inspect <model>` for value names' });
@@ -269,7 +270,18 @@ export function differentiate(model: Model, opts: AutodiffOptions): AutodiffResu
     }
     const name = `${GRAD_PREFIX}${v.name}`;
     if (b.taken(name)) throw new SplitcError('E_AUTODIFF', `cannot name the gradient output '${name}': the name is taken`);
-    const out = b.op('Identity', [gv], {}, { ...infoOf(v), name });
+    let out: Value;
+    if (gv.producer() && !existing.has(gv) && !g.outputs.includes(gv) && !g.inputs.includes(gv)) {
+      // A value this pass made, not yet an output: it becomes the output under the gradient's
+      // name (no Identity node: a copy per gradient, hundreds in a parameter gradient graph).
+      b.claim(name);
+      gv.name = name;
+      gv.type ??= v.type;
+      out = gv;
+    } else {
+      // A model value, an input (a seed), or one value serving two gradients: copy it out.
+      out = b.op('Identity', [gv], {}, { ...infoOf(v), name });
+    }
     g.outputs.push(out);
     grads.set(v.name, out);
   }
