@@ -7,7 +7,10 @@
 // --gap-ms N sleeps N ms between requests, as a split client does while its edge part
 // computes (idle processes wake up more slowly than busy ones).
 //
-//   npx tsx bench/http-floor.ts [--runs 2000] [--sizes 65536,139200,556800] [--gap-ms 0]
+// --server-busy-poll keeps the server's event loop polling (setImmediate) instead of sleeping,
+// to see how much of the floor is waking an idle process.
+//
+//   npx tsx bench/http-floor.ts [--runs 2000] [--sizes 65536,139200,556800] [--gap-ms 0] [--server-busy-poll]
 //
 // Prints a markdown table (median and mean ms per request).
 
@@ -18,6 +21,11 @@ import { Worker } from 'node:worker_threads';
 import { arg } from './lib.js';
 
 if (process.argv[2] === '--serve') {
+  if (process.argv.includes('--busy')) {
+    // Keep the event loop polling instead of sleeping in epoll (costs a core).
+    const spin = (): void => void setImmediate(spin);
+    spin();
+  }
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -38,7 +46,8 @@ if (process.argv[2] === '--serve') {
     return `${s[s.length >> 1]!.toFixed(3)} | ${(s.reduce((a, b) => a + b, 0) / s.length).toFixed(3)}`;
   };
 
-  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--serve'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const busy = process.argv.includes('--server-busy-poll');
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--serve', ...(busy ? ['--busy'] : [])], { stdio: ['ignore', 'pipe', 'ignore'] });
   process.on('exit', () => child.kill());
   const port = await new Promise<number>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
