@@ -346,8 +346,9 @@ export const ELEMENTWISE_RULES: GradRuleTable = {
       const ordered = lo && hi ? b.op('LessOrEqual', [lo, hi], {}, boundsInfo) : null;
       if (c.wants(0) && clipBoundsOrdered(lo, hi)) {
         // Bounds known and ordered: x is inside [lo, hi] exactly where Clip returned x itself,
-        // so dx = dy · (x == y) — one comparison instead of two and an And.
-        c.setGrad(0, e.mul(dy, b.cast(e.test('Equal', x, y), t)));
+        // so dx = dy where x == y — one comparison instead of two and an And, and one Where
+        // instead of a Cast and a Mul.
+        c.setGrad(0, e.where(e.test('Equal', x, y), dy, zero));
       } else if (c.wants(0)) {
         const above = lo ? e.test('GreaterOrEqual', x, lo) : null;
         const below = hi ? e.test('LessOrEqual', x, hi) : null;
