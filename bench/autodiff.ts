@@ -22,6 +22,7 @@ import * as ort from 'onnxruntime-node';
 import type { Model } from '../src/ir/graph.js';
 import { loadModel, modelToBytes } from '../src/ir/serde/io.js';
 import { differentiate, parameterNames } from '../src/passes/autodiff/index.js';
+import { foldBatchNorm } from '../src/passes/fold-batchnorm.js';
 import { projectionLoss } from '../src/passes/autodiff/losses.js';
 import { inferShapes } from '../src/passes/shape/index.js';
 import { smallResNet } from '../src/runtime/train/models.js';
@@ -74,9 +75,14 @@ async function timeInterleaved(models: Uint8Array[], feeds: Record<string, ort.T
   return ts.map(median);
 }
 
-/** The model with the loss Σ⟨output, R⟩ appended and gradients w.r.t. `wrt` ('input' or 'all'). */
+/**
+ * The model with the loss Σ⟨output, R⟩ appended and gradients w.r.t. `wrt` ('input' or
+ * 'all'); for the input alone Conv → BatchNorm pairs are folded first, as `splitc grad --wrt
+ * inputs` does.
+ */
 function gradModel(forward: Model, inputShapes: Record<string, number[]>, wrt: 'input' | 'all'): Model {
   const m = cloneModel(forward);
+  if (wrt === 'input') foldBatchNorm(m);
   inferShapes(m, { inputShapes });
   const params = parameterNames(m);
   const loss = projectionLoss(m, m.graph.outputs, { seed: 11 });

@@ -5,6 +5,7 @@ export { deserializeModel } from './ir/serde/read.js';
 export { serializeModel } from './ir/serde/write.js';
 export * from './passes/pass.js';
 export { hoistConstants } from './passes/hoist-constants.js';
+export { foldBatchNorm, foldBatchNormPass } from './passes/fold-batchnorm.js';
 export { upgradeOpset, upgradeOpsetPass, type UpgradeResult, MIN_UPGRADE_OPSET, MAX_UPGRADE_OPSET } from './passes/opset.js';
 export * from './passes/shape/index.js';
 export { differentiate, exposeAsInputs, parameterNames, GRAD_PREFIX, GRAD_RULES, GradBuilder, type AutodiffOptions, type AutodiffResult, type GradRule, type GradContext } from './passes/autodiff/index.js';

@@ -7,6 +7,7 @@ import type { Dim, Model, Value } from '../ir/graph.js';
 import { loadModel, saveModel } from '../ir/serde/io.js';
 import { assertValid } from '../ir/verify.js';
 import { differentiate, exposeAsInputs, parameterNames } from '../passes/autodiff/index.js';
+import { foldBatchNorm } from '../passes/fold-batchnorm.js';
 import { buildLoss, parseLossSpec } from '../passes/autodiff/losses.js';
 import { inferShapes } from '../passes/shape/index.js';
 
@@ -39,6 +40,8 @@ export interface GradReport {
   /** Chosen values that do not reach the loss (their gradient is zero). */
   unreachable: string[];
   nodes: { forward: number; total: number };
+  /** BatchNormalizations folded into the Convs before them (gradients w.r.t. inputs only). */
+  foldedBatchNorms: number;
 }
 
 function info(v: Value): GradTensorInfo {
@@ -72,6 +75,17 @@ export function runGrad(opts: GradOptions): GradReport {
   const terms = parseLossSpec(opts.loss);
   const wrt = resolveWrt(model, opts.wrt);
   const params = terms.some((t) => t.kind === 'l2' && !t.target) ? parameterNames(model) : [];
+  // With respect to inputs alone, Conv → BatchNorm pairs fold into the Conv first (the same
+  // function; the gradient graph loses a per-channel multiply per pair) — unless the loss
+  // reads BatchNorm statistics, parameters, or a value that folding would replace.
+  const g = model.graph;
+  const inputNames = new Set(g.inputs.filter((v) => !v.isInitializer()).map((v) => v.name));
+  const kept = new Set([...inputNames, ...g.outputs.map((v) => v.name)]);
+  const fold =
+    wrt.every((n) => inputNames.has(n)) &&
+    params.length === 0 &&
+    terms.every((t) => t.kind !== 'bn-prior' && (t.target === undefined || kept.has(t.target)));
+  const foldedBatchNorms = fold ? countFolded(model) : 0;
   inferShapes(model, { inputShapes: opts.shapes });
   const built = buildLoss(model, terms, params);
   // Name the loss output plainly when the name is free.
@@ -94,7 +108,15 @@ export function runGrad(opts: GradOptions): GradReport {
     gradients: [...result.grads.values()].map(info),
     unreachable: result.unreachable,
     nodes: { forward: forwardNodes, total: model.graph.nodes.length },
+    foldedBatchNorms,
   };
+}
+
+function countFolded(model: Model): number {
+  const batchNorms = (): number => model.graph.nodes.toArray().filter((n) => n.opType === 'BatchNormalization').length;
+  const before = batchNorms();
+  foldBatchNorm(model);
+  return before - batchNorms();
 }
 
 export function formatGrad(r: GradReport): string {
@@ -103,6 +125,7 @@ export function formatGrad(r: GradReport): string {
     `wrote ${r.output} (${(r.bytes / 1024).toFixed(1)} KiB): ${r.nodes.forward} forward nodes → ${r.nodes.total} with the gradient`,
     `loss output: ${r.loss}${r.opset.to !== r.opset.from ? `; opset raised ${r.opset.from} → ${r.opset.to}` : ''}`,
   ];
+  if (r.foldedBatchNorms) lines.push(`folded ${r.foldedBatchNorms} BatchNormalization node(s) into the Convs before them (gradients w.r.t. inputs only)`);
   if (r.extraInputs.length) lines.push(`extra inputs: ${r.extraInputs.map((i) => `${i.name} ${i.dtype}${dims(i.shape)}`).join(', ')}`);
   lines.push(`gradients (${r.gradients.length}):`);
   const shown = r.gradients.slice(0, 20);

@@ -7,6 +7,10 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { fixtures, repoRoot, tmpDir } from '../helpers/fixtures.js';
+import { loadModel, modelToBytes } from '../../src/ir/serde/io.js';
+import { differentiate } from '../../src/passes/autodiff/index.js';
+import { buildLoss } from '../../src/passes/autodiff/losses.js';
+import { inferShapes } from '../../src/passes/shape/index.js';
 import { seededFloatInputs } from '../helpers/onnx-oracle.js';
 
 const cli = path.join(repoRoot, 'bin/splitc.js');
@@ -83,4 +87,37 @@ describe('splitc grad', () => {
     expect(fs.readdirSync(dir)).toEqual([]);
     fs.rmSync(dir, { recursive: true, force: true });
   });
+
+  it('folds the classifier\'s 35 Conv → BatchNorm pairs for input gradients, with the unfolded graph\'s gradient', async () => {
+    const dir = tmpDir();
+    const out = path.join(dir, 'grad.onnx');
+    // (cross-entropy: the classifier ends in a softmax, whose sum has no gradient)
+    const r = run(['grad', cls!.path, '--wrt', 'inputs', '--loss', 'ce', '--shape', 'x=1x3x48x192', '-o', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).foldedBatchNorms).toBe(35);
+    // the same gradient built without folding, through the library
+    const m = loadModel(cls!.path);
+    inferShapes(m, { inputShapes: { x: [1, 3, 48, 192] } });
+    const built = buildLoss(m, 'ce');
+    m.graph.outputs.push(built.loss);
+    differentiate(m, { wrt: ['x'], loss: built.loss.name, inputShapes: { x: [1, 3, 48, 192] } });
+    const feeds = { ...seededFloatInputs({ x: [1, 3, 48, 192] }, 9), labels: new ort.Tensor('int64', BigInt64Array.from([1n]), [1]) };
+    const grad = async (model: string | Uint8Array): Promise<Float32Array> => {
+      const s = typeof model === 'string' ? await ort.InferenceSession.create(model) : await ort.InferenceSession.create(model);
+      const g = (await s.run(feeds))['grad:x']!.data as Float32Array;
+      await s.release();
+      return g;
+    };
+    const folded = await grad(out);
+    const plain = await grad(modelToBytes(m));
+    let scale = 0;
+    let diff = 0;
+    for (let i = 0; i < plain.length; i++) {
+      scale = Math.max(scale, Math.abs(plain[i]!));
+      diff = Math.max(diff, Math.abs(plain[i]! - folded[i]!));
+    }
+    expect(scale).toBeGreaterThan(0);
+    expect(diff).toBeLessThan(1e-4 * scale);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
 });
