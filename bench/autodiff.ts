@@ -58,20 +58,24 @@ function median(xs: number[]): number {
  * would slow the next session's first runs), so the shared machine's drift hits all alike.
  */
 async function timeInterleaved(models: Uint8Array[], feeds: Record<string, ort.Tensor>): Promise<number[]> {
-  const sessions = await Promise.all(models.map((m) => ort.InferenceSession.create(m, sessionOptions)));
-  const ts = sessions.map(() => [] as number[]);
+  const ts = models.map(() => [] as number[]);
   const blocks = 3;
   for (let blk = 0; blk < blocks; blk++) {
-    for (const [k, s] of sessions.entries()) {
-      for (let i = 0; i < 2; i++) await s.run(feeds);
+    for (const [k, m] of models.entries()) {
+      // One session alive at a time: onnxruntime's pool threads spin after a run (its
+      // default), and a spinning thread of another live session took a core from the one
+      // being timed (the classifier's input gradient measured 7.2–7.9 ms beside the
+      // others, 3.8 ms alone).
+      const s = await ort.InferenceSession.create(m, sessionOptions);
+      for (let i = 0; i < 5; i++) await s.run(feeds);
       for (let i = 0; i < Math.ceil(runs / blocks); i++) {
         const t0 = performance.now();
         await s.run(feeds);
         ts[k]!.push(performance.now() - t0);
       }
+      await s.release();
     }
   }
-  for (const s of sessions) await s.release();
   return ts.map(median);
 }
 
@@ -146,7 +150,7 @@ const clsFeeds = { x: new ort.Tensor('float32', seededFloats(3 * 48 * 192, 5), [
 const [stepMs] = (await timeInterleaved([modelToBytes(gradModel(clsModel, clsShapes, 'input'), { intermediateTypes: false })], clsFeeds)) as [number];
 
 const out: string[] = [];
-out.push(`Machine: ${threads} intra-op thread(s), onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}, median of ${runs} runs in 3 alternating blocks per graph (forward, gradient w.r.t. the input, gradient w.r.t. everything), 2 untimed runs before each block.\n`);
+out.push(`Machine: ${threads} intra-op thread(s), onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}, median of ${runs} runs in 3 alternating blocks per graph (forward, gradient w.r.t. the input, gradient w.r.t. everything), each block a fresh session with 5 untimed runs first.\n`);
 out.push('(a) Gradient graph time ÷ forward time (loss Σ⟨outputs, R⟩; times in ms):\n');
 out.push('| model | input | forward | grad w.r.t. input | ratio | grad w.r.t. input + all params | ratio |');
 out.push('|---|---|---:|---:|---:|---:|---:|');

@@ -12,6 +12,9 @@
 //   boundaries included;
 // - Abs at 0, and Sign/Floor/Ceil/Round everywhere: zero;
 // - Max/Min ties: the gradient is split evenly among the tied operands.
+// Masks (Relu, ThresholdedRelu, Clip, HardSigmoid, HardSwish) over large tensors multiply the
+// upstream gradient by the mask cast to its type (faster than Where in onnxruntime), so an
+// infinite or NaN upstream gradient where the mask is 0 gives NaN there, not 0.
 
 import { type DataType, DataType as DT, isFloatDtype } from '../../../ir/dtype.js';
 import { constantOf } from '../../../ir/constants.js';
@@ -26,6 +29,9 @@ function elemType(c: GradContext, v: Value): DataType {
   return t;
 }
 
+/** Masks over at least this many elements multiply instead of selecting (see `keep`). */
+const KEEP_AS_PRODUCT_MIN_ELEMENTS = 1 << 16;
+
 /** Emitters whose results have the type and shape of `like` (elementwise, no broadcasting beyond it). */
 function ew(b: GradBuilder, like: Value) {
   const info = infoOf(like);
@@ -37,6 +43,18 @@ function ew(b: GradBuilder, like: Value) {
     div: (p: Value, q: Value) => b.op('Div', [p, q], {}, info),
     call: (op: string, ...args: Value[]) => b.op(op, args, {}, info),
     where: (cond: Value, p: Value, q: Value) => b.op('Where', [cond, p, q], {}, info),
+    /**
+     * p where cond holds, 0 elsewhere. On large tensors as p · cast(cond): onnxruntime's Where
+     * with a scalar zero is slower than a Cast and a Mul there (0.98 vs 0.78 ms for 460k
+     * floats on one thread, the recognizer's masks); on small or unknown-size ones as a Where
+     * (one node fewer: per-node cost dominates). Unlike Where, the product gives NaN, not 0,
+     * for an infinite or NaN p in the masked-out part.
+     */
+    keep: (cond: Value, p: Value) => {
+      const n = like.shape?.every((d) => typeof d === 'number') ? (like.shape as number[]).reduce((a, d) => a * d, 1) : 0;
+      if (n >= KEEP_AS_PRODUCT_MIN_ELEMENTS && info.dtype !== undefined) return b.op('Mul', [p, b.cast(cond, info.dtype)], {}, info);
+      return b.op('Where', [cond, p, b.scalar(0, info.dtype ?? DT.FLOAT)], {}, info);
+    },
     /** A comparison or logical op (bool result). */
     test: (op: string, p: Value, q: Value) => b.op(op, [p, q], {}, boolInfo),
   };
@@ -244,11 +262,11 @@ export const ELEMENTWISE_RULES: GradRuleTable = {
   // dy where x > 0 (0 at x = 0).
   // dy where x > 0, else 0. (Greater + Where: 1.5 ms on a 64×16×28×28 tensor here, against
   // 3.4 ms for dy · Sign(y) — onnxruntime's Sign is not vectorized.)
-  Relu: unaryDy(({ x, k, e }, dy) => e.where(e.test('Greater', x, k(0)), dy, k(0))),
+  Relu: unaryDy(({ x, k, e }, dy) => e.keep(e.test('Greater', x, k(0)), dy)),
   // dy where x > 0, alpha · dy elsewhere (alpha at x = 0, as Relu).
   LeakyRelu: unaryDy(({ c, x, k, e }, dy) => e.where(e.test('Greater', x, k(0)), dy, e.mul(dy, k(c.node.attrFloat('alpha', 0.01))))),
   // 1 where x > alpha (the forward's strict inequality), else 0.
-  ThresholdedRelu: unaryDy(({ c, x, k, e }, dy) => e.where(e.test('Greater', x, k(c.node.attrFloat('alpha', 1))), dy, k(0))),
+  ThresholdedRelu: unaryDy(({ c, x, k, e }, dy) => e.keep(e.test('Greater', x, k(c.node.attrFloat('alpha', 1))), dy)),
   // y = x (x ≥ 0), alpha (eˣ − 1) (x < 0): f′ = y + alpha on the negative branch.
   Elu: unaryDy(({ c, x, y, k, e }, dy) => e.where(e.test('Less', x, k(0)), e.mul(dy, e.add(y, k(c.node.attrFloat('alpha', 1)))), dy)),
   // y = γx (x > 0), γα(eˣ − 1) (x ≤ 0): f′ = γ, resp. y + γα.
@@ -298,7 +316,7 @@ export const ELEMENTWISE_RULES: GradRuleTable = {
     const alpha = c.node.attrFloat('alpha', 0.2);
     const v = e.add(e.mul(x, k(alpha)), k(c.node.attrFloat('beta', 0.5)));
     const inside = e.test('And', e.test('GreaterOrEqual', v, k(0)), e.test('LessOrEqual', v, k(1)));
-    return e.where(inside, e.mul(dy, k(alpha)), k(0));
+    return e.keep(inside, e.mul(dy, k(alpha)));
   }),
   // y = x · h, h = max(0, min(1, x/6 + 1/2)): f′ = h + x/6 on −3 ≤ x ≤ 3 (closed), i.e.
   // −1/2 at x = −3 and 3/2 at x = 3 (the inner one-sided slopes), 0 below, 1 above.
@@ -306,7 +324,7 @@ export const ELEMENTWISE_RULES: GradRuleTable = {
     const v = e.add(e.mul(x, k(1 / 6)), k(0.5));
     const h = e.call('Clip', v, k(0), k(1));
     const inside = e.test('And', e.test('GreaterOrEqual', v, k(0)), e.test('LessOrEqual', v, k(1)));
-    return e.add(h, e.where(inside, e.mul(x, k(1 / 6)), k(0)));
+    return e.add(h, e.keep(inside, e.mul(x, k(1 / 6))));
   }),
   PRelu: {
     // y = x (x ≥ 0), slope · x (x < 0), slope broadcast to x: dx = dy (x > 0) or slope · dy
@@ -346,14 +364,13 @@ export const ELEMENTWISE_RULES: GradRuleTable = {
       const ordered = lo && hi ? b.op('LessOrEqual', [lo, hi], {}, boundsInfo) : null;
       if (c.wants(0) && clipBoundsOrdered(lo, hi)) {
         // Bounds known and ordered: x is inside [lo, hi] exactly where Clip returned x itself,
-        // so dx = dy where x == y — one comparison instead of two and an And, and one Where
-        // instead of a Cast and a Mul.
-        c.setGrad(0, e.where(e.test('Equal', x, y), dy, zero));
+        // so dx = dy where x == y — one comparison instead of two and an And.
+        c.setGrad(0, e.keep(e.test('Equal', x, y), dy));
       } else if (c.wants(0)) {
         const above = lo ? e.test('GreaterOrEqual', x, lo) : null;
         const below = hi ? e.test('LessOrEqual', x, hi) : null;
         const inside = above && below ? e.test('And', above, below) : (above ?? below);
-        c.setGrad(0, inside ? e.where(inside, dy, zero) : dy);
+        c.setGrad(0, inside ? e.keep(inside, dy) : dy);
       }
       if (lo && c.wants(1)) {
         let m = e.test('Less', x, lo);
