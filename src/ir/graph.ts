@@ -507,6 +507,20 @@ export class Graph {
     for (const n of this.nodes) yield* n.outputs;
   }
 
+  /**
+   * A namer for new values: each call returns `base`, or `base_1`, `base_2`… when taken by a
+   * value of this graph or an earlier call.
+   */
+  freshNamer(): (base: string) => string {
+    const taken = new Set(this.valuesByName().keys());
+    return (base) => {
+      let name = base;
+      for (let i = 1; taken.has(name); i++) name = `${base}_${i}`;
+      taken.add(name);
+      return name;
+    };
+  }
+
   /** Map of names to values defined in this graph (not enclosing scopes). */
   valuesByName(): Map<string, Value> {
     const m = new Map<string, Value>();

@@ -44,13 +44,7 @@ function foldable(bn: Node): { conv: Node; w: Float32Array; wDims: number[]; b: 
 
 export function foldBatchNorm(model: Model, ctx?: PassContext): PassResult {
   const g = model.graph;
-  const names = new Set(g.valuesByName().keys());
-  const fresh = (base: string): string => {
-    let name = base;
-    for (let i = 1; names.has(name); i++) name = `${base}_${i}`;
-    names.add(name);
-    return name;
-  };
+  const fresh = g.freshNamer();
   const constant = (base: string, dims: number[], data: Float32Array): IrValue => {
     const name = fresh(base);
     return g.addInitializer(new IrValue(name, tensorType(DataType.FLOAT, dims)), Tensor.fromArray(name, DataType.FLOAT, dims, data));

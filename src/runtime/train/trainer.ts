@@ -56,13 +56,7 @@ export function cloneModel(model: Model): Model {
 export function batchNormToTraining(model: Model, initial: Map<string, Tensor> = new Map()): BatchNormStats[] {
   const g = model.graph;
   const stats: BatchNormStats[] = [];
-  const taken = new Set(g.valuesByName().keys());
-  const fresh = (base: string): string => {
-    let name = base;
-    for (let i = 1; taken.has(name); i++) name = `${base}_${i}`;
-    taken.add(name);
-    return name;
-  };
+  const fresh = g.freshNamer();
   for (const n of [...g.nodes]) {
     if (n.opType !== 'BatchNormalization' || n.outputs.length > 1 || n.attrInt('training_mode', 0) !== 0) continue;
     const exposed = exposeAsInputs(model, [n.inputs[3]!.name, n.inputs[4]!.name]);
