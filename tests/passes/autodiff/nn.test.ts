@@ -177,6 +177,27 @@ describe('Conv gradient', () => {
     await expectGrad(convCase('Conv', s));
   });
 
+  // Strided data gradients by phases (group 1 or 2, ≥ 4 input channels per group; by default
+  // only from 64k elements of dY, so the threshold is lifted here).
+  const PHASE_CASES: ConvSpec[] = [
+    { x: [2, 4, 13], w: [3, 4, 4], bias: true, attrs: { strides: [3], pads: [2, 1] } },
+    { x: [1, 5, 10, 11], w: [4, 5, 2, 3], attrs: { strides: [3, 2], pads: [1, 0, 0, 2] } },
+    { x: [2, 4, 9, 9], w: [6, 4, 2, 2], attrs: { strides: [3, 3] } },
+    { x: [1, 4, 12, 7], w: [4, 4, 3, 3], attrs: { strides: [2, 1], auto_pad: 'SAME_UPPER' } },
+    { x: [2, 8, 9, 8], w: [6, 4, 3, 3], attrs: { group: 2, strides: [2, 2], pads: [0, 1, 1, 0] } },
+  ];
+  it.each(PHASE_CASES.map((s) => [label(s), s] as const))('strided by phases %s', async (_, s) => {
+    const before = convGradTuning.polyphaseMinElements;
+    convGradTuning.polyphaseMinElements = 0;
+    try {
+      const r = await gradCheck(convCase('Conv', s));
+      expect(r.ok, describeFailures(r)).toBe(true);
+      expect(gradOps(r)).not.toContain('ConvTranspose');
+    } finally {
+      convGradTuning.polyphaseMinElements = before;
+    }
+  });
+
   it('emits one Conv for the weight gradient, whatever the group count (swapped-Conv fallback)', async () => {
     convGradTuning.force = 'fallback';
     try {
@@ -294,14 +315,20 @@ describe('Conv gradient: fast formulations at the default thresholds', () => {
     expect(ops.filter((o) => o === 'Concat')).toHaveLength(2);
   });
 
-  it('strided group-1 Conv keeps ConvTranspose; 1×1 weight gradients need no im2col Conv', async () => {
+  it('strided group-1 Conv: ConvTranspose below 4 input channels, phases from 4; 1×1 weight gradients need no im2col Conv', async () => {
     const strided = gradOps(await gradCheck(convCase('Conv', FAST_CASES[8]!)));
-    expect(strided).toContain('ConvTranspose');
+    expect(strided).toContain('ConvTranspose'); // 3 input channels: a one-row GEMM per phase would not pay
+    // 3×3, stride 2, 8 input channels, dY of 64k+ elements: four phase Convs (sub-kernels 2×2, 2×1, 1×2, 1×1) interleaved
+    const phased = await gradCheck(convCase('Conv', { x: [2, 8, 130, 128], w: [8, 8, 3, 3], bias: true, attrs: { strides: [2, 2], pads: [1, 1, 1, 1] } }));
+    expect(phased.ok, describeFailures(phased)).toBe(true);
+    const convs = [...phased.gradModel.graph.nodes].filter((n) => n.opType === 'Conv' && n.name.startsWith('grad/') && n.inputs[0]!.name.startsWith('grad'));
+    expect(gradOps(phased)).not.toContain('ConvTranspose');
+    expect(convs.map((n) => n.attrInts('kernel_shape')).filter((k) => k!.join() !== '3,3')).toEqual(expect.arrayContaining([[2, 2], [2, 1], [1, 2], [1, 1]]));
     const pointwise = gradOps(await gradCheck(convCase('Conv', FAST_CASES[10]!)));
     expect(pointwise.filter((o) => o === 'Conv')).toHaveLength(1); // dX only
     const stridedPointwise = gradOps(await gradCheck(convCase('Conv', FAST_CASES[11]!)));
     expect(stridedPointwise).toContain('AveragePool');
-    expect(stridedPointwise.filter((o) => o === 'Conv')).toHaveLength(0); // dX by ConvTranspose, dW by AveragePool + MatMul
+    expect(stridedPointwise.filter((o) => o === 'Conv')).toHaveLength(0); // small: dX by ConvTranspose, dW by AveragePool + MatMul
   });
 
   it('separable im2col for a 5×5 depthwise Conv: one-hot Convs on x (1×5) and dY (5×1), one MatMul', async () => {

@@ -293,7 +293,11 @@ export const convGradTuning: {
   im2colMaxElements: number;
   /** The separable im2col when it writes at most this fraction of the full one's elements (Infinity: wherever possible). */
   separableMaxRatio: number;
-} = { force: null, flipMinChannels: 4, flipMinPositions: 64, im2colMinPositions: 32, im2colMaxElements: 1 << 26, separableMaxRatio: 0.72 };
+  /** Strided data gradients (dilation 1, 1–2 axes) by phases instead of ConvTranspose… */
+  polyphase: boolean;
+  /** …when dY has at least this many elements (below, the extra nodes cost more than they save). */
+  polyphaseMinElements: number;
+} = { force: null, flipMinChannels: 4, flipMinPositions: 64, im2colMinPositions: 32, im2colMaxElements: 1 << 26, separableMaxRatio: 0.72, polyphase: true, polyphaseMinElements: 1 << 16 };
 
 /** The static weight shape [O, C/group, *k] (from the constant when there is one), if usable for flipping. */
 function flippableDims(w: Value, group: number): number[] | null {
@@ -427,7 +431,68 @@ function convDataGrad(c: GradContext, dy: Value, w: Value, g: Geometry, group: n
       return b.op('Conv', [up, wf], { kernel_shape: g.kernel, dilations: g.dilations, pads, group }, out);
     }
   }
+  const dyElements = dyDims ? dyDims.reduce((p, d) => p * d, 1) : 0;
+  if (!stride1 && dyDims && wDims && worthIt(wDims) && t.force !== 'fallback' && t.polyphase && (t.force === 'fast' || dyElements >= t.polyphaseMinElements)) {
+    const poly = polyphaseDataGrad(c, dy, dyDims, w, wDims, g, group, out);
+    if (poly) return poly;
+  }
   return transposedWindow(c, dy, w, g, group, out);
+}
+
+/**
+ * The data gradient of a strided Conv (dilation 1, 1–2 spatial axes) by phases: input
+ * position j = i + head with j ≡ p (mod stride) receives only the taps k ≡ p, so each phase
+ * is a stride-1 Conv of dY with the matching sub-kernel of the flipped weights (every tap
+ * used once: the forward's MACs, on onnxruntime's ordinary Conv kernels — NCHWc when the
+ * weights are constant), and the phases interleave by Concat and Reshape. onnxruntime's
+ * ConvTranspose took ~5× its forward for the ResNet's 3×3 stride-2 convs (batch 64: the
+ * input gradient 20.4 → 18.8 ms); on small tensors the extra nodes cost more than that
+ * (batch 1: 0.46 → 0.57 ms), hence `polyphaseMinElements`. Null when the geometry is outside
+ * that (the caller falls back to ConvTranspose).
+ */
+function polyphaseDataGrad(c: GradContext, dy: Value, dyDims: number[], w: Value, wDims: number[], g: Geometry, group: number, out: OutInfo): Value | null {
+  const b = c.b;
+  const n = g.inSp.length;
+  if (n > 2 || g.dilations.some((d) => d !== 1) || g.head.some((h) => h < 0)) return null;
+  const dtype = out.dtype ?? dy.dtype ?? DataType.FLOAT;
+  const s = g.strides;
+  const K = g.kernel;
+  const N = dyDims[0]!;
+  const C = wDims[1]! * group;
+  // Phase outputs hold Q positions per axis: enough for head + input after interleaving.
+  const Q = range(0, n).map((i) => Math.max(g.outSp[i]!, Math.ceil((g.head[i]! + g.inSp[i]!) / s[i]!)));
+  const f = flippedWeights(c, w, wDims, group);
+  const phaseDims = [N, C, ...Q];
+  const phase = (p: number[]): Value => {
+    const M = p.map((pi, i) => (pi < K[i]! ? Math.ceil((K[i]! - pi) / s[i]!) : 0));
+    if (M.some((m) => m === 0)) {
+      return b.op('ConstantOfShape', [b.ints(phaseDims)], { value: Tensor.fromArray('value', dtype, [1], [0]) }, { dtype, shape: phaseDims });
+    }
+    // Taps p, p + s, … of W are taps r, r + s, … of the flipped weights, r = K − 1 − p − (M − 1)·s.
+    const r = p.map((pi, i) => K[i]! - 1 - pi - (M[i]! - 1) * s[i]!);
+    const axes = range(0, n).filter((i) => M[i]! !== K[i]!);
+    const sub = axes.length
+      ? b.slice(f, axes.map((i) => r[i]!), axes.map((i) => r[i]! + (M[i]! - 1) * s[i]! + 1), axes.map((i) => i + 2), axes.map((i) => s[i]!), { dtype })
+      : f;
+    const pads = [...M.map((m) => m - 1), ...range(0, n).map((i) => Q[i]! - g.outSp[i]!)];
+    return b.op('Conv', [dy, sub], { kernel_shape: M, pads, group }, { dtype, shape: phaseDims });
+  };
+  // Interleave: [N, C, Q0, s0, (Q1, s1)] with element [.., q0, p0, q1, p1] = phase (p0, p1) at (q0, q1).
+  const stack = (parts: Value[], axis: number, partDims: number[]): Value =>
+    parts.length === 1 ? parts[0]! : b.op('Concat', parts.map((v) => b.unsqueeze(v, [axis], { dtype })), { axis }, { dtype, shape: [...partDims.slice(0, axis), parts.length, ...partDims.slice(axis)] });
+  let full: Value;
+  if (n === 1) {
+    full = stack(range(0, s[0]!).map((p0) => phase([p0])), 3, phaseDims);
+  } else {
+    const rows = range(0, s[0]!).map((p0) => stack(range(0, s[1]!).map((p1) => phase([p0, p1])), 4, phaseDims));
+    const rowDims = [N, C, Q[0]!, Q[1]!, ...(s[1]! > 1 ? [s[1]!] : [])];
+    full = stack(rows, 3, rowDims);
+  }
+  const fullDims = [N, C, ...Q.map((q, i) => q * s[i]!)];
+  const flat = b.reshape(full, b.ints(fullDims), { dtype, shape: fullDims });
+  const cut = range(0, n).filter((i) => g.head[i]! > 0 || fullDims[i + 2]! > g.inSp[i]!);
+  if (!cut.length) return flat;
+  return b.slice(flat, cut.map((i) => g.head[i]!), cut.map((i) => g.head[i]! + g.inSp[i]!), cut.map((i) => i + 2), undefined, out);
 }
 
 /**
