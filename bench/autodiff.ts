@@ -11,6 +11,12 @@
 //     (the inner loop of a white-box inversion attack).
 //
 //   npx tsx bench/autodiff.ts [--threads 2] [--runs 20] [--train-steps 60] [--rounds 3] [--batch 64] [--no-torch]
+//                             [--resnet-batch N] [--no-fold] [--no-polyphase] [--where-masks]
+//
+// --resnet-batch N adds an (a) row for the trained ResNet at batch N. Ablations of three
+// gradient-graph choices, for comparing runs: --no-fold (input graphs keep their BatchNorms),
+// --no-polyphase (strided data gradients by ConvTranspose), --where-masks (masks by Where at
+// every size).
 //
 // Prints markdown tables.
 
@@ -23,6 +29,8 @@ import type { Model } from '../src/ir/graph.js';
 import { loadModel, modelToBytes } from '../src/ir/serde/io.js';
 import { differentiate, parameterNames } from '../src/passes/autodiff/index.js';
 import { foldBatchNorm } from '../src/passes/fold-batchnorm.js';
+import { maskTuning } from '../src/passes/autodiff/rules/elementwise.js';
+import { convGradTuning } from '../src/passes/autodiff/rules/nn.js';
 import { projectionLoss } from '../src/passes/autodiff/losses.js';
 import { inferShapes } from '../src/passes/shape/index.js';
 import { smallResNet } from '../src/runtime/train/models.js';
@@ -86,7 +94,7 @@ async function timeInterleaved(models: Uint8Array[], feeds: Record<string, ort.T
  */
 function gradModel(forward: Model, inputShapes: Record<string, number[]>, wrt: 'input' | 'all'): Model {
   const m = cloneModel(forward);
-  if (wrt === 'input') foldBatchNorm(m);
+  if (wrt === 'input' && !process.argv.includes('--no-fold')) foldBatchNorm(m);
   inferShapes(m, { inputShapes });
   const params = parameterNames(m);
   const loss = projectionLoss(m, m.graph.outputs, { seed: 11 });
@@ -98,7 +106,12 @@ function gradModel(forward: Model, inputShapes: Record<string, number[]>, wrt: '
 
 // (a)
 const rowsA: string[] = [];
-for (const e of models) {
+if (process.argv.includes('--no-polyphase')) convGradTuning.polyphase = false;
+if (process.argv.includes('--where-masks')) maskTuning.productMinElements = Infinity;
+const resnetBatch = Number(arg('resnet-batch', '0'));
+const resnet = models.find((m) => m.file.includes('fashion_mnist_resnet'));
+const rowsFor: Entry[] = [...models, ...(resnetBatch > 0 && resnet ? [{ ...resnet, inputShapes: Object.fromEntries(Object.entries(resnet.inputShapes).map(([k, d]) => [k, [resnetBatch, ...d.slice(1)]])) }] : [])];
+for (const e of rowsFor) {
   const forward = loadModel(path.join(repoRoot, 'fixtures/models', e.file));
   const shapes = Object.fromEntries(Object.entries(e.inputShapes).map(([k, d]) => [k, d.map((x) => (typeof x === 'number' ? x : 1))]));
   const feeds = Object.fromEntries(Object.entries(shapes).map(([k, d], i) => [k, new ort.Tensor('float32', seededFloats(d.reduce((a, x) => a * x, 1), 3 + i), d)]));
@@ -150,7 +163,7 @@ const clsFeeds = { x: new ort.Tensor('float32', seededFloats(3 * 48 * 192, 5), [
 const [stepMs] = (await timeInterleaved([modelToBytes(gradModel(clsModel, clsShapes, 'input'), { intermediateTypes: false })], clsFeeds)) as [number];
 
 const out: string[] = [];
-out.push(`Machine: ${threads} intra-op thread(s), onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}, median of ${runs} runs in 3 alternating blocks per graph (forward, gradient w.r.t. the input, gradient w.r.t. everything), each block a fresh session with 5 untimed runs first.\n`);
+out.push(`Machine: ${threads} intra-op thread(s), onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}, median of ${runs} runs in 3 alternating blocks per graph (forward, gradient w.r.t. the input, gradient w.r.t. everything), each block a fresh session with 5 untimed runs first; ablations: ${['--no-fold', '--no-polyphase', '--where-masks'].filter((f) => process.argv.includes(f)).join(' ') || 'none'}.\n`);
 out.push('(a) Gradient graph time ÷ forward time (loss Σ⟨outputs, R⟩; times in ms):\n');
 out.push('| model | input | forward | grad w.r.t. input | ratio | grad w.r.t. input + all params | ratio |');
 out.push('|---|---|---:|---:|---:|---:|---:|');

@@ -29,8 +29,8 @@ function elemType(c: GradContext, v: Value): DataType {
   return t;
 }
 
-/** Masks over at least this many elements multiply instead of selecting (see `keep`). */
-const KEEP_AS_PRODUCT_MIN_ELEMENTS = 1 << 16;
+/** Masks over at least this many elements multiply instead of selecting (see `keep`; benchmarks and tests change it). */
+export const maskTuning = { productMinElements: 1 << 16 };
 
 /** Emitters whose results have the type and shape of `like` (elementwise, no broadcasting beyond it). */
 function ew(b: GradBuilder, like: Value) {
@@ -45,14 +45,15 @@ function ew(b: GradBuilder, like: Value) {
     where: (cond: Value, p: Value, q: Value) => b.op('Where', [cond, p, q], {}, info),
     /**
      * p where cond holds, 0 elsewhere. On large tensors as p · cast(cond): onnxruntime's Where
-     * with a scalar zero is slower than a Cast and a Mul there (0.98 vs 0.78 ms for 460k
-     * floats on one thread, the recognizer's masks); on small or unknown-size ones as a Where
-     * (one node fewer: per-node cost dominates). Unlike Where, the product gives NaN, not 0,
+     * with a scalar zero is slower than a Cast and a Mul there (`bench/autodiff.ts
+     * --where-masks --resnet-batch 64` vs without: recognizer input gradient 34.9 vs 33.3 ms,
+     * ResNet at batch 64 20.4 vs 17.9 ms); on small or unknown-size ones as a Where (one node
+     * fewer: per-node cost dominates). Unlike Where, the product gives NaN, not 0,
      * for an infinite or NaN p in the masked-out part.
      */
     keep: (cond: Value, p: Value) => {
       const n = like.shape?.every((d) => typeof d === 'number') ? (like.shape as number[]).reduce((a, d) => a * d, 1) : 0;
-      if (n >= KEEP_AS_PRODUCT_MIN_ELEMENTS && info.dtype !== undefined) return b.op('Mul', [p, b.cast(cond, info.dtype)], {}, info);
+      if (n >= maskTuning.productMinElements && info.dtype !== undefined) return b.op('Mul', [p, b.cast(cond, info.dtype)], {}, info);
       return b.op('Where', [cond, p, b.scalar(0, info.dtype ?? DT.FLOAT)], {}, info);
     },
     /** A comparison or logical op (bool result). */
