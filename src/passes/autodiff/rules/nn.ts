@@ -445,10 +445,11 @@ function convDataGrad(c: GradContext, dy: Value, w: Value, g: Geometry, group: n
  * is a stride-1 Conv of dY with the matching sub-kernel of the flipped weights (every tap
  * used once: the forward's MACs, on onnxruntime's ordinary Conv kernels — NCHWc when the
  * weights are constant), and the phases interleave by Concat and Reshape. onnxruntime's
- * ConvTranspose took ~5× its forward for the ResNet's 3×3 stride-2 convs (batch 64: the
- * input gradient 20.4 → 18.8 ms); on small tensors the extra nodes cost more than that
- * (batch 1: 0.46 → 0.57 ms), hence `polyphaseMinElements`. Null when the geometry is outside
- * that (the caller falls back to ConvTranspose).
+ * ConvTranspose took ~5× its forward for the ResNet's 3×3 stride-2 convs (`bench/autodiff.ts
+ * --resnet-batch 64` with and without --no-polyphase: its input gradient 17.9 vs 20.0 ms); on
+ * small tensors the extra nodes cost more than that (the ResNet at batch 1 with the threshold
+ * at 0: 0.57 vs 0.46 ms), hence `polyphaseMinElements`. Null when the geometry is outside that
+ * (the caller falls back to ConvTranspose).
  */
 function polyphaseDataGrad(c: GradContext, dy: Value, dyDims: number[], w: Value, wDims: number[], g: Geometry, group: number, out: OutInfo): Value | null {
   const b = c.b;
