@@ -1,8 +1,10 @@
 // The floor under bench/split.ts: what one HTTP/1.1 POST costs between two Node processes on
 // loopback with nothing of splitc in it. A bare node:http server (child process) reads the
 // body and answers 8 bytes; the parent sends the same body over a keep-alive connection, one
-// request at a time, and times each round trip. Also a worker-thread message round trip
-// (the server's hand-off to its session thread) with the same bytes.
+// request at a time, and times each round trip. Also the same POST through splitc's Node
+// transport (`nodeExchange`, what the KServe client uses in Node) and through `nodeFetch`
+// (the same wrapped in a `Response`, as the client did before), and a worker-thread message
+// round trip (the server's hand-off to its session thread) with the same bytes.
 //
 // --gap-ms N sleeps N ms between requests, as a split client does while its edge part
 // computes (idle processes wake up more slowly than busy ones).
@@ -18,6 +20,7 @@ import { spawn } from 'node:child_process';
 import * as http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { nodeExchange, nodeFetch } from '../src/runtime/node-transport.js';
 import { arg } from './lib.js';
 
 if (process.argv[2] === '--serve') {
@@ -51,6 +54,7 @@ if (process.argv[2] === '--serve') {
   process.on('exit', () => child.kill());
   const port = await new Promise<number>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const url = `http://127.0.0.1:${port}/`;
   const post = (body: Buffer): Promise<void> =>
     new Promise((resolve, reject) => {
       const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/', agent, headers: { 'Content-Length': body.length } }, (res) => {
@@ -80,6 +84,8 @@ if (process.argv[2] === '--serve') {
     const body = Buffer.alloc(size, 7);
     for (const [what, once] of [
       ['node:http POST, answer 8 B (two processes, keep-alive)', () => post(body)],
+      ['the same through nodeExchange (the client in Node)', () => nodeExchange(url, { method: 'POST', body }).then(() => undefined)],
+      ['the same through nodeFetch (a Response, read by arrayBuffer())', () => nodeFetch(url, { method: 'POST', body }).then((r) => r.arrayBuffer()).then(() => undefined)],
       ['worker_threads message round trip (copy + transfer)', () => roundTrip(body)],
     ] as const) {
       for (let i = 0; i < runs / 10; i++) await once();

@@ -1,7 +1,7 @@
 // HTTP for Node built on node:http / node:https with a keep-alive agent. Node's global fetch
 // (undici) costs about half a millisecond more per call than node:http on loopback, and
 // wrapping node:http's answer in a `Response` (Headers, a web stream read by arrayBuffer())
-// costs about as much again (bench/split.ts, docs/benchmarks.md) — a large share of a split's
+// another ~0.1 ms for a small answer (bench/http-floor.ts, docs/benchmarks.md) — a large share of a split's
 // overhead when the model parts compute in a few milliseconds. So the client exchanges raw
 // bytes (`nodeExchange`) in Node unless it is given a fetch of its own; browsers keep their
 // fetch; `nodeFetch` wraps an exchange in a `Response` for callers that want one. The Node
