@@ -85,7 +85,7 @@ export function runGrad(opts: GradOptions): GradReport {
     wrt.every((n) => inputNames.has(n)) &&
     params.length === 0 &&
     terms.every((t) => t.kind !== 'bn-prior' && (t.target === undefined || kept.has(t.target)));
-  const foldedBatchNorms = fold ? countFolded(model) : 0;
+  const foldedBatchNorms = fold ? foldBatchNorm(model).folded : 0;
   inferShapes(model, { inputShapes: opts.shapes });
   const built = buildLoss(model, terms, params);
   // Name the loss output plainly when the name is free.
@@ -110,13 +110,6 @@ export function runGrad(opts: GradOptions): GradReport {
     nodes: { forward: forwardNodes, total: model.graph.nodes.length },
     foldedBatchNorms,
   };
-}
-
-function countFolded(model: Model): number {
-  const batchNorms = (): number => model.graph.nodes.toArray().filter((n) => n.opType === 'BatchNormalization').length;
-  const before = batchNorms();
-  foldBatchNorm(model);
-  return before - batchNorms();
 }
 
 export function formatGrad(r: GradReport): string {

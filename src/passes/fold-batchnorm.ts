@@ -42,7 +42,8 @@ function foldable(bn: Node): { conv: Node; w: Float32Array; wDims: number[]; b: 
   return { conv, w, wDims: [...wt.dims], b, k: k as Float32Array[] };
 }
 
-export function foldBatchNorm(model: Model, ctx?: PassContext): PassResult {
+/** Folds every foldable pair in place; `folded` counts the BatchNorms removed. */
+export function foldBatchNorm(model: Model, ctx?: PassContext): PassResult & { folded: number } {
   const g = model.graph;
   const fresh = g.freshNamer();
   const constant = (base: string, dims: number[], data: Float32Array): IrValue => {
@@ -88,7 +89,7 @@ export function foldBatchNorm(model: Model, ctx?: PassContext): PassResult {
     folded++;
   }
   if (folded) ctx?.info('I_BN_FOLDED', `folded ${folded} BatchNormalization node${folded === 1 ? '' : 's'} into the Convs before them`);
-  return { model, modified: folded > 0 };
+  return { model, modified: folded > 0, folded };
 }
 
 export const foldBatchNormPass = (): Pass => ({

@@ -48,6 +48,7 @@ describe('fold-batchnorm', () => {
       const r = foldBatchNorm(m);
       expect(verifyModel(m)).toEqual([]);
       const folded = bns - count(m, 'BatchNormalization');
+      expect(r.folded).toBe(folded);
       expect(r.modified).toBe(folded > 0);
       if (f.file.includes('cls')) expect(folded).toBe(35);
       if (f.file.includes('fashion')) expect(folded).toBe(9);

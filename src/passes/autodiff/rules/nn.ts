@@ -20,7 +20,7 @@ import { DataType } from '../../../ir/dtype.js';
 import { Node, type TensorType, tensorType, Value } from '../../../ir/graph.js';
 import { Tensor, type TypedArray, typedArrayCtor } from '../../../ir/tensor.js';
 import { type GradBuilder, infoOf, type OutInfo, staticShape } from '../builder.js';
-import type { GradContext, GradRuleTable } from '../rule.js';
+import type { GradContext, GradRule, GradRuleTable } from '../rule.js';
 
 const SHAPE_HINT = 'give every input a static shape (--shape name=1x3x224x224) before differentiating';
 
@@ -733,8 +733,14 @@ function maxPoolIndices(c: GradContext): { indices: Value; replaceForward: () =>
   return { indices, replaceForward };
 }
 
-export const NN_RULES: GradRuleTable = {
-  Conv: {
+/**
+ * Conv and ConvTranspose: the same three gradients over their own geometry. The data
+ * gradient of one is the other's forward window (a Conv's is a transposed window, a
+ * ConvTranspose's a Conv); the weight gradient correlates x with dY for a Conv and dY with x
+ * for a ConvTranspose.
+ */
+function convFamilyRule(transposed: boolean): GradRule {
+  return {
     differentiable: [0, 1, 2],
     grad(c) {
       const dy = c.dy(0);
@@ -743,38 +749,24 @@ export const NN_RULES: GradRuleTable = {
       const w = c.x(1);
       const group = c.node.attrInt('group', 1);
       const inSp = staticSpatial(c, x);
-      const g = windowGeometry(c, 'conv', inSp, convKernel(c, w, inSp.length));
-      if (c.wants(0)) c.setGrad(0, convDataGrad(c, dy, w, g, group, infoOf(x)));
+      const kernel = convKernel(c, w, inSp.length);
+      const g = transposed ? convTransposeGeometry(c, inSp, kernel) : windowGeometry(c, 'conv', inSp, kernel);
+      if (c.wants(0)) c.setGrad(0, (transposed ? windowConv : convDataGrad)(c, dy, w, g, group, infoOf(x)));
       if (c.wants(1)) {
-        const fast = im2colCorrelation(c, x, inSp, dy, g.outSp, g, group, infoOf(w));
+        const [a, aSp, bv, bSp] = transposed ? [dy, g.outSp, x, inSp] : [x, inSp, dy, g.outSp];
+        const fast = im2colCorrelation(c, a, aSp, bv, bSp, g, group, infoOf(w));
         const perGroup = group === 1 ? 0 : staticDim(c, w, 1);
-        c.setGrad(1, fast ?? weightCorrelation(c, x, inSp, dy, g.outSp, g, group, perGroup, infoOf(w)));
+        c.setGrad(1, fast ?? weightCorrelation(c, a, aSp, bv, bSp, g, group, perGroup, infoOf(w)));
       }
       const bias = c.xOpt(2);
       if (bias && c.wants(2)) c.setGrad(2, biasGrad(c, dy, bias, inSp.length));
     },
-  },
+  };
+}
 
-  ConvTranspose: {
-    differentiable: [0, 1, 2],
-    grad(c) {
-      const dy = c.dy(0);
-      if (!dy) return;
-      const x = c.x(0);
-      const w = c.x(1);
-      const group = c.node.attrInt('group', 1);
-      const inSp = staticSpatial(c, x);
-      const g = convTransposeGeometry(c, inSp, convKernel(c, w, inSp.length));
-      if (c.wants(0)) c.setGrad(0, windowConv(c, dy, w, g, group, infoOf(x)));
-      if (c.wants(1)) {
-        const fast = im2colCorrelation(c, dy, g.outSp, x, inSp, g, group, infoOf(w));
-        const perGroup = group === 1 ? 0 : staticDim(c, w, 1);
-        c.setGrad(1, fast ?? weightCorrelation(c, dy, g.outSp, x, inSp, g, group, perGroup, infoOf(w)));
-      }
-      const bias = c.xOpt(2);
-      if (bias && c.wants(2)) c.setGrad(2, biasGrad(c, dy, bias, inSp.length));
-    },
-  },
+export const NN_RULES: GradRuleTable = {
+  Conv: convFamilyRule(false),
+  ConvTranspose: convFamilyRule(true),
 
   MaxPool: {
     differentiable: [0],
