@@ -11,12 +11,13 @@
 //     (the inner loop of a white-box inversion attack).
 //
 //   npx tsx bench/autodiff.ts [--threads 2] [--runs 20] [--train-steps 60] [--rounds 3] [--batch 64] [--no-torch]
-//                             [--resnet-batch N] [--no-fold] [--no-polyphase] [--where-masks]
+//                             [--resnet-batch N] [--no-fold] [--no-polyphase] [--where-masks] [--no-batch-as-depth]
 //
-// --resnet-batch N adds an (a) row for the trained ResNet at batch N. Ablations of three
-// gradient-graph choices, for comparing runs: --no-fold (input graphs keep their BatchNorms),
-// --no-polyphase (strided data gradients by ConvTranspose), --where-masks (masks by Where at
-// every size).
+// --resnet-batch N adds an (a) row for the trained ResNet at batch N. Ablations of the
+// gradient graphs' choices, for comparing runs: --no-fold (input graphs keep their
+// BatchNorms), --no-polyphase (strided data gradients by ConvTranspose), --where-masks (masks
+// by Where at every size), --no-batch-as-depth (the training graph's Convs with few output
+// positions stay per image). (b) also times the forward alone on both sides.
 //
 // Prints markdown tables.
 
@@ -34,7 +35,7 @@ import { convGradTuning } from '../src/passes/autodiff/rules/nn.js';
 import { projectionLoss } from '../src/passes/autodiff/losses.js';
 import { inferShapes } from '../src/passes/shape/index.js';
 import { smallResNet } from '../src/runtime/train/models.js';
-import { cloneModel, Trainer } from '../src/runtime/train/trainer.js';
+import { buildTrainingGraph, cloneModel, Trainer } from '../src/runtime/train/trainer.js';
 import { arg, seededFloats } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -123,37 +124,64 @@ for (const e of rowsFor) {
   process.stderr.write(`${rowsA[rowsA.length - 1]}\n`);
 }
 
-// (b) training throughput
+// (b) training throughput, and the forward alone on both sides (where the step's time goes)
 const images = seededFloats(batch * 28 * 28, 21);
 const labels = BigInt64Array.from({ length: batch }, (_, i) => BigInt((i * 7) % 10));
+const noBatchAsDepth = process.argv.includes('--no-batch-as-depth');
+const trainShapes = { image: [batch, 1, 28, 28] };
 const trainer = await Trainer.create({
   model: smallResNet({ seed: 1 }),
   loss: 'ce:logits',
-  inputShapes: { image: [batch, 1, 28, 28] },
+  inputShapes: trainShapes,
   optimizer: { kind: 'adam', lr: 1e-3, weightDecay: 5e-4, decoupled: true },
   sessionOptions,
+  batchAsDepth: !noBatchAsDepth,
 });
 const feedsB = { image: new ort.Tensor('float32', images, [batch, 1, 28, 28]), labels: new ort.Tensor('int64', labels, [batch]) };
 for (let i = 0; i < 5; i++) await trainer.trainStep(feedsB);
-const oursRounds: number[] = [];
-const torchRounds: number[] = [];
-let torch: { imagesPerSecond: number; version: string; threads: number } | null = null;
-for (let r = 0; r < rounds; r++) {
-  const t0 = performance.now();
-  for (let i = 0; i < trainSteps; i++) await trainer.trainStep(feedsB);
-  oursRounds.push((trainSteps * batch * 1000) / (performance.now() - t0));
-  if (noTorch) continue;
-  const p = spawnSync('/usr/bin/python3', [path.join(here, 'autodiff_torch.py'), '--threads', String(threads), '--batch', String(batch), '--steps', String(trainSteps)], { encoding: 'utf8' });
+// The training graph's forward alone: batch statistics, parameters fed as the trainer feeds them.
+const fwdGraph = buildTrainingGraph(smallResNet({ seed: 1 }), { loss: 'ce:logits', inputShapes: trainShapes, forwardOnly: true, batchAsDepth: !noBatchAsDepth });
+const fwdSession = await ort.InferenceSession.create(modelToBytes(fwdGraph.model, { intermediateTypes: false }), sessionOptions);
+const fwdFeeds: Record<string, ort.Tensor> = { image: feedsB.image };
+for (const [name, t] of fwdGraph.initial) fwdFeeds[name] = new ort.Tensor('float32', Float32Array.from(t.toTypedArray() as Float32Array), [...t.dims]);
+for (let i = 0; i < 5; i++) await fwdSession.run(fwdFeeds);
+
+type TorchResult = { imagesPerSecond: number; version: string; threads: number };
+function runTorch(extra: string[]): TorchResult | null {
+  const p = spawnSync('/usr/bin/python3', [path.join(here, 'autodiff_torch.py'), '--threads', String(threads), '--batch', String(batch), '--steps', String(trainSteps), ...extra], { encoding: 'utf8' });
   if (p.status !== 0) {
     process.stderr.write(`PyTorch peer did not run (${p.stderr.trim().split('\n').pop() ?? p.status}); install python3-torch\n`);
-    break;
+    return null;
   }
-  torch = JSON.parse(p.stdout.trim().split('\n').pop()!);
-  torchRounds.push(torch!.imagesPerSecond);
+  return JSON.parse(p.stdout.trim().split('\n').pop()!) as TorchResult;
+}
+async function imagesPerSecond(step: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  for (let i = 0; i < trainSteps; i++) await step();
+  return (trainSteps * batch * 1000) / (performance.now() - t0);
+}
+const oursRounds: number[] = [];
+const torchRounds: number[] = [];
+const oursFwdRounds: number[] = [];
+const torchFwdRounds: number[] = [];
+let torch: TorchResult | null = null;
+for (let r = 0; r < rounds; r++) {
+  oursRounds.push(await imagesPerSecond(() => trainer.trainStep(feedsB)));
+  oursFwdRounds.push(await imagesPerSecond(() => fwdSession.run(fwdFeeds)));
+  if (noTorch) continue;
+  const step = runTorch([]);
+  const fwd = step && runTorch(['--forward-only']);
+  if (!step || !fwd) break;
+  torch = step;
+  torchRounds.push(step.imagesPerSecond);
+  torchFwdRounds.push(fwd.imagesPerSecond);
 }
 await trainer.release();
+await fwdSession.release();
 const ours = median(oursRounds);
+const oursFwd = median(oursFwdRounds);
 if (torch) torch.imagesPerSecond = median(torchRounds);
+const torchFwd = torchFwdRounds.length ? median(torchFwdRounds) : null;
 
 // (c) input-gradient steps/s through the classifier
 const cls = models.find((m) => m.file.includes('cls'))!;
@@ -163,7 +191,7 @@ const clsFeeds = { x: new ort.Tensor('float32', seededFloats(3 * 48 * 192, 5), [
 const [stepMs] = (await timeInterleaved([modelToBytes(gradModel(clsModel, clsShapes, 'input'), { intermediateTypes: false })], clsFeeds)) as [number];
 
 const out: string[] = [];
-out.push(`Machine: ${threads} intra-op thread(s), onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}, median of ${runs} runs in 3 alternating blocks per graph (forward, gradient w.r.t. the input, gradient w.r.t. everything), each block a fresh session with 5 untimed runs first; ablations: ${['--no-fold', '--no-polyphase', '--where-masks'].filter((f) => process.argv.includes(f)).join(' ') || 'none'}.\n`);
+out.push(`Machine: ${threads} intra-op thread(s), onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}, median of ${runs} runs in 3 alternating blocks per graph (forward, gradient w.r.t. the input, gradient w.r.t. everything), each block a fresh session with 5 untimed runs first; ablations: ${['--no-fold', '--no-polyphase', '--where-masks', '--no-batch-as-depth'].filter((f) => process.argv.includes(f)).join(' ') || 'none'}.\n`);
 out.push('(a) Gradient graph time ÷ forward time (loss Σ⟨outputs, R⟩; times in ms):\n');
 out.push('| model | input | forward | grad w.r.t. input | ratio | grad w.r.t. input + all params | ratio |');
 out.push('|---|---|---:|---:|---:|---:|---:|');
@@ -173,5 +201,11 @@ out.push('| trainer | images/s | splitc ÷ peer |');
 out.push('|---|---:|---:|');
 out.push(`| splitc (onnxruntime-node ${ort.env.versions.common}, ${threads} threads) | ${ours.toFixed(0)} | ${torch ? `**${(ours / torch.imagesPerSecond).toFixed(2)}**` : '—'} |`);
 if (torch) out.push(`| PyTorch ${torch.version} (CPU, ${torch.threads} threads) | ${torch.imagesPerSecond.toFixed(0)} | 1.00 |`);
+out.push(`\nWhere a step's time goes: the forward alone (training-mode BatchNorm, no gradients; rounds: splitc ${oursFwdRounds.map((x) => x.toFixed(0)).join(', ')}${torchFwdRounds.length ? `, PyTorch ${torchFwdRounds.map((x) => x.toFixed(0)).join(', ')}` : ''} images/s), in ms per batch of ${batch}:\n`);
+out.push('| | forward | whole step | step − forward |');
+out.push('|---|---:|---:|---:|');
+const ms = (ips: number): number => (batch * 1000) / ips;
+out.push(`| splitc | ${ms(oursFwd).toFixed(1)} | ${ms(ours).toFixed(1)} | ${(ms(ours) - ms(oursFwd)).toFixed(1)} |`);
+if (torch && torchFwd) out.push(`| PyTorch | ${ms(torchFwd).toFixed(1)} | ${ms(torch.imagesPerSecond).toFixed(1)} | ${(ms(torch.imagesPerSecond) - ms(torchFwd)).toFixed(1)} |`);
 out.push(`\n(c) Input-gradient steps through the classifier (1×3×48×192): ${stepMs.toFixed(2)} ms per step, **${(1000 / stepMs).toFixed(0)} steps/s**.`);
 process.stdout.write(out.join('\n') + '\n');

@@ -3,7 +3,7 @@
 # later ones stride 2 with a 1x1 conv + BN shortcut; global average pool; linear 64 -> 10),
 # trained with AdamW on one synthetic batch; prints images/s as JSON.
 #
-#   /usr/bin/python3 bench/autodiff_torch.py [--threads 2] [--batch 64] [--steps 60]
+#   /usr/bin/python3 bench/autodiff_torch.py [--threads 2] [--batch 64] [--steps 60] [--forward-only]
 import argparse
 import json
 import time
@@ -16,6 +16,7 @@ p = argparse.ArgumentParser()
 p.add_argument('--threads', type=int, default=2)
 p.add_argument('--batch', type=int, default=64)
 p.add_argument('--steps', type=int, default=60)
+p.add_argument('--forward-only', action='store_true', help='time the forward alone (training-mode BatchNorm, no autograd)')
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(1)
@@ -59,6 +60,10 @@ y = torch.arange(a.batch) * 7 % 10
 
 
 def step():
+    if a.forward_only:
+        with torch.no_grad():
+            net(x)
+        return
     opt.zero_grad(set_to_none=True)
     loss = F.cross_entropy(net(x), y)
     loss.backward()

@@ -18,6 +18,7 @@ import { modelToBytes } from '../../ir/serde/io.js';
 import { MemoryStorage, Tensor } from '../../ir/tensor.js';
 import { differentiate, exposeAsInputs, GRAD_PREFIX, parameterNames } from '../../passes/autodiff/index.js';
 import { buildLoss } from '../../passes/autodiff/losses.js';
+import { batchAsDepth } from '../../passes/batch-as-depth.js';
 import { upgradeOpset } from '../../passes/opset.js';
 import { inferShapes } from '../../passes/shape/index.js';
 import { createOptimizer, type Optimizer, type OptimizerConfig, scheduledLr } from './optimizer.js';
@@ -39,6 +40,7 @@ export interface TrainingGraph {
   initial: Map<string, Tensor>;
   params: string[];
   stats: BatchNormStats[];
+  /** The loss value's name ('' with `forwardOnly`). */
   loss: string;
   /** Inputs the loss added (e.g. 'labels'). */
   extraInputs: string[];
@@ -85,6 +87,10 @@ export interface TrainingGraphOptions {
   inputShapes: Record<string, Dim[]>;
   /** Parameters to train (default: every float weight except BatchNorm running statistics). */
   params?: string[];
+  /** Run the batch-as-depth pass over the training graph (default true; false for comparisons). */
+  batchAsDepth?: boolean;
+  /** Stop after the forward (batch statistics, parameters as inputs; no loss, no gradients): for measuring what the backward adds. */
+  forwardOnly?: boolean;
 }
 
 /** The training graph of a forward model (which is not changed). */
@@ -101,10 +107,17 @@ export function buildTrainingGraph(forward: Model, opts: TrainingGraphOptions): 
     initial.set(e.value.name, e.initial);
   }
   inferShapes(model, { inputShapes: opts.inputShapes });
+  if (opts.forwardOnly) {
+    if (opts.batchAsDepth !== false) batchAsDepth(model);
+    return { model, initial, params, stats, loss: '', extraInputs: [] };
+  }
   const built = buildLoss(model, opts.loss, params);
   built.loss.name = model.graph.valuesByName().has('loss') ? built.loss.name : 'loss';
   model.graph.outputs.push(built.loss);
   differentiate(model, { wrt: params, loss: built.loss.name, inputShapes: opts.inputShapes, unreachable: 'error' });
+  // The parameters are graph inputs, so onnxruntime cannot prepack the Convs' weights; the
+  // ones with few output positions run faster over the batch as a depth axis.
+  if (opts.batchAsDepth !== false) batchAsDepth(model);
   return { model, initial, params, stats, loss: built.loss.name, extraInputs: built.extraInputs.map((v) => v.name) };
 }
 

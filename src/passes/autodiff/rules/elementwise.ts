@@ -263,7 +263,7 @@ export const ELEMENTWISE_RULES: GradRuleTable = {
   // dy where x > 0 (0 at x = 0).
   // dy where x > 0, else 0. (Greater + Where: 1.5 ms on a 64×16×28×28 tensor here, against
   // 3.4 ms for dy · Sign(y) — onnxruntime's Sign is not vectorized.)
-  Relu: unaryDy(({ x, k, e }, dy) => e.keep(e.test('Greater', x, k(0)), dy)),
+  Relu: unaryDy(({ y, k, e }, dy) => e.keep(e.test('Greater', y, k(0)), dy)),
   // dy where x > 0, alpha · dy elsewhere (alpha at x = 0, as Relu).
   LeakyRelu: unaryDy(({ c, x, k, e }, dy) => e.where(e.test('Greater', x, k(0)), dy, e.mul(dy, k(c.node.attrFloat('alpha', 0.01))))),
   // 1 where x > alpha (the forward's strict inequality), else 0.

@@ -19,6 +19,7 @@ import { constantOf } from '../../../ir/constants.js';
 import { DataType } from '../../../ir/dtype.js';
 import { Node, type TensorType, tensorType, Value } from '../../../ir/graph.js';
 import { Tensor, type TypedArray, typedArrayCtor } from '../../../ir/tensor.js';
+import { convOverBatchAsDepth } from '../../batch-as-depth.js';
 import { type GradBuilder, infoOf, type OutInfo, staticShape } from '../builder.js';
 import type { GradContext, GradRule, GradRuleTable } from '../rule.js';
 
@@ -420,12 +421,7 @@ function convDataGrad(c: GradContext, dy: Value, w: Value, g: Geometry, group: n
       const wf = flippedWeights(c, w, wDims, group);
       const positions = g.inSp.reduce((p, v) => p * v, 1);
       if (stride1 && group === 1 && n <= 2 && constantOf(w) === null && positions < t.flipMinPositions) {
-        const dtype = out.dtype ?? dy.dtype ?? DataType.FLOAT;
-        const sp = range(2, n + 2);
-        const deep = b.unsqueeze(b.transpose(dy, [1, 0, ...sp], { dtype }), [0], { dtype });
-        const attrs = { kernel_shape: [1, ...g.kernel], dilations: [1, ...g.dilations], pads: [0, ...pads.slice(0, n), 0, ...pads.slice(n)] };
-        const r = b.op('Conv', [deep, b.unsqueeze(wf, [2], { dtype })], attrs, { dtype });
-        return b.transpose(b.squeeze(r, [0], { dtype }), [1, 0, ...sp], out);
+        return convOverBatchAsDepth(b, dy, wf, null, { kernel: g.kernel, strides: g.strides, dilations: g.dilations, pads }, out);
       }
       const up = stride1 ? dy : insertZeros(c, dy, dyDims!, g.strides, len);
       return b.op('Conv', [up, wf], { kernel_shape: g.kernel, dilations: g.dilations, pads, group }, out);
