@@ -86,25 +86,12 @@ export function batchAsDepth(model: Model, opts: { maxPositions?: number } = {},
   const todo = [...g.nodes].map((node) => ({ node, c: candidate(node, maxPositions) })).filter((t) => t.c !== null);
   if (!todo.length) return { model, modified: false, rewritten: 0 };
   const b = new GradBuilder(model);
-  const existing = new Set<Node>(g.nodes);
   for (const { node, c } of todo) {
     const [x, w, bias] = node.inputs as [Value, Value, Value | null | undefined];
     const y = node.outputs[0]!;
     b.scope = node.name || y.name;
     const y2 = convOverBatchAsDepth(b, x, w, bias ?? null, c!.geometry, { dtype: y.dtype, shape: y.shape ? [...y.shape] : null });
-    // The builder appends; its nodes move in front of the Conv they replace, inputs first.
-    const added: Node[] = [];
-    const visit = (v: Value | null): void => {
-      const p = v?.producer();
-      if (!p || existing.has(p) || added.includes(p)) return;
-      p.inputs.forEach(visit);
-      added.push(p);
-    };
-    visit(y2);
-    for (const m of added) {
-      g.nodes.unlink(m);
-      g.nodes.insertBefore(node, m);
-    }
+    b.hoist([y2], node);
     const name = y.name;
     y.replaceAllUsesWith(y2);
     g.removeNode(node, false);

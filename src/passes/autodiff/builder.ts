@@ -21,6 +21,7 @@ export class GradBuilder {
   private readonly names = new Set<string>();
   private readonly constants = new Map<string, Value>();
   private readonly shapes = new Map<Value, Value>();
+  private readonly created = new WeakSet<Node>();
   /** Prefix of generated names (the forward node being differentiated, when set). */
   scope = 'grad';
 
@@ -62,8 +63,33 @@ export class GradBuilder {
     const attributes = Object.entries(attrs)
       .filter(([, v]) => v !== undefined)
       .map(([k, v]) => toAttribute(k, v));
-    this.graph.appendNode(new Node('', opType, inputs, values, { name: this.fresh(base), attributes }));
+    const node = new Node('', opType, inputs, values, { name: this.fresh(base), attributes });
+    this.created.add(node);
+    this.graph.appendNode(node);
     return values;
+  }
+
+  /**
+   * Move the nodes this builder made that `values` depend on (through such nodes only) in
+   * front of `anchor`, inputs first. The builder appends at the end of the graph; this is for
+   * values a forward node is rebuilt from, which must depend only on values defined before
+   * `anchor` and on the builder's own nodes.
+   */
+  hoist(values: Value[], anchor: Node): void {
+    const order: Node[] = [];
+    const seen = new Set<Node>();
+    const visit = (v: Value | null): void => {
+      const p = v?.producer();
+      if (!p || seen.has(p) || !this.created.has(p)) return;
+      seen.add(p);
+      p.inputs.forEach(visit);
+      order.push(p);
+    };
+    values.forEach(visit);
+    for (const m of order) {
+      this.graph.nodes.unlink(m);
+      this.graph.nodes.insertBefore(anchor, m);
+    }
   }
 
   op(opType: string, inputs: (Value | null)[], attrs: Record<string, AttrInput> = {}, out?: OutInfo): Value {
