@@ -9,8 +9,12 @@
 // The function is the same (a depth kernel of 1 never mixes images). Why: onnxruntime runs a
 // Conv with non-constant weights as one im2col + GEMM per image, and with few output positions
 // (a 7×7 map at the end of a ResNet) each GEMM is too narrow to use the cores; over the batch
-// as depth it is one GEMM with N times the columns. On the Fashion-MNIST ResNet's training
-// step (batch 64, 2 threads) the three 7×7 Convs of its last stage take 6.8 → 3.4 ms forward.
+// as depth it is one GEMM with N times the columns. In the Fashion-MNIST ResNet's training
+// step (batch 64, 2 threads) the forward of its last stage's three Convs (7×7 outputs) takes
+// 5.7 → 3.3 ms (onnxruntime's profiler), the whole forward 18.1 → 14.6 ms (`npx tsx
+// bench/autodiff.ts` with and without --no-batch-as-depth; docs/benchmarks.md). With the
+// 14×14 ones (196 positions) rewritten too, the step got slower (56.5 → 59.3 ms in a scratch
+// A/B), hence the threshold.
 // Constant weights are left alone (onnxruntime prepacks them into faster kernels), as are
 // grouped Convs, auto_pad other than NOTSET/VALID, and more than two spatial axes.
 //
