@@ -2,7 +2,7 @@
 // the batch as a depth axis. Seeded random geometries (1-D and 2-D, strides, dilations, pads,
 // VALID, bias, batch 1 and 3, a symbolic batch) keep their outputs under onnxruntime and pass
 // the IR verifier; Convs the pass must leave alone stay; the trainer's training graph gives
-// the same loss and gradients with and without it.
+// the same loss and gradients with and without it, and its forward alone the same logits.
 
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
@@ -129,6 +129,18 @@ describe('batch-as-depth', () => {
     expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
     for (const name of Object.keys(a)) {
       const { diff, scale } = maxDiff(a[name]!.bytes!, b[name]!.bytes!);
+      expect(diff, name).toBeLessThanOrEqual(1e-4 * scale + 1e-6);
+    }
+    // The forward alone (what bench/autodiff times against PyTorch's forward): no loss, no
+    // gradients, the same logits and running statistics.
+    const fwd = buildTrainingGraph(smallResNet({ seed: 4 }), { loss: 'ce', inputShapes: { image: [8, 1, 28, 28] }, forwardOnly: true });
+    expect(fwd.loss).toBe('');
+    expect(fwd.model.graph.outputs.map((o) => o.name).filter((n) => n.startsWith('grad:'))).toEqual([]);
+    expect(verifyModel(fwd.model)).toEqual([]);
+    const { labels: _, ...fwdFeeds } = feeds;
+    const f = await runOrt(modelToBytes(fwd.model), fwdFeeds);
+    for (const name of Object.keys(f)) {
+      const { diff, scale } = maxDiff(f[name]!.bytes!, a[name]!.bytes!);
       expect(diff, name).toBeLessThanOrEqual(1e-4 * scale + 1e-6);
     }
   }, 60_000);
