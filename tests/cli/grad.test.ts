@@ -11,7 +11,7 @@ import { loadModel, modelToBytes } from '../../src/ir/serde/io.js';
 import { differentiate } from '../../src/passes/autodiff/index.js';
 import { buildLoss } from '../../src/passes/autodiff/losses.js';
 import { inferShapes } from '../../src/passes/shape/index.js';
-import { seededFloatInputs } from '../helpers/onnx-oracle.js';
+import { maxAbsDiff, seededFloatInputs } from '../helpers/onnx-oracle.js';
 
 const cli = path.join(repoRoot, 'bin/splitc.js');
 function run(args: string[]) {
@@ -110,12 +110,7 @@ describe('splitc grad', () => {
     };
     const folded = await grad(out);
     const plain = await grad(modelToBytes(m));
-    let scale = 0;
-    let diff = 0;
-    for (let i = 0; i < plain.length; i++) {
-      scale = Math.max(scale, Math.abs(plain[i]!));
-      diff = Math.max(diff, Math.abs(plain[i]! - folded[i]!));
-    }
+    const { diff, scale } = maxAbsDiff(plain, folded);
     expect(scale).toBeGreaterThan(0);
     expect(diff).toBeLessThan(1e-4 * scale);
     fs.rmSync(dir, { recursive: true, force: true });

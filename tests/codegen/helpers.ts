@@ -13,6 +13,7 @@ import { loadModel } from '../../src/ir/serde/io.js';
 import { cutAfterNode, splitModel } from '../../src/passes/cut.js';
 import { inferShapes } from '../../src/passes/shape/index.js';
 import { repoRoot, tmpDir, type FixtureEntry } from '../helpers/fixtures.js';
+import { maxAbsDiff } from '../helpers/onnx-oracle.js';
 
 export const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -168,12 +169,7 @@ export function asFloat32(t: RawTensor | { data: ArrayBufferView }): Float32Arra
  */
 export function compareFloat(ref: Float32Array, got: Float32Array, dims: readonly number[], relTol = 1e-4): { ok: boolean; maxAbs: number; scale: number; why: string } {
   if (ref.length !== got.length) return { ok: false, maxAbs: Infinity, scale: 0, why: `lengths ${ref.length} vs ${got.length}` };
-  let maxAbs = 0;
-  let scale = 0;
-  for (let i = 0; i < ref.length; i++) {
-    maxAbs = Math.max(maxAbs, Math.abs(ref[i]! - got[i]!));
-    scale = Math.max(scale, Math.abs(ref[i]!));
-  }
+  const { diff: maxAbs, scale } = maxAbsDiff(ref, got);
   const tol = relTol * Math.max(1, scale);
   if (!(maxAbs <= tol)) return { ok: false, maxAbs, scale, why: `max abs error ${maxAbs} > ${tol}` };
   const last = dims[dims.length - 1] ?? 1;

@@ -22,6 +22,25 @@ export function seededFloatInputs(shapes: Record<string, number[]>, seed = 1): R
   return feeds;
 }
 
+/**
+ * The largest |ref − got| over two float arrays of the same length, and the largest |ref| (the
+ * scale tolerances are taken relative to).
+ */
+export function maxAbsDiff(ref: ArrayLike<number>, got: ArrayLike<number>): { diff: number; scale: number } {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < ref.length; i++) {
+    diff = Math.max(diff, Math.abs(ref[i]! - got[i]!));
+    scale = Math.max(scale, Math.abs(ref[i]!));
+  }
+  return { diff, scale };
+}
+
+/** The float32 elements of an ORT output's bytes (copied: the buffer may be shared). */
+export function floatsOf(bytes: Buffer | null): Float32Array {
+  return new Float32Array(bytes!.buffer.slice(bytes!.byteOffset, bytes!.byteOffset + bytes!.byteLength));
+}
+
 export interface OrtOutput {
   type: string;
   dims: readonly number[];

@@ -15,7 +15,7 @@ import { verifyModel } from '../../src/ir/verify.js';
 import { batchAsDepth } from '../../src/passes/batch-as-depth.js';
 import { smallResNet } from '../../src/runtime/train/models.js';
 import { buildTrainingGraph } from '../../src/runtime/train/trainer.js';
-import { runOrt, seededFloatInputs } from '../helpers/onnx-oracle.js';
+import { floatsOf, maxAbsDiff, runOrt, seededFloatInputs } from '../helpers/onnx-oracle.js';
 
 interface Spec {
   n: number;
@@ -51,18 +51,6 @@ function feedsFor(s: Spec, seed: number): Record<string, ort.Tensor> {
   return seededFloatInputs({ x: [s.n, s.c, ...s.sp], w: [s.m, s.c, ...s.k], ...(s.bias ? { bias: [s.m] } : {}) }, seed);
 }
 
-function maxDiff(a: Buffer, b: Buffer): { diff: number; scale: number } {
-  const x = new Float32Array(a.buffer, a.byteOffset, a.byteLength / 4);
-  const y = new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < x.length; i++) {
-    diff = Math.max(diff, Math.abs(x[i]! - y[i]!));
-    scale = Math.max(scale, Math.abs(x[i]!));
-  }
-  return { diff, scale };
-}
-
 function randomSpec(seed: number): Spec {
   const r = xorshift32(seed);
   for (let i = 0; i < 4; i++) r(); // nearby seeds start alike
@@ -93,7 +81,7 @@ describe('batch-as-depth', () => {
     const a = await runOrt(before, feeds);
     const b = await runOrt(modelToBytes(m), feeds);
     expect(b.y!.dims).toEqual(a.y!.dims);
-    const { diff, scale } = maxDiff(a.y!.bytes!, b.y!.bytes!);
+    const { diff, scale } = maxAbsDiff(floatsOf(a.y!.bytes), floatsOf(b.y!.bytes));
     expect(diff).toBeLessThanOrEqual(1e-5 * scale + 1e-6);
   });
 
@@ -128,7 +116,7 @@ describe('batch-as-depth', () => {
     const b = await runOrt(modelToBytes(withPass.model), feeds);
     expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
     for (const name of Object.keys(a)) {
-      const { diff, scale } = maxDiff(a[name]!.bytes!, b[name]!.bytes!);
+      const { diff, scale } = maxAbsDiff(floatsOf(a[name]!.bytes), floatsOf(b[name]!.bytes));
       expect(diff, name).toBeLessThanOrEqual(1e-4 * scale + 1e-6);
     }
     // The forward alone (what bench/autodiff times against PyTorch's forward): no loss, no
@@ -140,7 +128,7 @@ describe('batch-as-depth', () => {
     const { labels: _, ...fwdFeeds } = feeds;
     const f = await runOrt(modelToBytes(fwd.model), fwdFeeds);
     for (const name of Object.keys(f)) {
-      const { diff, scale } = maxDiff(f[name]!.bytes!, a[name]!.bytes!);
+      const { diff, scale } = maxAbsDiff(floatsOf(f[name]!.bytes), floatsOf(a[name]!.bytes));
       expect(diff, name).toBeLessThanOrEqual(1e-4 * scale + 1e-6);
     }
   }, 60_000);

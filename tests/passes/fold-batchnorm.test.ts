@@ -12,28 +12,17 @@ import { loadModel, modelToBytes } from '../../src/ir/serde/io.js';
 import { verifyModel } from '../../src/ir/verify.js';
 import { foldBatchNorm } from '../../src/passes/fold-batchnorm.js';
 import { fixtures, trainedFixtures } from '../helpers/fixtures.js';
-import { runOrt, seededFloatInputs } from '../helpers/onnx-oracle.js';
+import { floatsOf, maxAbsDiff, runOrt, seededFloatInputs } from '../helpers/onnx-oracle.js';
 
 const count = (m: Model, op: string): number => m.graph.nodes.toArray().filter((n) => n.opType === op).length;
-
-function floatsOf(bytes: Buffer | null): Float32Array {
-  return new Float32Array(bytes!.buffer.slice(bytes!.byteOffset, bytes!.byteOffset + bytes!.byteLength));
-}
 
 async function expectSameOutputs(before: Uint8Array, after: Model, feeds: Record<string, ort.Tensor>): Promise<void> {
   const a = await runOrt(before, feeds);
   const b = await runOrt(modelToBytes(after), feeds);
   expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
   for (const [name, r] of Object.entries(a)) {
-    const x = floatsOf(r.bytes);
-    const y = floatsOf(b[name]!.bytes);
     expect(b[name]!.dims).toEqual(r.dims);
-    let scale = 0;
-    let diff = 0;
-    for (let i = 0; i < x.length; i++) {
-      scale = Math.max(scale, Math.abs(x[i]!));
-      diff = Math.max(diff, Math.abs(x[i]! - y[i]!));
-    }
+    const { diff, scale } = maxAbsDiff(floatsOf(r.bytes), floatsOf(b[name]!.bytes));
     expect(diff, name).toBeLessThanOrEqual(1e-4 * scale + 1e-6);
   }
 }
