@@ -391,7 +391,7 @@ function batchNormGrad(c: GradContext): void {
   const sumDy = c.wants(2) || c.wants(3) ? b.reduceSum(dy, axes, false, vecInfo) : null;
   if (c.wants(1)) c.setGrad(1, asType(b, b.mul(sumDyXc!, invstd), dtypeOf(scale)));
   if (c.wants(2)) c.setGrad(2, asType(b, sumDy!, dtypeOf(c.x(2))));
-  if (c.wants(3)) c.setGrad(3, asType(b, b.neg(b.mul(k, sumDy!)), dtypeOf(mean)));
+  if (c.wants(3)) c.setGrad(3, asType(b, b.mul(b.neg(k), sumDy!), dtypeOf(mean))); // −k folds to a constant with constant statistics
   if (c.wants(4)) {
     // ∂Y/∂var = −½·scale·(X − mean)·invstd³
     const coef = b.mul(b.mul(k, b.mul(invstd, invstd)), b.scalar(-0.5, dt));
