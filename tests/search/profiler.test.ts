@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { runProfile } from '../../src/cli/profile.js';
 import { DataType } from '../../src/ir/dtype.js';
 import { SplitcError } from '../../src/ir/errors.js';
+import { xorshift32 } from '../../src/ir/random.js';
 import { Graph, Model, Node, Value, tensorType } from '../../src/ir/graph.js';
 import { loadModel, modelToBytes } from '../../src/ir/serde/io.js';
 import { inferShapes } from '../../src/passes/shape/index.js';
@@ -55,16 +56,6 @@ async function codeOfAsync(f: () => Promise<unknown>): Promise<string | undefine
     throw e;
   }
   return undefined;
-}
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 4294967296;
-  };
 }
 
 // ---------------------------------------------------------------- trace → medians
@@ -216,7 +207,7 @@ describe('chargeOptimizedKernels', () => {
 // ---------------------------------------------------------------- NNLS and the fit
 
 function syntheticNodes(count: number, opType: string, seed: number, prefix = opType): NodeFeatures[] {
-  const r = rng(seed);
+  const r = xorshift32(seed);
   return Array.from({ length: count }, (_, i) => ({
     name: `${prefix}.${i}`,
     opType,
@@ -229,7 +220,7 @@ const exact = (c: OpClassCoefficients, f: NodeFeatures): number => c.msPerGMac *
 
 describe('nnls', () => {
   it('recovers the coefficients of noiseless data', () => {
-    const r = rng(7);
+    const r = xorshift32(7);
     const rows = Array.from({ length: 40 }, () => [r() * 0.05, r() * 4, 1]);
     const y = rows.map(([a, b, c]) => 3 * a! + 0.25 * b! + 0.01 * c!);
     const x = nnls(rows, y);
@@ -239,7 +230,7 @@ describe('nnls', () => {
   });
 
   it('clamps a coefficient that least squares makes negative to 0 and is optimal (KKT)', () => {
-    const r = rng(11);
+    const r = xorshift32(11);
     const rows = Array.from({ length: 60 }, () => [r() * 0.05, r() * 4, 1]);
     const y = rows.map(([a, b]) => 2 * a! - 0.3 * b! + 1.5 + 0.01 * Math.sin(a! * 400));
     const x = nnls(rows, y);
@@ -297,7 +288,7 @@ describe('fitLatencyModel', () => {
 
   it('clamps a negative coefficient to 0 in a class fit', () => {
     // latency falling with bytes at a given MAC count: least squares would say msPerMB < 0
-    const r = rng(3);
+    const r = xorshift32(3);
     const nodes: NodeFeatures[] = Array.from({ length: 30 }, (_, i) => ({ name: `c.${i}`, opType: 'Conv', macs: Math.round(2e7 + r() * 3e7), bytes: Math.round(r() * 4e6) }));
     const samples = nodes.map((f) => ({ features: f, ms: 4 * (f.macs / 1e9) - 0.02 * (f.bytes / 1e6) }));
     const c = fitLatencyModel(samples).opClasses.conv!;
@@ -340,7 +331,7 @@ describe('fit report', () => {
   const conv: OpClassCoefficients = { msPerGMac: 4, msPerMB: 0.2, msFixed: 0 };
   const add: OpClassCoefficients = { msPerGMac: 0, msPerMB: 0.05, msFixed: 0 };
   const model = (name: string, seed: number, noise = 0): ProfiledModelData => {
-    const r = rng(seed + 100);
+    const r = xorshift32(seed + 100);
     const features = [...syntheticNodes(20, 'Conv', seed, `${name}.conv`), ...syntheticNodes(20, 'Add', seed + 1, `${name}.add`)];
     const nodesMs = Object.fromEntries(features.map((f) => [f.name, exact(f.opType === 'Conv' ? conv : add, f) * (1 + noise * (r() - 0.5))]));
     return { name, features, nodesMs };
