@@ -12,12 +12,16 @@
 //
 //   npx tsx bench/autodiff.ts [--threads 2] [--runs 20] [--train-steps 60] [--rounds 3] [--batch 64] [--no-torch]
 //                             [--resnet-batch N] [--no-fold] [--no-polyphase] [--where-masks] [--no-batch-as-depth]
+//                             [--step-breakdown]
 //
 // --resnet-batch N adds an (a) row for the trained ResNet at batch N. Ablations of the
 // gradient graphs' choices, for comparing runs: --no-fold (input graphs keep their
 // BatchNorms), --no-polyphase (strided data gradients by ConvTranspose), --where-masks (masks
 // by Where at every size), --no-batch-as-depth (the training graph's Convs with few output
 // positions stay per image). (b) also times the forward alone on both sides.
+// --step-breakdown adds where (b)'s training step spends its time: `splitc profile`'s per-node
+// times (src/search/profiler.ts: onnxruntime's profiler, its bookkeeping subtracted, fused
+// kernels charged back to the graph's nodes) summed by what each node computes.
 //
 // Prints markdown tables.
 
@@ -26,7 +30,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
-import type { Model } from '../src/ir/graph.js';
+import type { Model, Node } from '../src/ir/graph.js';
 import { loadModel, modelToBytes } from '../src/ir/serde/io.js';
 import { differentiate, parameterNames } from '../src/passes/autodiff/index.js';
 import { foldBatchNorm } from '../src/passes/fold-batchnorm.js';
@@ -34,6 +38,7 @@ import { maskTuning } from '../src/passes/autodiff/rules/elementwise.js';
 import { convGradTuning } from '../src/passes/autodiff/rules/nn.js';
 import { projectionLoss } from '../src/passes/autodiff/losses.js';
 import { inferShapes } from '../src/passes/shape/index.js';
+import { profileModel } from '../src/search/profiler.js';
 import { smallResNet } from '../src/runtime/train/models.js';
 import { buildTrainingGraph, cloneModel, Trainer } from '../src/runtime/train/trainer.js';
 import { arg, seededFloats } from './lib.js';
@@ -183,6 +188,50 @@ const oursFwd = median(oursFwdRounds);
 if (torch) torch.imagesPerSecond = median(torchRounds);
 const torchFwd = torchFwdRounds.length ? median(torchFwdRounds) : null;
 
+const breakdown = process.argv.includes('--step-breakdown') ? await stepBreakdown() : null;
+
+/**
+ * The training step's time by what its nodes compute: the forward's Convs, BatchNorms and the
+ * rest; the gradient nodes of each forward op (a node `grad/<forward node>/…`), a Conv's
+ * split into its weight gradient (the nodes its `grad:<weight>` output depends on) and its
+ * data gradient; the loss.
+ */
+async function stepBreakdown(): Promise<{ rows: [string, number][]; totalMs: number; method: string }> {
+  const forward = smallResNet({ seed: 1 });
+  const tg = buildTrainingGraph(forward, { loss: 'ce:logits', inputShapes: trainShapes, batchAsDepth: !noBatchAsDepth });
+  const fwdOps = new Map([...forward.graph.nodes].map((n) => [n.name, n.opType] as const));
+  /** The forward node a training-graph node belongs to: itself, or the longest name it extends with '/'. */
+  const ownerOf = (name: string): string | undefined => {
+    for (let cut = name.length; cut > 0; cut = name.lastIndexOf('/', cut - 1)) if (fwdOps.has(name.slice(0, cut))) return name.slice(0, cut);
+    return undefined;
+  };
+  const weightGrad = new Set<string>();
+  for (const n of forward.graph.nodes) {
+    if (n.opType !== 'Conv') continue;
+    const prefix = `grad/${n.name}/`;
+    const stack: (Node | null | undefined)[] = tg.model.graph.outputs.filter((o) => n.inputs.slice(1).some((i) => i && o.name === `grad:${i.name}`)).map((o) => o.producer());
+    while (stack.length) {
+      const p = stack.pop();
+      if (!p || !p.name.startsWith(prefix) || weightGrad.has(p.name)) continue;
+      weightGrad.add(p.name);
+      for (const v of p.inputs) stack.push(v?.producer());
+    }
+  }
+  const category = (name: string): string => {
+    if (name.startsWith('loss/')) return 'loss';
+    const grad = name.startsWith('grad/');
+    const owner = ownerOf(grad ? name.slice(5) : name);
+    const op = owner ? fwdOps.get(owner)! : 'other';
+    if (!grad) return `forward: ${op === 'Conv' || op === 'BatchNormalization' ? op : 'other'}`;
+    if (op === 'Conv') return weightGrad.has(name) ? 'gradient: Conv weights' : 'gradient: Conv data';
+    return `gradient: ${['BatchNormalization', 'Relu'].includes(op) ? op : 'other'}`;
+  };
+  const p = await profileModel(modelToBytes(tg.model, { intermediateTypes: false }), { threads, inputShapes: { ...trainShapes, labels: [batch] }, repeats: 20, seed: 3 });
+  const sums = new Map<string, number>();
+  for (const [name, ms] of Object.entries(p.nodesMs)) sums.set(category(name), (sums.get(category(name)) ?? 0) + ms);
+  return { rows: [...sums].sort((a, b) => b[1] - a[1]), totalMs: p.totalMs, method: p.nodeTimesMethod };
+}
+
 // (c) input-gradient steps/s through the classifier
 const cls = models.find((m) => m.file.includes('cls'))!;
 const clsModel = loadModel(path.join(repoRoot, 'fixtures/models', cls.file));
@@ -207,5 +256,12 @@ out.push('|---|---:|---:|---:|');
 const ms = (ips: number): number => (batch * 1000) / ips;
 out.push(`| splitc | ${ms(oursFwd).toFixed(1)} | ${ms(ours).toFixed(1)} | ${(ms(ours) - ms(oursFwd)).toFixed(1)} |`);
 if (torch && torchFwd) out.push(`| PyTorch | ${ms(torchFwd).toFixed(1)} | ${ms(torch.imagesPerSecond).toFixed(1)} | ${(ms(torch.imagesPerSecond) - ms(torchFwd)).toFixed(1)} |`);
+if (breakdown) {
+  out.push(`\nThe training step's session.run by what its nodes compute (\`splitc profile\`'s per-node times, ${breakdown.method}; untraced run ${breakdown.totalMs.toFixed(1)} ms):\n`);
+  out.push('| nodes | ms per step | share |');
+  out.push('|---|---:|---:|');
+  const sum = breakdown.rows.reduce((a, [, ms]) => a + ms, 0);
+  for (const [what, ms] of breakdown.rows) out.push(`| ${what} | ${ms.toFixed(1)} | ${((100 * ms) / sum).toFixed(0)} % |`);
+}
 out.push(`\n(c) Input-gradient steps through the classifier (1×3×48×192): ${stepMs.toFixed(2)} ms per step, **${(1000 / stepMs).toFixed(0)} steps/s**.`);
 process.stdout.write(out.join('\n') + '\n');
