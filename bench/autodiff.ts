@@ -228,7 +228,10 @@ async function stepBreakdown(): Promise<{ rows: [string, number][]; totalMs: num
   };
   const p = await profileModel(modelToBytes(tg.model, { intermediateTypes: false }), { threads, inputShapes: { ...trainShapes, labels: [batch] }, repeats: 20, seed: 3 });
   const sums = new Map<string, number>();
-  for (const [name, ms] of Object.entries(p.nodesMs)) sums.set(category(name), (sums.get(category(name)) ?? 0) + ms);
+  for (const [name, ms] of Object.entries(p.nodesMs)) {
+    const c = category(name);
+    sums.set(c, (sums.get(c) ?? 0) + ms);
+  }
   return { rows: [...sums].sort((a, b) => b[1] - a[1]), totalMs: p.totalMs, method: p.nodeTimesMethod };
 }
 
