@@ -3,69 +3,23 @@
 // modules, simple models), each with input and expected output tensors. For every model:
 // it loads (or fails with a coded error), re-serializes to a fixed point, and shape
 // inference with the test's input shapes never contradicts the expected outputs' shapes.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SplitcError } from '../../src/ir/errors.js';
 import { loadModel, modelToBytes } from '../../src/ir/serde/io.js';
-import { deserializeModel, deserializeTensor } from '../../src/ir/serde/read.js';
+import { deserializeModel } from '../../src/ir/serde/read.js';
 import { assertValid } from '../../src/ir/verify.js';
 import { annotateCost } from '../../src/passes/cost.js';
 import { PassContext } from '../../src/passes/pass.js';
 import { inferShapes } from '../../src/passes/shape/index.js';
 import type { Dim } from '../../src/ir/graph.js';
-import { decodeUtf8 } from '../../src/ir/graph.js';
-import { DataType, dtypeName } from '../../src/ir/dtype.js';
-import type { Tensor } from '../../src/ir/tensor.js';
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
+import { corpusAvailable, corpusCases, dataDims, dataTensors, toOrt } from '../helpers/onnx-corpus.js';
 import { runOrt, sameOutputs } from '../helpers/onnx-oracle.js';
 
-export const CORPUS = '/usr/share/libonnx-testdata/data';
-const available = fs.existsSync(CORPUS);
-
-interface Case {
-  suite: string;
-  name: string;
-  dir: string;
-}
-
-function cases(): Case[] {
-  if (!available) return [];
-  const out: Case[] = [];
-  for (const suite of fs.readdirSync(CORPUS).sort()) {
-    for (const name of fs.readdirSync(path.join(CORPUS, suite)).sort()) {
-      const dir = path.join(CORPUS, suite, name);
-      if (fs.existsSync(path.join(dir, 'model.onnx'))) out.push({ suite, name, dir });
-    }
-  }
-  return out;
-}
-
-/** dims of input_i.pb / output_i.pb of the first data set; null where the file is not a plain TensorProto. */
-function dataDims(dir: string, kind: 'input' | 'output'): (number[] | null)[] {
-  return dataTensors(dir, kind).map((t) => (t ? t.dims : null));
-}
-
-function dataTensors(dir: string, kind: 'input' | 'output'): (Tensor | null)[] {
-  const ds = fs.readdirSync(dir).filter((d) => d.startsWith('test_data_set_')).sort()[0];
-  if (!ds) return [];
-  const files = fs
-    .readdirSync(path.join(dir, ds))
-    .filter((f) => f.startsWith(`${kind}_`) && f.endsWith('.pb'))
-    .sort((a, b) => Number(a.slice(kind.length + 1, -3)) - Number(b.slice(kind.length + 1, -3)));
-  return files.map((f) => {
-    try {
-      const t = deserializeTensor(fs.readFileSync(path.join(dir, ds, f)));
-      return t.dtype === 0 ? null : t;
-    } catch {
-      return null; // SequenceProto / OptionalProto / MapProto test data
-    }
-  });
-}
-
-describe.skipIf(!available)('ONNX backend test corpus (libonnx-testdata)', () => {
+describe.skipIf(!corpusAvailable)('ONNX backend test corpus (libonnx-testdata)', () => {
   it('loads, round-trips and infers shapes consistent with the expected outputs', () => {
-    const all = cases();
+    const all = corpusCases();
     const errors = new Map<string, number>();
     const mismatches: string[] = [];
     const crashes: string[] = [];
@@ -131,7 +85,7 @@ describe.skipIf(!available)('ONNX backend test corpus (libonnx-testdata)', () =>
     let compared = 0;
     let skipped = 0;
     const failures: string[] = [];
-    for (const c of cases()) {
+    for (const c of corpusCases()) {
       const id = `${c.suite}/${c.name}`;
       const file = path.join(c.dir, 'model.onnx');
       let converted: Uint8Array;
@@ -181,40 +135,3 @@ describe.skipIf(!available)('ONNX backend test corpus (libonnx-testdata)', () =>
     expect(compared).toBeGreaterThan(500);
   });
 });
-
-/** The test input as an onnxruntime tensor; null when it is not a plain tensor (sequence/optional data). */
-function toOrt(t: Tensor): ort.Tensor | null {
-  try {
-    return toOrtUnchecked(t);
-  } catch (e) {
-    if (e instanceof SplitcError) return null;
-    throw e;
-  }
-}
-
-function toOrtUnchecked(t: Tensor): ort.Tensor | null {
-  const dims = t.dims;
-  switch (t.dtype) {
-    case DataType.STRING:
-      return new ort.Tensor('string', (t.strings ?? []).map(decodeUtf8), dims);
-    case DataType.BOOL:
-      return new ort.Tensor('bool', Uint8Array.from(t.bytes()), dims);
-    case DataType.FLOAT16:
-      return new ort.Tensor('float16', new Uint16Array(Uint8Array.from(t.bytes()).buffer), dims);
-    case DataType.FLOAT:
-    case DataType.DOUBLE:
-    case DataType.INT8:
-    case DataType.UINT8:
-    case DataType.INT16:
-    case DataType.UINT16:
-    case DataType.INT32:
-    case DataType.UINT32:
-    case DataType.INT64:
-    case DataType.UINT64: {
-      const name = dtypeName(t.dtype) as 'float32';
-      return new ort.Tensor(name, t.toTypedArray() as Float32Array, dims);
-    }
-    default:
-      return null;
-  }
-}

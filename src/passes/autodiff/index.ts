@@ -151,6 +151,9 @@ export function differentiate(model: Model, opts: AutodiffOptions): AutodiffResu
   // Raise the opset to what the rules on the path need; the forward ops are rewritten to
   // match, keeping their values, so the analysis below sees the final graph.
   let path = pathNodes(model, wrt, seeded, rules);
+  // Ops of other domains are never rewritten by the upgrade: report them before it (a model
+  // of only such ops may import no standard opset at all, which the upgrade would reject).
+  checkRules(path, rules, 'other domains');
   let target = Math.max(from, MIN_GRAD_OPSET);
   for (const n of path.active) {
     const rule = rules[n.opType];
@@ -163,19 +166,7 @@ export function differentiate(model: Model, opts: AutodiffOptions): AutodiffResu
   }
   const { reach, needed, active } = path;
   // Every op on the path needs a rule: check them all before emitting anything.
-  for (const n of active) {
-    if (!n.inputs.some((v) => v && needed.has(v))) continue;
-    if (n.domain !== '' && n.domain !== 'ai.onnx') {
-      throw new SplitcError('E_AUTODIFF', `no gradient rule for ${n.domain}::${n.opType} (${n.describe()}), which lies between a chosen value and the loss`, {
-        hint: 'only standard ONNX operators can be differentiated',
-      });
-    }
-    if (!rules[n.opType]) {
-      throw new SplitcError('E_AUTODIFF', `no gradient rule for ${n.opType} (${n.describe()}), which lies between a chosen value and the loss`, {
-        hint: `ops with rules: ${Object.keys(rules).sort().join(', ')}`,
-      });
-    }
-  }
+  checkRules(path, rules);
 
   // Seeds: the loss, or one new input per seeded output.
   const b = new GradBuilder(model);
@@ -286,6 +277,23 @@ export function differentiate(model: Model, opts: AutodiffOptions): AutodiffResu
     grads.set(v.name, out);
   }
   return { grads, unreachable, opset: { from, to: model.opset }, nodes: count };
+}
+
+/** Every node on the path that passes a gradient on needs a rule (with 'other domains', only non-standard ops are checked). */
+function checkRules(path: ReturnType<typeof pathNodes>, rules: GradRuleTable, only?: 'other domains'): void {
+  for (const n of path.active) {
+    if (!n.inputs.some((v) => v && path.needed.has(v))) continue;
+    if (n.domain !== '' && n.domain !== 'ai.onnx') {
+      throw new SplitcError('E_AUTODIFF', `no gradient rule for ${n.domain}::${n.opType} (${n.describe()}), which lies between a chosen value and the loss`, {
+        hint: 'only standard ONNX operators can be differentiated',
+      });
+    }
+    if (!only && !rules[n.opType]) {
+      throw new SplitcError('E_AUTODIFF', `no gradient rule for ${n.opType} (${n.describe()}), which lies between a chosen value and the loss`, {
+        hint: `ops with rules: ${Object.keys(rules).sort().join(', ')}`,
+      });
+    }
+  }
 }
 
 /**

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { GraphBuilder } from '../../../src/ir/builder.js';
 import { DataType } from '../../../src/ir/dtype.js';
+import { SplitcError } from '../../../src/ir/errors.js';
+import { differentiate } from '../../../src/passes/autodiff/index.js';
 import { describeFailures, gradCheck } from './gradcheck.js';
 
 describe('autodiff core', () => {
@@ -33,5 +36,25 @@ describe('autodiff core', () => {
       inputs: { x: { dims: [3, 5] } },
     });
     expect(r.ok, describeFailures(r)).toBe(true);
+  });
+
+  it('an op of another domain is named before the opset raise (a model that imports no standard opset)', () => {
+    // As the ONNX corpus's preview-training models are: only 'ai.onnx.preview.training' is imported.
+    const b = new GraphBuilder('other-domain');
+    const x = b.input('x', DataType.FLOAT, [3]);
+    const y = b.op('Adagrad', [x], {}, { name: 'step', domain: 'ai.onnx.preview.training' });
+    b.output(y, { dtype: DataType.FLOAT, shape: [] });
+    const m = b.model({ extraOpsets: [['ai.onnx.preview.training', 1]] });
+    m.opsetImports.delete('');
+    let err: unknown;
+    try {
+      differentiate(m, { wrt: ['x'], loss: y.name });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(SplitcError);
+    expect((err as SplitcError).code).toBe('E_AUTODIFF');
+    expect((err as SplitcError).message).toContain('ai.onnx.preview.training::Adagrad');
+    expect((err as SplitcError).message).toContain('step');
   });
 });
