@@ -1,13 +1,15 @@
 // Gradient rules for matrix products, reductions, softmax and normalization, checked
 // against central finite differences in float64 (onnxruntime CPU runs every one of these
-// ops in double, BatchNormalization and LayerNormalization included), on seeded random
-// shapes and attribute combinations.
+// ops in double, BatchNormalization and LayerNormalization included, and so every op their
+// gradients emit: Einsum, CumSum, ReduceProd, EyeLike among them), on seeded random shapes
+// and attribute combinations.
 
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { attr, GraphBuilder } from '../../../src/ir/builder.js';
 import { DataType } from '../../../src/ir/dtype.js';
 import type { Value } from '../../../src/ir/graph.js';
+import { SplitcError } from '../../../src/ir/errors.js';
 import { modelToBytes } from '../../../src/ir/serde/io.js';
 import { assertValid } from '../../../src/ir/verify.js';
 import { differentiate } from '../../../src/passes/autodiff/index.js';
@@ -428,5 +430,299 @@ describe('LayerNormalization', () => {
       inputs: { x: { dims: [3, 5] }, scale: { dims: [5] } },
       opset: 18,
     });
+  });
+});
+
+/** The SplitcError `f` throws (fails the test when it throws nothing or something else). */
+function thrown(f: () => unknown): SplitcError {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(SplitcError);
+    return e as SplitcError;
+  }
+  throw new Error('expected an error');
+}
+
+describe('ReduceProd', () => {
+  /** A random reduction: rank 1–4, a random subset of axes (some negative), keepdims 0/1. */
+  function randomCase(): { dims: number[]; axes: number[]; keepdims: number } {
+    const rank = int(1, 4);
+    const dims = Array.from({ length: rank }, () => int(1, 4));
+    const axes = dims.map((_, i) => i).filter(() => rnd() < 0.5).map((a) => (rnd() < 0.5 ? a - rank : a));
+    if (axes.length === 0) axes.push(int(-rank, rank - 1));
+    return { dims, axes, keepdims: int(0, 1) };
+  }
+  // Values away from 0 and of magnitude ~1, so products of up to 64 elements stay O(1).
+  const data = (dims: number[]): number[] => Array.from({ length: count(dims) }, () => (rnd() < 0.5 ? -1 : 1) * (0.7 + 0.6 * rnd()));
+
+  for (const opset of [13, 18]) {
+    it(`opset ${opset} (axes ${opset >= 18 ? 'input' : 'attribute'}): random axes (negative too), keepdims 0/1, all axes`, async () => {
+      const cases = [randomCase(), randomCase(), randomCase(), randomCase(), { dims: [2, 3], axes: [] as number[], keepdims: 0 }, { dims: [3, 2, 2], axes: [] as number[], keepdims: 1 }];
+      for (const { dims, axes, keepdims } of cases) {
+        await expectGrads({
+          build(b, dt) {
+            const x = b.input('x', dt, dims);
+            if (axes.length === 0) return b.op('ReduceProd', [x], { keepdims });
+            if (opset >= 18) return b.op('ReduceProd', [x, b.init('axes', DataType.INT64, [axes.length], axes)], { keepdims });
+            return b.op('ReduceProd', [x], { axes, keepdims });
+          },
+          inputs: { x: { dims, data: data(dims) } },
+          opset,
+        });
+      }
+    });
+  }
+
+  it('noop_with_empty_axes=1 (opset 18) reduces nothing', async () => {
+    await expectGrads({
+      build: (b, dt) => b.op('ReduceProd', [b.input('x', dt, [2, 3])], { keepdims: 0, noop_with_empty_axes: 1 }),
+      inputs: { x: { dims: [2, 3] } },
+      opset: 18,
+    });
+  });
+
+  it('is exact with zeros: one zero in a slice gets the product of the others, two zeros give 0', async () => {
+    // Rows: no zero, one zero, two zeros, all zeros.
+    const x = [1.5, -2, 3, 2, 0, 3, 0, 4, 0, 0, 0, 0];
+    const expected = [-6, 4.5, -3, 0, 6, 0, 0, 0, 0, 0, 0, 0];
+    for (const opset of [13, 18]) {
+      for (const keepdims of [0, 1]) {
+        const m = sumLossModel((b) => {
+          const xv = b.input('x', DataType.DOUBLE, [4, 3]);
+          return opset >= 18 ? b.op('ReduceProd', [xv, b.init('axes', DataType.INT64, [1], [-1])], { keepdims }) : b.op('ReduceProd', [xv], { axes: [-1], keepdims });
+        }, ['x'], opset);
+        const out = await run(m, { x: { dims: [4, 3], data: x } });
+        close(out['grad:x']!, expected);
+      }
+    }
+    // Columns of a [3, 2] (axis 0): [0, 2, 5] has one zero, [3, 0, 0] two.
+    const cols = sumLossModel((b) => b.op('ReduceProd', [b.input('x', DataType.DOUBLE, [3, 2])], { axes: [0], keepdims: 1 }), ['x'], 17);
+    close((await run(cols, { x: { dims: [3, 2], data: [0, 3, 2, 0, 5, 0] } }))['grad:x']!, [10, 0, 0, 0, 0, 0]);
+    // Every axis, one zero in the whole tensor.
+    const all = sumLossModel((b) => b.op('ReduceProd', [b.input('x', DataType.DOUBLE, [2, 3])], { keepdims: 0 }), ['x'], 17);
+    close((await run(all, { x: { dims: [2, 3], data: [1, 2, 0, 4, 5, 6] } }))['grad:x']!, [0, 0, 240, 0, 0, 0]);
+  });
+
+  it('with a dynamic dim', async () => {
+    const m = sumLossModel((b) => b.op('ReduceProd', [b.input('x', DataType.DOUBLE, ['n', 3])], { axes: [0], keepdims: 0 }), ['x'], 17);
+    close((await run(m, { x: { dims: [2, 3], data: [2, 0, 0, 5, 7, 0] } }))['grad:x']!, [5, 7, 0, 2, 0, 0]);
+  });
+
+  it('matches finite differences at points with zeros (one and two per slice)', async () => {
+    // The product is multilinear, so central differences are exact up to rounding even at
+    // the kinks of the zero-count formula.
+    await expectGrads({
+      build: (b, dt) => b.op('ReduceProd', [b.input('x', dt, [4, 3])], { axes: [1], keepdims: 0 }),
+      inputs: { x: { dims: [4, 3], data: [0.5, 0, 2, 0, 1.5, 0, -1, 2, 0.7, 0, 0, 0] } },
+      directions: 5,
+    });
+  });
+});
+
+describe('CumSum', () => {
+  for (const opset of [11, 14]) {
+    it(`opset ${opset}: random ranks and axes (negative too), exclusive × reverse, int32/int64 scalar/[1] axis`, async () => {
+      for (const exclusive of [0, 1]) {
+        for (const reverse of [0, 1]) {
+          const rank = int(1, 4);
+          const dims = Array.from({ length: rank }, () => int(1, 4));
+          const axis = int(-rank, rank - 1);
+          dims[axis < 0 ? axis + rank : axis] = int(3, 5); // long enough for the four forms to differ
+          const axisType = rnd() < 0.5 ? DataType.INT32 : DataType.INT64;
+          const axisDims = rnd() < 0.5 ? [] : [1];
+          await expectGrads({
+            build: (b, dt) => b.op('CumSum', [b.input('x', dt, dims), b.init('axis', axisType, axisDims, [axis])], { exclusive, reverse }),
+            inputs: { x: { dims } },
+            opset,
+          });
+        }
+      }
+    });
+  }
+
+  it('the gradient is the flipped cumulative sum of dy (documented examples)', async () => {
+    // ∂(Σ_j y_j)/∂x_i is the number of outputs x_i feeds: 1-D x of 4 elements.
+    const expected: Record<string, number[]> = {
+      '0,0': [4, 3, 2, 1],
+      '1,0': [3, 2, 1, 0],
+      '0,1': [1, 2, 3, 4],
+      '1,1': [0, 1, 2, 3],
+    };
+    for (const [key, grad] of Object.entries(expected)) {
+      const [exclusive, reverse] = key.split(',').map(Number) as [number, number];
+      const m = sumLossModel((b) => b.op('CumSum', [b.input('x', DataType.DOUBLE, [4]), b.init('axis', DataType.INT64, [], [0])], { exclusive, reverse }), ['x'], 14);
+      close((await run(m, { x: { dims: [4], data: [1, 2, 3, 4] } }))['grad:x']!, grad);
+    }
+  });
+
+  it('an axis from a Constant node or from folded shape arithmetic is known', async () => {
+    await expectGrads({
+      build: (b, dt) => b.op('CumSum', [b.input('x', dt, [3, 4]), b.constant('axis', DataType.INT64, [], [-2])], { reverse: 1 }),
+      inputs: { x: { dims: [3, 4] } },
+    });
+    // axis = rank(x) − 1 = Shape(Shape(x)) − 1
+    await expectGrads({
+      build(b, dt) {
+        const x = b.input('x', dt, [2, 4]);
+        const rank = b.op('Shape', [b.op('Shape', [x])]);
+        return b.op('CumSum', [x, b.op('Sub', [rank, b.init('one', DataType.INT64, [1], [1])])]);
+      },
+      inputs: { x: { dims: [2, 4] } },
+    });
+  });
+
+  it('an axis known only at run time (a graph input) is passed through to the gradient', async () => {
+    for (const axis of [0, -1, 1]) {
+      await expectGrads({
+        build: (b, dt) => b.op('CumSum', [b.input('x', dt, [3, 4]), b.input('axis', DataType.INT64, [])], { exclusive: 1 }),
+        inputs: { x: { dims: [3, 4] }, axis: { dims: [], type: 'int64', data: [axis] } },
+        wrt: ['x'],
+      });
+    }
+  });
+
+  it('a known axis out of range is an E_AUTODIFF error', () => {
+    const b = new GraphBuilder('t');
+    const y = b.op('CumSum', [b.input('x', DataType.DOUBLE, [2, 3]), b.init('axis', DataType.INT64, [], [2])]);
+    b.output(b.op('ReduceSum', [y], { keepdims: 0 }, { outputNames: ['loss'] }));
+    const err = thrown(() => differentiate(b.model({ opset: 14 }), { wrt: ['x'], loss: 'loss' }));
+    expect(err.code).toBe('E_AUTODIFF');
+    expect(err.message).toMatch(/axis \[2\] is not one axis/);
+  });
+});
+
+describe('Einsum', () => {
+  /** Operand dims for `equation`: a random size in [2, 4] per label, `ell` for each '...'. */
+  function dimsFor(equation: string, ell: number[][] = []): number[][] {
+    const size = new Map<string, number>();
+    const lhs = equation.replace(/\s+/g, '').split('->')[0]!;
+    return lhs.split(',').map((term, i) => {
+      const [before, after] = term.includes('...') ? term.split('...') : [term, null];
+      const dimsOf = (s: string): number[] => [...s].map((l) => size.get(l) ?? (size.set(l, int(2, 4)), size.get(l)!));
+      return after === null ? dimsOf(before!) : [...dimsOf(before!), ...ell[i]!, ...dimsOf(after)];
+    });
+  }
+
+  async function checkEinsum(equation: string, dims: number[][]): Promise<void> {
+    const names = dims.map((_, i) => `x${i}`);
+    await expectGrads({
+      build: (b, dt) => b.op('Einsum', names.map((nm, i) => b.input(nm, dt, dims[i]!)), { equation }),
+      inputs: Object.fromEntries(names.map((nm, i) => [nm, { dims: dims[i]! }])),
+    });
+  }
+
+  const plain = [
+    'ij,jk->ik', // matmul
+    'bij,bjk->bik', // batched matmul
+    'ij->', // sum of everything
+    'ij->ji', // transpose
+    'ij,jk,kl->il', // three operands
+    'i,j->ij', // outer product
+    'bn,anm,bm->ba', // bilinear
+    'ij,jk', // implicit output (ik)
+    'ij,k->i', // j and k summed away, each in one operand only
+    'i,i->', // inner product
+    'ij->j', // column sums
+    'iJ,Jk->ki', // upper-case labels
+    'ij, jk -> ik', // spaces
+    ',ij->ji', // a scalar operand
+    'ijk->kij',
+  ];
+  for (const equation of plain) {
+    it(`'${equation}'`, async () => {
+      await checkEinsum(equation, dimsFor(equation));
+    });
+  }
+
+  const diagonals = [
+    'ii->i', // diagonal
+    'ii', // trace (implicit)
+    'ii->', // trace
+    'iii->i',
+    'jii->ij',
+    'ii,ij->j', // a diagonal in one operand of two
+    'bii->bi',
+    'iij,jk->ik',
+  ];
+  for (const equation of diagonals) {
+    it(`repeated labels: '${equation}'`, async () => {
+      await checkEinsum(equation, dimsFor(equation));
+    });
+  }
+
+  const ellipses: [string, number[][]][] = [
+    ['...ij,...jk->...ik', [[2], [2]]],
+    ['...ij,...jk', [[2, 3], [2, 3]]], // implicit: ellipsis dims first
+    ['...ij,...jk->...ik', [[1], [3]]], // a broadcast ellipsis dim
+    ['...ij,...jk->...ik', [[2, 1], [1, 3]]],
+    ['i...j,j->i...', [[3, 2], []]],
+    ['...ii->...i', [[2]]], // batch diagonal
+    ['...i,...i->...', [[2, 3], [1, 3]]],
+    ['...i->i...', [[2, 3]]],
+  ];
+  for (const [equation, ell] of ellipses) {
+    it(`ellipsis: '${equation}' with ellipsis dims ${JSON.stringify(ell)}`, async () => {
+      await checkEinsum(equation, dimsFor(equation, ell));
+    });
+  }
+
+  it('a lettered dim of size 1 broadcast against a larger one', async () => {
+    await checkEinsum('ij,ij->ij', [[1, 3], [2, 3]]);
+    await checkEinsum('ij,jk->ik', [[2, 1], [4, 3]]);
+  });
+
+  it('with dynamic dims: the identity of a diagonal and the Expand of a summed-away label are sized at run time', async () => {
+    const diag = sumLossModel((b) => b.op('Einsum', [b.input('x', DataType.DOUBLE, ['n', 'n'])], { equation: 'ii->i' }), ['x']);
+    close((await run(diag, { x: { dims: [3, 3], data: Array.from({ length: 9 }, (_, i) => i) } }))['grad:x']!, [1, 0, 0, 0, 1, 0, 0, 0, 1]);
+    // Σ_ijk x_ij·w_k: each x_ij gets Σw, each w_k gets Σx.
+    const m = sumLossModel((b) => b.op('Einsum', [b.input('x', DataType.DOUBLE, ['n', 'm']), b.input('w', DataType.DOUBLE, ['p'])], { equation: 'ij,k->i' }), ['x', 'w']);
+    const out = await run(m, { x: { dims: [2, 3], data: [1, 2, 3, 4, 5, 6] }, w: { dims: [4], data: [0.5, -1, 2, 0.25] } });
+    close(out['grad:x']!, new Array(6).fill(1.75));
+    close(out['grad:w']!, new Array(4).fill(21));
+  });
+
+  it('the same value as two operands gets both contributions', async () => {
+    const r = await gradCheck({
+      build(b, dt) {
+        const x = b.input('x', dt, [3, 4]);
+        return b.op('Einsum', [x, x], { equation: 'ij,ik->jk' });
+      },
+      inputs: { x: { dims: [3, 4] } },
+    });
+    expect(r.ok, describeFailures(r)).toBe(true);
+  });
+
+  it('emits one Einsum per operand, with the rearranged equations', async () => {
+    const r = await gradCheck({
+      build: (b, dt) => b.op('Einsum', [b.input('a', dt, [2, 3]), b.input('b', dt, [3, 4])], { equation: 'ij,jk->ik' }),
+      inputs: { a: { dims: [2, 3] }, b: { dims: [3, 4] } },
+    });
+    expect(r.ok, describeFailures(r)).toBe(true);
+    const ops = r.gradModel.graph.nodes.toArray().map((n) => n.opType);
+    expect(ops.filter((o) => o === 'Einsum').length).toBe(3);
+    const equations = r.gradModel.graph.nodes
+      .toArray()
+      .filter((n) => n.opType === 'Einsum')
+      .map((n) => n.attrString('equation'));
+    expect(equations).toEqual(['ij,jk->ik', 'ik,jk->ij', 'ik,ij->jk']);
+  });
+
+  it('an implicit equation with upper-case output labels is an E_AUTODIFF error', () => {
+    const b = new GraphBuilder('t');
+    b.op('Einsum', [b.input('x', DataType.DOUBLE, [2, 3])], { equation: 'iJ' }, { outputNames: ['y'] });
+    b.output(b.graph.valuesByName().get('y')!);
+    const err = thrown(() => differentiate(b.model({ opset: 17 }), { wrt: ['x'], seeds: { y: 'dy' } }));
+    expect(err.code).toBe('E_AUTODIFF');
+    expect(err.message).toMatch(/upper-case output labels/);
+  });
+
+  it('an ellipsis operand of unknown rank is an E_AUTODIFF error naming the equation', () => {
+    const b = new GraphBuilder('t');
+    b.op('Einsum', [b.input('x', DataType.DOUBLE, null), b.input('w', DataType.DOUBLE, [3])], { equation: '...i,i->...' }, { outputNames: ['y'] });
+    b.output(b.graph.valuesByName().get('y')!);
+    const err = thrown(() => differentiate(b.model({ opset: 17 }), { wrt: ['x', 'w'], seeds: { y: 'dy' } }));
+    expect(err.code).toBe('E_AUTODIFF');
+    expect(err.message).toMatch(/'\.\.\.i,i->\.\.\.'/);
   });
 });

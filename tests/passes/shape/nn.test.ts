@@ -220,6 +220,20 @@ describe('matrix products', () => {
     expect(outer.shape).toEqual([3, 5]);
     await expectOrtAgrees(m);
   });
+
+  it('Einsum: a label of size 1 in one operand broadcasts against the other', async () => {
+    const b = new GraphBuilder();
+    const p = b.input('p', F, [1, 3]);
+    const q = b.input('q', F, [2, 3]);
+    const first = b.op('Einsum', [p, q], { equation: 'ij,ij->ij' });
+    const second = b.op('Einsum', [q, p], { equation: 'ij,ij->ij' });
+    for (const v of [first, second]) b.output(v);
+    const m = b.model({ opset: 13 });
+    inferClean(m);
+    expect(first.shape).toEqual([2, 3]);
+    expect(second.shape).toEqual([2, 3]);
+    await expectOrtAgrees(m);
+  });
 });
 
 describe('recurrent layers, quantization, depth/space', () => {

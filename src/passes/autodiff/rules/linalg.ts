@@ -1,10 +1,12 @@
-// Gradient rules for matrix products (Gemm, MatMul), reductions (Reduce*), softmax and
-// normalization (BatchNormalization, LayerNormalization).
+// Gradient rules for matrix products (Gemm, MatMul, Einsum), reductions (Reduce*, CumSum),
+// softmax and normalization (BatchNormalization, LayerNormalization).
 
 import { attr } from '../../../ir/builder.js';
 import { constantOf } from '../../../ir/constants.js';
 import { DataType } from '../../../ir/dtype.js';
 import type { Dim, Value } from '../../../ir/graph.js';
+import { Tensor } from '../../../ir/tensor.js';
+import { knownValueOf } from '../../shape/index.js';
 import { type GradBuilder, infoOf, type OutInfo, staticShape } from '../builder.js';
 import type { GradContext, GradRule, GradRuleTable } from '../rule.js';
 import { normalizeAxes } from './util.js';
@@ -12,6 +14,7 @@ import { normalizeAxes } from './util.js';
 export const LINALG_RULES: GradRuleTable = {
   Gemm: { grad: gemmGrad },
   MatMul: { grad: matmulGrad },
+  Einsum: { grad: einsumGrad },
 
   // Reductions. Each formula is written against the keepdims forms of y and dy (which
   // broadcast against x); with noop_with_empty_axes and no axes, onnxruntime applies the
@@ -52,6 +55,11 @@ export const LINALG_RULES: GradRuleTable = {
     const b = c.b;
     return b.mul(b.op('Exp', [b.sub(k.x, k.y, k.x)], {}, infoOf(k.x)), k.dy, k.x);
   }),
+  ReduceProd: reduceRule((c, k) => (k.axes.length === 0 ? k.dy : c.b.mul(productOfOthers(c, k.x, k.axes), k.dy, k.x))),
+
+  // A linear map along one axis: its adjoint sums the other way (reverse flipped), and an
+  // exclusive sum stays exclusive (dx_j = Σ_{i>j} dy_i for the forward Σ_{j<i} x_j).
+  CumSum: { differentiable: [0], grad: cumSumGrad },
 
   // Opset ≥ 13 semantics (one axis; the pass raises older models to 13 first).
   Softmax: {
@@ -189,6 +197,172 @@ function sumToOperand(b: GradBuilder, g: Value, gs: Dim[], xs: Dim[], x: Value):
   return out;
 }
 
+// ---------------------------------------------------------------- einsum
+
+/** One operand or output term of an einsum equation: its labels, and where '...' sits (-1: none). */
+interface EinsumTerm {
+  labels: string[];
+  ellipsis: number;
+}
+
+const EINSUM_LETTERS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
+
+function parseEinsumTerm(c: GradContext, equation: string, text: string): EinsumTerm {
+  const labels: string[] = [];
+  let ellipsis = -1;
+  for (let i = 0; i < text.length; ) {
+    if (text.startsWith('...', i) && ellipsis < 0) {
+      ellipsis = labels.length;
+      i += 3;
+      continue;
+    }
+    const ch = text[i]!;
+    if (!EINSUM_LETTERS.includes(ch)) throw c.fail(`its equation '${equation}' has '${ch}' in term '${text}': labels are letters a-z, A-Z and one '...' per term`);
+    labels.push(ch);
+    i++;
+  }
+  return { labels, ellipsis };
+}
+
+/**
+ * Einsum: the gradient of operand k is an einsum of dY with the other operands whose output
+ * is operand k's term. The equation is first made explicit, with no ellipsis and no
+ * broadcasting, so every gradient equation is plain:
+ *  - '...' becomes fresh letters, right-aligned (numpy broadcasting of the ellipsis dims);
+ *  - an occurrence of size 1 of a label that is not 1 elsewhere (a dim broadcast from 1)
+ *    gets a private letter of its own: it is summed over a size-1 axis in the forward, the
+ *    same product, and in the gradient it is a label of operand k only (below);
+ *  - an implicit output is the ellipsis dims, then the labels seen once, sorted.
+ * Then, for operand k:
+ *  - a label repeated in its term (a diagonal, 'ii->i') keeps its first occurrence; each
+ *    later one gets a fresh letter j and an identity matrix operand 'ij' (EyeLike), so the
+ *    gradient lands on the diagonal only;
+ *  - labels of operand k that no other term has (summed away in the forward, or private)
+ *    cannot be einsum outputs: they are left out, then Unsqueezed and Expanded back, since
+ *    the forward sum spreads dY equally over them.
+ * Dims not known statically are assumed not to be broadcast from 1 (onnxruntime allows
+ * that for labels; the ONNX spec only for '...').
+ */
+function einsumGrad(c: GradContext): void {
+  const b = c.b;
+  const n = c.node;
+  const equation = n.attrString('equation', '');
+  const eq = equation.replace(/\s+/g, '');
+  const arrow = eq.indexOf('->');
+  const inputTerms = (arrow >= 0 ? eq.slice(0, arrow) : eq).split(',').map((t) => parseEinsumTerm(c, equation, t));
+  const outputTerm = arrow >= 0 ? parseEinsumTerm(c, equation, eq.slice(arrow + 2)) : null;
+  const operands = inputTerms.map((_, i) => c.x(i));
+  if (inputTerms.length !== n.inputs.length) throw c.fail(`its equation '${equation}' has ${inputTerms.length} operands but the node has ${n.inputs.length} inputs`);
+
+  const used = new Set(eq.replace(/[^a-zA-Z]/g, ''));
+  const freshLetter = (taken: Set<string>): string => {
+    const l = [...EINSUM_LETTERS].find((ch) => !taken.has(ch));
+    if (l === undefined) throw c.fail(`its equation '${equation}' leaves no free letters for the gradient equations (52 at most)`, 'use fewer distinct labels and ellipsis dims');
+    taken.add(l);
+    return l;
+  };
+
+  // '...' → letters, right-aligned over the longest ellipsis.
+  const ellRanks = inputTerms.map((t, i) => {
+    if (t.ellipsis < 0) return 0;
+    const rank = operands[i]!.shape?.length;
+    if (rank === undefined) throw c.fail(`the rank of operand ${i} ('${operands[i]!.name}') is unknown and its term in '${equation}' has '...'`, 'give the input shapes (--shape)');
+    if (rank < t.labels.length) throw c.fail(`operand ${i} ('${operands[i]!.name}') has rank ${rank}, fewer than the labels of its term in '${equation}'`);
+    return rank - t.labels.length;
+  });
+  const ellLetters = Array.from({ length: Math.max(0, ...ellRanks) }, () => freshLetter(used));
+  const expand = (t: EinsumTerm, ellRank: number): string[] =>
+    t.ellipsis < 0 ? [...t.labels] : [...t.labels.slice(0, t.ellipsis), ...ellLetters.slice(ellLetters.length - ellRank), ...t.labels.slice(t.ellipsis)];
+  const terms = inputTerms.map((t, i) => expand(t, ellRanks[i]!));
+  terms.forEach((t, i) => {
+    const rank = operands[i]!.shape?.length;
+    if (rank !== undefined && rank !== t.length) throw c.fail(`operand ${i} ('${operands[i]!.name}') has rank ${rank} but its term in '${equation}' has ${t.length} labels`);
+  });
+
+  let outLabels: string[];
+  if (outputTerm) {
+    outLabels = expand(outputTerm, ellLetters.length);
+  } else {
+    const counts = new Map<string, number>();
+    for (const t of inputTerms) for (const l of t.labels) counts.set(l, (counts.get(l) ?? 0) + 1);
+    const once = [...counts].filter(([, k]) => k === 1).map(([l]) => l);
+    if (once.some((l) => l >= 'A' && l <= 'Z')) {
+      // numpy and the ONNX reference sort upper case first; onnxruntime rejects it.
+      throw c.fail(`its implicit equation '${equation}' has upper-case output labels, whose order runtimes disagree on`, "write the output explicitly ('->')");
+    }
+    outLabels = [...ellLetters, ...once.sort()];
+  }
+
+  // Size-1 occurrences of a label that is not 1 everywhere: private letters.
+  const occurrences = new Map<string, { term: number; pos: number; dim: Dim | undefined }[]>();
+  terms.forEach((t, i) =>
+    t.forEach((l, pos) => {
+      const list = occurrences.get(l) ?? [];
+      list.push({ term: i, pos, dim: operands[i]!.shape?.[pos] });
+      occurrences.set(l, list);
+    }),
+  );
+  for (const list of occurrences.values()) {
+    if (!list.some((o) => o.dim === 1) || list.every((o) => o.dim === 1)) continue;
+    for (const o of list) if (o.dim === 1) terms[o.term]![o.pos] = freshLetter(used);
+  }
+
+  const dy = c.dyOrZeros(0);
+  const dt = dtypeOf(c.y(0));
+  for (let k = 0; k < operands.length; k++) {
+    if (!c.wants(k)) continue;
+    const x = operands[k]!;
+    const taken = new Set(used);
+    // Later occurrences of a repeated label: fresh letters tied to the first by an identity.
+    const target: string[] = [];
+    const eyes: { label: string; twin: string; pos: number }[] = [];
+    const first = new Map<string, number>();
+    terms[k]!.forEach((l, pos) => {
+      const p = first.get(l);
+      if (p === undefined) {
+        first.set(l, pos);
+        target.push(l);
+      } else {
+        const twin = freshLetter(taken);
+        target.push(twin);
+        eyes.push({ label: l, twin, pos: p });
+      }
+    });
+    const gradTerms = [outLabels, ...terms.filter((_, i) => i !== k), ...eyes.map((e) => [e.label, e.twin])];
+    const gradInputs = [dy, ...operands.filter((_, i) => i !== k), ...eyes.map((e) => identityMatrix(b, x, e.pos, dt))];
+    const present = new Set(gradTerms.flat());
+    const kept = target.filter((l) => present.has(l));
+    const missing = target.flatMap((l, pos) => (present.has(l) ? [] : [pos]));
+    const xs = x.shape;
+    const keptShape = xs ? xs.filter((_, pos) => !missing.includes(pos)) : null;
+    let g = dy;
+    if (gradInputs.length > 1 || kept.join('') !== outLabels.join('')) {
+      const gradEquation = `${gradTerms.map((t) => t.join('')).join(',')}->${kept.join('')}`;
+      g = b.op('Einsum', gradInputs, { equation: gradEquation }, { dtype: dt, shape: keptShape });
+    }
+    if (missing.length) {
+      g = b.unsqueeze(g, missing, { dtype: dt, shape: xs ? xs.map((d, pos) => (missing.includes(pos) ? 1 : d)) : null });
+      g = expandTo(b, g, x);
+    }
+    c.setGrad(k, g);
+  }
+}
+
+/** An identity matrix of dt, n × n with n the size of axis `axis` of `x`. */
+function identityMatrix(b: GradBuilder, x: Value, axis: number, dt: DataType): Value {
+  const d = x.shape?.[axis];
+  const size = typeof d === 'number' && d >= 0 ? d : null;
+  const shape =
+    size !== null
+      ? b.ints([size, size])
+      : (() => {
+          const s = b.slice(b.shapeOf(x), [axis], [axis + 1], [0], undefined, { dtype: DataType.INT64, shape: [1] });
+          return b.op('Concat', [s, s], { axis: 0 }, { dtype: DataType.INT64, shape: [2] });
+        })();
+  const zeros = b.op('ConstantOfShape', [shape], { value: Tensor.fromArray('value', dt, [1], [0]) }, { dtype: dt, shape: [size, size] });
+  return b.op('EyeLike', [zeros], {}, { dtype: dt, shape: [size, size] });
+}
+
 // ---------------------------------------------------------------- reductions
 
 interface ReduceParts {
@@ -252,6 +426,56 @@ function extremumGrad(c: GradContext, k: ReduceParts): Value {
   const mask = b.cast(hit, dt);
   const ties = b.reduceSum(mask, k.axes, true, { dtype: dt, shape: k.y.shape });
   return b.mul(mask, b.div(k.dy, ties), k.x);
+}
+
+/**
+ * ∂(Π x)/∂x_i = the product of the other elements of x_i's slice, exact with zeros (y/x
+ * would give 0/0). With z the number of zeros in the slice and P the product of its non-zero
+ * elements: z = 0 → P/x_i; z = 1 → P at the zero and 0 elsewhere; z ≥ 2 → 0 everywhere. The
+ * division is by a non-zero x_i only, so it is the product of the others up to rounding.
+ */
+function productOfOthers(c: GradContext, x: Value, axes: number[]): Value {
+  const b = c.b;
+  const dt = dtypeOf(x);
+  const keepShape = x.shape ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : null;
+  const keepInfo = { dtype: dt, shape: keepShape };
+  const zero = b.scalar(0, dt);
+  const isZero = b.op('Equal', [x, zero], {}, { dtype: DataType.BOOL, shape: x.shape });
+  const nonZero = b.op('Where', [isZero, b.scalar(1, dt), x], {}, infoOf(x));
+  const product = reduceProd(b, nonZero, axes, keepInfo);
+  const zeros = b.reduceSum(b.cast(isZero, dt), axes, true, keepInfo);
+  const zerosAre = (k: number): Value => b.op('Equal', [zeros, b.scalar(k, dt)], {}, { dtype: DataType.BOOL, shape: keepShape });
+  const ifNone = b.op('Where', [zerosAre(0), product, zero], {}, keepInfo);
+  const ifOne = b.op('Where', [zerosAre(1), product, zero], {}, keepInfo);
+  return b.op('Where', [isZero, ifOne, b.div(ifNone, nonZero, x)], {}, infoOf(x));
+}
+
+/** ReduceProd with keepdims in the form the opset takes (axes as an input from 18). */
+function reduceProd(b: GradBuilder, x: Value, axes: number[], out: OutInfo): Value {
+  if (b.opset >= 18) return b.op('ReduceProd', [x, b.ints(axes)], { keepdims: 1 }, out);
+  return b.op('ReduceProd', [x], { axes, keepdims: 1 }, out);
+}
+
+/**
+ * The adjoint CumSum runs along the same axis, so it takes the forward's axis tensor as it
+ * is: unlike Slice bounds or pads, the value need not be known before run time (the ONNX
+ * backend tests feed it as an input). A known axis is still checked against the rank.
+ */
+function cumSumGrad(c: GradContext): void {
+  const n = c.node;
+  const x = c.x(0);
+  const axis = c.x(1);
+  const known = knownValueOf(axis)?.data;
+  const rank = x.shape?.length;
+  if (known && rank !== undefined) {
+    const a = known[0];
+    if (known.length !== 1 || typeof a !== 'number' || !Number.isInteger(a) || a < -rank || a >= rank) {
+      throw c.fail(`its axis ${JSON.stringify(known)} is not one axis in [-${rank}, ${rank - 1}]`);
+    }
+  }
+  const reverse = n.attrInt('reverse', 0) !== 0 ? 0 : 1;
+  const exclusive = n.attrInt('exclusive', 0) !== 0 ? 1 : 0;
+  c.setGrad(0, c.b.op('CumSum', [c.dyOrZeros(0), axis], { exclusive, reverse }, infoOf(x)));
 }
 
 /** Broadcast `v` to the shape of `x`. */

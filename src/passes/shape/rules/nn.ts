@@ -275,9 +275,11 @@ const einsum: ShapeRule = (c) => {
     if (hasEll) ellipses.push(s.slice(before, before + nEll));
     labels.forEach((l, j) => {
       const d = s[j < before ? j : j + nEll]!;
+      // A label's dims broadcast like elementwise dims (onnxruntime accepts 'ij,ij->ij' on
+      // [1,3] and [2,3]): a size of 1 gives way to any other.
       const prev = letters.get(l);
-      if (prev === undefined || prev === null) letters.set(l, d);
-      else if (typeof d === 'number' && typeof prev === 'number' && d !== prev) c.conflict(`label '${l}' is ${prev} and ${d}`);
+      if (prev === undefined || prev === null || prev === 1) letters.set(l, d);
+      else if (typeof d === 'number' && typeof prev === 'number' && d !== prev && d !== 1) c.conflict(`label '${l}' is ${prev} and ${d}`);
     });
   });
   const ell = rankKnown ? broadcastShapes(ellipses.length ? ellipses : [[]], (m) => c.conflict(m)) : null;
