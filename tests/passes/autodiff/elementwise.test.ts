@@ -2,9 +2,10 @@
 // finite differences: every op on seeded random shapes and broadcasting patterns, in
 // float64 where onnxruntime's CPU kernels take double and in float32 where they do not
 // (HardSigmoid, HardSwish, Erf, Elu, Selu, Softplus, Softsign, Celu, ThresholdedRelu,
-// Mean, Gelu, Tan and the inverse/hyperbolic functions), with inputs kept away from kinks
-// and undefined points. The conventions at kinks and ties are checked exactly with a
-// unit loss (Σ y), and an op without a rule is an E_AUTODIFF error naming it.
+// Mean, Gelu, Tan, the inverse/hyperbolic functions and Hardmax; Shrink's double kernel
+// rounds to float32), with inputs kept away from kinks, jumps (Shrink, Mod), ties (Hardmax)
+// and undefined points. The conventions at kinks and ties are checked exactly with a unit
+// loss (Σ y), and an op without a rule is an E_AUTODIFF error naming it.
 
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
@@ -261,6 +262,11 @@ const UNARY: UnarySpec[] = [
   { op: 'Floor', flat: true, data: within(-2, 2, [-2, -1, 0, 1, 2]) },
   { op: 'Ceil', flat: true, data: within(-2, 2, [-2, -1, 0, 1, 2]) },
   { op: 'Round', flat: true, data: within(-2, 2, [-1.5, -0.5, 0.5, 1.5]) },
+  // Shrink: jumps (kinks when bias = 0) at ±lambd; a negative lambd leaves one jump, at −lambd.
+  // onnxruntime's double Shrink rounds its results to float32, so it is checked in float32.
+  { op: 'Shrink', dtype: f32, data: within(-1.5, 1.5, [-0.5, 0.5]) },
+  { op: 'Shrink', dtype: f32, attrs: { lambd: attr.float('lambd', 0.3), bias: attr.float('bias', 0.2) }, data: within(-1, 1, [-0.3, 0.3]) },
+  { op: 'Shrink', dtype: f32, attrs: { lambd: attr.float('lambd', -0.2), bias: attr.float('bias', 0.1) }, data: within(-1, 1, [0.2]) },
   // float32 only in onnxruntime's CPU provider (default h = 1e-2, so kinks are kept ≥ 0.05 away):
   { op: 'HardSigmoid', dtype: f32, data: within(-4, 4, [-2.5, 2.5]) },
   { op: 'HardSigmoid', dtype: f32, attrs: { alpha: attr.float('alpha', 0.35), beta: attr.float('beta', 0.4) }, data: within(-3, 3, [-0.4 / 0.35, 0.6 / 0.35]) },
@@ -326,6 +332,13 @@ describe('autodiff elementwise: unary ops and activations', () => {
     }
   });
 
+  it('Shrink passes no gradient at ±lambd (the forward\'s middle branch)', async () => {
+    const g = await unitLossGrads((b) => b.op('Shrink', [b.input('x', DataType.DOUBLE, [4])], { lambd: attr.float('lambd', 0.5), bias: attr.float('bias', 0.1) }), {
+      x: { dims: [4], data: [-0.5, 0.5, -0.75, 0.75] },
+    });
+    expect(g.x).toEqual([0, 0, 1, 1]);
+  });
+
   it('kink conventions: Relu/Abs 0, LeakyRelu/PRelu the slope at 0; HardSigmoid/HardSwish closed at the clamps; Elu/Selu/ThresholdedRelu the forward branch', async () => {
     const x = { dims: [3], data: [0, 0, 0] };
     const at = (op: string, attrs: Record<string, AttrInput> = {}) => unitLossGrads((b) => b.op(op, [b.input('x', DataType.DOUBLE, [3])], attrs), { x });
@@ -356,6 +369,120 @@ describe('autodiff elementwise: unary ops and activations', () => {
       s: { dims: [], data: [0.25] },
     });
     expect(prelu).toEqual({ x: [0.25, 0.25], s: [0] });
+  });
+});
+
+/** n distinct values in (-1, 1), 2/n apart, in a seeded random order (no ties for Hardmax). */
+function distinctValues(rnd: Rnd, n: number): number[] {
+  const v = Array.from({ length: n }, (_, i) => -1 + (2 * i + 1) / n);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    [v[i], v[j]] = [v[j]!, v[i]!];
+  }
+  return v;
+}
+
+// onnxruntime's CPU Hardmax is float32-only. Its values are 2/n ≥ 0.03 apart (n ≤ 64), so
+// the default float32 step (1e-2, |v| ≤ 1) changes no argmax.
+describe('autodiff elementwise: Hardmax (float32)', () => {
+  const cases: { dims: number[]; axis?: number; opset: number }[] = [
+    { dims: [3, 5], opset: 13 },
+    { dims: [2, 3, 4], axis: 1, opset: 13 },
+    { dims: [4, 2, 3], axis: -3, opset: 17 },
+    // opset < 13: the input is coerced to 2-D at the axis
+    { dims: [2, 3, 4], axis: 1, opset: 11 },
+  ];
+  for (const { dims, axis, opset } of cases) {
+    it(`Hardmax [${dims}]${axis === undefined ? '' : ` axis ${axis}`}, opset ${opset}: zero gradient (checked through y · x)`, async () => {
+      const rnd = xorshift32(40 + dims.length + (axis ?? 0));
+      const inputs = { x: { dims, data: distinctValues(rnd, count(dims)) } };
+      await expectGradOk({
+        build(b, dt) {
+          const [x] = declare(b, dt, inputs);
+          return b.op('Mul', [b.op('Hardmax', [x!], axis === undefined ? {} : { axis }), x!]);
+        },
+        inputs,
+        dtype: 'float32',
+        opset,
+      });
+    });
+  }
+
+  it('Hardmax alone gives zeros', async () => {
+    const b = new GraphBuilder('hardmax');
+    const y = b.op('Hardmax', [b.input('x', DataType.FLOAT, [2, 3])], { axis: -1 });
+    b.output(b.op('ReduceSum', [b.op('Mul', [y, b.init('r', DataType.FLOAT, [2, 3], [1, 2, 3, 4, 5, 6])])], { keepdims: 0 }, { outputNames: ['loss'] }), { dtype: DataType.FLOAT, shape: [] });
+    const model = b.model({ opset: 13 });
+    differentiate(model, { wrt: ['x'], loss: 'loss', inputShapes: { x: [2, 3] } });
+    const s = await ort.InferenceSession.create(modelToBytes(model));
+    const out = await s.run({ x: new ort.Tensor('float32', Float32Array.from([0.1, 0.5, -0.2, 0.3, -0.4, 0.2]), [2, 3]) });
+    await s.release();
+    expect(Array.from(out['grad:x']!.data as Float32Array)).toEqual([0, 0, 0, 0, 0, 0]);
+  });
+});
+
+/** The element of a tensor of `dims` that broadcasting reads for output index `flat` of `out`. */
+function broadcastIndex(flat: number, out: number[], dims: number[]): number {
+  let idx = 0;
+  let stride = 1;
+  let rest = flat;
+  for (let i = out.length - 1; i >= 0; i--) {
+    const o = rest % out[i]!;
+    rest = Math.floor(rest / out[i]!);
+    const j = i - (out.length - dims.length);
+    if (j < 0) continue;
+    idx += (dims[j] === 1 ? 0 : o) * stride;
+    stride *= dims[j]!;
+  }
+  return idx;
+}
+
+describe('autodiff elementwise: Mod with fmod=1', () => {
+  // a / b is kept ≥ 0.02 away from integers at every broadcast pair (there y jumps along b).
+  const modInputs = (seed: number, da: number[], db: number[]) => {
+    const rank = Math.max(da.length, db.length);
+    const pad = (d: number[]) => [...new Array<number>(rank - d.length).fill(1), ...d];
+    const out = pad(da).map((d, i) => Math.max(d, pad(db)[i]!));
+    const rnd = xorshift32(seed);
+    for (;;) {
+      const a = sample(rnd, da, -3, 3);
+      const bv = signedMagnitude(rnd, db, 0.4, 1.5);
+      const ok = Array.from({ length: count(out) }, (_, k) => a[broadcastIndex(k, out, da)]! / bv[broadcastIndex(k, out, db)]!).every((q) => Math.abs(q - Math.round(q)) >= 0.02);
+      if (ok) return { a: { dims: da, data: a }, b: { dims: db, data: bv } };
+    }
+  };
+  for (const dtype of ['float64', 'float32'] as FloatKind[]) {
+    for (const [pattern, da, db] of broadcastPatterns(dtype === 'float64' ? 210 : 211)) {
+      it(`Mod (${dtype}), ${pattern}: [${da}] mod [${db}]`, async () => {
+        const inputs = modInputs(da.length * 7 + db.length, da, db);
+        // float32: the quotient's jumps are ≥ 0.02·|b| ≥ 0.008 away; the step 1e-3 (|v| ≤ 1) stays clear.
+        await expectGradOk({ build: (b, dt) => b.op('Mod', declare(b, dt, inputs), { fmod: 1 }), inputs, dtype, ...(dtype === 'float32' ? { h: 1e-3 } : {}) });
+      });
+    }
+  }
+
+  it('negative operands and quotients beyond 1 (db = −dy · trunc(a/b))', async () => {
+    const g = await unitLossGrads((b) => b.op('Mod', [b.input('a', DataType.DOUBLE, [4]), b.input('b', DataType.DOUBLE, [4])], { fmod: 1 }), {
+      a: { dims: [4], data: [7.5, -7.5, 7.5, -0.3] },
+      b: { dims: [4], data: [2, 2, -2, 0.7] },
+    });
+    expect(g.a).toEqual([1, 1, 1, 1]);
+    expect(g.b!.map((v) => v + 0)).toEqual([-3, 3, 3, 0]); // (+ 0: −0 is 0)
+  });
+
+  it('fmod=0 on floating-point inputs is an E_AUTODIFF error', () => {
+    const b = new GraphBuilder('mod');
+    const y = b.op('Mod', [b.input('x', DataType.DOUBLE, [3]), b.init('m', DataType.DOUBLE, [], [0.7])], {}, { name: 'int_style_mod' });
+    b.output(b.op('ReduceSum', [y], { keepdims: 0 }, { outputNames: ['loss'] }), { dtype: DataType.DOUBLE, shape: [] });
+    let err: unknown;
+    try {
+      differentiate(b.model(), { wrt: ['x'], loss: 'loss', inputShapes: { x: [3] } });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(SplitcError);
+    expect((err as SplitcError).code).toBe('E_AUTODIFF');
+    expect((err as SplitcError).message).toMatch(/int_style_mod.*fmod=0/);
   });
 });
 
@@ -547,7 +674,7 @@ describe('autodiff elementwise: ops without a rule', () => {
     expectNoRule((b, x) => b.op('Frobnicate', [sum(b, b.op('Exp', [x]))], {}, { name: 'frob_1' }), 'Frobnicate', 'frob_1');
   });
 
-  it('Mod on floats (no rule) is E_AUTODIFF naming the node', () => {
-    expectNoRule((b, x) => sum(b, b.op('Mod', [x, b.init('m', DataType.FLOAT, [], [0.7])], { fmod: 1 }, { name: 'float_mod' })), 'Mod', 'float_mod');
+  it('a standard op without a rule (ReverseSequence) is E_AUTODIFF naming the node', () => {
+    expectNoRule((b, x) => sum(b, b.op('ReverseSequence', [x, b.init('lens', DataType.INT64, [3], [2, 1, 2])], { batch_axis: 1, time_axis: 0 }, { name: 'reverse' })), 'ReverseSequence', 'reverse');
   });
 });

@@ -1,11 +1,13 @@
-// Gradient rules for Conv, ConvTranspose and the pools, checked against central finite
-// differences through onnxruntime on hand-picked and seeded random window geometries.
+// Gradient rules for Conv, ConvTranspose, the pools, Dropout and LRN, checked against
+// central finite differences through onnxruntime on hand-picked and seeded random window
+// geometries (Dropout in training mode and LRN of sizes onnxruntime lacks: see there).
 //
-// onnxruntime's CPU provider runs Conv, ConvTranspose and the pools in float32 only, so
-// every check here is float32. Conv, ConvTranspose, AveragePool and GlobalAveragePool are
-// linear in each argument (gradCheck moves one input at a time), so the central difference
-// with a unit step is exact up to float32 rounding of the loss (~1e-6 relative): atol =
-// rtol = 1e-4 (all pass at 1e-5; a wrong rule misplaces whole window taps, errors O(0.1–1)).
+// onnxruntime's CPU provider runs Conv, ConvTranspose, the pools and LRN in float32 only, so
+// those checks are float32 (Dropout's run in double). Conv, ConvTranspose, AveragePool and
+// GlobalAveragePool are linear in each argument (gradCheck moves one input at a time), so
+// the central difference with a unit step is exact up to float32 rounding of the loss (~1e-6
+// relative): atol = rtol = 1e-4 (all pass at 1e-5; a wrong rule misplaces whole window taps,
+// errors O(0.1–1)).
 // MaxPool and GlobalMaxPool are piecewise linear: their inputs are distinct values 2/n
 // apart and the step is 1e-3 (|v| ≤ 1), so no argmax changes inside the difference and it
 // is again exact up to rounding, now of the float32 inputs x ± h·v and divided by 2h
@@ -13,12 +15,12 @@
 
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AttrInput } from '../../../src/ir/builder.js';
-import { GraphBuilder } from '../../../src/ir/builder.js';
+import { type AttrInput, attr, GraphBuilder } from '../../../src/ir/builder.js';
 import { DataType } from '../../../src/ir/dtype.js';
-import { type Model, tensorType, type Value } from '../../../src/ir/graph.js';
+import { type Model, tensorType, Value } from '../../../src/ir/graph.js';
 import { modelToBytes } from '../../../src/ir/serde/io.js';
 import { SplitcError } from '../../../src/ir/errors.js';
+import { assertValid } from '../../../src/ir/verify.js';
 import { differentiate } from '../../../src/passes/autodiff/index.js';
 import { convGradTuning } from '../../../src/passes/autodiff/rules/nn.js';
 import { xorshift32 } from '../../helpers/onnx-oracle.js';
@@ -681,5 +683,250 @@ describe('a small residual network', () => {
       atol: 5e-3,
       rtol: 5e-3,
     });
+  });
+});
+
+// ---------------------------------------------------------------- Dropout
+
+/** The E_AUTODIFF (or other coded) error differentiate() throws for the model. */
+function differentiateError(model: Model, wrt: string[], loss: string): SplitcError {
+  try {
+    differentiate(model, { wrt, loss });
+  } catch (e) {
+    expect(e).toBeInstanceOf(SplitcError);
+    return e as SplitcError;
+  }
+  throw new Error('differentiate did not fail');
+}
+
+// Dropout runs in double too, so the inference checks are float64 (default step and tolerance).
+describe('Dropout gradient in inference mode: the identity', () => {
+  it('no training_mode input (opset 13), ratio given', async () => {
+    const r = await gradCheck({ build: (b, dt) => b.op('Dropout', [b.input('x', dt, [2, 3, 4]), b.init('ratio', DataType.FLOAT, [], [0.3])]), inputs: { x: { dims: [2, 3, 4] } }, opset: 13 });
+    expect(r.ok, describeFailures(r)).toBe(true);
+    expect([...r.gradModel.graph.nodes].map((n) => n.opType)).not.toContain('Where');
+  });
+
+  it('training_mode a constant false, with a mask output (opset 12)', async () => {
+    await expectGrad({
+      build: (b, dt) => b.opMulti('Dropout', [b.input('x', dt, [3, 5]), b.init('ratio', dt, [], [0.6]), b.init('t', DataType.BOOL, [], [0])], 2, { seed: 1 })[0]!,
+      inputs: { x: { dims: [3, 5] } },
+      opset: 12,
+    });
+  });
+
+  it('an opset-7 Dropout (ratio attribute, mask unused) is upgraded to opset 13 and passes dy through', async () => {
+    const r = await gradCheck({
+      build: (b, dt) => b.opMulti('Dropout', [b.input('x', dt, [2, 5])], 2, { ratio: attr.float('ratio', 0.3) })[0]!,
+      inputs: { x: { dims: [2, 5] } },
+      opset: 7,
+    });
+    expect(r.ok, describeFailures(r)).toBe(true);
+    expect(r.autodiff.opset).toEqual({ from: 7, to: 13 });
+    const dropout = [...r.gradModel.graph.nodes].find((n) => n.opType === 'Dropout')!;
+    expect(dropout.attr('ratio')).toBeUndefined(); // became an input
+  });
+
+  it('an opset-7 Dropout whose (float) mask is used cannot be upgraded: a coded E_OPSET error', () => {
+    const b = new GraphBuilder('t');
+    const [y, mask] = b.opMulti('Dropout', [b.input('x', DataType.FLOAT, [4])], 2, {});
+    b.output(b.op('ReduceSum', [b.op('Mul', [y!, mask!])], { keepdims: 1 }, { outputNames: ['loss'] }));
+    const e = differentiateError(b.model({ opset: 7 }), ['x'], 'loss');
+    expect(e.code).toBe('E_OPSET');
+    expect(e.message).toMatch(/mask/);
+  });
+});
+
+interface TrainingCase {
+  dtype: 'float32' | 'float64';
+  /** A constant ratio (of the given element type), 'input' for one fed at run time, or null for none (0.5). */
+  ratio: { value: number; type: 'float32' | 'float64' } | 'input' | null;
+  /** Whether the forward node declares its mask output (as a graph output). */
+  withMask: boolean;
+  opset: number;
+}
+
+/**
+ * Training mode: the forward draws a new mask every run, so finite differences cannot see
+ * the gradient. Instead one run of the gradient graph returns y, the mask and dx, and
+ * dx must be dY / (1 − ratio) where the mask is set and 0 elsewhere, divided the way
+ * onnxruntime computes y (checked from y = x / (1 − ratio) · mask in the same run): 1 −
+ * ratio taken in float32, the division in the data's type. Both sides are one rounded
+ * division of the same two numbers, so equality is exact.
+ */
+async function dropoutTraining(c: TrainingCase): Promise<{ model: Model; mask: boolean[] }> {
+  const dims = [3, 4, 5];
+  const n = numel(dims);
+  const dt = c.dtype === 'float32' ? DataType.FLOAT : DataType.DOUBLE;
+  const b = new GraphBuilder('dropout');
+  const x = b.input('x', dt, dims);
+  const ratioIn =
+    c.ratio === null ? null : c.ratio === 'input' ? b.input('ratio', DataType.FLOAT, []) : b.init('ratio', c.ratio.type === 'float32' ? DataType.FLOAT : DataType.DOUBLE, [], [c.ratio.value]);
+  const outs = b.opMulti('Dropout', [x, ratioIn, b.init('training', DataType.BOOL, [], [1])], c.withMask ? 2 : 1, { seed: 11 }, { outputNames: c.withMask ? ['y', 'mask'] : ['y'] });
+  for (const o of outs) b.output(o);
+  const model = b.model({ opset: c.opset });
+  differentiate(model, { wrt: ['x'], seeds: { y: 'dY' }, inputShapes: { x: dims } });
+  assertValid(model);
+  const g = model.graph;
+  const dropouts = [...g.nodes].filter((nd) => nd.opType === 'Dropout');
+  expect(dropouts).toHaveLength(1);
+  const [y, maskValue] = dropouts[0]!.outputs;
+  expect(y!.name).toBe('y');
+  expect(maskValue?.name).toBeTruthy();
+  if (!c.withMask) g.outputs.push(maskValue!); // the mask the rule added, exposed to compare with
+
+  const ratio = c.ratio === null ? 0.5 : c.ratio === 'input' ? 0.3 : c.ratio.value;
+  const kept = Math.fround(1 - Math.fround(ratio));
+  const round = c.dtype === 'float32' ? Math.fround : (v: number) => v;
+  const rnd = xorshift32(31);
+  const xs = Array.from({ length: n }, () => round(rnd() * 2 - 1));
+  const dys = Array.from({ length: n }, () => round(rnd() * 2 - 1));
+  const tensor = (data: number[], shape: number[]) => new ort.Tensor(c.dtype, c.dtype === 'float32' ? Float32Array.from(data) : Float64Array.from(data), shape);
+  const feeds: Record<string, ort.Tensor> = { x: tensor(xs, dims), dY: tensor(dys, dims) };
+  if (c.ratio === 'input') feeds.ratio = new ort.Tensor('float32', Float32Array.from([ratio]), []);
+  const sess = await ort.InferenceSession.create(modelToBytes(model));
+  const out = await sess.run(feeds);
+  await sess.release();
+  const mask = Array.from(out[maskValue!.name]!.data as Uint8Array, (v) => v !== 0);
+  const yv = Array.from(out.y!.data as Float32Array | Float64Array);
+  const dx = Array.from(out['grad:x']!.data as Float32Array | Float64Array);
+  for (let i = 0; i < n; i++) {
+    // (+ 0: a dropped negative element may be −0)
+    expect(yv[i]! + 0, `y[${i}]`).toBe(mask[i] ? round(xs[i]! / kept) : 0);
+    expect(dx[i]! + 0, `dx[${i}]`).toBe(mask[i] ? round(dys[i]! / kept) : 0);
+  }
+  return { model, mask };
+}
+
+describe('Dropout gradient in training mode (the forward\'s own mask)', () => {
+  const cases: [string, TrainingCase][] = [
+    ['float64, mask output declared, float32 ratio 0.3', { dtype: 'float64', ratio: { value: 0.3, type: 'float32' }, withMask: true, opset: 13 }],
+    ['float64, no mask output (the rule adds one), float64 ratio 0.25', { dtype: 'float64', ratio: { value: 0.25, type: 'float64' }, withMask: false, opset: 13 }],
+    ['float32, no mask output, ratio fed at run time', { dtype: 'float32', ratio: 'input', withMask: false, opset: 13 }],
+    ['float32, mask output declared, default ratio (0.5), opset 12', { dtype: 'float32', ratio: null, withMask: true, opset: 12 }],
+  ];
+  it.each(cases)('%s', async (_, c) => {
+    const { mask } = await dropoutTraining(c);
+    // both kept and dropped elements, so the check covers both branches
+    expect(mask.some((m) => m)).toBe(true);
+    expect(mask.some((m) => !m)).toBe(true);
+  });
+
+  it('ratio 0 keeps everything: dx = dy', async () => {
+    const { mask } = await dropoutTraining({ dtype: 'float64', ratio: { value: 0, type: 'float32' }, withMask: false, opset: 13 });
+    expect(mask.every((m) => m)).toBe(true);
+  });
+
+  it('a training_mode known only at run time is an E_AUTODIFF error naming it', () => {
+    const b = new GraphBuilder('t');
+    const y = b.op('Dropout', [b.input('x', DataType.FLOAT, [4]), b.init('ratio', DataType.FLOAT, [], [0.5]), b.input('train', DataType.BOOL, [])], {}, { name: 'drop' });
+    b.output(b.op('ReduceSum', [y], { keepdims: 1 }, { outputNames: ['loss'] }));
+    const e = differentiateError(b.model({ opset: 13 }), ['x'], 'loss');
+    expect(e.code).toBe('E_AUTODIFF');
+    expect(e.message).toMatch(/drop.*training_mode \('train'\).*run time/);
+  });
+});
+
+// ---------------------------------------------------------------- LRN
+
+interface LrnAttrs {
+  size: number;
+  alpha: number;
+  beta: number;
+  bias: number;
+}
+
+/** LRN as the spec defines it, in float64: the window of channel c is [c − ⌊(size−1)/2⌋, c + ⌈(size−1)/2⌉]. */
+function lrnReference(x: number[], dims: number[], a: LrnAttrs): number[] {
+  const C = dims[1]!;
+  const inner = numel(dims.slice(2));
+  const y = new Array<number>(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const c = Math.floor(i / inner) % C;
+    const base = i - c * inner;
+    let sum = 0;
+    for (let j = Math.max(0, c - Math.floor((a.size - 1) / 2)); j <= Math.min(C - 1, c + Math.ceil((a.size - 1) / 2)); j++) sum += x[base + j * inner]! ** 2;
+    y[i] = x[i]! / (a.bias + (a.alpha / a.size) * sum) ** a.beta;
+  }
+  return y;
+}
+
+const lrnAttrs = (a: LrnAttrs): Attrs => ({ size: a.size, alpha: attr.float('alpha', a.alpha), beta: attr.float('beta', a.beta), bias: attr.float('bias', a.bias) });
+
+/** Random LRN attributes with a strong normalization (large alpha), so the cross-channel term matters. */
+function randomLrn(rnd: () => number, size: number): LrnAttrs {
+  const f32 = Math.fround; // the attributes are stored as float32
+  return { size, alpha: f32(0.5 + 1.5 * rnd()), beta: f32(0.5 + 0.5 * rnd()), bias: f32(1 + rnd()) };
+}
+
+// onnxruntime's LRN is float32-only, 4-D only and odd sizes only: checked against it by
+// finite differences with a float32 step of 1e-2 (the loss is smooth; truncation and
+// rounding errors stay below 1e-3 relative here), atol = rtol = 5e-3.
+describe('LRN gradient against onnxruntime (float32, 4-D, odd sizes)', () => {
+  const cases = Array.from({ length: 8 }, (_, i) => {
+    const rnd = mixedRandom(500 + i);
+    const size = [1, 3, 5, 3, 5, 7, 3, 5][i]!;
+    const C = 2 + Math.floor(rnd() * 6); // 2..7: windows wider than the channels too
+    return { x: [1 + Math.floor(rnd() * 2), C, 2 + Math.floor(rnd() * 2), 3], a: randomLrn(rnd, size) };
+  });
+  it.each(cases.map((c) => [`x[${c.x}] ${JSON.stringify(c.a)}`, c] as const))('%s', async (_, c) => {
+    await expectGrad({
+      build: (b, dt) => b.op('LRN', [b.input('x', dt, c.x)], lrnAttrs(c.a)),
+      inputs: { x: { dims: c.x, data: Array.from({ length: numel(c.x) }, (_, k) => 1.5 * Math.sin(1.3 * k + c.a.size)) } },
+      dtype: 'float32',
+      h: 1e-2,
+      atol: 5e-3,
+      rtol: 5e-3,
+    });
+  });
+});
+
+/**
+ * Every size (even ones too) and ranks 2–5, in float64 against the spec: the gradient graph
+ * is built for a float64 LRN; the forward node is then removed and its output fed from the
+ * reference implementation (onnxruntime cannot run it), and dx is compared per element
+ * with central differences of ⟨LRN(x), dY⟩ computed on the reference.
+ */
+describe('LRN gradient against the spec (float64, every size, ranks 2–5)', () => {
+  const shapes = [[3, 5], [2, 4, 3], [1, 6, 2, 2], [1, 3, 2, 1, 2]];
+  const cases = [1, 2, 3, 4, 5, 6].flatMap((size) => shapes.map((shape, k) => ({ size, shape, seed: 10 * size + k })));
+  it.each(cases.map((c) => [`size ${c.size}, x[${c.shape}]`, c] as const))('%s', async (_, c) => {
+    const rnd = mixedRandom(c.seed);
+    const a = randomLrn(rnd, c.size);
+    const n = numel(c.shape);
+    const xs = Array.from({ length: n }, () => rnd() * 3 - 1.5);
+    const dys = Array.from({ length: n }, () => rnd() * 2 - 1);
+
+    const b = new GraphBuilder('lrn');
+    const y = b.op('LRN', [b.input('x', DataType.DOUBLE, c.shape)], lrnAttrs(a), { outputNames: ['y'] });
+    b.output(y);
+    const model = b.model({ opset: 13 });
+    differentiate(model, { wrt: ['x'], seeds: { y: 'dY' }, inputShapes: { x: c.shape } });
+    const g = model.graph;
+    const lrn = [...g.nodes].find((nd) => nd.opType === 'LRN')!;
+    const fed = g.addInput(new Value('y_reference', tensorType(DataType.DOUBLE, c.shape)));
+    y.replaceAllUsesWith(fed);
+    g.outputs.splice(g.outputs.indexOf(fed), 1);
+    g.removeNode(lrn, false);
+    assertValid(model);
+    const t = (data: number[]) => new ort.Tensor('float64', Float64Array.from(data), c.shape);
+    const sess = await ort.InferenceSession.create(modelToBytes(model));
+    const out = await sess.run({ x: t(xs), dY: t(dys), y_reference: t(lrnReference(xs, c.shape, a)) });
+    await sess.release();
+    const dx = out['grad:x']!.data as Float64Array;
+
+    const loss = (v: number[]): number => lrnReference(v, c.shape, a).reduce((acc, yi, i) => acc + yi * dys[i]!, 0);
+    const h = 1e-6;
+    let largest = 0;
+    for (let i = 0; i < n; i++) {
+      const plus = [...xs];
+      const minus = [...xs];
+      plus[i] = plus[i]! + h;
+      minus[i] = minus[i]! - h;
+      const fd = (loss(plus) - loss(minus)) / (2 * h);
+      expect(Math.abs(dx[i]! - fd), `dx[${i}]: ${dx[i]} vs ${fd}`).toBeLessThanOrEqual(1e-7 + 1e-6 * Math.abs(fd));
+      largest = Math.max(largest, Math.abs(fd));
+    }
+    expect(largest).toBeGreaterThan(0.05);
   });
 });

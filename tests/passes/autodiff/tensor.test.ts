@@ -1,9 +1,9 @@
 // Gradient rules for data-movement ops (reshapes, transposes, concat/split, slice, pad,
-// gathers, expand/tile, resize, depth/space rearrangements), checked against central finite
-// differences on seeded random shapes and attribute variations. Every op runs in float64
-// except Resize: onnxruntime CPU has no double Resize kernel, so its checks are float32 (see
-// there for the tolerance). Rules that emit ScatterElements(reduction='add') need opset 16,
-// so their models are built at 16+. A second group checks that the rules also work when
+// gathers, TopK, expand/tile, resize, depth/space rearrangements), checked against central
+// finite differences on seeded random shapes and attribute variations. Every op runs in
+// float64 except Resize: onnxruntime CPU has no double Resize kernel, so its checks are
+// float32 (see there for the tolerance). Rules that emit ScatterElements or ScatterND with
+// reduction='add' need opset 16, so their models are built at 16+ (or raised to it). A second group checks that the rules also work when
 // shapes are symbolic (no input shapes given): the gradients must equal the static ones.
 
 import * as ort from 'onnxruntime-node';
@@ -299,6 +299,107 @@ describe('Gather and GatherElements (opset 16+: ScatterElements with reduction a
   });
 });
 
+/** A seeded integer generator of its own (the shared one's sequence stays as the older tests had it). */
+function ints(seed: number): (lo: number, hi: number) => number {
+  const r = xorshift32(seed);
+  return (lo, hi) => lo + Math.floor(r() * (hi - lo + 1));
+}
+
+describe('GatherND (opset 16+: ScatterND with reduction add)', () => {
+  const int = ints(4711);
+  it('batch_dims 0: whole elements with repeated and negative index tuples', async () => {
+    const d = [3, int(2, 4)];
+    await expectGrads({
+      build: (b, dt) => b.op('GatherND', [b.input('x', dt, d), b.init('i', I64, [2, 3, 2], [0, 1, -1, 0, 0, 1, 2, -1, 0, 1, 2, 0])]),
+      inputs: { x: { dims: d } },
+      opset: 16,
+    });
+  });
+
+  it('batch_dims 0: slices (index tuples shorter than the rank), repeated', async () => {
+    const d = [4, int(2, 3), int(2, 3)];
+    await expectGrads({
+      build: (b, dt) => b.op('GatherND', [b.input('x', dt, d), b.init('i', I64, [5, 1], [3, 0, -1, 1, 0])]),
+      inputs: { x: { dims: d } },
+      opset: 18,
+    });
+    await expectGrads({
+      build: (b, dt) => b.op('GatherND', [b.input('x', dt, d), b.init('i', I64, [2, 2, 2], [1, 0, 1, 0, -4, 1, 1, 0])]),
+      inputs: { x: { dims: d } },
+      opset: 16,
+    });
+  });
+
+  it('batch_dims 1 and 2, repeated index tuples within a batch, indices fed at run time', async () => {
+    const n = int(2, 3);
+    await expectGrads({
+      build: (b, dt) => b.op('GatherND', [b.input('x', dt, [n, 3, 4]), b.input('i', I64, [n, 3, 2])], { batch_dims: 1 }),
+      inputs: { x: { dims: [n, 3, 4] }, i: { dims: [n, 3, 2], type: 'int64', data: Array.from({ length: n }, (_, k) => [k % 3, 1, -1, 3, k % 3, 1]).flat() } },
+      opset: 16,
+    });
+    await expectGrads({
+      build: (b, dt) => b.op('GatherND', [b.input('x', dt, [2, n, 3, 2]), b.init('i', I64, [2, n, 2, 1], Array.from({ length: 4 * n }, (_, k) => [0, 2, -1, 0][k % 4]!))], { batch_dims: 2 }),
+      inputs: { x: { dims: [2, n, 3, 2] } },
+      opset: 17,
+    });
+  });
+
+  it('raises an opset-13 model to 16', async () => {
+    const r = await expectGrads({
+      build: (b, dt) => b.op('GatherND', [b.input('x', dt, [2, 3]), b.init('i', I64, [3, 1], [1, 1, 0])], { batch_dims: 0 }),
+      inputs: { x: { dims: [2, 3] } },
+      opset: 13,
+    });
+    expect(r.autodiff.opset).toEqual({ from: 13, to: 16 });
+  });
+});
+
+describe('TopK (float64; distinct values, so no ties)', () => {
+  const int = ints(1618);
+  /** n distinct values in (-1, 1), 2/n apart, in a seeded random order. */
+  const distinct = (n: number): number[] => {
+    const v = Array.from({ length: n }, (_, i) => -1 + (2 * i + 1) / n);
+    for (let i = n - 1; i > 0; i--) {
+      const j = int(0, i);
+      [v[i], v[j]] = [v[j]!, v[i]!];
+    }
+    return v;
+  };
+  for (let k = 0; k < 6; k++) {
+    const rank = int(1, 3);
+    const d = Array.from({ length: rank }, () => int(2, 5));
+    const axis = int(-rank, rank - 1);
+    const largest = int(0, 1);
+    const sorted = int(0, 1);
+    const kk = int(1, d[axis < 0 ? axis + rank : axis]!);
+    it(`x [${d}], axis ${axis}, K ${kk}, largest ${largest}, sorted ${sorted}`, async () => {
+      await expectGrads({
+        build: (b, dt) => b.opMulti('TopK', [b.input('x', dt, d), b.init('k', I64, [1], [kk])], 2, { axis, largest, sorted })[0]!,
+        inputs: { x: { dims: d, data: distinct(d.reduce((p, q) => p * q, 1)) } },
+      });
+    });
+  }
+
+  it('default axis (-1) with K fed at run time, the indices used too (no gradient through them)', async () => {
+    await expectGrads({
+      build: (b, dt) => {
+        const [values, indices] = b.opMulti('TopK', [b.input('x', dt, [3, 5]), b.input('k', I64, [1])], 2);
+        return b.op('Mul', [values!, b.op('Cast', [indices!], { to: dt })]);
+      },
+      inputs: { x: { dims: [3, 5], data: distinct(15) }, k: { dims: [1], type: 'int64', data: [3] } },
+    });
+  });
+
+  it('opset 9 (K as an attribute, upgraded to an input)', async () => {
+    const r = await expectGrads({
+      build: (b, dt) => b.opMulti('TopK', [b.input('x', dt, [2, 6])], 2, { k: 2, axis: 1 })[0]!,
+      inputs: { x: { dims: [2, 6], data: distinct(12) } },
+      opset: 9,
+    });
+    expect(r.autodiff.opset).toEqual({ from: 9, to: 13 });
+  });
+});
+
 describe('Expand and Tile', () => {
   it('Expand to a larger rank and over size-1 axes', async () => {
     await expectGrads({ build: (b, dt) => b.op('Expand', [b.input('x', dt, [3, 1]), b.init('s', I64, [3], [2, 3, 4])]), inputs: { x: { dims: [3, 1] } } });
@@ -529,6 +630,17 @@ describe('symbolic shapes (dynamic paths)', () => {
       },
       inputs: { x: { dims: [3, 2], symbolic: ['N', 2] }, z: { dims: [3, 3], symbolic: ['N', 'K'] } },
       wrt: ['x', 'z'],
+    });
+  });
+
+  it('GatherND with batch_dims 1 and a symbolic batch (batch coordinates from Range)', async () => {
+    await expectDynamicMatchesStatic({
+      build: (b, d) => b.op('GatherND', [b.input('x', D, d.x!), b.input('i', I64, d.i!)], { batch_dims: 1 }),
+      inputs: {
+        x: { dims: [3, 4, 2], symbolic: ['N', 4, 2] },
+        i: { dims: [3, 2, 1], symbolic: ['N', 'K', 1], int64: [0, 0, 3, -1, 2, 2] },
+      },
+      wrt: ['x'],
     });
   });
 

@@ -10,11 +10,13 @@
 //   PRelu use the negative side's slope at x = 0;
 // - clamps (Clip, HardSigmoid, HardSwish) pass the gradient on the closed interval,
 //   boundaries included;
-// - Abs at 0, and Sign/Floor/Ceil/Round everywhere: zero;
+// - Abs at 0, Shrink at ±lambd, and Sign/Floor/Ceil/Round/Hardmax everywhere: zero;
+// - Mod (fmod) where a/b is an integer (a jump along b): db from the quotient the forward used;
 // - Max/Min ties: the gradient is split evenly among the tied operands.
-// Masks (Relu, ThresholdedRelu, Clip, HardSigmoid, HardSwish) over large tensors multiply the
-// upstream gradient by the mask cast to its type (faster than Where in onnxruntime), so an
-// infinite or NaN upstream gradient where the mask is 0 gives NaN there, not 0.
+// Masks (Relu, ThresholdedRelu, Shrink, Clip, HardSigmoid, HardSwish) over large tensors
+// multiply the upstream gradient by the mask cast to its type (faster than Where in
+// onnxruntime), so an infinite or NaN upstream gradient where the mask is 0 gives NaN there,
+// not 0.
 
 import { type DataType, DataType as DT, isFloatDtype } from '../../../ir/dtype.js';
 import { constantOf } from '../../../ir/constants.js';
@@ -258,6 +260,26 @@ export const ELEMENTWISE_RULES: GradRuleTable = {
   Floor: piecewiseConstant,
   Ceil: piecewiseConstant,
   Round: piecewiseConstant,
+  // A one-hot of the maximum along an axis: constant wherever the maximum is unique.
+  Hardmax: piecewiseConstant,
+  Mod: {
+    // Floating-point Mod is C's fmod (the spec requires fmod=1 for floats): y = a − b·n with
+    // n = trunc(a/b), so da = dy and db = −dy·n. n is recovered as round((a − y)/b), exact
+    // for |n| far below 2^(mantissa bits), where trunc(a/b) could be off by one (a/b may
+    // round up to the next integer). Integer Mod carries no gradient (integer inputs).
+    grad(c) {
+      if (c.node.attrInt('fmod', 0) !== 1) throw c.fail('fmod=0 is not defined for floating-point inputs', 'floating-point Mod must have fmod=1');
+      const b = c.b;
+      const y = c.y(0);
+      const dy = c.dyOrZeros(0);
+      if (c.wants(0)) c.setGrad(0, b.sumToShape(dy, c.x(0), y));
+      if (c.wants(1)) {
+        const e = ew(b, y);
+        const quotient = e.call('Round', e.div(e.sub(c.x(0), y), c.x(1)));
+        c.setGrad(1, b.sumToShape(b.neg(e.mul(dy, quotient)), c.x(1), y));
+      }
+    },
+  },
 
   // ---- activations ----
   // dy where x > 0, else 0, read from y (y > 0 exactly where x > 0, NaN included): the
@@ -321,6 +343,9 @@ export const ELEMENTWISE_RULES: GradRuleTable = {
     const inside = e.test('And', e.test('GreaterOrEqual', v, k(0)), e.test('LessOrEqual', v, k(1)));
     return e.keep(inside, e.mul(dy, k(alpha)));
   }),
+  // y = x − bias (x > lambd), x + bias (x < −lambd), 0 in between: dx = dy where |x| > lambd
+  // (0 at ±lambd, the forward's middle branch; everywhere dy for lambd < 0, as the forward).
+  Shrink: unaryDy(({ c, x, k, e }, dy) => e.keep(e.test('Greater', e.call('Abs', x), k(c.node.attrFloat('lambd', 0.5))), dy)),
   // y = x · h, h = max(0, min(1, x/6 + 1/2)): f′ = h + x/6 on −3 ≤ x ≤ 3 (closed), i.e.
   // −1/2 at x = −3 and 3/2 at x = 3 (the inner one-sided slopes), 0 below, 1 above.
   HardSwish: unary(({ x, k, e }) => {

@@ -13,6 +13,9 @@
 //   batch; for small batched layers and huge im2cols, one grouped Conv with batch and
 //   channels swapped.
 // - MaxPool scatters through its indices.
+// - Dropout in training mode passes dy / (1 − ratio) where the forward's own mask is set
+//   (a mask output is added to the node when it has none); LRN sums over the mirrored
+//   channel window with a Pad and shifted Slices.
 
 import { type AttrInput, toAttribute } from '../../../ir/builder.js';
 import { constantOf } from '../../../ir/constants.js';
@@ -20,6 +23,7 @@ import { DataType } from '../../../ir/dtype.js';
 import { Node, type TensorType, tensorType, Value } from '../../../ir/graph.js';
 import { Tensor, type TypedArray, typedArrayCtor } from '../../../ir/tensor.js';
 import { convOverBatchAsDepth } from '../../batch-as-depth.js';
+import { knownValueOf } from '../../shape/index.js';
 import { type GradBuilder, infoOf, type OutInfo, staticShape } from '../builder.js';
 import type { GradContext, GradRule, GradRuleTable } from '../rule.js';
 
@@ -760,6 +764,66 @@ function convFamilyRule(transposed: boolean): GradRule {
   };
 }
 
+/**
+ * The mask output of a Dropout node in training mode. Without one, the forward node is
+ * replaced by one that has it (same inputs, attributes and output value name), as MaxPool
+ * gains its Indices: the IR has no way to add an output to a node in place. The
+ * replacement happens in `replaceForward`, to be called after `setGrad`.
+ */
+function dropoutMask(c: GradContext): { mask: Value; replaceForward: () => void } {
+  const n = c.node;
+  const existing = n.outputs[1];
+  if (existing && existing.name !== '') return { mask: existing, replaceForward: () => {} };
+  const g = n.graph;
+  if (!g) throw c.fail('the node is not in a graph');
+  const y = n.outputs[0]!;
+  const y2 = new Value(c.b.fresh(`${y.name}/with_mask`), copyType(y));
+  const mask = new Value(c.b.fresh(`${y.name}/mask`), tensorType(DataType.BOOL, y.shape ? [...y.shape] : null));
+  const replaceForward = (): void => {
+    const replacement = new Node(n.domain, n.opType, [...n.inputs], [y2, mask], { name: n.name, attributes: [...n.attributes.values()] });
+    g.nodes.insertAfter(n, replacement);
+    y.replaceAllUsesWith(y2);
+    g.removeNode(n, false);
+    y2.name = y.name;
+  };
+  return { mask, replaceForward };
+}
+
+/**
+ * Dropout's 1 − ratio as onnxruntime divides by it: the ratio read as a float32 (0.5 when
+ * absent), the difference taken in float32, then in the data's type.
+ */
+function dropoutKeptFraction(c: GradContext, dtype: DataType): Value {
+  const b = c.b;
+  const ratio = c.xOpt(1);
+  const known = ratio ? knownValueOf(ratio) : null;
+  const r = !ratio ? 0.5 : known && known.data.length === 1 && typeof known.data[0] === 'number' ? known.data[0] : null;
+  if (r !== null) return b.scalar(Math.fround(1 - Math.fround(r)), dtype);
+  // Known only at run time.
+  const r32 = ratio!.dtype === DataType.FLOAT ? ratio! : b.cast(ratio!, DataType.FLOAT);
+  const kept = b.sub(b.scalar(1, DataType.FLOAT), r32, r32);
+  return dtype === DataType.FLOAT ? kept : b.cast(kept, dtype);
+}
+
+/**
+ * The sum over a channel window (axis 1) of each position: out[:, c] = Σ v[:, c−before … c+after]
+ * (zero outside the channels), as a Pad and before + after + 1 shifted Slices. Exact in any
+ * type, and needs only the rank.
+ */
+function channelWindowSum(c: GradContext, v: Value, rank: number, before: number, after: number): Value {
+  const b = c.b;
+  const info = infoOf(v);
+  if (before === 0 && after === 0) return v;
+  const pads = new Array<number>(2 * rank).fill(0);
+  pads[1] = before;
+  pads[rank + 1] = after;
+  const padded = b.pad(v, pads, { dtype: v.dtype });
+  const width = before + after + 1;
+  // Shift k reads padded channels k … k + C − 1; its end counts from the padded end.
+  const shifts = range(0, width).map((k) => b.slice(padded, [k], [k === width - 1 ? Number.MAX_SAFE_INTEGER : k - (width - 1)], [1], undefined, info));
+  return b.sum(shifts, v);
+}
+
 export const NN_RULES: GradRuleTable = {
   Conv: convFamilyRule(false),
   ConvTranspose: convFamilyRule(true),
@@ -805,6 +869,75 @@ export const NN_RULES: GradRuleTable = {
       const ones = b.constant(dtype, [1, 1, ...g.kernel], new Array<number>(g.kernel.reduce((p, v) => p * v, 1)).fill(1));
       const spread = transposedWindow(c, perChannel, ones, g, 1, { dtype });
       c.setGrad(0, b.reshapeLike(spread, x));
+    },
+  },
+
+  Dropout: {
+    // Inference (no training_mode, or a false one; every Dropout before opset 12): the
+    // identity. Training: y = x / (1 − ratio) where the forward's mask is set, else 0, so
+    // dx = dy / (1 − ratio) there (divided as onnxruntime's forward divides). ratio and
+    // training_mode carry no gradient.
+    differentiable: [0],
+    grad(c) {
+      const dy = c.dyOrZeros(0);
+      const training = c.xOpt(2);
+      if (!training) {
+        c.setGrad(0, dy);
+        return;
+      }
+      const known = knownValueOf(training);
+      const mode = known && known.data.length === 1 ? known.data[0] : null;
+      if (typeof mode !== 'number') {
+        throw c.fail(`its training_mode ('${training.name}') is only known at run time`, 'make training_mode a constant: the gradient is the identity in inference mode and masked in training mode');
+      }
+      if (mode === 0) {
+        c.setGrad(0, dy);
+        return;
+      }
+      const b = c.b;
+      const x = c.x(0);
+      const dtype = x.dtype ?? DataType.FLOAT;
+      const { mask, replaceForward } = dropoutMask(c);
+      const scaled = b.op('Div', [dy, dropoutKeptFraction(c, dtype)], {}, infoOf(x));
+      const keep = mask.dtype === DataType.BOOL ? mask : b.cast(mask, DataType.BOOL);
+      c.setGrad(0, b.op('Where', [keep, scaled, b.scalar(0, dtype)], {}, infoOf(x)));
+      replaceForward();
+    },
+  },
+
+  LRN: {
+    // y_c = x_c · s_c^(−β), s_c = bias + α/size · Σ_{k ∈ W(c)} x_k², over the channel window
+    // W(c) = [c − ⌊(size−1)/2⌋, c + ⌈(size−1)/2⌉] (clipped to the channels). Then
+    // dx_i = dy_i · s_i^(−β) − (2αβ/size) · x_i · Σ_{j : i ∈ W(j)} dy_j · x_j · s_j^(−β−1),
+    // where x_j · s_j^(−β−1) = y_j / s_j and {j : i ∈ W(j)} = [i − ⌈(size−1)/2⌉, i + ⌊(size−1)/2⌋]
+    // is the mirrored window (they differ for even sizes).
+    differentiable: [0],
+    grad(c) {
+      const dy = c.dy(0);
+      if (!dy) return;
+      const b = c.b;
+      const x = c.x(0);
+      const y = c.y(0);
+      const rank = x.shape?.length;
+      if (rank === undefined) throw c.fail(`the gradient needs the rank of '${x.name}', which is unknown`, SHAPE_HINT);
+      if (rank < 2) throw c.fail(`'${x.name}' has rank ${rank}; LRN normalizes over axis 1`);
+      const size = c.node.attrInt('size', 0);
+      if (!Number.isInteger(size) || size < 1) throw c.fail(`size ${size} is not a positive integer`);
+      const alpha = c.node.attrFloat('alpha', 1e-4);
+      const beta = c.node.attrFloat('beta', 0.75);
+      const bias = c.node.attrFloat('bias', 1);
+      const dtype = x.dtype ?? DataType.FLOAT;
+      const info = infoOf(x);
+      const k = (v: number): Value => b.scalar(v, dtype);
+      const mul = (p: Value, q: Value): Value => b.op('Mul', [p, q], {}, info);
+      const before = Math.floor((size - 1) / 2);
+      const after = size - 1 - before;
+      const squares = channelWindowSum(c, mul(x, x), rank, before, after);
+      const s = b.op('Add', [mul(squares, k(alpha / size)), k(bias)], {}, info);
+      const direct = mul(dy, b.op('Pow', [s, k(-beta)], {}, info));
+      const t = b.op('Div', [mul(dy, y), s], {}, info);
+      const spread = channelWindowSum(c, t, rank, after, before);
+      c.setGrad(0, b.op('Sub', [direct, mul(mul(x, spread), k((2 * alpha * beta) / size))], {}, info));
     },
   },
 

@@ -1,5 +1,5 @@
 // Gradient rules for ops that move data without arithmetic: reshapes, transposes,
-// concatenation and splitting, slicing, padding, gathering, broadcasting, resizing.
+// concatenation and splitting, slicing, padding, gathering (TopK too), broadcasting, resizing.
 //
 // Most of these ops are linear maps with a fixed pattern, so each gradient is the adjoint
 // pattern: a reshape back, the inverse permutation, a split for a concat, a scatter-add for
@@ -132,6 +132,34 @@ function adjointAlongAxis(b: GradBuilder, dy: Value, axis: number, rank: number,
   const t = b.transpose(dy, perm);
   const m = b.op('MatMul', [t, b.constant(dtype, [outLen, inLen], a)], {}, { dtype, shape: withIn(t.shape, rank - 1) });
   return b.transpose(m, perm, { dtype, shape: withIn(dy.shape, axis) });
+}
+
+/**
+ * GatherND indices with `batchDims` leading batch axes as ScatterND takes them (it has no
+ * batch_dims): each index tuple gets its batch coordinates prepended, so [B…, m…, k]
+ * becomes [B…, m…, batchDims + k], indexing x from its first axis.
+ */
+function withBatchCoordinates(c: GradContext, idx: Value, batchDims: number): Value {
+  const b = c.b;
+  const q = rankOf(c, idx);
+  if (batchDims >= q) throw c.fail(`batch_dims ${batchDims} is not below the rank ${q} of its indices`);
+  const I64 = DataType.INT64;
+  const lead = range(q - 1).map((i) => dimPart(b, idx, i));
+  const spread = shapeFromParts(b, [...lead, 1]);
+  const spreadShape = partsShape([...lead, 1]);
+  const parts: Value[] = [];
+  for (let i = 0; i < batchDims; i++) {
+    const d = lead[i]!;
+    // 0 … d−1 along axis i, broadcast over the other axes of the tuples.
+    const iota =
+      typeof d === 'number'
+        ? b.ints(range(d))
+        : b.op('Range', [b.constant(I64, [], [0]), b.squeeze(d, [0], { dtype: I64, shape: [] }), b.constant(I64, [], [1])], {}, { dtype: I64, shape: [null] });
+    const along = b.reshape(iota, b.ints(range(q).map((j) => (j === i ? -1 : 1))), { dtype: I64, shape: range(q).map((j) => (j === i ? (typeof d === 'number' ? d : null) : 1)) });
+    parts.push(b.op('Expand', [along, spread], {}, { dtype: I64, shape: spreadShape }));
+  }
+  const k = idx.shape?.[q - 1];
+  return b.op('Concat', [...parts, idx], { axis: q - 1 }, { dtype: I64, shape: [...spreadShape.slice(0, -1), typeof k === 'number' ? k + batchDims : null] });
 }
 
 // ---- Pad: where each output element along an axis comes from ----
@@ -515,6 +543,33 @@ export const TENSOR_RULES: GradRuleTable = {
       const idx = c.x(1);
       const axis = normAxis(c, c.node.attrInt('axis', 0), rankOf(c, x));
       c.setGrad(0, b.op('ScatterElements', [b.zerosLike(x), idx, c.dyOrZeros(0)], { axis, reduction: 'add' }, infoOf(x)));
+    },
+  },
+
+  GatherND: {
+    differentiable: [0],
+    // ScatterND with reduction 'add': index tuples may repeat.
+    minOpset: 16,
+    grad(c) {
+      const b = c.b;
+      const x = c.x(0);
+      const batchDims = c.node.attrInt('batch_dims', 0);
+      const idx = batchDims > 0 ? withBatchCoordinates(c, c.x(1), batchDims) : c.x(1);
+      c.setGrad(0, b.op('ScatterND', [b.zerosLike(x), idx, c.dyOrZeros(0)], { reduction: 'add' }, infoOf(x)));
+    },
+  },
+
+  TopK: {
+    // The values are x at the indices output: scatter dy there (positions within a slice are
+    // distinct, so no reduction is needed). The indices carry no gradient.
+    differentiable: [0],
+    grad(c) {
+      const b = c.b;
+      const x = c.x(0);
+      const axis = normAxis(c, c.node.attrInt('axis', -1), rankOf(c, x));
+      const indices = c.node.outputs[1];
+      if (!indices || indices.name === '') throw c.fail('its indices output is missing');
+      c.setGrad(0, b.op('ScatterElements', [b.zerosLike(x), indices, c.dyOrZeros(0)], { axis }, infoOf(x)));
     },
   },
 
