@@ -41,6 +41,9 @@ const FD_CANNOT_AGREE: Record<string, string> = {
   'pytorch-converted/test_MaxPool1d_stride_padding_dilation': 'overlapping dilated windows share few maxima, which switch within ±h',
   'pytorch-converted/test_MaxPool2d_stride_padding_dilation': 'overlapping dilated windows share few maxima, which switch within ±h',
   'node/test_nllloss_NCd1d2d3d4d5_mean_weight_expanded': 'a directional derivative ~1e-3 of the loss: at the edge of float32 differences',
+  'node/test_nllloss_NCd1d2d3d4d5_mean_weight': 'the weights\' directional derivative ~2e-3: at the edge of float32 differences (float64 agrees to 2e-6)',
+  'node/test_sce_NCd1d2d3d4d5_mean_weight': 'the weights\' directional derivative ~3e-3 of a loss ~1.6: at the edge of float32 differences (float64 agrees to 4e-6)',
+  'node/test_sce_NCd1d2d3d4d5_mean_weight_expanded': 'as test_sce_NCd1d2d3d4d5_mean_weight',
 };
 
 const isFloat = (d: DataType | undefined): boolean => d === DataType.FLOAT || d === DataType.DOUBLE;

@@ -221,6 +221,23 @@ describe('matrix products', () => {
     await expectOrtAgrees(m);
   });
 
+  it('NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss: target-shaped or scalar loss, scores-shaped log_prob', async () => {
+    const b = new GraphBuilder();
+    const scores = b.input('scores', F, [2, 5, 3]);
+    const labels = b.input('labels', DataType.INT64, [2, 3]);
+    const none = b.op('NegativeLogLikelihoodLoss', [scores, labels], { reduction: 'none' });
+    const mean = b.op('NegativeLogLikelihoodLoss', [scores, labels], {});
+    const [sce, logProb] = b.opMulti('SoftmaxCrossEntropyLoss', [scores, labels], 2, { reduction: 'sum' });
+    for (const v of [none, mean, sce!, logProb!]) b.output(v);
+    const m = b.model({ opset: 13 });
+    inferClean(m);
+    expect(none.shape).toEqual([2, 3]);
+    expect(mean.shape).toEqual([]);
+    expect(sce!.shape).toEqual([]);
+    expect(logProb!.shape).toEqual([2, 5, 3]);
+    await expectOrtAgrees(m);
+  });
+
   it('Einsum: a label of size 1 in one operand broadcasts against the other', async () => {
     const b = new GraphBuilder();
     const p = b.input('p', F, [1, 3]);

@@ -200,6 +200,16 @@ const layerNorm: ShapeRule = (c) => {
   return [y, out(stash, stat), out(stash, [...stat])];
 };
 
+/**
+ * NegativeLogLikelihoodLoss / SoftmaxCrossEntropyLoss: the loss has the target's shape with
+ * reduction 'none', else it is a scalar; SoftmaxCrossEntropyLoss's log_prob has the scores' shape.
+ */
+const classLoss: ShapeRule = (c) => {
+  const dtype = c.dtype(0);
+  const loss = out(dtype, c.attrStr('reduction', 'mean') === 'none' ? c.shape(1) : []);
+  return c.numOutputs > 1 ? [loss, out(dtype, c.shape(0))] : [loss];
+};
+
 // ---------------------------------------------------------------- matrix products
 
 function matmulShape(c: RuleContext, a: Shape | null, b: Shape | null): Shape | null {
@@ -393,6 +403,8 @@ export const NN_RULES: Record<string, ShapeRule> = {
   MaxRoiPool: maxRoiPool,
   BatchNormalization: batchNorm,
   LayerNormalization: layerNorm,
+  NegativeLogLikelihoodLoss: classLoss,
+  SoftmaxCrossEntropyLoss: classLoss,
   MatMul: matmul,
   MatMulInteger: matmulInteger,
   QLinearMatMul: qlinearMatmul,
