@@ -726,3 +726,43 @@ describe('Einsum', () => {
     expect(err.message).toMatch(/'\.\.\.i,i->\.\.\.'/);
   });
 });
+
+// onnxruntime's MeanVarianceNormalization kernel is float-only (and it runs no function body
+// for double), so these checks are float32. Slices of a few random elements can have a small
+// σ, where the curvature is large: a step of 2e-3 keeps the O(h²) truncation small, and the
+// float32 rounding of the loss (~1e-6 absolute, divided by 2h) stays below atol 2e-3 /
+// rtol 2e-3, ten times tighter than the float32 defaults. (Against float64 differences of
+// the formula the gradient agrees to ~4e-5.)
+describe('MeanVarianceNormalization (float32)', () => {
+  // Its own generator, so the cases above keep their random draws.
+  const rnd = xorshift32(1789);
+  const int = (lo: number, hi: number): number => lo + Math.floor(rnd() * (hi - lo + 1));
+  const F = { dtype: 'float32' as const, h: 2e-3, atol: 2e-3, rtol: 2e-3, directions: 4 };
+  it('default axes [0, 2, 3] on a random 4-D input, at opsets 13 and 9 (raised to 13)', async () => {
+    for (const opset of [13, 9]) {
+      const dims = [int(1, 3), int(1, 3), int(2, 3), int(1, 3)];
+      await expectGrads({ ...F, build: (b, dt) => b.op('MeanVarianceNormalization', [b.input('x', dt, dims)]), inputs: { x: { dims } }, opset });
+    }
+  });
+
+  for (let k = 0; k < 4; k++) {
+    const rank = int(2, 4);
+    const dims = Array.from({ length: rank }, () => int(2, 4));
+    // A random non-empty subset of the axes, each negative half the time.
+    const axes = Array.from({ length: rank }, (_, a) => a).filter(() => rnd() < 0.6);
+    if (axes.length === 0) axes.push(int(0, rank - 1));
+    const given = axes.map((a) => (rnd() < 0.5 ? a - rank : a));
+    it(`x [${dims}], axes [${given}]`, async () => {
+      await expectGrads({ ...F, build: (b, dt) => b.op('MeanVarianceNormalization', [b.input('x', dt, dims)], { axes: given }), inputs: { x: { dims } } });
+    });
+  }
+
+  it('the default axes on a 3-D input are an E_AUTODIFF error', () => {
+    const b = new GraphBuilder('t');
+    const y = b.op('MeanVarianceNormalization', [b.input('x', DataType.FLOAT, [2, 3, 4])]);
+    b.output(b.op('ReduceSum', [y], { keepdims: 0 }, { outputNames: ['loss'] }));
+    const err = thrown(() => differentiate(b.model({ opset: 13 }), { wrt: ['x'], loss: 'loss' }));
+    expect(err.code).toBe('E_AUTODIFF');
+    expect(err.message).toMatch(/axis 3 is out of range for rank 3/);
+  });
+});

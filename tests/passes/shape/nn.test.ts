@@ -238,6 +238,21 @@ describe('matrix products', () => {
     await expectOrtAgrees(m);
   });
 
+  it('MaxUnpool: the default unpooled size, or output_shape', async () => {
+    const b = new GraphBuilder();
+    const x = b.input('x', F, [1, 2, 8, 6]);
+    const [pooled, idx] = b.opMulti('MaxPool', [x], 2, { kernel_shape: [3, 2], strides: [2, 2], pads: [1, 0, 0, 0] });
+    const back = b.op('MaxUnpool', [pooled!, idx!], { kernel_shape: [3, 2], strides: [2, 2], pads: [1, 0, 0, 0] });
+    const shaped = b.op('MaxUnpool', [pooled!, idx!, b.init('os', DataType.INT64, [4], [1, 2, 8, 6])], { kernel_shape: [3, 2], strides: [2, 2], pads: [1, 0, 0, 0] });
+    for (const v of [back, shaped]) b.output(v);
+    const m = b.model({ opset: 11 });
+    inferClean(m);
+    expect(pooled!.shape).toEqual([1, 2, 4, 3]);
+    expect(back.shape).toEqual([1, 2, 8, 6]); // (4 − 1)·2 − 1 + 3, (3 − 1)·2 + 2
+    expect(shaped.shape).toEqual([1, 2, 8, 6]);
+    await expectOrtAgrees(m);
+  });
+
   it('Einsum: a label of size 1 in one operand broadcasts against the other', async () => {
     const b = new GraphBuilder();
     const p = b.input('p', F, [1, 3]);

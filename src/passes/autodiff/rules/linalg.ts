@@ -1,5 +1,5 @@
 // Gradient rules for matrix products (Gemm, MatMul, Einsum), reductions (Reduce*, CumSum),
-// softmax and normalization (BatchNormalization, LayerNormalization).
+// softmax and normalization (BatchNormalization, LayerNormalization, MeanVarianceNormalization).
 
 import { attr } from '../../../ir/builder.js';
 import { constantOf } from '../../../ir/constants.js';
@@ -92,6 +92,7 @@ export const LINALG_RULES: GradRuleTable = {
     grad: batchNormGrad,
   },
   LayerNormalization: { differentiable: [0, 1, 2], grad: layerNormGrad },
+  MeanVarianceNormalization: { differentiable: [0], grad: mvnGrad },
 };
 
 // ---------------------------------------------------------------- matrix products
@@ -651,15 +652,45 @@ function layerNormGrad(c: GradContext): void {
   const invstd = b.op('Reciprocal', [b.op('Sqrt', [b.add(variance, b.scalar(eps, dt))], {}, statInfo)], {}, statInfo);
   const xhat = b.mul(xc, invstd, X);
   const dy = c.dyOrZeros(0);
-  if (c.wants(0)) {
-    const g = b.mul(dy, c.x(1), X);
-    const meanG = b.reduceMean(g, axes, true, statInfo);
-    const meanGXhat = b.reduceMean(b.mul(g, xhat, X), axes, true, statInfo);
-    c.setGrad(0, b.mul(b.sub(b.sub(g, meanG, X), b.mul(xhat, meanGXhat, X), X), invstd, X));
-  }
+  if (c.wants(0)) c.setGrad(0, b.mul(centeredGrad(b, b.mul(dy, c.x(1), X), xhat, axes, statInfo), invstd, X));
   if (c.wants(1)) c.setGrad(1, b.sumToShape(b.mul(dy, xhat, X), c.x(1), Y));
   const bias = c.xOpt(2);
   if (bias && c.wants(2)) c.setGrad(2, b.sumToShape(dy, bias, Y));
+}
+
+/**
+ * g − mean(g) − x̂·mean(g·x̂) over `axes`: the gradient of x̂ = (x − mean)/σ (σ over the same
+ * axes) times σ, for the gradient g of x̂. `statInfo` types the keepdims means.
+ */
+function centeredGrad(b: GradBuilder, g: Value, xhat: Value, axes: number[], statInfo: OutInfo): Value {
+  const meanG = b.reduceMean(g, axes, true, statInfo);
+  const meanGXhat = b.reduceMean(b.mul(g, xhat, xhat), axes, true, statInfo);
+  return b.sub(b.sub(g, meanG, xhat), b.mul(xhat, meanGXhat, xhat), xhat);
+}
+
+/**
+ * Y = (X − mean)/σ with mean and σ² = mean((X − mean)²) over `axes` (default [0, 2, 3]),
+ * as onnxruntime computes it: no epsilon. (The spec's function body adds 1e-9 to σ, a
+ * difference of ~1e-9/σ relative; onnxruntime's CPU kernel, float only, adds nothing.) The
+ * gradient is LayerNormalization's without scale: dX = (dY − mean(dY) − Y·mean(dY·Y))/σ,
+ * with the forward's own Y and σ recomputed.
+ */
+function mvnGrad(c: GradContext): void {
+  const b = c.b;
+  const X = c.x(0);
+  const xs = X.shape;
+  if (!xs) throw c.fail('the rank of the input is unknown', 'give the input shapes (--shape)');
+  const rank = xs.length;
+  const given = c.node.attrInts('axes');
+  const raw = given ?? [0, 2, 3];
+  const bad = raw.find((a) => !Number.isInteger(a) || a < -rank || a >= rank);
+  if (bad !== undefined) throw c.fail(`axis ${bad} is out of range for rank ${rank}`, given ? undefined : 'the default axes [0, 2, 3] need a 4-D input: give the axes');
+  const axes = normalizeAxes(raw, rank);
+  const statInfo = { dtype: dtypeOf(X), shape: xs.map((d, i) => (axes.includes(i) ? 1 : d)) };
+  const mean = b.reduceMean(X, axes, true, statInfo);
+  const xc = b.sub(X, mean, X);
+  const sigma = b.op('Sqrt', [b.reduceMean(b.mul(xc, xc), axes, true, statInfo)], {}, statInfo);
+  c.setGrad(0, b.div(centeredGrad(b, c.dyOrZeros(0), c.y(0), axes, statInfo), sigma, X));
 }
 
 /** `v` cast to `dt` when its type differs (opset 15 BatchNormalization allows mixed types). */

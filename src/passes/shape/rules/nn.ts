@@ -157,6 +157,24 @@ function pool(withIndices: boolean): ShapeRule {
   };
 }
 
+/**
+ * MaxUnpool: output_shape when given (known), else per spatial axis (in − 1)·stride − pads at
+ * both ends + kernel (ONNX's default unpooled size).
+ */
+const maxUnpool: ShapeRule = (c) => {
+  const xs = c.shape(0);
+  const dtype = c.dtype(0);
+  const given = c.input(2) ? c.numbers(2) : null;
+  if (given) return [out(dtype, given)];
+  if (c.input(2) || !xs) return [out(dtype, xs ? xs.map(() => null) : null)];
+  const nsp = xs.length - 2;
+  const kernel = c.attrInts('kernel_shape') ?? c.fail('kernel_shape is required');
+  const strides = c.attrInts('strides') ?? new Array<number>(nsp).fill(1);
+  const pads = c.attrInts('pads') ?? new Array<number>(2 * nsp).fill(0);
+  const spatial = xs.slice(2).map((d, i) => (typeof d === 'number' ? (d - 1) * strides[i]! - pads[i]! - pads[nsp + i]! + kernel[i]! : null));
+  return [out(dtype, [xs[0]!, xs[1]!, ...spatial])];
+};
+
 const globalPool: ShapeRule = (c) => {
   const xs = c.shape(0);
   if (!c.type(0)) return [null];
@@ -396,6 +414,7 @@ export const NN_RULES: Record<string, ShapeRule> = {
   MaxPool: pool(true),
   AveragePool: pool(false),
   LpPool: pool(false),
+  MaxUnpool: maxUnpool,
   GlobalAveragePool: globalPool,
   GlobalMaxPool: globalPool,
   GlobalLpPool: globalPool,
