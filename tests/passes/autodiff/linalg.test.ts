@@ -23,6 +23,15 @@ const int = (lo: number, hi: number): number => lo + Math.floor(rnd() * (hi - lo
 const positive = (n: number): number[] => Array.from({ length: n }, () => 0.5 + rnd());
 const count = (dims: number[]): number => dims.reduce((a, d) => a * d, 1);
 
+/** A random reduction: rank 1–4, a random subset of axes (some negative), keepdims 0/1. */
+function randomReduction(): { dims: number[]; axes: number[]; keepdims: number } {
+  const rank = int(1, 4);
+  const dims = Array.from({ length: rank }, () => int(1, 4));
+  const axes = dims.map((_, i) => i).filter(() => rnd() < 0.5).map((a) => (rnd() < 0.5 ? a - rank : a));
+  if (axes.length === 0) axes.push(int(-rank, rank - 1));
+  return { dims, axes, keepdims: int(0, 1) };
+}
+
 async function expectGrads(c: GradCheckCase): Promise<void> {
   const r = await gradCheck(c);
   expect(r.ok, describeFailures(r)).toBe(true);
@@ -149,21 +158,13 @@ describe('Reduce*', () => {
     ['ReduceLogSumExp', false],
   ];
 
-  /** A random reduction: rank 1–4, a random subset of axes (some negative), keepdims 0/1. */
-  function randomCase(): { dims: number[]; axes: number[]; keepdims: number } {
-    const rank = int(1, 4);
-    const dims = Array.from({ length: rank }, () => int(1, 4));
-    const axes = dims.map((_, i) => i).filter(() => rnd() < 0.5).map((a) => (rnd() < 0.5 ? a - rank : a));
-    if (axes.length === 0) axes.push(int(-rank, rank - 1));
-    return { dims, axes, keepdims: int(0, 1) };
-  }
 
   for (const [op, needsPositive] of ops) {
     for (const opset of [13, 18]) {
       // ReduceSum takes axes as an input from 13, the others from 18.
       const axesAsInput = op === 'ReduceSum' ? opset >= 13 : opset >= 18;
       it(`${op} at opset ${opset}: random axes (negative too), keepdims 0/1, all axes`, async () => {
-        const cases = [randomCase(), randomCase(), randomCase(), { dims: [2, 3], axes: [] as number[], keepdims: 0 }, { dims: [3, 2, 2], axes: [] as number[], keepdims: 1 }];
+        const cases = [randomReduction(), randomReduction(), randomReduction(), { dims: [2, 3], axes: [] as number[], keepdims: 0 }, { dims: [3, 2, 2], axes: [] as number[], keepdims: 1 }];
         for (const { dims, axes, keepdims } of cases) {
           await expectGrads({
             build(b, dt) {
@@ -445,20 +446,12 @@ function thrown(f: () => unknown): SplitcError {
 }
 
 describe('ReduceProd', () => {
-  /** A random reduction: rank 1–4, a random subset of axes (some negative), keepdims 0/1. */
-  function randomCase(): { dims: number[]; axes: number[]; keepdims: number } {
-    const rank = int(1, 4);
-    const dims = Array.from({ length: rank }, () => int(1, 4));
-    const axes = dims.map((_, i) => i).filter(() => rnd() < 0.5).map((a) => (rnd() < 0.5 ? a - rank : a));
-    if (axes.length === 0) axes.push(int(-rank, rank - 1));
-    return { dims, axes, keepdims: int(0, 1) };
-  }
   // Values away from 0 and of magnitude ~1, so products of up to 64 elements stay O(1).
   const data = (dims: number[]): number[] => Array.from({ length: count(dims) }, () => (rnd() < 0.5 ? -1 : 1) * (0.7 + 0.6 * rnd()));
 
   for (const opset of [13, 18]) {
     it(`opset ${opset} (axes ${opset >= 18 ? 'input' : 'attribute'}): random axes (negative too), keepdims 0/1, all axes`, async () => {
-      const cases = [randomCase(), randomCase(), randomCase(), randomCase(), { dims: [2, 3], axes: [] as number[], keepdims: 0 }, { dims: [3, 2, 2], axes: [] as number[], keepdims: 1 }];
+      const cases = [randomReduction(), randomReduction(), randomReduction(), randomReduction(), { dims: [2, 3], axes: [] as number[], keepdims: 0 }, { dims: [3, 2, 2], axes: [] as number[], keepdims: 1 }];
       for (const { dims, axes, keepdims } of cases) {
         await expectGrads({
           build(b, dt) {

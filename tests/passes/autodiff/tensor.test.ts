@@ -37,6 +37,20 @@ async function expectGrads(c: GradCheckCase): Promise<GradCheckReport> {
   return r;
 }
 
+/**
+ * Max/min scatters on three random cases: some updates win and some data stays, so both
+ * gradients are exercised (and checked).
+ */
+async function expectBothWin(makeCase: () => GradCheckCase): Promise<void> {
+  const won = { u: false, data: false };
+  for (let k = 0; k < 3; k++) {
+    const r = await expectGrads(makeCase());
+    won.u ||= r.grads.u!.some((v) => v !== 0);
+    won.data ||= r.grads.data!.some((v) => v !== 0);
+  }
+  expect(won).toEqual({ u: true, data: true });
+}
+
 /** The E_AUTODIFF error differentiate() throws for the model, with its message. */
 function autodiffError(build: (b: GraphBuilder) => Value, wrt: string[], opset = 17): SplitcError {
   const b = new GraphBuilder('t');
@@ -764,14 +778,7 @@ describe('ScatterElements (float64)', () => {
 
   for (const reduction of ['max', 'min']) {
     it(`${reduction}, repeated and negative indices (opset 18)`, async () => {
-      const won = { u: false, data: false };
-      for (let k = 0; k < 3; k++) {
-        const r = await expectGrads({ ...scatter(geometry(false), reduction), opset: 18 });
-        won.u ||= r.grads.u!.some((v) => v !== 0);
-        won.data ||= r.grads.data!.some((v) => v !== 0);
-      }
-      // Some updates win and some data stays: both gradients are exercised.
-      expect(won).toEqual({ u: true, data: true });
+      await expectBothWin(() => ({ ...scatter(geometry(false), reduction), opset: 18 }));
     });
   }
 
@@ -862,14 +869,7 @@ describe('ScatterND (float64)', () => {
 
   for (const reduction of ['max', 'min']) {
     it(`${reduction}, repeated tuples (opset 18)`, async () => {
-      const won = { u: false, data: false };
-      for (let k = 0; k < 3; k++) {
-        const r = await expectGrads({ ...scatter(geometry(false), reduction), opset: 18 });
-        won.u ||= r.grads.u!.some((v) => v !== 0);
-        won.data ||= r.grads.data!.some((v) => v !== 0);
-      }
-      // Some updates win and some data stays: both gradients are exercised.
-      expect(won).toEqual({ u: true, data: true });
+      await expectBothWin(() => ({ ...scatter(geometry(false), reduction), opset: 18 }));
     });
   }
 });

@@ -20,7 +20,7 @@
 import { type AttrInput, toAttribute } from '../../../ir/builder.js';
 import { constantOf } from '../../../ir/constants.js';
 import { DataType } from '../../../ir/dtype.js';
-import { Node, type TensorType, tensorType, Value } from '../../../ir/graph.js';
+import { type Attribute, Node, type TensorType, tensorType, Value } from '../../../ir/graph.js';
 import { Tensor, type TypedArray, typedArrayCtor } from '../../../ir/tensor.js';
 import { convOverBatchAsDepth } from '../../batch-as-depth.js';
 import { knownValueOf } from '../../shape/index.js';
@@ -719,18 +719,30 @@ function maxPoolIndices(c: GradContext): { indices: Value; replaceForward: () =>
     const outs = b.opMulti('MaxPool', [c.x(0)], 2, attrMap, [{ dtype: y.dtype, shape: y.shape }, { dtype: DataType.INT64, shape: y.shape }]);
     return { indices: outs[1]!, replaceForward: none };
   }
+  const { value: indices, replaceForward } = addSecondOutput(c, 'indices', DataType.INT64, attrs);
+  return { indices, replaceForward };
+}
+
+/**
+ * A second output for the forward node, which has none: `replaceForward` (to be called after
+ * `setGrad`) puts in its place a node with the same name and inputs, `attributes`, and the
+ * outputs [its output, the new value] — the IR has no way to add an output in place.
+ */
+function addSecondOutput(c: GradContext, what: string, dtype: DataType, attributes: Attribute[]): { value: Value; replaceForward: () => void } {
+  const n = c.node;
   const g = n.graph;
   if (!g) throw c.fail('the node is not in a graph');
-  const y2 = new Value(b.fresh(`${y.name}/with_indices`), copyType(y));
-  const indices = new Value(b.fresh(`${y.name}/indices`), tensorType(DataType.INT64, y.shape ? [...y.shape] : null));
+  const y = n.outputs[0]!;
+  const y2 = new Value(c.b.fresh(`${y.name}/with_${what}`), copyType(y));
+  const value = new Value(c.b.fresh(`${y.name}/${what}`), tensorType(dtype, y.shape ? [...y.shape] : null));
   const replaceForward = (): void => {
-    const replacement = new Node(n.domain, n.opType, [...n.inputs], [y2, indices], { name: n.name, attributes: attrs });
+    const replacement = new Node(n.domain, n.opType, [...n.inputs], [y2, value], { name: n.name, attributes });
     g.nodes.insertAfter(n, replacement);
     y.replaceAllUsesWith(y2);
     g.removeNode(n, false);
     y2.name = y.name;
   };
-  return { indices, replaceForward };
+  return { value, replaceForward };
 }
 
 /**
@@ -764,28 +776,12 @@ function convFamilyRule(transposed: boolean): GradRule {
   };
 }
 
-/**
- * The mask output of a Dropout node in training mode. Without one, the forward node is
- * replaced by one that has it (same inputs, attributes and output value name), as MaxPool
- * gains its Indices: the IR has no way to add an output to a node in place. The
- * replacement happens in `replaceForward`, to be called after `setGrad`.
- */
+/** The mask output of a Dropout node in training mode, added (as MaxPool gains its Indices) when it has none. */
 function dropoutMask(c: GradContext): { mask: Value; replaceForward: () => void } {
   const n = c.node;
   const existing = n.outputs[1];
   if (existing && existing.name !== '') return { mask: existing, replaceForward: () => {} };
-  const g = n.graph;
-  if (!g) throw c.fail('the node is not in a graph');
-  const y = n.outputs[0]!;
-  const y2 = new Value(c.b.fresh(`${y.name}/with_mask`), copyType(y));
-  const mask = new Value(c.b.fresh(`${y.name}/mask`), tensorType(DataType.BOOL, y.shape ? [...y.shape] : null));
-  const replaceForward = (): void => {
-    const replacement = new Node(n.domain, n.opType, [...n.inputs], [y2, mask], { name: n.name, attributes: [...n.attributes.values()] });
-    g.nodes.insertAfter(n, replacement);
-    y.replaceAllUsesWith(y2);
-    g.removeNode(n, false);
-    y2.name = y.name;
-  };
+  const { value: mask, replaceForward } = addSecondOutput(c, 'mask', DataType.BOOL, [...n.attributes.values()]);
   return { mask, replaceForward };
 }
 
