@@ -214,14 +214,38 @@ describe('Reduce*', () => {
     close(out['grad:x']!, new Array(12).fill(0.25));
   });
 
-  it('a non-constant axes input is an E_AUTODIFF error', () => {
+  // Axes fed at run time (as the ONNX backend tests feed them): ReduceSum and ReduceMean
+  // Unsqueeze dy at those axes and broadcast; empty axes reduce everything, or nothing with
+  // noop_with_empty_axes.
+  const runtimeAxes: [string, number[], number[], number, number][] = [
+    // op, dims, axes, keepdims, noop_with_empty_axes
+    ['ReduceSum', [2, 3, 4], [1], 0, 0],
+    ['ReduceSum', [2, 3, 4], [-1, 0], 1, 0],
+    ['ReduceSum', [3, 4], [], 0, 0],
+    ['ReduceSum', [3, 4], [], 1, 1],
+    ['ReduceMean', [2, 3, 4], [2, -3], 0, 0],
+    ['ReduceMean', [4, 3], [0], 1, 0],
+    ['ReduceMean', [3, 2], [], 0, 0],
+  ];
+  for (const [op, dims, axes, keepdims, noop] of runtimeAxes) {
+    it(`${op} with axes [${axes}] fed at run time, keepdims ${keepdims}, noop_with_empty_axes ${noop}`, async () => {
+      await expectGrads({
+        build: (b, dt) => b.op(op, [b.input('x', dt, dims), b.input('axes', DataType.INT64, [axes.length])], { keepdims, noop_with_empty_axes: noop }),
+        inputs: { x: { dims }, axes: { dims: [axes.length], type: 'int64', data: axes } },
+        wrt: ['x'],
+        opset: 18,
+      });
+    });
+  }
+
+  it('ReduceMax with axes fed at run time is an E_AUTODIFF error', () => {
     const b = new GraphBuilder('t');
     const x = b.input('x', DataType.DOUBLE, [2, 3]);
     const axes = b.input('axes', DataType.INT64, [1]);
-    b.output(b.op('ReduceSum', [x, axes], { keepdims: 0 }, { outputNames: ['loss0'] }));
+    b.output(b.op('ReduceMax', [x, axes], { keepdims: 0 }, { outputNames: ['loss0'] }));
     const y = b.op('ReduceSum', [b.graph.outputs[0]!], { keepdims: 0 }, { outputNames: ['loss'] });
     b.output(y);
-    const m = b.model({ opset: 17 });
+    const m = b.model({ opset: 18 });
     expect(() => differentiate(m, { wrt: ['x'], loss: 'loss', inputShapes: { axes: [1] } })).toThrow(/axes are not a constant/);
   });
 });

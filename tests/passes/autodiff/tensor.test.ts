@@ -205,13 +205,67 @@ describe('Slice', () => {
     expect(Array.from(r.grads.x!)).toEqual([0, 0, 0, 0, 0, 0]);
   });
 
-  it('bounds known only at run time are an E_AUTODIFF error', () => {
-    const e = autodiffError((b) => b.op('Slice', [b.input('x', DataType.DOUBLE, [4, 3]), b.input('s', I64, [1]), b.init('e', I64, [1], [3])]), ['x']);
-    expect(e.message).toMatch(/starts .* only known at run time/);
+  // Bounds fed at run time (as the ONNX backend tests feed them): dy is scatter-added back
+  // through the positions the same Slice reads.
+  const runtimeBounds: [number[], number[], number[], number[] | null, number[] | null][] = [
+    // dims, starts, ends, axes, steps
+    [[5, 4], [1], [4], null, null],
+    [[5, 4, 3], [-1, 0], [-6, 9], [0, -1], [-2, 2]], // reversed, clamped, negative axis
+    [[6, 3], [0, 2], [6, 0], [0, 1], [3, -1]],
+  ];
+  for (const [dims, starts, ends, axes, steps] of runtimeBounds) {
+    it(`bounds fed at run time: starts ${starts}, ends ${ends}, axes ${axes ?? 'all'}, steps ${steps ?? 1}`, async () => {
+      const fed = (name: string, v: number[]) => ({ [name]: { dims: [v.length], type: 'int64' as const, data: v } });
+      await expectGrads({
+        build: (b, dt) =>
+          b.op('Slice', [
+            b.input('x', dt, dims),
+            b.input('s', I64, [starts.length]),
+            b.input('e', I64, [ends.length]),
+            axes ? b.input('a', I64, [axes.length]) : null,
+            steps ? b.input('t', I64, [steps.length]) : null,
+          ]),
+        inputs: { x: { dims }, ...fed('s', starts), ...fed('e', ends), ...(axes ? fed('a', axes) : {}), ...(steps ? fed('t', steps) : {}) },
+        wrt: ['x'],
+      });
+    });
+  }
+
+  it('bounds fed at run time that select nothing give a zero gradient', async () => {
+    const r = await gradCheck({
+      build: (b, dt) => b.op('Slice', [b.input('x', dt, [4, 5]), b.input('s', I64, [1]), b.input('e', I64, [1]), b.init('a', I64, [1], [1])]),
+      inputs: { x: { dims: [4, 5] }, s: { dims: [1], type: 'int64', data: [2] }, e: { dims: [1], type: 'int64', data: [2] } },
+      wrt: ['x'],
+    });
+    expect(r.ok, describeFailures(r)).toBe(true);
+    expect([...r.grads.x!].every((g) => g === 0)).toBe(true);
   });
 });
 
 describe('Pad', () => {
+  // Pads fed at run time: dy is scatter-added back through the positions the same Pad copies
+  // (several for reflect/edge/wrap), the constant's share to the value input.
+  const runtimePads: [string, number[], number[], number[] | null][] = [
+    // mode, dims, pads, axes
+    ['constant', [3, 4], [1, -1, 2, 1], null],
+    ['reflect', [3, 4], [2, 1, 0, 3], null],
+    ['edge', [2, 3, 4], [0, 2, -1, 1, 0, 3], null],
+    ['wrap', [3, 4], [1, 2, 2, 1], null],
+    ['constant', [2, 3, 4], [2, 1, 0, -1], [-1, 0]],
+  ];
+  for (const [mode, dims, pads, axes] of runtimePads) {
+    it(`${mode} mode with pads [${pads}] fed at run time${axes ? `, axes [${axes}]` : ''}`, async () => {
+      const withValue = mode === 'constant';
+      await expectGrads({
+        build: (b, dt) =>
+          b.op('Pad', [b.input('x', dt, dims), b.input('p', I64, [pads.length]), withValue ? b.input('v', dt, []) : null, ...(axes ? [b.init('a', I64, [axes.length], axes)] : [])], { mode }),
+        inputs: { x: { dims }, p: { dims: [pads.length], type: 'int64', data: pads }, ...(withValue ? { v: { dims: [] } } : {}) },
+        wrt: withValue ? ['x', 'v'] : ['x'],
+        opset: 18,
+      });
+    });
+  }
+
   it('constant mode: positive, zero and negative pads, value input differentiated', async () => {
     await expectGrads({
       build: (b, dt) => b.op('Pad', [b.input('x', dt, [3, 4, 5]), b.init('p', I64, [6], [1, 0, -2, 2, 3, 1]), b.input('v', dt, [])], { mode: 'constant' }),

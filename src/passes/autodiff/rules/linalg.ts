@@ -20,12 +20,18 @@ export const LINALG_RULES: GradRuleTable = {
   // broadcast against x); with noop_with_empty_axes and no axes, onnxruntime applies the
   // op's elementwise part (|x| for L1/L2, x² for SumSquare, log x for LogSum), which the
   // same formulas differentiate correctly.
-  ReduceSum: reduceRule((c, k) => expandTo(c.b, k.dy, k.x)),
-  ReduceMean: reduceRule((c, k) => {
-    if (k.axes.length === 0) return k.dy;
-    const b = c.b;
-    return expandTo(b, b.mul(k.dy, reciprocalCount(c, k.x, c.y(0), k.axes)), k.x);
-  }),
+  ReduceSum: reduceRule(
+    (c, k) => expandTo(c.b, k.dy, k.x),
+    (c, dy) => expandTo(c.b, dy, c.x(0)),
+  ),
+  ReduceMean: reduceRule(
+    (c, k) => {
+      if (k.axes.length === 0) return k.dy;
+      const b = c.b;
+      return expandTo(b, b.mul(k.dy, reciprocalCount(c, k.x, c.y(0), k.axes)), k.x);
+    },
+    (c, dy) => expandTo(c.b, c.b.mul(dy, reciprocalCount(c, c.x(0), c.y(0), null)), c.x(0)),
+  ),
   // The gradient goes to the elements equal to the extremum; ties share it equally (each of
   // t tied elements gets dy/t), so the gradient summed over a slice is dy, as in TensorFlow
   // and PyTorch's amax/amin.
@@ -376,7 +382,12 @@ interface ReduceParts {
 }
 
 /** A Reduce* rule from a formula for dx in terms of x and the keepdims forms of y and dy; dx must have x's shape. */
-function reduceRule(formula: (c: GradContext, k: ReduceParts) => Value): GradRule {
+/**
+ * A Reduce* rule from its formula on the keepdims forms. `runtimeAxes`, for axes fed at run
+ * time: the gradient from dy in keepdims form (Unsqueezed at those axes; with no axes left at
+ * run time it is already x-shaped or one element, and broadcasts either way).
+ */
+function reduceRule(formula: (c: GradContext, k: ReduceParts) => Value, runtimeAxes?: (c: GradContext, dyKept: Value) => Value): GradRule {
   return {
     differentiable: [0],
     grad(c) {
@@ -384,8 +395,14 @@ function reduceRule(formula: (c: GradContext, k: ReduceParts) => Value): GradRul
       const x = c.x(0);
       const rank = x.shape?.length;
       if (rank === undefined) throw c.fail('the rank of the input is unknown', 'give the input shapes (--shape)');
-      const axes = reduceAxes(c, rank);
       const keep = c.node.attrInt('keepdims', 1) !== 0;
+      const axesInput = c.xOpt(1);
+      if (runtimeAxes && axesInput && !constantOf(axesInput)) {
+        const dy = c.dyOrZeros(0);
+        c.setGrad(0, runtimeAxes(c, keep ? dy : b.op('Unsqueeze', [dy, axesInput], {}, { dtype: dy.dtype, shape: null })));
+        return;
+      }
+      const axes = reduceAxes(c, rank);
       const kept = x.shape!.map((d, i) => (axes.includes(i) ? 1 : d));
       const keepForm = (v: Value): Value => (keep || axes.length === 0 ? v : b.unsqueeze(v, axes, { dtype: v.dtype, shape: kept }));
       let y: Value | null = null; // only some formulas need y: unsqueeze it on first use
@@ -485,11 +502,12 @@ function expandTo(b: GradBuilder, v: Value, x: Value): Value {
 }
 
 /** 1 / (number of elements reduced into each output element), as a scalar of x's type. */
-function reciprocalCount(c: GradContext, x: Value, y: Value, axes: number[]): Value {
+/** 1 / the number of elements reduced into each of y's (`axes` null: known at run time only). */
+function reciprocalCount(c: GradContext, x: Value, y: Value, axes: number[] | null): Value {
   const b = c.b;
   const dt = dtypeOf(x);
   const xs = staticShape(x);
-  if (xs) return b.scalar(1 / axes.reduce((p, a) => p * xs[a]!, 1), dt);
+  if (xs && axes) return b.scalar(1 / axes.reduce((p, a) => p * xs[a]!, 1), dt);
   // Dynamic dims: Size(x) / Size(y) counts the reduced elements whatever keepdims is.
   const sx = b.op('Size', [x], {}, { dtype: DataType.INT64, shape: [] });
   const sy = b.op('Size', [y], {}, { dtype: DataType.INT64, shape: [] });

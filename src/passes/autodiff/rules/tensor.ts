@@ -11,7 +11,7 @@
 // clamping.
 
 import { DataType } from '../../../ir/dtype.js';
-import type { Dim, Value } from '../../../ir/graph.js';
+import type { Dim, Node, Value } from '../../../ir/graph.js';
 import { Tensor } from '../../../ir/tensor.js';
 import { knownValueOf } from '../../shape/index.js';
 import { type GradBuilder, infoOf, type OutInfo, staticShape } from '../builder.js';
@@ -114,6 +114,35 @@ function floatDtype(c: GradContext, v: Value): DataType {
   const dt = v.dtype;
   if (dt === undefined) throw c.fail(`the element type of '${v.name}' is unknown`, 'run shape inference with input shapes first');
   return dt;
+}
+
+/** True when every one of the node's inputs `from`… (the structural ones) is absent or known before run time. */
+function structureKnown(node: Node, from: number): boolean {
+  return node.inputs.slice(from).every((v) => !v || v.name === '' || knownNumbers(v) !== null);
+}
+
+/**
+ * The adjoint of an op that copies elements of x into its output (Slice, Pad), for structural
+ * inputs only known at run time: the op itself, with the same structural inputs, runs on x's
+ * positions numbered from 1 (int64, x's shape; Pad's constant becomes 0), and dy is
+ * scatter-added to the positions each output element read — slot 0 collects what came from
+ * the constant. Returns dx, and the constant's gradient.
+ */
+function adjointThroughPositions(c: GradContext, sameOp: (positions: Value, zero: Value) => Value): { dx: Value; fromConstant: Value } {
+  const b = c.b;
+  const x = c.x(0);
+  const dtype = floatDtype(c, x);
+  const I64 = DataType.INT64;
+  const count = b.op('Size', [x], {}, { dtype: I64, shape: [] });
+  const slots = b.add(count, b.scalar(1, I64));
+  const numbered = b.op('Range', [b.scalar(1, I64), slots, b.scalar(1, I64)], {}, { dtype: I64, shape: [null] });
+  const positions = b.op('Reshape', [numbered, b.shapeValue(x)], { allowzero: 1 }, { dtype: I64, shape: x.shape });
+  const read = b.reshape(sameOp(positions, b.scalar(0, I64)), b.ints([-1]), { dtype: I64, shape: [null] });
+  const flatDy = b.reshape(c.dyOrZeros(0), b.ints([-1]), { dtype, shape: [null] });
+  const zeros = b.op('ConstantOfShape', [b.unsqueeze(slots, [0], { dtype: I64, shape: [1] })], { value: Tensor.fromArray('value', dtype, [1], [0]) }, { dtype, shape: [null] });
+  const acc = b.op('ScatterElements', [zeros, read, flatDy], { axis: 0, reduction: 'add' }, { dtype, shape: [null] });
+  const dx = reshapeTo(c, b.slice(acc, [1], [TO_END], [0], undefined, { dtype, shape: [null] }), x);
+  return { dx, fromConstant: b.slice(acc, [0], [1], [0], undefined, { dtype, shape: [1] }) };
 }
 
 /**
@@ -554,6 +583,8 @@ export const TENSOR_RULES: GradRuleTable = {
 
   Slice: {
     differentiable: [0],
+    // Bounds only known at run time: scatter-add through the positions (ScatterElements' add from 16).
+    minOpset: (node) => (structureKnown(node, 1) ? 0 : 16),
     grad(c) {
       const b = c.b;
       const n = c.node;
@@ -562,6 +593,10 @@ export const TENSOR_RULES: GradRuleTable = {
       const dtype = floatDtype(c, x);
       // Bounds are inputs from opset 10, attributes before.
       const attrForm = c.xOpt(1) === null;
+      if (!attrForm && !structureKnown(n, 1)) {
+        c.setGrad(0, adjointThroughPositions(c, (positions) => b.op('Slice', [positions, ...n.inputs.slice(1)], {}, { dtype: DataType.INT64 })).dx);
+        return;
+      }
       const starts = attrForm ? n.attrInts('starts') : requireKnown(c, 1, 'starts');
       const ends = attrForm ? n.attrInts('ends') : requireKnown(c, 2, 'ends');
       if (!starts || !ends || starts.length !== ends.length) throw c.fail('its starts and ends are missing or of different lengths');
@@ -606,6 +641,8 @@ export const TENSOR_RULES: GradRuleTable = {
 
   Pad: {
     differentiable: (node) => (node.attrString('mode', 'constant') === 'constant' ? [0, 2] : [0]),
+    // pads or axes only known at run time: scatter-add through the positions (add from 16).
+    minOpset: (node) => (node.inputs[1] && !(knownNumbers(node.inputs[1]) && structureKnown(node, 3)) ? 16 : 0),
     grad(c) {
       const b = c.b;
       const n = c.node;
@@ -613,6 +650,15 @@ export const TENSOR_RULES: GradRuleTable = {
       const rank = rankOf(c, x);
       const dtype = floatDtype(c, x);
       const mode = n.attrString('mode', 'constant');
+      if (c.xOpt(1) && !(knownNumbers(c.xOpt(1)) && structureKnown(n, 3))) {
+        const axes = c.xOpt(3);
+        const { dx, fromConstant } = adjointThroughPositions(c, (positions, zero) =>
+          b.op('Pad', [positions, c.x(1), mode === 'constant' ? zero : null, ...(axes ? [axes] : [])], { mode }, { dtype: DataType.INT64 }),
+        );
+        c.setGrad(0, dx);
+        if (c.wants(2)) c.setGrad(2, reshapeTo(c, fromConstant, c.x(2)));
+        return;
+      }
       // pads: an input from opset 11, an attribute before; opset 18 may name the axes.
       const raw = c.xOpt(1) ? requireKnown(c, 1, 'pads')! : n.attrInts('pads');
       if (!raw) throw c.fail('it has no pads');
