@@ -634,6 +634,43 @@ describe('Resize (float32)', () => {
     const e = autodiffError((b) => b.op('Resize', [b.input('x', F32, [1, 1, 4, 4]), null, b.init('sc', F32, [4], [1, 1, 0.5, 0.5])], { mode: 'linear', antialias: 1 }), ['x'], 18);
     expect(e.message).toMatch(/antialias/);
   });
+
+  // Scales, sizes or roi fed at run time: the adjoint resizes an identity per axis at run time.
+  const fed = (name: string, type: 'float32' | 'int64', data: number[]) => ({ [name]: { dims: [data.length], type, data } });
+  const runtimeResize: [string, string, Record<string, number>, { scales?: number[]; sizes?: number[]; roi?: number[]; axes?: number[] }][] = [
+    ['linear', 'half_pixel', {}, { scales: [1, 1, 2, 0.75] }],
+    ['cubic', 'align_corners', { cubic_coeff_a: -0.5, exclude_outside: 1 }, { scales: [1, 1, 0.7, 2.5] }],
+    ['nearest', 'asymmetric', {}, { sizes: [1, 2, 5, 3] }],
+    ['linear', 'tf_crop_and_resize', {}, { roi: [0, 0, 0.1, 0.3, 1, 1, 0.8, 1.2], scales: [1, 1, 1.5, 1.25] }],
+    ['linear', 'pytorch_half_pixel', {}, { sizes: [5, 3], axes: [2, 3] }],
+  ];
+  for (const [mode, coord, extra, fedValues] of runtimeResize) {
+    it(`${mode}, ${coord}, ${Object.keys(fedValues).filter((k) => k !== 'axes').join(' and ')} fed at run time${fedValues.axes ? ', axes attribute' : ''}`, async () => {
+      const { scales, sizes, roi, axes } = fedValues;
+      await expectGrads({
+        ...F,
+        build: (b) =>
+          b.op(
+            'Resize',
+            [
+              b.input('x', F32, [1, 2, 3, 4]),
+              roi ? b.input('roi', F32, [roi.length]) : null,
+              scales ? b.input('sc', F32, [scales.length]) : null,
+              sizes ? b.input('sz', DataType.INT64, [sizes.length]) : null,
+            ],
+            { mode, coordinate_transformation_mode: coord, ...extra, ...(axes ? { axes } : {}) },
+          ),
+        inputs: { x: { dims: [1, 2, 3, 4] }, ...(roi ? fed('roi', 'float32', roi) : {}), ...(scales ? fed('sc', 'float32', scales) : {}), ...(sizes ? fed('sz', 'int64', sizes) : {}) },
+        wrt: ['x'],
+        opset: axes ? 18 : 13,
+      });
+    });
+  }
+
+  it('sizes fed at run time with keep_aspect_ratio_policy other than stretch is an E_AUTODIFF error', () => {
+    const e = autodiffError((b) => b.op('Resize', [b.input('x', F32, [1, 1, 3, 4]), null, null, b.input('sz', DataType.INT64, [2])], { mode: 'nearest', axes: [2, 3], keep_aspect_ratio_policy: 'not_larger' }), ['x'], 18);
+    expect(e.message).toMatch(/keep_aspect_ratio_policy/);
+  });
 });
 
 /**

@@ -10,6 +10,7 @@
 // is one MatMul by Aᵀ; that is exact for every mode, including nearest rounding and edge
 // clamping.
 
+import { attr } from '../../../ir/builder.js';
 import { DataType } from '../../../ir/dtype.js';
 import type { Dim, Node, Value } from '../../../ir/graph.js';
 import { Tensor } from '../../../ir/tensor.js';
@@ -484,6 +485,56 @@ function resizeMatrix(p: ResizeParams, ax: ResizeAxis): Float64Array {
   return a;
 }
 
+/**
+ * Resize's adjoint when its scales, sizes or roi are only known at run time. Resize is linear
+ * and separable: along each resized axis a it multiplies by an (out × in) matrix A_a, and
+ * the same Resize applied to an in × in identity along its second axis alone (scale, size
+ * and roi of axis a; scale 1 and the whole range on the first) gives A_aᵀ at run time. dy is
+ * then contracted with it axis by axis. Every listed axis is treated as resized (a scale of 1
+ * gives an identity). keep_aspect_ratio_policy other than 'stretch' shares one scale across
+ * axes, which this per-axis form does not reproduce: a coded error.
+ */
+function resizeAdjointAtRunTime(c: GradContext): Value {
+  const b = c.b;
+  const n = c.node;
+  const x = c.x(0);
+  const dtype = floatDtype(c, x);
+  const rank = rankOf(c, x);
+  const I64 = DataType.INT64;
+  const axesAttr = n.attrInts('axes');
+  const axes = axesAttr ? axesAttr.map((a) => normAxis(c, a, rank)) : range(rank);
+  const scales = c.xOpt(2);
+  const sizes = scales ? null : c.xOpt(3);
+  if (!scales && !sizes) throw c.fail('it has neither scales nor sizes');
+  if (sizes && n.attrString('keep_aspect_ratio_policy', 'stretch') !== 'stretch') {
+    throw c.fail(`keep_aspect_ratio_policy '${n.attrString('keep_aspect_ratio_policy', 'stretch')}' with sizes only known at run time has no gradient rule`, 'make the sizes a constant');
+  }
+  const coord = n.attrString('coordinate_transformation_mode', 'half_pixel');
+  const roi = coord === 'tf_crop_and_resize' ? c.xOpt(1) : null;
+  const attrs = Object.fromEntries([...n.attributes.values()].filter((a) => a.name !== 'axes' && a.name !== 'keep_aspect_ratio_policy').map((a) => [a.name, a] as const));
+  attrs['extrapolation_value'] = attr.float('extrapolation_value', 0); // outside the crop, no dependence on x
+  const pick = (v: Value, k: number, type: DataType): Value => b.op('Gather', [v, b.ints([k])], { axis: 0 }, { dtype: type, shape: [1] });
+  let g = c.dyOrZeros(0);
+  axes.forEach((a, k) => {
+    const part = dimPart(b, x, a);
+    const d = typeof part === 'number' ? b.ints([part]) : part;
+    const square = b.op('Concat', [d, d], { axis: 0 }, { dtype: I64, shape: [2] });
+    const eye = b.op('EyeLike', [b.op('ConstantOfShape', [square], { value: Tensor.fromArray('value', dtype, [1], [0]) }, { dtype, shape: [null, null] })], {}, { dtype, shape: [null, null] });
+    const roi2 = roi ? b.op('Concat', [b.constant(roi.dtype ?? DataType.FLOAT, [1], [0]), pick(roi, k, roi.dtype ?? DataType.FLOAT), b.constant(roi.dtype ?? DataType.FLOAT, [1], [1]), pick(roi, k + axes.length, roi.dtype ?? DataType.FLOAT)], { axis: 0 }, { dtype: roi.dtype ?? DataType.FLOAT, shape: [4] }) : null;
+    const along = scales
+      ? [b.op('Concat', [b.constant(DataType.FLOAT, [1], [1]), pick(scales, k, DataType.FLOAT)], { axis: 0 }, { dtype: DataType.FLOAT, shape: [2] }), null]
+      : [null, b.op('Concat', [d, pick(sizes!, k, I64)], { axis: 0 }, { dtype: I64, shape: [2] })];
+    const transposed = b.op('Resize', [eye, roi2, ...along], attrs, { dtype, shape: [null, null] }); // A_aᵀ: in × out
+    const perm = range(rank);
+    perm[a] = rank - 1;
+    perm[rank - 1] = a;
+    const moved = a === rank - 1 ? g : b.transpose(g, perm);
+    const contracted = b.op('MatMul', [moved, b.transpose(transposed, [1, 0])], {}, { dtype, shape: null });
+    g = a === rank - 1 ? contracted : b.transpose(contracted, perm, { dtype, shape: null });
+  });
+  return reshapeTo(c, g, x);
+}
+
 /** The per-axis resize parameters of a Resize node (static shapes, constant scales/sizes/roi). */
 function resizeAxes(c: GradContext, inShape: number[], outShape: number[]): ResizeAxis[] {
   const n = c.node;
@@ -918,6 +969,10 @@ export const TENSOR_RULES: GradRuleTable = {
       };
       if (p.mode !== 'nearest' && p.mode !== 'linear' && p.mode !== 'cubic') throw c.fail(`mode '${p.mode}' is unknown`);
       if (n.attrInt('antialias', 0) !== 0) throw c.fail('antialias=1 has no gradient rule', 'export the model with antialias=0');
+      if (!structureKnown(n, 1)) {
+        c.setGrad(0, resizeAdjointAtRunTime(c));
+        return;
+      }
       const inShape = staticShape(x);
       const outShape = staticShape(y);
       if (!inShape || !outShape) throw c.fail('the gradient of Resize needs static input and output shapes', 'give every input a static shape (--shape name=1x3x224x224) before differentiating');
