@@ -324,7 +324,8 @@ export class Node {
 
   /** `name` when set, else `opType#index-in-graph`-free description for messages. */
   describe(): string {
-    return this.name ? `${this.opType} '${this.name}'` : `${this.opType} node producing '${this._outputs[0]?.name ?? '?'}'`;
+    // Unnamed: by its first present output (optional outputs before it may be omitted, '').
+    return this.name ? `${this.opType} '${this.name}'` : `${this.opType} node producing '${this._outputs.find((v) => v.name !== '')?.name ?? '?'}'`;
   }
 }
 

@@ -29,6 +29,13 @@ describe('IR use-def chains', () => {
     expect(s.consumers().map((n) => n.opType)).toEqual(['Add']);
   });
 
+  it('describes a node by its name, or by its first present output', () => {
+    expect(new Node('', 'Relu', [], [new Value('r')], { name: 'act' }).describe()).toBe("Relu 'act'");
+    expect(new Node('', 'Relu', [], [new Value('r')]).describe()).toBe("Relu node producing 'r'");
+    // An LSTM that omits Y (output 0) is known by Y_h.
+    expect(new Node('', 'LSTM', [], [new Value(''), new Value('h')]).describe()).toBe("LSTM node producing 'h'");
+  });
+
   it('replaceAllUsesWith rewires inputs and graph outputs', () => {
     const { model, a, s, y } = chain();
     const add = y.producer()!;
