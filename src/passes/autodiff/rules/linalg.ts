@@ -654,9 +654,6 @@ function layerNormGrad(c: GradContext): void {
   const Y = c.y(0);
   const xs = X.shape;
   if (!xs) throw c.fail('the rank of the input is unknown', 'give the input shapes (--shape)');
-  if (c.dy(1) || c.dy(2)) {
-    throw c.fail('the loss depends on the Mean / InvStdDev outputs, which have no gradient here', 'use only Y in the loss');
-  }
   const rank = xs.length;
   const a = n.attrInt('axis', -1);
   const axis = a < 0 ? a + rank : a;
@@ -670,7 +667,24 @@ function layerNormGrad(c: GradContext): void {
   const invstd = b.op('Reciprocal', [b.op('Sqrt', [b.add(variance, b.scalar(eps, dt))], {}, statInfo)], {}, statInfo);
   const xhat = b.mul(xc, invstd, X);
   const dy = c.dyOrZeros(0);
-  if (c.wants(0)) c.setGrad(0, b.mul(centeredGrad(b, b.mul(dy, c.x(1), X), xhat, axes, statInfo), invstd, X));
+  if (c.wants(0)) {
+    let dx = b.mul(centeredGrad(b, b.mul(dy, c.x(1), X), xhat, axes, statInfo), invstd, X);
+    // The Mean and InvStdDev outputs (stash type): ∂mean/∂x = 1/N, ∂σ⁻¹/∂x = −σ⁻³·(x − mean)/N.
+    const dMean = c.dy(1);
+    const dInvStd = c.dy(2);
+    if (dMean || dInvStd) {
+      const count = axes.reduce((p, i) => p * (typeof xs[i] === 'number' ? (xs[i] as number) : NaN), 1);
+      if (!Number.isFinite(count)) throw c.fail('the gradient of its Mean / InvStdDev outputs needs the static sizes of the normalized axes', 'give the input shapes (--shape)');
+      const inDt = (v: Value): Value => (v.dtype === dt ? v : b.cast(v, dt));
+      const perElement = b.scalar(1 / count, dt);
+      if (dMean) dx = b.add(dx, b.mul(inDt(dMean), perElement, mean), X);
+      if (dInvStd) {
+        const cube = b.mul(b.mul(invstd, invstd, mean), invstd, mean);
+        dx = b.sub(dx, b.mul(xc, b.mul(b.mul(inDt(dInvStd), cube, mean), perElement, mean), X), X);
+      }
+    }
+    c.setGrad(0, dx);
+  }
   if (c.wants(1)) c.setGrad(1, b.sumToShape(b.mul(dy, xhat, X), c.x(1), Y));
   const bias = c.xOpt(2);
   if (bias && c.wants(2)) c.setGrad(2, b.sumToShape(dy, bias, Y));
