@@ -744,6 +744,8 @@ interface TrainingCase {
   /** Whether the forward node declares its mask output (as a graph output). */
   withMask: boolean;
   opset: number;
+  /** training_mode fed at run time with this value (default: a constant true). */
+  trainingFed?: boolean;
 }
 
 /**
@@ -762,7 +764,8 @@ async function dropoutTraining(c: TrainingCase): Promise<{ model: Model; mask: b
   const x = b.input('x', dt, dims);
   const ratioIn =
     c.ratio === null ? null : c.ratio === 'input' ? b.input('ratio', DataType.FLOAT, []) : b.init('ratio', c.ratio.type === 'float32' ? DataType.FLOAT : DataType.DOUBLE, [], [c.ratio.value]);
-  const outs = b.opMulti('Dropout', [x, ratioIn, b.init('training', DataType.BOOL, [], [1])], c.withMask ? 2 : 1, { seed: 11 }, { outputNames: c.withMask ? ['y', 'mask'] : ['y'] });
+  const training = c.trainingFed === undefined ? b.init('training', DataType.BOOL, [], [1]) : b.input('training', DataType.BOOL, []);
+  const outs = b.opMulti('Dropout', [x, ratioIn, training], c.withMask ? 2 : 1, { seed: 11 }, { outputNames: c.withMask ? ['y', 'mask'] : ['y'] });
   for (const o of outs) b.output(o);
   const model = b.model({ opset: c.opset });
   differentiate(model, { wrt: ['x'], seeds: { y: 'dY' }, inputShapes: { x: dims } });
@@ -784,16 +787,18 @@ async function dropoutTraining(c: TrainingCase): Promise<{ model: Model; mask: b
   const tensor = (data: number[], shape: number[]) => new ort.Tensor(c.dtype, c.dtype === 'float32' ? Float32Array.from(data) : Float64Array.from(data), shape);
   const feeds: Record<string, ort.Tensor> = { x: tensor(xs, dims), dY: tensor(dys, dims) };
   if (c.ratio === 'input') feeds.ratio = new ort.Tensor('float32', Float32Array.from([ratio]), []);
+  if (c.trainingFed !== undefined) feeds.training = new ort.Tensor('bool', Uint8Array.from([c.trainingFed ? 1 : 0]), []);
   const sess = await ort.InferenceSession.create(modelToBytes(model));
   const out = await sess.run(feeds);
   await sess.release();
   const mask = Array.from(out[maskValue!.name]!.data as Uint8Array, (v) => v !== 0);
   const yv = Array.from(out.y!.data as Float32Array | Float64Array);
   const dx = Array.from(out['grad:x']!.data as Float32Array | Float64Array);
+  const inference = c.trainingFed === false;
   for (let i = 0; i < n; i++) {
     // (+ 0: a dropped negative element may be −0)
-    expect(yv[i]! + 0, `y[${i}]`).toBe(mask[i] ? round(xs[i]! / kept) : 0);
-    expect(dx[i]! + 0, `dx[${i}]`).toBe(mask[i] ? round(dys[i]! / kept) : 0);
+    expect(yv[i]! + 0, `y[${i}]`).toBe(inference ? xs[i] : mask[i] ? round(xs[i]! / kept) : 0);
+    expect(dx[i]! + 0, `dx[${i}]`).toBe(inference ? dys[i] : mask[i] ? round(dys[i]! / kept) : 0);
   }
   return { model, mask };
 }
@@ -817,13 +822,14 @@ describe('Dropout gradient in training mode (the forward\'s own mask)', () => {
     expect(mask.every((m) => m)).toBe(true);
   });
 
-  it('a training_mode known only at run time is an E_AUTODIFF error naming it', () => {
-    const b = new GraphBuilder('t');
-    const y = b.op('Dropout', [b.input('x', DataType.FLOAT, [4]), b.init('ratio', DataType.FLOAT, [], [0.5]), b.input('train', DataType.BOOL, [])], {}, { name: 'drop' });
-    b.output(b.op('ReduceSum', [y], { keepdims: 1 }, { outputNames: ['loss'] }));
-    const e = differentiateError(b.model({ opset: 13 }), ['x'], 'loss');
-    expect(e.code).toBe('E_AUTODIFF');
-    expect(e.message).toMatch(/drop.*training_mode \('train'\).*run time/);
+  it('training_mode fed at run time: true masks the gradient', async () => {
+    const { mask } = await dropoutTraining({ dtype: 'float64', ratio: { value: 0.4, type: 'float32' }, withMask: false, opset: 13, trainingFed: true });
+    expect(mask.some((m) => m)).toBe(true);
+    expect(mask.some((m) => !m)).toBe(true);
+  });
+
+  it('training_mode fed at run time: false passes the gradient through', async () => {
+    await dropoutTraining({ dtype: 'float32', ratio: 'input', withMask: true, opset: 13, trainingFed: false });
   });
 });
 

@@ -871,8 +871,9 @@ export const NN_RULES: GradRuleTable = {
   Dropout: {
     // Inference (no training_mode, or a false one; every Dropout before opset 12): the
     // identity. Training: y = x / (1 − ratio) where the forward's mask is set, else 0, so
-    // dx = dy / (1 − ratio) there (divided as onnxruntime's forward divides). ratio and
-    // training_mode carry no gradient.
+    // dx = dy / (1 − ratio) there (divided as onnxruntime's forward divides). A training_mode
+    // fed at run time selects between the two with a Where. ratio and training_mode carry no
+    // gradient.
     differentiable: [0],
     grad(c) {
       const dy = c.dyOrZeros(0);
@@ -883,9 +884,6 @@ export const NN_RULES: GradRuleTable = {
       }
       const known = knownValueOf(training);
       const mode = known && known.data.length === 1 ? known.data[0] : null;
-      if (typeof mode !== 'number') {
-        throw c.fail(`its training_mode ('${training.name}') is only known at run time`, 'make training_mode a constant: the gradient is the identity in inference mode and masked in training mode');
-      }
       if (mode === 0) {
         c.setGrad(0, dy);
         return;
@@ -896,7 +894,9 @@ export const NN_RULES: GradRuleTable = {
       const { mask, replaceForward } = dropoutMask(c);
       const scaled = b.op('Div', [dy, dropoutKeptFraction(c, dtype)], {}, infoOf(x));
       const keep = mask.dtype === DataType.BOOL ? mask : b.cast(mask, DataType.BOOL);
-      c.setGrad(0, b.op('Where', [keep, scaled, b.scalar(0, dtype)], {}, infoOf(x)));
+      const trained = b.op('Where', [keep, scaled, b.scalar(0, dtype)], {}, infoOf(x));
+      const on = training.dtype === DataType.BOOL ? training : b.cast(training, DataType.BOOL);
+      c.setGrad(0, typeof mode === 'number' ? trained : b.op('Where', [on, trained, dy], {}, infoOf(x)));
       replaceForward();
     },
   },
