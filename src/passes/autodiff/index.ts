@@ -14,6 +14,7 @@ import { SplitcError } from '../../ir/errors.js';
 import { type Model, type Node, tensorType, Value } from '../../ir/graph.js';
 import type { Tensor } from '../../ir/tensor.js';
 import { constantNodeTensor } from '../../ir/constants.js';
+import { lowerRecurrent, RECURRENT_OPS } from '../lower-recurrent.js';
 import { upgradeOpset } from '../opset.js';
 import { inferShapes } from '../shape/index.js';
 import type { Dim } from '../../ir/graph.js';
@@ -110,7 +111,8 @@ export function parameterNames(model: Model, rules: GradRuleTable = GRAD_RULES):
   };
   for (const n of g.nodes) {
     const rule = rules[n.opType];
-    const diff = rule ? new Set(differentiableInputs(rule, n)) : new Set<number>();
+    // RNN/GRU/LSTM have no rule but are lowered by differentiate: all but sequence_lens count.
+    const diff = rule ? new Set(differentiableInputs(rule, n)) : RECURRENT_OPS.has(n.opType) ? new Set([0, 1, 2, 3, 5, 6, 7]) : new Set<number>();
     n.inputs.forEach((v, i) => {
       if (v && diff.has(i) && isWeight(v)) names.add(v.name);
     });
@@ -162,6 +164,26 @@ export function differentiate(model: Model, opts: AutodiffOptions): AutodiffResu
   if (target > from) {
     upgradeOpset(model, target);
     inferShapes(model, { inputShapes: opts.inputShapes ?? {} });
+    path = pathNodes(model, wrt, seeded, rules);
+  }
+  // RNN, GRU and LSTM have no rule: those on the path are unrolled into ops that have one
+  // (lower-recurrent), and the path is taken again over the lowered graph.
+  const recurrent = new Set(path.active.filter((n) => RECURRENT_OPS.has(n.opType) && (n.domain === '' || n.domain === 'ai.onnx') && !rules[n.opType] && n.inputs.some((v) => v && path.needed.has(v))));
+  if (recurrent.size) {
+    // Lowered outputs are new values under the old names: look the chosen and seeded ones up again.
+    const names = [...wrt, ...seeded].map((v) => v.name);
+    lowerRecurrent(model, { nodes: recurrent });
+    inferShapes(model, { inputShapes: opts.inputShapes ?? {} });
+    const byName = g.valuesByName();
+    [...wrt, ...seeded].forEach((v, i) => {
+      const now = byName.get(names[i]!) ?? v;
+      if (i < wrt.length) wrt[i] = now;
+      else seeded[i - wrt.length] = now;
+    });
+    for (const [name, v] of byName) {
+      byName0.set(name, v);
+      existing.add(v);
+    }
     path = pathNodes(model, wrt, seeded, rules);
   }
   const { reach, needed, active } = path;
