@@ -32,6 +32,9 @@ const FD_CANNOT_AGREE: Record<string, string> = {
   'node/test_training_dropout_mask': 'training-mode Dropout: a new mask every run',
   'node/test_training_dropout_default': 'training-mode Dropout: a new mask every run',
   'node/test_training_dropout_default_mask': 'training-mode Dropout: a new mask every run',
+  'node/test_gridsample_aligncorners_true': 'grid points exactly on pixel centres: kinks of bilinear interpolation (one-sided differences agree with the gradient)',
+  'node/test_gridsample_bilinear': 'grid points exactly on pixel centres: kinks of bilinear interpolation (one-sided differences agree)',
+  'node/test_gridsample_nearest': 'grid points exactly on rounding ties: nearest is piecewise constant and jumps there',
   'node/test_acosh_example': 'x = 1 in the data: the derivative is infinite there and acosh is undefined below',
   'node/test_pow': 'a base of 0 with a fractional exponent: x − h·v leaves the domain',
   'node/test_leakyrelu_example': 'x = 0 in the data: the kink',
@@ -156,6 +159,6 @@ describe.skipIf(!corpusAvailable)('gradients of the ONNX backend test corpus', (
     expect(unexpected).toEqual([]);
     // The exemption list stays honest: each exempted case still runs (and still disagrees).
     expect(disagreeing.map((d) => d.slice(0, d.indexOf(':'))).sort()).toEqual(Object.keys(FD_CANNOT_AGREE).sort());
-    expect(checked).toBeGreaterThan(600);
+    expect(checked).toBeGreaterThan(608);
   }, 300_000);
 });
