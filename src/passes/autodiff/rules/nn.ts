@@ -28,6 +28,7 @@ import { convOverBatchAsDepth } from '../../batch-as-depth.js';
 import { knownValueOf } from '../../shape/index.js';
 import { type GradBuilder, infoOf, type OutInfo, staticShape } from '../builder.js';
 import type { GradContext, GradRule, GradRuleTable } from '../rule.js';
+import { dimPart, shapeFromParts } from './util.js';
 
 const SHAPE_HINT = 'give every input a static shape (--shape name=1x3x224x224) before differentiating';
 
@@ -853,20 +854,6 @@ const GRID_TAPS: Record<'linear' | 'cubic', { first: number; poly: number[][] }>
 
 const GRID_MODES: Record<string, 'linear' | 'cubic' | 'nearest'> = { bilinear: 'linear', linear: 'linear', bicubic: 'cubic', cubic: 'cubic', nearest: 'nearest' };
 
-/** Dim `i` of `v` as a number when static, else as a 1-element int64 slice of Shape(v). */
-function dimOrShapeSlice(b: GradBuilder, v: Value, i: number): number | Value {
-  const d = v.shape?.[i];
-  if (typeof d === 'number' && d >= 0) return d;
-  return b.slice(b.shapeOf(v), [i], [i + 1], [0], undefined, { dtype: DataType.INT64, shape: [1] });
-}
-
-/** A 1-D int64 shape from numbers and 1-element int64 values. */
-function shapeOfParts(b: GradBuilder, parts: (number | Value)[]): Value {
-  if (parts.every((p): p is number => typeof p === 'number')) return b.ints(parts);
-  const pieces = parts.map((p) => (typeof p === 'number' ? b.ints([p]) : p));
-  return b.op('Concat', pieces, { axis: 0 }, { dtype: DataType.INT64, shape: [parts.length] });
-}
-
 /**
  * GridSample (opset 16: 4-D; opset 20: N-D), as onnxruntime computes it: per spatial axis the
  * grid coordinate is unnormalized (u = (g + 1)/2 · (S − 1) with align_corners, else
@@ -961,7 +948,7 @@ const gridSampleRule: GradRule = {
     }
 
     // Flat row of each tap in X read as [N·P, C]: n·P + Σ_a i_a·stride_a.
-    const batch = dimOrShapeSlice(b, x, 0);
+    const batch = dimPart(b, x, 0);
     const batchOffsets =
       typeof batch === 'number'
         ? b.constant(I64, [batch, ...new Array<number>(2 * r).fill(1)], range(0, batch).map((n) => n * pixels))
@@ -973,9 +960,9 @@ const gridSampleRule: GradRule = {
     // Chained Adds: onnxruntime's Sum has no int64 kernel.
     const flat = flatParts.reduce((acc, v) => b.op('Add', [acc, v], {}, { dtype: I64 }), batchOffsets);
     const rows = b.unsqueeze(flat, [2 * r + 1], { dtype: I64 });
-    const channels = dimOrShapeSlice(b, x, 1);
+    const channels = dimPart(b, x, 1);
     const toChannelsLast = [0, ...range(2, r + 2), 1];
-    const xRows = b.reshape(b.transpose(x, toChannelsLast, { dtype }), shapeOfParts(b, [-1, channels]), { dtype });
+    const xRows = b.reshape(b.transpose(x, toChannelsLast, { dtype }), shapeFromParts(b, [-1, channels]), { dtype });
     // dy as [N, O…, 1…, C], broadcasting over the taps.
     const dyTaps = b.unsqueeze(b.transpose(dy, toChannelsLast, { dtype }), tapAxes, { dtype });
     const product = (vs: (Value | null)[]): Value | null => vs.reduce<Value | null>((p, v) => (v === null ? p : p === null ? v : f('Mul', [p, v])), null);
@@ -984,7 +971,7 @@ const gridSampleRule: GradRule = {
       const w = product(weights);
       const updates = w ? f('Mul', [dyTaps, b.unsqueeze(w, [2 * r + 1], { dtype })]) : dyTaps;
       const scattered = b.op('ScatterND', [b.zerosLike(xRows), rows, updates], { reduction: 'add' }, { dtype });
-      const unflat = b.reshape(scattered, shapeOfParts(b, [-1, ...sp, channels]), { dtype });
+      const unflat = b.reshape(scattered, shapeFromParts(b, [-1, ...sp, channels]), { dtype });
       c.setGrad(0, b.transpose(unflat, [0, r + 1, ...range(1, r + 1)], infoOf(x)));
     }
     if (c.wants(1)) {

@@ -17,6 +17,7 @@ import { Tensor } from '../../../ir/tensor.js';
 import { knownValueOf } from '../../shape/index.js';
 import { type GradBuilder, infoOf, type OutInfo, staticShape } from '../builder.js';
 import type { GradContext, GradRule, GradRuleTable } from '../rule.js';
+import { dimPart, shapeFromParts } from './util.js';
 
 /** A slice bound meaning "to the end": exact as a double and within int64. */
 const TO_END = 2 ** 62;
@@ -70,31 +71,6 @@ function requireDim(c: GradContext, v: Value, axis: number, what: string): numbe
     throw c.fail(`${what} needs the size of axis ${axis} of '${v.name}', which is ${d ?? 'unknown'}`, 'give every input a static shape (--shape name=1x3x224x224) before differentiating');
   }
   return d;
-}
-
-/** Dim i of `v`: a number when static, else a 1-D int64 value sliced from Shape(v). */
-function dimPart(b: GradBuilder, v: Value, i: number): number | Value {
-  const d = v.shape?.[i];
-  if (typeof d === 'number' && d >= 0) return d;
-  return b.slice(b.shapeOf(v), [i], [i + 1], [0], undefined, { dtype: DataType.INT64, shape: [1] });
-}
-
-/** A 1-D int64 shape from numbers and 1-D int64 values; a constant when every part is a number. */
-function shapeFromParts(b: GradBuilder, parts: (number | Value)[]): Value {
-  if (parts.every((p): p is number => typeof p === 'number')) return b.ints(parts);
-  const pieces: Value[] = [];
-  let run: number[] = [];
-  for (const p of parts) {
-    if (typeof p === 'number') {
-      run.push(p);
-      continue;
-    }
-    if (run.length) pieces.push(b.ints(run));
-    run = [];
-    pieces.push(p);
-  }
-  if (run.length) pieces.push(b.ints(run));
-  return pieces.length === 1 ? pieces[0]! : b.op('Concat', pieces, { axis: 0 }, { dtype: DataType.INT64, shape: [parts.length] });
 }
 
 function partsShape(parts: (number | Value)[]): Dim[] {
