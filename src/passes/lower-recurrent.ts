@@ -28,6 +28,8 @@ import { GradBuilder, type OutInfo } from './autodiff/builder.js';
 import { registerPass, type Pass, type PassContext, type PassResult } from './pass.js';
 
 export const RECURRENT_OPS: ReadonlySet<string> = new Set(['RNN', 'GRU', 'LSTM']);
+/** Inputs of RNN/GRU/LSTM a gradient flows to once lowered: X, W, R, B, initial_h, initial_c, P (not sequence_lens). */
+export const RECURRENT_DIFFERENTIABLE_INPUTS: readonly number[] = [0, 1, 2, 3, 5, 6, 7];
 
 /** The lowest opset the lowered ops are written for (Split sizes and Clip bounds as inputs). */
 export const MIN_LOWERING_OPSET = 13;
@@ -95,7 +97,8 @@ interface Plan {
   outputs: Map<number, Value>;
 }
 
-function isRecurrent(n: Node): n is Node & { opType: RecurrentOp } {
+/** An RNN, GRU or LSTM of the standard domain. */
+export function isRecurrent(n: Node): n is Node & { opType: RecurrentOp } {
   return RECURRENT_OPS.has(n.opType) && (n.domain === '' || n.domain === 'ai.onnx');
 }
 
@@ -509,8 +512,9 @@ export function lowerRecurrent(model: Model, opts: LowerRecurrentOptions = {}, c
   const todo = [...g.nodes].filter((n) => isRecurrent(n) && (!opts.nodes || opts.nodes.has(n)));
   if (!todo.length) return { model, modified: false, lowered: 0 };
   const plans = todo.map((n) => planNode(n, model.opset));
-  const b = new GradBuilder(model);
   for (const p of plans) {
+    // A builder per node: its cached Shape values belong in front of that node only.
+    const b = new GradBuilder(model);
     const node = p.node;
     b.scope = `${node.name || node.opType}/lowered`;
     const tail = g.nodes.last();

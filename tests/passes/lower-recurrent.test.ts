@@ -358,6 +358,28 @@ describe('lower-recurrent matches onnxruntime', () => {
     expect(e.ratio, e.where).toBeLessThanOrEqual(1);
   });
 
+  it('two layers reading one input with a symbolic batch: each lowered part stays in order', async () => {
+    // (One builder for both once handed the second layer the first's cached Shape value.)
+    const twin = (): Model => {
+      const b = new GraphBuilder('twin');
+      const x = b.input('x', DataType.FLOAT, [3, 'N', 2]);
+      for (const tag of ['a', 'b']) {
+        const [y] = b.opMulti('LSTM', [x, b.weight(`W${tag}`, [1, 8, 2], 1), b.weight(`R${tag}`, [1, 8, 2], 2)], 1, { hidden_size: 2 }, { outputNames: [`y${tag}`] });
+        b.output(y!);
+      }
+      return b.model({ opset: 17 });
+    };
+    const original = twin();
+    const model = twin();
+    inferShapes(model, {});
+    expect(lowerRecurrent(model).lowered).toBe(2);
+    assertValid(model);
+    const feeds = { x: new ort.Tensor('float32', Float32Array.from({ length: 12 }, (_, i) => Math.sin(i)), [3, 2, 2]) };
+    const want = await run(original, feeds);
+    const got = await run(model, feeds);
+    for (const name of ['ya', 'yb']) got[name]!.data.forEach((v, j) => expect(Math.abs(v - want[name]!.data[j]!), `${name}[${j}]`).toBeLessThanOrEqual(1e-6));
+  });
+
   it('a symbolic batch runs at several batch sizes', async () => {
     const c0 = defaultConfig('GRU', { direction: 'bidirectional', symbolicBatch: true, bias: true, lens: 'fed' });
     const model = recurrentModel(c0);

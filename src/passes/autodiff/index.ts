@@ -14,7 +14,7 @@ import { SplitcError } from '../../ir/errors.js';
 import { type Model, type Node, tensorType, Value } from '../../ir/graph.js';
 import type { Tensor } from '../../ir/tensor.js';
 import { constantNodeTensor } from '../../ir/constants.js';
-import { lowerRecurrent, RECURRENT_OPS } from '../lower-recurrent.js';
+import { isRecurrent, lowerRecurrent, RECURRENT_DIFFERENTIABLE_INPUTS } from '../lower-recurrent.js';
 import { upgradeOpset } from '../opset.js';
 import { inferShapes } from '../shape/index.js';
 import type { Dim } from '../../ir/graph.js';
@@ -112,7 +112,7 @@ export function parameterNames(model: Model, rules: GradRuleTable = GRAD_RULES):
   for (const n of g.nodes) {
     const rule = rules[n.opType];
     // RNN/GRU/LSTM have no rule but are lowered by differentiate: all but sequence_lens count.
-    const diff = rule ? new Set(differentiableInputs(rule, n)) : RECURRENT_OPS.has(n.opType) ? new Set([0, 1, 2, 3, 5, 6, 7]) : new Set<number>();
+    const diff = new Set(rule ? differentiableInputs(rule, n) : isRecurrent(n) ? RECURRENT_DIFFERENTIABLE_INPUTS : []);
     n.inputs.forEach((v, i) => {
       if (v && diff.has(i) && isWeight(v)) names.add(v.name);
     });
@@ -155,21 +155,20 @@ export function differentiate(model: Model, opts: AutodiffOptions): AutodiffResu
   let path = pathNodes(model, wrt, seeded, rules);
   // Ops of other domains are never rewritten by the upgrade: report them before it (a model
   // of only such ops may import no standard opset at all, which the upgrade would reject).
-  checkRules(path, rules, 'other domains');
-  let target = Math.max(from, MIN_GRAD_OPSET);
-  for (const n of path.active) {
-    const rule = rules[n.opType];
-    if (rule) target = Math.max(target, ruleMinOpset(rule, n));
-  }
-  if (target > from) {
+  checkRules(path, rules, { domainsOnly: true });
+  const raiseTo = (target: number): void => {
+    if (target <= model.opset) return;
     upgradeOpset(model, target);
     inferShapes(model, { inputShapes: opts.inputShapes ?? {} });
     path = pathNodes(model, wrt, seeded, rules);
-  }
+  };
+  raiseTo(Math.max(from, MIN_GRAD_OPSET, neededOpset(path, rules)));
   // RNN, GRU and LSTM have no rule: those on the path are unrolled into ops that have one
-  // (lower-recurrent), and the path is taken again over the lowered graph.
-  const recurrent = new Set(path.active.filter((n) => RECURRENT_OPS.has(n.opType) && (n.domain === '' || n.domain === 'ai.onnx') && !rules[n.opType] && n.inputs.some((v) => v && path.needed.has(v))));
+  // (lower-recurrent, which needs opset 13), and the path is taken again over the lowered
+  // graph. Every other op on the path must have a rule before the graph is touched.
+  const recurrent = new Set(path.active.filter((n) => isRecurrent(n) && !rules[n.opType] && n.inputs.some((v) => v && path.needed.has(v))));
   if (recurrent.size) {
+    checkRules(path, rules, { skip: recurrent });
     // Lowered outputs are new values under the old names: look the chosen and seeded ones up again.
     const names = [...wrt, ...seeded].map((v) => v.name);
     lowerRecurrent(model, { nodes: recurrent });
@@ -185,6 +184,7 @@ export function differentiate(model: Model, opts: AutodiffOptions): AutodiffResu
       existing.add(v);
     }
     path = pathNodes(model, wrt, seeded, rules);
+    raiseTo(neededOpset(path, rules)); // what the rules of the lowered ops need
   }
   const { reach, needed, active } = path;
   // Every op on the path needs a rule: check them all before emitting anything.
@@ -301,16 +301,26 @@ export function differentiate(model: Model, opts: AutodiffOptions): AutodiffResu
   return { grads, unreachable, opset: { from, to: model.opset }, nodes: count };
 }
 
-/** Every node on the path that passes a gradient on needs a rule (with 'other domains', only non-standard ops are checked). */
-function checkRules(path: ReturnType<typeof pathNodes>, rules: GradRuleTable, only?: 'other domains'): void {
+/** The highest opset the rules of the path's nodes need (0 when none needs one). */
+function neededOpset(path: ReturnType<typeof pathNodes>, rules: GradRuleTable): number {
+  let target = 0;
   for (const n of path.active) {
-    if (!n.inputs.some((v) => v && path.needed.has(v))) continue;
+    const rule = rules[n.opType];
+    if (rule) target = Math.max(target, ruleMinOpset(rule, n));
+  }
+  return target;
+}
+
+/** Every node on the path that passes a gradient on needs a rule (`domainsOnly`: only non-standard ops are reported; `skip`: nodes handled otherwise). */
+function checkRules(path: ReturnType<typeof pathNodes>, rules: GradRuleTable, opts: { domainsOnly?: boolean; skip?: ReadonlySet<Node> } = {}): void {
+  for (const n of path.active) {
+    if (opts.skip?.has(n) || !n.inputs.some((v) => v && path.needed.has(v))) continue;
     if (n.domain !== '' && n.domain !== 'ai.onnx') {
       throw new SplitcError('E_AUTODIFF', `no gradient rule for ${n.domain}::${n.opType} (${n.describe()}), which lies between a chosen value and the loss`, {
         hint: 'only standard ONNX operators can be differentiated',
       });
     }
-    if (!only && !rules[n.opType]) {
+    if (!opts.domainsOnly && !rules[n.opType]) {
       throw new SplitcError('E_AUTODIFF', `no gradient rule for ${n.opType} (${n.describe()}), which lies between a chosen value and the loss`, {
         hint: `ops with rules: ${Object.keys(rules).sort().join(', ')}`,
       });

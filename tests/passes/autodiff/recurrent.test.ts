@@ -308,6 +308,24 @@ describe('gradients through recurrent layers (lowered by differentiate)', () => 
     expect((error as SplitcError).message).toMatch(/no gradient rule for Det/);
   });
 
+  it('an op without a rule after an LSTM is reported before the LSTM is lowered (the model is left as it was)', () => {
+    const b = new GraphBuilder('lstm-det');
+    const x = b.input('X', DataType.FLOAT, [3, 2, 2]);
+    const [, h] = b.opMulti('LSTM', [x, b.weight('W', [1, 8, 2], 1, 0.5), b.weight('R', [1, 8, 2], 2, 0.5)], 2, { hidden_size: 2 }, { name: 'lstm', outputNames: ['', 'h'] });
+    const square = b.op('Reshape', [h!, b.init('s', DataType.INT64, [2], [2, 2])]);
+    b.output(b.op('Det', [square], {}, { name: 'det', outputNames: ['d'] }), { dtype: DataType.FLOAT, shape: [] });
+    const model = b.model({ opset: 17 });
+    let error: unknown;
+    try {
+      differentiate(model, { wrt: ['X'], loss: 'd' });
+    } catch (e) {
+      error = e;
+    }
+    expect((error as SplitcError).code).toBe('E_AUTODIFF');
+    expect((error as SplitcError).message).toMatch(/no gradient rule for Det/);
+    expect([...model.graph.nodes].map((n) => n.opType)).toEqual(['LSTM', 'Reshape', 'Det']);
+  });
+
   it('a sequence length only known at run time is a coded error naming input shapes; with the shapes given it differentiates', () => {
     const make = (): Model => {
       const b = new GraphBuilder('dyn');

@@ -258,8 +258,8 @@ function einsumGrad(c: GradContext): void {
   const arrow = eq.indexOf('->');
   const inputTerms = (arrow >= 0 ? eq.slice(0, arrow) : eq).split(',').map((t) => parseEinsumTerm(c, equation, t));
   const outputTerm = arrow >= 0 ? parseEinsumTerm(c, equation, eq.slice(arrow + 2)) : null;
-  const operands = inputTerms.map((_, i) => c.x(i));
   if (inputTerms.length !== n.inputs.length) throw c.fail(`its equation '${equation}' has ${inputTerms.length} operands but the node has ${n.inputs.length} inputs`);
+  const operands = inputTerms.map((_, i) => c.x(i));
 
   const used = new Set(eq.replace(/[^a-zA-Z]/g, ''));
   const freshLetter = (taken: Set<string>): string => {
@@ -381,9 +381,9 @@ interface ReduceParts {
   axes: number[];
 }
 
-/** A Reduce* rule from a formula for dx in terms of x and the keepdims forms of y and dy; dx must have x's shape. */
 /**
- * A Reduce* rule from its formula on the keepdims forms. `runtimeAxes`, for axes fed at run
+ * A Reduce* rule from a formula for dx (x's shape) in terms of x and the keepdims forms of y
+ * and dy. `runtimeAxes`, for axes fed at run
  * time: the gradient from dy in keepdims form (Unsqueezed at those axes; with no axes left at
  * run time it is already x-shaped or one element, and broadcasts either way).
  */
@@ -501,8 +501,7 @@ function expandTo(b: GradBuilder, v: Value, x: Value): Value {
   return b.op('Expand', [v, b.shapeValue(x)], {}, infoOf(x));
 }
 
-/** 1 / (number of elements reduced into each output element), as a scalar of x's type. */
-/** 1 / the number of elements reduced into each of y's (`axes` null: known at run time only). */
+/** 1 / the number of elements reduced into each of y's, a scalar of x's type (`axes` null: known at run time only). */
 function reciprocalCount(c: GradContext, x: Value, y: Value, axes: number[] | null): Value {
   const b = c.b;
   const dt = dtypeOf(x);
@@ -673,10 +672,8 @@ function layerNormGrad(c: GradContext): void {
     const dMean = c.dy(1);
     const dInvStd = c.dy(2);
     if (dMean || dInvStd) {
-      const count = axes.reduce((p, i) => p * (typeof xs[i] === 'number' ? (xs[i] as number) : NaN), 1);
-      if (!Number.isFinite(count)) throw c.fail('the gradient of its Mean / InvStdDev outputs needs the static sizes of the normalized axes', 'give the input shapes (--shape)');
       const inDt = (v: Value): Value => (v.dtype === dt ? v : b.cast(v, dt));
-      const perElement = b.scalar(1 / count, dt);
+      const perElement = reciprocalCount(c, X, mean, axes);
       if (dMean) dx = b.add(dx, b.mul(inDt(dMean), perElement, mean), X);
       if (dInvStd) {
         const cube = b.mul(b.mul(invstd, invstd, mean), invstd, mean);
