@@ -9,7 +9,7 @@ import { Tensor } from '../../../ir/tensor.js';
 import { knownValueOf } from '../../shape/index.js';
 import { type GradBuilder, infoOf, type OutInfo, staticShape } from '../builder.js';
 import type { GradContext, GradRule, GradRuleTable } from '../rule.js';
-import { normalizeAxes } from './util.js';
+import { identityOfAxis, normalizeAxes } from './util.js';
 
 export const LINALG_RULES: GradRuleTable = {
   Gemm: { grad: gemmGrad },
@@ -336,7 +336,7 @@ function einsumGrad(c: GradContext): void {
       }
     });
     const gradTerms = [outLabels, ...terms.filter((_, i) => i !== k), ...eyes.map((e) => [e.label, e.twin])];
-    const gradInputs = [dy, ...operands.filter((_, i) => i !== k), ...eyes.map((e) => identityMatrix(b, x, e.pos, dt))];
+    const gradInputs = [dy, ...operands.filter((_, i) => i !== k), ...eyes.map((e) => identityOfAxis(b, x, e.pos, dt))];
     const present = new Set(gradTerms.flat());
     const kept = target.filter((l) => present.has(l));
     const missing = target.flatMap((l, pos) => (present.has(l) ? [] : [pos]));
@@ -353,21 +353,6 @@ function einsumGrad(c: GradContext): void {
     }
     c.setGrad(k, g);
   }
-}
-
-/** An identity matrix of dt, n × n with n the size of axis `axis` of `x`. */
-function identityMatrix(b: GradBuilder, x: Value, axis: number, dt: DataType): Value {
-  const d = x.shape?.[axis];
-  const size = typeof d === 'number' && d >= 0 ? d : null;
-  const shape =
-    size !== null
-      ? b.ints([size, size])
-      : (() => {
-          const s = b.slice(b.shapeOf(x), [axis], [axis + 1], [0], undefined, { dtype: DataType.INT64, shape: [1] });
-          return b.op('Concat', [s, s], { axis: 0 }, { dtype: DataType.INT64, shape: [2] });
-        })();
-  const zeros = b.op('ConstantOfShape', [shape], { value: Tensor.fromArray('value', dt, [1], [0]) }, { dtype: dt, shape: [size, size] });
-  return b.op('EyeLike', [zeros], {}, { dtype: dt, shape: [size, size] });
 }
 
 // ---------------------------------------------------------------- reductions

@@ -17,7 +17,7 @@ import { Tensor } from '../../../ir/tensor.js';
 import { knownValueOf } from '../../shape/index.js';
 import { type GradBuilder, infoOf, type OutInfo, staticShape } from '../builder.js';
 import type { GradContext, GradRule, GradRuleTable } from '../rule.js';
-import { dimPart, shapeFromParts } from './util.js';
+import { dimPart, identityOfAxis, shapeFromParts } from './util.js';
 
 /** A slice bound meaning "to the end": exact as a double and within int64. */
 const TO_END = 2 ** 62;
@@ -96,6 +96,12 @@ function floatDtype(c: GradContext, v: Value): DataType {
 /** True when every one of the node's inputs `from`… (the structural ones) is absent or known before run time. */
 function structureKnown(node: Node, from: number): boolean {
   return node.inputs.slice(from).every((v) => !v || v.name === '' || knownNumbers(v) !== null);
+}
+
+/** A Pad whose pads (an input from opset 11) or axes are only known at run time. */
+function padsAtRunTime(node: Node): boolean {
+  const pads = node.inputs[1];
+  return !!pads && pads.name !== '' && !(knownNumbers(pads) && structureKnown(node, 3));
 }
 
 /**
@@ -464,8 +470,8 @@ function resizeMatrix(p: ResizeParams, ax: ResizeAxis): Float64Array {
 /**
  * Resize's adjoint when its scales, sizes or roi are only known at run time. Resize is linear
  * and separable: along each resized axis a it multiplies by an (out × in) matrix A_a, and
- * the same Resize applied to an in × in identity along its second axis alone (scale, size
- * and roi of axis a; scale 1 and the whole range on the first) gives A_aᵀ at run time. dy is
+ * the same Resize applied to an in × in identity along its first axis alone (scale, size and
+ * roi of axis a; scale 1 and the whole range on the second) gives A_a at run time. dy is
  * then contracted with it axis by axis. Every listed axis is treated as resized (a scale of 1
  * gives an identity). keep_aspect_ratio_policy other than 'stretch' shares one scale across
  * axes, which this per-axis form does not reproduce: a coded error.
@@ -489,23 +495,22 @@ function resizeAdjointAtRunTime(c: GradContext): Value {
   const roi = coord === 'tf_crop_and_resize' ? c.xOpt(1) : null;
   const attrs = Object.fromEntries([...n.attributes.values()].filter((a) => a.name !== 'axes' && a.name !== 'keep_aspect_ratio_policy').map((a) => [a.name, a] as const));
   attrs['extrapolation_value'] = attr.float('extrapolation_value', 0); // outside the crop, no dependence on x
-  const pick = (v: Value, k: number, type: DataType): Value => b.op('Gather', [v, b.ints([k])], { axis: 0 }, { dtype: type, shape: [1] });
   let g = c.dyOrZeros(0);
+  const roiType = roi?.dtype ?? DataType.FLOAT;
+  const along = (v: Value, k: number, type: DataType): Value => b.op('Gather', [v, b.ints([k])], { axis: 0 }, { dtype: type, shape: [1] });
   axes.forEach((a, k) => {
+    // Resizing the identity along its first axis alone gives A_a (out × in) itself.
     const part = dimPart(b, x, a);
     const d = typeof part === 'number' ? b.ints([part]) : part;
-    const square = b.op('Concat', [d, d], { axis: 0 }, { dtype: I64, shape: [2] });
-    const eye = b.op('EyeLike', [b.op('ConstantOfShape', [square], { value: Tensor.fromArray('value', dtype, [1], [0]) }, { dtype, shape: [null, null] })], {}, { dtype, shape: [null, null] });
-    const roi2 = roi ? b.op('Concat', [b.constant(roi.dtype ?? DataType.FLOAT, [1], [0]), pick(roi, k, roi.dtype ?? DataType.FLOAT), b.constant(roi.dtype ?? DataType.FLOAT, [1], [1]), pick(roi, k + axes.length, roi.dtype ?? DataType.FLOAT)], { axis: 0 }, { dtype: roi.dtype ?? DataType.FLOAT, shape: [4] }) : null;
-    const along = scales
-      ? [b.op('Concat', [b.constant(DataType.FLOAT, [1], [1]), pick(scales, k, DataType.FLOAT)], { axis: 0 }, { dtype: DataType.FLOAT, shape: [2] }), null]
-      : [null, b.op('Concat', [d, pick(sizes!, k, I64)], { axis: 0 }, { dtype: I64, shape: [2] })];
-    const transposed = b.op('Resize', [eye, roi2, ...along], attrs, { dtype, shape: [null, null] }); // A_aᵀ: in × out
+    const firstOnly = (first: Value, rest: Value, type: DataType): Value => b.op('Concat', [first, rest], { axis: 0 }, { dtype: type, shape: [2] });
+    const roi2 = roi ? b.op('Concat', [along(roi, k, roiType), b.constant(roiType, [1], [0]), along(roi, k + axes.length, roiType), b.constant(roiType, [1], [1])], { axis: 0 }, { dtype: roiType, shape: [4] }) : null;
+    const spec = scales ? [firstOnly(along(scales, k, DataType.FLOAT), b.constant(DataType.FLOAT, [1], [1]), DataType.FLOAT), null] : [null, firstOnly(along(sizes!, k, I64), d, I64)];
+    const matrix = b.op('Resize', [identityOfAxis(b, x, a, dtype), roi2, ...spec], attrs, { dtype, shape: [null, null] });
     const perm = range(rank);
     perm[a] = rank - 1;
     perm[rank - 1] = a;
     const moved = a === rank - 1 ? g : b.transpose(g, perm);
-    const contracted = b.op('MatMul', [moved, b.transpose(transposed, [1, 0])], {}, { dtype, shape: null });
+    const contracted = b.op('MatMul', [moved, matrix], {}, { dtype, shape: null });
     g = a === rank - 1 ? contracted : b.transpose(contracted, perm, { dtype, shape: null });
   });
   return reshapeTo(c, g, x);
@@ -669,7 +674,7 @@ export const TENSOR_RULES: GradRuleTable = {
   Pad: {
     differentiable: (node) => (node.attrString('mode', 'constant') === 'constant' ? [0, 2] : [0]),
     // pads or axes only known at run time: scatter-add through the positions (add from 16).
-    minOpset: (node) => (node.inputs[1] && !(knownNumbers(node.inputs[1]) && structureKnown(node, 3)) ? 16 : 0),
+    minOpset: (node) => (padsAtRunTime(node) ? 16 : 0),
     grad(c) {
       const b = c.b;
       const n = c.node;
@@ -677,7 +682,7 @@ export const TENSOR_RULES: GradRuleTable = {
       const rank = rankOf(c, x);
       const dtype = floatDtype(c, x);
       const mode = n.attrString('mode', 'constant');
-      if (c.xOpt(1) && !(knownNumbers(c.xOpt(1)) && structureKnown(n, 3))) {
+      if (padsAtRunTime(n)) {
         const axes = c.xOpt(3);
         const { dx, fromConstant } = adjointThroughPositions(c, (positions, zero) =>
           b.op('Pad', [positions, c.x(1), mode === 'constant' ? zero : null, ...(axes ? [axes] : [])], { mode }, { dtype: DataType.INT64 }),

@@ -2,6 +2,7 @@
 
 import { DataType } from '../../../ir/dtype.js';
 import type { Value } from '../../../ir/graph.js';
+import { Tensor } from '../../../ir/tensor.js';
 import type { GradBuilder } from '../builder.js';
 
 /** Axes made non-negative and sorted. */
@@ -32,4 +33,12 @@ export function shapeFromParts(b: GradBuilder, parts: (number | Value)[]): Value
   }
   if (run.length) pieces.push(b.ints(run));
   return pieces.length === 1 ? pieces[0]! : b.op('Concat', pieces, { axis: 0 }, { dtype: DataType.INT64, shape: [parts.length] });
+}
+
+/** An n × n identity matrix of `dt`, n the size of axis `axis` of `x` (static or read at run time). */
+export function identityOfAxis(b: GradBuilder, x: Value, axis: number, dt: DataType): Value {
+  const n = dimPart(b, x, axis);
+  const size = typeof n === 'number' ? n : null;
+  const zeros = b.op('ConstantOfShape', [shapeFromParts(b, [n, n])], { value: Tensor.fromArray('value', dt, [1], [0]) }, { dtype: dt, shape: [size, size] });
+  return b.op('EyeLike', [zeros], {}, { dtype: dt, shape: [size, size] });
 }
