@@ -23,8 +23,8 @@ import { constantOf } from '../ir/constants.js';
 import { DataType } from '../ir/dtype.js';
 import { SplitcError } from '../ir/errors.js';
 import { attr, AttrType, decodeUtf8, type Dim, type Model, type Node, type Value } from '../ir/graph.js';
-import { Tensor } from '../ir/tensor.js';
 import { GradBuilder, type OutInfo } from './autodiff/builder.js';
+import { dimPart, shapeFromParts } from './autodiff/rules/util.js';
 import { registerPass, type Pass, type PassContext, type PassResult } from './pass.js';
 
 export const RECURRENT_OPS: ReadonlySet<string> = new Set(['RNN', 'GRU', 'LSTM']);
@@ -288,10 +288,7 @@ function lowerNode(b: GradBuilder, p: Plan): Map<number, Value> {
   let zeros: Value | null = null;
   const zeroState = (): Value => {
     if (zeros) return zeros;
-    if (typeof N === 'number') return (zeros = b.constant(dtype, [N, H], new Array<number>(N * H).fill(0)));
-    const n = b.slice(b.shapeOf(x), [1], [2], [0], undefined, { dtype: DataType.INT64, shape: [1] });
-    const shape = b.op('Concat', [n, b.ints([H])], { axis: 0 }, { dtype: DataType.INT64, shape: [2] });
-    return (zeros = b.op('ConstantOfShape', [shape], { value: Tensor.fromArray('value', dtype, [1], [0]) }, e.info([N, H])));
+    return (zeros = b.filled(shapeFromParts(b, [dimPart(b, x, 1), H]), 0, dtype, [N, H]));
   };
 
   // Sequence lengths: per step, which entries still run ([N, 1] bool), or 'all' / 'none'.
@@ -312,7 +309,7 @@ function lowerNode(b: GradBuilder, p: Plan): Map<number, Value> {
       const on = lens.values.map((l) => (k < l ? 1 : 0));
       v = on.every((o) => o === 1) ? 'all' : on.every((o) => o === 0) ? 'none' : b.constant(DataType.BOOL, [on.length, 1], on);
     } else {
-      v = b.op('Less', [b.constant(DataType.INT64, [], [k]), lensColumn!], {}, { dtype: DataType.BOOL, shape: [N, 1] });
+      v = b.op('Less', [b.scalar(k, DataType.INT64), lensColumn!], {}, { dtype: DataType.BOOL, shape: [N, 1] });
     }
     running.set(k, v);
     return v;
@@ -322,7 +319,7 @@ function lowerNode(b: GradBuilder, p: Plan): Map<number, Value> {
   const nonEmpty = (): Value | null => {
     if (nonEmptyValue !== undefined) return nonEmptyValue;
     if (lens.kind === 'known') nonEmptyValue = lens.values.some((l) => l === 0) ? b.constant(DataType.BOOL, [lens.values.length, 1], lens.values.map((l) => (l > 0 ? 1 : 0))) : null;
-    else if (lens.kind === 'fed') nonEmptyValue = b.op('Greater', [lensColumn!, b.constant(DataType.INT64, [], [0])], {}, { dtype: DataType.BOOL, shape: [N, 1] });
+    else if (lens.kind === 'fed') nonEmptyValue = b.op('Greater', [lensColumn!, b.scalar(0, DataType.INT64)], {}, { dtype: DataType.BOOL, shape: [N, 1] });
     else nonEmptyValue = null;
     return nonEmptyValue;
   };

@@ -163,11 +163,14 @@ export class GradBuilder {
     return this.op('Cast', [x], { to }, { dtype: to, shape: x.shape });
   }
 
+  /** A tensor of `dtype` filled with `value`, of the shape held by the 1-D int64 `shape` (`dims`: that shape, as far as known). */
+  filled(shape: Value, value: number, dtype: DataType, dims: Dim[] | null): Value {
+    return this.op('ConstantOfShape', [shape], { value: Tensor.fromArray('value', dtype, [1], [value]) }, { dtype, shape: dims });
+  }
+
   /** Zeros with the shape and dtype of `like`. */
   zerosLike(like: Value): Value {
-    const dtype = like.dtype ?? DataType.FLOAT;
-    const value = Tensor.fromArray('value', dtype, [1], [0]);
-    return this.op('ConstantOfShape', [this.shapeValue(like)], { value }, infoOf(like));
+    return this.filled(this.shapeValue(like), 0, like.dtype ?? DataType.FLOAT, like.shape ?? null);
   }
 
   // ---- ops whose form depends on the opset ----

@@ -390,7 +390,7 @@ function insertZeros(c: GradContext, dy: Value, dims: number[], strides: number[
     const a = i + 2;
     const u = b.unsqueeze(cur, [a + 1], { dtype });
     const zeroDims = [...shape.slice(0, a + 1), s - 1, ...shape.slice(a + 1)];
-    const zeros = b.op('ConstantOfShape', [b.ints(zeroDims)], { value: Tensor.fromArray('value', dtype, [1], [0]) }, { dtype, shape: zeroDims });
+    const zeros = b.filled(b.ints(zeroDims), 0, dtype, zeroDims);
     const cat = b.op('Concat', [u, zeros], { axis: a + 1 }, { dtype });
     shape[a] = shape[a]! * s;
     cur = b.reshape(cat, b.ints(shape), { dtype, shape: [...shape] });
@@ -470,7 +470,7 @@ function polyphaseDataGrad(c: GradContext, dy: Value, dyDims: number[], w: Value
   const phase = (p: number[]): Value => {
     const M = p.map((pi, i) => (pi < K[i]! ? Math.ceil((K[i]! - pi) / s[i]!) : 0));
     if (M.some((m) => m === 0)) {
-      return b.op('ConstantOfShape', [b.ints(phaseDims)], { value: Tensor.fromArray('value', dtype, [1], [0]) }, { dtype, shape: phaseDims });
+      return b.filled(b.ints(phaseDims), 0, dtype, phaseDims);
     }
     // Taps p, p + s, … of W are taps r, r + s, … of the flipped weights, r = K − 1 − p − (M − 1)·s.
     const r = p.map((pi, i) => K[i]! - 1 - pi - (M[i]! - 1) * s[i]!);
@@ -905,7 +905,7 @@ const gridSampleRule: GradRule = {
       const size = sp[a]!;
       const stride = sp.slice(a + 1).reduce((p, d) => p * d, 1);
       // grid[..., 0] is the last spatial axis (x), grid[..., r − 1] the first.
-      const g = b.unsqueeze(b.op('Gather', [grid, b.constant(I64, [], [r - 1 - a])], { axis: r + 1 }, { dtype }), tapAxes, { dtype });
+      const g = b.unsqueeze(b.op('Gather', [grid, b.scalar(r - 1 - a, I64)], { axis: r + 1 }, { dtype }), tapAxes, { dtype });
       const u = alignCorners ? f('Mul', [f('Div', [f('Add', [g, k(1)]), k(2)]), k(size - 1)]) : f('Div', [f('Sub', [f('Mul', [f('Add', [g, k(1)]), k(size)]), k(1)]), k(2)]);
       const taps = mode === 'nearest' ? 1 : GRID_TAPS[mode].poly[0]!.length;
       const tapDims = [...new Array<number>(r + 1).fill(1), ...range(0, r).map((j) => (j === a ? taps : 1))];
@@ -931,7 +931,7 @@ const gridSampleRule: GradRule = {
         inside = clamp(index);
         if (padding === 'zeros') mask = b.op('Equal', [inside, index], {}, { dtype: DataType.BOOL });
       }
-      flatParts.push(b.op('Mul', [b.cast(inside, I64), b.constant(I64, [], [stride])], {}, { dtype: I64 }));
+      flatParts.push(b.op('Mul', [b.cast(inside, I64), b.scalar(stride, I64)], {}, { dtype: I64 }));
       const masked = (v: Value): Value => (mask ? f('Where', [mask, v, k(0)]) : v);
       if (mode === 'nearest') {
         weights.push(mask ? b.cast(mask, dtype) : null);
@@ -953,7 +953,7 @@ const gridSampleRule: GradRule = {
       typeof batch === 'number'
         ? b.constant(I64, [batch, ...new Array<number>(2 * r).fill(1)], range(0, batch).map((n) => n * pixels))
         : b.reshape(
-            b.op('Range', [b.constant(I64, [], [0]), b.op('Mul', [b.squeeze(batch, [0], { dtype: I64, shape: [] }), b.constant(I64, [], [pixels])], {}, { dtype: I64, shape: [] }), b.constant(I64, [], [pixels])], {}, { dtype: I64, shape: [null] }),
+            b.op('Range', [b.scalar(0, I64), b.op('Mul', [b.squeeze(batch, [0], { dtype: I64, shape: [] }), b.scalar(pixels, I64)], {}, { dtype: I64, shape: [] }), b.scalar(pixels, I64)], {}, { dtype: I64, shape: [null] }),
             b.ints([-1, ...new Array<number>(2 * r).fill(1)]),
             { dtype: I64 },
           );

@@ -13,7 +13,6 @@
 import { attr } from '../../../ir/builder.js';
 import { DataType } from '../../../ir/dtype.js';
 import type { Dim, Node, Value } from '../../../ir/graph.js';
-import { Tensor } from '../../../ir/tensor.js';
 import { knownValueOf } from '../../shape/index.js';
 import { type GradBuilder, infoOf, type OutInfo, staticShape } from '../builder.js';
 import type { GradContext, GradRule, GradRuleTable } from '../rule.js';
@@ -122,7 +121,7 @@ function adjointThroughPositions(c: GradContext, sameOp: (positions: Value, zero
   const positions = b.op('Reshape', [numbered, b.shapeValue(x)], { allowzero: 1 }, { dtype: I64, shape: x.shape });
   const read = b.reshape(sameOp(positions, b.scalar(0, I64)), b.ints([-1]), { dtype: I64, shape: [null] });
   const flatDy = b.reshape(c.dyOrZeros(0), b.ints([-1]), { dtype, shape: [null] });
-  const zeros = b.op('ConstantOfShape', [b.unsqueeze(slots, [0], { dtype: I64, shape: [1] })], { value: Tensor.fromArray('value', dtype, [1], [0]) }, { dtype, shape: [null] });
+  const zeros = b.filled(b.unsqueeze(slots, [0], { dtype: I64, shape: [1] }), 0, dtype, [null]);
   const acc = b.op('ScatterElements', [zeros, read, flatDy], { axis: 0, reduction: 'add' }, { dtype, shape: [null] });
   const dx = reshapeTo(c, b.slice(acc, [1], [TO_END], [0], undefined, { dtype, shape: [null] }), x);
   return { dx, fromConstant: b.slice(acc, [0], [1], [0], undefined, { dtype, shape: [1] }) };
@@ -169,7 +168,7 @@ function withBatchCoordinates(c: GradContext, idx: Value, batchDims: number): Va
     const iota =
       typeof d === 'number'
         ? b.ints(range(d))
-        : b.op('Range', [b.constant(I64, [], [0]), b.squeeze(d, [0], { dtype: I64, shape: [] }), b.constant(I64, [], [1])], {}, { dtype: I64, shape: [null] });
+        : b.op('Range', [b.scalar(0, I64), b.squeeze(d, [0], { dtype: I64, shape: [] }), b.scalar(1, I64)], {}, { dtype: I64, shape: [null] });
     const along = b.reshape(iota, b.ints(range(q).map((j) => (j === i ? -1 : 1))), { dtype: I64, shape: range(q).map((j) => (j === i ? (typeof d === 'number' ? d : null) : 1)) });
     parts.push(b.op('Expand', [along, spread], {}, { dtype: I64, shape: spreadShape }));
   }
@@ -206,7 +205,7 @@ function ndSites(b: GradBuilder, indices: Value): ScatterSites {
 
 /** ConstantOfShape(Shape(like)) filled with `value` of type `dtype`. */
 function filledLike(b: GradBuilder, like: Value, value: number, dtype: DataType): Value {
-  return b.op('ConstantOfShape', [b.shapeValue(like)], { value: Tensor.fromArray('value', dtype, [1], [value]) }, { dtype, shape: like.shape });
+  return b.filled(b.shapeValue(like), value, dtype, like.shape ?? null);
 }
 
 /**
@@ -220,7 +219,7 @@ function lastWriterMask(b: GradBuilder, sites: ScatterSites, updates: Value, tar
   const I64 = DataType.INT64;
   const count = b.op('Size', [updates], {}, { dtype: I64, shape: [] });
   const n = staticShape(updates)?.reduce((p, d) => p * d, 1) ?? null;
-  const iota = b.op('Range', [b.constant(I64, [], [0]), count, b.constant(I64, [], [1])], {}, { dtype: I64, shape: [n] });
+  const iota = b.op('Range', [b.scalar(0, I64), count, b.scalar(1, I64)], {}, { dtype: I64, shape: [n] });
   const ordinals = b.reshape(iota, b.shapeValue(updates), { dtype: I64, shape: updates.shape });
   const writer = sites.scatter(filledLike(b, target, -1, I64), ordinals, 'none', { dtype: I64, shape: target.shape });
   return b.op('Equal', [sites.gather(writer, { dtype: I64, shape: updates.shape }), ordinals], {}, { dtype: DataType.BOOL, shape: updates.shape });

@@ -2,7 +2,6 @@
 
 import { DataType } from '../../../ir/dtype.js';
 import type { Value } from '../../../ir/graph.js';
-import { Tensor } from '../../../ir/tensor.js';
 import type { GradBuilder } from '../builder.js';
 
 /** Axes made non-negative and sorted. */
@@ -39,6 +38,6 @@ export function shapeFromParts(b: GradBuilder, parts: (number | Value)[]): Value
 export function identityOfAxis(b: GradBuilder, x: Value, axis: number, dt: DataType): Value {
   const n = dimPart(b, x, axis);
   const size = typeof n === 'number' ? n : null;
-  const zeros = b.op('ConstantOfShape', [shapeFromParts(b, [n, n])], { value: Tensor.fromArray('value', dt, [1], [0]) }, { dtype: dt, shape: [size, size] });
+  const zeros = b.filled(shapeFromParts(b, [n, n]), 0, dt, [size, size]);
   return b.op('EyeLike', [zeros], {}, { dtype: dt, shape: [size, size] });
 }
