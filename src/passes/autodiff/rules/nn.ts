@@ -1065,10 +1065,9 @@ export const NN_RULES: GradRuleTable = {
       const dtype = x.dtype ?? DataType.FLOAT;
       const { mask, replaceForward } = dropoutMask(c);
       const scaled = b.op('Div', [dy, dropoutKeptFraction(c, dtype)], {}, infoOf(x));
-      const keep = mask.dtype === DataType.BOOL ? mask : b.cast(mask, DataType.BOOL);
-      const trained = b.op('Where', [keep, scaled, b.scalar(0, dtype)], {}, infoOf(x));
-      const on = training.dtype === DataType.BOOL ? training : b.cast(training, DataType.BOOL);
-      c.setGrad(0, typeof mode === 'number' ? trained : b.op('Where', [on, trained, dy], {}, infoOf(x)));
+      // (mask and training_mode are bool from opset 12, the first with training_mode)
+      const trained = b.op('Where', [mask, scaled, b.scalar(0, dtype)], {}, infoOf(x));
+      c.setGrad(0, typeof mode === 'number' ? trained : b.op('Where', [training, trained, dy], {}, infoOf(x)));
       replaceForward();
     },
   },
