@@ -9,7 +9,7 @@ import { Tensor } from '../../../ir/tensor.js';
 import { knownValueOf } from '../../shape/index.js';
 import { type GradBuilder, infoOf, type OutInfo, staticShape } from '../builder.js';
 import type { GradContext, GradRule, GradRuleTable } from '../rule.js';
-import { identityOfAxis, normalizeAxes } from './util.js';
+import { identityOfAxis, normalizeAxes, productOfOthersFrom } from './util.js';
 
 export const LINALG_RULES: GradRuleTable = {
   Gemm: { grad: gemmGrad },
@@ -431,12 +431,7 @@ function extremumGrad(c: GradContext, k: ReduceParts): Value {
   return b.mul(mask, b.div(k.dy, ties), k.x);
 }
 
-/**
- * ∂(Π x)/∂x_i = the product of the other elements of x_i's slice, exact with zeros (y/x
- * would give 0/0). With z the number of zeros in the slice and P the product of its non-zero
- * elements: z = 0 → P/x_i; z = 1 → P at the zero and 0 elsewhere; z ≥ 2 → 0 everywhere. The
- * division is by a non-zero x_i only, so it is the product of the others up to rounding.
- */
+/** ∂(Π x)/∂x_i over the slices `axes`: the product of the other elements, exact with zeros (`productOfOthersFrom`). */
 function productOfOthers(c: GradContext, x: Value, axes: number[]): Value {
   const b = c.b;
   const dt = dtypeOf(x);
@@ -447,10 +442,7 @@ function productOfOthers(c: GradContext, x: Value, axes: number[]): Value {
   const nonZero = b.op('Where', [isZero, b.scalar(1, dt), x], {}, infoOf(x));
   const product = reduceProd(b, nonZero, axes, keepInfo);
   const zeros = b.reduceSum(b.cast(isZero, dt), axes, true, keepInfo);
-  const zerosAre = (k: number): Value => b.op('Equal', [zeros, b.scalar(k, dt)], {}, { dtype: DataType.BOOL, shape: keepShape });
-  const ifNone = b.op('Where', [zerosAre(0), product, zero], {}, keepInfo);
-  const ifOne = b.op('Where', [zerosAre(1), product, zero], {}, keepInfo);
-  return b.op('Where', [isZero, ifOne, b.div(ifNone, nonZero, x)], {}, infoOf(x));
+  return productOfOthersFrom(b, isZero, nonZero, product, zeros);
 }
 
 /** ReduceProd with keepdims in the form the opset takes (axes as an input from 18). */

@@ -16,7 +16,7 @@ import type { Dim, Node, Value } from '../../../ir/graph.js';
 import { knownValueOf } from '../../shape/index.js';
 import { type GradBuilder, infoOf, type OutInfo, staticShape } from '../builder.js';
 import type { GradContext, GradRule, GradRuleTable } from '../rule.js';
-import { dimPart, identityOfAxis, shapeFromParts } from './util.js';
+import { dimPart, identityOfAxis, productOfOthersFrom, shapeFromParts } from './util.js';
 
 /** A slice bound meaning "to the end": exact as a double and within int64. */
 const TO_END = 2 ** 62;
@@ -316,8 +316,7 @@ function scatterGrad(c: GradContext, sites: ScatterSites, distinct: () => boolea
         const nonZero = b.op('Where', [isZero, b.scalar(1, dt), updates], {}, updInfo);
         const q = sites.gather(sites.scatter(onesLike(), nonZero, 'mul', dataInfo), updInfo);
         const z = sites.gather(sites.scatter(b.zerosLike(data), b.cast(isZero, dt), 'add', dataInfo), updInfo);
-        const zIs = (k: number): Value => b.op('Equal', [z, b.scalar(k, dt)], {}, { dtype: BOOL, shape: updates.shape });
-        const others = b.op('Where', [isZero, orZero(zIs(1), q, updates), orZero(zIs(0), b.div(q, nonZero), updates)], {}, updInfo);
+        const others = productOfOthersFrom(b, isZero, nonZero, q, z);
         c.setGrad(2, b.mul(sites.gather(b.mul(dy, data), updInfo), others, updates));
       }
       return;
