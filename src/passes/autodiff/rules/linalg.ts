@@ -6,6 +6,7 @@ import { constantOf } from '../../../ir/constants.js';
 import { DataType } from '../../../ir/dtype.js';
 import type { Dim, Value } from '../../../ir/graph.js';
 import { Tensor } from '../../../ir/tensor.js';
+import { EINSUM_LETTERS, type EinsumTerm, parseEinsum } from '../../einsum-equation.js';
 import { knownValueOf } from '../../shape/index.js';
 import { type GradBuilder, infoOf, type OutInfo, staticShape } from '../builder.js';
 import type { GradContext, GradRule, GradRuleTable } from '../rule.js';
@@ -206,31 +207,6 @@ function sumToOperand(b: GradBuilder, g: Value, gs: Dim[], xs: Dim[], x: Value):
 
 // ---------------------------------------------------------------- einsum
 
-/** One operand or output term of an einsum equation: its labels, and where '...' sits (-1: none). */
-interface EinsumTerm {
-  labels: string[];
-  ellipsis: number;
-}
-
-const EINSUM_LETTERS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
-
-function parseEinsumTerm(c: GradContext, equation: string, text: string): EinsumTerm {
-  const labels: string[] = [];
-  let ellipsis = -1;
-  for (let i = 0; i < text.length; ) {
-    if (text.startsWith('...', i) && ellipsis < 0) {
-      ellipsis = labels.length;
-      i += 3;
-      continue;
-    }
-    const ch = text[i]!;
-    if (!EINSUM_LETTERS.includes(ch)) throw c.fail(`its equation '${equation}' has '${ch}' in term '${text}': labels are letters a-z, A-Z and one '...' per term`);
-    labels.push(ch);
-    i++;
-  }
-  return { labels, ellipsis };
-}
-
 /**
  * Einsum: the gradient of operand k is an einsum of dY with the other operands whose output
  * is operand k's term. The equation is first made explicit, with no ellipsis and no
@@ -254,10 +230,9 @@ function einsumGrad(c: GradContext): void {
   const b = c.b;
   const n = c.node;
   const equation = n.attrString('equation', '');
-  const eq = equation.replace(/\s+/g, '');
-  const arrow = eq.indexOf('->');
-  const inputTerms = (arrow >= 0 ? eq.slice(0, arrow) : eq).split(',').map((t) => parseEinsumTerm(c, equation, t));
-  const outputTerm = arrow >= 0 ? parseEinsumTerm(c, equation, eq.slice(arrow + 2)) : null;
+  const { text: eq, inputs: inputTerms, output: outputTerm } = parseEinsum(equation, (m) => {
+    throw c.fail(`its ${m}`);
+  });
   if (inputTerms.length !== n.inputs.length) throw c.fail(`its equation '${equation}' has ${inputTerms.length} operands but the node has ${n.inputs.length} inputs`);
   const operands = inputTerms.map((_, i) => c.x(i));
 

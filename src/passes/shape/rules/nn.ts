@@ -6,6 +6,7 @@ import { DataType } from '../../../ir/dtype.js';
 import type { Dim, Shape } from '../../../ir/graph.js';
 import type { OutType, RuleContext, ShapeRule } from '../context.js';
 import { broadcastShapes, divDim, formatDims, mulDim } from '../dims.js';
+import { einsumTermText, parseEinsum } from '../../einsum-equation.js';
 import { normOneAxis, out, same, sameShape } from './util.js';
 
 // ---------------------------------------------------------------- windows
@@ -271,11 +272,7 @@ const gemm: ShapeRule = (c) => {
 };
 
 const einsum: ShapeRule = (c) => {
-  const eq = c.attrStr('equation', '').replace(/\s+/g, '');
-  const arrow = eq.indexOf('->');
-  const lhs = arrow >= 0 ? eq.slice(0, arrow) : eq;
-  const rhs = arrow >= 0 ? eq.slice(arrow + 2) : null;
-  const terms = lhs.split(',');
+  const { text: eq, inputs: terms, output } = parseEinsum(c.attrStr('equation', ''), (m) => c.fail(m));
   if (terms.length !== c.numInputs) c.fail(`equation '${eq}' has ${terms.length} operands but the node has ${c.numInputs} inputs`);
   const dtype = c.dtype(0);
   const letters = new Map<string, Dim>();
@@ -283,12 +280,9 @@ const einsum: ShapeRule = (c) => {
   const ellipses: (Shape | null)[] = [];
   let rankKnown = true;
   terms.forEach((term, i) => {
-    const hasEll = term.includes('...');
-    const labels = term.replace('...', '').split('');
-    for (const l of labels) {
-      if (!/^[A-Za-z]$/.test(l)) c.fail(`bad label '${l}' in equation '${eq}'`);
-      counts.set(l, (counts.get(l) ?? 0) + 1);
-    }
+    const hasEll = term.ellipsis >= 0;
+    const labels = term.labels;
+    for (const l of labels) counts.set(l, (counts.get(l) ?? 0) + 1);
     const s = c.shape(i);
     if (!s) {
       if (hasEll) {
@@ -298,8 +292,8 @@ const einsum: ShapeRule = (c) => {
       return;
     }
     const nEll = s.length - labels.length;
-    if (nEll < 0 || (!hasEll && nEll !== 0)) c.fail(`operand ${i} ${formatDims(s)} does not match '${term}'`);
-    const before = hasEll ? term.indexOf('...') : labels.length;
+    if (nEll < 0 || (!hasEll && nEll !== 0)) c.fail(`operand ${i} ${formatDims(s)} does not match '${einsumTermText(term)}'`);
+    const before = hasEll ? term.ellipsis : labels.length;
     if (hasEll) ellipses.push(s.slice(before, before + nEll));
     labels.forEach((l, j) => {
       const d = s[j < before ? j : j + nEll]!;
@@ -311,28 +305,16 @@ const einsum: ShapeRule = (c) => {
     });
   });
   const ell = rankKnown ? broadcastShapes(ellipses.length ? ellipses : [[]], (m) => c.conflict(m)) : null;
-  let outLabels: string;
-  if (rhs !== null) outLabels = rhs;
-  else
-    outLabels =
-      (ellipses.length ? '...' : '') +
-      [...counts]
-        .filter(([, n]) => n === 1)
-        .map(([l]) => l)
-        .sort()
-        .join('');
+  // Implicit output: the ellipsis dims, then the labels seen once, sorted.
+  const outTerm = output ?? { labels: [...counts].filter(([, n]) => n === 1).map(([l]) => l).sort(), ellipsis: ellipses.length ? 0 : -1 };
+  if (outTerm.ellipsis >= 0 && !ell) return [out(dtype, null)];
   const shape: Dim[] = [];
-  for (let i = 0; i < outLabels.length; i++) {
-    if (outLabels.startsWith('...', i)) {
-      if (!ell) return [out(dtype, null)];
-      shape.push(...ell);
-      i += 2;
-      continue;
-    }
-    const l = outLabels[i]!;
+  outTerm.labels.forEach((l, k) => {
+    if (k === outTerm.ellipsis) shape.push(...ell!);
     if (!counts.has(l)) c.fail(`output label '${l}' does not appear in the inputs of '${eq}'`);
     shape.push(letters.get(l) ?? null);
-  }
+  });
+  if (outTerm.ellipsis === outTerm.labels.length) shape.push(...ell!);
   return [out(dtype, shape)];
 };
 
