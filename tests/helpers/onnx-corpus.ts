@@ -54,7 +54,6 @@ export function dataTensors(dir: string, kind: 'input' | 'output'): (Tensor | nu
   });
 }
 
-
 /** The test input as an onnxruntime tensor; null when it is not a plain tensor (sequence/optional data). */
 export function toOrt(t: Tensor): ort.Tensor | null {
   try {

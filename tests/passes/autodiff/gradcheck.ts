@@ -10,7 +10,9 @@ import { DataType } from '../../../src/ir/dtype.js';
 import type { Model, Value } from '../../../src/ir/graph.js';
 import { assertValid } from '../../../src/ir/verify.js';
 import { modelToBytes } from '../../../src/ir/serde/io.js';
-import { differentiate, type AutodiffResult } from '../../../src/passes/autodiff/index.js';
+import { SplitcError } from '../../../src/ir/errors.js';
+import { type AutodiffOptions, differentiate, type AutodiffResult } from '../../../src/passes/autodiff/index.js';
+import { expect } from 'vitest';
 import { xorshift32 } from '../../helpers/onnx-oracle.js';
 
 export type FloatKind = 'float32' | 'float64';
@@ -153,4 +155,15 @@ export function describeFailures(r: GradCheckReport): string {
     .filter((x) => !x.ok)
     .map((x) => `${x.wrt}: analytic ${x.analytic.toPrecision(8)} vs numeric ${x.numeric.toPrecision(8)}`)
     .join('; ');
+}
+
+/** The SplitcError `differentiate` throws for `model` (fails the test when it throws nothing or something else). */
+export function differentiateError(model: Model, opts: AutodiffOptions): SplitcError {
+  try {
+    differentiate(model, opts);
+  } catch (e) {
+    expect(e).toBeInstanceOf(SplitcError);
+    return e as SplitcError;
+  }
+  throw new Error('differentiate did not fail');
 }
