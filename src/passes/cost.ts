@@ -4,7 +4,7 @@
 // Needs shapes: run shape inference first. Unknown symbolic dims count as 1 and are
 // reported in `assumedSymbols`.
 
-import { constantOf } from '../ir/constants.js';
+import { constantOf, constantPredicate, isConstantNode } from '../ir/constants.js';
 import { byteSizeOf, isFloatDtype } from '../ir/dtype.js';
 import type { Graph, Model, Node, Shape, Value } from '../ir/graph.js';
 import { registerPass, type Pass } from './pass.js';
@@ -14,7 +14,7 @@ export interface NodeCost {
   macs: number;
   /** Bytes of constant inputs (weights, biases, shape constants) read by the node. */
   paramBytes: number;
-  /** Bytes of the node's outputs (0 for Constant nodes: those are parameters). */
+  /** Bytes of the node's outputs (0 for constant nodes — Constant, or folds of weights only: those are parameters). */
   outputBytes: number;
   /** False when some shape needed for these numbers is unknown. */
   exact: boolean;
@@ -143,6 +143,10 @@ export function annotateCost(model: Model, opts: CostOptions = {}): CostReport {
 
   const g = model.graph;
   const nodes = new Map<Node, NodeCost>();
+  // Nodes computing from weights only (PyTorch's Identity-shared weights, a Transpose of an
+  // initializer) are folded by runtimes at load: no MACs, no activations; their outputs are
+  // parameter bytes of the nodes that read them.
+  const isConst = constantPredicate();
   let macs = 0;
   let activationBytes = 0;
   let inexact = 0;
@@ -150,11 +154,13 @@ export function annotateCost(model: Model, opts: CostOptions = {}): CostReport {
     let exact = true;
     let paramBytes = 0;
     for (const v of n.inputs) {
+      if (!v || !isConst(v)) continue;
       const c = constantOf(v);
-      if (c) paramBytes += c.expectedByteLength;
+      paramBytes += c ? c.expectedByteLength : (bytesOf(v) ?? 0);
     }
     let outputBytes = 0;
-    if (!isConstantNode(n)) {
+    const folded = isConstantNode(n, isConst);
+    if (!folded) {
       for (const o of n.outputs) {
         if (!o.name) continue;
         const b = bytesOf(o);
@@ -162,7 +168,7 @@ export function annotateCost(model: Model, opts: CostOptions = {}): CostReport {
         else outputBytes += b;
       }
     }
-    const rule = MAC_RULES[n.domain === '' || n.domain === 'ai.onnx' ? n.opType : ''];
+    const rule = folded ? undefined : MAC_RULES[n.domain === '' || n.domain === 'ai.onnx' ? n.opType : ''];
     let m = 0;
     if (rule) {
       const r = rule(n, dims);
@@ -190,9 +196,9 @@ export function annotateCost(model: Model, opts: CostOptions = {}): CostReport {
     if (isFloatDtype(t.dtype)) params += t.elementCount;
   };
   for (const v of g.initializers.values()) countConst(v);
-  for (const n of g.nodes) if (isConstantNode(n)) for (const o of n.outputs) countConst(o);
+  for (const n of g.nodes) if (n.opType === 'Constant' && (n.domain === '' || n.domain === 'ai.onnx')) for (const o of n.outputs) countConst(o);
 
-  const peak = peakActivationBytes(g, (v) => (constantOf(v) ? 0 : (bytesOf(v) ?? 0)));
+  const peak = peakActivationBytes(g, (v) => (isConst(v) ? 0 : (bytesOf(v) ?? 0)));
   return {
     nodes,
     totals: {
@@ -206,10 +212,6 @@ export function annotateCost(model: Model, opts: CostOptions = {}): CostReport {
       inexactNodes: inexact,
     },
   };
-}
-
-function isConstantNode(n: Node): boolean {
-  return n.opType === 'Constant' && (n.domain === '' || n.domain === 'ai.onnx');
 }
 
 /**

@@ -4,7 +4,7 @@
 // the names of the edge's wire outputs.
 
 import { cloneNode, cloneValue } from '../ir/clone.js';
-import { constantOf } from '../ir/constants.js';
+import { constantPredicate, isConstantNode } from '../ir/constants.js';
 import { dtypeName } from '../ir/dtype.js';
 import { SplitcError } from '../ir/errors.js';
 import { Graph, Model, type Node, type Value } from '../ir/graph.js';
@@ -23,8 +23,6 @@ export interface SplitResult {
   droppedCutTensors: string[];
 }
 
-const isConstNode = (n: Node): boolean => n.opType === 'Constant' && (n.domain === '' || n.domain === 'ai.onnx');
-
 /** Cut tensors equivalent to cutting right after node `nodeName`: everything it depends on runs on the edge. */
 export function cutAfterNode(model: Model, nodeName: string): string[] {
   const g = model.graph;
@@ -36,6 +34,8 @@ export function cutAfterNode(model: Model, nodeName: string): string[] {
     });
   }
   // edge = target and its ancestors (constants excluded: they are copied, not sent)
+  const isConst = constantPredicate();
+  const isConstNode = (n: Node): boolean => isConstantNode(n, isConst);
   const edge = new Set<Node>();
   const stack: Node[] = [target];
   while (stack.length) {
@@ -50,7 +50,7 @@ export function cutAfterNode(model: Model, nodeName: string): string[] {
   const cut = new Set<Value>();
   const outputs = new Set(g.outputs);
   const onEdgeSide = (v: Value): boolean => {
-    if (constantOf(v)) return false;
+    if (isConst(v)) return false;
     const p = v.producer();
     return p ? edge.has(p) : v.isGraphInput();
   };
@@ -83,10 +83,13 @@ export function splitModel(model: Model, cutNames: readonly string[], ctx?: Pass
     });
   }
   const cut = new Set<Value>();
+  const isConst = constantPredicate();
   for (const name of cutNames) {
     const v = table.get(name)!;
-    if (constantOf(v)) {
-      throw new SplitcError('E_CUT', `'${name}' is a constant (weights are copied to both sides, not sent)`, { hint: 'cut at an activation tensor' });
+    if (isConst(v)) {
+      const p = v.producer();
+      const how = p && p.opType !== 'Constant' ? ` (computed from weights only, by ${p.describe()})` : '';
+      throw new SplitcError('E_CUT', `'${name}' is a constant${how}: weights are copied to both sides, not sent`, { hint: 'cut at an activation tensor (one that depends on a model input)' });
     }
     cut.add(v);
   }

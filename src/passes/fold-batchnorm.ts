@@ -54,6 +54,13 @@ export function foldBatchNorm(model: Model, ctx?: PassContext): PassResult & { f
     if (!v || v.uses().length > 0 || v.isGraphOutput() || v.isGraphInput()) return;
     if (v.isInitializer()) g.removeInitializer(v.name);
     else if (v.producer()?.opType === 'Constant') g.removeNode(v.producer()!);
+    else if (v.producer()?.opType === 'Identity') {
+      // PyTorch's shared weights: Identity(initializer); drop it, then what it read if unused.
+      const p = v.producer()!;
+      const src = p.inputs[0];
+      g.removeNode(p);
+      dropIfUnused(src);
+    }
   };
   let folded = 0;
   for (const bn of [...g.nodes]) {

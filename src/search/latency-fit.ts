@@ -4,9 +4,9 @@
 // Pure numbers: no runtime here, so the search can load it without onnxruntime. Op classes and
 // the prediction formula are profiles.ts's, so the fit is judged the way the search predicts.
 
+import { constantPredicate, isConstantNode } from '../ir/constants.js';
 import { SplitcError } from '../ir/errors.js';
 import { byteSizeOf } from '../ir/dtype.js';
-import { constantOf } from '../ir/constants.js';
 import type { Dim, Model, Node, Value } from '../ir/graph.js';
 import { annotateCost } from '../passes/cost.js';
 import { inferShapes } from '../passes/shape/index.js';
@@ -41,24 +41,21 @@ export function nodeFeatures(model: Model, opts: { inputShapes?: Record<string, 
   inferShapes(model, { inputShapes: opts.inputShapes ?? {} });
   const cost = annotateCost(model);
   const out: NodeFeatures[] = [];
+  const isConst = constantPredicate();
   for (const n of model.graph.nodes) {
-    if (isConstantNode(n)) continue;
+    if (isConstantNode(n, isConst)) continue;
     const c = cost.nodes.get(n)!;
-    out.push({ name: n.name, opType: n.opType, macs: c.macs, bytes: activationInputBytes(n) + c.paramBytes + c.outputBytes });
+    out.push({ name: n.name, opType: n.opType, macs: c.macs, bytes: activationInputBytes(n, isConst) + c.paramBytes + c.outputBytes });
   }
   return out;
 }
 
-function isConstantNode(n: Node): boolean {
-  return n.opType === 'Constant' && (n.domain === '' || n.domain === 'ai.onnx');
-}
-
 /** Bytes of the node's non-constant tensor inputs (each value once); unknown shapes count 0, symbols 1. */
-function activationInputBytes(n: Node): number {
+function activationInputBytes(n: Node, isConst: (v: Value) => boolean): number {
   let total = 0;
   const seen = new Set<Value>();
   for (const v of n.inputs) {
-    if (!v || seen.has(v) || constantOf(v)) continue;
+    if (!v || seen.has(v) || isConst(v)) continue;
     seen.add(v);
     const shape = v.shape;
     const dt = v.dtype;

@@ -8,7 +8,7 @@
 import { dtypeBits, DataType } from '../ir/dtype.js';
 import { SplitcError } from '../ir/errors.js';
 import type { Dim, Model, Node, Value } from '../ir/graph.js';
-import { constantOf } from '../ir/constants.js';
+import { constantPredicate, constantSource, isConstantNode } from '../ir/constants.js';
 import { estimateWireBytes, formatCompressSpec, parseCompressSpec, type CompressSpec } from '../passes/bottleneck/index.js';
 import { annotateCost } from '../passes/cost.js';
 import { inferShapes } from '../passes/shape/index.js';
@@ -76,7 +76,7 @@ export interface Candidate extends CandidateFigures {
   /** Tensors sent edge → cloud (names, graph order); [] for edge-only. */
   cutTensors: string[];
   compress: string;
-  /** Where the candidate came from: 'optimum', 'prefix', 'sweep', 'baseline'. */
+  /** Where the candidate came from: 'optimum', 'prefix', 'sweep', 'inputs' (cloud-only, inputs compressed), 'baseline'. */
   source: string;
   /** Measured top-1 agreement (null: not measured; 1 for no compression). */
   agreement: number | null;
@@ -130,11 +130,11 @@ interface PlanGraph {
   tensors: PlanTensor[];
   /** Output bytes of each node's outputs (activations), for peak memory. */
   outBytes: number[];
+  /** Whether a value is constant (weights, and values computed from weights only). */
+  isConst: (v: Value) => boolean;
   options: CompressSpec[];
   optionNames: string[];
 }
-
-const isConstantNode = (n: Node): boolean => n.opType === 'Constant' && (n.domain === '' || n.domain === 'ai.onnx');
 
 function valueBytes(v: Value): number {
   const t = v.tensorType;
@@ -153,7 +153,11 @@ function buildPlanGraph(model: Model, opts: PlanOptions, optionNames: string[]):
   inferShapes(model, { inputShapes: opts.inputShapes ?? {} });
   const cost = annotateCost(model);
   const options = optionNames.map(parseCompressSpec);
-  const nodes = [...g.nodes].filter((n) => !isConstantNode(n));
+  // Constants — weights and what is computed from weights only (PyTorch's Identity-shared
+  // weights, Cast/Reshape/Transpose of an initializer) — are folded by runtimes: they are
+  // copied to each side that reads them, never placed, timed or sent.
+  const isConst = constantPredicate();
+  const nodes = [...g.nodes].filter((n) => !isConstantNode(n, isConst));
   const index = new Map<Node, number>(nodes.map((n, i) => [n, i]));
   const features: NodeFeatures[] = [];
   const params: Map<Value, number>[] = [];
@@ -163,7 +167,7 @@ function buildPlanGraph(model: Model, opts: PlanOptions, optionNames: string[]):
     const p = new Map<Value, number>();
     let inBytes = 0;
     for (const v of n.dependencies()) {
-      if (constantOf(v)) p.set(v, valueBytes(v));
+      if (isConst(v)) p.set(constantSource(v), valueBytes(v));
       else inBytes += valueBytes(v);
     }
     const ob = n.outputs.reduce((a, v) => a + valueBytes(v), 0);
@@ -181,7 +185,7 @@ function buildPlanGraph(model: Model, opts: PlanOptions, optionNames: string[]):
   const consumersOf = new Map<Value, number[]>();
   nodes.forEach((n, i) => {
     for (const v of new Set(n.dependencies())) {
-      if (constantOf(v)) continue;
+      if (isConst(v)) continue;
       let list = consumersOf.get(v);
       if (!list) consumersOf.set(v, (list = []));
       list.push(i);
@@ -191,7 +195,7 @@ function buildPlanGraph(model: Model, opts: PlanOptions, optionNames: string[]):
   for (const [v, consumers] of consumersOf) {
     const prod = v.producer();
     const producer = prod ? index.get(prod) : -1;
-    if (producer === undefined) continue; // produced by a Constant node: copied, not sent
+    if (producer === undefined) continue; // produced by a node outside the plan graph (a subgraph's scope)
     if (producer === -1 && !v.isGraphInput()) continue;
     const rawBytes = valueBytes(v);
     const dims = staticDims(v);
@@ -199,7 +203,7 @@ function buildPlanGraph(model: Model, opts: PlanOptions, optionNames: string[]):
     const wireBytes = options.map((o) => estimateWireBytes(o, dtype, dims) ?? rawBytes);
     tensors.push({ value: v, producer, consumers, wireBytes, rawBytes });
   }
-  return { nodes, features, edgeMs, cloudMs, downMs, params, tensors, outBytes, options, optionNames };
+  return { nodes, features, edgeMs, cloudMs, downMs, params, tensors, outBytes, isConst, options, optionNames };
 }
 
 /** ms the edge and the cloud spend compressing / restoring a tensor (element-wise work, plus a 1×1 projection for pca). */
@@ -282,10 +286,10 @@ function edgeMemory(pg: PlanGraph, onEdge: Uint8Array, cut: readonly PlanTensor[
   const keep = new Set(cut.map((t) => t.value));
   for (const v of pg.nodes[0]?.graph?.outputs ?? []) keep.add(v);
   let live = 0;
-  for (const v of pg.nodes[0]?.graph?.inputs ?? []) if (!constantOf(v)) live += valueBytes(v);
+  for (const v of pg.nodes[0]?.graph?.inputs ?? []) if (!pg.isConst(v)) live += valueBytes(v);
   let peak = live;
   const frees = new Map<number, number>();
-  for (const [v, i] of lastUse) if (!keep.has(v) && !constantOf(v)) frees.set(i, (frees.get(i) ?? 0) + valueBytes(v));
+  for (const [v, i] of lastUse) if (!keep.has(v) && !pg.isConst(v)) frees.set(i, (frees.get(i) ?? 0) + valueBytes(v));
   pg.nodes.forEach((_, i) => {
     if (!onEdge[i]) return;
     live += pg.outBytes[i]!;
@@ -414,6 +418,8 @@ export async function planSplit(model: Model, opts: PlanOptions, source: { file?
     }
   }
   raws.push(...prefixCandidates(pg));
+  // Everything on the cloud with the inputs compressed on the wire (the baseline sends them raw).
+  for (let k = 1; k < optionNames.length; k++) raws.push({ onEdge: new Uint8Array(n), option: k, source: 'inputs' });
 
   const riskOf = (tensors: string[]): number | null => {
     if (!opts.riskTable) return null;
@@ -666,7 +672,8 @@ export interface MultiInputPlanResult {
 /** Plans a model whose inputs live on different edge devices, each with its own link to the cloud. */
 export function planMultiInput(model: Model, opts: MultiInputPlanOptions, source: { file?: string } = {}): MultiInputPlanResult {
   const objective = opts.objective ?? 'latency';
-  const inputNames = model.graph.inputs.filter((v) => !constantOf(v)).map((v) => v.name);
+  const isConst = constantPredicate();
+  const inputNames = model.graph.inputs.filter((v) => !isConst(v)).map((v) => v.name);
   const missing = inputNames.filter((n) => !opts.inputs[n]);
   if (missing.length) throw new SplitcError('E_BAD_ARGUMENT', `no device holds input${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`, { hint: `name a device for every input: ${inputNames.map((n) => `${n}=<device>@<link>`).join(',')}` });
   const unknown = Object.keys(opts.inputs).filter((n) => !inputNames.includes(n));

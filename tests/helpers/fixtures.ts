@@ -26,3 +26,10 @@ export function trainedFixtures(): (FixtureEntry & { path: string; testAccuracy:
 export function tmpDir(prefix = 'splitc-test-'): string {
   return fs.mkdtempSync(path.join(fs.realpathSync(process.env.TMPDIR ?? '/tmp'), prefix));
 }
+
+/** Models in other exporters' idioms (fixtures/exporters/manifest.json): PyTorch's Identity-shared weights, TF-style constant-only subgraphs. */
+export function exporterFixtures(): (FixtureEntry & { path: string; idiom: string; opset: number })[] {
+  const dir = path.join(repoRoot, 'fixtures/exporters');
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { models: (FixtureEntry & { idiom: string; opset: number })[] };
+  return manifest.models.map((m) => ({ ...m, path: path.join(dir, m.file) }));
+}

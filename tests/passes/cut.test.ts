@@ -129,6 +129,30 @@ describe('multi-tensor cuts', () => {
     expect(cutAfterNode(m, branch.producer()!.name).sort()).toEqual(['branch', 'h']);
   });
 
+  it("a weight shared through PyTorch's Identity (or folded by Transpose) on both sides is computed on both, never sent", async () => {
+    const b = new GraphBuilder();
+    const x = b.input('x', DataType.FLOAT, [2, 4]);
+    const shared = b.op('Identity', [b.weight('w', [4, 4])], {}, { outputNames: ['w_shared'] });
+    const folded = b.op('Transpose', [b.weight('v', [4, 4], 2)], { perm: [1, 0] }, { outputNames: ['v_t'] });
+    const h = b.op('Relu', [b.op('MatMul', [x, shared])], {}, { outputNames: ['h'] });
+    const y = b.op('Add', [b.op('MatMul', [h, shared]), b.op('MatMul', [h, folded])], {}, { outputNames: ['y'] });
+    b.output(y);
+    const m = b.model();
+    inferShapes(m);
+    expect(cutAfterNode(m, h.producer()!.name)).toEqual(['h']);
+    const split = splitModel(m, ['h']);
+    expect(split.cutTensors).toEqual(['h']);
+    assertValid(split.edge);
+    assertValid(split.cloud);
+    // the cloud recomputes the folds from its own copy of the weights
+    expect([...split.cloud.graph.nodes].map((n) => n.opType).sort()).toEqual(['Add', 'Identity', 'MatMul', 'MatMul', 'Transpose']);
+    const feeds = seededFloatInputs({ x: [2, 4] }, 5);
+    const whole = await run(m, feeds);
+    const parts = await runSplit(split.edge, split.cloud, feeds);
+    expect(bytesOf(parts['y']!).equals(bytesOf(whole['y']!))).toBe(true);
+    for (const name of ['w_shared', 'v_t']) expect(codeOf(() => splitModel(m, [name]))).toBe('E_CUT');
+  });
+
   it('an input the cloud needs raw is itself a cut tensor; weights used on both sides are in both', async () => {
     const b = new GraphBuilder();
     const x = b.input('x', DataType.FLOAT, [2, 3]);
