@@ -3,6 +3,7 @@
 // cloud / downlink) and every candidate's latency against bytes sent, on log scales.
 // Deterministic: the same plan gives byte-identical HTML. Every model-provided string is escaped.
 
+import { gainSummary } from '../search/plan.js';
 import type { Candidate, Plan } from '../search/plan.js';
 import { bytes } from './format.js';
 
@@ -397,7 +398,7 @@ export function renderPlanHtml(plan: Plan): string {
 </head><body>
 <h1>splitc plan</h1>
 <p>Model <code>${esc(plan.model.file ?? '?')}</code>${plan.model.sha256 ? ` (sha256 ${esc(plan.model.sha256.slice(0, 12))}…)` : ''}; edge <b>${esc(plan.profiles.edge.name)}</b>, link <b>${esc(plan.profiles.link.name)}</b> (${plan.profiles.link.uplinkMbps} Mbps up, ${plan.profiles.link.rttMs} ms RTT), cloud <b>${esc(plan.profiles.cloud.name)}</b>; objective: ${esc(plan.objective)}.${esc(constraintsText(plan))}</p>
-<p>Chosen: <b>${esc(c.kind)}</b>${c.cutTensors.length ? ` cut at <code>${esc(c.cutTensors.join(', '))}</code>` : ''}, compression <b>${esc(c.compress)}</b> — predicted ${ms(c.totalMs)} ms end to end, ${bytes(c.bytesPerSample)} per sample, ${plan.gainOverBestBaseline.toFixed(2)}× the better baseline${plan.exact ? ' (exact optimum)' : ' (best feasible candidate; not proven optimal)'}.</p>
+<p>Chosen: <b>${esc(c.kind)}</b>${c.cutTensors.length ? ` cut at <code>${esc(c.cutTensors.join(', '))}</code>` : ''}, compression <b>${esc(c.compress)}</b> — predicted ${ms(c.totalMs)} ms end to end, ${bytes(c.bytesPerSample)} per sample, ${esc(gainSummary(plan))}${plan.exact ? ' (exact optimum)' : ' (best feasible candidate; not proven optimal)'}.</p>
 ${plan.warnings.map((w) => `<p>⚠ ${esc(w)}</p>`).join('\n')}
 <h2>Predicted latency over candidate cuts</h2>
 <p>One bar per cut position, cloud-only at the top to edge-only at the bottom: the fastest candidate there with the chosen compression (<b>${esc(c.compress)}</b>), and the two baselines. Hover a bar for its figures.</p>

@@ -13,10 +13,11 @@ import { splitModel } from '../passes/cut.js';
 import { calibrationSamples, modelInputs, splitSamples } from '../search/calib-data.js';
 import { calibrateAndCompress } from '../search/calibrate.js';
 import { measureFidelity } from '../search/fidelity.js';
-import { type Candidate, type ChainPlanResult, type MultiInputPlanResult, type Objective, type Plan, planChain, type PlanConstraints, planMultiInput, planSplit, type RiskEntry } from '../search/plan.js';
+import { type Candidate, type ChainPlanResult, type MultiInputPlanResult, type Objective, type Plan, planChain, type PlanConstraints, planMultiInput, planSplit, type RiskEntry, gainSummary } from '../search/plan.js';
 import type { DeviceProfile, LinkProfile } from '../search/profile-types.js';
 import { loadDeviceProfile, loadLinkProfile } from '../search/profiles.js';
 import { calibSourceFrom, createCompressStep } from './compress-step.js';
+import { bytes } from './format.js';
 import { renderPlanHtml } from './plan-html.js';
 import { runSplit, type SplitReport } from './split.js';
 
@@ -134,11 +135,12 @@ export async function runPlan(opts: PlanCliOptions): Promise<{ plan: Plan; files
 }
 
 const f2 = (x: number): string => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
-const bytesText = (b: number): string => (b >= 1e6 ? `${(b / 1e6).toFixed(2)} MB` : b >= 1e3 ? `${(b / 1e3).toFixed(1)} kB` : `${b} B`);
+const bytesText = bytes;
 
 function candidateRow(c: Candidate, chosen: Candidate): string[] {
   const cut = c.cutTensors.length === 0 ? '–' : c.cutTensors.length <= 2 ? c.cutTensors.join(', ') : `${c.cutTensors[0]}, … (${c.cutTensors.length} tensors)`;
-  return [c === chosen ? '→' : '', c.kind, cut, c.compress, f2(c.edgeMs), f2(c.uplinkMs + c.rttMs), f2(c.cloudMs + c.downlinkMs), f2(c.totalMs), bytesText(c.bytesPerSample), bytesText(c.edgeMemoryBytes), c.violates.join(',')];
+  // link ms: everything the network costs (uplink, round trip, downlink of the results); cloud ms: its compute only
+  return [c === chosen ? '→' : '', c.kind, cut, c.compress, f2(c.edgeMs), f2(c.uplinkMs + c.rttMs + c.downlinkMs), f2(c.cloudMs), f2(c.totalMs), bytesText(c.bytesPerSample), bytesText(c.edgeMemoryBytes), c.infeasible !== undefined ? `infeasible (${c.infeasible.split(':')[0]})` : c.violates.join(',')];
 }
 
 /** The readable table: baselines, the Pareto front, the chosen plan marked. */
@@ -153,7 +155,7 @@ export function formatPlan(plan: Plan): string {
   return [
     `plan for ${plan.model.file ?? 'model'}: edge ${p.edge.name}, link ${p.link.name} (${p.link.uplinkMbps} Mbps up, ${p.link.rttMs} ms RTT), cloud ${p.cloud.name}; objective ${plan.objective}`,
     ...lines,
-    `chosen: ${c.kind}${c.cutTensors.length ? ` at ${c.cutTensors.join(', ')}` : ''}, compression ${c.compress}: ${f2(c.totalMs)} ms predicted, ${plan.gainOverBestBaseline.toFixed(2)}× the better baseline${plan.exact ? ' (exact optimum)' : ' (best feasible; not proven optimal)'}`,
+    `chosen: ${c.kind}${c.cutTensors.length ? ` at ${c.cutTensors.join(', ')}` : ''}, compression ${c.compress}: ${f2(c.totalMs)} ms predicted, ${gainSummary(plan)}${plan.exact ? ' (exact optimum)' : ' (best feasible; not proven optimal)'}`,
     ...plan.warnings.map((w) => `warning: ${w}`),
   ].join('\n');
 }

@@ -83,6 +83,8 @@ export interface Candidate extends CandidateFigures {
   risk: number | null;
   /** Constraints this candidate breaks (names), empty when feasible. */
   violates: string[];
+  /** Why the candidate cannot be built or measured (a coded error), when it cannot: it is then infeasible, never fatal. */
+  infeasible?: string;
 }
 
 export interface Plan {
@@ -97,8 +99,14 @@ export interface Plan {
   /** True when `chosen` is the exact optimum of the objective (the unconstrained min-cut optimum met every constraint). */
   exact: boolean;
   baselines: { edgeOnly: Candidate; cloudOnly: Candidate };
-  /** Speed-up of the chosen plan's objective over the better baseline (>1 = better). */
-  gainOverBestBaseline: number;
+  /**
+   * The chosen plan's gain over the better baseline that meets the constraints (its objective ÷
+   * the chosen one's, >1 = better); null when no baseline meets them. When the chosen plan is
+   * itself a baseline, the gain is over the other one (null if that one is infeasible).
+   */
+  gainOverBestBaseline: number | null;
+  /** The baseline `gainOverBestBaseline` compares with. */
+  gainBaseline: 'edge-only' | 'cloud-only' | null;
   /** Non-dominated candidates over (total latency, bytes per sample, loss of the compression). */
   pareto: Candidate[];
   /** Every distinct candidate considered (sorted by objective). */
@@ -471,8 +479,16 @@ export async function planSplit(model: Model, opts: PlanOptions, source: { file?
           c.violates.push('min-agreement (not measured)');
           continue;
         }
-        c.agreement = await opts.measureAgreement(c.cutTensors, c.compress);
         measured++;
+        try {
+          c.agreement = await opts.measureAgreement(c.cutTensors, c.compress);
+        } catch (e) {
+          // A candidate that cannot be built or measured is infeasible, never fatal.
+          if (!(e instanceof SplitcError)) throw e;
+          c.infeasible = `${e.code}: ${e.message}`;
+          c.violates.push('infeasible');
+          continue;
+        }
       }
       if (c.agreement < constraints.minAgreement) {
         c.violates.push('min-agreement');
@@ -497,7 +513,10 @@ export async function planSplit(model: Model, opts: PlanOptions, source: { file?
   // The min-cut optimum is among the candidates, so the first candidate is the optimum over
   // all cuts and options; when constraints rule it out the choice is the best feasible one.
   const exact = chosen === all[0];
-  if (!exact) warnings.push(`the unconstrained optimum (${objectiveOf(all[0]!).toPrecision(4)}) breaks ${all[0]!.violates.join(', ')}; the chosen plan is the best feasible candidate found, not proven optimal`);
+  const unit = objective === 'latency' ? 'ms' : 'J';
+  if (!exact) warnings.push(`the unconstrained optimum (${all[0]!.kind}, ${objectiveOf(all[0]!).toPrecision(4)} ${unit}) breaks ${all[0]!.violates.join(', ')}; the chosen plan is the best feasible candidate found, not proven optimal`);
+  const infeasible = all.filter((c) => c.infeasible !== undefined);
+  if (infeasible.length) warnings.push(`${infeasible.length} candidate${infeasible.length > 1 ? 's' : ''} could not be built or measured (listed as infeasible with the reason), e.g. ${infeasible[0]!.compress} at ${infeasible[0]!.cutTensors.join(', ')}: ${infeasible[0]!.infeasible}`);
   if (chosen.compress !== 'none' && chosen.agreement === null) {
     warnings.push(`compression ${chosen.compress} was chosen without a fidelity bound; pass --min-agreement with --calib to measure it`);
   }
@@ -508,7 +527,10 @@ export async function planSplit(model: Model, opts: PlanOptions, source: { file?
   const dominated = (a: Candidate, b: Candidate): boolean =>
     b.totalMs <= a.totalMs && b.bytesPerSample <= a.bytesPerSample && loss(b) <= loss(a) && (b.totalMs < a.totalMs || b.bytesPerSample < a.bytesPerSample || loss(b) < loss(a));
   const pareto = all.filter((a) => !all.some((b) => b !== a && dominated(a, b))).sort((a, b) => a.totalMs - b.totalMs);
-  const better = Math.min(objectiveOf(edgeOnly), objectiveOf(cloudOnly));
+  // The gain is over baselines that meet the constraints: beating an edge-only run that does
+  // not fit in the device's memory is no gain.
+  const baselines = [edgeOnly, cloudOnly].filter((b) => b !== chosen && b.violates.length === 0);
+  const bestBaseline = baselines.sort((a, b) => objectiveOf(a) - objectiveOf(b))[0] ?? null;
 
   return {
     kind: 'splitc-plan',
@@ -521,7 +543,8 @@ export async function planSplit(model: Model, opts: PlanOptions, source: { file?
     chosen,
     exact,
     baselines: { edgeOnly, cloudOnly },
-    gainOverBestBaseline: better / objectiveOf(chosen),
+    gainOverBestBaseline: bestBaseline ? objectiveOf(bestBaseline) / objectiveOf(chosen) : null,
+    gainBaseline: bestBaseline ? (bestBaseline.kind as 'edge-only' | 'cloud-only') : null,
     pareto,
     candidates: all,
     warnings,
@@ -737,4 +760,21 @@ export function planMultiInput(model: Model, opts: MultiInputPlanOptions, source
     cloudOnly,
     deviceOfNode,
   };
+}
+
+/**
+ * The chosen plan against the baselines, in words: "1.84× faster than cloud-only", or why no
+ * baseline compares (each one breaks a constraint). Shared by the table and plan.html.
+ */
+export function gainSummary(plan: Pick<Plan, 'chosen' | 'baselines' | 'gainOverBestBaseline' | 'gainBaseline' | 'objective'>): string {
+  const better = plan.objective === 'latency' ? 'faster' : 'less edge energy';
+  const broken = (b: Candidate): string => `${b.kind} breaks ${b.violates.join(', ')}`;
+  const others = [plan.baselines.edgeOnly, plan.baselines.cloudOnly].filter((b) => b.kind !== plan.chosen.kind || plan.chosen.kind === 'split');
+  if (plan.gainOverBestBaseline === null || plan.gainBaseline === null) {
+    return plan.chosen.kind === 'split' ? `no baseline meets the constraints (${others.map(broken).join('; ')})` : `the only candidate that meets the constraints among the baselines (${others.map(broken).join('; ')})`;
+  }
+  const gain = plan.gainOverBestBaseline;
+  const text = gain >= 1 ? `${gain.toFixed(2)}× ${better} than ${plan.gainBaseline}` : `${(1 / gain).toFixed(2)}× slower than ${plan.gainBaseline}`;
+  const infeasible = others.filter((b) => b.kind !== plan.gainBaseline && b.violates.length > 0);
+  return infeasible.length ? `${text} (${infeasible.map(broken).join('; ')})` : text;
 }

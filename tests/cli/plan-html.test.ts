@@ -157,6 +157,7 @@ function syntheticPlan(): Plan {
   const pareto = all.filter((a) => !all.some((b) => b !== a && b.totalMs <= a.totalMs && b.bytesPerSample <= a.bytesPerSample && (b.totalMs < a.totalMs || b.bytesPerSample < a.bytesPerSample)));
   return {
     kind: 'splitc-plan',
+    gainBaseline: 'cloud-only',
     schemaVersion: 1,
     model: { file: `models/${HOSTILE}.onnx`, inputShapes: { x: [1, 3, 160, 160] } },
     objective: 'latency',

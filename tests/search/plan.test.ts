@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { loadModelWithBytes } from '../../src/ir/serde/io.js';
 import { splitModel } from '../../src/passes/cut.js';
 import { estimateWireBytes, parseCompressSpec } from '../../src/passes/bottleneck/index.js';
-import { type PlanOptions, planSplit } from '../../src/search/plan.js';
+import { gainSummary, type PlanOptions, planSplit } from '../../src/search/plan.js';
+import { SplitcError } from '../../src/ir/errors.js';
 import type { DeviceProfile, LinkProfile } from '../../src/search/profile-types.js';
 import { devicePreset, linkPreset, modelSha256Of } from '../../src/search/profiles.js';
 import { fixtures } from '../helpers/fixtures.js';
@@ -104,6 +105,50 @@ describe('plan constraints', () => {
     expect(asked.length).toBeGreaterThan(0);
     expect(r.p.chosen.compress).not.toMatch(/^pca/);
     if (r.p.chosen.compress !== 'none') expect(r.p.chosen.agreement).toBe(0.995);
+  });
+
+  it('a candidate that cannot be built or measured is infeasible with its reason, never fatal', async () => {
+    const r = await plan(cls.path, cls.inputShapes, {
+      link: link(3, 10),
+      constraints: { minAgreement: 0.99 },
+      measureAgreement: async (cut, compress) => {
+        if (compress.startsWith('pca')) throw new SplitcError('E_COMPRESS', `pca reduces none of the cut tensors ('${cut[0]}')`);
+        return 0.995;
+      },
+    });
+    const bad = r.p.candidates.filter((c) => c.infeasible !== undefined);
+    expect(bad.length).toBeGreaterThan(0);
+    for (const c of bad) {
+      expect(c.compress).toMatch(/^pca/);
+      expect(c.infeasible).toMatch(/^E_COMPRESS: /);
+      expect(c.violates).toContain('infeasible');
+    }
+    expect(r.p.chosen.infeasible).toBeUndefined();
+    expect(r.p.warnings.join('\n')).toMatch(/could not be built or measured/);
+    // internal bugs still surface
+    await expect(plan(cls.path, cls.inputShapes, { link: link(3, 10), constraints: { minAgreement: 0.99 }, measureAgreement: async () => { throw new TypeError('bug'); } })).rejects.toThrow(TypeError);
+  });
+
+  it('compares with the better baseline that meets the constraints, and says which', async () => {
+    // a slow link makes edge-only the unconstrained optimum; the memory cap rules it out
+    const free = await plan(cls.path, cls.inputShapes, { compressOptions: ['none'], link: link(0.05, 200) });
+    expect(free.p.chosen.kind).toBe('edge-only');
+    expect(free.p.gainBaseline).toBe('cloud-only');
+    expect(free.p.gainOverBestBaseline).toBeCloseTo(free.p.baselines.cloudOnly.totalMs / free.p.chosen.totalMs, 9);
+    expect(gainSummary(free.p)).toMatch(/^\d+\.\d\d× faster than cloud-only$/);
+    const cap = free.p.baselines.edgeOnly.edgeMemoryBytes - 1;
+    const capped = await plan(cls.path, cls.inputShapes, { compressOptions: ['none'], link: link(0.05, 200), constraints: { maxEdgeMemoryBytes: cap } });
+    expect(capped.p.baselines.edgeOnly.violates).toContain('max-edge-memory');
+    expect(capped.p.chosen.kind).not.toBe('edge-only');
+    if (capped.p.chosen.kind === 'split') {
+      expect(capped.p.gainBaseline).toBe('cloud-only');
+      expect(capped.p.gainOverBestBaseline).toBeCloseTo(capped.p.baselines.cloudOnly.totalMs / capped.p.chosen.totalMs, 9);
+    } else {
+      expect(capped.p.gainOverBestBaseline).toBeNull(); // cloud-only chosen, edge-only infeasible
+    }
+    expect(gainSummary(capped.p)).toMatch(/edge-only breaks max-edge-memory/);
+    // the optimum it could not take is named with its unit
+    expect(capped.p.warnings.join('\n')).toMatch(/unconstrained optimum \(edge-only, [\d.]+ ms\) breaks max-edge-memory/);
   });
 
   it('finds multi-tensor cuts on the detector and gives the same plan twice', async () => {
