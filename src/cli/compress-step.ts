@@ -8,6 +8,7 @@ import { SplitcError } from '../ir/errors.js';
 import { type CalibSource, calibrationSamples, modelInputs, parseImagePreprocess, splitSamples } from '../search/calib-data.js';
 import { calibrateAndCompress } from '../search/calibrate.js';
 import { type FidelityReport, measureFidelity } from '../search/fidelity.js';
+import type { ProgressReporter } from './progress.js';
 import type { CompressStep } from './split.js';
 
 export interface CalibOptions {
@@ -17,6 +18,8 @@ export interface CalibOptions {
   preprocess: string | undefined;
   /** Share of samples held back from calibration to measure fidelity (default 0.25). */
   heldOutFraction?: number;
+  /** Bars for reading the data, the calibration runs and the fidelity runs; stopped when the step ends. */
+  progress?: ProgressReporter;
 }
 
 const IMAGE_EXT = /\.(png|jpe?g)$/i;
@@ -53,15 +56,17 @@ export function createCompressStep(opts: CalibOptions): { step: CompressStep; fi
   let fidelity: FidelityReport | undefined;
   const step: CompressStep = async ({ model, split, spec, specText, input, ctx }) => {
     const source = calibSourceFrom(opts);
-    const samples = calibrationSamples(source, modelInputs(model), ctx);
+    const progress = opts.progress;
+    const samples = calibrationSamples(source, modelInputs(model), ctx, progress?.task('reading calibration data'));
     if (samples.length < 2) {
       throw new SplitcError('E_CALIB', `only ${samples.length} calibration sample${samples.length === 1 ? '' : 's'}; at least 2 are needed (one to calibrate, one to check)`, {
         hint: 'give more images or arrays (dozens are better)',
       });
     }
     const sets = splitSamples(samples, { heldOutFraction: opts.heldOutFraction ?? 0.25, seed: 1 });
-    const { compressed } = await calibrateAndCompress(split, spec, sets.calibration, { ctx });
-    fidelity = await measureFidelity(model, compressed, sets);
+    const { compressed } = await calibrateAndCompress(split, spec, sets.calibration, { ctx, ...(progress ? { onProgress: progress.task('calibrating') } : {}) });
+    fidelity = await measureFidelity(model, compressed, sets, progress ? { onProgress: progress.task('measuring fidelity') } : {});
+    progress?.stop();
     const result: BundleInput = {
       ...input,
       edge: compressed.edge,

@@ -12,16 +12,8 @@ export function si(n: number, digits = 3): string {
   return String(n);
 }
 
-export function bytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let u = 0;
-  let v = n;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${n} B` : `${v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)} ${units[u]}`;
-}
+/** Byte sizes: the one formatter of every printer (binary units, three significant digits). */
+export { formatBytes as bytes } from '../ir/units.js';
 
 /** Left-aligned text columns, right-aligned numeric columns. */
 export function table(header: string[], rows: string[][], numeric: boolean[] = []): string {

@@ -10,6 +10,7 @@ import { differentiate, exposeAsInputs, parameterNames } from '../passes/autodif
 import { foldBatchNorm } from '../passes/fold-batchnorm.js';
 import { buildLoss, parseLossSpec } from '../passes/autodiff/losses.js';
 import { inferShapes } from '../passes/shape/index.js';
+import { bytes } from './format.js';
 
 export interface GradOptions {
   model: string;
@@ -115,7 +116,7 @@ export function runGrad(opts: GradOptions): GradReport {
 export function formatGrad(r: GradReport): string {
   const dims = (s: Dim[] | null): string => (s ? `[${s.map((d) => d ?? '?').join(',')}]` : '[?]');
   const lines = [
-    `wrote ${r.output} (${(r.bytes / 1024).toFixed(1)} KiB): ${r.nodes.forward} forward nodes → ${r.nodes.total} with the gradient`,
+    `wrote ${r.output} (${bytes(r.bytes)}): ${r.nodes.forward} forward nodes → ${r.nodes.total} with the gradient`,
     `loss output: ${r.loss}${r.opset.to !== r.opset.from ? `; opset raised ${r.opset.from} → ${r.opset.to}` : ''}`,
   ];
   if (r.foldedBatchNorms) lines.push(`folded ${r.foldedBatchNorms} BatchNormalization node(s) into the Convs before them (gradients w.r.t. inputs only)`);

@@ -150,15 +150,16 @@ export function formatInspect(r: InspectReport, opts: { nodes: boolean; constant
   }
   if (opts.nodes) {
     // Constant nodes are parameters, listed only on request (they are most of PaddleOCR's nodes).
-    const shown = r.nodes.map((n, i) => [n, i] as const).filter(([n]) => opts.constants || !(n.opType === 'Constant' && !n.domain));
+    // Rows are numbered as shown (1, 2, …): graph positions would start at #213 there.
+    const shown = r.nodes.filter((n) => opts.constants || !(n.opType === 'Constant' && !n.domain));
     out.push('');
     out.push(
       table(
         ['#', 'node', 'op', 'output', 'dtype', 'shape', 'MACs', 'params', 'out bytes'],
-        shown.map(([n, i]) => {
+        shown.map((n, row) => {
           const o = n.outputs[0];
           return [
-            String(i),
+            String(row + 1),
             n.name || '-',
             n.domain && n.domain !== 'ai.onnx' ? `${n.domain}::${n.opType}` : n.opType,
             o?.name ?? '',

@@ -14,6 +14,7 @@ import { formatInspect, inspectModel } from './inspect.js';
 import { formatSplit, runSplit } from './split.js';
 import { formatGrad, runGrad } from './grad.js';
 import { createCompressStep } from './compress-step.js';
+import { createProgress } from './progress.js';
 import { formatFidelity } from '../search/fidelity.js';
 
 export const VERSION = '0.1.0';
@@ -115,7 +116,8 @@ export async function main(argv: string[]): Promise<void> {
             .option('json', { type: 'boolean', default: false, describe: 'print the summary as JSON (schema in docs/cli.md)' }),
         async (args) => {
           const cut = (args.cut ?? []).flatMap((c) => String(c).split(',')).map((c) => c.trim()).filter(Boolean);
-          const compress = createCompressStep({ calib: args.calib, preprocess: args.preprocess });
+          const progress = createProgress({ json: args.json });
+          const compress = createCompressStep({ calib: args.calib, preprocess: args.preprocess, progress });
           const { report } = await runSplit({
             model: args.model,
             ...(args.cut !== undefined ? { cut } : {}),
@@ -126,7 +128,7 @@ export async function main(argv: string[]): Promise<void> {
             ...(args.modelName !== undefined ? { modelName: args.modelName } : {}),
             outDir: args.out,
             toolVersion: VERSION,
-          }, { compress: compress.step });
+          }, { compress: compress.step }).finally(() => progress.stop()); // the bar is gone before anything is printed, also on error
           if (args.json) {
             process.stdout.write(JSON.stringify(report) + '\n');
             return;

@@ -12,6 +12,7 @@ import { OP_CLASSES } from '../search/profile-types.js';
 import { resolveProfileOptions, profileModel, type ModelProfile, type ProfileProgress, type ProfilerBackend } from '../search/profiler.js';
 import { opClassOf, parseDeviceProfile } from '../search/profiles.js';
 import { table } from './format.js';
+import { createProgress, type ProgressReporter, type ProgressUpdate } from './progress.js';
 
 export const PROFILE_SUMMARY_SCHEMA_VERSION = 1;
 
@@ -36,8 +37,10 @@ export interface ProfileCommandOptions {
   name?: string;
   /** When the measurement happened, for the description (default now). */
   date?: Date;
-  /** Progress lines (default: stderr, only when it is a terminal); never called with `json`. */
+  /** Progress lines (default: above the bar of `progress`, only on a terminal); never called with `json`. */
   log?: (line: string) => void;
+  /** The bar of the measuring runs (default: on stderr when it is a terminal and not `json`); stopped when measuring ends. */
+  progress?: ProgressReporter;
   /** Where the summary goes (default stdout). */
   write?: (text: string) => void;
 }
@@ -107,17 +110,25 @@ export async function runProfile(opts: ProfileCommandOptions): Promise<{ profile
   }
 
   const json = opts.json ?? false;
-  const log = json ? undefined : (opts.log ?? (process.stderr.isTTY ? (line: string) => process.stderr.write(`${line}\n`) : undefined));
+  const progress = opts.progress ?? createProgress({ json });
+  const log = json ? undefined : (opts.log ?? (progress.enabled ? progress.log : undefined));
   const profiles: ModelProfile[] = [];
   const data: ProfiledModelData[] = [];
-  for (const [i, { file, model, bytes }] of loaded.entries()) {
-    log?.(`profiling ${path.basename(file)} (${i + 1}/${loaded.length}) with ${o.backend}, ${o.threads} thread${o.threads > 1 ? 's' : ''}`);
-    const p = await profileModel(
-      { model, bytes, path: file },
-      { ...o, inputShapes: shapesFor[i]!, ...(log ? { onProgress: progressLogger(log) } : {}) },
-    );
-    profiles.push(p);
-    data.push({ name: p.model ?? path.basename(file), features: nodeFeatures(model, { inputShapes: p.inputShapes }), nodesMs: p.nodesMs, totalMs: p.totalMs });
+  try {
+    for (const [i, { file, model, bytes }] of loaded.entries()) {
+      log?.(`profiling ${path.basename(file)} (${i + 1}/${loaded.length}) with ${o.backend}, ${o.threads} thread${o.threads > 1 ? 's' : ''}`);
+      const bar = progress.enabled ? overPhases(progress.task(`profiling ${path.basename(file)}`)) : undefined;
+      const lines = log ? progressLogger(log) : undefined;
+      const onProgress = (q: ProfileProgress): void => {
+        bar?.(q);
+        lines?.(q);
+      };
+      const p = await profileModel({ model, bytes, path: file }, { ...o, inputShapes: shapesFor[i]!, ...(bar || lines ? { onProgress } : {}) });
+      profiles.push(p);
+      data.push({ name: p.model ?? path.basename(file), features: nodeFeatures(model, { inputShapes: p.inputShapes }), nodesMs: p.nodesMs, totalMs: p.totalMs });
+    }
+  } finally {
+    progress.stop();
   }
 
   const { latency, report } = fitProfiledModels(data);
@@ -178,6 +189,21 @@ export async function runProfile(opts: ProfileCommandOptions): Promise<{ profile
   const write = opts.write ?? ((text: string) => process.stdout.write(text));
   write(json ? `${JSON.stringify(summary)}\n` : `${formatProfileSummary(summary)}\n`);
   return { profile, summary };
+}
+
+/** One bar over the measuring phases, which take turns: runs done of the runs wanted so far. */
+function overPhases(onProgress: (p: ProgressUpdate) => void): (p: ProfileProgress) => void {
+  const phases = new Map<ProfileProgress['phase'], ProfileProgress>();
+  return (p) => {
+    phases.set(p.phase, p);
+    let done = 0;
+    let total = 0;
+    for (const q of phases.values()) {
+      done += q.done;
+      total += q.total;
+    }
+    onProgress({ done, total });
+  };
 }
 
 /** One line when a phase finishes: per-run lines would flood the terminal. */

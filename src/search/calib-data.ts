@@ -319,8 +319,9 @@ export function castValues(values: ArrayLike<number>, dtype: DataType): FeedData
 /**
  * Samples from .npy files (a list of files or a folder) for a single-input model. A file
  * holds one sample (the input's dims) or a batch of them ([B, …dims[1:]] for batch-1 inputs).
+ * Files are read eagerly: `onProgress` counts them.
  */
-export function npySamples(files: string | string[], input: InputSpec): CalibSample[] {
+export function npySamples(files: string | string[], input: InputSpec, onProgress?: (p: { done: number; total: number }) => void): CalibSample[] {
   let list: string[];
   if (typeof files === 'string') {
     try {
@@ -335,7 +336,7 @@ export function npySamples(files: string | string[], input: InputSpec): CalibSam
   const out: CalibSample[] = [];
   const want = input.dims;
   const per = want.reduce((a, b) => a * b, 1);
-  for (const file of list) {
+  for (const [i, file] of list.entries()) {
     let arr: NpyArray;
     try {
       arr = parseNpy(fs.readFileSync(file), path.basename(file));
@@ -358,6 +359,7 @@ export function npySamples(files: string | string[], input: InputSpec): CalibSam
         load: () => ({ [input.name]: { dtype: input.dtype, dims: [...want], data: castValues(values.subarray(b * per, (b + 1) * per), input.dtype) } }),
       });
     }
+    onProgress?.({ done: i + 1, total: list.length });
   }
   return out;
 }
@@ -415,14 +417,24 @@ function pickInput(inputs: readonly InputSpec[], name: string | undefined, what:
   return inputs[0]!;
 }
 
-export function calibrationSamples(source: CalibSource, inputs: readonly InputSpec[], ctx?: PassContext): CalibSample[] {
+/**
+ * The samples of `source`. `onProgress` counts the .npy files read (the one eager part;
+ * images are decoded when a sample is loaded) and always ends with done = total.
+ */
+export function calibrationSamples(source: CalibSource, inputs: readonly InputSpec[], ctx?: PassContext, onProgress?: (p: { done: number; total: number }) => void): CalibSample[] {
   switch (source.kind) {
-    case 'images':
-      return imageSamples(source.dir, pickInput(inputs, source.input, 'images'), source.preprocess);
+    case 'images': {
+      const samples = imageSamples(source.dir, pickInput(inputs, source.input, 'images'), source.preprocess);
+      onProgress?.({ done: samples.length, total: samples.length });
+      return samples;
+    }
     case 'npy':
-      return npySamples(source.files, pickInput(inputs, source.input, '.npy files'));
-    case 'random':
-      return randomSamples(inputs, source.count, { ...(source.seed !== undefined ? { seed: source.seed } : {}), ...(source.lo !== undefined ? { lo: source.lo } : {}), ...(source.hi !== undefined ? { hi: source.hi } : {}), ...(ctx ? { ctx } : {}) });
+      return npySamples(source.files, pickInput(inputs, source.input, '.npy files'), onProgress);
+    case 'random': {
+      const samples = randomSamples(inputs, source.count, { ...(source.seed !== undefined ? { seed: source.seed } : {}), ...(source.lo !== undefined ? { lo: source.lo } : {}), ...(source.hi !== undefined ? { hi: source.hi } : {}), ...(ctx ? { ctx } : {}) });
+      onProgress?.({ done: samples.length, total: samples.length });
+      return samples;
+    }
   }
 }
 

@@ -81,6 +81,8 @@ export interface CalibrateOptions extends SessionOptions {
   spec?: CompressSpec;
   stats?: StatsOptions;
   ctx?: PassContext;
+  /** Called after each sample run: done of total runs (samples × passes, two with a PCA spec), ending at total. */
+  onProgress?: (p: { done: number; total: number }) => void;
 }
 
 const FLOATS = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16]);
@@ -118,11 +120,18 @@ export async function calibrateSplit(split: SplitResult, samples: readonly Calib
   });
   const session = await createSession(split.edge, opts);
   const fetches = targets.map((t) => t.name);
+  const passes = needs.projectedStats && spec.stages[0]?.kind === 'pca' ? 2 : 1;
+  const runs = { done: 0, total: fetches.length ? passes * samples.length : 0 };
+  const ran = (): void => {
+    runs.done++;
+    opts.onProgress?.({ ...runs });
+  };
   try {
     if (fetches.length) {
       for (const s of samples) {
         const out = await runSession(session, toOrtFeeds(s.load()), fetches);
         targets.forEach((t, i) => raw[i]!.add(floatData(out[t.name]!)));
+        ran();
       }
     }
     const result: SplitStats = {};
@@ -144,6 +153,7 @@ export async function calibrateSplit(split: SplitResult, samples: readonly Calib
         const b = bases[i];
         if (b) projected[i]!.add(projectChannels(floatData(out[t.name]!), t.dims, t.axis, b).data);
       });
+      ran();
     }
     targets.forEach((t, i) => {
       const p = projected[i];
@@ -155,7 +165,10 @@ export async function calibrateSplit(split: SplitResult, samples: readonly Calib
   }
 }
 
-/** Calibrate on `samples` and insert the bottleneck: the one call the CLI and the search need. */
+/**
+ * Calibrate on `samples` and insert the bottleneck: the one call the CLI and the search need.
+ * `opts.onProgress` counts the calibration runs (none for a spec that needs no statistics, fp16).
+ */
 export async function calibrateAndCompress(
   split: SplitResult,
   spec: CompressSpec,

@@ -6,6 +6,7 @@
 import type * as ort from 'onnxruntime-node';
 import { byteSizeOf } from '../ir/dtype.js';
 import type { Model } from '../ir/graph.js';
+import { formatBytes } from '../ir/units.js';
 import { type CompressedSplit, wireBytesPerSample, type WireTensor } from '../passes/bottleneck/compress.js';
 import type { CalibSample } from './calib-data.js';
 import { createSession, floatData, runSession, type SessionOptions, toOrtFeeds } from './calibrate.js';
@@ -53,6 +54,8 @@ export interface FidelityReport {
 export interface FidelityOptions extends SessionOptions {
   /** Outputs to score top-1 on; default: float outputs of rank 2 or 3 with a last axis ≥ 2 (class scores per sample or per step). */
   top1Outputs?: string[];
+  /** Called after each sample: done of total (calibration + held-back samples), ending at total. */
+  onProgress?: (p: { done: number; total: number }) => void;
 }
 
 function isClassifierLike(dims: readonly number[]): boolean {
@@ -151,6 +154,7 @@ export async function measureFidelity(
 ): Promise<FidelityReport> {
   const [whole, edge, cloud] = await Promise.all([createSession(original, opts), createSession(compressed.edge, opts), createSession(compressed.cloud, opts)]);
   const outputNames = original.graph.outputs.map((v) => v.name);
+  const progress = { done: 0, total: sets.calibration.length + sets.heldOut.length };
   try {
     const measure = async (samples: readonly CalibSample[]): Promise<SetFidelity> => {
       const accs = new Map<string, OutputAccumulator>();
@@ -170,6 +174,8 @@ export async function measureFidelity(
           }
           acc.add(r, got[name]!, s.label);
         }
+        progress.done++;
+        opts.onProgress?.({ ...progress });
       }
       return { samples: samples.length, outputs: outputNames.filter((n) => accs.has(n)).map((n) => accs.get(n)!.result()) };
     };
@@ -217,12 +223,14 @@ function fmt(x: number): string {
 }
 const pct = (x: number): string => `${(x * 100).toFixed(x === 1 ? 0 : 2)}%`;
 
+const size = (n: number | null): string => (n === null ? '?' : formatBytes(n));
+
 /** A few lines for a terminal. */
 export function formatFidelity(r: FidelityReport): string {
   const w = r.wire;
   const lines = [
-    `compression ${r.spec} at [${r.cutTensors.join(', ')}]: ${w.bytesPerSample ?? '?'} B/sample on the wire` +
-      ` (float32 cut ${w.float32CutBytesPerSample ?? '?'} B${w.compressionRatio ? `, ${w.compressionRatio.toFixed(1)}× smaller` : ''}; raw input ${w.rawInputBytesPerSample ?? '?'} B)`,
+    `compression ${r.spec} at [${r.cutTensors.join(', ')}]: ${size(w.bytesPerSample)} per sample on the wire` +
+      ` (float32 cut ${size(w.float32CutBytesPerSample)}${w.compressionRatio ? `, ${w.compressionRatio.toFixed(1)}× smaller` : ''}; raw input ${size(w.rawInputBytesPerSample)})`,
   ];
   for (const [label, set] of [
     ['calibration', r.calibration],

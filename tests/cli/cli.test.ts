@@ -42,6 +42,28 @@ describe('splitc CLI', () => {
     expect(r.stdout).toMatch(/--shape x=1x3x/);
   });
 
+  it("inspect numbers the node table's rows 1, 2, 3 … in shown order, with and without --constants", () => {
+    /** The first column of the per-node table (the one after the '#' header). */
+    const rowNumbers = (stdout: string): { numbers: string[]; ops: string[] } => {
+      const lines = stdout.split('\n');
+      const head = lines.findIndex((l) => /^\s*#\s+node\s+op\b/.test(l));
+      const rows = lines.slice(head + 2).filter((l) => /^\s*\d+\s/.test(l));
+      return { numbers: rows.map((l) => l.trim().split(/\s+/)[0]!), ops: rows.map((l) => l.trim().split(/\s+/)[2]!) };
+    };
+    const total = JSON.parse(run(['inspect', cls.path, '--json']).stdout).nodes.length as number;
+    const plain = run(['inspect', cls.path]);
+    expect(plain.code).toBe(0);
+    const shown = rowNumbers(plain.stdout);
+    // the classifier's first 212 nodes are Constants: the table still starts at 1
+    expect(shown.ops[0]).toBe('Conv');
+    expect(shown.ops).not.toContain('Constant');
+    expect(shown.numbers).toEqual(shown.numbers.map((_, i) => String(i + 1)));
+    expect(plain.stdout).toContain(`(${total - shown.numbers.length} Constant nodes not listed; --constants lists them)`);
+    const all = rowNumbers(run(['inspect', cls.path, '--constants']).stdout);
+    expect(all.numbers).toEqual(Array.from({ length: total }, (_, i) => String(i + 1)));
+    expect(all.ops[0]).toBe('Constant');
+  });
+
   it('exits 2 with a coded one-line error on bad input', () => {
     const dir = tmpDir();
     const bad = path.join(dir, 'bad.onnx');

@@ -238,3 +238,26 @@ describe('random samples and splitting', () => {
     for (const s of a.calibration) expect(held.has(s.group)).toBe(false);
   });
 });
+
+describe('progress', () => {
+  it('calibrationSamples counts the .npy files it reads, and ends at the total for every source', () => {
+    const dir = tmpDir();
+    const input = { name: 'x', dtype: DataType.FLOAT, dims: [1, 2] };
+    try {
+      for (const name of ['a.npy', 'b.npy', 'c.npy']) fs.writeFileSync(path.join(dir, name), npy('<f4', [2, 2], new Float32Array([1, 2, 3, 4])));
+      const seen: { done: number; total: number }[] = [];
+      const samples = calibrationSamples({ kind: 'npy', files: dir }, [input], undefined, (p) => seen.push(p));
+      expect(samples.length).toBe(6);
+      expect(seen).toEqual([
+        { done: 1, total: 3 },
+        { done: 2, total: 3 },
+        { done: 3, total: 3 },
+      ]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    const random: { done: number; total: number }[] = [];
+    calibrationSamples({ kind: 'random', count: 5 }, [input], new PassContext(), (p) => random.push(p));
+    expect(random.at(-1)).toEqual({ done: 5, total: 5 });
+  });
+});

@@ -250,3 +250,27 @@ describe('calibration from random data', () => {
     expect(feeds.x).toBeInstanceOf(ort.Tensor);
   });
 });
+
+describe('progress', () => {
+  /** done counts go up by one from 1 and end at a total that never changes. */
+  function expectCounted(seen: { done: number; total: number }[], total: number): void {
+    expect(seen.map((p) => p.done)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    expect(new Set(seen.map((p) => p.total))).toEqual(new Set([total]));
+  }
+
+  it('calibrateAndCompress counts its runs (two passes with PCA) and measureFidelity its samples', async () => {
+    const { model, shapes } = loadFixture('cls');
+    const samples = calibrationSamples({ kind: 'random', count: 6, seed: 3 }, modelInputs(model, shapes), new PassContext());
+    const sets = splitSamples(samples, { heldOutFraction: 0.5, seed: 1 });
+    const split = splitModel(model, cutAfterNode(model, 'p2o.Add.44'));
+    const calib: { done: number; total: number }[] = [];
+    const { compressed } = await calibrateAndCompress(split, parseCompressSpec('int8'), sets.calibration, { onProgress: (p) => calib.push(p) });
+    expectCounted(calib, sets.calibration.length);
+    const pca: { done: number; total: number }[] = [];
+    await calibrateAndCompress(split, parseCompressSpec('pca=4+int8'), sets.calibration, { onProgress: (p) => pca.push(p) });
+    expectCounted(pca, 2 * sets.calibration.length);
+    const fid: { done: number; total: number }[] = [];
+    await measureFidelity(model, compressed, sets, { onProgress: (p) => fid.push(p) });
+    expectCounted(fid, samples.length);
+  });
+});
