@@ -2,8 +2,11 @@
 // write the inference model (BatchNorm with its running statistics) and its test accuracy.
 //
 //   npx tsx scripts/train-fashion-mnist.ts [--epochs 4] [--batch 64] [--lr 0.002] [--seed 1]
-//       [--threads 2] [--out fixtures/models/fashion_mnist_resnet.onnx] [--checkpoint F] [--resume]
+//       [--threads 2] [-o|--out out/fashion_mnist_resnet.onnx] [--checkpoint OUT.ckpt] [--resume]
 //       [--limit N] [--json]
+//
+// The model and its checkpoint go to out/ (git-ignored) unless told otherwise: the committed
+// model is replaced only on purpose, with --out fixtures/models/fashion_mnist_resnet.onnx.
 //
 // Data: Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist). Adam with cosine
 // decay, horizontal flips, seeded shuffling; deterministic for a given seed and thread count.
@@ -17,8 +20,9 @@ import { FASHION_MNIST_DIR, loadIdxImages } from '../src/runtime/train/idx.js';
 import { smallResNet } from '../src/runtime/train/models.js';
 import { Trainer } from '../src/runtime/train/trainer.js';
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
+/** The value after `--name` (or after one of the `aliases`, e.g. `-o`), else `dflt`. */
+function arg(name: string, dflt: string, aliases: string[] = []): string {
+  const i = process.argv.findIndex((a) => a === `--${name}` || aliases.includes(a));
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : dflt;
 }
 const epochs = Number(arg('epochs', '4'));
@@ -26,11 +30,13 @@ const batchSize = Number(arg('batch', '64'));
 const lr = Number(arg('lr', '0.002'));
 const seed = Number(arg('seed', '1'));
 const threads = Number(arg('threads', '2'));
-const out = arg('out', 'fixtures/models/fashion_mnist_resnet.onnx');
+const out = arg('out', 'out/fashion_mnist_resnet.onnx', ['-o']);
 const checkpoint = arg('checkpoint', `${out}.ckpt`);
 const limit = Number(arg('limit', '60000'));
 const json = process.argv.includes('--json');
 const resume = process.argv.includes('--resume');
+
+for (const file of [out, checkpoint]) fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
 
 const train = loadIdxImages(path.join(FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'), path.join(FASHION_MNIST_DIR, 'train-labels-idx1-ubyte.gz'), { limit });
 const test = loadIdxImages(path.join(FASHION_MNIST_DIR, 't10k-images-idx3-ubyte.gz'), path.join(FASHION_MNIST_DIR, 't10k-labels-idx1-ubyte.gz'));

@@ -6,6 +6,7 @@
 
 import { Project, QuoteKind, StructureKind, ts, VariableDeclarationKind, type SourceFile, type WriterFunction } from 'ts-morph';
 import type { TensorSpec, BundleWire } from './input.js';
+import { ORT_LOG_ERRORS_ONLY } from '../search/ort-log.js';
 
 export interface EdgeModuleSpec {
   toolVersion: string;
@@ -294,7 +295,10 @@ function build(file: SourceFile, spec: EdgeModuleSpec): void {
         .writeLine('}');
       w.writeLine('if (options.wasmPaths !== undefined) ort.env.wasm.wasmPaths = options.wasmPaths;');
       w.writeLine('if (options.numThreads !== undefined) ort.env.wasm.numThreads = options.numThreads;');
-      w.writeLine("const sessionOptions: ort.InferenceSession.SessionOptions = { executionProviders: options.executionProviders ?? ['wasm'] };");
+      // Errors only: onnxruntime's warnings about the model would fill the page's console.
+      w.writeLine(
+        `const sessionOptions: ort.InferenceSession.SessionOptions = { executionProviders: options.executionProviders ?? ['wasm'], logSeverityLevel: ${ORT_LOG_ERRORS_ONLY} };`,
+      );
       w.writeLine('const source = options.modelUrl ?? defaultModelLocation();');
       w.writeLine(
         "const session = typeof source === 'string' ? await ort.InferenceSession.create(source, sessionOptions) : await ort.InferenceSession.create(source, sessionOptions);",

@@ -179,10 +179,32 @@ export function parseServerTiming(value: string | null): Record<string, number> 
   return out;
 }
 
+/**
+ * `fetch` rejects with a bare TypeError ("Failed to fetch", "fetch failed", "Load failed") for
+ * every network failure, and a browser gives a page no more detail when CORS blocked the
+ * answer: the two usual causes are named, with the server flag that allows an origin.
+ */
+class FetchNetworkError extends Error {
+  override readonly name = 'FetchNetworkError';
+  constructor(cause: TypeError) {
+    super(
+      `${cause.message} (the server may be down, or, in a browser, it does not allow this page's origin by CORS: ` +
+        'start it with --cors-origin <origin>, as in `splitc serve DIR --cors-origin <origin>` or `node cloud/server.js --cors-origin <origin>`)',
+      { cause },
+    );
+  }
+}
+
 /** An exchange over a `fetch`: the body read whole. */
 function fetchExchange(f: typeof fetch): (url: string, init: ExchangeInit) => Promise<Exchange> {
   return async (url, init) => {
-    const res = await f(url, init as RequestInit);
+    let res: Response;
+    try {
+      res = await f(url, init as RequestInit);
+    } catch (e) {
+      // An abort or timeout is a DOMException, not a TypeError: reported as it is.
+      throw e instanceof TypeError ? new FetchNetworkError(e) : e;
+    }
     const body = new Uint8Array(await res.arrayBuffer());
     return { status: res.status, statusText: res.statusText, header: (n) => res.headers.get(n), body };
   };

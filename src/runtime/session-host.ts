@@ -8,6 +8,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type * as ort from 'onnxruntime-node';
+import { withOrtErrorsOnly } from '../search/ort-log.js';
 
 /** A tensor crossing the host boundary: what `new ort.Tensor(type, data, dims)` takes. */
 export interface HostTensor {
@@ -243,7 +244,8 @@ async function createWorkerHost(source: SessionSource, options: ort.InferenceSes
 
 export type SessionThread = 'worker' | 'main';
 
-/** Creates the session on a worker thread (default) or on the calling thread. */
+/** Creates the session on a worker thread (default) or on the calling thread; onnxruntime logs errors only unless `options` say otherwise. */
 export function createSessionHost(source: SessionSource, options: ort.InferenceSession.SessionOptions, thread: SessionThread = 'worker'): Promise<SessionHost> {
-  return thread === 'main' ? createMainHost(source, options) : createWorkerHost(source, options);
+  const withLog = withOrtErrorsOnly(options);
+  return thread === 'main' ? createMainHost(source, withLog) : createWorkerHost(source, withLog);
 }

@@ -1,6 +1,7 @@
 // The fetch-based client against the real server: binary and JSON, gzip and deflate
 // (CompressionStream), every datatype of the tiny model, errors that carry the server's
 // status and code, and interop with onnxruntime-web tensors (what edge bundles hold).
+import * as net from 'node:net';
 import * as ort from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +10,15 @@ import type { InferenceServer } from '../../src/runtime/server.js';
 import { bytesOf, CLS_OUT, CLS_PATH, CLS_SHAPE, directRun, seededFloats, startServer, tinyModelBytes, TOKEN } from './helpers.js';
 
 let srv: { server: InferenceServer; url: string; port: number };
+
+/** A port on 127.0.0.1 nothing listens on: bound by the OS, then released. */
+async function closedPort(): Promise<number> {
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
 let x: Float32Array;
 let expected: Buffer;
 const tiny = tinyModelBytes();
@@ -104,6 +114,30 @@ describe('client', () => {
     ['not a KServe answer', () => createKServeClient({ endpoint: srv.url, token: TOKEN, model: 'cls', fetch: async () => new Response('<html>bad gateway</html>', { status: 502 }) }).metadata(), 502, 'E_HTTP'],
     ['malformed success answer', () => createKServeClient({ endpoint: srv.url, token: TOKEN, model: 'cls', fetch: async () => new Response('{"model_name":"cls","outputs":[{"name":"y"}]}', { status: 200 }) }).infer({ x: { dtype: 'float32', dims: [1], data: [1] } }), 200, 'E_RESPONSE_MALFORMED'],
   ];
+  it('a fetch that gets no answer (server down, or a browser blocking it by CORS) says so and names --cors-origin', async () => {
+    const port = await closedPort();
+    const e = await createKServeClient({ endpoint: `http://127.0.0.1:${port}`, token: TOKEN, model: 'cls', fetch: globalThis.fetch })
+      .infer({ x: { dtype: 'float32', dims: [1], data: [1] } })
+      .then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+    expect(e).toBeInstanceOf(KServeClientError);
+    expect({ status: (e as KServeClientError).status, code: (e as KServeClientError).code }).toEqual({ status: 0, code: 'E_NETWORK' });
+    expect((e as Error).message).toMatch(/down/);
+    expect((e as Error).message).toMatch(/CORS/);
+    expect((e as Error).message).toContain('--cors-origin');
+    // Node's own transport has no CORS: a refused connection is reported as it is.
+    const direct = await createKServeClient({ endpoint: `http://127.0.0.1:${port}`, token: TOKEN, model: 'cls' })
+      .metadata()
+      .then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+    expect((direct as KServeClientError).code).toBe('E_NETWORK');
+    expect((direct as Error).message).not.toMatch(/CORS/);
+  });
+
   for (const [name, f, status, code] of failures) {
     it(`fails clearly: ${name} → ${status} ${code}`, async () => {
       const e = await f().then(

@@ -7,6 +7,7 @@ import * as ort from 'onnxruntime-node';
 import { modelToBytes } from '../../ir/serde/io.js';
 import type { Model } from '../../ir/graph.js';
 import type { Trainer } from './trainer.js';
+import { ORT_LOG_ERRORS_ONLY } from '../../search/ort-log.js';
 
 export interface LabeledImages {
   /** [n, ...shape] floats. */
@@ -127,7 +128,7 @@ export async function fit(trainer: Trainer, opts: FitOptions): Promise<{ steps: 
 /** Top-1 accuracy of an inference model on labeled images (batches of `batchSize`, last one smaller). */
 export async function evaluateAccuracy(model: Model | Uint8Array, data: LabeledImages, opts: { batchSize?: number; inputName?: string; output?: string } = {}): Promise<number> {
   const bytes = model instanceof Uint8Array ? model : modelToBytes(model);
-  const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'all' });
+  const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'all', logSeverityLevel: ORT_LOG_ERRORS_ONLY });
   const input = opts.inputName ?? session.inputNames[0]!;
   const output = opts.output ?? session.outputNames[0]!;
   const per = data.shape.reduce((a, d) => a * d, 1);
