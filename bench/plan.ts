@@ -26,7 +26,6 @@ import * as ortWeb from 'onnxruntime-web';
 import { loadModelWithBytes } from '../src/ir/serde/io.js';
 import { arg, seededFloats, type ServerChild, startServerChild } from './lib.js';
 import { runProfile } from '../src/cli/profile.js';
-import { createCompressStep } from '../src/cli/compress-step.js';
 import { runSplit } from '../src/cli/split.js';
 import { createKServeClient } from '../src/runtime/client.js';
 import { shapedFetch } from '../src/runtime/link-emulation.js';
@@ -161,11 +160,7 @@ for (const f of fixtures) {
       ]);
       for (const c of splits) {
         const dir = path.join(tmp, `b${bundleNo++}`);
-        const step = createCompressStep({ calib: 'random:8', preprocess: undefined });
-        await runSplit(
-          { model: file, cut: c.cutTensors, ...(c.compress !== 'none' ? { compress: c.compress, calib: 'random:8' } : {}), shapes: f.inputShapes, outDir: dir, toolVersion: '0.1.0' },
-          { compress: step.step },
-        );
+        await runSplit({ model: file, cut: c.cutTensors, ...(c.compress !== 'none' ? { compress: c.compress, calib: 'random:8' } : {}), shapes: f.inputShapes, outDir: dir, toolVersion: '0.1.0' });
         const server = await startServer([path.join(dir, 'cloud/server.js')]);
         try {
           const { createEdge } = (await import(pathToFileURL(path.join(dir, 'edge', 'index.js')).href)) as {

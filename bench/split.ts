@@ -29,7 +29,6 @@ import type { Manifest } from '../src/codegen/manifest.js';
 import type { Model } from '../src/ir/graph.js';
 import { loadModel } from '../src/ir/serde/io.js';
 import { cutAfterNode } from '../src/passes/cut.js';
-import { createCompressStep } from '../src/cli/compress-step.js';
 import { runSplit } from '../src/cli/split.js';
 import { inferShapes } from '../src/passes/shape/index.js';
 
@@ -140,7 +139,6 @@ try {
     const manifest: Manifest = (
       await runSplit(
         { model: file, shapes: f.inputShapes, cutAfter: atNode, compress, ...(compress !== 'none' ? { calib: 'random:8' } : {}), outDir: bundle, toolVersion: '0.1.0' },
-        compress !== 'none' ? { compress: createCompressStep({ calib: 'random:8', preprocess: undefined }).step } : {},
       )
     ).result.manifest;
     const name = f.file.replace(/\.onnx$/, '');

@@ -6,7 +6,7 @@ import { SplitcError } from '../ir/errors.js';
 import type { Dim, Model, Value } from '../ir/graph.js';
 import { loadModel, saveModel } from '../ir/serde/io.js';
 import { assertValid } from '../ir/verify.js';
-import { differentiate, exposeAsInputs, parameterNames } from '../passes/autodiff/index.js';
+import { differentiate, exposeAsInputs, trainableParameters } from '../passes/autodiff/index.js';
 import { foldBatchNorm } from '../passes/fold-batchnorm.js';
 import { buildLoss, parseLossSpec } from '../passes/autodiff/losses.js';
 import { inferShapes } from '../passes/shape/index.js';
@@ -43,15 +43,21 @@ export interface GradReport {
   nodes: { forward: number; total: number };
   /** BatchNormalizations folded into the Convs before them (gradients w.r.t. inputs only). */
   foldedBatchNorms: number;
+  /** Running statistics (BatchNorm mean/variance) `params` left out and --wrt did not name. */
+  excludedStatistics: number;
 }
 
 function info(v: Value): GradTensorInfo {
   return { name: v.name, dtype: v.dtype !== undefined ? dtypeName(v.dtype).toLowerCase() : '?', shape: v.shape ? [...v.shape] : null };
 }
 
-/** Expand `inputs` / `params` and comma lists into value names. */
-export function resolveWrt(model: Model, wrt: string[]): string[] {
+/**
+ * Expand `inputs` / `params` and comma lists into value names. `params` are the trainable
+ * parameters: running statistics are left out (`excludedStatistics`) unless named.
+ */
+export function resolveWrt(model: Model, wrt: string[]): { names: string[]; excludedStatistics: string[] } {
   const names: string[] = [];
+  let statistics: string[] = [];
   const add = (n: string): void => {
     if (!names.includes(n)) names.push(n);
   };
@@ -60,13 +66,15 @@ export function resolveWrt(model: Model, wrt: string[]): string[] {
       const inits = model.graph.initializers;
       for (const v of model.graph.inputs) if (!inits.has(v.name) && (v.dtype === undefined || isFloatDtype(v.dtype))) add(v.name);
     } else if (item === 'params') {
-      for (const n of parameterNames(model)) add(n);
+      const t = trainableParameters(model);
+      for (const n of t.params) add(n);
+      statistics = t.statistics;
     } else {
       add(item);
     }
   }
   if (names.length === 0) throw new SplitcError('E_BAD_ARGUMENT', `--wrt ${wrt.join(',')} names no floating-point value`, { hint: 'use inputs, params, or value names' });
-  return names;
+  return { names, excludedStatistics: statistics.filter((n) => !names.includes(n)) };
 }
 
 export function runGrad(opts: GradOptions): GradReport {
@@ -74,8 +82,8 @@ export function runGrad(opts: GradOptions): GradReport {
   assertValid(model);
   const forwardNodes = model.graph.nodes.length;
   const terms = parseLossSpec(opts.loss);
-  const wrt = resolveWrt(model, opts.wrt);
-  const params = terms.some((t) => t.kind === 'l2' && !t.target) ? parameterNames(model) : [];
+  const { names: wrt, excludedStatistics } = resolveWrt(model, opts.wrt);
+  const params = terms.some((t) => t.kind === 'l2' && !t.target) ? trainableParameters(model).params : [];
   // With respect to inputs alone, Conv → BatchNorm pairs fold into the Conv first (the same
   // function; the gradient graph loses a per-channel multiply per pair) — unless the loss
   // reads BatchNorm statistics, parameters, or a value that folding would replace.
@@ -110,6 +118,7 @@ export function runGrad(opts: GradOptions): GradReport {
     unreachable: result.unreachable,
     nodes: { forward: forwardNodes, total: model.graph.nodes.length },
     foldedBatchNorms,
+    excludedStatistics: excludedStatistics.length,
   };
 }
 
@@ -119,6 +128,7 @@ export function formatGrad(r: GradReport): string {
     `wrote ${r.output} (${bytes(r.bytes)}): ${r.nodes.forward} forward nodes → ${r.nodes.total} with the gradient`,
     `loss output: ${r.loss}${r.opset.to !== r.opset.from ? `; opset raised ${r.opset.from} → ${r.opset.to}` : ''}`,
   ];
+  if (r.excludedStatistics) lines.push(`params: left out ${r.excludedStatistics} BatchNorm running statistic(s) (not trained by gradients; name one in --wrt to include it)`);
   if (r.foldedBatchNorms) lines.push(`folded ${r.foldedBatchNorms} BatchNormalization node(s) into the Convs before them (gradients w.r.t. inputs only)`);
   if (r.extraInputs.length) lines.push(`extra inputs: ${r.extraInputs.map((i) => `${i.name} ${i.dtype}${dims(i.shape)}`).join(', ')}`);
   lines.push(`gradients (${r.gradients.length}):`);

@@ -11,13 +11,14 @@ import { parseShapeSpec } from '../passes/shape/index.js';
 import { convertModel } from './convert.js';
 import { bytes } from './format.js';
 import { formatInspect, inspectModel } from './inspect.js';
-import { formatSplit, runSplit } from './split.js';
+import { printSplit, runSplit } from './split.js';
+import { renderPlanHtml } from './plan-html.js';
 import { formatGrad, runGrad } from './grad.js';
-import { createCompressStep } from './compress-step.js';
 import { createProgress } from './progress.js';
-import { formatFidelity } from '../search/fidelity.js';
 
 export const VERSION = '0.1.0';
+
+const STDIO = { stdout: (t: string) => void process.stdout.write(t), stderr: (t: string) => void process.stderr.write(t) };
 
 const SHAPE_OPTION = { type: 'string', array: true, describe: 'fix input dims, e.g. --shape x=1x3x48x192 (repeatable)' } as const;
 
@@ -111,32 +112,30 @@ export async function main(argv: string[]): Promise<void> {
             .option('compress', { type: 'string', describe: "compress the wire tensors: 'none' (default), 'int8', 'pca=16+int4', …" })
             .option('calib', { type: 'string', describe: 'calibration data for --compress: a folder of images or .npy files, a .npy file, or random[:N]' })
             .option('preprocess', { type: 'string', describe: 'how calibration images become inputs: paddleocr-cls, paddleocr-det, imagenet, unit, or key=value,… (see docs/cli.md)' })
-            .option('model-name', { type: 'string', describe: 'name the cloud model is served under (default: model)' })
+            .option('model-name', { type: 'string', describe: "name the cloud model is served under (default: the model file's name without .onnx; letters, digits, _ . -)" })
             .option('out', { alias: 'o', type: 'string', demandOption: true, describe: 'bundle folder to create (replaced atomically if it is a splitc bundle)' })
             .option('json', { type: 'boolean', default: false, describe: 'print the summary as JSON (schema in docs/cli.md)' }),
         async (args) => {
           const cut = (args.cut ?? []).flatMap((c) => String(c).split(',')).map((c) => c.trim()).filter(Boolean);
           const progress = createProgress({ json: args.json });
-          const compress = createCompressStep({ calib: args.calib, preprocess: args.preprocess, progress });
-          const { report } = await runSplit({
+          const run = await runSplit({
             model: args.model,
             ...(args.cut !== undefined ? { cut } : {}),
             ...(args.cutAfter !== undefined ? { cutAfter: args.cutAfter } : {}),
             shapes: shapesFrom(args.shape),
             ...(args.compress !== undefined ? { compress: args.compress } : {}),
             ...(args.calib !== undefined ? { calib: args.calib } : {}),
+            ...(args.preprocess !== undefined ? { preprocess: args.preprocess } : {}),
             ...(args.modelName !== undefined ? { modelName: args.modelName } : {}),
             outDir: args.out,
             toolVersion: VERSION,
-          }, { compress: compress.step }).finally(() => progress.stop()); // the bar is gone before anything is printed, also on error
+            progress,
+          }).finally(() => progress.stop()); // the bar is gone before anything is printed, also on error
           if (args.json) {
-            process.stdout.write(JSON.stringify(report) + '\n');
+            process.stdout.write(JSON.stringify(run.report) + '\n');
             return;
           }
-          for (const w of report.warnings) process.stderr.write(`warning ${w.code}: ${w.message}${w.location ? ` (at ${w.location})` : ''}\n`);
-          process.stdout.write(formatSplit(report) + '\n');
-          const fidelity = compress.fidelity();
-          if (fidelity) process.stdout.write(formatFidelity(fidelity) + '\n');
+          printSplit(run, STDIO);
         },
       )
       .command(
@@ -268,6 +267,9 @@ export async function main(argv: string[]): Promise<void> {
             ...(args.maxRisk !== undefined ? { maxRisk: args.maxRisk } : {}),
             shapes: shapesFrom(args.shape),
             out: args.out,
+            toolVersion: VERSION,
+            renderHtml: renderPlanHtml,
+            progress: createProgress({ json: args.json }),
           });
           if (args.json) {
             process.stdout.write(JSON.stringify(plan) + '\n');
@@ -285,23 +287,28 @@ export async function main(argv: string[]): Promise<void> {
             .option('model', { type: 'string', describe: 'the model file, when it is no longer where the plan says' })
             .option('calib', { type: 'string', describe: 'calibration data for the plan\'s compression (images folder, .npy, random[:N])' })
             .option('preprocess', { type: 'string', describe: 'how calibration images become inputs' })
+            .option('model-name', { type: 'string', describe: "name the cloud model is served under (default: the model file's name without .onnx)" })
             .option('out', { alias: 'o', type: 'string', demandOption: true, describe: 'bundle folder to create' })
-            .option('json', { type: 'boolean', default: false }),
+            .option('json', { type: 'boolean', default: false, describe: 'print the summary (with the certified and measured fidelity) as JSON' }),
         async (args) => {
-          const { runBuild } = await import('./plan.js');
-          const { report } = await runBuild({
+          const { runBuild, formatBuildFidelity } = await import('./plan.js');
+          const progress = createProgress({ json: args.json });
+          const run = await runBuild({
             plan: args.plan,
             outDir: args.out,
             toolVersion: VERSION,
             ...(args.model !== undefined ? { model: args.model } : {}),
             ...(args.calib !== undefined ? { calib: args.calib } : {}),
             ...(args.preprocess !== undefined ? { preprocess: args.preprocess } : {}),
-          });
+            ...(args.modelName !== undefined ? { modelName: args.modelName } : {}),
+            progress,
+          }).finally(() => progress.stop());
           if (args.json) {
-            process.stdout.write(JSON.stringify(report) + '\n');
+            process.stdout.write(JSON.stringify({ ...run.report, certifiedFidelity: run.certified, measuredFidelity: run.measured }) + '\n');
             return;
           }
-          process.stdout.write(formatSplit(report) + '\n');
+          printSplit(run, STDIO);
+          process.stdout.write(formatBuildFidelity(run) + '\n');
         },
       )
       .command(

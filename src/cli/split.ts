@@ -1,132 +1,11 @@
-// `splitc split`: load a model, infer shapes, cut it (at tensors or after a node), optionally
-// compress what crosses the cut, and write the deployable bundle (edge/, cloud/, triton/,
-// manifest.json). Prints a summary for people or JSON for pipelines.
+// `splitc split`'s printing: the summary of a bundle for people (the work is in src/pipeline/split.ts).
 
-import { buildBundle, type BuildResult } from '../codegen/bundle.js';
-import { bundleInputFromSplit, type BundleInput } from '../codegen/input.js';
-import type { Manifest } from '../codegen/manifest.js';
-import { SplitcError } from '../ir/errors.js';
-import type { Dim, Model } from '../ir/graph.js';
-import { loadModelWithBytes } from '../ir/serde/io.js';
-import { assertValid } from '../ir/verify.js';
-import { formatCompressSpec, parseCompressSpec, type CompressSpec } from '../passes/bottleneck/spec.js';
-import { cutAfterNode, splitModel, type SplitResult } from '../passes/cut.js';
-import { PassContext, type Diagnostic } from '../passes/pass.js';
-import { inferShapes } from '../passes/shape/index.js';
+import { formatFidelity } from '../search/fidelity.js';
+import type { Dim } from '../ir/graph.js';
+import type { SplitReport, SplitRun } from '../pipeline/split.js';
 import { bytes, si, table } from './format.js';
 
-export const SPLIT_SCHEMA_VERSION = 1;
-
-export interface SplitOptions {
-  model: string;
-  /** Cut tensor names (exactly one of cut / cutAfter). */
-  cut?: string[];
-  /** Cut right after this node (name, or the name of one of its outputs). */
-  cutAfter?: string;
-  shapes?: Record<string, Dim[]>;
-  /** Compression spec text (`none` when absent). */
-  compress?: string;
-  /** Calibration data for compression (images folder, .npy, or `random`). */
-  calib?: string;
-  outDir: string;
-  toolVersion: string;
-  /** Name the cloud model is served under (default `model`). */
-  modelName?: string;
-}
-
-/**
- * Integration point for `--compress`: turn the plain split into the compressed one.
- * Gets the model (shapes inferred), the plain split, the parsed spec and `--calib`, and the
- * bundle input of the plain split; returns the bundle input to build (new edge/cloud
- * models, wire tensors with their compression facts, and `compression`).
- */
-export type CompressStep = (args: {
-  model: Model;
-  split: SplitResult;
-  spec: CompressSpec;
-  specText: string;
-  calib: string | undefined;
-  input: BundleInput;
-  ctx: PassContext;
-}) => BundleInput | Promise<BundleInput>;
-
-export interface SplitReport {
-  schemaVersion: number;
-  bundle: string;
-  source: Manifest['source'];
-  cut: Manifest['cut'];
-  wire: Manifest['wire'];
-  bytesPerSample: Manifest['bytesPerSample'];
-  edge: { nodes: number; macs: number; paramBytes: number; outputs: string[] };
-  cloud: { nodes: number; macs: number; paramBytes: number; outputs: string[] };
-  compression: Manifest['compression'];
-  triton: Manifest['triton'];
-  files: string[];
-  warnings: Diagnostic[];
-}
-
-export async function runSplit(opts: SplitOptions, deps: { compress?: CompressStep } = {}): Promise<{ report: SplitReport; result: BuildResult }> {
-  const hasCut = opts.cut !== undefined && opts.cut.length > 0;
-  if (hasCut === (opts.cutAfter !== undefined)) {
-    throw new SplitcError('E_BAD_ARGUMENT', hasCut ? 'give either --cut or --cut-after, not both' : 'say where to cut: --cut <tensors> or --cut-after <node>', {
-      hint: 'e.g. --cut-after p2o.Conv.10 or --cut a,b (tensor names as printed by splitc inspect)',
-    });
-  }
-  const specText = opts.compress ?? 'none';
-  const spec = parseCompressSpec(specText);
-  if (spec.stages.length === 0 && opts.calib !== undefined) {
-    throw new SplitcError('E_BAD_ARGUMENT', '--calib needs --compress', { hint: 'calibration data sets the ranges of a compression stage, e.g. --compress int8' });
-  }
-  if (spec.stages.length > 0 && !deps.compress) {
-    throw new SplitcError('E_BAD_ARGUMENT', `compression '${formatCompressSpec(spec)}' is not available in this build of splitc split`, {
-      hint: 'split without --compress',
-    });
-  }
-
-  const { model, bytes: source } = loadModelWithBytes(opts.model);
-  const ctx = new PassContext();
-  inferShapes(model, { inputShapes: opts.shapes ?? {}, ctx });
-  const cutNames = hasCut ? opts.cut!.map((s) => s.trim()).filter(Boolean) : cutAfterNode(model, opts.cutAfter!);
-  const split = splitModel(model, cutNames, ctx);
-  assertValid(split.edge);
-  assertValid(split.cloud);
-
-  let input = bundleInputFromSplit(model, split, {
-    toolVersion: opts.toolVersion,
-    sourceFile: opts.model,
-    sourceBytes: source,
-    ...(opts.modelName !== undefined ? { modelName: opts.modelName } : {}),
-  });
-  for (const w of input.wire) {
-    const symbols = w.shape.slice(1).filter((d) => typeof d !== 'number');
-    if (symbols.length) {
-      ctx.warn(
-        'W_SYMBOLIC_WIRE',
-        `wire tensor '${w.name}' has symbolic dims (${symbols.join(', ')}); bytes per sample count them as 1 (fix the input dims with --shape)`,
-      );
-    }
-  }
-  if (spec.stages.length > 0) {
-    input = await deps.compress!({ model, split, spec, specText: formatCompressSpec(spec), calib: opts.calib, input, ctx });
-  }
-  const result = buildBundle(input, opts.outDir);
-  const m = result.manifest;
-  const report: SplitReport = {
-    schemaVersion: SPLIT_SCHEMA_VERSION,
-    bundle: opts.outDir,
-    source: m.source,
-    cut: m.cut,
-    wire: m.wire,
-    bytesPerSample: m.bytesPerSample,
-    edge: { nodes: m.edge.nodes, macs: m.edge.macs, paramBytes: m.edge.paramBytes, outputs: m.signature.outputs.filter((o) => o.side === 'edge').map((o) => o.name) },
-    cloud: { nodes: m.cloud.nodes, macs: m.cloud.macs, paramBytes: m.cloud.paramBytes, outputs: m.signature.outputs.filter((o) => o.side === 'cloud').map((o) => o.name) },
-    compression: m.compression,
-    triton: m.triton,
-    files: result.files,
-    warnings: ctx.diagnostics,
-  };
-  return { report, result };
-}
+export { runSplit, SPLIT_SCHEMA_VERSION, type SplitOptions, type SplitReport, type SplitRun } from '../pipeline/split.js';
 
 function shapeText(s: Dim[]): string {
   return s.map((d) => (d === null ? '?' : String(d))).join('×');
@@ -162,4 +41,11 @@ export function formatSplit(r: SplitReport): string {
       : `triton: ${r.triton.config} (no batching: ${r.triton.noBatchingReason})`,
   );
   return lines.join('\n');
+}
+
+/** Everything `split` and `build` print: warnings on stderr, the summary and the fidelity figures on stdout. */
+export function printSplit(run: Pick<SplitRun, 'report' | 'fidelity'>, out: { stdout: (s: string) => void; stderr: (s: string) => void }): void {
+  for (const w of run.report.warnings) out.stderr(`warning ${w.code}: ${w.message}${w.location ? ` (at ${w.location})` : ''}\n`);
+  out.stdout(formatSplit(run.report) + '\n');
+  if (run.fidelity) out.stdout(formatFidelity(run.fidelity) + '\n');
 }

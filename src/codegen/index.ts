@@ -1,5 +1,5 @@
 // Public API of the code generator: build a deployable bundle from a split.
-export { buildBundle, checkBundleInput, generateBundleFiles, DEFAULT_MODEL_NAME, DEFAULT_TRITON_MAX_BATCH, type BuildResult } from './bundle.js';
+export { buildBundle, checkBundleInput, generateBundleFiles, defaultModelName, DEFAULT_TRITON_MAX_BATCH, type BuildResult } from './bundle.js';
 export {
   bundleInputFromSplit,
   bytesPerSampleOf,

@@ -67,7 +67,7 @@ export interface BundleInput {
   wire: BundleWire[];
   /** Absent: no compression (`none`). */
   compression?: BundleCompression;
-  /** Name the cloud model is served under (splitc's server: `cloud/<name>.onnx`; Triton: `triton/<name>/`). Default `model`. */
+  /** Name the cloud model is served under (splitc's server: `cloud/<name>.onnx`; Triton: `triton/<name>/`). Default: the source file's stem (`defaultModelName`). */
   modelName?: string;
   /** Largest batch Triton may form when the cloud graph is batch-polymorphic (default 8). */
   tritonMaxBatchSize?: number;

@@ -23,7 +23,7 @@ export interface Manifest {
   signature: { inputs: TensorSpec[]; outputs: (TensorSpec & { side: 'edge' | 'cloud' })[] };
   cut: { tensors: string[]; dropped: string[] };
   edge: PartSummary & { model: string; module: string; inputs: TensorSpec[]; outputs: string[] };
-  /** `batchable`: cloud/model.onnx has a symbolic leading batch dim (the server may stack requests). */
+  /** `batchable`: cloud/<model>.onnx has a symbolic leading batch dim (the server may stack requests). */
   cloud: PartSummary & { model: string; server: string; inputs: string[]; outputs: TensorSpec[]; batchable: boolean };
   wire: BundleWire[];
   bytesPerSample: { wire: number; rawInputs: number };

@@ -6,17 +6,20 @@
 
 import { constantOf, constantPredicate, isConstantNode } from '../ir/constants.js';
 import { byteSizeOf, isFloatDtype } from '../ir/dtype.js';
-import type { Graph, Model, Node, Shape, Value } from '../ir/graph.js';
+import { AttrType, type Graph, type Model, type Node, type Shape, type Value } from '../ir/graph.js';
 import { registerPass, type Pass } from './pass.js';
 
 export interface NodeCost {
-  /** Multiply-accumulates (Conv, ConvTranspose, MatMul, Gemm, Einsum, normalizations). */
+  /**
+   * Multiply-accumulates (Conv, ConvTranspose, MatMul, Gemm, Einsum, normalizations);
+   * for If/Loop/Scan, the work inside their subgraphs (see `SUBGRAPH_RULES`).
+   */
   macs: number;
   /** Bytes of constant inputs (weights, biases, shape constants) read by the node. */
   paramBytes: number;
   /** Bytes of the node's outputs (0 for constant nodes — Constant, or folds of weights only: those are parameters). */
   outputBytes: number;
-  /** False when some shape needed for these numbers is unknown. */
+  /** False when some shape (or a Loop's trip count) needed for these numbers is unknown. */
   exact: boolean;
 }
 
@@ -110,6 +113,67 @@ function perElement(n: Node, dims: (v: Value | null | undefined) => number[] | n
   return y ? prod(y) : null;
 }
 
+const graphAttr = (n: Node, name: string): Graph | undefined => {
+  const a = n.attr(name);
+  return a?.type === AttrType.GRAPH ? a.value : undefined;
+};
+
+/** MACs of some work, and whether every number it needed was known. */
+interface Work {
+  macs: number;
+  exact: boolean;
+}
+
+interface SubgraphContext {
+  /** The work of running a subgraph once (its nodes, their subgraphs, recursively). */
+  once(g: Graph): Work;
+  dims(v: Value | null | undefined): number[] | null;
+  opset: number;
+}
+
+/** How often a control-flow op runs each of its subgraphs: the work it adds to the node. */
+type SubgraphRule = (n: Node, c: SubgraphContext) => Work;
+
+const repeat = (w: Work, times: number | null): Work => (times === null ? { macs: w.macs, exact: false } : { macs: w.macs * times, exact: w.exact });
+
+const SUBGRAPH_RULES: Record<string, SubgraphRule> = {
+  If(n, c) {
+    const then = graphAttr(n, 'then_branch');
+    const otherwise = graphAttr(n, 'else_branch');
+    if (!then || !otherwise) return { macs: 0, exact: false };
+    const cond = constantOf(n.inputs[0]);
+    if (cond && cond.elementCount === 1) return c.once(cond.toNumbers()[0] ? then : otherwise);
+    // Which branch runs is known only at run time: charge the costlier one (an upper bound).
+    const a = c.once(then);
+    const b = c.once(otherwise);
+    return { macs: Math.max(a.macs, b.macs), exact: a.exact && b.exact };
+  },
+  Loop(n, c) {
+    const body = graphAttr(n, 'body');
+    if (!body) return { macs: 0, exact: false };
+    // The trip count M bounds the iterations (the body's condition may stop earlier). Without
+    // a constant M (or with PyTorch's INT64_MAX for a while loop) the body counts once.
+    const m = constantOf(n.inputs[0]);
+    const trips = m && m.elementCount === 1 ? m.toNumbers()[0]! : null;
+    return repeat(c.once(body), trips !== null && Number.isSafeInteger(trips) && trips >= 0 ? trips : null);
+  },
+  Scan(n, c) {
+    const body = graphAttr(n, 'body');
+    if (!body) return { macs: 0, exact: false };
+    const scans = n.attrInt('num_scan_inputs', 0);
+    if (c.opset < 9) {
+      // Scan-8: the first scan input is [batch, sequence, …]; the body runs for each step of each batch item.
+      const d = c.dims(n.inputs[n.inputs.length - scans]);
+      return repeat(c.once(body), d && d.length >= 2 ? d[0]! * d[1]! : null);
+    }
+    const x = n.inputs[n.inputs.length - scans];
+    const d = c.dims(x);
+    const axis = n.attrInts('scan_input_axes')?.[0] ?? 0;
+    const steps = d ? d[axis < 0 ? axis + d.length : axis] : undefined;
+    return repeat(c.once(body), steps ?? null);
+  },
+};
+
 export function annotateCost(model: Model, opts: CostOptions = {}): CostReport {
   const assumed = new Set<string>();
   const symbols = opts.symbols ?? {};
@@ -147,6 +211,47 @@ export function annotateCost(model: Model, opts: CostOptions = {}): CostReport {
   // initializer) are folded by runtimes at load: no MACs, no activations; their outputs are
   // parameter bytes of the nodes that read them.
   const isConst = constantPredicate();
+  // A node's MACs by its op's rule, plus for control flow the work inside its subgraphs
+  // (recursively; their values have shapes from shape inference).
+  const subgraphs: SubgraphContext = {
+    once(sg) {
+      let macs = 0;
+      let exact = true;
+      for (const inner of sg.nodes) {
+        if (isConstantNode(inner, isConst)) continue;
+        const w = nodeWork(inner);
+        macs += w.macs;
+        exact &&= w.exact;
+      }
+      return { macs, exact };
+    },
+    dims,
+    opset: model.opset,
+  };
+  const nodeWork = (n: Node): Work => {
+    const op = n.domain === '' || n.domain === 'ai.onnx' ? n.opType : '';
+    const rule = MAC_RULES[op];
+    let macs = 0;
+    let exact = true;
+    if (rule) {
+      const r = rule(n, dims);
+      if (r === null || !Number.isFinite(r)) exact = false;
+      else macs = r;
+    }
+    if (n.hasSubgraphs()) {
+      const sub = SUBGRAPH_RULES[op];
+      if (sub) {
+        const w = sub(n, subgraphs);
+        macs += w.macs;
+        exact &&= w.exact;
+      } else {
+        // a custom op's subgraphs: how often they run is unknown, so once each
+        for (const sg of n.subgraphs()) macs += subgraphs.once(sg).macs;
+        exact = false;
+      }
+    }
+    return { macs, exact };
+  };
   let macs = 0;
   let activationBytes = 0;
   let inexact = 0;
@@ -168,13 +273,9 @@ export function annotateCost(model: Model, opts: CostOptions = {}): CostReport {
         else outputBytes += b;
       }
     }
-    const rule = folded ? undefined : MAC_RULES[n.domain === '' || n.domain === 'ai.onnx' ? n.opType : ''];
-    let m = 0;
-    if (rule) {
-      const r = rule(n, dims);
-      if (r === null || !Number.isFinite(r)) exact = false;
-      else m = r;
-    }
+    const work = folded ? { macs: 0, exact: true } : nodeWork(n);
+    const m = work.macs;
+    if (!work.exact) exact = false;
     if (!exact) inexact++;
     macs += m;
     activationBytes += outputBytes;

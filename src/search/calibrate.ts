@@ -9,7 +9,7 @@ import { DataType, dtypeName } from '../ir/dtype.js';
 import { SplitcError } from '../ir/errors.js';
 import type { Model } from '../ir/graph.js';
 import { modelToBytes } from '../ir/serde/io.js';
-import { type CompressedSplit, compressSplit, type CutTensorStats, type SplitStats } from '../passes/bottleneck/compress.js';
+import { type CompressedSplit, compressSplit, type CutTensorStats, leadingBatchDim, type SplitStats } from '../passes/bottleneck/compress.js';
 import { pcaBasis, projectChannels } from '../passes/bottleneck/pca.js';
 import { type CompressSpec, NO_COMPRESSION, specChannelAxis, specNeeds } from '../passes/bottleneck/spec.js';
 import { type StatsOptions, TensorStatsAccumulator } from '../passes/bottleneck/stats.js';
@@ -102,11 +102,12 @@ export async function calibrateSplit(split: SplitResult, samples: readonly Calib
   for (const name of split.cutTensors) {
     const t = outputs.get(name)?.tensorType;
     if (!t || !FLOATS.has(t.dtype)) continue;
-    if (!t.shape || !t.shape.every((d) => typeof d === 'number')) {
-      opts.ctx?.warn('W_CALIB_SHAPE', `cut tensor '${name}' has no static shape; no statistics collected for it`);
+    // samples are single (calib-data.ts feeds batch 1), so a symbolic batch dim is 1 here
+    const dims = t.shape && leadingBatchDim(t.shape) !== null ? [1, ...t.shape.slice(1)] : t.shape;
+    if (!dims || !dims.every((d) => typeof d === 'number')) {
+      opts.ctx?.warn('W_CALIB_SHAPE', `cut tensor '${name}' has no static shape past its batch dim; no statistics collected for it`);
       continue;
     }
-    const dims = t.shape as number[];
     targets.push({ name, dims, axis: dims.length ? specChannelAxis(spec, dims.length) : 0 });
   }
   const statsOpts = (seedOffset: number): StatsOptions => ({

@@ -1,11 +1,12 @@
 // Fidelity of a compressed split: run the original model and edge → wire → cloud on the
 // calibration samples and on held-back ones, and compare the final outputs (max/mean
-// absolute error, cosine similarity, top-1 agreement for classifier-like outputs), next
+// absolute error, cosine similarity, top-1 agreement for outputs that are class scores), next
 // to the exact bytes per sample on the wire. The report is plain JSON for the manifest.
 
 import type * as ort from 'onnxruntime-node';
-import { byteSizeOf } from '../ir/dtype.js';
-import type { Model } from '../ir/graph.js';
+import { constantOf, constantPredicate } from '../ir/constants.js';
+import { byteSizeOf, isFloatDtype } from '../ir/dtype.js';
+import type { Model, Node, Value } from '../ir/graph.js';
 import { formatBytes } from '../ir/units.js';
 import { type CompressedSplit, wireBytesPerSample, type WireTensor } from '../passes/bottleneck/compress.js';
 import type { CalibSample } from './calib-data.js';
@@ -52,14 +53,98 @@ export interface FidelityReport {
 }
 
 export interface FidelityOptions extends SessionOptions {
-  /** Outputs to score top-1 on; default: float outputs of rank 2 or 3 with a last axis ≥ 2 (class scores per sample or per step). */
+  /** Outputs to score top-1 on; default: the model's class scores (`classifierOutputs`). */
   top1Outputs?: string[];
   /** Called after each sample: done of total (calibration + held-back samples), ending at total. */
   onProgress?: (p: { done: number; total: number }) => void;
 }
 
-function isClassifierLike(dims: readonly number[]): boolean {
-  return (dims.length === 2 || dims.length === 3) && (dims[dims.length - 1] ?? 0) >= 2;
+/** Ops that move class scores without changing them: the last axis stays the class axis if its size does. */
+const PASS_THROUGH: ReadonlySet<string> = new Set(['Identity', 'Reshape', 'Transpose', 'Flatten', 'Squeeze', 'Unsqueeze']);
+
+const isStandard = (n: Node): boolean => n.domain === '' || n.domain === 'ai.onnx';
+
+/**
+ * The outputs of `model` that are class scores, where top-1 agreement (argmax over the last
+ * axis) means something: a Softmax / LogSoftmax over the classes, or a classifier head's logits
+ * — rank 2 `[N, C]`, C ≥ 2, from an affine layer with a bias (Gemm with C, or MatMul + Add of a
+ * constant) — possibly through Identity, Reshape, Transpose, Flatten, (Un)Squeeze that keep the
+ * classes on the last axis. Everything else (box coordinates, probability maps, embeddings,
+ * reconstructions) gets errors and cosine only. A bias-free MatMul is not taken for a head:
+ * that is how projections are exported (embeddings, attention, a decoder tied to its encoder's
+ * weight like fixtures/exporters/torch_tied_op13.onnx), while classifier heads carry a bias;
+ * name such an output in `top1Outputs` to score it anyway. Uses the shapes the model has
+ * (run shape inference first); where the class axis cannot be followed, no top-1.
+ */
+export function classifierOutputs(model: Model): string[] {
+  const isConst = constantPredicate();
+  const out: string[] = [];
+  for (const v of model.graph.outputs) {
+    if (v.dtype !== undefined && !isFloatDtype(v.dtype)) continue;
+    // Back through the ops that only move the scores around.
+    let src = v;
+    let moved = false;
+    for (let p = src.producer(); p && isStandard(p) && PASS_THROUGH.has(p.opType) && p.inputs[0]; p = src.producer()) {
+      if (p.opType !== 'Identity') moved = true;
+      src = p.inputs[0];
+    }
+    const p = src.producer();
+    if (!p || !isStandard(p)) continue;
+    const head = scoreHead(p, model.opset, isConst);
+    if (!head) continue;
+    const last = lastDim(v);
+    const rank = v.shape?.length ?? (moved ? undefined : head.rank);
+    if (head.logits && rank !== 2) continue;
+    // the output's last axis must be the class axis: the same size, or, unknown, not moved
+    const classes = head.classes ?? (moved ? undefined : last);
+    if (typeof last === 'number' && typeof classes === 'number' ? last === classes && classes >= 2 : !moved && head.onLastAxis && (classes === undefined || classes >= 2)) out.push(v.name);
+  }
+  return out;
+}
+
+interface ScoreHead {
+  /** Size of the class axis, when known. */
+  classes: number | undefined;
+  /** Whether the classes are the producer's last axis. */
+  onLastAxis: boolean;
+  /** Rank of the producer's output, when known. */
+  rank: number | undefined;
+  /** Logits of an affine layer (need rank 2), not a normalization over an axis. */
+  logits: boolean;
+}
+
+function lastDim(v: Value): number | undefined {
+  const d = v.shape?.[v.shape.length - 1];
+  return typeof d === 'number' ? d : undefined;
+}
+
+/** What `p` says about its output as class scores, or null when it does not make class scores. */
+function scoreHead(p: Node, opset: number, isConst: (v: Value) => boolean): ScoreHead | null {
+  const y = p.outputs[0]!;
+  const rank = y.shape?.length ?? p.inputs[0]?.shape?.length;
+  if (p.opType === 'Softmax' || p.opType === 'LogSoftmax') {
+    // Before opset 13 the input is taken as 2-D, [prod(dims[:axis]), prod(dims[axis:])].
+    const axisAttr = p.attrInt('axis', opset < 13 ? 1 : -1);
+    if (rank === undefined) return axisAttr === -1 ? { classes: undefined, onLastAxis: true, rank, logits: false } : null;
+    const axis = axisAttr < 0 ? axisAttr + rank : axisAttr;
+    const dims = y.shape ?? p.inputs[0]!.shape!;
+    const span = opset < 13 ? dims.slice(axis) : dims.slice(axis, axis + 1);
+    const classes = span.every((d): d is number => typeof d === 'number') ? span.reduce((a, b) => a * b, 1) : undefined;
+    return { classes, onLastAxis: axis === rank - 1, rank, logits: false };
+  }
+  const affine = (mm: Node): ScoreHead | null => {
+    const w = constantOf(mm.inputs[1]);
+    const wDims = w?.dims ?? mm.inputs[1]?.shape;
+    const cols = mm.opType === 'Gemm' ? wDims?.[mm.attrInt('transB', 0) ? 0 : 1] : wDims?.[wDims.length - 1];
+    return { classes: lastDim(y) ?? (typeof cols === 'number' ? cols : undefined), onLastAxis: true, rank: mm.opType === 'Gemm' ? 2 : rank, logits: true };
+  };
+  if (p.opType === 'Gemm') return p.inputs[2] ? affine(p) : null;
+  if (p.opType === 'Add') {
+    const [a, b] = p.inputs;
+    const mm = [a, b].map((x) => x?.producer()).find((n, i) => n && isStandard(n) && n.opType === 'MatMul' && isConst([b, a][i]!));
+    return mm ? affine(mm) : null;
+  }
+  return null;
 }
 
 class OutputAccumulator {
@@ -156,6 +241,7 @@ export async function measureFidelity(
   const outputNames = original.graph.outputs.map((v) => v.name);
   const progress = { done: 0, total: sets.calibration.length + sets.heldOut.length };
   try {
+    const classScores = new Set(opts.top1Outputs ?? classifierOutputs(original));
     const measure = async (samples: readonly CalibSample[]): Promise<SetFidelity> => {
       const accs = new Map<string, OutputAccumulator>();
       for (const s of samples) {
@@ -168,7 +254,7 @@ export async function measureFidelity(
           const r = ref[name]!;
           let acc = accs.get(name);
           if (!acc) {
-            const top1 = opts.top1Outputs ? opts.top1Outputs.includes(name) : r.type.startsWith('float') && isClassifierLike(r.dims);
+            const top1 = classScores.has(name) && (opts.top1Outputs !== undefined || r.type.startsWith('float'));
             acc = new OutputAccumulator(name, top1);
             accs.set(name, acc);
           }

@@ -15,6 +15,11 @@
 // other events). Corrections, both checked against the fixtures' parts run as their own sessions:
 // - The profiler's bookkeeping is timed inside every kernel (2–3 µs per node here), so the
 //   traced nodes add up to more than an untraced run; the excess is subtracted per node.
+// - A node with subgraphs (If, Loop, Scan) runs them inside its own kernel: the subgraph nodes'
+//   kernels are traced too, under their own names, nested in the owner's kernel event, whose
+//   time already contains theirs and their bookkeeping. They are folded into the owner
+//   (`foldSubgraphKernels`): not added again, not left unmapped, and the owner's correction is
+//   the per-event bookkeeping times the kernel events its time spans (a Loop's body, per trip).
 // - The unoptimized graph is 25–45 % slower than the optimized one deployed sessions run
 //   (onnxruntime's default level 'all'), and fusion speeds some nodes up far more than others.
 //   On the node backend the optimized session is traced too, its graph saved, and each kernel
@@ -36,6 +41,7 @@
 // trace (another onnxruntime-web build), per-node times are estimated: the node backend's
 // per-node split scaled to the wasm whole-run median, and the result says `estimated: true`.
 
+import { constantPredicate, isConstantNode } from '../ir/constants.js';
 import { createHash } from 'node:crypto';
 import nodeFs from 'node:fs';
 import * as os from 'node:os';
@@ -43,7 +49,7 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { SplitcError } from '../ir/errors.js';
 import { DataType } from '../ir/dtype.js';
-import { Graph, Model, Node, Value, tensorType } from '../ir/graph.js';
+import { allNodes, Graph, Model, Node, Value, tensorType } from '../ir/graph.js';
 import { loadModelWithBytes, modelToBytes } from '../ir/serde/io.js';
 import { deserializeModel } from '../ir/serde/read.js';
 import { inferShapes } from '../passes/shape/index.js';
@@ -145,7 +151,8 @@ export interface ModelProfile {
   /**
    * Subtracted from every traced kernel time (clamped at 0): what the traced nodes add up to
    * beyond the untraced run minus `runOverheadMs`, per node. The profiler's bookkeeping falls
-   * inside each kernel_time.
+   * inside each kernel_time. Strictly per kernel event: a node with subgraphs has it subtracted
+   * once for itself and once per kernel event run inside it.
    */
   profilerOverheadMsPerNode: number;
   /** Nodes whose traced time was below `profilerOverheadMsPerNode` and are reported as 0 ms (many: the correction is coarse for this model). */
@@ -204,6 +211,8 @@ export interface TraceRuns {
   runsMs: number[];
   /** Per node name: its kernel time (ms) in each kept run (summed if it ran twice; 0 if absent), aligned with `runsMs`. */
   nodeRunsMs: Map<string, number[]>;
+  /** Per node name: how many kernel events it had in each kept run (a Loop body's nodes: one per trip), aligned with `runsMs`. */
+  nodeRunsEvents: Map<string, number[]>;
   /** Per node name: the op type the trace reports. */
   opTypes: Map<string, string>;
 }
@@ -222,6 +231,7 @@ export function groupTraceByRun(events: readonly TraceEvent[], skipRuns = 0): Tr
     .sort((a, b) => a.start - b.start);
   const kept = windows.slice(skipRuns);
   const nodeRunsMs = new Map<string, number[]>();
+  const nodeRunsEvents = new Map<string, number[]>();
   const opTypes = new Map<string, string>();
   for (const e of events) {
     if (e.cat !== 'Node' || typeof e.name !== 'string' || !e.name.endsWith(KERNEL_SUFFIX)) continue;
@@ -230,14 +240,18 @@ export function groupTraceByRun(events: readonly TraceEvent[], skipRuns = 0): Tr
     if (run < 0) continue;
     const name = e.name.slice(0, -KERNEL_SUFFIX.length);
     let perRun = nodeRunsMs.get(name);
-    if (!perRun) {
+    let eventsPerRun = nodeRunsEvents.get(name);
+    if (!perRun || !eventsPerRun) {
       perRun = new Array<number>(kept.length).fill(0);
+      eventsPerRun = new Array<number>(kept.length).fill(0);
       nodeRunsMs.set(name, perRun);
+      nodeRunsEvents.set(name, eventsPerRun);
     }
     perRun[run]! += e.dur / 1000;
+    eventsPerRun[run]!++;
     if (typeof e.args?.op_name === 'string') opTypes.set(name, e.args.op_name);
   }
-  return { runsMs: kept.map((w) => w.durMs), nodeRunsMs, opTypes };
+  return { runsMs: kept.map((w) => w.durMs), nodeRunsMs, nodeRunsEvents, opTypes };
 }
 
 /** Index of the window containing `ts` (windows sorted and disjoint), or -1. */
@@ -261,11 +275,66 @@ export function medianNodeTimes(runs: TraceRuns): Map<string, number> {
   return out;
 }
 
+/** Median number of kernel events per run, per node, over the runs of `groupTraceByRun`. */
+export function medianEventCounts(runs: TraceRuns): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [name, perRun] of runs.nodeRunsEvents) out.set(name, median(perRun));
+  return out;
+}
+
 /** The runs of `runs` whose entry in `keep` (one per run, in time order) is true. */
 export function selectRuns(runs: TraceRuns, keep: readonly boolean[]): TraceRuns {
   if (keep.length !== runs.runsMs.length) throw new Error(`selectRuns: ${keep.length} flags for ${runs.runsMs.length} runs`);
   const pick = <T>(xs: readonly T[]): T[] => xs.filter((_, i) => keep[i]);
-  return { runsMs: pick(runs.runsMs), nodeRunsMs: new Map([...runs.nodeRunsMs].map(([k, v]) => [k, pick(v)] as const)), opTypes: runs.opTypes };
+  return {
+    runsMs: pick(runs.runsMs),
+    nodeRunsMs: new Map([...runs.nodeRunsMs].map(([k, v]) => [k, pick(v)] as const)),
+    nodeRunsEvents: new Map([...runs.nodeRunsEvents].map(([k, v]) => [k, pick(v)] as const)),
+    opTypes: runs.opTypes,
+  };
+}
+
+/** Median kernel time (ms) and kernel events per run, by kernel name, of a traced session. */
+export interface KernelMedians {
+  ms: Map<string, number>;
+  events: Map<string, number>;
+}
+
+/**
+ * The top-level node owning each node inside a subgraph (If branches, Loop/Scan bodies, at any
+ * depth), by name: how the trace names their kernels. Names that are also top-level node names
+ * are left out: the trace cannot tell the two apart, and the top-level node keeps it.
+ */
+export function subgraphKernelOwners(model: Model): Map<string, string> {
+  const top = new Set([...model.graph.nodes].map((n) => n.name));
+  const owners = new Map<string, string>();
+  for (const owner of model.graph.nodes) {
+    if (!owner.hasSubgraphs()) continue;
+    for (const sg of owner.subgraphs()) for (const n of allNodes(sg)) if (n.name !== '' && !top.has(n.name)) owners.set(n.name, owner.name);
+  }
+  return owners;
+}
+
+/**
+ * Top-level kernels only: onnxruntime runs a subgraph inside its owner's kernel, whose traced
+ * time already contains the subgraph kernels' times (and their profiler bookkeeping), so those
+ * are dropped, and their events per run are added to the owner's, which then says how many
+ * kernel events (each with its bookkeeping) the owner's time spans.
+ */
+export function foldSubgraphKernels(kernels: KernelMedians, owners: ReadonlyMap<string, string>): KernelMedians {
+  const ms = new Map<string, number>();
+  const events = new Map<string, number>();
+  for (const [name, t] of kernels.ms) {
+    const owner = owners.get(name);
+    const count = kernels.events.get(name) ?? 1;
+    if (owner === undefined) {
+      ms.set(name, t);
+      events.set(name, (events.get(name) ?? 0) + Math.max(1, count));
+    } else events.set(owner, (events.get(owner) ?? 0) + count);
+  }
+  // owners whose own kernel was not traced keep no entry
+  for (const name of events.keys()) if (!ms.has(name)) events.delete(name);
+  return { ms, events };
 }
 
 // ---------------------------------------------------------------- optimized kernels → ONNX nodes
@@ -304,7 +373,8 @@ export function chargeOptimizedKernels(
   kernelMs: ReadonlyMap<string, number>,
   unoptimizedMs: ReadonlyMap<string, number>,
 ): OptimizedNodeTimes {
-  const compute = [...original.graph.nodes].filter((n) => !isConstantNode(n));
+  const isConstOriginal = constantPredicate();
+  const compute = [...original.graph.nodes].filter((n) => !isConstantNode(n, isConstOriginal));
   const byName = new Map(compute.map((n) => [n.name, n] as const));
   const producerOf = new Map<string, Node>();
   for (const n of compute) for (const v of n.outputs) if (v.name) producerOf.set(v.name, n);
@@ -494,7 +564,9 @@ export async function profileModel(source: ModelSource, opts: ProfileOptions = {
 
   // Nodes onnxruntime would report under a name we cannot key by (empty or duplicate) are
   // renamed in the bytes it runs and reported as not measured.
-  const compute = [...model.graph.nodes].filter((n) => !isConstantNode(n));
+  // Constants (and nodes computing from weights only) are folded by onnxruntime at load: not timed.
+  const isConst = constantPredicate();
+  const compute = [...model.graph.nodes].filter((n) => !isConstantNode(n, isConst));
   const counts = new Map<string, number>();
   for (const n of compute) counts.set(n.name, (counts.get(n.name) ?? 0) + 1);
   const keyable = compute.filter((n) => n.name !== '' && counts.get(n.name) === 1).map((n) => n.name);
@@ -514,32 +586,34 @@ export async function profileModel(source: ModelSource, opts: ProfileOptions = {
     const n = await measure(nodeRunner(runBytes, feeds, 1), nodeRunner(tiny.bytes, tiny.feeds, 1), o, compute.length, false, undefined);
     if (!n.rawNodeMs) throw new SplitcError('E_PROFILER', 'neither onnxruntime-web nor onnxruntime-node produced a per-node profile');
     const scale = Math.max(0, m.unoptimizedTotalMs - m.runOverheadMs) / Math.max(1e-9, n.unoptimizedTotalMs - n.runOverheadMs);
-    const rawNodeMs = new Map([...n.rawNodeMs].map(([k, v]) => [k, v * scale] as const));
+    const rawNodeMs = { ms: new Map([...n.rawNodeMs.ms].map(([k, v]) => [k, v * scale] as const)), events: n.rawNodeMs.events };
     m = { ...m, rawNodeMs };
     estimated = true;
   }
-  const raw = m.rawNodeMs!;
+  // Subgraph kernels are inside their owner's time; `events`: the kernel events each node's time spans.
+  const { ms: raw, events } = foldSubgraphKernels(m.rawNodeMs!, subgraphKernelOwners(deployed));
 
   let rawNodeSumMs = 0;
-  let reported = 0;
+  let reportedEvents = 0;
   for (const name of keyable) {
     const ms = raw.get(name);
     if (ms !== undefined) {
       rawNodeSumMs += ms;
-      reported++;
+      reportedEvents += events.get(name) ?? 1;
     }
   }
   // The profiler's own bookkeeping lands inside every kernel_time (fixtures: 2–3 µs per node,
   // +4 % to +30 % of a run); spread what the traced nodes add up to beyond the untraced run
   // evenly over them (it is per node, not per µs). Never added: time outside kernels stays in
   // the run overhead.
-  const profilerOverheadMsPerNode = o.correctProfilerOverhead && reported > 0 ? Math.max(0, (rawNodeSumMs - (m.unoptimizedTotalMs - m.runOverheadMs)) / reported) : 0;
+  const profilerOverheadMsPerNode = o.correctProfilerOverhead && reportedEvents > 0 ? Math.max(0, (rawNodeSumMs - (m.unoptimizedTotalMs - m.runOverheadMs)) / reportedEvents) : 0;
   const unoptimizedMs = new Map<string, number>();
   const keyableSet = new Set(keyable);
   let clampedNodes = 0;
   for (const [name, ms] of raw) {
-    if (ms < profilerOverheadMsPerNode && keyableSet.has(name)) clampedNodes++;
-    unoptimizedMs.set(name, Math.max(0, ms - profilerOverheadMsPerNode));
+    const bookkeeping = profilerOverheadMsPerNode * (events.get(name) ?? 1);
+    if (ms < bookkeeping && keyableSet.has(name)) clampedNodes++;
+    unoptimizedMs.set(name, Math.max(0, ms - bookkeeping));
   }
   let traced: ReadonlyMap<string, number> | null = null;
   let optimizedTrace: ModelProfile['optimizedTrace'];
@@ -607,15 +681,16 @@ export const MAX_ORPHAN_SHARE = 0.05;
  */
 function optimizedTimesOf(
   deployed: Model,
-  optimized: { rawKernelMs: Map<string, number>; graph: Model },
+  optimized: { rawKernelMs: KernelMedians; graph: Model },
   unoptimizedMs: ReadonlyMap<string, number>,
   m: Measurement,
   correct: boolean,
 ): { nodesMs: ReadonlyMap<string, number>; report: NonNullable<ModelProfile['optimizedTrace']> } {
-  const rawSum = [...optimized.rawKernelMs.values()].reduce((a, x) => a + x, 0);
-  const count = optimized.rawKernelMs.size;
+  const { ms: rawKernelMs, events } = foldSubgraphKernels(optimized.rawKernelMs, subgraphKernelOwners(optimized.graph));
+  const rawSum = [...rawKernelMs.values()].reduce((a, x) => a + x, 0);
+  const count = [...rawKernelMs.keys()].reduce((a, k) => a + (events.get(k) ?? 1), 0);
   const perKernel = correct && count > 0 ? Math.max(0, (rawSum - (m.optimizedTotalMs - m.runOverheadMs)) / count) : 0;
-  const kernelMs = new Map([...optimized.rawKernelMs].map(([k, v]) => [k, Math.max(0, v - perKernel)] as const));
+  const kernelMs = new Map([...rawKernelMs].map(([k, v]) => [k, Math.max(0, v - perKernel * (events.get(k) ?? 1))] as const));
   const charged = chargeOptimizedKernels(deployed, optimized.graph, kernelMs, unoptimizedMs);
   const pct = (x: number): string => `${(100 * x).toFixed(1)} %`;
   const reason =
@@ -637,13 +712,11 @@ function optimizedTimesOf(
   };
 }
 
-const isConstantNode = (n: Node): boolean => n.opType === 'Constant' && (n.domain === '' || n.domain === 'ai.onnx');
-
 interface Measurement {
-  /** Median traced kernel time per node name (null: no trace). */
-  rawNodeMs: Map<string, number> | null;
-  /** Of the optimized session, when asked for and obtained: median traced kernel time per kernel name, and the graph it ran. */
-  optimized: { rawKernelMs: Map<string, number>; graph: Model } | { failed: string } | null;
+  /** Median traced kernel time and events per run per node name (null: no trace). */
+  rawNodeMs: KernelMedians | null;
+  /** Of the optimized session, when asked for and obtained: median traced kernel time and events per run per kernel name, and the graph it ran. */
+  optimized: { rawKernelMs: KernelMedians; graph: Model } | { failed: string } | null;
   unoptimizedTotalMs: number;
   optimizedTotalMs: number;
   runOverheadMs: number;
@@ -746,7 +819,7 @@ async function measure(
     for (const p of [traced, unoptimized, optimized, overhead]) onProgress?.({ phase: p.phase as ProfileProgress['phase'], done: p.timesMs.length, total: p.timesMs.length });
 
     /** Median kernel times of a traced phase's kept runs; null without a trace. */
-    const kernelMedians = (p: Phase): Map<string, number> | null => {
+    const kernelMedians = (p: Phase): KernelMedians | null => {
       const trace = p.session.endProfiling();
       if (!trace) return null;
       const runs = groupTraceByRun(trace);
@@ -755,7 +828,8 @@ async function measure(
           hint: 'onnxruntime may have dropped events (its profiler keeps at most 1M); use fewer repeats',
         });
       }
-      return medianNodeTimes(selectRuns(runs, p.kept!));
+      const kept = selectRuns(runs, p.kept!);
+      return { ms: medianNodeTimes(kept), events: medianEventCounts(kept) };
     };
     const rawNodeMs = kernelMedians(traced);
     let optimizedResult: Measurement['optimized'] = optimizedFailure ? { failed: optimizedFailure } : null;
@@ -821,8 +895,9 @@ function deployedModel(bytes: Uint8Array, file: string | undefined, inputShapes:
   const copy = deserializeModel(bytes, file ? { baseDir: path.dirname(path.resolve(file)), source: file } : { source: '<bytes>' });
   const seen = new Set<string>();
   let i = 0;
+  const isConst = constantPredicate();
   for (const n of copy.graph.nodes) {
-    if (isConstantNode(n)) continue;
+    if (isConstantNode(n, isConst)) continue;
     if (n.name === '' || seen.has(n.name)) n.name = `splitc.unnamed.${i++}`;
     seen.add(n.name);
   }

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fixtures, repoRoot, tmpDir } from '../helpers/fixtures.js';
+import { fixtures, repoRoot, tmpDir, trainedFixtures } from '../helpers/fixtures.js';
 import { runOrt, sameOutputs, seededFloatInputs } from '../helpers/onnx-oracle.js';
 
 const cli = path.join(repoRoot, 'bin/splitc.js');
@@ -116,4 +116,50 @@ describe('splitc convert on every fixture', () => {
     expect(sameOutputs(reference, await runOrt(once, feeds()))).toEqual({ same: true, why: '' });
     fs.rmSync(dir, { recursive: true, force: true });
   });
+});
+
+describe('--shape must agree with the model (issue 13)', () => {
+  const [cls, , rec] = fixtures();
+  const resnet = trainedFixtures().find((f) => f.file === 'fashion_mnist_resnet.onnx')!;
+
+  it('inspect refuses a shape of another rank, naming the input, both ranks and the model dims (exit 2, coded in --json)', () => {
+    const r = run(['inspect', resnet.path, '--shape', 'image=1x1x28']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^error E_BAD_ARGUMENT: .*'image'.*rank 3.*rank 4: \[N,1,28,28\]/);
+    expect(r.stderr).toMatch(/hint: .*--shape image=1x1x28x28/);
+    const j = run(['inspect', resnet.path, '--shape', 'image=1x1x28', '--json']);
+    expect(j.code).toBe(2);
+    expect(JSON.parse(j.stdout).error.code).toBe('E_BAD_ARGUMENT');
+    // an input the model does not have: the error lists the inputs
+    const n = run(['inspect', resnet.path, '--shape', 'img=1x1x28x28', '--json']);
+    expect(n.code).toBe(2);
+    expect(JSON.parse(n.stdout).error).toMatchObject({ code: 'E_BAD_ARGUMENT', hint: expect.stringContaining("'image'") });
+  });
+
+  it('inspect refuses a shape contradicting a fixed dim; symbolic dims of the model can be fixed', () => {
+    // the recognizer's input is [?,3,48,?]
+    const r = run(['inspect', rec!.path, '--shape', 'x=1x3x64x320', '--json']);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout).error.code).toBe('E_BAD_ARGUMENT');
+    expect(run(['inspect', resnet.path, '--shape', 'image=1x3x28x28']).code).toBe(2);
+    const ok = run(['inspect', rec!.path, '--shape', 'x=2x3x48x320', '--json']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout).inputs[0].shape).toEqual([2, 3, 48, 320]);
+  });
+
+  it('split refuses a wrong rank or a contradicted fixed dim with E_BAD_ARGUMENT and writes nothing', () => {
+    for (const shape of ['x=1x3x48', 'x=1x4x48x192']) {
+      const root = tmpDir();
+      const out = path.join(root, 'bundle');
+      const r = run(['split', cls!.path, '--shape', shape, '--cut-after', 'p2o.Conv.20', '-o', out]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr.split('\n')[0]).toMatch(/^error E_BAD_ARGUMENT: .*'x'/);
+      const j = run(['split', cls!.path, '--shape', shape, '--cut-after', 'p2o.Conv.20', '-o', out, '--json']);
+      expect(j.code).toBe(2);
+      expect(JSON.parse(j.stdout).error.code).toBe('E_BAD_ARGUMENT');
+      expect(fs.readdirSync(root)).toEqual([]);
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

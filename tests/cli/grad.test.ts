@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { fixtures, repoRoot, tmpDir } from '../helpers/fixtures.js';
+import { fixtures, repoRoot, tmpDir, trainedFixtures } from '../helpers/fixtures.js';
 import { loadModel, modelToBytes } from '../../src/ir/serde/io.js';
 import { differentiate } from '../../src/passes/autodiff/index.js';
 import { buildLoss } from '../../src/passes/autodiff/losses.js';
@@ -113,6 +113,32 @@ describe('splitc grad', () => {
     const { diff, scale } = maxAbsDiff(plain, folded);
     expect(scale).toBeGreaterThan(0);
     expect(diff).toBeLessThan(1e-4 * scale);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+});
+
+describe('splitc grad --wrt params and BatchNorm running statistics', () => {
+  const resnet = trainedFixtures().find((f) => f.file === 'fashion_mnist_resnet.onnx')!;
+
+  it('params leaves out running_mean / running_var and reports how many; naming one includes it', () => {
+    const dir = tmpDir();
+    const out = path.join(dir, 'grad.onnx');
+    const r = run(['grad', resnet.path, '--wrt', 'params', '--loss', 'sum', '--shape', 'image=2x1x28x28', '-o', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    const names = report.gradients.map((g: { name: string }) => g.name);
+    expect(names).toContain('grad:stem.bn.weight');
+    expect(names).toContain('grad:stem.conv.weight');
+    expect(names.filter((n: string) => /running_(mean|var)/.test(n))).toEqual([]);
+    expect(report.excludedStatistics).toBe(18);
+    const text = run(['grad', resnet.path, '--wrt', 'params', '--loss', 'sum', '--shape', 'image=2x1x28x28', '-o', out]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/left out 18 BatchNorm running statistic/);
+    const named = run(['grad', resnet.path, '--wrt', 'params,stem.bn.running_mean', '--loss', 'sum', '--shape', 'image=2x1x28x28', '-o', out, '--json']);
+    expect(named.code, named.stderr).toBe(0);
+    const nr = JSON.parse(named.stdout);
+    expect(nr.gradients.map((g: { name: string }) => g.name).filter((n: string) => /running_/.test(n))).toEqual(['grad:stem.bn.running_mean']);
+    expect(nr.excludedStatistics).toBe(17);
     fs.rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 });

@@ -27,8 +27,15 @@ describe('splitc split', () => {
     expect(r.stdout).toMatch(/^edge +\d+ +[\d.]+[kM]? /m);
     expect(r.stdout).toMatch(/^cloud +\d+ +[\d.]+[kM]? .*softmax_0\.tmp_0/m);
     expect(r.stdout).toMatch(/compression: none/);
-    expect(r.stdout).toMatch(/triton: triton\/model\/config\.pbtxt \(max_batch_size 8, dynamic batching\)/);
-    for (const f of ['manifest.json', 'edge/index.js', 'cloud/server.js', 'triton/model/config.pbtxt']) expect(fs.existsSync(path.join(out, f)), f).toBe(true);
+    // served under the model file's stem by default: its own folder in a shared Triton repository
+    expect(r.stdout).toMatch(/triton: triton\/ch_ppocr_mobile_v2\.0_cls_infer\/config\.pbtxt \(max_batch_size 8, dynamic batching\)/);
+    for (const f of ['manifest.json', 'edge/index.js', 'cloud/server.js', 'cloud/ch_ppocr_mobile_v2.0_cls_infer.onnx', 'triton/ch_ppocr_mobile_v2.0_cls_infer/config.pbtxt']) {
+      expect(fs.existsSync(path.join(out, f)), f).toBe(true);
+    }
+    const named = path.join(tmpDir(), 'bundle');
+    expect(run(['split', cls.path, '--cut-after', 'p2o.Conv.20', '--shape', 'x=1x3x48x192', '--model-name', 'cls', '-o', named]).code).toBe(0);
+    expect(fs.readdirSync(path.join(named, 'triton'))).toEqual(['cls']);
+    expect(JSON.parse(fs.readFileSync(path.join(named, 'manifest.json'), 'utf8')).model).toBe('cls');
   });
 
   it('--json prints the report; --cut takes tensor names (comma-separated or repeated)', () => {

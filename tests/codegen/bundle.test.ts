@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildBundle, type BuildResult } from '../../src/codegen/bundle.js';
+import { buildBundle, defaultModelName, generateBundleFiles, type BuildResult } from '../../src/codegen/bundle.js';
 import { bundleInputFromSplit } from '../../src/codegen/input.js';
 import type { Manifest } from '../../src/codegen/manifest.js';
 import { TRITON_DTYPES } from '../../src/codegen/triton.js';
@@ -47,6 +47,8 @@ const bytesOf = (t: ort.Tensor): Buffer => {
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 describe.each(cases)('bundle for $label', ({ fx: f, cut }) => {
+  // the served name defaults to the model file's stem (these are valid names as they are)
+  const name = f.file.replace(/\.onnx$/, '');
   let dir: string;
   let built: BuildResult;
   let manifest: Manifest;
@@ -69,14 +71,14 @@ describe.each(cases)('bundle for $label', ({ fx: f, cut }) => {
       'edge/package.json',
       'edge/lib/runtime/client.js',
       'edge/lib/runtime/kserve.js',
-      'cloud/model.onnx',
+      `cloud/${name}.onnx`,
       'cloud/server.js',
       'cloud/package.json',
       'cloud/README.md',
       'cloud/lib/runtime/serve-main.js',
       'cloud/lib/runtime/server.js',
-      'triton/model/config.pbtxt',
-      'triton/model/1/model.onnx',
+      `triton/${name}/config.pbtxt`,
+      `triton/${name}/1/model.onnx`,
     ]) {
       expect(files).toContain(p);
     }
@@ -96,7 +98,7 @@ describe.each(cases)('bundle for $label', ({ fx: f, cut }) => {
     const expectedCut = cut(m);
     expect([...manifest.cut.tensors, ...manifest.cut.dropped].sort()).toEqual([...expectedCut].sort());
     const edge = loadModel(path.join(dir, 'edge/model.onnx'));
-    const cloud = loadModel(path.join(dir, 'cloud/model.onnx'));
+    const cloud = loadModel(path.join(dir, `cloud/${name}.onnx`));
     const wireNames = manifest.wire.map((w) => w.name);
     expect(cloud.graph.inputs.map((v) => v.name)).toEqual(wireNames);
     expect(edge.graph.outputs.map((v) => v.name).slice(0, wireNames.length)).toEqual(wireNames);
@@ -116,6 +118,25 @@ describe.each(cases)('bundle for $label', ({ fx: f, cut }) => {
     expect(manifest.cloud.macs).toBeGreaterThan(0);
   });
 
+  it('serves the model under its file stem everywhere: manifest, edge default, cloud file, Triton folder', () => {
+    expect(manifest.model).toBe(name);
+    expect(manifest.cloud.model).toBe(`cloud/${name}.onnx`);
+    expect(manifest.triton).toMatchObject({ model: name, config: `triton/${name}/config.pbtxt` });
+    expect(fs.readFileSync(path.join(dir, 'edge/index.js'), 'utf8')).toContain(`"model": ${JSON.stringify(name)}`);
+    expect(fs.readFileSync(path.join(dir, 'cloud/README.md'), 'utf8')).toContain(`serves \`${name}.onnx\` as \`${name}\``);
+    // splitc's server names a model by its file stem
+    expect(fs.readdirSync(path.join(dir, 'cloud')).filter((e) => e.endsWith('.onnx'))).toEqual([`${name}.onnx`]);
+  });
+
+  it('stores the cloud model once: the Triton copy is a hard link to cloud/<name>.onnx', () => {
+    const cloud = fs.lstatSync(path.join(dir, `cloud/${name}.onnx`));
+    const triton = fs.lstatSync(path.join(dir, `triton/${name}/1/model.onnx`));
+    expect(triton.isFile()).toBe(true); // not a symlink: triton/ works mounted alone
+    expect(triton.ino).toBe(cloud.ino);
+    expect(cloud.nlink).toBe(2);
+    expect(manifest.files[`triton/${name}/1/model.onnx`]).toEqual(manifest.files[`cloud/${name}.onnx`]);
+  });
+
   it('is byte-identical when built again', () => {
     const again = path.join(tmpDir(), 'again');
     buildFixtureBundle(f, cut, again);
@@ -128,7 +149,7 @@ describe.each(cases)('bundle for $label', ({ fx: f, cut }) => {
     const feeds = seededFloatInputs(f.inputShapes, 11);
     const whole = await run(f.path, feeds);
     const edgeOut = await run(path.join(dir, 'edge/model.onnx'), feeds);
-    for (const modelFile of ['cloud/model.onnx', 'triton/model/1/model.onnx']) {
+    for (const modelFile of [`cloud/${name}.onnx`, `triton/${name}/1/model.onnx`]) {
       const cloudOut = await run(path.join(dir, modelFile), edgeOut);
       for (const name of Object.keys(whole)) {
         const got = cloudOut[name] ?? edgeOut[name];
@@ -140,10 +161,10 @@ describe.each(cases)('bundle for $label', ({ fx: f, cut }) => {
   });
 
   it('writes a Triton config whose names, types and dims match the cloud model', async () => {
-    const text = fs.readFileSync(path.join(dir, 'triton/model/config.pbtxt'), 'utf8');
+    const text = fs.readFileSync(path.join(dir, `triton/${name}/config.pbtxt`), 'utf8');
     const cfg = parsePbtxt(text);
-    const tritonModel = loadModel(path.join(dir, 'triton/model/1/model.onnx'));
-    expect(cfg.name).toEqual(['model']);
+    const tritonModel = loadModel(path.join(dir, `triton/${name}/1/model.onnx`));
+    expect(cfg.name).toEqual([name]);
     expect(cfg.backend).toEqual(['onnxruntime']);
     const maxBatch = cfg.max_batch_size![0] as number;
     expect(maxBatch).toBe(manifest.triton.maxBatchSize);
@@ -164,7 +185,7 @@ describe.each(cases)('bundle for $label', ({ fx: f, cut }) => {
 
     // Google's own text-format parser, against the field names of inference.ModelConfig
     if (pythonOnnx().ok) {
-      const r = spawnSync(SYSTEM_PYTHON, [path.join(repoRoot, 'tests/helpers/triton_config.py'), path.join(dir, 'triton/model/config.pbtxt')], { encoding: 'utf8' });
+      const r = spawnSync(SYSTEM_PYTHON, [path.join(repoRoot, 'tests/helpers/triton_config.py'), path.join(dir, `triton/${name}/config.pbtxt`)], { encoding: 'utf8' });
       expect(r.status, r.stderr).toBe(0);
       const j = JSON.parse(r.stdout) as { input: { name: string; data_type: string; dims: string[] }[]; max_batch_size?: number };
       expect(j.input.map((i) => i.name)).toEqual(tritonModel.graph.inputs.map((v) => v.name));
@@ -185,8 +206,9 @@ describe.each(cases)('bundle for $label', ({ fx: f, cut }) => {
         data.set(y.data as Float32Array, x.size);
         stacked[v.name] = new ort.Tensor('float32', data, [2, ...x.dims.slice(1)]);
       }
-      const both = await run(path.join(dir, 'triton/model/1/model.onnx'), stacked);
-      const one = [await run(path.join(dir, 'triton/model/1/model.onnx'), a), await run(path.join(dir, 'triton/model/1/model.onnx'), b)];
+      const tritonFile = path.join(dir, `triton/${name}/1/model.onnx`);
+      const both = await run(tritonFile, stacked);
+      const one = [await run(tritonFile, a), await run(tritonFile, b)];
       for (const name of Object.keys(both)) {
         const got = both[name]!.data as Float32Array;
         const n = got.length / 2;
@@ -244,6 +266,28 @@ describe('buildBundle', () => {
     expect(() => buildBundle(wrongType, dir)).toThrow(expect.objectContaining({ code: 'E_CODEGEN' }));
     expect(fs.readFileSync(path.join(dir, 'manifest.json')).equals(before)).toBe(true);
     expect(fs.readdirSync(root)).toEqual(['b']);
+  });
+
+  it.each([
+    ['ch_ppocr_mobile_v2.0_cls_infer.onnx', 'ch_ppocr_mobile_v2.0_cls_infer'],
+    ['/models/ResNet-18.ONNX', 'ResNet-18'],
+    ['C:\\models\\my model (v2).onnx', 'my_model_v2_'],
+    ['.hidden.onnx', 'hidden'],
+    ['..onnx', 'model'],
+    ['modèle.onnx', 'mod_le'],
+    ['weights', 'weights'],
+  ])('the default served name of %s is %s', (file, name) => {
+    expect(defaultModelName(file)).toBe(name);
+  });
+
+  it('two models get two folders in one Triton repository; --model-name still overrides', () => {
+    const dirs = [path.join(tmpDir(), 'a'), path.join(tmpDir(), 'b')];
+    const names = [fx[0]!, det].map((f, i) => buildFixtureBundle(f, middleCut, dirs[i]!).manifest.triton.model);
+    expect(new Set(names).size).toBe(2);
+    const m = loadFixture(cls);
+    const input = bundleInputFromSplit(m, splitModel(m, middleCut(m)), { toolVersion: '0.1.0', sourceFile: cls.path, sourceBytes: fs.readFileSync(cls.path), modelName: 'cls' });
+    expect(generateBundleFiles(input).manifest.triton.model).toBe('cls');
+    expect(() => generateBundleFiles({ ...input, modelName: 'a/b' })).toThrow(expect.objectContaining({ code: 'E_BAD_ARGUMENT' }));
   });
 
   it('records compression facts with sorted keys and a custom served name', () => {

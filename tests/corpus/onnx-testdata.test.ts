@@ -23,6 +23,7 @@ describe.skipIf(!corpusAvailable)('ONNX backend test corpus (libonnx-testdata)',
     const errors = new Map<string, number>();
     const mismatches: string[] = [];
     const crashes: string[] = [];
+    const contradicting: string[] = [];
     let loaded = 0;
     let outputs = 0;
     let inferred = 0;
@@ -50,7 +51,15 @@ describe.skipIf(!corpusAvailable)('ONNX backend test corpus (libonnx-testdata)',
         const inputShapes: Record<string, Dim[]> = {};
         realInputs.forEach((v, i) => {
           const d = inDims[i];
-          if (d && v.type?.kind === 'tensor') inputShapes[v.name] = d;
+          if (!d || v.type?.kind !== 'tensor') return;
+          // test data that contradicts the declared rank or fixed dims (splitc refuses such
+          // shapes): the input keeps its declared shape
+          const declared = v.type.shape;
+          if (declared && (declared.length !== d.length || declared.some((x, j) => typeof x === 'number' && x !== d[j]))) {
+            contradicting.push(`${id}: ${v.name}`);
+            return;
+          }
+          inputShapes[v.name] = d;
         });
         const ctx = new PassContext();
         inferShapes(m, { inputShapes, ctx });
@@ -79,6 +88,8 @@ describe.skipIf(!corpusAvailable)('ONNX backend test corpus (libonnx-testdata)',
     );
     expect(crashes).toEqual([]);
     expect(mismatches).toEqual([]);
+    // (the bfloat16 CastLike cases declare `like` [3,4] but feed one element: only its type counts)
+    expect(contradicting).toEqual(['BFLOAT16_to_FLOAT', 'BFLOAT16_to_FLOAT_expanded', 'FLOAT_to_BFLOAT16', 'FLOAT_to_BFLOAT16_expanded'].map((c) => `node/test_castlike_${c}: like`));
   });
 
   it('converted models give bit-identical onnxruntime outputs on the test inputs', async () => {

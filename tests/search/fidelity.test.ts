@@ -5,7 +5,8 @@
 import * as fs from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dtypeFromName } from '../../src/ir/dtype.js';
+import { GraphBuilder } from '../../src/ir/builder.js';
+import { DataType, dtypeFromName } from '../../src/ir/dtype.js';
 import type { Model } from '../../src/ir/graph.js';
 import { loadModel } from '../../src/ir/serde/io.js';
 import { assertValid } from '../../src/ir/verify.js';
@@ -15,8 +16,8 @@ import { PassContext } from '../../src/passes/pass.js';
 import { inferShapes } from '../../src/passes/shape/index.js';
 import { type CalibSample, calibrationSamples, modelInputs, parseImagePreprocess, splitSamples } from '../../src/search/calib-data.js';
 import { calibrateAndCompress, calibrateSplit, createSession, runSession, toOrtFeeds } from '../../src/search/calibrate.js';
-import { type FidelityReport, formatFidelity, measureFidelity } from '../../src/search/fidelity.js';
-import { fixtures, tmpDir } from '../helpers/fixtures.js';
+import { classifierOutputs, type FidelityReport, formatFidelity, measureFidelity } from '../../src/search/fidelity.js';
+import { exporterFixtures, fixtures, tmpDir, trainedFixtures } from '../helpers/fixtures.js';
 import { pageTiles, textLineCrops, writeTextLineImages } from '../helpers/text-lines.js';
 
 interface Row {
@@ -272,5 +273,61 @@ describe('progress', () => {
     const fid: { done: number; total: number }[] = [];
     await measureFidelity(model, compressed, sets, { onProgress: (p) => fid.push(p) });
     expectCounted(fid, samples.length);
+  });
+});
+
+describe('which outputs get top-1 agreement: class scores, decided from the graph', () => {
+  it('the fixtures: softmax and logits heads do, a probability map and a tied reconstruction do not', () => {
+    const heads = Object.fromEntries(
+      [...fixtures(), ...trainedFixtures(), ...exporterFixtures()].map((f) => {
+        const m = loadModel(f.path);
+        inferShapes(m, { inputShapes: f.inputShapes });
+        return [f.file, classifierOutputs(m)];
+      }),
+    );
+    expect(heads).toEqual({
+      'ch_ppocr_mobile_v2.0_cls_infer.onnx': ['softmax_0.tmp_0'], // Softmax over 2 directions
+      'ch_PP-OCRv4_rec_infer.onnx': ['softmax_11.tmp_0'], // Softmax over the characters, per CTC step
+      'ch_PP-OCRv4_det_infer.onnx': [], // Sigmoid probability map
+      'fashion_mnist_resnet.onnx': ['logits'], // Gemm with a bias
+      'torch_resnet_tiny_op9.onnx': ['logits'],
+      'torch_resnet_tiny_op13.onnx': ['logits'],
+      'torch_resnet_tiny_op17.onnx': ['logits'],
+      'torch_resnet_tiny_bn_op13.onnx': ['logits'],
+      'tf_style_nhwc_op9.onnx': ['logits'], // MatMul + Add of an Identity-shared bias
+      'tf_style_nhwc_op13.onnx': ['logits'],
+      'tf_style_nhwc_op20.onnx': ['logits'],
+      'torch_tied_op13.onnx': [], // bias-free MatMul by the transposed encoder weight: a reconstruction
+    });
+  });
+
+  /** x[1,3,28,32] → Conv 16 → Relu → Reshape [1,896,16] (→ Softmax over the 16), cut after the Conv, int8 on the wire. */
+  async function headFidelity(softmax: boolean): Promise<FidelityReport> {
+    const b = new GraphBuilder();
+    const x = b.input('x', DataType.FLOAT, [1, 3, 28, 32]);
+    const conv = b.op('Conv', [x, b.weight('w', [16, 3, 3, 3])], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, { name: 'conv' });
+    const rows = b.op('Reshape', [b.op('Relu', [conv]), b.init('rows', DataType.INT64, [3], [1, 896, 16])], {}, softmax ? {} : { outputNames: ['boxes'] });
+    b.output(softmax ? b.op('Softmax', [rows], { axis: -1 }, { outputNames: ['scores'] }) : rows);
+    const model = b.model({ opset: 13 });
+    inferShapes(model);
+    const samples = calibrationSamples({ kind: 'random', count: 4, seed: 1 }, modelInputs(model), new PassContext());
+    const sets = splitSamples(samples, { heldOutFraction: 0.5, seed: 1 });
+    const { compressed } = await calibrateAndCompress(splitModel(model, cutAfterNode(model, 'conv')), parseCompressSpec('int8'), sets.calibration);
+    return measureFidelity(model, compressed, sets);
+  }
+
+  it('a regression head [1,896,16] (box coordinates) gets cosine and errors only', async () => {
+    const held = (await headFidelity(false)).heldOut.outputs[0]!;
+    expect(held.name).toBe('boxes');
+    expect(held.top1Agreement).toBeNull();
+    expect(held.top1Rows).toBe(0);
+    expect(held.cosine).toBeGreaterThan(0.9);
+  });
+
+  it('a Softmax head over the same rows gets top-1 agreement per row', async () => {
+    const held = (await headFidelity(true)).heldOut.outputs[0]!;
+    expect(held.name).toBe('scores');
+    expect(held.top1Agreement).not.toBeNull();
+    expect(held.top1Rows).toBe(2 * 896);
   });
 });

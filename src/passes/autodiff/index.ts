@@ -98,7 +98,11 @@ export function exposeAsInputs(model: Model, names: string[]): { value: Value; i
   return out;
 }
 
-/** Names of the floating-point weights (initializers and Constant outputs with more than one element) that feed differentiable inputs. */
+/**
+ * Names of the floating-point weights (initializers and Constant outputs with more than one
+ * element) that feed differentiable inputs, running statistics included: what can have a
+ * gradient. What should be trained is `trainableParameters`.
+ */
 export function parameterNames(model: Model, rules: GradRuleTable = GRAD_RULES): string[] {
   const g = model.graph;
   const names = new Set<string>();
@@ -118,6 +122,49 @@ export function parameterNames(model: Model, rules: GradRuleTable = GRAD_RULES):
     });
   }
   return [...names];
+}
+
+/**
+ * Op inputs that carry running statistics: state a training step replaces by a running
+ * average of batch statistics, not a weight to follow a gradient. (InstanceNormalization,
+ * LayerNormalization and GroupNormalization keep none: their inputs are scale and bias.)
+ */
+const STATISTIC_INPUTS: Readonly<Record<string, readonly number[]>> = {
+  BatchNormalization: [3, 4], // input_mean, input_var
+};
+
+/**
+ * Whether every use of `v` is a statistic input, directly or through Identity nodes
+ * (PyTorch exports feed weights through `Identity(initializer)`).
+ */
+function isStatistic(v: Value): boolean {
+  const uses = v.uses();
+  if (uses.length === 0 || v.isGraphOutput()) return false;
+  return uses.every(({ node, index }) => {
+    if (index < 0 || (node.domain !== '' && node.domain !== 'ai.onnx')) return false;
+    if (STATISTIC_INPUTS[node.opType]?.includes(index)) return true;
+    return node.opType === 'Identity' && isStatistic(node.outputs[0]!);
+  });
+}
+
+export interface TrainableParameters {
+  /** The weights a gradient step should move, in `parameterNames` order. */
+  params: string[];
+  /** Weights left out because they are running statistics (BatchNorm's mean and variance). */
+  statistics: string[];
+}
+
+/**
+ * The model's trainable parameters: `parameterNames` without running statistics. What
+ * `--wrt params` and the trainer both differentiate; a statistic can still be named
+ * explicitly.
+ */
+export function trainableParameters(model: Model, rules: GradRuleTable = GRAD_RULES): TrainableParameters {
+  const byName = model.graph.valuesByName();
+  const params: string[] = [];
+  const statistics: string[] = [];
+  for (const name of parameterNames(model, rules)) (isStatistic(byName.get(name)!) ? statistics : params).push(name);
+  return { params, statistics };
 }
 
 /** Build the gradient graph in place. */

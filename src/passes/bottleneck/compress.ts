@@ -2,6 +2,8 @@
 // statistics, append encoders to the end of the edge graph (before its wire outputs) and
 // decoders to the start of the cloud graph (after its wire inputs). Every constant is
 // baked into the graphs, so any ONNX runtime (Triton included) serves the cloud side.
+// Statistics and constants are per sample; a batch dim stays the wire's dim 0 (sub-byte
+// codes are packed per sample), so servers can still stack requests along it.
 
 import { cloneGraph } from '../../ir/clone.js';
 import { byteSizeOf, DataType, dtypeBits, dtypeName } from '../../ir/dtype.js';
@@ -49,7 +51,12 @@ export type StageConstants =
       lo: number[];
       hi: number[];
       approximate: boolean;
-      /** Codes on the wire: `elements` codes, `codesPerByte` per byte, code i in bits (i mod P)·bits of byte floor(i/P). */
+      /**
+       * Codes per row of the wire: with a batch dim (see `leadingBatchDim`) the wire is
+       * [N, ceil(elements/P)] and row r packs sample r's `elements` codes; without one it is
+       * the flat [ceil(elements/P)]. P = `codesPerByte`; code i of a row sits in bits
+       * (i mod P)·bits of its byte floor(i/P), the row's last byte padded with zero codes.
+       */
       elements: number;
       codesPerByte: number;
     };
@@ -81,7 +88,7 @@ export interface WireTensor {
   source: string;
   dtype: string;
   shape: Dim[];
-  /** Exact bytes for one sample (the static shape); null when a dim is symbolic. */
+  /** Exact bytes for one sample (a symbolic leading batch dim counted as 1); null when another dim is symbolic. */
   bytesPerSample: number | null;
   /** Bytes of the uncompressed cut tensor in its own dtype. */
   rawBytesPerSample: number | null;
@@ -104,6 +111,8 @@ interface TensorPlan {
   source: string;
   dtype: DataType;
   dims: Dim[];
+  /** The cut tensor's batch dim (symbolic or 1), kept as dim 0 of the wire; null when it has none. */
+  batch: Dim | null;
   passthrough?: string;
   stages: StageConstants[];
   describe: string[];
@@ -114,9 +123,25 @@ interface TensorPlan {
 const staticDims = (dims: Dim[] | null): dims is number[] => !!dims && dims.every((d) => typeof d === 'number');
 const product = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
 
-function bytesOf(dtype: DataType, dims: Dim[] | null): number | null {
-  if (!staticDims(dims) || dtypeBits(dtype) === 0) return null;
-  return byteSizeOf(dtype, product(dims));
+/**
+ * The batch dim of a tensor: its leading dim when that is symbolic or 1 (the rule by which
+ * the Triton config and splitc's server batch along dim 0), else null. Encoders keep it as
+ * the wire's dim 0, so requests from many edges can still be stacked.
+ */
+export function leadingBatchDim(dims: readonly Dim[]): Dim | null {
+  const d0 = dims[0];
+  return d0 === 1 || typeof d0 === 'string' ? d0 : null;
+}
+
+/** One sample's dims: a batch dim becomes 1 (calibration statistics and constants are per sample). */
+function sampleDims(dims: readonly Dim[]): Dim[] {
+  return leadingBatchDim(dims) === null ? [...dims] : [1, ...dims.slice(1)];
+}
+
+function bytesPerSampleOf(dtype: DataType, dims: Dim[] | null): number | null {
+  const sample = dims && sampleDims(dims);
+  if (!staticDims(sample) || dtypeBits(dtype) === 0) return null;
+  return byteSizeOf(dtype, product(sample));
 }
 
 function rangeText(q: QuantStage): string {
@@ -147,7 +172,7 @@ function planTensor(source: string, value: Value, spec: CompressSpec, stats: Cut
   const t = value.tensorType;
   const dtype = t?.dtype ?? DataType.UNDEFINED;
   const dims = t?.shape ? [...t.shape] : [];
-  const plan: TensorPlan = { source, dtype, dims, stages: [], describe: [] };
+  const plan: TensorPlan = { source, dtype, dims, batch: leadingBatchDim(dims), stages: [], describe: [] };
   if (spec.stages.length === 0) return { ...plan, passthrough: 'no compression' };
   if (dtype !== DataType.FLOAT && dtype !== DataType.FLOAT16 && dtype !== DataType.DOUBLE) {
     return { ...plan, passthrough: `${dtypeName(dtype)} tensors are sent as they are` };
@@ -156,12 +181,14 @@ function planTensor(source: string, value: Value, spec: CompressSpec, stats: Cut
     return { ...plan, passthrough: 'already float16' };
   }
   const needsStatic = spec.stages.some((s) => s.kind !== 'fp16');
-  if (needsStatic && !(t?.shape && staticDims(t.shape))) {
-    throw new SplitcError('E_COMPRESS', `cut tensor '${source}' has shape [${t?.shape?.map(String).join(',') ?? '?'}]; quantization and pca need a static shape`, {
-      hint: 'fix the input shapes (--shape x=1x3x224x224) so every cut tensor has static dims, or use fp16',
+  const sample = sampleDims(dims);
+  if (needsStatic && !(t?.shape && staticDims(sample))) {
+    throw new SplitcError('E_COMPRESS', `cut tensor '${source}' has shape [${t?.shape?.map(String).join(',') ?? '?'}]; quantization and pca need static dims past a leading batch dim`, {
+      hint: 'fix the input shapes (--shape x=Nx3x224x224 or x=1x3x224x224) so every cut tensor has static dims, or use fp16',
     });
   }
-  let curDims = dims as number[];
+  // per sample from here on: statistics are gathered and constants computed for batch 1
+  let curDims = sample as number[];
   const rank = curDims.length;
   let pcaAxis: number | undefined;
   for (const stage of spec.stages) {
@@ -274,7 +301,10 @@ function wireTag(plan: TensorPlan): string {
 function emitEncoder(em: Emitter, x: Value, plan: TensorPlan, wireName: string): Value {
   const base = plan.source;
   let cur = x;
-  let dims = [...plan.dims] as number[];
+  let dims = [...plan.dims];
+  // packed codes keep the batch dim: Reshape's 0 copies it, whatever its runtime size
+  const lead: Dim[] = plan.batch === null ? [] : [plan.batch];
+  const keep = lead.map(() => 0);
   const needsF32 = plan.stages.some((s) => s.kind !== 'fp16');
   if (plan.dtype !== DataType.FLOAT && needsF32) cur = em.cast(cur, DataType.FLOAT, { name: `${base}.f32`, shape: dims });
   const rank = dims.length;
@@ -315,18 +345,16 @@ function emitEncoder(em: Emitter, x: Value, plan: TensorPlan, wireName: string):
       if (s.bits === 8) {
         cur = em.cast(codes, DataType.UINT8, { name: outName, shape: dims });
       } else {
+        // per sample: [N, n] codes → pad to [N, M·P] → [N, M, P] → weights 2^(j·b) → [N, M] bytes
         const P = codesPerByte(s.bits);
-        const N = s.elements;
-        const M = packedBytes(N, s.bits);
-        let flat = em.reshape(codes, [N], { name: `${outName}.flat`, dtype: DataType.FLOAT });
-        if (M * P > N) {
-          const pad = em.constant(`${outName}.pad`, DataType.FLOAT, [M * P - N], new Float32Array(M * P - N));
-          flat = em.op('Concat', [flat, pad], { name: `${outName}.padded`, dtype: DataType.FLOAT, shape: [M * P] }, { axis: 0 });
-        }
-        const groups = em.reshape(flat, [M, P], { name: `${outName}.groups`, dtype: DataType.FLOAT });
+        const n = s.elements;
+        const M = packedBytes(n, s.bits);
+        let flat = em.reshape(codes, [...keep, n], { name: `${outName}.flat`, dtype: DataType.FLOAT, shape: [...lead, n] });
+        if (M * P > n) flat = em.pad(flat, [...keep, 0, ...keep, M * P - n], { name: `${outName}.padded`, dtype: DataType.FLOAT, shape: [...lead, M * P] });
+        const groups = em.reshape(flat, [...keep, M, P], { name: `${outName}.groups`, dtype: DataType.FLOAT, shape: [...lead, M, P] });
         const weights = em.constant(`${outName}.weights`, DataType.FLOAT, [P], Array.from({ length: P }, (_, j) => 2 ** (j * s.bits)));
-        const bytes = em.op('MatMul', [groups, weights], { name: `${outName}.bytes`, dtype: DataType.FLOAT, shape: [M] });
-        cur = em.cast(bytes, DataType.UINT8, { name: outName, shape: [M] });
+        const bytes = em.op('MatMul', [groups, weights], { name: `${outName}.bytes`, dtype: DataType.FLOAT, shape: [...lead, M] });
+        cur = em.cast(bytes, DataType.UINT8, { name: outName, shape: [...lead, M] });
       }
     }
   });
@@ -338,8 +366,8 @@ function emitDecoder(em: Emitter, wire: Value, plan: TensorPlan): Value {
   const base = plan.source;
   const rank = plan.dims.length;
   // dims entering each stage on the edge
-  const stageDims: number[][] = [];
-  let d = [...plan.dims] as number[];
+  const stageDims: Dim[][] = [];
+  let d = [...plan.dims];
   for (const s of plan.stages) {
     stageDims.push(d);
     if (s.kind === 'pca') {
@@ -347,6 +375,8 @@ function emitDecoder(em: Emitter, wire: Value, plan: TensorPlan): Value {
       d[s.axis] = s.k;
     }
   }
+  const lead: Dim[] = plan.batch === null ? [] : [plan.batch];
+  const keep = lead.map(() => 0);
   let cur = wire;
   for (let i = plan.stages.length - 1; i >= 0; i--) {
     const s = plan.stages[i]!;
@@ -358,24 +388,25 @@ function emitDecoder(em: Emitter, wire: Value, plan: TensorPlan): Value {
         codes = em.cast(cur, DataType.FLOAT, { name: `${name}.codes`, shape: dims });
       } else {
         const P = codesPerByte(s.bits);
-        const N = s.elements;
-        const M = packedBytes(N, s.bits);
-        const bytes = em.cast(cur, DataType.FLOAT, { name: `${name}.bytes`, shape: [M] });
-        const col = em.reshape(bytes, [M, 1], { name: `${name}.col`, dtype: DataType.FLOAT });
-        // F[:, j] = floor(byte / 2^(j·b)); code j = F[:, j] − 2^b·F[:, j+1]  (exact in float32: integers < 256)
+        const n = s.elements;
+        const M = packedBytes(n, s.bits);
+        const bytes = em.cast(cur, DataType.FLOAT, { name: `${name}.bytes`, shape: [...lead, M] });
+        const col = em.reshape(bytes, [...keep, M, 1], { name: `${name}.col`, dtype: DataType.FLOAT, shape: [...lead, M, 1] });
+        // F[…, j] = floor(byte / 2^(j·b)); code j = F[…, j] − 2^b·F[…, j+1]  (exact in float32: integers < 256)
         const pow = em.constant(`${name}.pow`, DataType.FLOAT, [1, P], Array.from({ length: P }, (_, j) => 2 ** (-j * s.bits)));
-        const shifted = em.op('Mul', [col, pow], { name: `${name}.shifted`, dtype: DataType.FLOAT, shape: [M, P] });
-        const floors = em.op('Floor', [shifted], { name: `${name}.floors`, dtype: DataType.FLOAT, shape: [M, P] });
+        const shifted = em.op('Mul', [col, pow], { name: `${name}.shifted`, dtype: DataType.FLOAT, shape: [...lead, M, P] });
+        const floors = em.op('Floor', [shifted], { name: `${name}.floors`, dtype: DataType.FLOAT, shape: [...lead, M, P] });
         const diff = new Float32Array(P * P);
         for (let j = 0; j < P; j++) {
           diff[j * P + j] = 1;
           if (j > 0) diff[j * P + (j - 1)] = -(2 ** s.bits);
         }
         const D = em.constant(`${name}.digits`, DataType.FLOAT, [P, P], diff);
-        const digits = em.op('MatMul', [floors, D], { name: `${name}.digits`, dtype: DataType.FLOAT, shape: [M, P] });
-        let flat = em.reshape(digits, [M * P], { name: `${name}.flat`, dtype: DataType.FLOAT });
-        if (M * P > N) flat = em.slice(flat, [0], [N], [0], { name: `${name}.unpadded`, dtype: DataType.FLOAT, shape: [N] });
-        codes = em.reshape(flat, dims, { name: `${name}.codes`, dtype: DataType.FLOAT });
+        const digits = em.op('MatMul', [floors, D], { name: `${name}.digits`, dtype: DataType.FLOAT, shape: [...lead, M, P] });
+        let flat = em.reshape(digits, [...keep, M * P], { name: `${name}.flat`, dtype: DataType.FLOAT, shape: [...lead, M * P] });
+        if (M * P > n) flat = em.slice(flat, [0], [n], [lead.length], { name: `${name}.unpadded`, dtype: DataType.FLOAT, shape: [...lead, n] });
+        const target = (lead.length ? [0, ...dims.slice(1)] : dims) as number[];
+        codes = em.reshape(flat, target, { name: `${name}.codes`, dtype: DataType.FLOAT, shape: dims });
       }
       const pshape = s.axis === null ? [] : channelShape(rank, s.axis, s.scale.length);
       const zp = em.constant(`${name}.zero_point`, DataType.FLOAT, pshape, s.zeroPoint);
@@ -454,7 +485,7 @@ export function compressSplit(split: SplitResult, spec: CompressSpec, stats: Spl
     if (edgeValue.name !== plan.source || cloudIndex < 0) {
       throw new SplitcError('E_COMPRESS', `internal: wire tensor '${plan.source}' is not at the expected edge output / cloud input`);
     }
-    const rawBytes = bytesOf(plan.dtype, plan.dims);
+    const rawBytes = bytesPerSampleOf(plan.dtype, plan.dims);
     if (plan.passthrough !== undefined) {
       wire.push({ name: plan.source, source: plan.source, dtype: dtypeName(plan.dtype), shape: plan.dims, bytesPerSample: rawBytes, rawBytesPerSample: rawBytes, stage: `none (${plan.passthrough})` });
       tensors.push({ source: plan.source, wire: plan.source, dtype: dtypeName(plan.dtype), dims: plan.dims, spec: 'none', passthrough: plan.passthrough, stages: [] });
@@ -483,7 +514,7 @@ export function compressSplit(split: SplitResult, spec: CompressSpec, stats: Spl
       source: plan.source,
       dtype: dtypeName(et.dtype),
       shape: et.shape ? [...et.shape] : [],
-      bytesPerSample: bytesOf(et.dtype, et.shape),
+      bytesPerSample: bytesPerSampleOf(et.dtype, et.shape),
       rawBytesPerSample: rawBytes,
       stage: plan.describe.join(' + '),
     });

@@ -1,6 +1,6 @@
 // Inserting small chains of standard ONNX ops into an existing graph at a position, in the
-// form each op has at the model's own opset (Clip bounds as attributes before opset 11,
-// Slice bounds as attributes before opset 10), with unique names and typed values.
+// form each op has at the model's own opset (Clip bounds and Pad's pads as attributes before
+// opset 11, Slice bounds as attributes before opset 10), with unique names and typed values.
 
 import { toAttribute, type AttrInput } from '../../ir/builder.js';
 import { DataType } from '../../ir/dtype.js';
@@ -78,9 +78,21 @@ export class Emitter {
     return this.op('Slice', [x, s, e, a], out);
   }
 
-  reshape(x: Value, dims: number[], out: { name: string; dtype: DataType }): Value {
+  /**
+   * Reshape to `dims`; a 0 in `dims` copies the input's dim there (how a symbolic batch dim
+   * passes through), so give the declared result in `out.shape` when `dims` has one.
+   */
+  reshape(x: Value, dims: number[], out: { name: string; dtype: DataType; shape?: Dim[] }): Value {
     const shape = this.constant(`${out.name}.shape`, DataType.INT64, [dims.length], dims);
-    return this.op('Reshape', [x, shape], { ...out, shape: dims });
+    return this.op('Reshape', [x, shape], { name: out.name, dtype: out.dtype, shape: out.shape ?? dims });
+  }
+
+  /** Pad with zeros: `pads` = [begin of each axis…, end of each axis…] (attribute before opset 11, input after). */
+  pad(x: Value, pads: number[], out: { name: string; dtype: DataType; shape: Dim[] | null }): Value {
+    if (this.opset < 2) return this.op('Pad', [x], out, { paddings: pads });
+    if (this.opset < 11) return this.op('Pad', [x], out, { pads });
+    const p = this.constant(`${out.name}.pads`, DataType.INT64, [pads.length], pads);
+    return this.op('Pad', [x, p], out);
   }
 
   cast(x: Value, to: DataType, out: { name: string; shape: Dim[] | null }): Value {

@@ -73,7 +73,8 @@ export function dequantizeValue(q: number, scale: number, zeroPoint: number): nu
 
 /**
  * Pack codes little-end first: code i goes to byte floor(i/P), bits (i mod P)·b upward,
- * P = 8/b codes per byte; the tail byte is padded with zero codes.
+ * P = 8/b codes per byte; the tail byte is padded with zero codes. The graphs pack each
+ * sample on its own (one row of a [N, bytes] wire), so pass one sample's codes.
  */
 export function packCodes(codes: ArrayLike<number>, bits: QuantBits): Uint8Array {
   const per = codesPerByte(bits);

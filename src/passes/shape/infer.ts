@@ -12,7 +12,10 @@ import { KNOWN_KEY, type KnownValue, knownValueOf } from './known.js';
 import { SHAPE_RULES } from './rules/index.js';
 
 export interface ShapeInferOptions {
-  /** Shapes for graph inputs by name, overriding the declared ones (`--shape x=1x3x48x192`). */
+  /**
+   * Shapes for graph inputs by name (`--shape x=1x3x48x192`): they replace the declared
+   * ones, whose rank and fixed dims they must keep (else E_BAD_ARGUMENT).
+   */
   inputShapes?: Record<string, Dim[]>;
   /** Where warnings go (W_UNKNOWN_OP, W_SHAPE_MISMATCH, W_SHAPE_CONFLICT, W_SHAPE_RULE_FAILED). */
   ctx?: PassContext;
@@ -59,18 +62,63 @@ function validDim(d: Dim): boolean {
   return d === null || (typeof d === 'number' ? Number.isSafeInteger(d) && d >= 0 : typeof d === 'string' && d.length > 0);
 }
 
+/**
+ * The type the model declares for a graph input: the one remembered from the first run
+ * (a later run may have overridden it), else its current type, else its initializer's.
+ */
+function declaredInputType(v: Value): ValueType | null {
+  const e = v.meta.get(DECLARED_KEY) as DeclaredEntry | undefined;
+  const declared = e && e.ours === v.type ? e.declared : v.type;
+  return declared ?? (v.constValue ? tensorType(v.constValue.dtype, [...v.constValue.dims]) : null);
+}
+
+/** `--shape name=…` with the model's fixed dims and a placeholder for the others. */
+function exampleSpec(name: string, declared: Dim[], given: Dim[]): string {
+  const sameRank = declared.length === given.length;
+  const dims = declared.map((d, i) => {
+    if (typeof d === 'number') return d;
+    const g = sameRank ? given[i] : undefined;
+    return typeof g === 'number' ? g : i === 0 ? 1 : 224;
+  });
+  return `--shape ${name}=${dims.join('x')}`;
+}
+
+/**
+ * Every override names an input and gives valid dims, of the declared rank, agreeing with
+ * the declared fixed dims (a symbol or unknown on either side agrees with anything):
+ * onnxruntime would refuse such a feed, and figures computed from it would be fiction.
+ */
 function validateOverrides(g: Graph, shapes: Record<string, Dim[]>): void {
-  const names = new Set(g.inputs.map((v) => v.name));
+  const inputs = new Map(g.inputs.map((v) => [v.name, v]));
   for (const [name, dims] of Object.entries(shapes)) {
-    if (!names.has(name)) {
+    const v = inputs.get(name);
+    if (!v) {
       throw new SplitcError('E_BAD_ARGUMENT', `the model has no input named '${name}'`, {
-        hint: `inputs: ${[...names].map((n) => `'${n}'`).join(', ') || '(none)'}`,
+        hint: `inputs: ${[...inputs.keys()].map((n) => `'${n}'`).join(', ') || '(none)'}`,
       });
     }
     if (!Array.isArray(dims) || !dims.every(validDim)) {
       throw new SplitcError('E_BAD_ARGUMENT', `invalid shape for input '${name}': ${JSON.stringify(dims)}`, {
         hint: 'dims are non-negative integers, symbols like N, or null for unknown',
       });
+    }
+    const declared = declaredInputType(v);
+    const d = declared?.kind === 'tensor' ? declared.shape : null;
+    if (!d) continue;
+    if (d.length !== dims.length) {
+      throw new SplitcError(
+        'E_BAD_ARGUMENT',
+        `the shape given for input '${name}', ${formatDims(dims)}, has rank ${dims.length} but the model's input has rank ${d.length}: ${formatDims(d)}`,
+        { hint: `give all ${d.length} dims, e.g. ${exampleSpec(name, d, dims)}` },
+      );
+    }
+    const k = d.findIndex((x, i) => typeof x === 'number' && typeof dims[i] === 'number' && x !== dims[i]);
+    if (k >= 0) {
+      throw new SplitcError(
+        'E_BAD_ARGUMENT',
+        `the shape given for input '${name}', ${formatDims(dims)}, contradicts the model's ${formatDims(d)}: dim ${k} is fixed at ${String(d[k])}`,
+        { hint: `only the model's symbolic or unknown dims can be chosen, e.g. ${exampleSpec(name, d, dims)}` },
+      );
     }
   }
 }
@@ -111,14 +159,8 @@ class Engine implements RuleHost {
         this.setType(v, declared ?? (v.constValue ? tensorType(v.constValue.dtype, [...v.constValue.dims]) : null), null);
         continue;
       }
+      // (validateOverrides checked that the override agrees with the declared shape)
       const dt = declared?.kind === 'tensor' ? declared.dtype : (v.constValue?.dtype ?? 0);
-      if (declared?.kind === 'tensor' && declared.shape) {
-        const d = declared.shape;
-        const clash = d.length !== override.length || d.some((x, i) => typeof x === 'number' && typeof override[i] === 'number' && x !== override[i]);
-        if (clash) {
-          this.warn('W_SHAPE_MISMATCH', `input '${v.name}' is declared ${formatDims(d)}; using the given shape ${formatDims(override)}`, `input '${v.name}'`);
-        }
-      }
       this.setType(v, tensorType(dt, [...override]), null);
     }
     this.inferBody(g);
@@ -332,8 +374,9 @@ class Engine implements RuleHost {
 
 /**
  * Infer the type of every value of the model (main graph and subgraphs) in place.
- * Known small tensors are recorded for `knownValueOf`. Throws only E_BAD_ARGUMENT for
- * `inputShapes` that name no input or hold invalid dims.
+ * Known small tensors are recorded for `knownValueOf`. Throws only E_BAD_ARGUMENT, before
+ * touching the model, for `inputShapes` that name no input, hold invalid dims, or
+ * contradict the input's declared rank or fixed dims.
  */
 export function inferShapes(model: Model, opts: ShapeInferOptions = {}): ShapeInferResult {
   const inputShapes = opts.inputShapes ?? {};

@@ -16,7 +16,7 @@ import { type Dim, type Model, Node, tensorType, Value } from '../../ir/graph.js
 import { deserializeModel } from '../../ir/serde/read.js';
 import { modelToBytes } from '../../ir/serde/io.js';
 import { MemoryStorage, Tensor } from '../../ir/tensor.js';
-import { differentiate, exposeAsInputs, GRAD_PREFIX, parameterNames } from '../../passes/autodiff/index.js';
+import { differentiate, exposeAsInputs, GRAD_PREFIX, trainableParameters } from '../../passes/autodiff/index.js';
 import { buildLoss } from '../../passes/autodiff/losses.js';
 import { batchAsDepth } from '../../passes/batch-as-depth.js';
 import { upgradeOpset } from '../../passes/opset.js';
@@ -97,9 +97,8 @@ export interface TrainingGraphOptions {
 export function buildTrainingGraph(forward: Model, opts: TrainingGraphOptions): TrainingGraph {
   const model = cloneModel(forward);
   if (model.opset < TRAIN_OPSET) upgradeOpset(model, TRAIN_OPSET);
-  const running = new Set<string>();
-  for (const n of model.graph.nodes) if (n.opType === 'BatchNormalization') for (const i of [3, 4]) if (n.inputs[i]) running.add(n.inputs[i]!.name);
-  const params = opts.params ?? parameterNames(model).filter((p) => !running.has(p));
+  // the running statistics are not trained by gradients: batchNormToTraining updates them
+  const params = opts.params ?? trainableParameters(model).params;
   const initial = new Map<string, Tensor>();
   const stats = batchNormToTraining(model, initial);
   for (const e of exposeAsInputs(model, params)) {

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../../../src/ir/builder.js';
 import { DataType } from '../../../src/ir/dtype.js';
 import { SplitcError } from '../../../src/ir/errors.js';
-import type { Model } from '../../../src/ir/graph.js';
+import type { Dim, Model } from '../../../src/ir/graph.js';
 import { modelToBytes } from '../../../src/ir/serde/io.js';
 import { deserializeModel } from '../../../src/ir/serde/read.js';
 import { assertValid } from '../../../src/ir/verify.js';
@@ -17,6 +17,7 @@ import {
   compressSplit,
   type CompressSpec,
   dequantizeValue,
+  estimateWireBytes,
   packCodes,
   packedBytes,
   parseCompressSpec,
@@ -53,7 +54,7 @@ async function runCompressed(c: CompressedSplit, feeds: Feeds) {
 }
 
 /** x → Add(x, 0) = h → Mul(h, 1) = y: the cloud returns the decoded cut tensor unchanged. */
-function identityModel(dims: number[], opset: number, dtype: DataType = DataType.FLOAT): Model {
+function identityModel(dims: Dim[], opset: number, dtype: DataType = DataType.FLOAT): Model {
   const b = new GraphBuilder();
   const x = b.input('x', dtype, dims);
   const zero = b.init('zero', dtype, [], [0]);
@@ -100,7 +101,8 @@ describe.each([7, 9, 13])('opset %i', (opset) => {
     [2, [1, 1, 1, 5]],
     [2, [1, 2, 2, 2]],
     [4, [1, 1, 1, 1]],
-  ] as const)('int%i packs and unpacks %j exactly (wire = ceil(bits·n/8) bytes, JS packCodes layout)', async (bits, dimsRo) => {
+    [2, [3, 5]], // no batch dim (dim 0 is neither 1 nor symbolic): one flat row
+  ] as const)('int%i packs and unpacks %j exactly (wire = [1, ceil(bits·n/8)] bytes with the batch dim, JS packCodes layout)', async (bits, dimsRo) => {
     const dims: number[] = [...dimsRo];
     const qmax = 2 ** bits - 1;
     const n = dims.reduce((a, b) => a * b, 1);
@@ -118,7 +120,8 @@ describe.each([7, 9, 13])('opset %i', (opset) => {
       const { edge, cloud } = await runCompressed(c, { x: new ort.Tensor('float32', x, dims) });
       const w = edge[c.wire[0]!.name]!;
       expect(w.type).toBe('uint8');
-      expect(w.dims).toEqual([packedBytes(n, bits)]);
+      expect(w.dims).toEqual(dims[0] === 1 ? [1, packedBytes(n, bits)] : [packedBytes(n, bits)]);
+      expect(c.wire[0]!.shape).toEqual(w.dims);
       expect((w.data as Uint8Array).length).toBe(Math.ceil((bits * n) / 8));
       expect(Buffer.from(w.data as Uint8Array).equals(Buffer.from(packCodes(x, bits)))).toBe(true);
       expect(Array.from(unpackCodes(w.data as Uint8Array, bits, n))).toEqual(Array.from(x));
@@ -281,6 +284,92 @@ describe.each([7, 9, 13])('opset %i', (opset) => {
   });
 });
 
+describe('a symbolic batch dim on the wire', () => {
+  // [N, 4, 6, 5]: 30 values per channel, channels of different ranges (as in the bound test above)
+  const dims: Dim[] = ['N', 4, 6, 5];
+  const sample = [1, 4, 6, 5];
+  const n = 120;
+  const gen = (seed: number) => {
+    const r = xorshift32(seed);
+    return Float32Array.from({ length: n }, (_, i) => {
+      const c = Math.floor(i / 30);
+      const u = r();
+      return c === 0 ? u * 6 : c === 1 ? (u - 0.5) * 0.2 : c === 2 ? (u - 0.3) * 3 : (u - 0.5) * 40;
+    });
+  };
+  const rows = (t: ort.Tensor, k: number): Uint8Array | Float32Array => {
+    const per = t.size / t.dims[0]!;
+    return (t.data as Uint8Array | Float32Array).subarray(k * per, (k + 1) * per);
+  };
+
+  it.each(['int4', 'int2', 'int4:channel', 'int2:channel', 'int8'])(
+    '%s: the wire is [N, bytes per sample]; batch 1 and batch 3 give each sample its own row and decode it within half a step',
+    async (text) => {
+      const m = identityModel(dims, 13);
+      const split = splitModel(m, ['h']);
+      const calib = [1, 2, 3, 4].map(gen);
+      const spec = parseCompressSpec(text);
+      const c = compressSplit(split, spec, statsFor(calib, sample, spec));
+      check(c);
+      const q = c.constants.tensors[0]!.stages[0]!;
+      if (q.kind !== 'quant') throw new Error('expected a quant stage');
+      const bytesPerSample = Math.ceil((q.bits * n) / 8);
+      expect(c.wire[0]!.shape).toEqual(q.bits === 8 ? dims : ['N', bytesPerSample]);
+      expect(c.wire[0]!.bytesPerSample).toBe(bytesPerSample);
+      // the cloud graph stays batch-polymorphic: its input and output keep N
+      expect(c.cloud.graph.inputs[0]!.shape![0]).toBe('N');
+
+      // three samples clamped into the calibrated ranges
+      const perChannel = q.granularity === 'channel';
+      const xs = [9, 10, 11].map((seed) =>
+        gen(seed).map((v, i) => {
+          const ch = Math.floor(i / 30);
+          return Math.min(perChannel ? q.hi[ch]! : Math.max(...q.hi), Math.max(perChannel ? q.lo[ch]! : Math.min(...q.lo), v));
+        }),
+      );
+      const batch = new Float32Array(3 * n);
+      xs.forEach((x, k) => batch.set(x, k * n));
+      const three = await runCompressed(c, { x: new ort.Tensor('float32', batch, [3, ...sample.slice(1)]) });
+      const wire3 = three.edge[c.wire[0]!.name]!;
+      expect(wire3.dims).toEqual(q.bits === 8 ? [3, ...sample.slice(1)] : [3, bytesPerSample]);
+      for (let k = 0; k < 3; k++) {
+        const one = await runCompressed(c, { x: new ort.Tensor('float32', xs[k]!, sample) });
+        const wire1 = one.edge[c.wire[0]!.name]!;
+        expect(wire1.dims[0]).toBe(1);
+        // row k of the batch is what sample k sends alone, packed on its own
+        expect(Array.from(rows(wire3, k))).toEqual(Array.from(wire1.data as Uint8Array));
+        const codes = q.bits === 8 ? (wire1.data as Uint8Array) : unpackCodes(wire1.data as Uint8Array, q.bits, n);
+        if (q.bits < 8) expect(Buffer.from(packCodes(codes, q.bits)).equals(Buffer.from(wire1.data as Uint8Array))).toBe(true);
+        const y1 = one.cloud.y!.data as Float32Array;
+        const y3 = rows(three.cloud.y!, k);
+        expect(Array.from(y3)).toEqual(Array.from(y1));
+        // the unsplit (identity) model returns x: the bound of the quantization tests above
+        for (let i = 0; i < n; i++) {
+          const s = q.scale[perChannel ? Math.floor(i / 30) : 0]!;
+          expect(Math.abs(y1[i]! - xs[k]![i]!)).toBeLessThanOrEqual(s / 2 + 1e-6 * Math.max(1, Math.abs(xs[k]![i]!)));
+        }
+      }
+    },
+  );
+
+  it('pca=K+int4 keeps the batch dim too, and estimateWireBytes prices one sample as compressSplit does', async () => {
+    const m = identityModel(dims, 9);
+    const split = splitModel(m, ['h']);
+    const spec = parseCompressSpec('pca=2+int4');
+    const c = compressSplit(split, spec, statsFor([1, 2, 3, 4].map(gen), sample, spec));
+    check(c);
+    expect(c.wire[0]!.shape).toEqual(['N', (2 * 30 * 4) / 8]);
+    expect(c.wire[0]!.bytesPerSample).toBe(estimateWireBytes(spec, DataType.FLOAT, sample));
+    const batch = new Float32Array(2 * n);
+    batch.set(gen(5), 0);
+    batch.set(gen(6), n);
+    const both = await runCompressed(c, { x: new ort.Tensor('float32', batch, [2, ...sample.slice(1)]) });
+    const first = await runCompressed(c, { x: new ort.Tensor('float32', gen(5), sample) });
+    expect(both.cloud.y!.dims).toEqual([2, ...sample.slice(1)]);
+    expect(Array.from(rows(both.cloud.y!, 0))).toEqual(Array.from(first.cloud.y!.data as Float32Array));
+  });
+});
+
 describe('wire bookkeeping', () => {
   it('a multi-tensor cut compresses each float tensor and passes an int64 shape tensor through', async () => {
     const b = new GraphBuilder();
@@ -404,15 +493,16 @@ describe('errors', () => {
     expect(code(() => compressSplit(split(), parseCompressSpec('pca=2+int4'), stats()))).toBe('E_COMPRESS'); // no projected stats
   });
 
-  it('symbolic dims: quantization refuses (E_COMPRESS), fp16 works', () => {
+  it('symbolic dims past the batch dim: quantization refuses (E_COMPRESS), fp16 works', () => {
     const b = new GraphBuilder();
-    const x = b.input('x', DataType.FLOAT, ['N', 4]);
+    const x = b.input('x', DataType.FLOAT, ['N', 'K']);
     const h = b.op('Relu', [x], {}, { outputNames: ['h'] });
     b.output(b.op('Neg', [h], {}, { outputNames: ['y'] }));
     const m = b.model({ opset: 11 });
     inferShapes(m);
     const sp = splitModel(m, ['h']);
-    expect(code(() => compressSplit(sp, parseCompressSpec('int8'), {}))).toBe('E_COMPRESS');
+    const stats = { h: { raw: tensorStats([floats(4, 1, (u) => u)], [1, 4], 1) } };
+    expect(code(() => compressSplit(sp, parseCompressSpec('int8'), stats))).toBe('E_COMPRESS');
     const c = compressSplit(sp, parseCompressSpec('fp16'), {});
     expect(c.wire[0]!.bytesPerSample).toBeNull();
     assertValid(c.cloud);

@@ -102,7 +102,7 @@ describe('declared types and contradictions', () => {
 
   it('many contradictions (an overridden batch vs value_info) are reported as a sample plus a count', () => {
     const b = new GraphBuilder();
-    let x = b.input('x', F, [1, 4]);
+    let x = b.input('x', F, ['N', 4]);
     for (let i = 0; i < 80; i++) {
       x = b.op('Relu', [x], {}, { outputNames: [`r${i}`] });
       x.type = tensorType(F, [1, 4]);
@@ -112,7 +112,7 @@ describe('declared types and contradictions', () => {
     const ds = infer(m, { x: [2, 4] });
     const mism = ds.filter((d) => d.code === 'W_SHAPE_MISMATCH');
     expect(mism.length).toBe(51);
-    expect(mism[50]!.message).toBe('31 more W_SHAPE_MISMATCH warnings not shown');
+    expect(mism[50]!.message).toBe('30 more W_SHAPE_MISMATCH warnings not shown');
     expect(byName(m, 'r79').shape).toEqual([2, 4]);
   });
 
@@ -299,12 +299,64 @@ describe('input overrides, re-runs and errors', () => {
     expect(y.type).toBeNull();
   });
 
-  it('an override contradicting the declared rank or static dims warns and wins', () => {
+  function overrideError(m: Model, inputShapes: Record<string, (number | string | null)[]>): SplitcError {
+    try {
+      inferShapes(m, { inputShapes });
+    } catch (e) {
+      expect(e).toBeInstanceOf(SplitcError);
+      return e as SplitcError;
+    }
+    throw new Error('expected an error');
+  }
+
+  it('rejects an override of another rank, naming the input, both ranks and the declared dims, before touching the model', () => {
     const { m, y } = small();
-    const ds = infer(m, { x: [1, 4, 8, 8] });
-    expect(codes(ds)).toContain('W_SHAPE_MISMATCH');
-    expect(codes(ds)).toContain('W_SHAPE_CONFLICT'); // 4 channels into a 3-channel conv
-    expect(y.shape).toEqual([1, 8, 4, 4]);
+    const e = overrideError(m, { x: [1, 3, 8] });
+    expect(e.code).toBe('E_BAD_ARGUMENT');
+    expect(e.message).toMatch(/'x'/);
+    expect(e.message).toMatch(/\b3\b/);
+    expect(e.message).toMatch(/\b4\b/);
+    expect(e.message).toContain('[N,3,H,W]');
+    // a well-formed spec of the right rank, with the model's fixed dims
+    expect(e.hint).toMatch(/--shape x=\d+x3x\d+x\d+/);
+    expect(parseShapeSpec(/--shape (\S+)/.exec(e.hint!)![1]!)[1]).toHaveLength(4);
+    expect(y.type).toBeNull();
+    expect(overrideError(m, { x: [1, 3, 8, 8, 1] }).code).toBe('E_BAD_ARGUMENT');
+  });
+
+  it('rejects an override contradicting a fixed dim of the model; symbolic and unknown model dims take anything', () => {
+    const b = new GraphBuilder();
+    const x = b.input('x', F, [1, 3, 48, null]);
+    b.output(b.op('Relu', [x], {}, { outputNames: ['y'] }));
+    const m = b.model();
+    const e = overrideError(m, { x: [1, 3, 64, 192] });
+    expect(e.code).toBe('E_BAD_ARGUMENT');
+    expect(e.message).toMatch(/'x'/);
+    expect(e.message).toContain('[1,3,48,?]');
+    expect(e.hint).toContain('--shape x=1x3x48x192');
+    expect(overrideError(m, { x: [2, 3, 48, 192] }).code).toBe('E_BAD_ARGUMENT');
+    expect(x.type).toEqual(tensorType(F, [1, 3, 48, null])); // untouched
+    inferClean(m, { x: [1, 3, 48, 192] });
+    expect(x.shape).toEqual([1, 3, 48, 192]);
+    inferClean(m, { x: ['B', 3, 48, 7] }); // a symbol where the model fixes a dim does not contradict it
+    expect(x.shape).toEqual(['B', 3, 48, 7]);
+    // the declared type is remembered across runs with overrides
+    expect(overrideError(m, { x: [1, 3, 50, 7] }).code).toBe('E_BAD_ARGUMENT');
+    // an input of unknown rank takes any override
+    const b2 = new GraphBuilder();
+    b2.output(b2.op('Relu', [b2.input('x', F, null)], {}, { outputNames: ['y'] }));
+    const m2 = b2.model();
+    inferClean(m2, { x: [2, 5] });
+    expect(byName(m2, 'y').shape).toEqual([2, 5]);
+  });
+
+
+  it('the shape-infer pass and a re-run check overrides the same way', () => {
+    const { m } = small();
+    const pm = new PassManager(parsePipeline('shape-infer{shape=x:1x3x8}'));
+    expect(() => pm.run(m)).toThrow(SplitcError);
+    inferClean(m, { x: [2, 3, 16, 16] });
+    expect(overrideError(m, { x: [2, 3, 16] }).code).toBe('E_BAD_ARGUMENT');
   });
 });
 

@@ -1,0 +1,214 @@
+// `splitc plan`: choose the cut with the cost model and the min-cut search (src/search/plan.ts),
+// measuring lossy candidates' fidelity through the same compress step `split` and `build` use,
+// and write plan.json with what every figure was measured on (plan-file.ts). Also the K-tier
+// chain and multi-input plans.
+
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { SplitcError } from '../ir/errors.js';
+import type { Dim } from '../ir/graph.js';
+import { loadModelWithBytes } from '../ir/serde/io.js';
+import { parseCompressSpec } from '../passes/bottleneck/index.js';
+import { splitModel } from '../passes/cut.js';
+import { PassContext } from '../passes/pass.js';
+import { type ChainPlanResult, type MultiInputPlanResult, type Objective, type Plan, planChain, type PlanConstraints, planMultiInput, planSplit, type RiskEntry } from '../search/plan.js';
+import type { DeviceProfile, LinkProfile } from '../search/profile-types.js';
+import { loadDeviceProfile, loadLinkProfile } from '../search/profiles.js';
+import { type Calibration, loadCalibration, type ProgressSink } from './calibration.js';
+import { compressAndMeasure, fidelitySummary } from './compress.js';
+import { type FidelitySummary, PLAN_FILE_SCHEMA_VERSION, type PlanFile } from './plan-file.js';
+
+export interface PlanRunOptions {
+  model: string;
+  edge: string;
+  cloud: string;
+  link: string;
+  objective?: Objective;
+  /** Comma-separated compression specs, e.g. "int8,int4,pca=16+int8". */
+  compressOptions?: string;
+  maxEdgeMemory?: string;
+  maxBytes?: string;
+  minAgreement?: number;
+  riskTable?: string;
+  maxRisk?: number;
+  shapes?: Record<string, Dim[]>;
+  calib?: string;
+  preprocess?: string;
+  /** plan.json to write; the HTML page goes next to it (`.html`). */
+  out: string;
+  html?: string;
+  /** Renders plan.html (the CLI's page; the pipeline does not know HTML). */
+  renderHtml?: (plan: PlanFile) => string;
+  toolVersion: string;
+  progress?: ProgressSink;
+}
+
+/** "512MB", "1.5GiB", "300kB", "1000000" → bytes. */
+export function parseByteSize(text: string, what: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]i?)?[bB]?\s*$/.exec(text);
+  if (!m) throw new SplitcError('E_BAD_ARGUMENT', `${what} '${text}' is not a size`, { hint: 'write e.g. 512MB, 1.5GiB, 300kB or a number of bytes' });
+  const unit = (m[2] ?? '').toLowerCase();
+  const base = unit.endsWith('i') ? 1024 : 1000;
+  const power = { '': 0, k: 1, m: 2, g: 3, t: 4 }[unit.replace('i', '') as '' | 'k' | 'm' | 'g' | 't'];
+  return Math.round(Number(m[1]) * base ** power);
+}
+
+function readRiskTable(file: string): RiskEntry[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new SplitcError('E_BAD_ARGUMENT', `risk table ${file} cannot be read: ${(e as Error).message}`, { hint: 'a JSON file {"cuts": [{"tensors": ["a"], "risk": 0.2}]}' });
+  }
+  const cuts = (json as { cuts?: unknown }).cuts;
+  if (!Array.isArray(cuts) || !cuts.every((c) => c && Array.isArray(c.tensors) && c.tensors.every((t: unknown) => typeof t === 'string') && typeof c.risk === 'number' && Number.isFinite(c.risk))) {
+    throw new SplitcError('E_BAD_ARGUMENT', `risk table ${file} must be {"cuts": [{"tensors": [names], "risk": number}]}`);
+  }
+  return cuts as RiskEntry[];
+}
+
+/** Writes through a temp file and a rename: a failed write leaves nothing half-written. */
+export function writeAtomic(file: string, text: string): void {
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw new SplitcError('E_IO', `cannot write ${file}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+export async function runPlan(opts: PlanRunOptions): Promise<{ plan: PlanFile; files: string[] }> {
+  const edge = loadDeviceProfile(opts.edge);
+  const cloud = loadDeviceProfile(opts.cloud);
+  const link = loadLinkProfile(opts.link);
+  const compressOptions = (opts.compressOptions ?? 'none').split(',').map((s) => s.trim()).filter(Boolean);
+  compressOptions.forEach(parseCompressSpec); // reject a bad spec before loading anything
+  const constraints: PlanConstraints = {};
+  if (opts.maxEdgeMemory !== undefined) constraints.maxEdgeMemoryBytes = parseByteSize(opts.maxEdgeMemory, '--max-edge-memory');
+  if (opts.maxBytes !== undefined) constraints.maxBytesPerSample = parseByteSize(opts.maxBytes, '--max-bytes');
+  if (opts.minAgreement !== undefined) {
+    if (!(opts.minAgreement > 0 && opts.minAgreement <= 1)) throw new SplitcError('E_BAD_ARGUMENT', `--min-agreement must be in (0, 1], got ${opts.minAgreement}`, { hint: 'e.g. 0.99 for 99% top-1 agreement' });
+    constraints.minAgreement = opts.minAgreement;
+  }
+  if (opts.maxRisk !== undefined) constraints.maxRisk = opts.maxRisk;
+  const riskTable = opts.riskTable !== undefined ? readRiskTable(opts.riskTable) : undefined;
+
+  const { model, bytes } = loadModelWithBytes(opts.model);
+  const sha256 = crypto.createHash('sha256').update(bytes).digest('hex');
+  const needsCalib = constraints.minAgreement !== undefined && compressOptions.some((c) => parseCompressSpec(c).stages.length > 0);
+  // Lossy candidates are measured on one calibration set, read once; each measurement is kept
+  // (by cut and compression) so the chosen one's figures go into plan.json for build to check.
+  let calibration: Calibration | undefined;
+  const ctx = new PassContext();
+  const measured = new Map<string, FidelitySummary>();
+  const keyOf = (cut: readonly string[], compress: string): string => `${[...cut].sort().join('\0')}|${compress}`;
+  let measureAgreement: ((cut: string[], compress: string) => Promise<number>) | undefined;
+  if (needsCalib) {
+    if (opts.calib === undefined) throw new SplitcError('E_BAD_ARGUMENT', '--min-agreement with lossy compression options needs --calib', { hint: 'pass a folder of images (with --preprocess), .npy files, or random[:N]' });
+    measureAgreement = async (cut, compress) => {
+      calibration ??= loadCalibration(model, { calib: opts.calib, preprocess: opts.preprocess, ...(opts.progress ? { progress: opts.progress } : {}) }, ctx);
+      const split = splitModel(model, cut);
+      const { fidelity } = await compressAndMeasure(model, split, parseCompressSpec(compress), calibration, opts.progress ? { progress: opts.progress } : {});
+      const summary = fidelitySummary(fidelity);
+      measured.set(keyOf(cut, compress), summary);
+      return summary.agreement;
+    };
+  }
+  let plan: Plan;
+  try {
+    plan = await planSplit(
+      model,
+      {
+        edge,
+        cloud,
+        link,
+        ...(opts.objective ? { objective: opts.objective } : {}),
+        compressOptions,
+        ...(opts.shapes ? { inputShapes: opts.shapes } : {}),
+        modelSha256: sha256,
+        constraints,
+        ...(riskTable ? { riskTable } : {}),
+        ...(measureAgreement ? { measureAgreement } : {}),
+      },
+      { file: opts.model },
+    );
+  } finally {
+    opts.progress?.stop();
+  }
+  const file: PlanFile = {
+    ...plan,
+    schemaVersion: PLAN_FILE_SCHEMA_VERSION,
+    tool: { name: 'splitc', version: opts.toolVersion },
+    calibration: calibration?.provenance ?? null,
+    chosenFidelity: measured.get(keyOf(plan.chosen.cutTensors, plan.chosen.compress)) ?? null,
+    warnings: [...plan.warnings, ...ctx.diagnostics.map((d) => `${d.code}: ${d.message}`)],
+  };
+  const html = opts.html ?? opts.out.replace(/\.json$/i, '') + '.html';
+  writeAtomic(opts.out, JSON.stringify(file, null, 2) + '\n');
+  const files = [opts.out];
+  if (opts.renderHtml) {
+    writeAtomic(html, opts.renderHtml(file));
+    files.push(html);
+  }
+  return { plan: file, files };
+}
+
+export interface ChainRunOptions {
+  model: string;
+  /** Devices in order, first holds the inputs, last is the cloud (presets or files). */
+  devices: string[];
+  links: string[];
+  compressOptions?: string;
+  shapes?: Record<string, Dim[]>;
+  out: string;
+}
+
+/** `splitc plan --edge A --via B --cloud C --link L1 --link L2`: the K-tier chain plan. */
+export function runChainPlan(opts: ChainRunOptions): { plan: ChainPlanResult; files: string[] } {
+  const devices = opts.devices.map(loadDeviceProfile);
+  const links = opts.links.map(loadLinkProfile);
+  const compressOptions = (opts.compressOptions ?? 'none').split(',').map((s) => s.trim()).filter(Boolean);
+  compressOptions.forEach(parseCompressSpec);
+  const { model, bytes } = loadModelWithBytes(opts.model);
+  const sha256 = crypto.createHash('sha256').update(bytes).digest('hex');
+  const plan = planChain(model, { devices, links, compressOptions, ...(opts.shapes ? { inputShapes: opts.shapes } : {}), modelSha256: sha256 }, { file: opts.model });
+  writeAtomic(opts.out, JSON.stringify(plan, null, 2) + '\n');
+  return { plan, files: [opts.out] };
+}
+
+export interface MultiInputRunOptions {
+  model: string;
+  /** "input=device@link" per model input. */
+  inputDevices: string[];
+  cloud: string;
+  objective?: Objective;
+  compressOptions?: string;
+  shapes?: Record<string, Dim[]>;
+  out: string;
+}
+
+/** `splitc plan --input-device x=phone-wasm@lte --input-device y=...`: inputs on several devices. */
+export function runMultiInputPlan(opts: MultiInputRunOptions): { plan: MultiInputPlanResult; files: string[] } {
+  const inputs: Record<string, { device: DeviceProfile; link: LinkProfile }> = {};
+  for (const spec of opts.inputDevices) {
+    const m = /^([^=]+)=([^@]+)@(.+)$/.exec(spec.trim());
+    if (!m) throw new SplitcError('E_BAD_ARGUMENT', `--input-device '${spec}' is not input=device@link`, { hint: 'e.g. --input-device left=phone-wasm@lte --input-device right=low-power-board@wifi' });
+    inputs[m[1]!] = { device: loadDeviceProfile(m[2]!), link: loadLinkProfile(m[3]!) };
+  }
+  const compressOptions = (opts.compressOptions ?? 'none').split(',').map((s) => s.trim()).filter(Boolean);
+  compressOptions.forEach(parseCompressSpec);
+  const { model, bytes } = loadModelWithBytes(opts.model);
+  const sha256 = crypto.createHash('sha256').update(bytes).digest('hex');
+  const plan = planMultiInput(
+    model,
+    { inputs, cloud: loadDeviceProfile(opts.cloud), ...(opts.objective ? { objective: opts.objective } : {}), compressOptions, ...(opts.shapes ? { inputShapes: opts.shapes } : {}), modelSha256: sha256 },
+    { file: opts.model },
+  );
+  writeAtomic(opts.out, JSON.stringify(plan, null, 2) + '\n');
+  return { plan, files: [opts.out] };
+}
+

@@ -1,0 +1,135 @@
+// `splitc split`: load a model, infer shapes, cut it (at tensors or after a node), optionally
+// compress what crosses the cut (calibrated, fidelity measured on held-back samples), and
+// write the deployable bundle (edge/, cloud/, triton/, manifest.json). `plan` measures its
+// lossy candidates and `build` writes its bundle through the same functions.
+
+import { buildBundle, type BuildResult } from '../codegen/bundle.js';
+import { bundleInputFromSplit } from '../codegen/input.js';
+import type { Manifest } from '../codegen/manifest.js';
+import { SplitcError } from '../ir/errors.js';
+import type { Dim } from '../ir/graph.js';
+import { loadModelWithBytes } from '../ir/serde/io.js';
+import { assertValid } from '../ir/verify.js';
+import { formatCompressSpec, parseCompressSpec } from '../passes/bottleneck/spec.js';
+import { cutAfterNode, splitModel } from '../passes/cut.js';
+import { PassContext, type Diagnostic } from '../passes/pass.js';
+import { inferShapes } from '../passes/shape/index.js';
+import type { FidelityReport } from '../search/fidelity.js';
+import { type Calibration, loadCalibration, type ProgressSink } from './calibration.js';
+import { compressAndMeasure, compressedBundleInput } from './compress.js';
+
+export const SPLIT_SCHEMA_VERSION = 1;
+
+export interface SplitOptions {
+  model: string;
+  /** Cut tensor names (exactly one of cut / cutAfter). */
+  cut?: string[];
+  /** Cut right after this node (name, or the name of one of its outputs). */
+  cutAfter?: string;
+  shapes?: Record<string, Dim[]>;
+  /** Compression spec text (`none` when absent). */
+  compress?: string;
+  /** Calibration data for compression (images folder, .npy, or `random[:N]`; default random:32). */
+  calib?: string;
+  /** How calibration images become inputs (a preset or key=value list). */
+  preprocess?: string;
+  /** Calibration already read (plan and build pass theirs, so the data is read once and recorded). */
+  calibration?: Calibration;
+  progress?: ProgressSink;
+  outDir: string;
+  toolVersion: string;
+  /** Name the cloud model is served under (default: the model file's stem, see defaultModelName). */
+  modelName?: string;
+}
+
+export interface SplitReport {
+  schemaVersion: number;
+  bundle: string;
+  source: Manifest['source'];
+  cut: Manifest['cut'];
+  wire: Manifest['wire'];
+  bytesPerSample: Manifest['bytesPerSample'];
+  edge: { nodes: number; macs: number; paramBytes: number; outputs: string[] };
+  cloud: { nodes: number; macs: number; paramBytes: number; outputs: string[] };
+  compression: Manifest['compression'];
+  triton: Manifest['triton'];
+  files: string[];
+  warnings: Diagnostic[];
+}
+
+export interface SplitRun {
+  report: SplitReport;
+  result: BuildResult;
+  /** Fidelity of the compressed split on held-back samples (null without compression). */
+  fidelity: FidelityReport | null;
+  /** The calibration it used (null without compression). */
+  calibration: Calibration | null;
+}
+
+/** `splitc split` (and the last step of `splitc build`): cut, compress, measure, write the bundle. */
+export async function runSplit(opts: SplitOptions): Promise<SplitRun> {
+  const hasCut = opts.cut !== undefined && opts.cut.length > 0;
+  if (hasCut === (opts.cutAfter !== undefined)) {
+    throw new SplitcError('E_BAD_ARGUMENT', hasCut ? 'give either --cut or --cut-after, not both' : 'say where to cut: --cut <tensors> or --cut-after <node>', {
+      hint: 'e.g. --cut-after p2o.Conv.10 or --cut a,b (tensor names as printed by splitc inspect)',
+    });
+  }
+  const specText = opts.compress ?? 'none';
+  const spec = parseCompressSpec(specText);
+  if (spec.stages.length === 0 && opts.calib !== undefined) {
+    throw new SplitcError('E_BAD_ARGUMENT', '--calib needs --compress', { hint: 'calibration data sets the ranges of a compression stage, e.g. --compress int8' });
+  }
+
+  const { model, bytes: source } = loadModelWithBytes(opts.model);
+  const ctx = new PassContext();
+  inferShapes(model, { inputShapes: opts.shapes ?? {}, ctx });
+  const cutNames = hasCut ? opts.cut!.map((s) => s.trim()).filter(Boolean) : cutAfterNode(model, opts.cutAfter!);
+  const split = splitModel(model, cutNames, ctx);
+  assertValid(split.edge);
+  assertValid(split.cloud);
+
+  let input = bundleInputFromSplit(model, split, {
+    toolVersion: opts.toolVersion,
+    sourceFile: opts.model,
+    sourceBytes: source,
+    ...(opts.modelName !== undefined ? { modelName: opts.modelName } : {}),
+  });
+  for (const w of input.wire) {
+    const symbols = w.shape.slice(1).filter((d) => typeof d !== 'number');
+    if (symbols.length) {
+      ctx.warn(
+        'W_SYMBOLIC_WIRE',
+        `wire tensor '${w.name}' has symbolic dims (${symbols.join(', ')}); bytes per sample count them as 1 (fix the input dims with --shape)`,
+      );
+    }
+  }
+  let fidelity: FidelityReport | null = null;
+  let calibration: Calibration | null = null;
+  if (spec.stages.length > 0) {
+    try {
+      calibration = opts.calibration ?? loadCalibration(model, { calib: opts.calib, preprocess: opts.preprocess, ...(opts.progress ? { progress: opts.progress } : {}) }, ctx);
+      const measured = await compressAndMeasure(model, split, spec, calibration, { ctx, ...(opts.progress ? { progress: opts.progress } : {}) });
+      fidelity = measured.fidelity;
+      input = compressedBundleInput(input, measured.compressed, formatCompressSpec(spec), calibration, fidelity);
+    } finally {
+      opts.progress?.stop();
+    }
+  }
+  const result = buildBundle(input, opts.outDir);
+  const m = result.manifest;
+  const report: SplitReport = {
+    schemaVersion: SPLIT_SCHEMA_VERSION,
+    bundle: opts.outDir,
+    source: m.source,
+    cut: m.cut,
+    wire: m.wire,
+    bytesPerSample: m.bytesPerSample,
+    edge: { nodes: m.edge.nodes, macs: m.edge.macs, paramBytes: m.edge.paramBytes, outputs: m.signature.outputs.filter((o) => o.side === 'edge').map((o) => o.name) },
+    cloud: { nodes: m.cloud.nodes, macs: m.cloud.macs, paramBytes: m.cloud.paramBytes, outputs: m.signature.outputs.filter((o) => o.side === 'cloud').map((o) => o.name) },
+    compression: m.compression,
+    triton: m.triton,
+    files: result.files,
+    warnings: ctx.diagnostics,
+  };
+  return { report, result, fidelity, calibration };
+}

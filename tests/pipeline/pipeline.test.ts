@@ -1,0 +1,143 @@
+// One pipeline from plan to bundle: plan.json records what its figures were measured on and is
+// validated on read; build reproduces the plan's calibration and prints the same figures, or
+// says loudly that they differ; over other exporters' idioms, every built plan recomposes the
+// model within its certified fidelity and sends no constant.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { SplitcError } from '../../src/ir/errors.js';
+import { loadModel } from '../../src/ir/serde/io.js';
+import { runBuild } from '../../src/pipeline/build.js';
+import { readPlanFile, validatePlanFile } from '../../src/pipeline/plan-file.js';
+import { runPlan } from '../../src/pipeline/plan.js';
+import { devicePreset } from '../../src/search/profiles.js';
+import { exporterFixtures, fixtures, tmpDir } from '../helpers/fixtures.js';
+
+const cls = fixtures().find((f) => f.file.startsWith('ch_ppocr_mobile_v2.0_cls'))!;
+
+/** A device profile file: the phone preset 300× slower (tiny test models then send their inputs or features). */
+function slowEdgeProfile(dir: string): string {
+  const file = path.join(dir, 'slow-edge.json');
+  const phone = devicePreset('phone-wasm')!;
+  fs.writeFileSync(file, JSON.stringify({ ...phone, name: 'slow-edge', latency: { ...phone.latency, slowdown: 300 } }));
+  return file;
+}
+
+async function codeOfAsync(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof SplitcError) return e.code;
+    throw e;
+  }
+  return undefined;
+}
+
+/** A plan whose choice is a lossy split measured on random data (low-power edge, wifi). */
+async function lossyPlan(dir: string, extra: Partial<Parameters<typeof runPlan>[0]> = {}) {
+  return runPlan({
+    model: cls.path,
+    edge: 'low-power-board',
+    cloud: 'cloud-cpu',
+    link: 'wifi',
+    compressOptions: 'int8,int4,pca=16',
+    minAgreement: 0.9,
+    calib: 'random:16',
+    shapes: cls.inputShapes,
+    out: path.join(dir, 'plan.json'),
+    toolVersion: 'test',
+    ...extra,
+  });
+}
+
+describe('plan.json', () => {
+  it('records the calibration it measured on and the chosen fidelity, and reads back validated', async () => {
+    const dir = tmpDir();
+    const { plan } = await lossyPlan(dir);
+    expect(plan.chosen.kind).toBe('split');
+    expect(plan.chosen.compress).not.toBe('none');
+    expect(plan.calibration).toMatchObject({ source: 'random:16', kind: 'random', samples: 16, calibrationSamples: 12, heldOutSamples: 4, seed: 1 });
+    expect(plan.calibration!.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(plan.chosenFidelity!.agreement).toBe(plan.chosen.agreement);
+    expect(readPlanFile(path.join(dir, 'plan.json'))).toEqual(plan);
+  });
+
+  it('rejects what is not a valid plan with E_PLAN naming the field', () => {
+    const dir = tmpDir();
+    const file = path.join(dir, 'x.json');
+    fs.writeFileSync(file, 'not json');
+    expect(() => readPlanFile(file)).toThrow(expect.objectContaining({ code: 'E_PLAN' }));
+    expect(() => readPlanFile(path.join(dir, 'missing.json'))).toThrow(expect.objectContaining({ code: 'E_PLAN' }));
+    expect(() => validatePlanFile({ kind: 'splitc-plan', schemaVersion: 1 }, 'old.json')).toThrow(expect.objectContaining({ code: 'E_PLAN', hint: expect.stringMatching(/plan again/) }));
+    expect(() => validatePlanFile({ kind: 'splitc-chain-plan', schemaVersion: 2 }, 'chain.json')).toThrow(/chain-plan/);
+    const broken = { kind: 'splitc-plan', schemaVersion: 2, model: { inputShapes: {} }, tool: { name: 'splitc', version: '1' }, objective: 'latency', compressOptions: [], chosen: { kind: 'split', cutTensors: ['a', 3] } };
+    expect(() => validatePlanFile(broken, 'b.json')).toThrow(/plan\.chosen\.cutTensors\[1\] must be a string/);
+  });
+});
+
+describe('build reproduces the plan', () => {
+  it('calibrates on the recorded data and measures exactly the certified figures', async () => {
+    const dir = tmpDir();
+    const { plan } = await lossyPlan(dir);
+    const run = await runBuild({ plan: path.join(dir, 'plan.json'), outDir: path.join(dir, 'bundle'), toolVersion: 'test' });
+    expect(run.certified).toEqual(plan.chosenFidelity);
+    expect(run.measured).toEqual(plan.chosenFidelity);
+    expect(run.report.warnings.map((w) => w.code)).not.toContain('W_CALIB_DIFFERS');
+    expect(run.report.warnings.map((w) => w.code)).toContain('W_CALIB_RANDOM'); // said again at build
+    expect(run.report.compression.spec).toBe(plan.chosen.compress);
+    expect(run.report.cut.tensors).toEqual(plan.chosen.cutTensors);
+  });
+
+  it('says loudly when it calibrates on other data than the plan certified', async () => {
+    const dir = tmpDir();
+    await lossyPlan(dir);
+    const run = await runBuild({ plan: path.join(dir, 'plan.json'), outDir: path.join(dir, 'bundle'), toolVersion: 'test', calib: 'random:24' });
+    const w = run.report.warnings.find((x) => x.code === 'W_CALIB_DIFFERS');
+    expect(w?.message).toMatch(/24 samples here, 16 in the plan/);
+  });
+
+  it('says a lossy plan chosen without measurement is not certified', async () => {
+    const dir = tmpDir();
+    const { plan } = await lossyPlan(dir, { minAgreement: undefined, calib: undefined });
+    expect(plan.calibration).toBeNull();
+    if (plan.chosen.compress === 'none' || plan.chosen.cutTensors.length === 0) return;
+    const run = await runBuild({ plan: path.join(dir, 'plan.json'), outDir: path.join(dir, 'bundle'), toolVersion: 'test' });
+    expect(run.report.warnings.map((x) => x.code)).toContain('W_NOT_CERTIFIED');
+  });
+
+  it('refuses a plan for another model, and a plan that edits its own fields', async () => {
+    const dir = tmpDir();
+    await lossyPlan(dir);
+    const other = fixtures().find((f) => f.file.includes('det'))!;
+    expect(await codeOfAsync(runBuild({ plan: path.join(dir, 'plan.json'), outDir: path.join(dir, 'b'), toolVersion: 'test', model: other.path }))).toBe('E_PLAN');
+    const json = JSON.parse(fs.readFileSync(path.join(dir, 'plan.json'), 'utf8'));
+    json.chosen.compress = 42;
+    fs.writeFileSync(path.join(dir, 'bad.json'), JSON.stringify(json));
+    expect(await codeOfAsync(runBuild({ plan: path.join(dir, 'bad.json'), outDir: path.join(dir, 'b'), toolVersion: 'test' }))).toBe('E_PLAN');
+    expect(fs.existsSync(path.join(dir, 'b'))).toBe(false);
+  });
+});
+
+describe.each(exporterFixtures().map((f) => [f.file, f] as const))('plan → build on %s', (_name, f) => {
+  it('builds the chosen plan within its certified fidelity, sending no constant', async () => {
+    const dir = tmpDir();
+    const built: string[] = [];
+    // tiny models: an edge 300× slower than a phone makes sending worth it on fast links
+    for (const [edge, link] of [[slowEdgeProfile(dir), 'wifi'], [slowEdgeProfile(dir), 'ethernet']] as const) {
+      const out = path.join(dir, `${path.basename(edge)}-${link}.json`);
+      const { plan } = await runPlan({ model: f.path, edge, cloud: 'cloud-cpu', link, compressOptions: 'int8', minAgreement: 0.5, calib: 'random:8', shapes: f.inputShapes, out, toolVersion: 'test' });
+      if (plan.chosen.cutTensors.length === 0) continue;
+      const run = await runBuild({ plan: out, outDir: path.join(dir, `${path.basename(edge)}-${link}`), toolVersion: 'test' });
+      // the wire carries activations only: no initializer, nothing computed from weights alone
+      const model = loadModel(f.path);
+      for (const t of run.report.cut.tensors) expect(model.graph.initializers.has(t)).toBe(false);
+      expect(run.report.cut.tensors).toEqual(plan.chosen.cutTensors);
+      if (run.measured) {
+        expect(run.measured).toEqual(run.certified);
+        expect(run.measured.agreement).toBeGreaterThanOrEqual(0.5);
+      }
+      built.push(`${edge}/${link}: ${plan.chosen.kind} ${plan.chosen.compress}`);
+    }
+    expect(built.length).toBeGreaterThan(0);
+  });
+});
