@@ -28,7 +28,7 @@ describe('splitc plan / build', () => {
     expect(r.stdout).toMatch(/^ +cloud-only /m);
     expect(r.stdout).toMatch(/^ +edge-only /m);
     const plan = JSON.parse(fs.readFileSync(planFile, 'utf8'));
-    expect(plan).toMatchObject({ kind: 'splitc-plan', schemaVersion: 1, chosen: { kind: 'split', compress: 'none' } });
+    expect(plan).toMatchObject({ kind: 'splitc-plan', schemaVersion: 2, chosen: { kind: 'split', compress: 'none' } });
     const html = fs.readFileSync(path.join(dir, 'plan.html'), 'utf8');
     expect(html).toMatch(/^<!doctype html>/);
     expect(html).toContain('<svg');

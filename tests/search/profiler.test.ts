@@ -491,8 +491,6 @@ describe('profileModel (onnxruntime-node)', () => {
     expect(p.optimizedTrace!.orphanShare).toBeLessThan(0.05);
     expect(p.optimizationScale).toBe(1);
     expect(p.runs.optimizedProfile).toBe(p.runs.optimized);
-    // the kernels less their bookkeeping add up to the untraced run (more only where clamped at 0)
-    expect(p.nodeSumMs).toBeGreaterThanOrEqual(p.optimizedTotalMs - p.runOverheadMs - 1e-9);
     // fused away, yet charged: the first Conv runs inside the NCHWc kernel named after the tensor its chain ends in
     expect(p.nodesMs[names.find((n) => n.startsWith('p2o.Conv'))!]).toBeGreaterThan(0);
 
