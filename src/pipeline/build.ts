@@ -5,10 +5,8 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import { SplitcError } from '../ir/errors.js';
-import { loadModel } from '../ir/serde/io.js';
-import { type Diagnostic, PassContext } from '../passes/pass.js';
-import { inferShapes } from '../passes/shape/index.js';
-import { type Calibration, loadCalibration, type ProgressSink, provenanceDifferences } from './calibration.js';
+import type { Diagnostic } from '../passes/pass.js';
+import { type ProgressSink, provenanceDifferences } from './calibration.js';
 import { fidelitySummary } from './compress.js';
 import { type FidelitySummary, type PlanFile, readPlanFile } from './plan-file.js';
 import { runSplit, type SplitRun } from './split.js';
@@ -68,23 +66,28 @@ export async function runBuild(opts: BuildOptions): Promise<BuildRun> {
   }
   const warnings: Diagnostic[] = [];
   const lossy = c.compress !== 'none';
-  let calibration: Calibration | undefined;
-  if (lossy) {
-    const recorded = recordedCalib(plan);
-    const calib = opts.calib ?? recorded?.calib;
-    const preprocess = opts.preprocess ?? (opts.calib === undefined ? recorded?.preprocess : undefined);
-    const model = loadModel(modelFile);
-    inferShapes(model, { inputShapes: plan.model.inputShapes });
-    const ctx = new PassContext();
-    calibration = loadCalibration(model, { calib, preprocess, ...(opts.progress ? { progress: opts.progress } : {}) }, ctx);
-    warnings.push(...ctx.diagnostics);
+  // The plan's own data unless the user names other data; split reads it once and says what it read.
+  const recorded = recordedCalib(plan);
+  const calib = opts.calib ?? recorded?.calib;
+  const preprocess = opts.preprocess ?? (opts.calib === undefined ? recorded?.preprocess : undefined);
+  const run = await runSplit({
+    model: modelFile,
+    cut: c.cutTensors,
+    ...(lossy ? { compress: c.compress, ...(calib !== undefined ? { calib } : {}), ...(preprocess !== undefined ? { preprocess } : {}) } : {}),
+    shapes: plan.model.inputShapes,
+    outDir: opts.outDir,
+    toolVersion: opts.toolVersion,
+    ...(opts.modelName !== undefined ? { modelName: opts.modelName } : {}),
+    ...(opts.progress ? { progress: opts.progress } : {}),
+  });
+  if (run.calibration) {
     if (plan.calibration) {
-      const diffs = provenanceDifferences(plan.calibration, calibration.provenance);
+      const diffs = provenanceDifferences(plan.calibration, run.calibration.provenance);
       if (diffs.length) {
         warnings.push({
           level: 'warning',
           code: 'W_CALIB_DIFFERS',
-          message: `this build calibrates on other data than the plan certified its fidelity on: ${diffs.join('; ')}; the figures below are this bundle's, not the plan's`,
+          message: `this build calibrated on other data than the plan certified its fidelity on: ${diffs.join('; ')}; the figures below are this bundle's, not the plan's`,
         });
       }
     } else {
@@ -95,16 +98,6 @@ export async function runBuild(opts: BuildOptions): Promise<BuildRun> {
       });
     }
   }
-  const run = await runSplit({
-    model: modelFile,
-    cut: c.cutTensors,
-    ...(lossy ? { compress: c.compress, ...(calibration ? { calibration } : {}) } : {}),
-    shapes: plan.model.inputShapes,
-    outDir: opts.outDir,
-    toolVersion: opts.toolVersion,
-    ...(opts.modelName !== undefined ? { modelName: opts.modelName } : {}),
-    ...(opts.progress ? { progress: opts.progress } : {}),
-  });
   const measured = run.fidelity ? fidelitySummary(run.fidelity) : null;
   const certified = plan.chosenFidelity;
   if (measured && certified) {

@@ -33,8 +33,6 @@ export interface SplitOptions {
   calib?: string;
   /** How calibration images become inputs (a preset or key=value list). */
   preprocess?: string;
-  /** Calibration already read (plan and build pass theirs, so the data is read once and recorded). */
-  calibration?: Calibration;
   progress?: ProgressSink;
   outDir: string;
   toolVersion: string;
@@ -107,7 +105,7 @@ export async function runSplit(opts: SplitOptions): Promise<SplitRun> {
   let calibration: Calibration | null = null;
   if (spec.stages.length > 0) {
     try {
-      calibration = opts.calibration ?? loadCalibration(model, { calib: opts.calib, preprocess: opts.preprocess, ...(opts.progress ? { progress: opts.progress } : {}) }, ctx);
+      calibration = loadCalibration(model, { calib: opts.calib, preprocess: opts.preprocess, ...(opts.progress ? { progress: opts.progress } : {}) }, ctx);
       const measured = await compressAndMeasure(model, split, spec, calibration, { ctx, ...(opts.progress ? { progress: opts.progress } : {}) });
       fidelity = measured.fidelity;
       input = compressedBundleInput(input, measured.compressed, formatCompressSpec(spec), calibration, fidelity);

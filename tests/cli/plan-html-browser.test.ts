@@ -3,7 +3,7 @@
 // and a hostile tensor name loads without console errors or requests, the charts have size,
 // the scatter's axes carry tick labels that do not overlap, and every candidate is drawn.
 
-import { execFileSync } from 'node:child_process';
+import { chromiumPath } from '../helpers/chromium.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -15,13 +15,6 @@ import { type Plan, planSplit } from '../../src/search/plan.js';
 import { devicePreset, linkPreset } from '../../src/search/profiles.js';
 import { fixtures, tmpDir } from '../helpers/fixtures.js';
 
-function chromiumPath(): string | undefined {
-  try {
-    return execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
 const executablePath = chromiumPath();
 const HOSTILE = `</title><script>alert("x")</script><img src=x onerror='alert(1)'>&amp;`;
 

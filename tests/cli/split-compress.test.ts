@@ -1,6 +1,7 @@
 // splitc split --compress end to end: calibration on real text-line images, fidelity in
 // the manifest, exact wire bytes, and the compressed bundle served and used for real
 // (generated edge module on onnxruntime-web → generated cloud server).
+import { codeOfAsync } from '../helpers/codes.js';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -11,7 +12,6 @@ import { imageSamples, modelInputs, parseImagePreprocess } from '../../src/searc
 import { toOrtFeeds } from '../../src/search/calibrate.js';
 import { loadModel } from '../../src/ir/serde/io.js';
 import { inferShapes } from '../../src/passes/shape/index.js';
-import { SplitcError } from '../../src/ir/errors.js';
 import { fixtures, repoRoot } from '../helpers/fixtures.js';
 import { pythonOnnx, SYSTEM_PYTHON } from '../helpers/onnx-oracle.js';
 import { parsePbtxt, type PbMessage } from '../helpers/pbtxt.js';
@@ -175,15 +175,7 @@ describe('splitc split --compress on the classifier with real text-line images',
   });
 
   it('bad calibration arguments are coded errors', async () => {
-    const codeOf = async (p: Promise<unknown>) => {
-      try {
-        await p;
-      } catch (e) {
-        if (e instanceof SplitcError) return e.code;
-        throw e;
-      }
-      return undefined;
-    };
+    const codeOf = codeOfAsync;
     const out = path.join(root, 'never');
     const run = (calib: string, preprocess?: string) =>
       runSplit({ model: cls.path, cutAfter: 'p2o.Div.8', compress: 'int8', calib, ...(preprocess !== undefined ? { preprocess } : {}), outDir: out, toolVersion: '0.1.0' });

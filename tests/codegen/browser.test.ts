@@ -4,7 +4,7 @@
 // another origin (it answers CORS preflights for the page's origin). The answer must match
 // the original model in onnxruntime-node.
 
-import { execFileSync } from 'node:child_process';
+import { chromiumPath } from '../helpers/chromium.js';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,13 +15,6 @@ import { fixtures, repoRoot } from '../helpers/fixtures.js';
 import { runOrt, seededFloatInputs } from '../helpers/onnx-oracle.js';
 import { buildFixtureBundle, compareFloat, firstResizeCut, middleCut, projectDir, startCloud, type CloudServer } from './helpers.js';
 
-function chromiumPath(): string | undefined {
-  try {
-    return execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
 const executablePath = chromiumPath();
 const TOKEN = 'browser-secret-token';
 const ORT_DIST = path.join(repoRoot, 'node_modules/onnxruntime-web/dist');

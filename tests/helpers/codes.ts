@@ -10,3 +10,14 @@ export function codeOf(f: () => unknown): string | undefined {
   }
   return undefined;
 }
+
+/** The error code an async call fails with (undefined when it succeeds); non-splitc errors propagate. */
+export async function codeOfAsync(p: Promise<unknown> | (() => Promise<unknown>)): Promise<string | undefined> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (e) {
+    if (e instanceof SplitcError) return e.code;
+    throw e;
+  }
+  return undefined;
+}

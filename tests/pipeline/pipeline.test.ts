@@ -2,10 +2,10 @@
 // validated on read; build reproduces the plan's calibration and prints the same figures, or
 // says loudly that they differ; over other exporters' idioms, every built plan recomposes the
 // model within its certified fidelity and sends no constant.
+import { codeOfAsync } from '../helpers/codes.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SplitcError } from '../../src/ir/errors.js';
 import { loadModel } from '../../src/ir/serde/io.js';
 import { runBuild } from '../../src/pipeline/build.js';
 import { readPlanFile, validatePlanFile } from '../../src/pipeline/plan-file.js';
@@ -21,16 +21,6 @@ function slowEdgeProfile(dir: string): string {
   const phone = devicePreset('phone-wasm')!;
   fs.writeFileSync(file, JSON.stringify({ ...phone, name: 'slow-edge', latency: { ...phone.latency, slowdown: 300 } }));
   return file;
-}
-
-async function codeOfAsync(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof SplitcError) return e.code;
-    throw e;
-  }
-  return undefined;
 }
 
 /** A plan whose choice is a lossy split measured on random data (low-power edge, wifi). */

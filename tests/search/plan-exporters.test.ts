@@ -16,6 +16,7 @@ import { devicePreset, linkPreset, modelSha256Of } from '../../src/search/profil
 import { nodeFeatures } from '../../src/search/latency-fit.js';
 import { exporterFixtures } from '../helpers/fixtures.js';
 import { codeOf } from '../helpers/codes.js';
+import { seededFloatInputs } from '../helpers/onnx-oracle.js';
 
 /**
  * An oracle independent of src/ir/constants.ts: the values that data flows into from a real
@@ -41,16 +42,6 @@ async function runModel(m: Model | Uint8Array, feeds: Record<string, ort.Tensor>
   return out;
 }
 
-function seeded(dims: number[], seed: number): Float32Array {
-  const a = new Float32Array(dims.reduce((x, y) => x * y, 1));
-  let s = seed;
-  for (let i = 0; i < a.length; i++) {
-    s = (s * 1103515245 + 12345) >>> 0;
-    a[i] = s / 2 ** 31 - 1;
-  }
-  return a;
-}
-
 describe.each(exporterFixtures().map((f) => [f.file, f] as const))('%s', (_name, f) => {
   it('no candidate of any plan over devices × links × compressions sends a constant', async () => {
     const { model, bytes } = loadModelWithBytes(f.path);
@@ -74,9 +65,7 @@ describe.each(exporterFixtures().map((f) => [f.file, f] as const))('%s', (_name,
     }
     expect(candidates).toBeGreaterThan(9);
     // every chosen cut splits the model and the halves recompose the original
-    const dims = Object.values(f.inputShapes)[0]!;
-    const inputName = Object.keys(f.inputShapes)[0]!;
-    const feeds = { [inputName]: new ort.Tensor('float32', seeded(dims, 7), dims) };
+    const feeds = seededFloatInputs(f.inputShapes, 7);
     const reference = await runModel(new Uint8Array(bytes), feeds);
     for (const key of chosen) {
       const split = splitModel(model, JSON.parse(key) as string[]);

@@ -2,6 +2,7 @@
 // synthetic noiseless data, then onnxruntime on the (small) classifier fixture (what is timed,
 // how the phases take turns), `runProfile` end to end, and option errors. No assertion depends
 // on how fast this machine is.
+import { codeOfAsync } from '../helpers/codes.js';
 import { constantPredicate, isConstantNode } from '../../src/ir/constants.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -54,16 +55,6 @@ function computeNodeNames(file: string): string[] {
   const m = loadModel(file);
   const isConst = constantPredicate();
   return [...m.graph.nodes].filter((n) => !isConstantNode(n, isConst)).map((n) => n.name);
-}
-
-async function codeOfAsync(f: () => Promise<unknown>): Promise<string | undefined> {
-  try {
-    await f();
-  } catch (e) {
-    if (e instanceof SplitcError) return e.code;
-    throw e;
-  }
-  return undefined;
 }
 
 // ---------------------------------------------------------------- trace → medians
