@@ -131,3 +131,24 @@ describe.each(exporterFixtures().map((f) => [f.file, f] as const))('plan → bui
     expect(built.length).toBeGreaterThan(0);
   });
 });
+
+describe('the planner on inputs a compression stage cannot reduce', () => {
+  const tiny = exporterFixtures().find((f) => f.file === 'torch_resnet_tiny_op13.onnx')!;
+  // The issue's command (`--compress-options pca=16 … --min-agreement 0.9`) aborted with
+  // E_COMPRESS "pca=16 reduces none of the cut tensors ('input' …)": the input has 3 channels.
+  it('plans with pca=16 on a 3-channel input, and builds the cloud-only plan with its input compressed', async () => {
+    const dir = tmpDir();
+    const out = path.join(dir, 'plan.json');
+    const { plan } = await runPlan({ model: tiny.path, edge: slowEdgeProfile(dir), cloud: 'cloud-cpu', link: '3g', compressOptions: 'pca=16,int8', minAgreement: 0.9, calib: 'random:16', shapes: tiny.inputShapes, out, toolVersion: 'test' });
+    expect(plan.candidates.some((c) => c.compress === 'pca=16')).toBe(true);
+    expect(plan.chosen).toMatchObject({ kind: 'cloud-only', compress: 'int8', cutTensors: ['input'] });
+    const run = await runBuild({ plan: out, outDir: path.join(dir, 'bundle'), toolVersion: 'test' });
+    expect(run.report.cut.tensors).toEqual(['input']);
+    expect(run.report.compression.spec).toBe('int8');
+    expect(run.measured).toEqual(run.certified);
+    expect(run.measured!.agreement).toBeGreaterThanOrEqual(0.9);
+    // the edge part only quantises the input: no compute node of the model runs there
+    const edge = loadModel(path.join(dir, 'bundle/edge', fs.readdirSync(path.join(dir, 'bundle/edge')).find((f) => f.endsWith('.onnx'))!));
+    expect([...edge.graph.nodes].every((n) => !['Conv', 'Gemm', 'MatMul'].includes(n.opType))).toBe(true);
+  });
+});
