@@ -1,10 +1,10 @@
-// Imports point downward only: ir ← passes ← search ← codegen/runtime ← pipeline ← cli.
+// Imports point downward only: ir ← passes ← search ← codegen/runtime ← audit ← pipeline ← cli.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect, it } from 'vitest';
 import { repoRoot } from './helpers/fixtures.js';
 
-const LAYER: Record<string, number> = { ir: 0, passes: 1, search: 2, codegen: 3, runtime: 3, pipeline: 4, cli: 5 };
+const LAYER: Record<string, number> = { ir: 0, passes: 1, search: 2, codegen: 3, runtime: 3, audit: 4, pipeline: 5, cli: 6 };
 const FORBIDDEN_IN_IR = ['onnxruntime-node', 'onnxruntime-web', 'ts-morph', 'protobufjs', 'onnx-proto'];
 
 function* sources(dir: string): Iterable<string> {

@@ -28,6 +28,9 @@ export type ErrorCode =
   | 'E_PROFILER' // measuring latencies failed (the backend could not run the model or gave no profile)
   | 'E_PLAN' // a plan file is unreadable or does not match the model it names
   | 'E_CONSTRAINT' // no cut satisfies the plan's constraints (names the constraint)
+  // audit/ (inversion-risk audit)
+  | 'E_AUDIT' // a cut cannot be audited (input not an image batch, nothing differentiable crosses the cut, bad probes)
+  | 'E_RISK' // --fail-on: a cut reached the risk level that fails the run
   // runtime/ (server, client, wire format); the wire codes are kserve.ts's WireErrorCode
   | 'E_MODEL_LOAD' // onnxruntime could not load a model to serve, or it has inputs the protocol cannot carry
   | 'E_REQUEST_MALFORMED' // not JSON, not an infer request, bad binary framing

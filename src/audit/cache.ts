@@ -1,0 +1,61 @@
+// Results of an attack on a cut, cached by everything that decides them: the model's bytes,
+// the cut, the compression constants, the attack and its budget, the probes (and auxiliary
+// data), the seed. One file per result: a JSON header line, then the reconstructions as
+// float32. Written to a temporary name and renamed, so a crash never leaves half a file.
+
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { AttackResult } from './types.js';
+
+/** Bumped when what an attack computes changes: old entries are then never read. */
+export const CACHE_VERSION = 1;
+
+export function defaultCacheDir(): string {
+  const base = process.env.XDG_CACHE_HOME && path.isAbsolute(process.env.XDG_CACHE_HOME) ? process.env.XDG_CACHE_HOME : path.join(os.homedir(), '.cache');
+  return path.join(base, 'splitc', 'audit');
+}
+
+export function cacheKey(parts: Record<string, unknown>): string {
+  return createHash('sha256').update(JSON.stringify({ v: CACHE_VERSION, ...parts })).digest('hex');
+}
+
+export function readCached(dir: string, key: string): AttackResult | null {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(path.join(dir, `${key}.bin`));
+  } catch {
+    return null;
+  }
+  const nl = bytes.indexOf(10);
+  if (nl < 0) return null;
+  try {
+    const head = JSON.parse(bytes.subarray(0, nl).toString('utf8')) as Omit<AttackResult, 'reconstructions'> & { lengths: number[] };
+    const body = bytes.subarray(nl + 1);
+    const floats = new Float32Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength));
+    const total = head.lengths.reduce((a, n) => a + n, 0);
+    if (floats.length !== total) return null;
+    const reconstructions: Float32Array[] = [];
+    let at = 0;
+    for (const n of head.lengths) {
+      reconstructions.push(floats.slice(at, at + n));
+      at += n;
+    }
+    const { lengths: _lengths, ...rest } = head;
+    return { ...rest, reconstructions };
+  } catch {
+    return null; // an unreadable entry is a miss, never an error
+  }
+}
+
+export function writeCached(dir: string, key: string, result: AttackResult): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const { reconstructions, ...rest } = result;
+  const head = Buffer.from(`${JSON.stringify({ ...rest, lengths: reconstructions.map((r) => r.length) })}\n`, 'utf8');
+  const body = Buffer.concat(reconstructions.map((r) => Buffer.from(r.buffer, r.byteOffset, r.byteLength)));
+  const file = path.join(dir, `${key}.bin`);
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, Buffer.concat([head, body]));
+  fs.renameSync(tmp, file);
+}
