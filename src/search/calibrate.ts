@@ -123,7 +123,8 @@ export async function calibrateSplit(split: SplitResult, samples: readonly Calib
   });
   const session = await createSession(split.edge, opts);
   const fetches = targets.map((t) => t.name);
-  const passes = needs.projectedStats && spec.stages[0]?.kind === 'pca' ? 2 : 1;
+  const pca = spec.stages.find((s) => s.kind === 'pca');
+  const passes = needs.projectedStats && pca ? 2 : 1;
   const runs = { done: 0, total: fetches.length ? passes * samples.length : 0 };
   const ran = (): void => {
     runs.done++;
@@ -141,9 +142,8 @@ export async function calibrateSplit(split: SplitResult, samples: readonly Calib
     targets.forEach((t, i) => (result[t.name] = { raw: raw[i]!.result() } as CutTensorStats));
     if (!needs.projectedStats || targets.length === 0) return result;
 
-    // second pass: statistics of the PCA projection the edge will send
-    const pca = spec.stages[0]!;
-    if (pca.kind !== 'pca') return result;
+    // second pass: statistics of the PCA projection the edge will send (of the clean tensor: defences before it are random)
+    if (pca?.kind !== 'pca') return result;
     const bases = targets.map((t) => (pca.k <= (t.dims[t.axis] ?? 0) ? pcaBasis(result[t.name]!.raw, pca.k) : undefined));
     const projected = targets.map((t, i) => {
       const d = [...t.dims];
@@ -170,7 +170,7 @@ export async function calibrateSplit(split: SplitResult, samples: readonly Calib
 
 /**
  * Calibrate on `samples` and insert the bottleneck: the one call the CLI and the search need.
- * `opts.onProgress` counts the calibration runs (none for a spec that needs no statistics, fp16).
+ * `opts.onProgress` counts the calibration runs (none for a spec that needs no statistics: fp16, dropout).
  */
 export async function calibrateAndCompress(
   split: SplitResult,
@@ -178,6 +178,6 @@ export async function calibrateAndCompress(
   samples: readonly CalibSample[],
   opts: Omit<CalibrateOptions, 'spec'> = {},
 ): Promise<{ compressed: CompressedSplit; stats: SplitStats }> {
-  const stats = spec.stages.some((s) => s.kind !== 'fp16') ? await calibrateSplit(split, samples, { ...opts, spec }) : {};
+  const stats = spec.stages.some((s) => s.kind !== 'fp16' && s.kind !== 'dropout') ? await calibrateSplit(split, samples, { ...opts, spec }) : {};
   return { compressed: compressSplit(split, spec, stats, opts.ctx), stats };
 }

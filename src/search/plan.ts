@@ -378,7 +378,8 @@ function lossRank(spec: CompressSpec): number {
   for (const s of spec.stages) {
     if (s.kind === 'pca') r += 1;
     else if (s.kind === 'fp16') r += 1;
-    else r += s.bits === 8 ? 2 : s.bits === 4 ? 3 : 4;
+    else if (s.kind === 'quant') r += s.bits === 8 ? 2 : s.bits === 4 ? 3 : 4;
+    else r += 1; // a defence (noise, dropout) loses fidelity too
   }
   return r;
 }

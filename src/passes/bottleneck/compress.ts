@@ -1,6 +1,7 @@
 // The bottleneck transform: given a split and a compression spec with calibration
 // statistics, append encoders to the end of the edge graph (before its wire outputs) and
-// decoders to the start of the cloud graph (after its wire inputs). Every constant is
+// decoders to the start of the cloud graph (after its wire inputs). Defences (noise,
+// channel dropout) run first on the edge and have no decoder. Every constant is
 // baked into the graphs, so any ONNX runtime (Triton included) serves the cloud side.
 // Statistics and constants are per sample; a batch dim stays the wire's dim 0 (sub-byte
 // codes are packed per sample), so servers can still stack requests along it.
@@ -11,10 +12,20 @@ import { SplitcError } from '../../ir/errors.js';
 import { type Dim, Model, tensorType, Value } from '../../ir/graph.js';
 import type { SplitResult } from '../cut.js';
 import type { PassContext } from '../pass.js';
-import { Emitter } from './emit.js';
+import { Emitter, floatAttr } from './emit.js';
 import { type PcaBasis, pcaBasis } from './pca.js';
 import { codesPerByte, packedBytes, type QuantParams, quantParams } from './quant.js';
-import { type CompressSpec, type CompressStage, defaultChannelAxis, formatCompressSpec, normalizeAxis, type QuantBits, type QuantStage } from './spec.js';
+import {
+  type CompressSpec,
+  type CompressStage,
+  defaultChannelAxis,
+  formatCompressSpec,
+  isDefence,
+  normalizeAxis,
+  type QuantBits,
+  type QuantStage,
+  specChannelAxis,
+} from './spec.js';
 import type { TensorStats } from './stats.js';
 
 /** Calibration statistics of one cut tensor: of the tensor itself, and of its PCA projection when a quantizer follows pca. */
@@ -26,6 +37,24 @@ export type SplitStats = Record<string, CutTensorStats>;
 
 /** The constants of one stage, JSON-serialisable (for the manifest and for JS clients). */
 export type StageConstants =
+  | {
+      kind: 'noise';
+      /** Absolute standard deviation of the added noise: one per channel along `axis`, or one (axis null). */
+      sigma: number[];
+      axis: number | null;
+      /** The spec's S: sigma = S × the calibrated std. */
+      relative: number;
+      /** The RandomNormalLike seed when the spec was seeded (tests, measurements); absent = fresh noise every run. */
+      seed?: number;
+    }
+  | {
+      kind: 'dropout';
+      /** Probability that a channel of a sample is zeroed; kept channels are scaled by 1/(1−p). */
+      p: number;
+      /** The channel axis: the mask is 1 on every other axis but the batch dim. */
+      axis: number;
+      seed?: number;
+    }
   | {
       kind: 'pca';
       axis: number;
@@ -120,6 +149,7 @@ interface TensorPlan {
   pcaSkipped?: boolean;
 }
 
+const NO_PCA = 'no pca';
 const staticDims = (dims: Dim[] | null): dims is number[] => !!dims && dims.every((d) => typeof d === 'number');
 const product = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
 
@@ -167,8 +197,8 @@ function checkStats(source: string, stats: TensorStats | undefined, dims: number
   return stats;
 }
 
-/** Decide constants for one cut tensor (pure; throws before any graph is touched). */
-function planTensor(source: string, value: Value, spec: CompressSpec, stats: CutTensorStats | undefined): TensorPlan {
+/** Decide constants for one cut tensor, the `index`-th (pure; throws before any graph is touched). */
+function planTensor(source: string, value: Value, spec: CompressSpec, stats: CutTensorStats | undefined, index: number): TensorPlan {
   const t = value.tensorType;
   const dtype = t?.dtype ?? DataType.UNDEFINED;
   const dims = t?.shape ? [...t.shape] : [];
@@ -180,19 +210,46 @@ function planTensor(source: string, value: Value, spec: CompressSpec, stats: Cut
   if (spec.stages.length === 1 && spec.stages[0]!.kind === 'fp16' && dtype === DataType.FLOAT16) {
     return { ...plan, passthrough: 'already float16' };
   }
-  const needsStatic = spec.stages.some((s) => s.kind !== 'fp16');
+  const needsStatic = spec.stages.some((s) => s.kind !== 'fp16' && s.kind !== 'dropout');
   const sample = sampleDims(dims);
   if (needsStatic && !(t?.shape && staticDims(sample))) {
-    throw new SplitcError('E_COMPRESS', `cut tensor '${source}' has shape [${t?.shape?.map(String).join(',') ?? '?'}]; quantization and pca need static dims past a leading batch dim`, {
+    throw new SplitcError('E_COMPRESS', `cut tensor '${source}' has shape [${t?.shape?.map(String).join(',') ?? '?'}]; quantization, pca and noise need static dims past a leading batch dim`, {
       hint: 'fix the input shapes (--shape x=Nx3x224x224 or x=1x3x224x224) so every cut tensor has static dims, or use fp16',
     });
   }
+  if (!t?.shape && spec.stages.some((s) => s.kind === 'dropout')) {
+    throw new SplitcError('E_COMPRESS', `cut tensor '${source}' has no known rank; channel dropout needs one`, { hint: 'fix the input shapes (--shape) so shapes can be inferred' });
+  }
   // per sample from here on: statistics are gathered and constants computed for batch 1
+  // (dropout alone allows symbolic dims: it only needs the rank)
   let curDims = sample as number[];
   const rank = curDims.length;
   let pcaAxis: number | undefined;
+  // the axis the raw statistics run along: pca's, else the quantizer's, else the default
+  const statsAxis = (what: string): number => {
+    const a = specChannelAxis(spec, rank);
+    if (a < 0) throw new SplitcError('E_COMPRESS', `the spec's channel axis is outside the rank-${rank} tensor '${source}' (for ${what})`, { hint: 'axis=1 for NCHW, axis=-1 for the last axis' });
+    return a;
+  };
   for (const stage of spec.stages) {
-    if (stage.kind === 'pca') {
+    if (stage.kind === 'noise') {
+      const perChannel = stage.granularity !== 'tensor' && rank > 0;
+      const axis = perChannel ? statsAxis('noise') : null;
+      const raw = checkStats(source, stats?.raw, curDims, axis ?? stats?.raw.channelAxis ?? defaultChannelAxis(rank), 'noise');
+      const std = perChannel ? raw.channels.map((c) => c.std) : [raw.whole.std];
+      plan.stages.push({
+        kind: 'noise',
+        sigma: std.map((v) => stage.sigma * v),
+        axis,
+        relative: stage.sigma,
+        ...(spec.seed !== undefined ? { seed: spec.seed + 2 * index } : {}),
+      });
+      plan.describe.push(`noise σ=${stage.sigma}×std ${axis === null ? 'per-tensor' : `per-channel(axis ${axis})`}`);
+    } else if (stage.kind === 'dropout') {
+      const axis = statsAxis('dropout');
+      plan.stages.push({ kind: 'dropout', p: stage.p, axis, ...(spec.seed !== undefined ? { seed: spec.seed + 2 * index + 1 } : {}) });
+      plan.describe.push(`dropout p=${stage.p} per-channel(axis ${axis})`);
+    } else if (stage.kind === 'pca') {
       const axis = stage.axis === undefined ? defaultChannelAxis(rank) : normalizeAxis(stage.axis, rank);
       if (axis === undefined || rank === 0) {
         throw new SplitcError('E_COMPRESS', `pca axis ${stage.axis} is outside the rank-${rank} tensor '${source}'`, { hint: 'axis=1 for NCHW, axis=-1 for the last axis' });
@@ -205,7 +262,7 @@ function planTensor(source: string, value: Value, spec: CompressSpec, stats: Cut
       const C = curDims[axis]!;
       if (stage.k > C) {
         // multi-tensor cuts mix channel counts: pca=K means "at most K channels"
-        plan.describe.push(`no pca (${C} ≤ ${stage.k} channels)`);
+        plan.describe.push(`${NO_PCA} (${C} ≤ ${stage.k} channels)`);
         plan.pcaSkipped = true;
         continue;
       }
@@ -266,6 +323,9 @@ function planTensor(source: string, value: Value, spec: CompressSpec, stats: Cut
   return plan;
 }
 
+/** The spec applies no stage to a tensor but defences: the cloud receives the defended tensor as it is. */
+const defencesOnly = (plan: TensorPlan): boolean => plan.stages.every((s) => s.kind === 'noise' || s.kind === 'dropout');
+
 function cloneModel(m: Model): Model {
   const c = new Model(cloneGraph(m.graph, new Map()), m.irVersion);
   c.opsetImports.clear();
@@ -288,13 +348,16 @@ function channelShape(rank: number, axis: number, c: number): number[] {
 
 /** Spec text of the stages actually applied to one tensor. */
 function stageText(s: StageConstants): string {
+  if (s.kind === 'noise') return `noise=${s.relative}${s.axis === null ? ':tensor' : ''}`;
+  if (s.kind === 'dropout') return `dropout=${s.p}`;
   if (s.kind === 'pca') return `pca=${s.k}:axis=${s.axis}`;
   if (s.kind === 'fp16') return 'fp16';
   return `int${s.bits}${s.granularity === 'channel' ? `:channel:axis=${s.axis}` : ':tensor'}${s.range === 'minmax' ? '' : `:${s.range}`}`;
 }
 
 function wireTag(plan: TensorPlan): string {
-  return plan.stages.map((s) => (s.kind === 'pca' ? `pca${s.k}` : s.kind === 'fp16' ? 'fp16' : `q${s.bits}`)).join('.');
+  const tag = (s: StageConstants): string => (s.kind === 'pca' ? `pca${s.k}` : s.kind === 'fp16' ? 'fp16' : s.kind === 'noise' ? 'noise' : s.kind === 'dropout' ? 'drop' : `q${s.bits}`);
+  return plan.stages.map(tag).join('.');
 }
 
 /** Edge side: encode `x` (the cut value) through the plan's stages; returns the wire value. */
@@ -311,7 +374,13 @@ function emitEncoder(em: Emitter, x: Value, plan: TensorPlan, wireName: string):
   plan.stages.forEach((s, i) => {
     const last = i === plan.stages.length - 1;
     const outName = last ? wireName : `${base}.${wireTag({ ...plan, stages: plan.stages.slice(0, i + 1) })}`;
-    if (s.kind === 'pca') {
+    if (s.kind === 'noise' || s.kind === 'dropout') {
+      // a defended float16/double tensor with no coder after it goes back to its own dtype: defences add no bytes
+      const restore = last && plan.dtype !== DataType.FLOAT;
+      const name = restore ? `${outName}.f32` : outName;
+      cur = s.kind === 'noise' ? emitNoise(em, cur, s, dims, name) : emitDropout(em, cur, s, dims, plan.batch !== null, name);
+      if (restore) cur = em.cast(cur, plan.dtype, { name: outName, shape: dims });
+    } else if (s.kind === 'pca') {
       const C = s.channels;
       const K = s.k;
       const outDims = [...dims];
@@ -361,6 +430,43 @@ function emitEncoder(em: Emitter, x: Value, plan: TensorPlan, wireName: string):
   return cur;
 }
 
+const randomSeed = (seed: number | undefined): Record<string, ReturnType<typeof floatAttr>> => (seed === undefined ? {} : { seed: floatAttr('seed', seed) });
+
+/** x + σ·z, z ~ N(0, 1) drawn afresh on every run (RandomNormalLike: x's shape, batch dim included). */
+function emitNoise(em: Emitter, x: Value, s: StageConstants & { kind: 'noise' }, dims: Dim[], outName: string): Value {
+  const f = DataType.FLOAT;
+  const sigma = em.constant(`${outName}.sigma`, f, s.axis === null ? [] : channelShape(dims.length, s.axis, s.sigma.length), s.sigma);
+  const z = em.op('RandomNormalLike', [x], { name: `${outName}.z`, dtype: f, shape: dims }, randomSeed(s.seed));
+  const scaled = em.op('Mul', [z, sigma], { name: `${outName}.scaled`, dtype: f, shape: dims });
+  return em.op('Add', [x, scaled], { name: outName, dtype: f, shape: dims });
+}
+
+/**
+ * x · mask, one mask value per sample and channel: floor(u) with u uniform in [1−p, 2−p) is 1
+ * with probability 1−p, else 0, then × 1/(1−p) so the expected value is x. The mask's shape
+ * comes from a 1-element Slice of x on every other axis (batch and channel kept), so a
+ * symbolic batch dim needs no Shape arithmetic.
+ */
+function emitDropout(em: Emitter, x: Value, s: StageConstants & { kind: 'dropout' }, dims: Dim[], hasBatch: boolean, outName: string): Value {
+  const f = DataType.FLOAT;
+  const axes = dims.map((_, i) => i).filter((i) => i !== s.axis && !(i === 0 && hasBatch) && dims[i] !== 1);
+  const maskDims = dims.map((d, i) => (axes.includes(i) ? 1 : d));
+  const template = axes.length
+    ? em.slice(
+        x,
+        axes.map(() => 0),
+        axes.map(() => 1),
+        axes,
+        { name: `${outName}.template`, dtype: f, shape: maskDims },
+      )
+    : x;
+  const u = em.op('RandomUniformLike', [template], { name: `${outName}.u`, dtype: f, shape: maskDims }, { low: floatAttr('low', 1 - s.p), high: floatAttr('high', 2 - s.p), ...randomSeed(s.seed) });
+  const keep = em.op('Floor', [u], { name: `${outName}.keep`, dtype: f, shape: maskDims });
+  const gain = em.constant(`${outName}.gain`, f, [], [1 / (1 - s.p)]);
+  const mask = em.op('Mul', [keep, gain], { name: `${outName}.mask`, dtype: f, shape: maskDims });
+  return em.op('Mul', [x, mask], { name: outName, dtype: f, shape: dims });
+}
+
 /** Cloud side: decode the wire value back to a tensor of the cut's dtype and dims. */
 function emitDecoder(em: Emitter, wire: Value, plan: TensorPlan): Value {
   const base = plan.source;
@@ -378,11 +484,15 @@ function emitDecoder(em: Emitter, wire: Value, plan: TensorPlan): Value {
   const lead: Dim[] = plan.batch === null ? [] : [plan.batch];
   const keep = lead.map(() => 0);
   let cur = wire;
+  // defences only: the cloud takes the wire tensor as the cut tensor (an Identity gives it the cut's name back)
+  if (defencesOnly(plan) && cur.dtype === plan.dtype) return em.op('Identity', [cur], { name: `${base}.received`, dtype: plan.dtype, shape: plan.dims });
   for (let i = plan.stages.length - 1; i >= 0; i--) {
     const s = plan.stages[i]!;
     const dims = stageDims[i]!;
     const name = `${base}.dec${i}`;
-    if (s.kind === 'quant') {
+    if (s.kind === 'noise' || s.kind === 'dropout') {
+      continue; // nothing to undo
+    } else if (s.kind === 'quant') {
       let codes: Value;
       if (s.bits === 8) {
         codes = em.cast(cur, DataType.FLOAT, { name: `${name}.codes`, shape: dims });
@@ -450,10 +560,14 @@ function transposeFlat(rows: number[][], r: number, c: number): number[] {
 export function compressSplit(split: SplitResult, spec: CompressSpec, stats: SplitStats = {}, ctx?: PassContext): CompressedSplit {
   const specText = formatCompressSpec(spec);
   const edgeValues = new Map(split.edge.graph.outputs.map((v) => [v.name, v]));
-  const plans = split.cutTensors.map((name) => {
+  if (spec.seed !== undefined && !(Number.isInteger(spec.seed) && spec.seed >= 0 && spec.seed + 2 * split.cutTensors.length <= 2 ** 24)) {
+    // the Random ops' seed is a float attribute: keep every derived seed an exact float32 integer
+    throw new SplitcError('E_BAD_ARGUMENT', `compression seed ${spec.seed} is not an integer in [0, 2^24 − 2·tensors]`, { hint: 'seed the defences with a small non-negative integer' });
+  }
+  const plans = split.cutTensors.map((name, i) => {
     const v = edgeValues.get(name);
     if (!v) throw new SplitcError('E_COMPRESS', `cut tensor '${name}' is not an output of the edge model`, { hint: 'compress the SplitResult that splitModel returned, unmodified' });
-    return planTensor(name, v, spec, stats[name]);
+    return planTensor(name, v, spec, stats[name], i);
   });
   const pcaStage = spec.stages.find((s) => s.kind === 'pca');
   if (pcaStage && plans.some((p) => p.pcaSkipped) && !plans.some((p) => p.stages.some((s) => s.kind === 'pca'))) {
@@ -463,7 +577,7 @@ export function compressSplit(split: SplitResult, spec: CompressSpec, stats: Spl
   }
 
   for (const p of plans) {
-    if (p.pcaSkipped) ctx?.warn('W_PCA_SKIPPED', `cut tensor '${p.source}' is not projected: ${p.describe[0]}`, p.source);
+    if (p.pcaSkipped) ctx?.warn('W_PCA_SKIPPED', `cut tensor '${p.source}' is not projected: ${p.describe.find((d) => d.startsWith(NO_PCA))}`, p.source);
     for (const st of p.stages) {
       if (st.kind === 'quant' && st.approximate) {
         ctx?.warn('W_PERCENTILE_APPROX', `the ${st.range} range of '${p.source}' is estimated from a sample (the tail is deeper than the exact extremes kept)`, p.source);
@@ -563,6 +677,7 @@ export function estimateWireBytes(spec: CompressSpec, dtype: DataType, dims: rea
   let bits = dtypeBits(dtype);
   const rank = cur.length;
   for (const stage of spec.stages) {
+    if (isDefence(stage)) continue; // defences change values, not sizes
     if (stage.kind === 'pca') {
       const axis = stage.axis === undefined ? defaultChannelAxis(rank) : normalizeAxis(stage.axis, rank);
       if (axis === undefined || rank === 0 || !(axis === rank - 1 || (axis === 1 && rank >= 3))) return null;

@@ -105,7 +105,7 @@ export class Emitter {
   }
 }
 
-/** A float attribute even for integral values (Clip's min/max are FLOAT attributes). */
-function floatAttr(name: string, v: number) {
+/** A float attribute even for integral values (Clip's min/max, the Random ops' seed, low and high are FLOAT attributes). */
+export function floatAttr(name: string, v: number) {
   return { name, type: 1 as const, value: v };
 }

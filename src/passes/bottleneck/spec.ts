@@ -28,18 +28,45 @@ export interface QuantStage {
   axis?: number;
   range: RangeMode;
 }
-export type CompressStage = PcaStage | Fp16Stage | QuantStage;
+/**
+ * A defence against inversion: Gaussian noise added on the edge, its standard deviation
+ * `sigma` × the calibrated standard deviation of the cut tensor (per channel, or of the
+ * whole tensor with `:tensor`).
+ */
+export interface NoiseStage {
+  kind: 'noise';
+  /** Relative to the calibrated std (> 0). */
+  sigma: number;
+  /** undefined = per channel along the statistics' channel axis (see specChannelAxis). */
+  granularity?: 'tensor' | 'channel';
+}
+/** A defence: each channel of each sample zeroed with probability `p`, the rest scaled by 1/(1−p). */
+export interface DropoutStage {
+  kind: 'dropout';
+  p: number;
+}
+export type DefenceStage = NoiseStage | DropoutStage;
+export type CompressStage = DefenceStage | PcaStage | Fp16Stage | QuantStage;
+
+export const isDefence = (s: CompressStage): s is DefenceStage => s.kind === 'noise' || s.kind === 'dropout';
 
 /** Stages applied in order on the edge and undone in reverse order on the cloud. `[]` = none. */
 export interface CompressSpec {
   stages: CompressStage[];
+  /**
+   * Seeds the defences' random ops (noise: seed + 2·i, dropout: seed + 2·i + 1 for the i-th
+   * cut tensor) so that tests and measurements are reproducible. Not part of the text form:
+   * a shipped edge graph is never seeded (a fixed seed would let anyone who has the model
+   * replay the noise), so only code sets it.
+   */
+  seed?: number;
 }
 
 export const NO_COMPRESSION: CompressSpec = { stages: [] };
 
 const GRAMMAR_HINT =
-  "write 'none', 'fp16', 'int8', 'int4:channel', 'int8:percentile=99.99', 'pca=16', 'pca=16+int4' " +
-  '(stages joined by +: an optional pca=K first, then at most one of fp16/int8/int4/int2; options after ":")';
+  "write 'none', 'fp16', 'int8', 'int4:channel', 'int8:percentile=99.99', 'pca=16', 'pca=16+int4', 'noise=0.5+int8', 'dropout=0.25+pca=8+int4' " +
+  '(stages joined by +: optional defences noise=S and dropout=P first, then an optional pca=K, then at most one of fp16/int8/int4/int2; options after ":")';
 
 function bad(message: string, hint = GRAMMAR_HINT): SplitcError {
   return new SplitcError('E_BAD_ARGUMENT', `compression spec: ${message}`, { hint });
@@ -50,8 +77,34 @@ function parseAxis(v: string, where: string): number {
   return Number(v);
 }
 
+/** An unsigned decimal number, exponent allowed (how JS prints small ones back): the defences' parameters. */
+function parseDecimal(v: string): number | undefined {
+  return /^(\d+(\.\d*)?|\.\d+)(e[-+]?\d+)?$/i.test(v) ? Number(v) : undefined;
+}
+
 function parseStage(text: string): CompressStage {
   const [head = '', ...opts] = text.split(':').map((s) => s.trim());
+  const noise = /^noise=(.*)$/.exec(head);
+  if (noise) {
+    const sigma = parseDecimal(noise[1]!);
+    if (sigma === undefined || !(sigma > 0) || !Number.isFinite(sigma)) {
+      throw bad(`noise needs a positive standard deviation, got '${head}'`, "e.g. 'noise=0.5' adds Gaussian noise of 0.5 × the calibrated standard deviation of each channel");
+    }
+    const stage: NoiseStage = { kind: 'noise', sigma };
+    for (const o of opts) {
+      if (o !== 'tensor' && o !== 'channel') throw bad(`unknown noise option '${o}'`, "noise takes 'tensor' (one std for the whole tensor) or 'channel' (the default)");
+      if (stage.granularity && stage.granularity !== o) throw bad(`'${text}' asks for both per-tensor and per-channel noise`);
+      stage.granularity = o;
+    }
+    return stage;
+  }
+  const dropout = /^dropout=(.*)$/.exec(head);
+  if (dropout) {
+    const p = parseDecimal(dropout[1]!);
+    if (p === undefined || !(p > 0 && p < 1)) throw bad(`dropout needs a probability strictly between 0 and 1, got '${head}'`, "e.g. 'dropout=0.25' zeroes each channel with probability 0.25");
+    if (opts.length) throw bad(`'dropout' takes no options (got '${opts.join(':')}')`);
+    return { kind: 'dropout', p };
+  }
   if (head === 'fp16' || head === 'float16') {
     if (opts.length) throw bad(`'fp16' takes no options (got '${opts.join(':')}')`);
     return { kind: 'fp16' };
@@ -102,26 +155,36 @@ function parseStage(text: string): CompressStage {
   throw bad(`unknown stage '${head}'`);
 }
 
-/** Parse `none`, `fp16`, `int8`, `int4:channel`, `int8:percentile=99.99`, `pca=16+int4`, … */
+/** Parse `none`, `fp16`, `int8`, `int4:channel`, `int8:percentile=99.99`, `pca=16+int4`, `noise=0.5+int8`, … */
 export function parseCompressSpec(text: string): CompressSpec {
   const t = text.trim();
   if (t === '' || t === 'none') return { stages: [] };
-  const stages = t.split('+').map((s) => parseStage(s.trim()));
-  // pca first (at most once), then at most one element-wise coder (fp16 / intN), last.
+  const all = t.split('+').map((s) => parseStage(s.trim()));
+  // defences first (each at most once), then pca (at most once), then at most one element-wise coder (fp16 / intN), last.
+  const defences = all.filter(isDefence);
+  if (all.some((s, i) => isDefence(s) && i >= defences.length)) throw bad(`'${t}': defences (noise=, dropout=) must come before pca and the coders`, "e.g. 'noise=0.5+int8', 'dropout=0.25+pca=8+int4'");
+  for (const kind of ['noise', 'dropout'] as const) {
+    if (defences.filter((s) => s.kind === kind).length > 1) throw bad(`'${t}' has more than one ${kind} stage`, `use at most one ${kind}= stage`);
+  }
+  const stages = all.slice(defences.length);
   const pcas = stages.filter((s) => s.kind === 'pca');
   const coders = stages.filter((s) => s.kind !== 'pca');
-  if (stages.some((s, i) => i > 0 && s.kind === 'pca') || pcas.length > 1) throw bad(`'${t}': pca must come first and only once`);
+  if (stages.some((s, i) => i > 0 && s.kind === 'pca') || pcas.length > 1) throw bad(`'${t}': pca must come first (after any defences) and only once`);
   if (coders.length > 1) throw bad(`'${t}' has ${coders.length} element coders; use at most one of fp16, int8, int4, int2`);
   const pca = pcas[0];
   const coder = coders[0];
   if (pca && coder?.kind === 'quant' && coder.axis !== undefined && pca.axis !== undefined && coder.axis !== pca.axis) {
     throw bad(`'${t}': the quantizer's axis=${coder.axis} differs from the pca axis=${pca.axis}`, 'after pca the channel axis is the pca axis; drop one of the axis= options');
   }
-  return { stages };
+  return { stages: all };
 }
 
 function formatStage(s: CompressStage): string {
   switch (s.kind) {
+    case 'noise':
+      return `noise=${s.sigma}${s.granularity ? `:${s.granularity}` : ''}`;
+    case 'dropout':
+      return `dropout=${s.p}`;
     case 'fp16':
       return 'fp16';
     case 'pca':
@@ -136,7 +199,7 @@ function formatStage(s: CompressStage): string {
   }
 }
 
-/** The canonical text of a spec; `parseCompressSpec(formatCompressSpec(s))` gives `s` back. */
+/** The canonical text of a spec; `parseCompressSpec(formatCompressSpec(s))` gives `s` back (but for `seed`, which has no text form). */
 export function formatCompressSpec(spec: CompressSpec): string {
   return spec.stages.length ? spec.stages.map(formatStage).join('+') : 'none';
 }
@@ -160,6 +223,6 @@ export function specChannelAxis(spec: CompressSpec, rank: number): number {
 
 /** Whether the spec needs the channel covariance (pca) and statistics of the projected tensor (pca then intN). */
 export function specNeeds(spec: CompressSpec): { covariance: boolean; projectedStats: boolean } {
-  const pca = spec.stages[0]?.kind === 'pca';
+  const pca = spec.stages.find((s) => !isDefence(s))?.kind === 'pca';
   return { covariance: pca, projectedStats: pca && spec.stages.some((s) => s.kind === 'quant') };
 }

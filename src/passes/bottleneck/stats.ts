@@ -1,7 +1,7 @@
 // Calibration statistics of one activation tensor, gathered in one streaming pass: exact
-// min/max (whole tensor and per channel), exact extreme tails for percentile clipping
-// (bounded heaps; a seeded reservoir sample answers when a tail is too deep), and the
-// channel mean and covariance that PCA needs. Pure functions: no runtime, no files.
+// min/max, mean and standard deviation (whole tensor and per channel), exact extreme tails
+// for percentile clipping (bounded heaps; a seeded reservoir sample answers when a tail is
+// too deep), and the channel mean and covariance that PCA needs. Pure functions: no runtime, no files.
 
 import { SplitcError } from '../../ir/errors.js';
 
@@ -10,6 +10,9 @@ export interface TailSummary {
   count: number;
   min: number;
   max: number;
+  /** Mean and population standard deviation of every value seen (0 and 0 when none). */
+  mean: number;
+  std: number;
   /** The smallest values seen, ascending (at most the tail capacity). */
   low: number[];
   /** The largest values seen, descending. */
@@ -161,11 +164,12 @@ class TailAccumulator {
     if (-x > this.low.threshold) this.low.push(-x);
     this.reservoir.push(x);
   }
-  summary(): TailSummary {
+  summary(moments: { mean: number; std: number }): TailSummary {
     return {
       count: this.count,
       min: this.count ? this.min : 0,
       max: this.count ? this.max : 0,
+      ...moments,
       low: this.low.sortedDesc().map((v) => -v),
       high: this.high.sortedDesc(),
       sample: this.reservoir.sorted(),
@@ -189,6 +193,10 @@ export class TensorStatsAccumulator {
   private positions = 0;
   private samples = 0;
   private readonly vec: Float64Array;
+  // per-channel moments of x − shift (shift = the channel's first value, against cancellation)
+  private readonly shift: Float64Array;
+  private readonly shiftedSum: Float64Array;
+  private readonly shiftedSquares: Float64Array;
 
   constructor(
     readonly dims: readonly number[],
@@ -217,6 +225,9 @@ export class TensorStatsAccumulator {
       this.cross = new Float64Array(C * C);
     }
     this.vec = new Float64Array(C);
+    this.shift = new Float64Array(C);
+    this.shiftedSum = new Float64Array(C);
+    this.shiftedSquares = new Float64Array(C);
   }
 
   /** One sample's activation (C-order data of `dims`). */
@@ -226,16 +237,25 @@ export class TensorStatsAccumulator {
     if (data.length !== outer * C * inner) {
       throw new SplitcError('E_COMPRESS', `activation has ${data.length} elements, expected ${outer * C * inner} for [${this.dims.join(',')}]`);
     }
+    if (this.samples === 0 && inner > 0) for (let c = 0; c < C; c++) this.shift[c] = data[c * inner]!;
     this.samples++;
     for (let o = 0; o < outer; o++) {
       for (let c = 0; c < C; c++) {
         const ch = this.channels[c]!;
         const base = (o * C + c) * inner;
+        const shift = this.shift[c]!;
+        let s1 = 0;
+        let s2 = 0;
         for (let i = 0; i < inner; i++) {
           const x = data[base + i]!;
           ch.push(x);
           this.whole.push(x);
+          const d = x - shift;
+          s1 += d;
+          s2 += d * d;
         }
+        this.shiftedSum[c] = this.shiftedSum[c]! + s1;
+        this.shiftedSquares[c] = this.shiftedSquares[c]! + s2;
       }
     }
     const sum = this.sum;
@@ -256,13 +276,27 @@ export class TensorStatsAccumulator {
     }
   }
 
+  /** Per-channel mean and population std, and the whole tensor's (pooled from the channels). */
+  private moments(): { channels: { mean: number; std: number }[]; whole: { mean: number; std: number } } {
+    const n = this.samples * this.outer * this.inner;
+    if (n === 0) return { channels: this.channels.map(() => ({ mean: 0, std: 0 })), whole: { mean: 0, std: 0 } };
+    const channels = this.channels.map((_, c) => {
+      const m = this.shiftedSum[c]! / n;
+      return { mean: this.shift[c]! + m, variance: Math.max(0, this.shiftedSquares[c]! / n - m * m) };
+    });
+    const mean = channels.reduce((a, c) => a + c.mean, 0) / channels.length;
+    const variance = channels.reduce((a, c) => a + c.variance + (c.mean - mean) ** 2, 0) / channels.length;
+    return { channels: channels.map((c) => ({ mean: c.mean, std: Math.sqrt(c.variance) })), whole: { mean, std: Math.sqrt(variance) } };
+  }
+
   result(): TensorStats {
+    const moments = this.moments();
     const out: TensorStats = {
       dims: [...this.dims],
       channelAxis: this.channelAxis,
       samples: this.samples,
-      whole: this.whole.summary(),
-      channels: this.channels.map((c) => c.summary()),
+      whole: this.whole.summary(moments.whole),
+      channels: this.channels.map((c, i) => c.summary(moments.channels[i]!)),
     };
     if (this.sum && this.cross && this.positions > 0) {
       const C = this.channelCount;
