@@ -21,3 +21,6 @@ export { createOptimizer, scheduledLr, type Optimizer, type OptimizerConfig } fr
 export { fit, evaluateAccuracy, epochOrder, type FitOptions, type LabeledImages } from './runtime/train/fit.js';
 export { readIdx, parseIdx, loadIdxImages } from './runtime/train/idx.js';
 export { smallResNet } from './runtime/train/models.js';
+export { auditCuts, attackTarget, resolveCuts, runWhitebox, renderAuditHtml, THREAT_MODEL, type AuditReport, type AuditData, type AuditRun, type AttackName, type Budget, type RiskLevel, type AttackTarget } from './audit/index.js';
+export { psnr, ssim, riskLevel, DEFAULT_THRESHOLDS } from './audit/metrics.js';
+export { audit, type AuditOptions, type AuditPipelineRun } from './pipeline/audit.js';

@@ -11,6 +11,7 @@ import { SplitcError } from '../ir/errors.js';
 import type { Dim, Model, Value } from '../ir/graph.js';
 import type { CompressionConstants, StageConstants } from '../passes/bottleneck/compress.js';
 import { Emitter } from '../passes/bottleneck/emit.js';
+import { emitDropout, emitNoise } from '../passes/bottleneck/compress.js';
 import { splitModel } from '../passes/cut.js';
 import { inferShapes } from '../passes/shape/index.js';
 import { cloneModel } from '../runtime/train/trainer.js';
@@ -25,6 +26,8 @@ export interface TargetOptions {
   /** The bundle's compression constants (null or absent: the cut tensors cross as they are). */
   compression?: CompressionConstants | null;
   range: InputRange;
+  /** Seed of the defences' random draws in `observer` (default 1). */
+  seed?: number;
 }
 
 /** The image-like input an audit reconstructs: the model's only input, [N, C, H, W] with static C, H, W. */
@@ -57,7 +60,7 @@ function channelShape(rank: number, axis: number, n: number): number[] {
  * pca projects, quantisation rounds (a Floor, named in `floors`) and dequantizes, fp16 rounds
  * through float16. Returns the observed value.
  */
-function emitObserved(em: Emitter, x: Value, stages: readonly StageConstants[], floors: string[]): Value {
+function emitObserved(em: Emitter, x: Value, stages: readonly StageConstants[], floors: string[], random: { seed: number } | null = null): Value {
   let cur = x;
   let dims = [...(x.shape ?? [])];
   const rank = dims.length;
@@ -65,6 +68,16 @@ function emitObserved(em: Emitter, x: Value, stages: readonly StageConstants[], 
   const f = DataType.FLOAT;
   if (x.dtype !== undefined && x.dtype !== f) cur = em.cast(cur, f, { name: `${base}.f32`, shape: dims });
   for (const s of stages) {
+    if (s.kind === 'noise' || s.kind === 'dropout') {
+      // the attacker's model of E is the defence's expectation (x itself); what it observes
+      // went through one draw of it (seeded, so an audit is repeatable)
+      if (!random) continue;
+      cur =
+        s.kind === 'noise'
+          ? emitNoise(em, cur, { ...s, seed: s.seed ?? random.seed }, dims, `${base}.noise`)
+          : emitDropout(em, cur, { ...s, seed: s.seed ?? random.seed + 1 }, dims, typeof dims[0] === 'string' || dims[0] === 1, `${base}.dropout`);
+      continue;
+    }
     if (s.kind === 'pca') {
       const out = [...dims];
       out[s.axis] = s.k;
@@ -125,19 +138,26 @@ export function attackTarget(model: Model, opts: TargetOptions): AttackTarget {
   if (input.batchable) inferShapes(m, { inputShapes: shapes });
   else inferShapes(m, { inputShapes: { [input.name]: [1, ...input.dims] } });
   const split = splitModel(m, opts.cut);
-  const edge = split.edge;
-  const observed: Value[] = [];
-  const floors: string[] = [];
-  const em = new Emitter(edge.graph, edge.opset, 'end', edge.irVersion);
   const byTensor = new Map((opts.compression?.tensors ?? []).map((t) => [t.source, t]));
-  const edgeOut = new Map(edge.graph.outputs.map((v) => [v.name, v]));
-  for (const name of split.cutTensors) {
-    const v = edgeOut.get(name)!;
-    const stages = byTensor.get(name)?.stages ?? [];
-    observed.push(stages.length ? emitObserved(em, v, stages, floors) : v);
-  }
-  edge.graph.outputs.length = 0;
-  edge.graph.outputs.push(...observed);
+  const floors: string[] = [];
+  /** The edge part ending at what the cloud decodes; with `random`, the defences' draws included. */
+  const build = (edge: Model, random: { seed: number } | null): Value[] => {
+    const em = new Emitter(edge.graph, edge.opset, 'end', edge.irVersion);
+    const edgeOut = new Map(edge.graph.outputs.map((v) => [v.name, v]));
+    const out = split.cutTensors.map((name) => {
+      const v = edgeOut.get(name)!;
+      const stages = byTensor.get(name)?.stages ?? [];
+      return stages.length ? emitObserved(em, v, stages, random ? [] : floors, random) : v;
+    });
+    edge.graph.outputs.length = 0;
+    edge.graph.outputs.push(...out);
+    return out;
+  };
+  const defended = [...byTensor.values()].some((t) => t.stages.some((s) => s.kind === 'noise' || s.kind === 'dropout'));
+  const observer = defended ? cloneModel(split.edge) : null;
+  if (observer) build(observer, { seed: opts.seed ?? 1 });
+  const edge = split.edge;
+  const observed = build(edge, null);
   if (opts.range.lo.length !== input.dims[0] || opts.range.hi.length !== input.dims[0]) {
     throw new SplitcError('E_AUDIT', `the input range has ${opts.range.lo.length} channels, the input ${input.dims[0]}`);
   }
@@ -150,6 +170,7 @@ export function attackTarget(model: Model, opts: TargetOptions): AttackTarget {
     straightThrough: floors,
     cut: [...split.cutTensors],
     compress: opts.compression?.spec ?? 'none',
+    ...(observer ? { observer } : {}),
   };
 }
 

@@ -43,6 +43,13 @@ export interface AttackTarget {
   /** The cut tensors (in the original model) and the compression spec ('none' when uncompressed). */
   cut: string[];
   compress: string;
+  /**
+   * With defences (noise, dropout) at the cut: the edge part as deployed, random draws included
+   * (seeded), which produces what is observed; `model` is then the attacker's deterministic model
+   * of it (the defences' expectation), which the optimisation differentiates. An attacker who
+   * trains on its own data (decoder) runs `observer`: the defence ships in the public edge graph.
+   */
+  observer?: Model;
 }
 
 /** One private input the attack tries to reconstruct, and what crossed the cut for it. */

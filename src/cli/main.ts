@@ -15,6 +15,10 @@ import { printSplit, runSplit } from './split.js';
 import { renderPlanHtml } from './plan-html.js';
 import { formatGrad, runGrad } from './grad.js';
 import { createProgress } from './progress.js';
+import { formatAudit } from './audit.js';
+import { audit } from '../pipeline/audit.js';
+import { riskAtLeast } from '../audit/index.js';
+import { ATTACK_NAMES, BUDGETS, type AttackName, type Budget } from '../audit/types.js';
 
 export const VERSION = '0.1.0';
 
@@ -33,6 +37,14 @@ function shapesFrom(specs: unknown): Record<string, Dim[]> {
     }
   }
   return out;
+}
+
+/** --max-risk: a level, or a number for --risk-table. */
+function parseMaxRisk(text: string): number | 'low' | 'medium' {
+  if (text === 'low' || text === 'medium') return text;
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n)) throw new SplitcError('E_BAD_ARGUMENT', `--max-risk must be 'low', 'medium' or a number, got '${text}'`, { hint: "e.g. --max-risk low (measured), or --max-risk 0.3 with --risk-table" });
+  return n;
 }
 
 function fail(e: unknown, json: boolean): never {
@@ -113,6 +125,8 @@ export async function main(argv: string[]): Promise<void> {
             .option('calib', { type: 'string', describe: 'calibration data for --compress: a folder of images or .npy files, a .npy file, or random[:N]' })
             .option('preprocess', { type: 'string', describe: 'how calibration images become inputs: paddleocr-cls, paddleocr-det, imagenet, unit, or key=value,… (see docs/cli.md)' })
             .option('model-name', { type: 'string', describe: "name the cloud model is served under (default: the model file's name without .onnx; letters, digits, _ . -)" })
+            .option('audit', { type: 'boolean', default: true, describe: "run a fast white-box inversion audit of the cut on real inputs and put report/ into the bundle (--no-audit: don't)" })
+            .option('probe', { type: 'string', describe: 'real inputs for the audit (default: the calibration inputs when they are real): a folder of images or .npy files, a .npy file' })
             .option('out', { alias: 'o', type: 'string', demandOption: true, describe: 'bundle folder to create (replaced atomically if it is a splitc bundle)' })
             .option('json', { type: 'boolean', default: false, describe: 'print the summary as JSON (schema in docs/cli.md)' }),
         async (args) => {
@@ -127,6 +141,8 @@ export async function main(argv: string[]): Promise<void> {
             ...(args.calib !== undefined ? { calib: args.calib } : {}),
             ...(args.preprocess !== undefined ? { preprocess: args.preprocess } : {}),
             ...(args.modelName !== undefined ? { modelName: args.modelName } : {}),
+            audit: args.audit,
+            ...(args.probe !== undefined ? { probe: args.probe } : {}),
             outDir: args.out,
             toolVersion: VERSION,
             progress,
@@ -136,6 +152,71 @@ export async function main(argv: string[]): Promise<void> {
             return;
           }
           printSplit(run, STDIO);
+        },
+      )
+      .command(
+        'audit <model>',
+        'attack cuts of a model as an adversary who sees the wire would, and report how well the private input can be reconstructed (report.json, report.html)',
+        (y) =>
+          y
+            .positional('model', { type: 'string', demandOption: true, describe: 'ONNX model file' })
+            .option('cuts', { type: 'string', default: 'auto', describe: "'auto' (a spread from shallow to deep), or cuts: after:<node>, or tensors joined with + (comma-separated)" })
+            .option('probe', { type: 'string', demandOption: true, describe: 'private inputs to reconstruct: a folder of images (with --preprocess) or .npy files, or a .npy file' })
+            .option('aux', { type: 'string', describe: "the attacker's own data for the decoder attack (same forms; disjoint from --probe)" })
+            .option('attacks', { type: 'string', default: 'whitebox', describe: `attacks to run, comma-separated: ${ATTACK_NAMES.join(', ')}` })
+            .option('budget', { type: 'string', default: 'fast', choices: [...BUDGETS], describe: 'how hard each attack tries' })
+            .option('compress', { type: 'string', describe: "the cut's compression, as in split --compress (attacks see the dequantized wire)" })
+            .option('defences', { type: 'string', describe: 'defences to measure at every cut, comma-separated: noise=S (S × the calibrated std), dropout=P; the report shows utility against privacy' })
+            .option('calib', { type: 'string', describe: 'calibration data for --compress and --defences (default: the probes)' })
+            .option('preprocess', { type: 'string', describe: 'how images become inputs (as for split); also sets the valid input range' })
+            .option('shape', SHAPE_OPTION)
+            .option('max-probes', { type: 'number', describe: 'probes used at most (default: 4 fast, 8 standard, 16 thorough)' })
+            .option('high', { type: 'number', default: 0.5, describe: 'SSIM at or above which a cut is high risk' })
+            .option('medium', { type: 'number', default: 0.3, describe: 'SSIM at or above which a cut is medium risk' })
+            .option('fail-on', { type: 'string', choices: ['high', 'medium'], describe: 'exit 3 when a cut reaches this risk level (a CI gate)' })
+            .option('seed', { type: 'number', default: 1 })
+            .option('threads', { type: 'number', default: 0, describe: 'onnxruntime threads (0: its default)' })
+            .option('cache-dir', { type: 'string', describe: 'folder of cached results (default ~/.cache/splitc/audit)' })
+            .option('cache', { type: 'boolean', default: true, describe: 'read and write cached results (--no-cache: neither)' })
+            .option('out', { alias: 'o', type: 'string', demandOption: true, describe: 'folder for report.json and report.html' })
+            .option('json', { type: 'boolean', default: false, describe: 'print report.json to stdout instead of the table' }),
+        async (args) => {
+          if (!(args.high > args.medium && args.medium > 0 && args.high <= 1)) {
+            throw new SplitcError('E_BAD_ARGUMENT', `risk thresholds must satisfy 0 < --medium < --high ≤ 1, got ${args.medium} and ${args.high}`);
+          }
+          const progress = createProgress({ json: args.json });
+          const run = await audit({
+            model: args.model,
+            cuts: args.cuts === 'auto' ? 'auto' : args.cuts.split(',').map((s) => s.trim()).filter(Boolean),
+            probe: args.probe,
+            ...(args.aux !== undefined ? { aux: args.aux } : {}),
+            attacks: args.attacks.split(',').map((s) => s.trim()).filter(Boolean) as AttackName[],
+            budget: args.budget as Budget,
+            ...(args.compress !== undefined ? { compress: args.compress } : {}),
+            ...(args.defences !== undefined ? { defences: args.defences.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
+            ...(args.calib !== undefined ? { calib: args.calib } : {}),
+            ...(args.preprocess !== undefined ? { preprocess: args.preprocess } : {}),
+            shapes: shapesFrom(args.shape),
+            ...(args.maxProbes !== undefined ? { maxProbes: args.maxProbes } : {}),
+            thresholds: { high: args.high, medium: args.medium },
+            seed: args.seed,
+            threads: args.threads,
+            ...(args.cache ? (args.cacheDir !== undefined ? { cacheDir: args.cacheDir } : {}) : { cacheDir: null }),
+            outDir: args.out,
+            toolVersion: VERSION,
+            progress,
+          }).finally(() => progress.stop());
+          if (args.json) process.stdout.write(JSON.stringify(run.report) + '\n');
+          else process.stdout.write(formatAudit(run) + '\n');
+          const failOn = args.failOn as 'high' | 'medium' | undefined;
+          if (failOn && riskAtLeast(run.report.risk, failOn)) {
+            const worst = run.report.cuts.filter((c) => riskAtLeast(c.risk, failOn)).map((c) => `${c.label} (${c.risk}, SSIM ${c.ssim?.toFixed(3)})`);
+            const e = new SplitcError('E_RISK', `${worst.length} cut${worst.length > 1 ? 's' : ''} reach${worst.length > 1 ? '' : 'es'} --fail-on ${failOn}: ${worst.join(', ')}`, {
+              hint: 'cut deeper, add a defence (noise, dropout) or compress harder, then audit again',
+            });
+            if (!args.json) process.stderr.write(e.format() + '\n');
+            process.exit(3);
+          }
         },
       )
       .command(
@@ -212,7 +293,8 @@ export async function main(argv: string[]): Promise<void> {
             .option('calib', { type: 'string', describe: 'calibration data for --min-agreement (images folder, .npy, random[:N])' })
             .option('preprocess', { type: 'string', describe: 'how calibration images become inputs (see splitc split --help)' })
             .option('risk-table', { type: 'string', describe: 'inversion risk per cut: {"cuts":[{"tensors":[...],"risk":0.3}]}' })
-            .option('max-risk', { type: 'number', describe: 'largest inversion risk allowed (cuts missing from --risk-table count as too risky)' })
+            .option('max-risk', { type: 'string', describe: "largest inversion risk allowed: 'low' or 'medium' (measured: a fast white-box audit of the candidates the choice needs, on --probe or --calib), or a number compared with --risk-table" })
+            .option('probe', { type: 'string', describe: 'real inputs the --max-risk audit reconstructs (default: --calib)' })
             .option('shape', SHAPE_OPTION)
             .option('out', { alias: 'o', type: 'string', default: 'plan.json', describe: 'plan file to write (plan.html is written next to it)' })
             .option('json', { type: 'boolean', default: false, describe: 'print the plan as JSON instead of the table' }),
@@ -264,7 +346,8 @@ export async function main(argv: string[]): Promise<void> {
             ...(args.calib !== undefined ? { calib: args.calib } : {}),
             ...(args.preprocess !== undefined ? { preprocess: args.preprocess } : {}),
             ...(args.riskTable !== undefined ? { riskTable: args.riskTable } : {}),
-            ...(args.maxRisk !== undefined ? { maxRisk: args.maxRisk } : {}),
+            ...(args.maxRisk !== undefined ? { maxRisk: parseMaxRisk(args.maxRisk) } : {}),
+            ...(args.probe !== undefined ? { probe: args.probe } : {}),
             shapes: shapesFrom(args.shape),
             out: args.out,
             toolVersion: VERSION,
@@ -288,6 +371,8 @@ export async function main(argv: string[]): Promise<void> {
             .option('calib', { type: 'string', describe: 'calibration data for the plan\'s compression (images folder, .npy, random[:N])' })
             .option('preprocess', { type: 'string', describe: 'how calibration images become inputs' })
             .option('model-name', { type: 'string', describe: "name the cloud model is served under (default: the model file's name without .onnx)" })
+            .option('audit', { type: 'boolean', default: true, describe: "run a fast white-box inversion audit of the cut on real inputs and put report/ into the bundle (--no-audit: don't)" })
+            .option('probe', { type: 'string', describe: 'real inputs for the audit (default: the calibration inputs when they are real)' })
             .option('out', { alias: 'o', type: 'string', demandOption: true, describe: 'bundle folder to create' })
             .option('json', { type: 'boolean', default: false, describe: 'print the summary (with the certified and measured fidelity) as JSON' }),
         async (args) => {
@@ -301,6 +386,8 @@ export async function main(argv: string[]): Promise<void> {
             ...(args.calib !== undefined ? { calib: args.calib } : {}),
             ...(args.preprocess !== undefined ? { preprocess: args.preprocess } : {}),
             ...(args.modelName !== undefined ? { modelName: args.modelName } : {}),
+            audit: args.audit,
+            ...(args.probe !== undefined ? { probe: args.probe } : {}),
             progress,
           }).finally(() => progress.stop());
           if (args.json) {

@@ -376,17 +376,21 @@ function constraintsText(plan: Plan): string {
   if (k.maxEdgeMemoryBytes !== undefined) parts.push(`edge memory ≤ ${bytes(k.maxEdgeMemoryBytes)}`);
   if (k.maxBytesPerSample !== undefined) parts.push(`bytes sent ≤ ${bytes(k.maxBytesPerSample)} per sample`);
   if (k.minAgreement !== undefined) parts.push(`top-1 agreement ≥ ${k.minAgreement}`);
-  if (k.maxRisk !== undefined) parts.push(`inversion risk ≤ ${k.maxRisk}`);
+  if (k.maxRisk !== undefined) parts.push(k.maxRiskExclusive ? `inversion risk: strongest attack's SSIM < ${k.maxRisk}` : `inversion risk ≤ ${k.maxRisk}`);
   return parts.length ? ` Constraints: ${parts.join(', ')}.` : '';
 }
 
 export function renderPlanHtml(plan: Plan): string {
   const c = plan.chosen;
   const chosenKey = keyOf(c);
+  // inversion risk (measured for --max-risk low|medium, or from a risk table): a column of its own
+  const withRisk = plan.candidates.some((x) => x.risk !== null && x.cutTensors.length > 0);
   const row = (x: Shown): string => {
     const why = infeasibility(x);
     const cls = [keyOf(x) === chosenKey ? 'chosen' : '', why ? 'infeasible' : ''].filter(Boolean).join(' ');
-    return `<tr${cls ? ` class="${cls}"` : ''}><td>${esc(x.kind)}</td><td>${esc(x.cutTensors.join(', ') || '–')}</td><td>${esc(x.compress)}</td><td>${ms(x.edgeMs)}</td><td>${ms(x.uplinkMs + x.rttMs)}</td><td>${ms(x.cloudMs + x.downlinkMs)}</td><td><b>${ms(x.totalMs)}</b></td><td>${bytes(x.bytesPerSample)}</td><td>${bytes(x.edgeMemoryBytes)}</td><td>${esc(why)}</td></tr>`;
+    // link ms: everything the network costs (uplink, round trip, downlink of the results); cloud ms: its compute only
+    const risk = withRisk ? `<td>${x.cutTensors.length === 0 ? '–' : x.risk === null ? 'not measured' : x.risk.toFixed(3)}</td>` : '';
+    return `<tr${cls ? ` class="${cls}"` : ''}><td>${esc(x.kind)}</td><td>${esc(x.cutTensors.join(', ') || '–')}</td><td>${esc(x.compress)}</td><td>${ms(x.edgeMs)}</td><td>${ms(x.uplinkMs + x.rttMs + x.downlinkMs)}</td><td>${ms(x.cloudMs)}</td><td><b>${ms(x.totalMs)}</b></td><td>${bytes(x.bytesPerSample)}</td><td>${bytes(x.edgeMemoryBytes)}</td>${risk}<td>${esc(why)}</td></tr>`;
   };
   const rows: Candidate[] = [plan.baselines.cloudOnly, plan.baselines.edgeOnly, ...plan.pareto.filter((x) => x.kind === 'split')];
   if (!rows.some((x) => keyOf(x) === chosenKey)) rows.push(c);
@@ -409,7 +413,7 @@ ${bars.svg}
 <div class="legend">${scatter.legend}</div>
 ${scatter.svg}
 <h2>Baselines and Pareto front</h2>
-<table><tr><th>kind</th><th>cut tensors</th><th>compression</th><th>edge ms</th><th>link ms</th><th>cloud ms</th><th>total ms</th><th>bytes/sample</th><th>edge memory</th><th>infeasible because</th></tr>
+<table><tr><th>kind</th><th>cut tensors</th><th>compression</th><th>edge ms</th><th>link ms</th><th>cloud ms</th><th>total ms</th><th>bytes/sample</th><th>edge memory</th>${withRisk ? `<th>${'riskAudit' in plan && plan.riskAudit ? 'inversion risk (SSIM of the white-box attack)' : 'inversion risk'}</th>` : ''}<th>infeasible because</th></tr>
 ${rows.map(row).join('\n')}
 </table>
 </body></html>

@@ -15,7 +15,8 @@ const f2 = (x: number): string => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed
 function candidateRow(c: Candidate, chosen: Candidate): string[] {
   const cut = c.cutTensors.length === 0 ? '–' : c.cutTensors.length <= 2 ? c.cutTensors.join(', ') : `${c.cutTensors[0]}, … (${c.cutTensors.length} tensors)`;
   // link ms: everything the network costs (uplink, round trip, downlink of the results); cloud ms: its compute only
-  return [c === chosen ? '→' : '', c.kind, cut, c.compress, f2(c.edgeMs), f2(c.uplinkMs + c.rttMs + c.downlinkMs), f2(c.cloudMs), f2(c.totalMs), bytes(c.bytesPerSample), bytes(c.edgeMemoryBytes), c.infeasible !== undefined ? `infeasible (${c.infeasible.split(':')[0]})` : c.violates.join(',')];
+  const risk = c.cutTensors.length === 0 ? '–' : c.risk === null ? '?' : c.risk.toFixed(3);
+  return [c === chosen ? '→' : '', c.kind, cut, c.compress, f2(c.edgeMs), f2(c.uplinkMs + c.rttMs + c.downlinkMs), f2(c.cloudMs), f2(c.totalMs), bytes(c.bytesPerSample), bytes(c.edgeMemoryBytes), risk, c.infeasible !== undefined ? `infeasible (${c.infeasible.split(':')[0]})` : c.violates.join(',')];
 }
 
 /** The readable table: baselines, the Pareto front, the chosen plan marked. */
@@ -23,9 +24,12 @@ export function formatPlan(plan: Plan): string {
   const c = plan.chosen;
   const rows = [plan.baselines.cloudOnly, plan.baselines.edgeOnly, ...plan.pareto.filter((x) => x.kind === 'split').slice(0, 12)];
   if (!rows.includes(c)) rows.push(c);
-  const table = [['', 'kind', 'cut', 'compress', 'edge ms', 'link ms', 'cloud ms', 'total ms', 'bytes', 'edge mem', 'violates'], ...rows.map((r) => candidateRow(r, c))];
+  // the risk column only when some candidate has one (measured for --max-risk low|medium, or from a risk table)
+  const withRisk = plan.candidates.some((x) => x.risk !== null && x.cutTensors.length > 0);
+  const keep = (r: string[]): string[] => (withRisk ? r : [...r.slice(0, 10), ...r.slice(11)]);
+  const table = [keep(['', 'kind', 'cut', 'compress', 'edge ms', 'link ms', 'cloud ms', 'total ms', 'bytes', 'edge mem', 'risk', 'violates']), ...rows.map((r) => keep(candidateRow(r, c)))];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
-  const lines = table.map((r) => r.map((cell, i) => (i >= 4 && i <= 9 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ').trimEnd());
+  const lines = table.map((r) => r.map((cell, i) => (i >= 4 && i <= (withRisk ? 10 : 9) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ').trimEnd());
   const p = plan.profiles;
   return [
     `plan for ${plan.model.file ?? 'model'}: edge ${p.edge.name}, link ${p.link.name} (${p.link.uplinkMbps} Mbps up, ${p.link.rttMs} ms RTT), cloud ${p.cloud.name}; objective ${plan.objective}`,

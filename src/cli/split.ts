@@ -11,6 +11,15 @@ function shapeText(s: Dim[]): string {
   return s.map((d) => (d === null ? '?' : String(d))).join('×');
 }
 
+/** The bundle's audit in one line: risk and figures, or why there is none. */
+function auditLine(a: SplitReport['audit']): string {
+  if (!a || typeof a !== 'object' || Array.isArray(a)) return 'inversion risk: not audited';
+  if (typeof a.skipped === 'string') return `inversion risk: not audited (${a.skipped})`;
+  const n = (v: unknown, d: number): string => (typeof v === 'number' ? v.toFixed(d) : '?');
+  const probes = a.probes && typeof a.probes === 'object' && !Array.isArray(a.probes) ? a.probes.count : '?';
+  return `inversion risk: ${String(a.risk)} (${String(a.attack)} attack, SSIM ${n(a.ssim, 3)}, PSNR ${n(a.psnr, 1)} dB on ${String(probes)} probes; report/report.html)`;
+}
+
 export function formatSplit(r: SplitReport): string {
   const lines: string[] = [];
   lines.push(`bundle ${r.bundle} (${r.files.length} files) from ${r.source.file}`);
@@ -35,6 +44,7 @@ export function formatSplit(r: SplitReport): string {
     ),
   );
   lines.push(`compression: ${r.compression.spec}`);
+  lines.push(auditLine(r.audit));
   lines.push(
     r.triton.maxBatchSize > 0
       ? `triton: ${r.triton.config} (max_batch_size ${r.triton.maxBatchSize}, dynamic batching)`

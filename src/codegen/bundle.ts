@@ -284,6 +284,8 @@ export function generateBundleFiles(input: BundleInput): { files: Map<string, Fi
   );
   files.set('cloud/README.md', cloudReadme(input, modelName, cloudDeps, triton.maxBatchSize > 0));
 
+  for (const [name, text] of Object.entries(input.audit?.files ?? {})) files.set(`report/${name}`, text);
+
   // manifest
   const sorted = new Map([...files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   const fileTable: Manifest['files'] = {};
@@ -330,6 +332,7 @@ export function generateBundleFiles(input: BundleInput): { files: Map<string, Fi
     bytesPerSample: { wire: wire.reduce((a, w) => a + w.bytesPerSample, 0), rawInputs },
     compression: compressionEntry(input.compression),
     triton: { model: modelName, config: `triton/${modelName}/config.pbtxt`, maxBatchSize: triton.maxBatchSize, noBatchingReason: triton.noBatchingReason },
+    ...(input.audit ? { audit: sortKeys(input.audit.summary) } : {}),
     files: fileTable,
   };
   sorted.set('manifest.json', manifestText(manifest));

@@ -71,6 +71,8 @@ export interface BundleInput {
   modelName?: string;
   /** Largest batch Triton may form when the cloud graph is batch-polymorphic (default 8). */
   tritonMaxBatchSize?: number;
+  /** The cut's inversion-risk audit: its summary goes into the manifest, its files into report/. */
+  audit?: { summary: Json; files: Record<string, string> };
 }
 
 export function sha256Hex(bytes: Uint8Array | string): string {

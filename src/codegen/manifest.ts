@@ -29,6 +29,8 @@ export interface Manifest {
   bytesPerSample: { wire: number; rawInputs: number };
   compression: { spec: string; constants?: Json; calibration?: Json; fidelity?: Json };
   triton: { model: string; config: string; maxBatchSize: number; noBatchingReason: string | null };
+  /** The cut's inversion-risk audit (report/report.json, report/report.html): risk level and figures, or why it was not run. */
+  audit?: Json;
   /** Every other file of the bundle: path → sha256 and size. */
   files: Record<string, { sha256: string; bytes: number }>;
 }

@@ -22,6 +22,9 @@ export interface BuildOptions {
   model?: string;
   /** Served model name (default: the model file's stem). */
   modelName?: string;
+  /** The cut's audit (default on; see SplitOptions.audit) and the inputs it reconstructs. */
+  audit?: boolean;
+  probe?: string;
   progress?: ProgressSink;
 }
 
@@ -78,6 +81,8 @@ export async function runBuild(opts: BuildOptions): Promise<BuildRun> {
     outDir: opts.outDir,
     toolVersion: opts.toolVersion,
     ...(opts.modelName !== undefined ? { modelName: opts.modelName } : {}),
+    ...(opts.audit !== undefined ? { audit: opts.audit } : {}),
+    ...(opts.probe !== undefined ? { probe: opts.probe, ...(preprocess !== undefined ? { preprocess } : {}) } : {}),
     ...(opts.progress ? { progress: opts.progress } : {}),
   });
   if (run.calibration) {

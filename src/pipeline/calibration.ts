@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { SplitcError } from '../ir/errors.js';
 import type { Model } from '../ir/graph.js';
 import type { PassContext } from '../passes/pass.js';
-import { type CalibSample, type CalibSource, calibrationSamples, modelInputs, parseImagePreprocess, splitSamples } from '../search/calib-data.js';
+import { type CalibSample, type CalibSource, calibrationSamples, modelInputs, parseImagePreprocess, splitSamples, IDX_IMAGES } from '../search/calib-data.js';
 import type { CalibrationProvenance } from './plan-file.js';
 
 /** Bars for long work, handed down by the CLI (no-ops elsewhere). */
@@ -44,6 +44,10 @@ export function calibSourceFrom(opts: Pick<CalibOptions, 'calib' | 'preprocess'>
   }
   if (st.isFile()) {
     if (text.endsWith('.npy')) return { kind: 'npy', files: text };
+    if (IDX_IMAGES.test(text)) {
+      if (!opts.preprocess) throw new SplitcError('E_BAD_ARGUMENT', `IDX images '${text}' need --preprocess`, { hint: "say how pixels 0–255 become inputs, e.g. --preprocess 'scale=1/255,mean=0.286,std=0.353' or --preprocess unit" });
+      return { kind: 'idx', file: text, preprocess: parseImagePreprocess(opts.preprocess) };
+    }
     throw new SplitcError('E_CALIB', `calibration file '${text}' is not a .npy file`, { hint: 'for images pass the folder that holds them' });
   }
   const names = fs.readdirSync(text);
@@ -66,6 +70,7 @@ function sourceFiles(source: CalibSource): { name: string; file: string }[] {
     const files = Array.isArray(source.files) ? source.files : [source.files];
     return files.map((f) => ({ name: path.basename(f), file: f }));
   }
+  if (source.kind === 'idx') return [{ name: path.basename(source.file), file: source.file }];
   const names = fs.readdirSync(source.dir).filter((n) => IMAGE_EXT.test(n) || n === 'labels.json').sort();
   return names.map((n) => ({ name: n, file: path.join(source.dir, n) }));
 }
@@ -109,8 +114,8 @@ export function loadCalibration(model: Model, opts: CalibOptions, ctx?: PassCont
     source: text,
     ...(source.kind !== 'random' ? { path: path.resolve(text) } : {}),
     kind: source.kind,
-    ...(source.kind === 'images' && opts.preprocess !== undefined ? { preprocess: opts.preprocess } : {}),
-    sha256: calibrationSha256(source, source.kind === 'images' ? opts.preprocess : undefined),
+    ...((source.kind === 'images' || source.kind === 'idx') && opts.preprocess !== undefined ? { preprocess: opts.preprocess } : {}),
+    sha256: calibrationSha256(source, source.kind === 'images' || source.kind === 'idx' ? opts.preprocess : undefined),
     samples: samples.length,
     calibrationSamples: sets.calibration.length,
     heldOutSamples: sets.heldOut.length,

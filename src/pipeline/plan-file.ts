@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import { SplitcError } from '../ir/errors.js';
 import type { Plan } from '../search/plan.js';
 
-/** 2: adds `tool`, `calibration` (provenance), `chosenFidelity`, candidates' `infeasible`, `gainBaseline`. */
+/** 2: adds `tool`, `calibration` (provenance), `chosenFidelity`, candidates' `infeasible`, `gainBaseline`; optional `riskAudit`. */
 export const PLAN_FILE_SCHEMA_VERSION = 2;
 
 /** What fidelity figures were measured on; `build` reproduces it or says loudly that it differs. */
@@ -15,7 +15,7 @@ export interface CalibrationProvenance {
   source: string;
   /** Absolute path of a file source (build finds it from another working folder). */
   path?: string;
-  kind: 'images' | 'npy' | 'random';
+  kind: 'images' | 'idx' | 'npy' | 'random';
   /** `--preprocess` for image folders. */
   preprocess?: string;
   /** sha256 over the data: each file's name and bytes in order (random: its count and seed). */
@@ -42,6 +42,11 @@ export interface PlanFile extends Omit<Plan, 'schemaVersion'> {
   calibration: CalibrationProvenance | null;
   /** The chosen candidate's measured fidelity (null: lossless, or not measured). */
   chosenFidelity: FidelitySummary | null;
+  /**
+   * How candidates' `risk` was measured for `--max-risk low|medium` (null or absent: not
+   * measured; risks, if any, come from a risk table): the strongest attack's SSIM on these probes.
+   */
+  riskAudit?: { attacks: string[]; budget: string; probes: { source: string; sha256: string; count: number }; metric: 'ssim' } | null;
 }
 
 type Check = (v: unknown, at: string) => string | null;
@@ -85,6 +90,7 @@ const CANDIDATE = object({
   bytesPerSample: num,
   edgeMemoryBytes: num,
   agreement: numOrNull,
+  risk: optional(numOrNull),
   violates: strings,
   infeasible: optional(str),
 });
@@ -105,7 +111,7 @@ const PLAN_FILE = object({
     {
       source: str,
       path: optional(str),
-      kind: oneOf('images', 'npy', 'random'),
+      kind: oneOf('images', 'idx', 'npy', 'random'),
       preprocess: optional(str),
       sha256: str,
       samples: num,
@@ -117,6 +123,7 @@ const PLAN_FILE = object({
     true,
   ),
   chosenFidelity: object({ agreement: num, outputs: (v, at) => (Array.isArray(v) ? null : `${at} must be an array`) }, true),
+  riskAudit: optional(object({ attacks: strings, budget: str, probes: object({ source: str, sha256: str, count: num }), metric: oneOf('ssim') }, true)),
 });
 
 /** Validates parsed JSON as a plan file; throws E_PLAN naming the first field that is wrong. */

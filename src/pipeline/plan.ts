@@ -17,6 +17,11 @@ import type { DeviceProfile, LinkProfile } from '../search/profile-types.js';
 import { loadDeviceProfile, loadLinkProfile } from '../search/profiles.js';
 import { type Calibration, loadCalibration, type ProgressSink } from './calibration.js';
 import { compressAndMeasure, fidelitySummary } from './compress.js';
+import { inputRange, PROBES_PER_BUDGET, readData } from './audit.js';
+import { auditCuts, defaultCacheDir } from '../audit/index.js';
+import { DEFAULT_THRESHOLDS } from '../audit/metrics.js';
+import { privateInput } from '../audit/target.js';
+import type { CompressionConstants } from '../passes/bottleneck/compress.js';
 import { type FidelitySummary, PLAN_FILE_SCHEMA_VERSION, type PlanFile } from './plan-file.js';
 
 export interface PlanRunOptions {
@@ -31,7 +36,10 @@ export interface PlanRunOptions {
   maxBytes?: string;
   minAgreement?: number;
   riskTable?: string;
-  maxRisk?: number;
+  /** A risk level ('low': SSIM < 0.3, 'medium': < 0.5; measured by a fast white-box audit) or a number compared with --risk-table. */
+  maxRisk?: number | 'low' | 'medium';
+  /** Real inputs the risk audit reconstructs (default: --calib, when it is real data). */
+  probe?: string;
   shapes?: Record<string, Dim[]>;
   calib?: string;
   preprocess?: string;
@@ -94,8 +102,14 @@ export async function runPlan(opts: PlanRunOptions): Promise<{ plan: PlanFile; f
     if (!(opts.minAgreement > 0 && opts.minAgreement <= 1)) throw new SplitcError('E_BAD_ARGUMENT', `--min-agreement must be in (0, 1], got ${opts.minAgreement}`, { hint: 'e.g. 0.99 for 99% top-1 agreement' });
     constraints.minAgreement = opts.minAgreement;
   }
-  if (opts.maxRisk !== undefined) constraints.maxRisk = opts.maxRisk;
+  const riskLevel = opts.maxRisk === 'low' || opts.maxRisk === 'medium' ? opts.maxRisk : undefined;
+  if (riskLevel) {
+    // a level is measured, not looked up: SSIM of the strongest attack below the next level's threshold
+    constraints.maxRisk = riskLevel === 'low' ? DEFAULT_THRESHOLDS.medium : DEFAULT_THRESHOLDS.high;
+    constraints.maxRiskExclusive = true;
+  } else if (typeof opts.maxRisk === 'number') constraints.maxRisk = opts.maxRisk;
   const riskTable = opts.riskTable !== undefined ? readRiskTable(opts.riskTable) : undefined;
+  if (riskLevel && riskTable) throw new SplitcError('E_BAD_ARGUMENT', `--max-risk ${riskLevel} measures the risk; --risk-table gives numbers for --max-risk <number>`, { hint: 'use one of them' });
 
   const { model, bytes } = loadModelWithBytes(opts.model);
   const sha256 = crypto.createHash('sha256').update(bytes).digest('hex');
@@ -118,6 +132,43 @@ export async function runPlan(opts: PlanRunOptions): Promise<{ plan: PlanFile; f
       return summary.agreement;
     };
   }
+  let measureRisk: ((cut: string[], compress: string) => Promise<number>) | undefined;
+  let riskAudit: PlanFile['riskAudit'] = null;
+  if (riskLevel) {
+    const probeText = opts.probe ?? opts.calib;
+    if (probeText === undefined || /^random/.test(probeText)) {
+      throw new SplitcError('E_BAD_ARGUMENT', `--max-risk ${riskLevel} attacks candidates on real inputs: pass --probe (or --calib) with images, .npy or IDX files`, { hint: 'random data says nothing about how well real inputs can be reconstructed' });
+    }
+    const probes = readData(model, opts.shapes ?? {}, probeText, opts.preprocess, PROBES_PER_BUDGET.fast, '--probe');
+    const input = privateInput(model);
+    const { range } = inputRange(input.dims[0]!, probes.preprocess, probes.samples);
+    riskAudit = { attacks: ['whitebox'], budget: 'fast', probes: { source: probes.source, sha256: probes.sha256, count: probes.samples.length }, metric: 'ssim' };
+    measureRisk = async (cut, compress) => {
+      const spec = parseCompressSpec(compress);
+      let compression: { constants: CompressionConstants; wireBytes: number | null } | null = null;
+      if (spec.stages.length) {
+        calibration ??= loadCalibration(model, { calib: opts.calib ?? probeText, preprocess: opts.preprocess, ...(opts.progress ? { progress: opts.progress } : {}) }, ctx);
+        const { compressed } = await compressAndMeasure(model, splitModel(model, cut), spec, calibration, opts.progress ? { progress: opts.progress } : {});
+        compression = { constants: compressed.constants, wireBytes: null };
+      }
+      const run = await auditCuts({
+        model,
+        modelSha256: sha256,
+        cuts: [{ tensors: cut, label: cut.join('+'), depth: 0 }],
+        ...(compression ? { compression: async () => compression } : {}),
+        probes,
+        attacks: ['whitebox'],
+        budget: 'fast',
+        range,
+        cacheDir: defaultCacheDir(),
+        toolVersion: opts.toolVersion,
+        ...(opts.progress ? { onProgress: ((bar) => (p: { done: number; total: number }) => bar(p))(opts.progress.task(`attacking ${cut.length === 1 ? cut[0] : `${cut.length} tensors`} (${compress})`)) } : {}),
+      });
+      const c = run.report.cuts[0]!;
+      if (c.ssim === null) throw new SplitcError('E_AUDIT', `no attack ran on the cut ${cut.join(', ')}`);
+      return c.ssim;
+    };
+  }
   let plan: Plan;
   try {
     plan = await planSplit(
@@ -133,6 +184,7 @@ export async function runPlan(opts: PlanRunOptions): Promise<{ plan: PlanFile; f
         constraints,
         ...(riskTable ? { riskTable } : {}),
         ...(measureAgreement ? { measureAgreement } : {}),
+        ...(measureRisk ? { measureRisk } : {}),
       },
       { file: opts.model },
     );
@@ -145,6 +197,7 @@ export async function runPlan(opts: PlanRunOptions): Promise<{ plan: PlanFile; f
     tool: { name: 'splitc', version: opts.toolVersion },
     calibration: calibration?.provenance ?? null,
     chosenFidelity: measured.get(keyOf(plan.chosen.cutTensors, plan.chosen.compress)) ?? null,
+    riskAudit,
     warnings: [...plan.warnings, ...ctx.diagnostics.map((d) => `${d.code}: ${d.message}`)],
   };
   const html = opts.html ?? opts.out.replace(/\.json$/i, '') + '.html';

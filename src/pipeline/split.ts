@@ -17,6 +17,14 @@ import { inferShapes } from '../passes/shape/index.js';
 import type { FidelityReport } from '../search/fidelity.js';
 import { type Calibration, loadCalibration, type ProgressSink } from './calibration.js';
 import { compressAndMeasure, compressedBundleInput } from './compress.js';
+import { auditBundle, PROBES_PER_BUDGET, readData } from './audit.js';
+import type { AuditData } from '../audit/index.js';
+import type { BundleInput, Json } from '../codegen/input.js';
+import type { CompressedSplit } from '../passes/bottleneck/compress.js';
+import type { ImagePreprocess } from '../search/calib-data.js';
+import type { Model } from '../ir/graph.js';
+import { createHash } from 'node:crypto';
+import * as path from 'node:path';
 
 export const SPLIT_SCHEMA_VERSION = 1;
 
@@ -38,6 +46,10 @@ export interface SplitOptions {
   toolVersion: string;
   /** Name the cloud model is served under (default: the model file's stem, see defaultModelName). */
   modelName?: string;
+  /** Run the `fast` inversion-risk audit of the cut and put report/ into the bundle (default true). */
+  audit?: boolean;
+  /** Real inputs the audit reconstructs (default: the calibration inputs, when they are real). */
+  probe?: string;
 }
 
 export interface SplitReport {
@@ -51,6 +63,8 @@ export interface SplitReport {
   cloud: { nodes: number; macs: number; paramBytes: number; outputs: string[] };
   compression: Manifest['compression'];
   triton: Manifest['triton'];
+  /** The cut's inversion-risk audit (manifest.audit): risk and figures, or `{ skipped }`. */
+  audit: Json | null;
   files: string[];
   warnings: Diagnostic[];
 }
@@ -103,15 +117,22 @@ export async function runSplit(opts: SplitOptions): Promise<SplitRun> {
   }
   let fidelity: FidelityReport | null = null;
   let calibration: Calibration | null = null;
+  let compressed: CompressedSplit | null = null;
   if (spec.stages.length > 0) {
     try {
       calibration = loadCalibration(model, { calib: opts.calib, preprocess: opts.preprocess, ...(opts.progress ? { progress: opts.progress } : {}) }, ctx);
       const measured = await compressAndMeasure(model, split, spec, calibration, { ctx, ...(opts.progress ? { progress: opts.progress } : {}) });
       fidelity = measured.fidelity;
+      compressed = measured.compressed;
       input = compressedBundleInput(input, measured.compressed, formatCompressSpec(spec), calibration, fidelity);
     } finally {
       opts.progress?.stop();
     }
+  }
+  try {
+    input = await withAudit(input, opts, { model, source, cutTensors: split.cutTensors, calibration, compressed, ctx });
+  } finally {
+    opts.progress?.stop();
   }
   const result = buildBundle(input, opts.outDir);
   const m = result.manifest;
@@ -126,8 +147,55 @@ export async function runSplit(opts: SplitOptions): Promise<SplitRun> {
     cloud: { nodes: m.cloud.nodes, macs: m.cloud.macs, paramBytes: m.cloud.paramBytes, outputs: m.signature.outputs.filter((o) => o.side === 'cloud').map((o) => o.name) },
     compression: m.compression,
     triton: m.triton,
+    audit: m.audit ?? null,
     files: result.files,
     warnings: ctx.diagnostics,
   };
   return { report, result, fidelity, calibration };
+}
+
+/** The bundle input with the cut's audit (or the reason there is none) in it. */
+async function withAudit(
+  input: BundleInput,
+  opts: SplitOptions,
+  o: { model: Model; source: Uint8Array; cutTensors: string[]; calibration: Calibration | null; compressed: CompressedSplit | null; ctx: PassContext },
+): Promise<BundleInput> {
+  if (opts.audit === false) return { ...input, audit: { summary: { skipped: 'disabled with --no-audit' }, files: {} } };
+  let probes: AuditData | null = null;
+  let preprocess: ImagePreprocess | null = null;
+  let skipReason: string | undefined;
+  if (opts.probe !== undefined) {
+    const d = readData(o.model, opts.shapes ?? {}, opts.probe, opts.preprocess, PROBES_PER_BUDGET.fast, '--probe');
+    probes = d;
+    preprocess = d.preprocess;
+  } else if (o.calibration && o.calibration.source.kind !== 'random') {
+    // held-back samples first: the bundle's constants were not fitted to them
+    const samples = [...o.calibration.sets.heldOut, ...o.calibration.sets.calibration].slice(0, PROBES_PER_BUDGET.fast);
+    probes = {
+      samples: samples.map((c) => {
+        const t = Object.values(c.load())[0]!;
+        return t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>);
+      }),
+      ids: samples.map((c) => c.id),
+      source: o.calibration.provenance.source,
+      sha256: o.calibration.provenance.sha256,
+    };
+    preprocess = o.calibration.source.kind === 'images' || o.calibration.source.kind === 'idx' ? o.calibration.source.preprocess : null;
+  } else {
+    skipReason = o.calibration ? 'the calibration data are random: there is no real input to reconstruct (pass --probe, or --calib with images or .npy files)' : 'no real inputs to attack (pass --probe <dir|.npy>)';
+  }
+  const a = await auditBundle({
+    model: o.model,
+    modelSha256: createHash('sha256').update(o.source).digest('hex'),
+    modelFile: path.basename(opts.model),
+    cutTensors: o.cutTensors,
+    compressed: o.compressed,
+    probes,
+    ...(skipReason !== undefined ? { skipReason } : {}),
+    preprocess,
+    toolVersion: opts.toolVersion,
+    ...(opts.progress ? { progress: opts.progress } : {}),
+  });
+  for (const w of a.warnings) o.ctx.warn(w.code, w.message);
+  return { ...input, audit: { summary: a.summary, files: a.files } };
 }

@@ -8,6 +8,7 @@ import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { DataType, dtypeName } from '../ir/dtype.js';
 import { SplitcError } from '../ir/errors.js';
+import { readIdx } from './idx.js';
 import type { Dim, Model } from '../ir/graph.js';
 import type { PassContext } from '../passes/pass.js';
 
@@ -241,6 +242,36 @@ export function imageSamples(dir: string, input: InputSpec, pre: ImagePreprocess
   }));
 }
 
+// ---------------------------------------------------------------- IDX (MNIST-style)
+
+/** File names of IDX image files: `…-idx3-ubyte`, optionally gzipped. */
+export const IDX_IMAGES = /idx3-ubyte(\.gz)?$/;
+
+/**
+ * The images of an IDX file ([n, h, w] bytes) as samples of a [1, 1, h, w] float input: pixel ×
+ * scale, then (x − mean) / std of the preprocessing (resize and channel order do not apply).
+ */
+export function idxSamples(file: string, input: InputSpec, pre: ImagePreprocess): CalibSample[] {
+  const idx = readIdx(file);
+  const [, c, h, w] = input.dims;
+  if (input.dtype !== DataType.FLOAT) throw new SplitcError('E_CALIB', `input '${input.name}' is ${dtypeName(input.dtype)}; IDX images feed float32 inputs`);
+  if (idx.dims.length !== 3 || input.dims.length !== 4 || c !== 1 || idx.dims[1] !== h || idx.dims[2] !== w) {
+    throw new SplitcError('E_CALIB', `'${file}' holds images of [${idx.dims.slice(1).join('×')}]; input '${input.name}' is [${input.dims.join('×')}]`, {
+      hint: 'IDX images feed [N, 1, H, W] inputs of the same height and width',
+    });
+  }
+  const plane = h! * w!;
+  const name = path.basename(file);
+  return Array.from({ length: idx.dims[0]! }, (_, i) => ({
+    id: `${name}#${String(i).padStart(5, '0')}`,
+    load: () => {
+      const x = new Float32Array(plane);
+      for (let k = 0; k < plane; k++) x[k] = (idx.data[i * plane + k]! * pre.scale - pre.mean[0]!) / pre.std[0]!;
+      return { [input.name]: { dtype: DataType.FLOAT, dims: [...input.dims], data: x } };
+    },
+  }));
+}
+
 // ---------------------------------------------------------------- .npy
 
 export interface NpyArray {
@@ -400,6 +431,7 @@ export function randomSamples(inputs: readonly InputSpec[], count: number, opts:
 
 export type CalibSource =
   | { kind: 'images'; dir: string; preprocess: ImagePreprocess; input?: string }
+  | { kind: 'idx'; file: string; preprocess: ImagePreprocess; input?: string }
   | { kind: 'npy'; files: string | string[]; input?: string }
   | { kind: 'random'; count: number; seed?: number; lo?: number; hi?: number };
 
@@ -430,6 +462,11 @@ export function calibrationSamples(source: CalibSource, inputs: readonly InputSp
     }
     case 'npy':
       return npySamples(source.files, pickInput(inputs, source.input, '.npy files'), onProgress);
+    case 'idx': {
+      const samples = idxSamples(source.file, pickInput(inputs, source.input, 'IDX images'), source.preprocess);
+      onProgress?.({ done: samples.length, total: samples.length });
+      return samples;
+    }
     case 'random': {
       const samples = randomSamples(inputs, source.count, { ...(source.seed !== undefined ? { seed: source.seed } : {}), ...(source.lo !== undefined ? { lo: source.lo } : {}), ...(source.hi !== undefined ? { hi: source.hi } : {}), ...(ctx ? { ctx } : {}) });
       onProgress?.({ done: samples.length, total: samples.length });

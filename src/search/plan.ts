@@ -27,8 +27,13 @@ export interface PlanConstraints {
   maxBytesPerSample?: number;
   /** Minimum top-1 agreement with the original model (0..1), measured by `measureAgreement`. */
   minAgreement?: number;
-  /** Maximum inversion risk of the transmitted tensors, looked up in `riskTable`. */
+  /**
+   * Maximum inversion risk of the transmitted tensors: looked up in `riskTable`, or measured by
+   * `measureRisk` (the SSIM of the strongest attack) for the candidates the choice needs.
+   */
   maxRisk?: number;
+  /** The risk must be strictly below `maxRisk` (a risk level's lower bound, e.g. SSIM < 0.3 for 'low'). */
+  maxRiskExclusive?: boolean;
 }
 
 /** Inversion risk per cut (the privacy audit fills it); a cut not listed counts as unknown. */
@@ -53,6 +58,14 @@ export interface PlanOptions {
   measureAgreement?: (cutTensors: string[], compress: string) => Promise<number>;
   /** Most candidates to measure fidelity for before giving up (default 8). */
   maxFidelityMeasurements?: number;
+  /**
+   * Measures the inversion risk of a split (the audit's strongest-attack SSIM on the dequantized
+   * wire): needed for `maxRisk` without a risk table entry. Cloud-only sends the input itself:
+   * its risk is 1, never measured.
+   */
+  measureRisk?: (cutTensors: string[], compress: string) => Promise<number>;
+  /** Most candidates to measure the risk of before giving up (default 8). */
+  maxRiskMeasurements?: number;
 }
 
 /** Predicted figures of one way to run the model. */
@@ -400,8 +413,10 @@ export async function planSplit(model: Model, opts: PlanOptions, source: { file?
   const warnings: string[] = [];
   const constraints: PlanConstraints = { ...opts.constraints };
   if (constraints.maxEdgeMemoryBytes === undefined && opts.edge.memoryBytes !== undefined) constraints.maxEdgeMemoryBytes = opts.edge.memoryBytes;
-  if (constraints.maxRisk !== undefined && !opts.riskTable) {
-    throw new SplitcError('E_BAD_ARGUMENT', 'a maximum inversion risk needs a risk table', { hint: 'pass --risk-table risk.json ({"cuts": [{"tensors": [...], "risk": 0.3}]})' });
+  if (constraints.maxRisk !== undefined && !opts.riskTable && !opts.measureRisk) {
+    throw new SplitcError('E_BAD_ARGUMENT', 'a maximum inversion risk needs a risk table or real inputs to measure it', {
+      hint: 'pass --max-risk low|medium with --probe <images|.npy|IDX> (measured), or --risk-table risk.json ({"cuts": [{"tensors": [...], "risk": 0.3}]})',
+    });
   }
   if (constraints.minAgreement !== undefined && !opts.measureAgreement && optionNames.length > 1) {
     throw new SplitcError('E_BAD_ARGUMENT', 'a minimum agreement needs calibration data to measure it', { hint: 'pass --calib <images folder | .npy | random>' });
@@ -444,7 +459,9 @@ export async function planSplit(model: Model, opts: PlanOptions, source: { file?
     const { cut: _cut, ...fig } = f;
     void _cut;
     const k: Candidate['kind'] = kind ?? (f.edgeNodes === n ? 'edge-only' : f.edgeNodes === 0 ? 'cloud-only' : 'split');
-    return { kind: k, ...fig, cutTensors, compress, source: src, agreement: compress === 'none' ? 1 : null, risk: riskOf(cutTensors), violates: [] };
+    // cloud-only sends the input itself: full exposure, whatever the compression
+    const risk = k === 'cloud-only' && opts.measureRisk ? (riskOf(cutTensors) ?? 1) : riskOf(cutTensors);
+    return { kind: k, ...fig, cutTensors, compress, source: src, agreement: compress === 'none' ? 1 : null, risk, violates: [] };
   };
   const add = (c: Candidate): Candidate => {
     const key = `${c.kind}|${cutKey(c.cutTensors)}|${c.compress}|${c.edgeNodes}`;
@@ -458,18 +475,21 @@ export async function planSplit(model: Model, opts: PlanOptions, source: { file?
   for (const r of raws) add(make(r.onEdge, r.option, r.source));
 
   const all = [...seen.values()];
+  const riskAllowed = (risk: number | null): boolean =>
+    risk !== null && constraints.maxRisk !== undefined && (constraints.maxRiskExclusive ? risk < constraints.maxRisk : risk <= constraints.maxRisk);
   const check = (c: Candidate): string[] => {
     const v: string[] = [];
     if (constraints.maxEdgeMemoryBytes !== undefined && c.edgeMemoryBytes > constraints.maxEdgeMemoryBytes) v.push('max-edge-memory');
     if (constraints.maxBytesPerSample !== undefined && c.bytesPerSample > constraints.maxBytesPerSample) v.push('max-bytes');
-    if (constraints.maxRisk !== undefined && c.cutTensors.length > 0 && !(c.risk !== null && c.risk <= constraints.maxRisk)) v.push('max-risk');
+    if (constraints.maxRisk !== undefined && c.cutTensors.length > 0 && !(c.risk === null && opts.measureRisk) && !riskAllowed(c.risk)) v.push('max-risk');
     return v;
   };
   for (const c of all) c.violates = check(c);
   all.sort((a, b) => objectiveOf(a) - objectiveOf(b) || a.bytesPerSample - b.bytesPerSample || a.edgeNodes - b.edgeNodes);
 
-  // Fidelity: measure lossy candidates in objective order until one meets the bound.
+  // Fidelity and risk: measure candidates in objective order until one meets the bounds.
   let measured = 0;
+  let riskMeasured = 0;
   const maxMeasure = opts.maxFidelityMeasurements ?? 8;
   let chosen: Candidate | undefined;
   for (const c of all) {
@@ -493,6 +513,25 @@ export async function planSplit(model: Model, opts: PlanOptions, source: { file?
       }
       if (c.agreement < constraints.minAgreement) {
         c.violates.push('min-agreement');
+        continue;
+      }
+    }
+    if (constraints.maxRisk !== undefined && c.cutTensors.length > 0 && c.risk === null && opts.measureRisk) {
+      if (riskMeasured >= (opts.maxRiskMeasurements ?? 8)) {
+        c.violates.push('max-risk (not measured)');
+        continue;
+      }
+      riskMeasured++;
+      try {
+        c.risk = await opts.measureRisk(c.cutTensors, c.compress);
+      } catch (e) {
+        if (!(e instanceof SplitcError)) throw e;
+        c.infeasible = `${e.code}: ${e.message}`;
+        c.violates.push('infeasible');
+        continue;
+      }
+      if (!riskAllowed(c.risk)) {
+        c.violates.push('max-risk');
         continue;
       }
     }
@@ -525,8 +564,15 @@ export async function planSplit(model: Model, opts: PlanOptions, source: { file?
   // Pareto front over (latency, bytes, loss of the compression).
   const lossOf = new Map(optionNames.map((o) => [o, lossRank(parseCompressSpec(o))]));
   const loss = (c: Candidate): number => lossOf.get(c.compress) ?? 0;
+  // with risks (a table, or measured), privacy is a fourth axis: an unknown risk counts as the worst
+  const withRisk = all.some((c) => c.risk !== null && c.cutTensors.length > 0);
+  const riskOfC = (c: Candidate): number => (!withRisk || c.cutTensors.length === 0 ? 0 : (c.risk ?? Infinity));
   const dominated = (a: Candidate, b: Candidate): boolean =>
-    b.totalMs <= a.totalMs && b.bytesPerSample <= a.bytesPerSample && loss(b) <= loss(a) && (b.totalMs < a.totalMs || b.bytesPerSample < a.bytesPerSample || loss(b) < loss(a));
+    b.totalMs <= a.totalMs &&
+    b.bytesPerSample <= a.bytesPerSample &&
+    loss(b) <= loss(a) &&
+    riskOfC(b) <= riskOfC(a) &&
+    (b.totalMs < a.totalMs || b.bytesPerSample < a.bytesPerSample || loss(b) < loss(a) || riskOfC(b) < riskOfC(a));
   const pareto = all.filter((a) => !all.some((b) => b !== a && dominated(a, b))).sort((a, b) => a.totalMs - b.totalMs);
   // The gain is over baselines that meet the constraints: beating an edge-only run that does
   // not fit in the device's memory is no gain.

@@ -35,10 +35,14 @@ describe('splitc plan / build', () => {
     expect(html).not.toMatch(/<script|https?:\/\//); // no scripts, nothing fetched
 
     const out = path.join(dir, 'bundle');
-    const b = run(['build', planFile, '-o', out]);
+    // real inputs for the bundle's audit: without them build would warn W_AUDIT_SKIPPED
+    const b = run(['build', planFile, '--probe', 'fixtures/images', '--preprocess', 'paddleocr-cls', '-o', out]);
     expect(b.stderr).toBe('');
     expect(b.code).toBe(0);
     const manifest = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8'));
+    expect(manifest.audit).toMatchObject({ report: 'report/report.json', attack: 'whitebox', probes: { count: 2 } });
+    expect(['high', 'medium', 'low']).toContain(manifest.audit.risk);
+    expect(b.stdout).toMatch(/^inversion risk: (high|medium|low) \(whitebox attack/m);
     expect([...manifest.cut.tensors].sort()).toEqual([...plan.chosen.cutTensors].sort());
     expect(manifest.bytesPerSample.wire).toBe(plan.chosen.bytesPerSample);
   });

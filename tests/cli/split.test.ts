@@ -20,7 +20,9 @@ describe('splitc split', () => {
   it('writes a bundle and prints the cut, bytes per sample and both parts', () => {
     const out = path.join(tmpDir(), 'bundle');
     const r = run(['split', cls.path, '--cut-after', 'p2o.Conv.20', '--shape', 'x=1x3x48x192', '-o', out]);
-    expect(r.stderr).toBe('');
+    // no real inputs were given: the bundle has no audit, and split says so (its only warning)
+    expect(r.stderr).toMatch(/^warning W_AUDIT_SKIPPED: no real inputs to attack \(pass --probe [^\n]*\n$/);
+    expect(r.stdout).toMatch(/^inversion risk: not audited \(W_AUDIT_SKIPPED: /m);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^bundle .* \(\d+ files\) from ch_ppocr_mobile_v2\.0_cls_infer\.onnx/);
     expect(r.stdout).toMatch(/cut: 3 tensors, .* per sample on the wire/);
@@ -88,5 +90,31 @@ describe('splitc split', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^error E_IO: .* is not a splitc bundle/);
     expect(fs.readdirSync(out)).toEqual(['notes.txt']);
+  });
+});
+
+describe('splitc split audits the cut it bundles', () => {
+  const cls = fixtures()[0]!;
+  it('attacks the cut on the real calibration images: report/ in the bundle, the risk in manifest.json and the summary', () => {
+    const out = path.join(tmpDir(), 'bundle');
+    const r = run(['split', cls.path, '--cut-after', 'p2o.Conv.0', '--shape', 'x=1x3x48x192', '--compress', 'int8', '--calib', 'fixtures/images', '--preprocess', 'paddleocr-cls', '-o', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const m = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8'));
+    expect(m.audit).toMatchObject({ report: 'report/report.json', attack: 'whitebox', budget: 'fast', probes: { count: 2 } });
+    // the first convolution's output, int8: the page images come back recognisably
+    expect(m.audit.risk).toBe('high');
+    const report = JSON.parse(fs.readFileSync(path.join(out, 'report/report.json'), 'utf8'));
+    expect(report.cuts[0]).toMatchObject({ compress: 'int8', risk: 'high' });
+    expect(report.cuts[0].ssim).toBe(m.audit.ssim);
+    expect(m.files['report/report.html'].bytes).toBeGreaterThan(0);
+    expect(r.stdout).toMatch(/^inversion risk: high \(whitebox attack, SSIM [\d.]+, PSNR [\d.]+ dB on 2 probes; report\/report\.html\)$/m);
+  });
+
+  it('--no-audit builds without it and says so in the manifest', () => {
+    const out = path.join(tmpDir(), 'bundle');
+    const r = run(['split', cls.path, '--cut-after', 'p2o.Conv.0', '--shape', 'x=1x3x48x192', '--compress', 'int8', '--calib', 'fixtures/images', '--preprocess', 'paddleocr-cls', '--no-audit', '-o', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')).audit).toEqual({ skipped: 'disabled with --no-audit' });
+    expect(fs.existsSync(path.join(out, 'report'))).toBe(false);
   });
 });

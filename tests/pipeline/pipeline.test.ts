@@ -11,7 +11,9 @@ import { runBuild } from '../../src/pipeline/build.js';
 import { readPlanFile, validatePlanFile } from '../../src/pipeline/plan-file.js';
 import { runPlan } from '../../src/pipeline/plan.js';
 import { devicePreset } from '../../src/search/profiles.js';
-import { exporterFixtures, fixtures, tmpDir } from '../helpers/fixtures.js';
+import { exporterFixtures, fixtures, repoRoot, tmpDir } from '../helpers/fixtures.js';
+import { FASHION_MNIST_DIR, loadIdxImages } from '../../src/runtime/train/idx.js';
+import { npy } from '../helpers/npy.js';
 
 const cls = fixtures().find((f) => f.file.startsWith('ch_ppocr_mobile_v2.0_cls'))!;
 
@@ -150,5 +152,38 @@ describe('the planner on inputs a compression stage cannot reduce', () => {
     // the edge part only quantises the input: no compute node of the model runs there
     const edge = loadModel(path.join(dir, 'bundle/edge', fs.readdirSync(path.join(dir, 'bundle/edge')).find((f) => f.endsWith('.onnx'))!));
     expect([...edge.graph.nodes].every((n) => !['Conv', 'Gemm', 'MatMul'].includes(n.opType))).toBe(true);
+  });
+});
+
+describe.skipIf(!fs.existsSync(path.join(FASHION_MNIST_DIR, 't10k-images-idx3-ubyte.gz')))('--max-risk low: a measured privacy constraint', () => {
+  it('keeps the image on the device when every cut the plan would take leaks it', async () => {
+    const dir = tmpDir();
+    const phone = devicePreset('phone-wasm')!;
+    const edge = path.join(dir, 'slow.json');
+    fs.writeFileSync(edge, JSON.stringify({ ...phone, name: 'slow-edge', latency: { ...phone.latency, slowdown: 30 } }));
+    const common = { model: path.join(repoRoot, 'fixtures/models/fashion_mnist_resnet.onnx'), edge, cloud: 'cloud-cpu', link: 'lte', compressOptions: 'int8', shapes: { image: [1, 1, 28, 28] }, toolVersion: 'test' };
+    const free = await runPlan({ ...common, out: path.join(dir, 'free.json') });
+    expect(free.plan.chosen.kind).toBe('cloud-only'); // the fastest sends the (int8) image
+    const out = path.join(dir, 'private.json');
+    // 64 training images (normalised) calibrate int8; the probes are test images
+    const ds = loadIdxImages(path.join(FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'), path.join(FASHION_MNIST_DIR, 'train-labels-idx1-ubyte.gz'), { limit: 64 });
+    const calib = path.join(dir, 'calib.npy');
+    fs.writeFileSync(calib, npy('<f4', [64, 1, 28, 28], ds.images));
+    const { plan } = await runPlan({ ...common, maxRisk: 'low', calib, probe: path.join(FASHION_MNIST_DIR, 't10k-images-idx3-ubyte.gz'), preprocess: 'scale=1/255,mean=0.286,std=0.353', out });
+    expect(plan.constraints).toMatchObject({ maxRisk: 0.3, maxRiskExclusive: true });
+    expect(plan.riskAudit).toMatchObject({ attacks: ['whitebox'], budget: 'fast', metric: 'ssim', probes: { count: 4 } });
+    expect(plan.baselines.cloudOnly).toMatchObject({ risk: 1 });
+    expect(plan.baselines.cloudOnly.violates).toContain('max-risk');
+    const measured = plan.candidates.filter((c) => c.kind === 'split' && c.risk !== null);
+    expect(measured.length).toBeGreaterThan(0);
+    for (const c of measured) {
+      expect(c.risk!).toBeGreaterThanOrEqual(0.3); // shallow cuts of this model give the image back
+      expect(c.violates).toContain('max-risk');
+    }
+    expect(plan.chosen.kind).toBe('edge-only');
+    expect(readPlanFile(out)).toEqual(plan);
+    // a level and a hand-written table are two ways to say it: not both
+    expect(await codeOfAsync(runPlan({ ...common, maxRisk: 'low', riskTable: out, probe: path.join(FASHION_MNIST_DIR, 't10k-images-idx3-ubyte.gz'), out: path.join(dir, 'x.json') }))).toBe('E_BAD_ARGUMENT');
+    expect(await codeOfAsync(runPlan({ ...common, maxRisk: 'low', calib: 'random:8', out: path.join(dir, 'y.json') }))).toBe('E_BAD_ARGUMENT');
   });
 });

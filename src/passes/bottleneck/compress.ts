@@ -433,7 +433,7 @@ function emitEncoder(em: Emitter, x: Value, plan: TensorPlan, wireName: string):
 const randomSeed = (seed: number | undefined): Record<string, ReturnType<typeof floatAttr>> => (seed === undefined ? {} : { seed: floatAttr('seed', seed) });
 
 /** x + σ·z, z ~ N(0, 1) drawn afresh on every run (RandomNormalLike: x's shape, batch dim included). */
-function emitNoise(em: Emitter, x: Value, s: StageConstants & { kind: 'noise' }, dims: Dim[], outName: string): Value {
+export function emitNoise(em: Emitter, x: Value, s: StageConstants & { kind: 'noise' }, dims: Dim[], outName: string): Value {
   const f = DataType.FLOAT;
   const sigma = em.constant(`${outName}.sigma`, f, s.axis === null ? [] : channelShape(dims.length, s.axis, s.sigma.length), s.sigma);
   const z = em.op('RandomNormalLike', [x], { name: `${outName}.z`, dtype: f, shape: dims }, randomSeed(s.seed));
@@ -447,7 +447,7 @@ function emitNoise(em: Emitter, x: Value, s: StageConstants & { kind: 'noise' },
  * comes from a 1-element Slice of x on every other axis (batch and channel kept), so a
  * symbolic batch dim needs no Shape arithmetic.
  */
-function emitDropout(em: Emitter, x: Value, s: StageConstants & { kind: 'dropout' }, dims: Dim[], hasBatch: boolean, outName: string): Value {
+export function emitDropout(em: Emitter, x: Value, s: StageConstants & { kind: 'dropout' }, dims: Dim[], hasBatch: boolean, outName: string): Value {
   const f = DataType.FLOAT;
   const axes = dims.map((_, i) => i).filter((i) => i !== s.axis && !(i === 0 && hasBatch) && dims[i] !== 1);
   const maskDims = dims.map((d, i) => (axes.includes(i) ? 1 : d));

@@ -1,0 +1,312 @@
+// The inversion-risk audit: for every cut, build what an attacker sees (target.ts), run each
+// attack on the probes, score the reconstructions (PSNR, SSIM on the input's pixel range) and
+// grade the cut by its strongest attack. Loading data and compressing cuts happen above, in
+// the pipeline; this layer gets samples and compression constants.
+
+import * as ort from 'onnxruntime-node';
+import { dtypeBits } from '../ir/dtype.js';
+import type { Model } from '../ir/graph.js';
+import { modelToBytes } from '../ir/serde/io.js';
+import type { CompressionConstants } from '../passes/bottleneck/compress.js';
+import { withOrtErrorsOnly } from '../search/ort-log.js';
+import { SplitcError } from '../ir/errors.js';
+import { cacheKey, readCached, writeCached } from './cache.js';
+import type { AuditCut } from './cuts.js';
+import { datafreeAttack } from './datafree.js';
+import { decoderAttack } from './decoder.js';
+import { DEFAULT_THRESHOLDS, psnr, riskLevel, ssim } from './metrics.js';
+import type { AuditImages } from './report-html.js';
+import { attackTarget, privateInput } from './target.js';
+import {
+  type Attack,
+  type AttackName,
+  type AttackOutcome,
+  type AttackResult,
+  type AttackTarget,
+  AUDIT_SCHEMA_VERSION,
+  type AuditReport,
+  type Budget,
+  type CutAudit,
+  type DefencePoint,
+  type InputRange,
+  type Probe,
+  type RiskLevel,
+  type RiskThresholds,
+} from './types.js';
+import { whiteboxAttack } from './whitebox.js';
+
+export * from './types.js';
+export { attackTarget, privateInput } from './target.js';
+export { resolveCuts, AUTO_CUTS, type AuditCut } from './cuts.js';
+export { runWhitebox, WHITEBOX_BUDGETS } from './whitebox.js';
+export { defaultCacheDir } from './cache.js';
+export { renderAuditHtml, type AuditImages } from './report-html.js';
+
+export const ATTACKS: Record<AttackName, Attack> = { whitebox: whiteboxAttack, decoder: decoderAttack, datafree: datafreeAttack };
+
+export const THREAT_MODEL =
+  'An honest-but-curious cloud operator, or anyone on the link, sees exactly what crosses the cut (the dequantized wire values of the bundle) and knows the edge model, its architecture and weights; it never sees the private input. Each attack tries to reconstruct the input from what it sees: by optimisation through the edge model (white-box), with a decoder trained on auxiliary data, or with inverse modules trained on data synthesised from the model itself (data-free).';
+
+export interface CutCompression {
+  constants: CompressionConstants;
+  wireBytes: number | null;
+  utility?: DefencePoint['utility'];
+}
+
+/** Samples of the model's input ([C, H, W] each, flattened) and where they came from. */
+export interface AuditData {
+  samples: Float32Array[];
+  ids?: string[];
+  source: string;
+  sha256: string;
+}
+
+export interface AuditProgress {
+  cut: number;
+  cuts: number;
+  attack: AttackName;
+  phase: string;
+  done: number;
+  total: number;
+}
+
+export interface AuditCoreOptions {
+  model: Model;
+  modelSha256: string;
+  modelFile?: string;
+  cuts: AuditCut[];
+  /**
+   * A cut's compression (with a defence stage first when `defence` is given): its constants,
+   * the bytes per sample on the wire and, for defences, the utility measured on held-back data
+   * (null: it crosses uncompressed).
+   */
+  compression?: (cut: AuditCut, defence?: string) => Promise<CutCompression | null>;
+  /** Defence stages to measure at every cut (`noise=0.5`, `dropout=0.25`): utility against privacy. */
+  defences?: string[];
+  probes: AuditData;
+  aux?: AuditData;
+  attacks: AttackName[];
+  budget: Budget;
+  range: InputRange;
+  thresholds?: RiskThresholds;
+  seed?: number;
+  threads?: number;
+  /** Folder of cached results; null: no cache. */
+  cacheDir?: string | null;
+  toolVersion: string;
+  onProgress?: (p: AuditProgress) => void;
+}
+
+/** What the report's thumbnails are made of. */
+export type AuditReconstructions = AuditImages;
+
+export interface AuditRun {
+  report: AuditReport;
+  images: AuditReconstructions;
+}
+
+/** Run `target.model` on samples (batches of up to 64): the observed values per sample. */
+export async function observe(target: AttackTarget, samples: readonly Float32Array[], threads = 0): Promise<Float32Array[][]> {
+  const so: ort.InferenceSession.SessionOptions = threads > 0 ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {};
+  const observer = target.observer ?? target.model;
+  // the observer's outputs carry other names (after the defences' draws), in the same order
+  const outputs = observer.graph.outputs.map((v) => v.name);
+  const session = await ort.InferenceSession.create(modelToBytes(observer), withOrtErrorsOnly(so));
+  const batchable = typeof target.model.graph.inputs.find((v) => v.name === target.input)?.shape?.[0] !== 'number';
+  const step = batchable ? 64 : 1;
+  const size = target.inputDims.reduce((a, d) => a * d, 1);
+  const out: Float32Array[][] = [];
+  try {
+    for (let i = 0; i < samples.length; i += step) {
+      const batch = samples.slice(i, i + step);
+      const x = new Float32Array(batch.length * size);
+      batch.forEach((s, k) => x.set(s, k * size));
+      const r = await session.run({ [target.input]: new ort.Tensor('float32', x, [batch.length, ...target.inputDims]) });
+      for (let k = 0; k < batch.length; k++) {
+        out.push(
+          target.observed.map((o, j) => {
+            const n = o.dims.reduce((a, d) => a * d, 1);
+            const data = r[outputs[j]!]!.data as Float32Array;
+            return Float32Array.from(data.subarray(k * n, (k + 1) * n));
+          }),
+        );
+      }
+    }
+  } finally {
+    await session.release();
+  }
+  return out;
+}
+
+/** Per channel to [0, 1] of the valid range: the metrics' pixel range. */
+function toUnit(x: Float32Array, dims: readonly number[], range: InputRange): Float32Array {
+  const [C, H, W] = dims as [number, number, number];
+  const out = new Float32Array(x.length);
+  for (let c = 0; c < C; c++) {
+    const lo = range.lo[c]!;
+    const span = range.hi[c]! - lo || 1;
+    for (let i = c * H * W; i < (c + 1) * H * W; i++) out[i] = (x[i]! - lo) / span;
+  }
+  return out;
+}
+
+const mean = (xs: readonly number[]): number | null => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
+
+function scoreAttack(result: AttackResult, probes: Probe[], dims: number[], range: InputRange, cached: boolean): AttackOutcome {
+  if (result.skipped) return { attack: result.attack, skipped: result.skipped, probes: [], psnr: null, ssim: null, details: result.details, seconds: result.seconds, cached };
+  const scores = probes.map((p, i) => {
+    const a = toUnit(p.x, dims, range);
+    const b = toUnit(result.reconstructions[i]!, dims, range);
+    return { id: p.id, psnr: psnr(a, b, 1), ssim: ssim(a, b, dims as [number, number, number], 1), featureDistance: result.featureDistance[i] ?? NaN };
+  });
+  // PSNR is infinite for an exact reconstruction: averaged as its finite cap (100 dB) so the mean stays a number
+  const capped = scores.map((s) => (Number.isFinite(s.psnr) ? s.psnr : 100));
+  return { attack: result.attack, probes: scores, psnr: mean(capped), ssim: mean(scores.map((s) => s.ssim)), details: result.details, seconds: result.seconds, cached };
+}
+
+const RISK_ORDER: Record<RiskLevel, number> = { low: 0, medium: 1, high: 2 };
+export function higherRisk(a: RiskLevel | null, b: RiskLevel | null): RiskLevel | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return RISK_ORDER[a] >= RISK_ORDER[b] ? a : b;
+}
+export function riskAtLeast(level: RiskLevel | null, threshold: RiskLevel): boolean {
+  return level !== null && RISK_ORDER[level] >= RISK_ORDER[threshold];
+}
+
+interface CutRun {
+  index: number;
+  cut: AuditCut;
+  range: InputRange;
+  seed: number;
+  threads: number;
+  warnings: { code: string; message: string }[];
+}
+
+/** Every attack on one target, from the cache when it has the result. */
+async function attackCut(
+  o: AuditCoreOptions,
+  c: CutRun & { target: AttackTarget; probes: Probe[]; compression: CompressionConstants | null },
+): Promise<{ outcomes: AttackOutcome[]; recon: Partial<Record<AttackName, Float32Array[]>> }> {
+  const { cut, target, probes, compression, range, seed, threads } = c;
+  const outcomes: AttackOutcome[] = [];
+  const recon: Partial<Record<AttackName, Float32Array[]>> = {};
+  for (const name of o.attacks) {
+    const key = cacheKey({
+      model: o.modelSha256,
+      cut: [...cut.tensors].sort(),
+      compression: compression ? cacheKey({ c: compression }) : 'none',
+      attack: name,
+      budget: o.budget,
+      probes: o.probes.sha256,
+      aux: name === 'decoder' ? (o.aux?.sha256 ?? null) : null,
+      range,
+      seed,
+    });
+    let result = o.cacheDir ? readCached(o.cacheDir, key) : null;
+    const cached = result !== null;
+    if (!result) {
+      result = await ATTACKS[name].run(target, probes, {
+        budget: o.budget,
+        seed,
+        threads,
+        ...(o.aux ? { aux: { samples: o.aux.samples, source: o.aux.source } } : {}),
+        onProgress: (p) => o.onProgress?.({ cut: c.index, cuts: o.cuts.length, attack: name, ...p }),
+      });
+      if (o.cacheDir) writeCached(o.cacheDir, key, result);
+    }
+    if (result.skipped) c.warnings.push({ code: result.skipped.code, message: `${cut.label}: ${name} skipped: ${result.skipped.message}` });
+    else recon[name] = result.reconstructions;
+    outcomes.push(scoreAttack(result, probes, target.inputDims, range, cached));
+  }
+  return { outcomes, recon };
+}
+
+/** The defences at one cut: utility (held-back agreement or cosine) against the strongest attack's SSIM, from no defence up. */
+async function defenceCurve(
+  o: AuditCoreOptions,
+  c: CutRun & { compressed: CutCompression | null; strongest: AttackOutcome | null; thresholds: RiskThresholds },
+): Promise<DefencePoint[]> {
+  const points: DefencePoint[] = [];
+  if (c.strongest) {
+    points.push({ defence: 'none', utility: c.compressed?.utility ?? { metric: 'top1', value: 1 }, ssim: c.strongest.ssim!, psnr: c.strongest.psnr!, risk: riskLevel(c.strongest.ssim!, c.thresholds) });
+  }
+  for (const defence of o.defences ?? []) {
+    const compressed = await o.compression?.(c.cut, defence);
+    if (!compressed?.utility) throw new SplitcError('E_AUDIT', `no utility measured for the defence '${defence}' at ${c.cut.label}`, { hint: 'defences need calibration data (--calib, or the probes)' });
+    const target = attackTarget(o.model, { cut: c.cut.tensors, compression: compressed.constants, range: c.range, seed: c.seed });
+    const zs = await observe(target, o.probes.samples, c.threads);
+    const probes: Probe[] = o.probes.samples.map((x, i) => ({ id: o.probes.ids?.[i] ?? String(i), x, z: zs[i]! }));
+    const { outcomes } = await attackCut(o, { ...c, target, probes, compression: compressed.constants });
+    const best = outcomes.filter((a) => a.ssim !== null).reduce<AttackOutcome | null>((b, a) => (b === null || a.ssim! > b.ssim! ? a : b), null);
+    if (!best) continue;
+    points.push({ defence, utility: compressed.utility, ssim: best.ssim!, psnr: best.psnr!, risk: riskLevel(best.ssim!, c.thresholds) });
+  }
+  return points;
+}
+
+/** Audit the given cuts of a model. */
+export async function auditCuts(o: AuditCoreOptions): Promise<AuditRun> {
+  const thresholds = o.thresholds ?? DEFAULT_THRESHOLDS;
+  const seed = o.seed ?? 1;
+  const threads = o.threads ?? 0;
+  const cuts: CutAudit[] = [];
+  const images: AuditReconstructions = { dims: [0, 0, 0], originals: o.probes.samples, reconstructions: [] };
+  const warnings: { code: string; message: string }[] = [];
+  let range = o.range;
+  for (const [ci, cut] of o.cuts.entries()) {
+    const compressed = (await o.compression?.(cut)) ?? null;
+    const compression = compressed?.constants ?? null;
+    const target = attackTarget(o.model, { cut: cut.tensors, compression, range, seed });
+    range = target.range;
+    images.dims = target.inputDims as [number, number, number];
+    const zs = await observe(target, o.probes.samples, threads);
+    const probes: Probe[] = o.probes.samples.map((x, i) => ({ id: o.probes.ids?.[i] ?? String(i), x, z: zs[i]! }));
+    const { outcomes, recon } = await attackCut(o, { index: ci, cut, target, probes, compression, range, seed, threads, warnings });
+    const ran = outcomes.filter((a) => a.ssim !== null);
+    const strongest = ran.reduce<AttackOutcome | null>((best, a) => (best === null || a.ssim! > best.ssim! ? a : best), null);
+    cuts.push({
+      tensors: cut.tensors,
+      label: cut.label,
+      depth: cut.depth,
+      compress: target.compress,
+      wireBytes: compressed ? compressed.wireBytes : rawBytesOf(target),
+      attacks: outcomes,
+      strongest: strongest?.attack ?? null,
+      ssim: strongest?.ssim ?? null,
+      psnr: strongest?.psnr ?? null,
+      risk: strongest ? riskLevel(strongest.ssim!, thresholds) : null,
+      ...(o.defences?.length ? { defences: await defenceCurve(o, { index: ci, cut, compressed, strongest, range, seed, threads, warnings, thresholds }) } : {}),
+    });
+    images.reconstructions.push(recon);
+  }
+  const input = privateInput(o.model);
+  const report: AuditReport = {
+    kind: 'splitc-audit',
+    schemaVersion: AUDIT_SCHEMA_VERSION,
+    tool: { name: 'splitc', version: o.toolVersion },
+    model: { ...(o.modelFile ? { file: o.modelFile } : {}), sha256: o.modelSha256, input: input.name, inputDims: input.dims },
+    probes: { source: o.probes.source, sha256: o.probes.sha256, count: o.probes.samples.length },
+    aux: o.aux ? { source: o.aux.source, sha256: o.aux.sha256, count: o.aux.samples.length } : null,
+    budget: o.budget,
+    attacks: o.attacks,
+    thresholds,
+    range,
+    threatModel: THREAT_MODEL,
+    cuts,
+    risk: cuts.reduce<RiskLevel | null>((r, c) => higherRisk(r, c.risk), null),
+    warnings,
+  };
+  return { report, images };
+}
+
+/** Bytes per sample of the uncompressed cut tensors. */
+function rawBytesOf(target: AttackTarget): number | null {
+  let bits = 0;
+  for (const o of target.observed) {
+    const dt = target.model.graph.outputs.find((x) => x.name === o.name)?.dtype;
+    if (dt === undefined || dtypeBits(dt) === 0) return null;
+    bits += o.dims.reduce((a, d) => a * d, 1) * dtypeBits(dt);
+  }
+  return Math.ceil(bits / 8);
+}
