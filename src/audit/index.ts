@@ -245,6 +245,37 @@ async function defenceCurve(
   return points;
 }
 
+/** An attack whose SSIM is within this of the no-information guess is flagged (W_AUDIT_NEAR_GUESS). */
+export const BASELINE_MARGIN = 0.1;
+
+/** Cuts graded above low whose strongest attack does little better than the guess: their level reflects how alike the probes look. */
+export function nearGuessWarnings(cuts: readonly CutAudit[], baseline: AuditReport['baseline']): { code: string; message: string }[] {
+  return cuts
+    .filter((c) => c.ssim !== null && c.risk !== null && c.risk !== 'low' && c.ssim < baseline.ssim + BASELINE_MARGIN)
+    .map((c) => ({
+      code: 'W_AUDIT_NEAR_GUESS',
+      message: `${c.label}: the strongest attack (${c.strongest}, SSIM ${c.ssim!.toFixed(3)}) does little better than a guess without information (the ${baseline.guess === 'aux-mean' ? 'mean auxiliary image' : 'middle of the input range'}, SSIM ${baseline.ssim.toFixed(3)}): the level reflects how alike the probes look, not a leak`,
+    }));
+}
+
+/** The no-information guess (mean auxiliary image, else mid-range) scored against the probes. */
+function guessBaseline(probes: readonly Float32Array[], aux: readonly Float32Array[] | null, dims: readonly number[], range: InputRange): AuditReport['baseline'] {
+  const size = dims.reduce((a, d) => a * d, 1);
+  const guess = new Float32Array(size);
+  if (aux && aux.length) {
+    for (const x of aux) for (let i = 0; i < size; i++) guess[i]! += x[i]! / aux.length;
+  } else {
+    const plane = size / dims[0]!;
+    for (let c = 0; c < dims[0]!; c++) guess.fill((range.lo[c]! + range.hi[c]!) / 2, c * plane, (c + 1) * plane);
+  }
+  const g = toUnit(guess, dims, range);
+  const scores = probes.map((p) => {
+    const a = toUnit(p, dims, range);
+    return { psnr: psnr(a, g, 1), ssim: ssim(a, g, dims as [number, number, number], 1) };
+  });
+  return { guess: aux && aux.length ? 'aux-mean' : 'mid-range', psnr: mean(scores.map((s) => (Number.isFinite(s.psnr) ? s.psnr : 100))) ?? 0, ssim: mean(scores.map((s) => s.ssim)) ?? 0 };
+}
+
 /** Audit the given cuts of a model. */
 export async function auditCuts(o: AuditCoreOptions): Promise<AuditRun> {
   const thresholds = o.thresholds ?? DEFAULT_THRESHOLDS;
@@ -281,6 +312,8 @@ export async function auditCuts(o: AuditCoreOptions): Promise<AuditRun> {
     images.reconstructions.push(recon);
   }
   const input = privateInput(o.model);
+  const baseline = guessBaseline(o.probes.samples, o.aux?.samples ?? null, input.dims, range);
+  warnings.push(...nearGuessWarnings(cuts, baseline));
   const report: AuditReport = {
     kind: 'splitc-audit',
     schemaVersion: AUDIT_SCHEMA_VERSION,
@@ -295,6 +328,7 @@ export async function auditCuts(o: AuditCoreOptions): Promise<AuditRun> {
     threatModel: THREAT_MODEL,
     cuts,
     risk: cuts.reduce<RiskLevel | null>((r, c) => higherRisk(r, c.risk), null),
+    baseline,
     warnings,
   };
   return { report, images };

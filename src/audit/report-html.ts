@@ -435,6 +435,7 @@ export function renderAuditHtml(report: AuditReport, images: AuditImages): strin
 <dt>auxiliary data</dt><dd>${report.aux ? `${report.aux.count} from <code>${esc(report.aux.source)}</code>${sha(report.aux.sha256)}` : 'none'}</dd>
 <dt>budget</dt><dd>${esc(report.budget)}</dd>
 <dt>attacks</dt><dd>${report.attacks.map(esc).join(', ') || 'none'}</dd>
+<dt>a guess</dt><dd>without any information (${report.baseline.guess === 'aux-mean' ? 'the mean auxiliary image' : 'the middle of the input range'}) scores PSNR ${px(report.baseline.psnr)} dB, SSIM ${report.baseline.ssim.toFixed(3)}: an attack near it reconstructs how the probes look on average, not the probe</dd>
 </dl>
 <p class="threat"><b>Threat model.</b> ${esc(report.threatModel)}</p>
 </header>

@@ -13,6 +13,8 @@ import type { CompressionConstants, StageConstants } from '../passes/bottleneck/
 import { Emitter } from '../passes/bottleneck/emit.js';
 import { emitDropout, emitNoise } from '../passes/bottleneck/compress.js';
 import { splitModel } from '../passes/cut.js';
+import { MIN_GRAD_OPSET } from '../passes/autodiff/index.js';
+import { upgradeOpset } from '../passes/opset.js';
 import { inferShapes } from '../passes/shape/index.js';
 import { cloneModel } from '../runtime/train/trainer.js';
 import type { AttackTarget, InputRange } from './types.js';
@@ -134,6 +136,15 @@ function sampleDimsOf(v: Value): number[] {
 export function attackTarget(model: Model, opts: TargetOptions): AttackTarget {
   const input = privateInput(model);
   const m = cloneModel(model);
+  // every attack differentiates or trains through E: raise old models to the gradient ops'
+  // opset once, here (a model that cannot be raised keeps its opset; a gradient then says why)
+  if (m.opset < MIN_GRAD_OPSET) {
+    try {
+      upgradeOpset(m, MIN_GRAD_OPSET);
+    } catch (e) {
+      if (!(e instanceof SplitcError)) throw e;
+    }
+  }
   const shapes: Record<string, Dim[]> = { [input.name]: [BATCH_DIM, ...input.dims] };
   if (input.batchable) inferShapes(m, { inputShapes: shapes });
   else inferShapes(m, { inputShapes: { [input.name]: [1, ...input.dims] } });

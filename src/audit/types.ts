@@ -168,5 +168,11 @@ export interface AuditReport {
   cuts: CutAudit[];
   /** The highest risk over the cuts (null when no attack ran). */
   risk: RiskLevel | null;
+  /**
+   * What a guess without any information scores against the probes: the mean auxiliary image
+   * (with --aux), else the middle of the input range. An attack near it reconstructs the data
+   * set's look (a white page, a dark background), not the probe.
+   */
+  baseline: { guess: 'aux-mean' | 'mid-range'; psnr: number; ssim: number };
   warnings: { code: string; message: string }[];
 }

@@ -28,6 +28,7 @@ export function formatAudit(run: AuditPipelineRun): string {
   const fmt = (cells: string[]): string => cells.map((s, i) => s.padEnd(widths[i]!)).join('  ').trimEnd();
   lines.push('', fmt(head), fmt(widths.map((w) => '-'.repeat(w))), ...rows.map(fmt));
   lines.push('', `highest risk: ${r.risk ?? 'none measured'} (SSIM ≥ ${r.thresholds.high} high, ≥ ${r.thresholds.medium} medium, of the strongest attack)`);
+  lines.push(`a guess without information (${r.baseline.guess === 'aux-mean' ? 'the mean auxiliary image' : 'mid-range'}) scores ${num(r.baseline.psnr, 1)} dB / ${num(r.baseline.ssim, 3)}`);
   for (const w of run.warnings) lines.push(`warning ${w.code}: ${w.message}`);
   for (const f of run.files) lines.push(`wrote ${f}`);
   return lines.join('\n');

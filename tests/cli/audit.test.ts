@@ -7,8 +7,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { audit } from '../../src/pipeline/audit.js';
+import { nearGuessWarnings } from '../../src/audit/index.js';
 import { FASHION_MNIST_DIR, loadIdxImages } from '../../src/runtime/train/idx.js';
 import { npy } from '../helpers/npy.js';
+import { textLineCrops, writeTextLineImages } from '../helpers/text-lines.js';
 import { codeOfAsync } from '../helpers/codes.js';
 import { fixtures, repoRoot, tmpDir } from '../helpers/fixtures.js';
 
@@ -95,6 +97,31 @@ describe.skipIf(!hasFashion)('defences in the audit', () => {
 
   it('only single noise or dropout stages are defences', async () => {
     expect(await codeOfAsync(audit({ model: fashionModel, cuts: ['after:Relu_25'], probe: probes, preprocess: PRE, defences: ['int8'], toolVersion: 'test' }))).toBe('E_BAD_ARGUMENT');
+  });
+});
+
+describe('an attack near a guess without information is flagged', () => {
+  it("on the classifier's output (two scores), the decoder learns the text crops' look: W_AUDIT_NEAR_GUESS", async () => {
+    const root = tmpDir();
+    const probeDir = path.join(root, 'probe');
+    const auxDir = path.join(root, 'aux');
+    fs.mkdirSync(probeDir);
+    fs.mkdirSync(auxDir);
+    const crops = textLineCrops();
+    writeTextLineImages(probeDir, crops.filter((c) => c.source === 'page.png' && !c.rotated).slice(0, 8));
+    writeTextLineImages(auxDir, crops.filter((c) => c.source === 'bw_text.png'));
+    const cls = fixtures().find((f) => f.file.startsWith('ch_ppocr_mobile_v2.0_cls'))!;
+    const r = await audit({ model: cls.path, shapes: { x: ['N', 3, 48, 192] }, cuts: ['after:p2o.MatMul.0'], probe: probeDir, aux: auxDir, preprocess: 'paddleocr-cls', attacks: ['decoder'], maxProbes: 4, cacheDir: null, toolVersion: 'test' });
+    expect(r.report.baseline.guess).toBe('aux-mean');
+    // two class scores carry nothing of the image: the decoder can only learn the crops' average look
+    const cut = r.report.cuts[0]!;
+    expect(r.report.baseline.ssim).toBeGreaterThan(0.25); // white pages: the mean crop alone is close to "medium"
+    expect(Math.abs(cut.ssim! - r.report.baseline.ssim)).toBeLessThan(0.1);
+    // graded medium there, it would be flagged; graded low, it is not
+    const as = (risk: 'medium' | 'low') => nearGuessWarnings([{ ...cut, risk, ssim: r.report.baseline.ssim + 0.05 }], r.report.baseline).map((w) => w.code);
+    expect(as('medium')).toEqual(['W_AUDIT_NEAR_GUESS']);
+    expect(as('low')).toEqual([]);
+    expect(nearGuessWarnings([{ ...cut, risk: 'high', ssim: r.report.baseline.ssim + 0.3 }], r.report.baseline)).toEqual([]);
   });
 });
 
