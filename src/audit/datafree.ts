@@ -387,7 +387,7 @@ export async function runDatafree(target: AttackTarget, probes: Probe[], ctx: At
       boundaries: boundaries.map((b) => b.name).join(',') || '(none)',
       blockLosses: blockLosses.map((l) => l.toPrecision(4)).join(','),
       cycleSteps,
-      cycleLoss,
+      ...(cycleSteps > 0 ? { cycleLoss } : {}),
       steps,
       batch,
       synthesisSeconds,
