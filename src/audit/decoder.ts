@@ -48,9 +48,11 @@ export async function runDecoder(target: AttackTarget, probes: Probe[], ctx: Att
   const x: Stack = stack(Array.from({ length: n }, (_, i) => aux.samples[order[i]!]!), target.inputDims);
   const batch = Math.min(o.batch, n);
 
-  // what the edge part sends for each of them
-  const names = target.observed.map((v) => v.name);
-  const session = await createSession(target.model, ctx.threads);
+  // what the edge part sends for each of them: as deployed, defences' draws included (the
+  // defence ships in the public edge graph, so the attacker trains on what it will observe)
+  const observer = target.observer ?? target.model;
+  const names = observer.graph.outputs.map((v) => v.name);
+  const session = await createSession(observer, ctx.threads);
   let z: Stack[];
   try {
     z = await runStacked(session, target.input, x, names, targetBatch(target, 64), (done) => ctx.onProgress?.({ phase: 'decoder: features', done, total: n }));
