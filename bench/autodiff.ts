@@ -12,7 +12,7 @@
 //
 //   npx tsx bench/autodiff.ts [--threads 2] [--runs 20] [--train-steps 60] [--rounds 3] [--batch 64] [--no-torch]
 //                             [--resnet-batch N] [--no-fold] [--no-polyphase] [--where-masks] [--no-batch-as-depth]
-//                             [--step-breakdown]
+//                             [--step-breakdown] [--models stem,…] [--warmup 5]
 //
 // --resnet-batch N adds an (a) row for the trained ResNet at batch N. Ablations of the
 // gradient graphs' choices, for comparing runs: --no-fold (input graphs keep their
@@ -22,6 +22,9 @@
 // --step-breakdown adds where (b)'s training step spends its time: `splitc profile`'s per-node
 // times (src/search/profiler.ts: onnxruntime's profiler, its bookkeeping subtracted, fused
 // kernels charged back to the graph's nodes) summed by what each node computes.
+// --models limits (a) to the named models (file names without .onnx; default all, which
+// docs/benchmarks.md records). --warmup sets the untimed runs before each timed block in (a)
+// and (c) and splitc's training steps before (b)'s rounds (the PyTorch peer keeps its own).
 //
 // Prints markdown tables.
 
@@ -41,7 +44,7 @@ import { inferShapes } from '../src/passes/shape/index.js';
 import { profileModel } from '../src/search/profiler.js';
 import { smallResNet } from '../src/runtime/train/models.js';
 import { buildTrainingGraph, cloneModel, Trainer } from '../src/runtime/train/trainer.js';
-import { arg, seededFloats } from './lib.js';
+import { arg, seededFloats, selectModels } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..');
@@ -52,6 +55,7 @@ const batch = Number(arg('batch', '64'));
 const noTorch = process.argv.includes('--no-torch');
 // Alternating rounds of splitc and PyTorch (the shared machine's speed drifts by ±30 %).
 const rounds = Number(arg('rounds', '3'));
+const warmup = Number(arg('warmup', '5'));
 const sessionOptions: ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, logSeverityLevel: 3 };
 
 interface Entry {
@@ -81,7 +85,7 @@ async function timeInterleaved(models: Uint8Array[], feeds: Record<string, ort.T
       // being timed (the classifier's input gradient measured 7.2–7.9 ms beside the
       // others, 3.8 ms alone).
       const s = await ort.InferenceSession.create(m, sessionOptions);
-      for (let i = 0; i < 5; i++) await s.run(feeds);
+      for (let i = 0; i < warmup; i++) await s.run(feeds);
       for (let i = 0; i < Math.ceil(runs / blocks); i++) {
         const t0 = performance.now();
         await s.run(feeds);
@@ -116,7 +120,7 @@ if (process.argv.includes('--no-polyphase')) convGradTuning.polyphase = false;
 if (process.argv.includes('--where-masks')) maskTuning.productMinElements = Infinity;
 const resnetBatch = Number(arg('resnet-batch', '0'));
 const resnet = models.find((m) => m.file.includes('fashion_mnist_resnet'));
-const rowsFor: Entry[] = [...models, ...(resnetBatch > 0 && resnet ? [{ ...resnet, inputShapes: Object.fromEntries(Object.entries(resnet.inputShapes).map(([k, d]) => [k, [resnetBatch, ...d.slice(1)]])) }] : [])];
+const rowsFor: Entry[] = [...selectModels(models, arg('models', '')), ...(resnetBatch > 0 && resnet ? [{ ...resnet, inputShapes: Object.fromEntries(Object.entries(resnet.inputShapes).map(([k, d]) => [k, [resnetBatch, ...d.slice(1)]])) }] : [])];
 for (const e of rowsFor) {
   const forward = loadModel(path.join(repoRoot, 'fixtures/models', e.file));
   const shapes = Object.fromEntries(Object.entries(e.inputShapes).map(([k, d]) => [k, d.map((x) => (typeof x === 'number' ? x : 1))]));
@@ -143,13 +147,13 @@ const trainer = await Trainer.create({
   batchAsDepth: !noBatchAsDepth,
 });
 const feedsB = { image: new ort.Tensor('float32', images, [batch, 1, 28, 28]), labels: new ort.Tensor('int64', labels, [batch]) };
-for (let i = 0; i < 5; i++) await trainer.trainStep(feedsB);
+for (let i = 0; i < warmup; i++) await trainer.trainStep(feedsB);
 // The training graph's forward alone: batch statistics, parameters fed as the trainer feeds them.
 const fwdGraph = buildTrainingGraph(smallResNet({ seed: 1 }), { loss: 'ce:logits', inputShapes: trainShapes, forwardOnly: true, batchAsDepth: !noBatchAsDepth });
 const fwdSession = await ort.InferenceSession.create(modelToBytes(fwdGraph.model, { intermediateTypes: false }), sessionOptions);
 const fwdFeeds: Record<string, ort.Tensor> = { image: feedsB.image };
 for (const [name, t] of fwdGraph.initial) fwdFeeds[name] = new ort.Tensor('float32', Float32Array.from(t.toTypedArray() as Float32Array), [...t.dims]);
-for (let i = 0; i < 5; i++) await fwdSession.run(fwdFeeds);
+for (let i = 0; i < warmup; i++) await fwdSession.run(fwdFeeds);
 
 type TorchResult = { imagesPerSecond: number; version: string; threads: number };
 function runTorch(extra: string[]): TorchResult | null {
@@ -243,12 +247,12 @@ const clsFeeds = { x: new ort.Tensor('float32', seededFloats(3 * 48 * 192, 5), [
 const [stepMs] = (await timeInterleaved([modelToBytes(gradModel(clsModel, clsShapes, 'input'), { intermediateTypes: false })], clsFeeds)) as [number];
 
 const out: string[] = [];
-out.push(`Machine: ${threads} intra-op thread(s), onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}, median of ${runs} runs in 3 alternating blocks per graph (forward, gradient w.r.t. the input, gradient w.r.t. everything), each block a fresh session with 5 untimed runs first; ablations: ${['--no-fold', '--no-polyphase', '--where-masks', '--no-batch-as-depth'].filter((f) => process.argv.includes(f)).join(' ') || 'none'}.\n`);
+out.push(`Machine: ${threads} intra-op thread(s), onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}, median of ${runs} runs in 3 alternating blocks per graph (forward, gradient w.r.t. the input, gradient w.r.t. everything), each block a fresh session with ${warmup} untimed runs first; ablations: ${['--no-fold', '--no-polyphase', '--where-masks', '--no-batch-as-depth'].filter((f) => process.argv.includes(f)).join(' ') || 'none'}.\n`);
 out.push('(a) Gradient graph time ÷ forward time (loss Σ⟨outputs, R⟩; times in ms):\n');
 out.push('| model | input | forward | grad w.r.t. input | ratio | grad w.r.t. input + all params | ratio |');
 out.push('|---|---|---:|---:|---:|---:|---:|');
 out.push(...rowsA);
-out.push(`\n(b) Training throughput, Fashion-MNIST ResNet (Adam, batch ${batch}, median of ${rounds} alternating rounds of ${trainSteps} steps after 5 warm-up steps, same synthetic batch; rounds: splitc ${oursRounds.map((x) => x.toFixed(0)).join(', ')}${torchRounds.length ? `, PyTorch ${torchRounds.map((x) => x.toFixed(0)).join(', ')}` : ''}):\n`);
+out.push(`\n(b) Training throughput, Fashion-MNIST ResNet (Adam, batch ${batch}, median of ${rounds} alternating rounds of ${trainSteps} steps after ${warmup} warm-up steps, same synthetic batch; rounds: splitc ${oursRounds.map((x) => x.toFixed(0)).join(', ')}${torchRounds.length ? `, PyTorch ${torchRounds.map((x) => x.toFixed(0)).join(', ')}` : ''}):\n`);
 out.push('| trainer | images/s | splitc ÷ peer |');
 out.push('|---|---:|---:|');
 out.push(`| splitc (onnxruntime-node ${ort.env.versions.common}, ${threads} threads) | ${ours.toFixed(0)} | ${torch ? `**${(ours / torch.imagesPerSecond).toFixed(2)}**` : '—'} |`);

@@ -3,7 +3,10 @@
 // calibration values, so a few random samples calibrate here; the fidelity of each
 // compression on real data is in docs/cli.md (tests/search/fidelity.test.ts).
 //
-//   npx tsx bench/compress-bytes.ts
+//   npx tsx bench/compress-bytes.ts [--models stem,…]
+//
+// --models keeps only the named fixtures (file names without .onnx; default all, which
+// docs/benchmarks.md records); the detector's Resize cut is measured when the detector is kept.
 //
 // Prints a markdown table.
 
@@ -19,9 +22,13 @@ import { inferShapes } from '../src/passes/shape/index.js';
 import { modelInputs, randomSamples } from '../src/search/calib-data.js';
 import { calibrateAndCompress } from '../src/search/calibrate.js';
 import { byteSizeOf } from '../src/ir/dtype.js';
+import { arg, selectModels } from './lib.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const fixtures = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'fixtures/models/manifest.json'), 'utf8')) as { models: { file: string; inputShapes: Record<string, number[]> }[] }).models;
+const fixtures = selectModels(
+  (JSON.parse(fs.readFileSync(path.join(repoRoot, 'fixtures/models/manifest.json'), 'utf8')) as { models: { file: string; inputShapes: Record<string, number[]> }[] }).models,
+  arg('models', ''),
+);
 const SPECS = ['none', 'fp16', 'int8', 'int4', 'int2', 'pca=16+int4', 'pca=8+int4'];
 
 function middle(m: Model): { cut: string[]; label: string } {
@@ -35,7 +42,8 @@ function firstResize(m: Model): { cut: string[]; label: string } {
 }
 
 const rows: string[] = [];
-for (const [f, where] of [...fixtures.map((f) => [f, middle] as const), [fixtures.find((f) => f.file.includes('det'))!, firstResize] as const]) {
+const cases = [...fixtures.map((f) => [f, middle] as const), ...fixtures.filter((f) => f.file.includes('det')).map((f) => [f, firstResize] as const)];
+for (const [f, where] of cases) {
   const model = loadModel(path.join(repoRoot, 'fixtures/models', f.file));
   inferShapes(model, { inputShapes: f.inputShapes });
   const { cut, label } = where(model);

@@ -8,7 +8,10 @@
 //     what a model that was never profiled gets.
 //
 //   npx tsx bench/costmodel.ts [--backend node|wasm] [--threads 1] [--repeats 60] [--warmup 3] [--trials 3]
-//                          [--graph-opt all|disabled]
+//                          [--graph-opt all|disabled] [--models stem,…]
+//
+// --models keeps only the named fixtures (file names without .onnx; default all three, which
+// docs/benchmarks.md records); with one model there is no leave-one-model-out prediction (–).
 //
 // --graph-opt disabled is a diagnostic: parts run unoptimized and the profile keeps its node
 // times unscaled (nodeTimesFor 'unoptimized'), which takes the profiler's one-factor scaling
@@ -42,6 +45,7 @@ import { fitLatencyModel, median, nodeFeatures, quantile, samplesOf, type Profil
 import type { DeviceProfile, NodeFeatures } from '../src/search/profile-types.js';
 import { modelSha256Of, predictSegmentMs } from '../src/search/profiles.js';
 import { resolveProfileOptions } from '../src/search/profiler.js';
+import { selectModels } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..');
@@ -72,7 +76,7 @@ interface Fixture {
   file: string;
   inputShapes: Record<string, number[]>;
 }
-const fixtures = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'fixtures/models/manifest.json'), 'utf8')) as { models: Fixture[] }).models;
+const fixtures = selectModels((JSON.parse(fs.readFileSync(path.join(repoRoot, 'fixtures/models/manifest.json'), 'utf8')) as { models: Fixture[] }).models, arg('models', ''));
 const modelPath = (f: Fixture): string => path.join(repoRoot, 'fixtures/models', f.file);
 const shortName = (file: string): string => file.replace(/_infer\.onnx$/, '').replace(/\.onnx$/, '');
 
@@ -263,8 +267,8 @@ async function measureFixture(runtime: BenchRuntime, segments: Segment[], inputF
 
 interface TrialProfiles {
   profiled: DeviceProfile;
-  /** Per fixture: the profile fitted without it. */
-  leaveOneOut: DeviceProfile[];
+  /** Per fixture: the profile fitted without it (none when only one fixture is profiled). */
+  leaveOneOut: (DeviceProfile | undefined)[];
 }
 
 interface LoadedFixture {
@@ -300,8 +304,9 @@ async function profileTrial(loaded: readonly LoadedFixture[]): Promise<TrialProf
     const table = profiled.latency.measured!.find((m) => m.modelSha256 === l.sha256)!;
     return { name: l.fixture.file, features: l.features, nodesMs: table.nodesMs, totalMs: table.totalMs! };
   });
-  const leaveOneOut: DeviceProfile[] = data.map((held) => {
+  const leaveOneOut = data.map((held): DeviceProfile | undefined => {
     const rest = data.filter((m) => m !== held);
+    if (rest.length === 0) return undefined;
     const runs = rest.map((m) => ({ totalMs: m.totalMs!, nodeSumMs: m.features.reduce((a, f) => a + (m.nodesMs[f.name] ?? 0), 0) }));
     return { kind: 'device', schemaVersion: 1, name: `without-${held.name}`, latency: fitLatencyModel(samplesOf(rest), { runs }) };
   });
@@ -312,13 +317,13 @@ async function profileTrial(loaded: readonly LoadedFixture[]): Promise<TrialProf
 
 const relErr = (pred: number, meas: number): number => Math.abs(pred - meas) / meas;
 const pct = (x: number): string => (Number.isFinite(x) ? `${(100 * x).toFixed(1)} %` : '–');
-const fmtMs = (x: number): string => (x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toFixed(3));
+const fmtMs = (x: number): string => (!Number.isFinite(x) ? '–' : x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toFixed(3));
 const mdTable = (head: string[], rows: string[][]): string =>
   [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 
 /** Relative errors of one prediction kind, one per segment and trial (trial `t` only, if given). */
 function errorsOf(segs: readonly Segment[], kind: 'profiledMs' | 'looMs', t?: number): number[] {
-  return segs.flatMap((s) => s[kind].flatMap((pred, i) => (t === undefined || t === i ? [relErr(pred, s.measuredMs[i]!)] : [])));
+  return segs.flatMap((s) => s[kind].flatMap((pred, i) => ((t === undefined || t === i) && Number.isFinite(pred) ? [relErr(pred, s.measuredMs[i]!)] : [])));
 }
 
 function summaryRow(label: string, segs: readonly Segment[], t?: number): string[] {
@@ -349,7 +354,8 @@ async function main(): Promise<void> {
       await measureFixture(runtime, segments, inputFeeds[i]!);
       for (const s of segments) {
         s.profiledMs.push(predictSegmentMs(profiled, s.features, loaded[i]!.sha256));
-        s.looMs.push(predictSegmentMs(leaveOneOut[i]!, s.features));
+        const loo = leaveOneOut[i];
+        s.looMs.push(loo ? predictSegmentMs(loo, s.features) : NaN);
       }
     }
     loads.push({ start, end: os.loadavg()[0]! });

@@ -3,7 +3,12 @@
 // each measured in fresh child processes; onnx.load/onnx.save (python3-onnx) as a
 // reference; `splitc inspect --json` wall time. Prints a markdown table.
 //
-//   npx tsx bench/ingest.ts [--runs N] [--big-mb MB] [--keep] [--cli path/to/splitc.js]
+//   npx tsx bench/ingest.ts [--runs 3] [--big-mb 512] [--nodes 10000] [--models stem,…] [--keep]
+//                           [--cli path/to/splitc.js]
+//
+// --big-mb and --nodes size the two synthetic models; --models keeps only the named fixtures
+// (file names without .onnx; default all). The defaults are what docs/benchmarks.md records;
+// smaller values are budgets for a quick check that the script still runs.
 //
 // Temp files go to a folder under os.tmpdir() that is removed at the end.
 
@@ -17,6 +22,7 @@ import { DataType } from '../src/ir/dtype.js';
 import type { Value } from '../src/ir/graph.js';
 import { loadModel, saveModel } from '../src/ir/serde/io.js';
 import { assertValid } from '../src/ir/verify.js';
+import { selectModels } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..');
@@ -66,8 +72,8 @@ function child(op: string, file: string, out?: string): ChildResult {
     }
     case 'gen-big':
       return generateBig(file, Number(out));
-    case 'gen-10k':
-      return generateManyNodes(file, 10_000);
+    case 'gen-many':
+      return generateManyNodes(file, Number(out));
     case 'gen-big-external': {
       const t0 = performance.now();
       const m = loadModel(out!);
@@ -79,10 +85,14 @@ function child(op: string, file: string, out?: string): ChildResult {
   }
 }
 
-/** MatMul/Add chain of 4096×4096 float32 weights (64 MiB each) until `targetMb` is reached. */
+/**
+ * MatMul/Add chain of 4096×4096 float32 weights (64 MiB each) until `targetMb` is reached; below
+ * 64 MB, one layer as wide as fits (a power of two), so that a small --big-mb is small.
+ */
 function generateBig(file: string, targetMb: number): ChildResult {
   const t0 = performance.now();
-  const width = 4096;
+  let width = 4096;
+  while (width > 16 && width * width * 4 > targetMb * 2 ** 20) width /= 2;
   const layers = Math.max(1, Math.ceil((targetMb * 2 ** 20) / (width * width * 4)));
   const b = new GraphBuilder('weight_heavy');
   let y: Value = b.input('x', DataType.FLOAT, ['N', width]);
@@ -208,6 +218,10 @@ function main(): void {
   };
   const runs = opt('--runs', 3);
   const bigMb = opt('--big-mb', 512);
+  const manyNodes = opt('--nodes', 10_000);
+  if (!Number.isInteger(manyNodes) || manyNodes < 1) throw new Error(`--nodes must be a positive integer, got ${manyNodes}`);
+  const modelsArg = args.indexOf('--models');
+  const models = modelsArg >= 0 ? (args[modelsArg + 1] ?? '') : '';
   const keep = args.includes('--keep');
   const cliArg = args.indexOf('--cli');
   const cli = path.resolve(cliArg >= 0 ? args[cliArg + 1]! : path.join(repoRoot, 'bin/splitc.js'));
@@ -229,7 +243,7 @@ function main(): void {
     const bigExt = path.join(bigExtDir, 'weight_heavy_ext.onnx');
     runChild('gen-big-external', bigExt, big);
     const many = path.join(tmp, 'many_nodes.onnx');
-    const g2 = runChild('gen-10k', many);
+    const g2 = runChild('gen-many', many, String(manyNodes));
     log(`bench: generated ${many} (${(fs.statSync(many).size / MB).toFixed(1)} MB, ${g2.nodes} nodes)`);
 
     const sizeWithData = (f: string): number => {
@@ -244,7 +258,7 @@ function main(): void {
       { name: `synthetic ${g2.nodes} nodes`, file: many, bytes: sizeWithData(many) },
     ];
     const manifest = JSON.parse(fs.readFileSync(path.join(repoRoot, 'fixtures/models/manifest.json'), 'utf8')) as { models: { file: string }[] };
-    for (const m of manifest.models) {
+    for (const m of selectModels(manifest.models, models)) {
       const f = path.join(repoRoot, 'fixtures/models', m.file);
       rows.push({ name: m.file.replace(/\.onnx$/, ''), file: f, bytes: sizeWithData(f) });
     }

@@ -8,6 +8,20 @@ export function arg(name: string, dflt: string): string {
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
 }
 
+/**
+ * The entries of `all` whose file stem (name without .onnx) is listed in `names` (comma-separated,
+ * the value of a script's `--models`), in the order of `all`; every entry when `names` is empty.
+ * An unknown name is an error that lists the known ones.
+ */
+export function selectModels<T extends { file: string }>(all: readonly T[], names: string): T[] {
+  const stem = (file: string): string => file.replace(/\.onnx$/, '');
+  const wanted = names.split(',').map((n) => n.trim()).filter(Boolean);
+  if (wanted.length === 0) return [...all];
+  const unknown = wanted.filter((n) => !all.some((e) => stem(e.file) === n));
+  if (unknown.length) throw new Error(`--models: unknown ${unknown.join(', ')}; known: ${all.map((e) => stem(e.file)).join(', ')}`);
+  return all.filter((e) => wanted.includes(stem(e.file)));
+}
+
 /** n seeded uniform floats in [lo, hi) (xorshift32). */
 export function seededFloats(n: number, seed: number, lo = -1, hi = 1): Float32Array {
   let s = seed >>> 0 || 1;

@@ -9,14 +9,21 @@
 //     best predicted split when the plan chose a baseline.
 //
 //   npx tsx bench/plan.ts [--links 1,10,100] [--rtt 20] [--compress-options int8] [--budget-s 8]
-//                         [--edge-slowdown S]
+//                         [--warmup-s 2] [--edge-slowdown S] [--models stem,…]
+//                         [--edge-profile P] [--cloud-profile P] [--chosen-only]
 //
 // --edge-slowdown S emulates an edge device S× slower than this machine's wasm: after each
 // edge computation the edge waits (S − 1) × the time it took, and the edge profile's measured
 // node times are multiplied by S. Transfers, round trips and the cloud stay real.
 //
-// Prints markdown. Each configuration warms up for 2 s, then repeats until --budget-s
-// seconds or 30 runs (at least 3); medians.
+// Prints markdown. Each configuration warms up for --warmup-s seconds (at least 2 runs), then
+// repeats until --budget-s seconds or 30 runs (at least 3); medians. --models keeps only the
+// named fixtures (file names without .onnx), for profiles and plans alike. --edge-profile /
+// --cloud-profile plan with the given device profile (a preset name or a JSON file) instead of
+// profiling that side first; the prediction then describes that device, not this machine.
+// --chosen-only measures the chosen plan and the two baselines only, not also the best predicted
+// split when a baseline was chosen. The defaults (all fixtures, both sides profiled here, the
+// best split measured too) are what docs/benchmarks.md records.
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -24,7 +31,7 @@ import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as ortWeb from 'onnxruntime-web';
 import { loadModelWithBytes } from '../src/ir/serde/io.js';
-import { arg, seededFloats, type ServerChild, startServerChild } from './lib.js';
+import { arg, seededFloats, selectModels, type ServerChild, startServerChild } from './lib.js';
 import { runProfile } from '../src/cli/profile.js';
 import { runSplit } from '../src/cli/split.js';
 import { createKServeClient } from '../src/runtime/client.js';
@@ -42,7 +49,9 @@ const linksMbps = arg('links', '1,10,100').split(',').map(Number);
 const rttMs = Number(arg('rtt', '20'));
 const compressOptions = arg('compress-options', 'int8').split(',').filter(Boolean);
 const budgetS = Number(arg('budget-s', '8'));
+const warmupS = Number(arg('warmup-s', '2'));
 const edgeSlowdown = Number(arg('edge-slowdown', '1'));
+const chosenOnly = process.argv.includes('--chosen-only');
 const sleep = (ms: number): Promise<void> => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
 /** Runs an edge computation, then waits as long again × (S − 1): a device S× slower. */
 async function slowEdge<T>(fn: () => Promise<T>, edgeMsOf?: (r: T, wallMs: number) => number): Promise<T> {
@@ -56,7 +65,7 @@ interface Fixture {
   file: string;
   inputShapes: Record<string, number[]>;
 }
-const fixtures = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'fixtures/models/manifest.json'), 'utf8')) as { models: Fixture[] }).models;
+const fixtures = selectModels((JSON.parse(fs.readFileSync(path.join(repoRoot, 'fixtures/models/manifest.json'), 'utf8')) as { models: Fixture[] }).models, arg('models', ''));
 const modelPath = (f: Fixture): string => path.join(repoRoot, 'fixtures/models', f.file);
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'splitc-bench-plan-'));
@@ -68,10 +77,10 @@ const log = (s: string): void => void process.stderr.write(s + '\n');
 const seeded = (n: number, seed: number): Float32Array => seededFloats(n, seed);
 
 async function timeIt(fn: () => Promise<unknown>): Promise<number> {
-  // Warm up for 2 s (at least 2 runs): V8 first runs wasm on its baseline compiler, up to
-  // 2.5× slower than after tier-up.
+  // Warm up for --warmup-s (at least 2 runs): V8 first runs wasm on its baseline compiler, up
+  // to 2.5× slower than after tier-up.
   const w0 = performance.now();
-  for (let i = 0; i < 2 || performance.now() - w0 < 2000; i++) await fn();
+  for (let i = 0; i < 2 || performance.now() - w0 < warmupS * 1000; i++) await fn();
   const ts: number[] = [];
   const t0 = performance.now();
   while (ts.length < 30 && (ts.length < 3 || performance.now() - t0 < budgetS * 1000)) {
@@ -89,10 +98,15 @@ function startServer(script: string[], dir?: string): Promise<ServerChild> {
 
 const emulated = (mbps: number): LinkProfile => ({ kind: 'link', schemaVersion: 1, name: `${mbps} Mbps`, uplinkMbps: mbps, downlinkMbps: mbps, rttMs });
 
-// 1. Profiles of this machine.
-log('profiling the fixtures (edge: wasm, cloud: node; one thread each) …');
-const profileFiles: Record<'edge' | 'cloud', string> = { edge: path.join(tmp, 'edge.json'), cloud: path.join(tmp, 'cloud.json') };
+// 1. Profiles of this machine (or the ones given).
+const given: Record<'edge' | 'cloud', string> = { edge: arg('edge-profile', ''), cloud: arg('cloud-profile', '') };
+const profileFiles: Record<'edge' | 'cloud', string> = { edge: given.edge || path.join(tmp, 'edge.json'), cloud: given.cloud || path.join(tmp, 'cloud.json') };
 for (const [side, backend] of [['edge', 'wasm'], ['cloud', 'node']] as const) {
+  if (given[side]) {
+    log(`${side}: device profile ${given[side]} (not profiled)`);
+    continue;
+  }
+  log(`profiling the fixtures for the ${side} (${backend}, one thread) …`);
   await runProfile({
     models: fixtures.map(modelPath),
     modelInputShapes: fixtures.map((f) => f.inputShapes),
@@ -148,12 +162,12 @@ for (const f of fixtures) {
       const cloudClient = createKServeClient({ endpoint: wholeServer.url, token: TOKEN, model: 'model', fetch: shaped });
       const cloudOnlyMs = await timeIt(() => cloudClient.infer(Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, { dtype: 'float32', dims: t.dims, data: t.data }]))));
 
-      // The splits to measure: the chosen one, or the best predicted split when a baseline won.
+      // The splits to measure: the chosen one, and the best predicted split (unless --chosen-only).
       const splits: Candidate[] = [];
       // (a cloud-only candidate that compresses the raw input is built like a split at the input)
       if (plan.chosen !== plan.baselines.edgeOnly && plan.chosen !== plan.baselines.cloudOnly) splits.push(plan.chosen);
       const bestSplit = plan.candidates.find((c) => c.kind === 'split');
-      if (bestSplit && !splits.includes(bestSplit)) splits.push(bestSplit);
+      if (bestSplit && !splits.includes(bestSplit) && !chosenOnly) splits.push(bestSplit);
       const measured = new Map<Candidate, number>([
         [plan.baselines.edgeOnly, edgeOnlyMs],
         [plan.baselines.cloudOnly, cloudOnlyMs],
@@ -196,7 +210,7 @@ for (const f of fixtures) {
 }
 fs.rmSync(tmp, { recursive: true, force: true });
 
-console.log(`${os.cpus().length} × ${os.cpus()[0]?.model}, Node ${process.version}; links ${linksMbps.join(', ')} Mbps (both directions) with ${rttMs} ms RTT, emulated; compression options: none, ${compressOptions.join(', ')}; edge ${edgeSlowdown === 1 ? 'this machine (wasm, 1 thread)' : `emulated ${edgeSlowdown}× slower than this machine's wasm`}; load average after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
+console.log(`${os.cpus().length} × ${os.cpus()[0]?.model}, Node ${process.version}; links ${linksMbps.join(', ')} Mbps (both directions) with ${rttMs} ms RTT, emulated; compression options: none, ${compressOptions.join(', ')}; edge ${edgeSlowdown === 1 ? 'this machine (wasm, 1 thread)' : `emulated ${edgeSlowdown}× slower than this machine's wasm`}${given.edge || given.cloud ? ` (planned with device profiles ${given.edge || 'profiled here'} / ${given.cloud || 'profiled here'})` : ''}; load average after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
 console.log('| model | Mbps | plan | predicted ms | measured ms (median) | prediction error | bytes/sample kB |');
 console.log('|---|---:|---|---:|---:|---:|---:|');
 for (const r of rows) console.log(r);

@@ -3,7 +3,10 @@
 // options, and on each fixture with the same 5 options. Excludes profiling and fidelity
 // measurement (profiles are presets; no --min-agreement). Goals: ≤ 2 s and ≤ 200 ms.
 //
-//   npx tsx bench/search-speed.ts [--runs 5]
+//   npx tsx bench/search-speed.ts [--runs 5] [--nodes 10000] [--models stem,…]
+//
+// --nodes sizes the synthetic DAG; --models keeps only the named fixtures (file names without
+// .onnx). The defaults (10,000 nodes, every fixture) are what docs/benchmarks.md records.
 //
 // The synthetic DAG: a chain of blocks, each a 1×1 Conv, Relu and an Add of a skip connection
 // from 1–3 blocks back (random, seeded), over a [1,16,8,8] activation: every cut crosses
@@ -19,10 +22,12 @@ import type { Model, Value } from '../src/ir/graph.js';
 import { loadModelWithBytes } from '../src/ir/serde/io.js';
 import { planSplit } from '../src/search/plan.js';
 import { devicePreset, linkPreset, modelSha256Of } from '../src/search/profiles.js';
+import { arg, selectModels } from './lib.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const runsArg = process.argv.indexOf('--runs');
 const runs = runsArg >= 0 ? Number(process.argv[runsArg + 1]) : 5;
+const syntheticNodes = Number(arg('nodes', '10000'));
 const OPTIONS = ['none', 'fp16', 'int8', 'int4', 'pca=8+int8'];
 const opts = { edge: devicePreset('phone-wasm')!, cloud: devicePreset('cloud-cpu')!, link: linkPreset('lte')!, compressOptions: OPTIONS };
 
@@ -71,8 +76,11 @@ async function time(label: string, make: () => { model: Model; sha?: string; sha
 }
 
 const rows: string[] = [];
-rows.push(await time('synthetic DAG (skip connections)', () => ({ model: syntheticDag(10_000), shapes: {} })));
-const fixtures = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'fixtures/models/manifest.json'), 'utf8')) as { models: { file: string; inputShapes: Record<string, number[]> }[] }).models;
+rows.push(await time('synthetic DAG (skip connections)', () => ({ model: syntheticDag(syntheticNodes), shapes: {} })));
+const fixtures = selectModels(
+  (JSON.parse(fs.readFileSync(path.join(repoRoot, 'fixtures/models/manifest.json'), 'utf8')) as { models: { file: string; inputShapes: Record<string, number[]> }[] }).models,
+  arg('models', ''),
+);
 for (const f of fixtures) {
   rows.push(
     await time(f.file.replace(/\.onnx$/, ''), () => {

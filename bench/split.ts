@@ -15,7 +15,10 @@
 // confirm that the server ran exactly the measured requests.
 //
 //   npx tsx bench/split.ts [--runs 100] [--warmup 20] [--compress int8] [--keep]
-//                          [--server-args "--session-on-main-thread ..."]
+//                          [--server-args "--session-on-main-thread ..."] [--models stem,…]
+//
+// --models keeps only the named fixtures (file names without .onnx; default all, which
+// docs/benchmarks.md records); the detector's Resize cut runs when the detector is kept.
 //
 // Prints markdown tables. Temp files go to a folder under os.tmpdir(), removed at the end.
 
@@ -24,7 +27,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { arg, type ServerChild, startServerChild } from './lib.js';
+import { arg, selectModels, type ServerChild, startServerChild } from './lib.js';
 import type { Manifest } from '../src/codegen/manifest.js';
 import type { Model } from '../src/ir/graph.js';
 import { loadModel } from '../src/ir/serde/io.js';
@@ -48,7 +51,7 @@ interface Fixture {
   file: string;
   inputShapes: Record<string, number[]>;
 }
-const fixtures = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'fixtures/models/manifest.json'), 'utf8')) as { models: Fixture[] }).models;
+const fixtures = selectModels((JSON.parse(fs.readFileSync(path.join(repoRoot, 'fixtures/models/manifest.json'), 'utf8')) as { models: Fixture[] }).models, arg('models', ''));
 
 function middleCut(m: Model): { cut: string[]; label: string } {
   const nodes = [...m.graph.nodes].filter((n) => n.opType !== 'Constant' && n.name);
@@ -62,7 +65,7 @@ function resizeCut(m: Model): { cut: string[]; label: string } {
 
 const cases = [
   ...fixtures.map((f) => ({ f, cut: middleCut })),
-  { f: fixtures.find((f) => f.file.includes('det'))!, cut: resizeCut },
+  ...fixtures.filter((f) => f.file.includes('det')).map((f) => ({ f, cut: resizeCut })),
 ];
 
 interface Timing {

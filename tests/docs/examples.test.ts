@@ -17,11 +17,12 @@
 //   ```text, ```json, ```jsonc, ```html   output, schemas, layouts, synopses: not run.
 //
 // Any other fence (or none) fails the test. Blocks of one file share a scratch folder and run in
-// order; files run side by side. Outputs are checked by exit code and existence (`-o`/`--out`
-// paths), never by their wording; the README's edge program's answer is compared with the unsplit
-// model under onnxruntime-node. Commands that are not run, with their reasons, are listed in
-// NEVER_RUN and SKIPS (printed when skipped); scripts that would run for minutes get the budgets
-// in BUDGETS, and the benchmarks that stay slow even so run only with SPLITC_DOCS_BENCH=1.
+// order; files run side by side, and so do the blocks of a file in INDEPENDENT_BLOCKS. Outputs are
+// checked by exit code and existence (`-o`/`--out` paths), never by their wording; the README's
+// edge program's answer is compared with the unsplit model under onnxruntime-node. Commands that
+// are not run, with their reasons, are listed in NEVER_RUN and SKIPS (printed when skipped);
+// scripts that would run for minutes get the budgets in BUDGETS, which every benchmark script has
+// flags for (fewer runs, fewer or smaller models).
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -46,14 +47,6 @@ const NEVER_RUN: Record<string, string> = {
 
 /** Commands skipped when a condition holds, each with its reason; matched exactly (comment stripped). */
 const hasFashionMnist = (): boolean => fs.existsSync(path.join(FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'));
-const benchEverything = process.env.SPLITC_DOCS_BENCH === '1';
-/** A benchmark whose smallest run still takes this long: run only with SPLITC_DOCS_BENCH=1 (its script and flags are still checked). */
-const heavyBench = (command: string, cpuSeconds: number) => ({
-  doc: 'docs/benchmarks.md',
-  command,
-  skip: () => !benchEverything,
-  reason: `≈${cpuSeconds} s of CPU even with its BUDGETS entry (fixed work on every fixture); SPLITC_DOCS_BENCH=1 runs it`,
-});
 const SKIPS: { doc: string; command: string; skip: () => boolean; reason: string }[] = [
   ...['README.md', 'docs/autodiff.md'].map((doc) => ({
     doc,
@@ -61,26 +54,18 @@ const SKIPS: { doc: string; command: string; skip: () => boolean; reason: string
     skip: () => !hasFashionMnist(),
     reason: `needs Debian's dataset-fashion-mnist in ${FASHION_MNIST_DIR} (.ci/run installs it)`,
   })),
-  // CPU time measured on 2 vCPUs with the budgets below: ingest.ts 17 s (a 10,000-node model and
-  // the fixtures in child processes), split.ts 26 s, autodiff.ts 23 s, plan.ts 74 s (2 s of
-  // warm-up per configuration, profiles of every fixture), costmodel.ts --backend wasm 30 s.
-  // Together they would more than triple this file's time; all pass with SPLITC_DOCS_BENCH=1.
-  heavyBench('npx tsx bench/ingest.ts --runs 3', 17),
-  heavyBench('npx tsx bench/split.ts', 26),
-  heavyBench('npx tsx bench/split.ts --compress int8', 26),
-  heavyBench('npx tsx bench/split.ts --compress int8 --server-args "--session-on-main-thread"', 26),
-  heavyBench('npx tsx bench/costmodel.ts --backend wasm --trials 2', 30),
-  heavyBench('npx tsx bench/plan.ts', 74),
-  heavyBench('npx tsx bench/plan.ts --edge-slowdown 10', 74),
-  heavyBench('npx tsx bench/autodiff.ts --threads 2 --runs 30 --train-steps 60 --rounds 3', 23),
 ];
+
+/** The smallest fixture model (fixtures/models/manifest.json), the one benchmarks run on under a budget. */
+const SMALLEST_FIXTURE = 'ch_ppocr_mobile_v2.0_cls_infer';
 
 /**
  * Every script run with `npx tsx` needs an entry: the flags set to small values (replaced when
  * the command has them, else added) so that it runs in seconds, not minutes. Their results mean
  * nothing; the run checks that the documented command still starts, parses its flags and
  * finishes. Each script must also read every flag its documented commands pass (checked in its
- * source, since the scripts ignore unknown flags).
+ * source, since the scripts ignore unknown flags). The benchmarks do fixed work per model, so
+ * most run on the smallest fixture only (`--models`, a file name without .onnx).
  */
 interface Budget {
   set: Record<string, string>;
@@ -92,19 +77,45 @@ const BUDGETS: Record<string, Budget> = {
     set: { '--epochs': '1', '--limit': '128', '-o': 'fashion_mnist_resnet.onnx' },
     why: 'one epoch of 128 images (2 steps) instead of 5 × 60,000; written into the scratch folder, never over the fixture',
   },
-  'bench/ingest.ts': { set: { '--runs': '1', '--big-mb': '8' }, why: 'one run each, an 8 MB weight-heavy model instead of 512 MB' },
-  'bench/split.ts': { set: { '--runs': '1', '--warmup': '1' }, why: 'one timed request per mode instead of 100 (after 1 warm-up, not 20)' },
-  'bench/compress-bytes.ts': { set: {}, why: 'no budget flag and no --help: its whole run (byte counts of every compression, calibrated on 4 random samples) is the smallest' },
-  'bench/serve.ts': { set: { '--duration': '1', '--warmup': '0.2' }, why: '1 s per row instead of 30 s, 0.2 s warm-up' },
-  'bench/search-speed.ts': { set: { '--runs': '1' }, why: 'one search per model instead of 5' },
-  'bench/costmodel.ts': { set: { '--trials': '1', '--repeats': '1', '--warmup': '0' }, why: 'one trial of one timed run per part' },
-  'bench/plan.ts': { set: { '--links': '100', '--budget-s': '0.5' }, why: 'one link instead of three, 0.5 s per configuration instead of 8' },
+  'bench/ingest.ts': {
+    set: { '--runs': '1', '--big-mb': '8', '--nodes': '300', '--models': SMALLEST_FIXTURE },
+    why: 'one run each; synthetic models of 8 MB (not 512) and 300 nodes (not 10,000); of the fixtures the classifier only',
+  },
+  'bench/split.ts': {
+    set: { '--runs': '1', '--warmup': '1', '--models': SMALLEST_FIXTURE },
+    why: 'the classifier only (one bundle: its build is most of the run), one timed request per mode instead of 100 (after 1 warm-up, not 20)',
+  },
+  'bench/compress-bytes.ts': { set: { '--models': SMALLEST_FIXTURE }, why: 'the classifier only (every compression still calibrated and counted)' },
+  'bench/serve.ts': { set: { '--duration': '0.3', '--warmup': '0.1' }, why: '0.3 s per row instead of 30 s, 0.1 s warm-up' },
+  'bench/search-speed.ts': {
+    set: { '--runs': '1', '--nodes': '1000', '--models': SMALLEST_FIXTURE },
+    why: 'one search per model instead of 5, on a 1,000-node synthetic DAG (not 10,000) and the classifier',
+  },
+  'bench/costmodel.ts': {
+    set: { '--trials': '1', '--repeats': '1', '--warmup': '0', '--models': SMALLEST_FIXTURE },
+    why: 'one trial of one timed run per part, on the classifier only (its profile still settles wasm for ≥ 1 s per level)',
+  },
+  'bench/plan.ts': {
+    set: { '--links': '100', '--budget-s': '0', '--warmup-s': '0', '--models': SMALLEST_FIXTURE, '--edge-profile': 'phone-wasm', '--cloud-profile': 'cloud-cpu' },
+    add: ['--chosen-only'],
+    why:
+      'the classifier on one link, 2 warm-up + 3 timed runs per configuration; planned with presets instead of profiling this machine first (bench/costmodel.ts runs the profiler); ' +
+      'a bundle only for the chosen plan (building one is most of a run)',
+  },
   'bench/autodiff.ts': {
-    set: { '--runs': '1', '--train-steps': '1', '--rounds': '1' },
+    set: { '--runs': '1', '--train-steps': '1', '--rounds': '1', '--models': 'fashion_mnist_resnet', '--warmup': '0', '--batch': '8' },
     add: ['--no-torch'],
-    why: 'one run and one training step per measurement; --no-torch: the PyTorch peer needs python3-torch, which may be absent',
+    why: 'one run per measurement and no warm-up, (a) on the trained ResNet only, one training step of batch 8; --no-torch: the PyTorch peer needs python3-torch, which may be absent',
   },
 };
+
+/**
+ * Files whose blocks run side by side rather than in order: their commands are all budgeted
+ * `npx tsx` scripts (checked), which read only the checkout, so no block uses another's output.
+ * docs/benchmarks.md's benchmarks would otherwise take longer one after the other than the rest
+ * of this file together.
+ */
+const INDEPENDENT_BLOCKS = new Set(['docs/benchmarks.md']);
 
 /** Commands that start a server (the last part of an `&&` list), with the port they use when given none. */
 const SERVERS: { match: (words: string[]) => boolean; defaultPort: number }[] = [
@@ -266,10 +277,23 @@ describe('README.md and docs/*.md', () => {
     }
     expect(missing).toEqual([]);
   });
+
+  it('the blocks of INDEPENDENT_BLOCKS files hold only npx tsx script commands', () => {
+    const bad: string[] = [];
+    for (const doc of INDEPENDENT_BLOCKS) {
+      for (const b of blocksByDoc.get(doc) ?? []) {
+        if (!RUN_LANGS.has(b.lang)) continue;
+        if (b.lang !== 'sh') bad.push(`${doc}:${b.line}: a ${b.lang} program`);
+        else for (const cmd of shellCommands(b)) if (!/^npx tsx \S/.test(cmd.text) || splitAndList(cmd.text).length > 1) bad.push(`${doc}:${cmd.line}: ${cmd.text}`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
 });
 
 // Files run side by side (each in its own scratch folder); the blocks of one file run one after
-// the other, each waiting for the one before (a failed block fails the rest of its file).
+// the other, each waiting for the one before (a failed block fails the rest of its file), except
+// in INDEPENDENT_BLOCKS files.
 const fixturesBefore = fixturesSnapshot();
 describe.concurrent('documented examples', () => {
   for (const doc of DOCS) {
@@ -465,6 +489,7 @@ describe.concurrent('documented examples', () => {
         if (!RUN_LANGS.has(block.lang)) return;
         const name = `${doc}:${block.line} (${block.lang})`;
         it(name, { timeout: 900_000 }, async () => {
+          if (INDEPENDENT_BLOCKS.has(doc)) return runBlock(block, index);
           let failedBefore: string | null = null;
           const mine = previous.then(async (failed) => {
             failedBefore = failed;
