@@ -107,6 +107,11 @@ const BUDGETS: Record<string, Budget> = {
     add: ['--no-torch'],
     why: 'one run per measurement and no warm-up, (a) on the trained ResNet only, one training step of batch 8; --no-torch: the PyTorch peer needs python3-torch, which may be absent',
   },
+  'bench/audit.ts': {
+    set: { '--steps': '5', '--warmup': '1', '--rounds': '1', '--batches': '1', '--threads': '1', '--models': 'fashion_mnist_resnet', '--cut-steps': '5' },
+    add: ['--no-torch'],
+    why: '5 attack steps per measurement at batch 1 and 1 thread, one round; the whole cuts of the ResNet only, 5 steps each instead of the budget; --no-torch: the PyTorch peer needs python3-torch',
+  },
 };
 
 /**
