@@ -8,7 +8,7 @@
 
 import { DataType, isFloatDtype } from '../ir/dtype.js';
 import { SplitcError } from '../ir/errors.js';
-import type { Dim, Model, Value } from '../ir/graph.js';
+import { type Dim, type Model, tensorType, type Value } from '../ir/graph.js';
 import type { CompressionConstants, StageConstants } from '../passes/bottleneck/compress.js';
 import { Emitter } from '../passes/bottleneck/emit.js';
 import { emitDropout, emitNoise } from '../passes/bottleneck/compress.js';
@@ -190,4 +190,19 @@ export function isBatchable(target: AttackTarget): boolean {
   const v = target.model.graph.inputs.find((i) => i.name === target.input);
   const d0 = v?.shape?.[0];
   return typeof d0 === 'string' || d0 === null;
+}
+
+/**
+ * The target with a batch of 1 fixed in every shape (its observer too): for gradients whose
+ * rules need static shapes (Resize), at the price of attacking one sample at a time.
+ */
+export function withStaticBatch(target: AttackTarget): AttackTarget {
+  const fix = (model: Model): Model => {
+    const m = cloneModel(model);
+    const input = m.graph.inputs.find((v) => v.name === target.input)!;
+    input.type = tensorType(input.dtype ?? DataType.FLOAT, [1, ...target.inputDims]);
+    inferShapes(m, { inputShapes: { [target.input]: [1, ...target.inputDims] } });
+    return m;
+  };
+  return { ...target, model: fix(target.model), ...(target.observer ? { observer: fix(target.observer) } : {}) };
 }

@@ -19,7 +19,7 @@ import { upgradeOpset } from '../passes/opset.js';
 import { withOrtErrorsOnly } from '../search/ort-log.js';
 import { createOptimizer, scheduledLr } from '../runtime/train/optimizer.js';
 import { cloneModel } from '../runtime/train/trainer.js';
-import { BATCH_DIM, isBatchable } from './target.js';
+import { BATCH_DIM, isBatchable, withStaticBatch } from './target.js';
 import type { Attack, AttackContext, AttackResult, AttackTarget, Budget, Probe } from './types.js';
 
 export interface WhiteboxOptions {
@@ -197,7 +197,15 @@ function startingPoint(target: AttackTarget, r: number, rand: () => number): Flo
 export async function runWhitebox(target: AttackTarget, probes: Probe[], ctx: AttackContext, override: Partial<WhiteboxOptions> = {}): Promise<AttackResult> {
   const started = performance.now();
   const o = { ...WHITEBOX_BUDGETS[ctx.budget], ...override };
-  const runner = await WhiteboxRunner.create(target, o, ctx.threads);
+  let runner: WhiteboxRunner;
+  try {
+    runner = await WhiteboxRunner.create(target, o, ctx.threads);
+  } catch (e) {
+    // some gradient rules need static shapes (Resize): attack one sample at a time
+    if (!(e instanceof SplitcError && e.code === 'E_AUTODIFF' && isBatchable(target))) throw e;
+    target = withStaticBatch(target);
+    runner = await WhiteboxRunner.create(target, o, ctx.threads);
+  }
   try {
     const rand = xorshift32(ctx.seed);
     const jobs: { probe: number; restart: number }[] = [];

@@ -148,3 +148,19 @@ describe.skipIf(!hasFashion)('the white-box attack', () => {
     expect(quality[1]).toBeLessThan(quality[0]! - 10);
   });
 });
+
+describe('the white-box attack on a model whose gradient needs static shapes', () => {
+  it('attacks the PaddleOCR detector past its Resize nodes one sample at a time', async () => {
+    const det = loadModel(path.join(repoRoot, 'fixtures/models/ch_PP-OCRv4_det_infer.onnx'));
+    inferShapes(det, { inputShapes: { x: ['N', 3, 160, 160] } });
+    const range = { lo: [-2.2, -2.1, -1.9], hi: [2.3, 2.5, 2.7] };
+    const target = attackTarget(det, { cut: cutAfterNode(det, 'p2o.Concat.0'), range });
+    const xs = [0, 1].map((k) => Float32Array.from({ length: 3 * 160 * 160 }, (_, i) => Math.sin(i * 0.001 + k)));
+    const probes = await probesFor(target, xs);
+    // batched (symbolic N), the Resize gradient rule refuses: E_AUTODIFF; the attack falls back to batch 1
+    const r = await runWhitebox(target, probes, { budget: 'fast', seed: 1, threads: 1 }, { steps: 2 });
+    expect(r.details.batch).toBe(1);
+    expect(r.reconstructions).toHaveLength(2);
+    for (const d of r.featureDistance) expect(Number.isFinite(d)).toBe(true);
+  });
+});
