@@ -488,48 +488,40 @@ export async function planSplit(model: Model, opts: PlanOptions, source: { file?
   all.sort((a, b) => objectiveOf(a) - objectiveOf(b) || a.bytesPerSample - b.bytesPerSample || a.edgeNodes - b.edgeNodes);
 
   // Fidelity and risk: measure candidates in objective order until one meets the bounds.
-  let measured = 0;
-  let riskMeasured = 0;
-  const maxMeasure = opts.maxFidelityMeasurements ?? 8;
+  // A figure measured lazily, at most `max` times: the value, or why the candidate fails
+  // ('not measured' past the budget; 'infeasible' when it cannot be built or measured — never fatal).
+  const lazily = (constraint: string, max: number, measure: ((cut: string[], compress: string) => Promise<number>) | undefined) => {
+    let count = 0;
+    return async (c: Candidate): Promise<number | null> => {
+      if (count >= max || !measure) {
+        c.violates.push(`${constraint} (not measured)`);
+        return null;
+      }
+      count++;
+      try {
+        return await measure(c.cutTensors, c.compress);
+      } catch (e) {
+        if (!(e instanceof SplitcError)) throw e;
+        c.infeasible = `${e.code}: ${e.message}`;
+        c.violates.push('infeasible');
+        return null;
+      }
+    };
+  };
+  const agreementOf = lazily('min-agreement', opts.maxFidelityMeasurements ?? 8, opts.measureAgreement);
+  const riskOfCut = lazily('max-risk', opts.maxRiskMeasurements ?? 8, opts.measureRisk);
   let chosen: Candidate | undefined;
   for (const c of all) {
     if (c.violates.length) continue;
     if (constraints.minAgreement !== undefined && c.compress !== 'none') {
-      if (c.agreement === null) {
-        if (measured >= maxMeasure || !opts.measureAgreement) {
-          c.violates.push('min-agreement (not measured)');
-          continue;
-        }
-        measured++;
-        try {
-          c.agreement = await opts.measureAgreement(c.cutTensors, c.compress);
-        } catch (e) {
-          // A candidate that cannot be built or measured is infeasible, never fatal.
-          if (!(e instanceof SplitcError)) throw e;
-          c.infeasible = `${e.code}: ${e.message}`;
-          c.violates.push('infeasible');
-          continue;
-        }
-      }
+      if (c.agreement === null && (c.agreement = await agreementOf(c)) === null) continue;
       if (c.agreement < constraints.minAgreement) {
         c.violates.push('min-agreement');
         continue;
       }
     }
     if (constraints.maxRisk !== undefined && c.cutTensors.length > 0 && c.risk === null && opts.measureRisk) {
-      if (riskMeasured >= (opts.maxRiskMeasurements ?? 8)) {
-        c.violates.push('max-risk (not measured)');
-        continue;
-      }
-      riskMeasured++;
-      try {
-        c.risk = await opts.measureRisk(c.cutTensors, c.compress);
-      } catch (e) {
-        if (!(e instanceof SplitcError)) throw e;
-        c.infeasible = `${e.code}: ${e.message}`;
-        c.violates.push('infeasible');
-        continue;
-      }
+      if ((c.risk = await riskOfCut(c)) === null) continue;
       if (!riskAllowed(c.risk)) {
         c.violates.push('max-risk');
         continue;

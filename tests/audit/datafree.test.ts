@@ -18,24 +18,7 @@ import { FASHION_MNIST_DIR, loadIdxImages } from '../../src/runtime/train/idx.js
 import { cloneModel } from '../../src/runtime/train/trainer.js';
 import { fixturesDir } from '../helpers/fixtures.js';
 
-const DIMS = [1, 28, 28];
-const PER = 28 * 28;
-
-function samples(images: Float32Array, n: number): Float32Array[] {
-  return Array.from({ length: n }, (_, i) => images.slice(i * PER, (i + 1) * PER));
-}
-
-async function probesFor(target: AttackTarget, xs: Float32Array[]): Promise<Probe[]> {
-  const session = await createSession(target.model, 2);
-  try {
-    const z = await runStacked(session, target.input, stack(xs, DIMS), target.observed.map((o) => o.name), 64);
-    return xs.map((x, i) => ({ id: `test${i}`, x, z: z.map((s) => s.data.slice((i * s.data.length) / s.n, ((i + 1) * s.data.length) / s.n)) }));
-  } finally {
-    await session.release();
-  }
-}
-
-const mean = (a: number[]): number => a.reduce((s, v) => s + v, 0) / a.length;
+import { DIMS, mean, PER, probesFor, samples } from './fashion.js';
 
 describe('data-free attack on the Fashion-MNIST ResNet', () => {
   const model = loadModel(path.join(fixturesDir, 'fashion_mnist_resnet.onnx'));

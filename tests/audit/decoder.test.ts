@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runDecoder } from '../../src/audit/decoder.js';
-import { applyInverse, createSession, inverseModel, runStacked, stack, trainOnStreams } from '../../src/audit/inverse-net.js';
+import { applyInverse, inverseModel, stack, trainOnStreams } from '../../src/audit/inverse-net.js';
 import { psnr, ssim } from '../../src/audit/metrics.js';
 import { attackTarget } from '../../src/audit/target.js';
 import type { AttackTarget, AuxData, Probe } from '../../src/audit/types.js';
@@ -16,24 +16,7 @@ import { FASHION_MNIST_DIR, loadIdxImages } from '../../src/runtime/train/idx.js
 import { xorshift32 } from '../../src/ir/random.js';
 import { fixturesDir } from '../helpers/fixtures.js';
 
-const DIMS = [1, 28, 28];
-const PER = 28 * 28;
-
-function samples(images: Float32Array, n: number): Float32Array[] {
-  return Array.from({ length: n }, (_, i) => images.slice(i * PER, (i + 1) * PER));
-}
-
-async function probesFor(target: AttackTarget, xs: Float32Array[]): Promise<Probe[]> {
-  const session = await createSession(target.model, 2);
-  try {
-    const z = await runStacked(session, target.input, stack(xs, DIMS), target.observed.map((o) => o.name), 64);
-    return xs.map((x, i) => ({ id: `test${i}`, x, z: z.map((s) => s.data.slice((i * s.data.length) / s.n, ((i + 1) * s.data.length) / s.n)) }));
-  } finally {
-    await session.release();
-  }
-}
-
-const mean = (a: number[]): number => a.reduce((s, v) => s + v, 0) / a.length;
+import { DIMS, mean, PER, probesFor, samples } from './fashion.js';
 
 describe('decoder attack on the Fashion-MNIST ResNet', () => {
   const model = loadModel(path.join(fixturesDir, 'fashion_mnist_resnet.onnx'));

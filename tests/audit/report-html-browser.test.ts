@@ -7,10 +7,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderAuditHtml } from '../../src/audit/report-html.js';
-import { chromiumPath } from '../helpers/chromium.js';
+import { chromiumPath, launchChromium, watchedPage } from '../helpers/chromium.js';
 import { tmpDir } from '../helpers/fixtures.js';
 import { PROBES, type Synthetic, gray28, rgb } from './report-html-fixture.js';
 
@@ -56,11 +56,7 @@ describe.skipIf(!executablePath)(`report.html in headless Chromium${executablePa
   let browser: Browser;
 
   beforeAll(async () => {
-    browser = await chromium.launch({
-      executablePath: executablePath!,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium(executablePath!);
   });
   afterAll(async () => {
     await browser?.close();
@@ -75,14 +71,7 @@ describe.skipIf(!executablePath)(`report.html in headless Chromium${executablePa
     const [, h, w] = s.images.dims;
     const file = path.join(tmpDir(), 'report.html');
     fs.writeFileSync(file, renderAuditHtml(s.report, s.images));
-    const tab = await browser.newPage({ viewport: { width: 1200, height: 900 } });
-    const errors: string[] = [];
-    const requests: string[] = [];
-    tab.on('console', (m) => {
-      if (m.type() === 'error') errors.push(m.text());
-    });
-    tab.on('pageerror', (e) => errors.push(String(e)));
-    tab.on('request', (r) => requests.push(r.url()));
+    const { tab, errors, requests } = await watchedPage(browser, { width: 1200, height: 900 });
     try {
       const url = pathToFileURL(file).href;
       await tab.goto(url, { waitUntil: 'load' });

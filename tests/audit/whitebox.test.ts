@@ -21,6 +21,7 @@ import { calibrateAndCompress } from '../../src/search/calibrate.js';
 import type { CalibSample } from '../../src/search/calib-data.js';
 import { FASHION_MNIST_DIR, loadIdxImages } from '../../src/runtime/train/idx.js';
 import { repoRoot } from '../helpers/fixtures.js';
+import { probesFor, samples } from './fashion.js';
 
 const hasFashion = fs.existsSync(path.join(FASHION_MNIST_DIR, 't10k-images-idx3-ubyte.gz'));
 const MEAN = 0.286;
@@ -29,17 +30,7 @@ const RANGE = { lo: [(0 - MEAN) / STD], hi: [(1 - MEAN) / STD] };
 
 function fashion(n: number, offset = 0): Float32Array[] {
   const ds = loadIdxImages(path.join(FASHION_MNIST_DIR, 't10k-images-idx3-ubyte.gz'), path.join(FASHION_MNIST_DIR, 't10k-labels-idx1-ubyte.gz'), { limit: n + offset, mean: MEAN, std: STD });
-  return Array.from({ length: n }, (_, i) => ds.images.slice((offset + i) * 784, (offset + i + 1) * 784));
-}
-
-async function probesFor(target: ReturnType<typeof attackTarget>, xs: Float32Array[]): Promise<Probe[]> {
-  const s = await ort.InferenceSession.create(modelToBytes(target.model));
-  const out: Probe[] = [];
-  for (const [i, x] of xs.entries()) {
-    const r = await s.run({ [target.input]: new ort.Tensor('float32', x, [1, ...target.inputDims]) });
-    out.push({ id: String(i), x, z: target.observed.map((o) => Float32Array.from(r[o.name]!.data as Float32Array)) });
-  }
-  return out;
+  return samples(ds.images, n, offset);
 }
 
 /** A linear edge part that loses nothing: a 3×3 convolution to 4 channels, then a ReLU-free 1×1 one (the cut), then a classifier head. */

@@ -3,11 +3,11 @@
 // and a hostile tensor name loads without console errors or requests, the charts have size,
 // the scatter's axes carry tick labels that do not overlap, and every candidate is drawn.
 
-import { chromiumPath } from '../helpers/chromium.js';
+import { chromiumPath, launchChromium, watchedPage } from '../helpers/chromium.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderPlanHtml } from '../../src/cli/plan-html.js';
 import { loadModelWithBytes } from '../../src/ir/serde/io.js';
@@ -59,25 +59,14 @@ describe.skipIf(!executablePath)(`plan.html in headless Chromium${executablePath
     plan.chosen.cutTensors = [HOSTILE]; // the page must show it as text, wherever it appears
     file = path.join(tmpDir(), 'plan.html');
     fs.writeFileSync(file, renderPlanHtml(plan));
-    browser = await chromium.launch({
-      executablePath: executablePath!,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium(executablePath!);
   });
   afterAll(async () => {
     await browser?.close();
   });
 
   it('loads cleanly and draws every chart element with a size; the scatter has readable tick labels', async () => {
-    const tab = await browser.newPage({ viewport: { width: 1100, height: 900 } });
-    const errors: string[] = [];
-    const requests: string[] = [];
-    tab.on('console', (m) => {
-      if (m.type() === 'error') errors.push(m.text());
-    });
-    tab.on('pageerror', (e) => errors.push(String(e)));
-    tab.on('request', (r) => requests.push(r.url()));
+    const { tab, errors, requests } = await watchedPage(browser, { width: 1100, height: 900 });
     try {
       const url = pathToFileURL(file).href;
       await tab.goto(url);

@@ -4,12 +4,12 @@
 // another origin (it answers CORS preflights for the page's origin). The answer must match
 // the original model in onnxruntime-node.
 
-import { chromiumPath } from '../helpers/chromium.js';
+import { chromiumPath, launchChromium } from '../helpers/chromium.js';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtures, repoRoot } from '../helpers/fixtures.js';
 import { runOrt, seededFloatInputs } from '../helpers/onnx-oracle.js';
@@ -101,11 +101,7 @@ describe.skipIf(!executablePath)(`edge bundle in headless Chromium${executablePa
       buildFixtureBundle(c.fx, c.cut, path.join(bundles, c.name));
       clouds.set(c.name, await startCloud(path.join(bundles, c.name), tokenFile, ['--cors-origin', page.origin]));
     }
-    browser = await chromium.launch({
-      executablePath: executablePath!,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium(executablePath!);
   });
   afterAll(async () => {
     await browser?.close();

@@ -1,0 +1,26 @@
+// What the audit tests on the Fashion-MNIST ResNet share: images as probe arrays, and probes
+// (what the attacker observes for each) from an attack target.
+
+import { createSession, runStacked, stack } from '../../src/audit/inverse-net.js';
+import type { AttackTarget, Probe } from '../../src/audit/types.js';
+
+export const DIMS = [1, 28, 28];
+export const PER = 28 * 28;
+
+/** The first n images of a [n, 1, 28, 28] array, one array each. */
+export function samples(images: Float32Array, n: number, offset = 0): Float32Array[] {
+  return Array.from({ length: n }, (_, i) => images.slice((offset + i) * PER, (offset + i + 1) * PER));
+}
+
+/** Probes for `xs`: what the target's edge part sends for each (its observed values). */
+export async function probesFor(target: AttackTarget, xs: Float32Array[]): Promise<Probe[]> {
+  const session = await createSession(target.model, 2);
+  try {
+    const z = await runStacked(session, target.input, stack(xs, target.inputDims), target.observed.map((o) => o.name), 64);
+    return xs.map((x, i) => ({ id: `test${i}`, x, z: z.map((s) => s.data.slice((i * s.data.length) / s.n, ((i + 1) * s.data.length) / s.n)) }));
+  } finally {
+    await session.release();
+  }
+}
+
+export const mean = (a: number[]): number => a.reduce((s, v) => s + v, 0) / a.length;
