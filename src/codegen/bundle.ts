@@ -47,6 +47,8 @@ export interface BuildResult {
   manifest: Manifest;
   /** Bundle-relative paths of every file written (manifest.json included), sorted. */
   files: string[];
+  /** Files and folders the user had added to the bundle this one replaced, moved into it (sorted). */
+  kept: string[];
 }
 
 type FileContent = string | Uint8Array;
@@ -371,7 +373,8 @@ function isSplitcBundle(dir: string): boolean {
 
 /**
  * Generate the bundle and write it to `outDir` atomically. An existing `outDir` is replaced
- * only when it is empty or a previous splitc bundle (it has splitc's manifest.json).
+ * only when it is empty or a previous splitc bundle (it has splitc's manifest.json); what the
+ * user added to it (files splitc's manifest does not list) is kept.
  */
 export function buildBundle(input: BundleInput, outDir: string): BuildResult {
   const dest = path.resolve(outDir);
@@ -431,6 +434,50 @@ export function buildBundle(input: BundleInput, outDir: string): BuildResult {
     fs.rmSync(tmp, { recursive: true, force: true });
     throw ioError(`cannot move the bundle into ${outDir}`, e);
   }
-  if (exists) fs.rmSync(old, { recursive: true, force: true });
-  return { outDir: dest, manifest, files: [...files.keys()].sort() };
+  // What the user added to the old bundle (cloud/node_modules, a token file, notes) moves into
+  // the new one; only what splitc wrote (the old manifest's files) goes. Until every move has
+  // succeeded the old bundle stays, hidden next to the new one, so nothing is ever lost.
+  const kept: string[] = [];
+  if (exists) {
+    try {
+      kept.push(...keepUserFiles(old, dest, new Set(files.keys())));
+      fs.rmSync(old, { recursive: true, force: true });
+    } catch (e) {
+      throw ioError(`the bundle is in ${outDir}, but files you added to the old one could not all be moved into it; they are still in ${old}`, e);
+    }
+  }
+  return { outDir: dest, manifest, files: [...files.keys()].sort(), kept };
+}
+
+/** Paths splitc wrote into a bundle, from its manifest (manifest.json itself included). */
+function splitcFiles(bundle: string): Set<string> {
+  const m = JSON.parse(fs.readFileSync(path.join(bundle, 'manifest.json'), 'utf8')) as { files?: Record<string, unknown> };
+  return new Set(['manifest.json', ...Object.keys(m.files ?? {})]);
+}
+
+/**
+ * Move every file and folder of the old bundle that splitc did not write into the new bundle,
+ * at the same relative path (a folder holding no splitc file moves whole). A user file at a
+ * path the new bundle writes keeps its bytes under `<path>.user`. Returns the moved paths.
+ */
+function keepUserFiles(oldRoot: string, newRoot: string, written: ReadonlySet<string>): string[] {
+  const ours = splitcFiles(oldRoot);
+  const moved: string[] = [];
+  const walk = (rel: string): void => {
+    for (const e of fs.readdirSync(path.join(oldRoot, ...rel.split('/').filter(Boolean)), { withFileTypes: true })) {
+      const p = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory() && [...ours].some((f) => f.startsWith(`${p}/`))) {
+        walk(p);
+        continue;
+      }
+      if (ours.has(p)) continue;
+      let target = path.join(newRoot, ...p.split('/'));
+      if (written.has(p) || fs.existsSync(target)) target = `${target}.user`;
+      fs.mkdirSync(path.dirname(target), { recursive: true });
+      fs.renameSync(path.join(oldRoot, ...p.split('/')), target);
+      moved.push(path.relative(newRoot, target).split(path.sep).join('/'));
+    }
+  };
+  walk('');
+  return moved.sort();
 }

@@ -255,6 +255,39 @@ describe('buildBundle', () => {
     expect(fs.readFileSync(path.join(other, 'keep.txt'), 'utf8')).toBe('precious');
   });
 
+  it('a rebuild keeps what the user added (cloud/node_modules, a token, notes) and drops only what splitc wrote', () => {
+    const root = tmpDir();
+    const dir = path.join(root, 'b');
+    const m = loadFixture(cls);
+    const build = (name: string) => buildBundle(bundleInputFromSplit(m, splitModel(m, middleCut(m)), { toolVersion: '0.1.0', sourceFile: cls.path, sourceBytes: fs.readFileSync(cls.path), modelName: name }), dir);
+    build('first');
+    const added: Record<string, string> = {
+      'cloud/token.txt': 'secret\n',
+      'cloud/node_modules/onnxruntime-node/index.js': 'module.exports = {};\n',
+      'NOTES.md': '# our deployment\n',
+      'edge/assets/logo.svg': '<svg/>',
+    };
+    for (const [rel, text] of Object.entries(added)) {
+      fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+      fs.writeFileSync(path.join(dir, rel), text);
+    }
+    // a file splitc wrote before and writes again is splitc's: replaced
+    fs.writeFileSync(path.join(dir, 'cloud/README.md'), 'edited');
+    const second = build('second');
+    for (const [rel, text] of Object.entries(added)) expect(fs.readFileSync(path.join(dir, rel), 'utf8'), rel).toBe(text);
+    expect(second.kept).toEqual(['NOTES.md', 'cloud/node_modules', 'cloud/token.txt', 'edge/assets']);
+    // the first build's own files that the second does not write are gone
+    expect(fs.existsSync(path.join(dir, 'cloud/first.onnx'))).toBe(false);
+    expect(fs.existsSync(path.join(dir, 'triton/first'))).toBe(false);
+    expect(fs.existsSync(path.join(dir, 'cloud/second.onnx'))).toBe(true);
+    expect(fs.readFileSync(path.join(dir, 'cloud/README.md'), 'utf8')).not.toBe('edited');
+    // nothing hidden is left next to it
+    expect(fs.readdirSync(root)).toEqual(['b']);
+    // the bundle's own files are exactly the manifest's plus what the user added
+    const listed = Object.keys(second.manifest.files);
+    expect(listFiles(dir).filter((f) => f !== 'manifest.json' && !listed.includes(f)).sort()).toEqual(Object.keys(added).sort());
+  });
+
   it('rejects parts that do not fit together (E_CODEGEN) without touching the destination', () => {
     const root = tmpDir();
     const dir = path.join(root, 'b');
