@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { byteSizeOf, dtypeFromName } from '../ir/dtype.js';
 import { SplitcError } from '../ir/errors.js';
+import { removeStaleTemps } from '../ir/temp-files.js';
 import type { Model } from '../ir/graph.js';
 import { modelToBytes } from '../ir/serde/io.js';
 import { annotateCost } from '../passes/cost.js';
@@ -402,6 +403,7 @@ export function buildBundle(input: BundleInput, outDir: string): BuildResult {
     throw ioError(`cannot create ${parent}`, e);
   }
 
+  removeStaleTemps(parent, base);
   const tag = `${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
   const tmp = path.join(parent, `.${base}.splitc-tmp-${tag}`);
   const old = path.join(parent, `.${base}.splitc-old-${tag}`);

@@ -3,6 +3,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { removeStaleTemps } from '../temp-files.js';
 import { SplitcError } from '../errors.js';
 import { AttrType, allGraphs, type Graph, type Model } from '../graph.js';
 import { MemoryStorage, type Tensor } from '../tensor.js';
@@ -66,6 +67,9 @@ export function saveModel(model: Model, file: string, opts: SaveOptions = {}): S
     ...(opts.externalDataThreshold !== undefined ? { externalDataThreshold: opts.externalDataThreshold } : {}),
     ...(opts.protobufLimitBytes !== undefined ? { protobufLimitBytes: opts.protobufLimitBytes } : {}),
   });
+  // what a killed earlier write left for these two files goes first
+  removeStaleTemps(dir, path.basename(file));
+  if (s.external) removeStaleTemps(dir, path.basename(s.external.location));
   const tmpTag = `.splitc-tmp-${process.pid}-${Date.now()}`;
   const tmpModel = path.join(dir, `.${path.basename(file)}${tmpTag}`);
   const dataFile = s.external ? path.join(dir, s.external.location) : null;

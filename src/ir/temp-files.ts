@@ -1,0 +1,49 @@
+// Temporary files are written next to their destination as `.<name>.splitc-tmp-<pid>-…` and
+// renamed into place. A process killed mid-write (kill -9, power loss) leaves them behind;
+// the next write to the same destination removes those whose writer is gone.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** The prefix of every temporary file or folder written for `name` in its folder. */
+export function tempPrefix(name: string): string {
+  return `.${name}.splitc-tmp-`;
+}
+
+/** Whether a process with this id is running (one we may not signal counts as running). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Remove the temporary files and folders left in `dir` for `name` by processes that no longer
+ * run. Only splitc's own temporary names are touched (never a user's file, never the hidden
+ * copy of a replaced bundle). Returns the paths removed; never throws.
+ */
+export function removeStaleTemps(dir: string, name: string): string[] {
+  const prefix = tempPrefix(name);
+  const removed: string[] = [];
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const entry of entries) {
+    if (!entry.startsWith(prefix)) continue;
+    const pid = Number.parseInt(entry.slice(prefix.length), 10);
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || alive(pid)) continue;
+    try {
+      fs.rmSync(path.join(dir, entry), { recursive: true, force: true });
+      removed.push(path.join(dir, entry));
+    } catch {
+      // another process may be cleaning it up at the same time
+    }
+  }
+  return removed;
+}

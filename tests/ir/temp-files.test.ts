@@ -1,0 +1,64 @@
+// Temporary files a killed write left behind (kill -9 during convert or split) are removed by
+// the next write to the same destination, when their writer is gone; a running writer's, a
+// user's file and the hidden copy of a replaced bundle are never touched.
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GraphBuilder } from '../../src/ir/builder.js';
+import { DataType } from '../../src/ir/dtype.js';
+import { saveModel } from '../../src/ir/serde/io.js';
+import { removeStaleTemps } from '../../src/ir/temp-files.js';
+import { buildFixtureBundle, middleCut } from '../codegen/helpers.js';
+import { fixtures, tmpDir } from '../helpers/fixtures.js';
+
+/** The id of a process that has exited. */
+const deadPid = (): number => spawnSync(process.execPath, ['-e', '']).pid!;
+
+describe('stale temporary files', () => {
+  let runner: ReturnType<typeof spawn>;
+  beforeAll(() => {
+    runner = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+  });
+  afterAll(() => {
+    runner.kill();
+  });
+
+  it('saveModel removes what a killed convert left for the model and its data file, nothing else', () => {
+    const dir = tmpDir();
+    const dead = deadPid();
+    const stale = [`.m.onnx.splitc-tmp-${dead}-1700000000000`, `.m.onnx.data.splitc-tmp-${dead}-1700000000000`];
+    const keep = [`.m.onnx.splitc-tmp-${runner.pid}-1700000000000`, '.m.onnx.notes', `.other.onnx.splitc-tmp-${dead}-1`, 'm.onnx.splitc-tmp-1-1'];
+    for (const f of [...stale, ...keep]) fs.writeFileSync(path.join(dir, f), 'x'.repeat(1000));
+    const b = new GraphBuilder();
+    const x = b.input('x', DataType.FLOAT, [1, 64]);
+    b.output(b.op('MatMul', [x, b.weight('w', [64, 64], 1, 0.1)], {}, { name: 'mm' }));
+    saveModel(b.model({ opset: 13 }), path.join(dir, 'm.onnx'), { externalDataThreshold: 16 });
+    const left = fs.readdirSync(dir);
+    for (const f of stale) expect(left).not.toContain(f);
+    for (const f of keep) expect(left).toContain(f);
+    expect(left).toContain('m.onnx');
+    expect(left).toContain('m.onnx.data');
+  });
+
+  it("a bundle build removes a killed build's temporary folder, never the hidden old bundle", () => {
+    const root = tmpDir();
+    const dead = deadPid();
+    const tmp = path.join(root, `.b.splitc-tmp-${dead}-abcdef12`);
+    const old = path.join(root, `.b.splitc-old-${dead}-abcdef12`);
+    for (const d of [tmp, old]) {
+      fs.mkdirSync(path.join(d, 'cloud'), { recursive: true });
+      fs.writeFileSync(path.join(d, 'cloud', 'token.txt'), 'secret');
+    }
+    buildFixtureBundle(fixtures()[0]!, middleCut, path.join(root, 'b'));
+    expect(fs.existsSync(tmp)).toBe(false);
+    expect(fs.readFileSync(path.join(old, 'cloud', 'token.txt'), 'utf8')).toBe('secret');
+  });
+
+  it('ignores names that only look alike and folders it cannot read', () => {
+    const dir = tmpDir();
+    fs.writeFileSync(path.join(dir, '.m.onnx.splitc-tmp-notapid'), 'x');
+    expect(removeStaleTemps(dir, 'm.onnx')).toEqual([]);
+    expect(removeStaleTemps(path.join(dir, 'missing'), 'm.onnx')).toEqual([]);
+  });
+});
