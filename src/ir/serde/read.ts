@@ -22,6 +22,9 @@ import { WireReader, WireType } from './wire.js';
 
 export const MIN_IR_VERSION = 3;
 export const MAX_IR_VERSION = 13;
+/** Default-domain opsets splitc reads: 7 up to the newest that the bundled onnxruntime (1.30, node and web) loads. */
+export const MIN_OPSET = 7;
+export const MAX_OPSET = 26;
 
 export interface ReadOptions {
   /** Folder that external data locations are relative to (the model file's folder). */
@@ -66,6 +69,19 @@ class Ctx {
     readonly source: string,
   ) {}
   depth = 0;
+  private realBase: string | undefined;
+  /** The model folder with symbolic links resolved (external data must resolve inside it). */
+  realBaseDir(): string {
+    if (this.realBase === undefined) {
+      const dir = path.resolve(this.baseDir ?? '.');
+      try {
+        this.realBase = fs.realpathSync(dir);
+      } catch {
+        this.realBase = dir;
+      }
+    }
+    return this.realBase;
+  }
 }
 
 /** Quick look at the first bytes: is this plausibly a ModelProto? Throws E_NOT_ONNX if not. */
@@ -162,9 +178,15 @@ export function deserializeModel(buf: Uint8Array, opts: ReadOptions = {}): Model
     versionByDomain.set(key, v);
   }
   const defaultOpset = versionByDomain.get('');
-  if (defaultOpset !== undefined && defaultOpset < 7) {
-    throw new SplitcError('E_OPSET', `${source} uses ONNX opset ${defaultOpset}; splitc supports opset 7 and later`, {
+  if (defaultOpset !== undefined && defaultOpset < MIN_OPSET) {
+    throw new SplitcError('E_OPSET', `${source} uses ONNX opset ${defaultOpset}; splitc supports opsets ${MIN_OPSET} to ${MAX_OPSET}`, {
       hint: 'convert it with onnx.version_converter.convert_version(model, 13)',
+    });
+  }
+  if (defaultOpset !== undefined && defaultOpset > MAX_OPSET) {
+    // Not a real opset yet (or a corrupt field): onnxruntime would refuse the model anyway.
+    throw new SplitcError('E_OPSET', `${source} uses ONNX opset ${defaultOpset}; splitc supports opsets ${MIN_OPSET} to ${MAX_OPSET}`, {
+      hint: `convert it with onnx.version_converter.convert_version(model, ${MAX_OPSET})`,
     });
   }
 
@@ -592,25 +614,45 @@ function externalStorage(name: string, dtype: number, dims: number[], entries: [
       hint: 'external data must be stored next to the model file',
     });
   }
-  const offset = Number(get('offset') ?? '0');
+  // Plain decimal digits only: Number() would read '' and ' ' as 0 and '0x10' as 16.
+  const count = (s: string): number => (/^[0-9]+$/.test(s) ? Number(s) : NaN);
+  const offsetStr = get('offset');
+  const offset = offsetStr === undefined ? 0 : count(offsetStr);
   const expected = byteSizeOf(dtype, dims.reduce((a, b) => a * b, 1));
   const lengthStr = get('length');
-  const length = lengthStr === undefined ? expected : Number(lengthStr);
+  const length = lengthStr === undefined ? expected : count(lengthStr);
   if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
-    throw new SplitcError('E_EXTERNAL_DATA', `tensor '${name}' has invalid external offset/length (${get('offset')}, ${lengthStr})`);
+    throw new SplitcError('E_EXTERNAL_DATA', `tensor '${name}' has invalid external offset/length (${JSON.stringify(offsetStr)}, ${JSON.stringify(lengthStr)})`, {
+      hint: 'offset and length must be non-negative decimal integers',
+    });
   }
   if (length !== expected) {
     throw new SplitcError('E_TENSOR', `tensor '${name}' (${dtypeName(dtype)}[${dims.join(',')}]) has external length ${length}, expected ${expected}`);
   }
   const file = path.join(ctx.baseDir, location);
-  let size: number;
+  let realFile: string;
+  let stat: fs.Stats;
   try {
-    size = fs.statSync(file).size;
+    realFile = fs.realpathSync(file);
+    stat = fs.statSync(realFile);
   } catch {
     throw new SplitcError('E_EXTERNAL_DATA', `external data file '${location}' for tensor '${name}' is missing`, {
       hint: `expected it at ${file}; copy the data file next to the model`,
     });
   }
+  // The lexical check above cannot see symbolic links: 'w.bin' or 'd/' may link elsewhere.
+  const rel = path.relative(ctx.realBaseDir(), realFile);
+  if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) {
+    throw new SplitcError('E_EXTERNAL_DATA', `tensor '${name}': external data location '${location}' resolves to ${realFile}, outside the model's folder`, {
+      hint: "a symbolic link leads out of the folder; copy the data file into the model's folder instead of linking to it",
+    });
+  }
+  if (!stat.isFile()) {
+    throw new SplitcError('E_EXTERNAL_DATA', `tensor '${name}': external data location '${location}' is not a regular file`, {
+      hint: 'location must name the data file itself, not a folder',
+    });
+  }
+  const size = stat.size;
   if (offset + length > size) {
     throw new SplitcError(
       'E_EXTERNAL_DATA',
@@ -619,7 +661,8 @@ function externalStorage(name: string, dtype: number, dims: number[], entries: [
     );
   }
   const others = entries.filter(([k]) => k !== 'location' && k !== 'offset' && k !== 'length');
-  return new ExternalStorage(file, location, offset, length, others);
+  // The resolved path: swapping a link after the check cannot redirect later reads.
+  return new ExternalStorage(realFile, location, offset, length, others);
 }
 
 function readFunction(r: WireReader, ctx: Ctx): IrFunction {
