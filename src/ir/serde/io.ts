@@ -1,6 +1,7 @@
 // Files: load a model (external data relative to its folder) and save one atomically
 // (temp files, then rename, so a failure never leaves a half-written model).
 
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { removeStaleTemps } from '../temp-files.js';
@@ -31,12 +32,95 @@ export function loadModelWithBytes(file: string): { model: Model; bytes: Uint8Ar
     });
   }
   const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-  return { model: deserializeModel(bytes, { baseDir: path.dirname(path.resolve(file)), source: file }), bytes };
+  const model = deserializeModel(bytes, { baseDir: path.dirname(path.resolve(file)), source: file });
+  checkExternalDataPairs(model, path.dirname(path.resolve(file)), file);
+  return { model, bytes };
+}
+
+/**
+ * Metadata key under which `saveModel` records each external data file it wrote with the model:
+ * `[{location, bytes, fingerprint}]`. A model and a data file from two different writes (a crash
+ * between the two renames, a file copied over another) are then refused on load instead of
+ * loading with the wrong weights. Models written by other tools have no such entry.
+ */
+export const EXTERNAL_DATA_KEY = 'splitc.external_data';
+
+interface DataRecord {
+  location: string;
+  bytes: number;
+  fingerprint: string;
+}
+
+/** Files up to this size are hashed whole; larger ones by their first and last MiB and 16 evenly spaced 64 KiB windows. */
+const WHOLE_HASH_BYTES = 64 * 1024 * 1024;
+
+/** sha256 over a file's size and its bytes (or evenly spaced windows of a large file). */
+export function dataFingerprint(file: string): { bytes: number; fingerprint: string } {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    const h = createHash('sha256').update(`size=${size}\0`);
+    const window = (offset: number, length: number): void => {
+      const b = Buffer.alloc(length);
+      const n = fs.readSync(fd, b, 0, length, offset);
+      h.update(b.subarray(0, n));
+    };
+    if (size <= WHOLE_HASH_BYTES) {
+      for (let at = 0; at < size; at += 1 << 20) window(at, Math.min(1 << 20, size - at));
+    } else {
+      window(0, 1 << 20);
+      for (let k = 1; k <= 16; k++) window(Math.floor((size * k) / 17), 64 * 1024);
+      window(size - (1 << 20), 1 << 20);
+    }
+    return { bytes: size, fingerprint: h.digest('hex') };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function dataRecords(model: Model): DataRecord[] | null {
+  const entry = model.metadataProps.find(([k]) => k === EXTERNAL_DATA_KEY);
+  if (!entry) return null;
+  try {
+    const parsed = JSON.parse(entry[1]) as DataRecord[];
+    return Array.isArray(parsed) ? parsed : null;
+  } catch {
+    return null;
+  }
+}
+
+function checkExternalDataPairs(model: Model, dir: string, file: string): void {
+  for (const r of dataRecords(model) ?? []) {
+    const data = path.join(dir, r.location);
+    let now: { bytes: number; fingerprint: string };
+    try {
+      now = dataFingerprint(data);
+    } catch (e) {
+      throw new SplitcError('E_EXTERNAL_DATA', `${file} was written with the data file '${r.location}', which cannot be read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { hint: 'keep the model and its data file together' });
+    }
+    if (now.bytes !== r.bytes || now.fingerprint !== r.fingerprint) {
+      throw new SplitcError('E_EXTERNAL_DATA', `${file} does not go with its data file '${r.location}' (${now.bytes} bytes, ${r.bytes} when the model was written; the contents differ): they come from two different writes`, {
+        hint: 'a convert was interrupted between writing the data and the model, or one of the two was replaced: convert again from the source model',
+      });
+    }
+  }
+}
+
+/** Serialize without the external-data record (it describes a file next to the model, which bytes in memory do not have). */
+function withoutDataRecord<T>(model: Model, fn: () => T): T {
+  const props = model.metadataProps;
+  if (!props.some(([k]) => k === EXTERNAL_DATA_KEY)) return fn();
+  model.metadataProps = props.filter(([k]) => k !== EXTERNAL_DATA_KEY);
+  try {
+    return fn();
+  } finally {
+    model.metadataProps = props;
+  }
 }
 
 /** Model bytes in memory (no external data). */
 export function modelToBytes(model: Model, opts: Pick<WriteOptions, 'intermediateTypes'> = {}): Uint8Array {
-  const s = serializeModel(model, opts);
+  const s = withoutDataRecord(model, () => serializeModel(model, opts));
   return concatParts(s.parts, s.length);
 }
 
@@ -62,11 +146,12 @@ export function saveModel(model: Model, file: string, opts: SaveOptions = {}): S
   if (isDirectory(file)) {
     throw new SplitcError('E_IO', `cannot write ${file}: it is a folder`, { hint: 'pass the path of the .onnx file to create' });
   }
-  const s = serializeModel(model, {
+  const writeOpts = {
     externalDataLocation: location,
     ...(opts.externalDataThreshold !== undefined ? { externalDataThreshold: opts.externalDataThreshold } : {}),
     ...(opts.protobufLimitBytes !== undefined ? { protobufLimitBytes: opts.protobufLimitBytes } : {}),
-  });
+  };
+  const s = withoutDataRecord(model, () => serializeModel(model, writeOpts));
   // what a killed earlier write left for these two files goes first
   removeStaleTemps(dir, path.basename(file));
   if (s.external) removeStaleTemps(dir, path.basename(s.external.location));
@@ -89,7 +174,17 @@ export function saveModel(model: Model, file: string, opts: SaveOptions = {}): S
         })(),
       );
     }
-    writeParts(tmpModel, s.parts);
+    if (s.external && tmpData) {
+      // the model records the data file it goes with (checked on load): written after the data
+      const record: DataRecord = { location: s.external.location, ...dataFingerprint(tmpData) };
+      const props = model.metadataProps;
+      model.metadataProps = [...props.filter(([k]) => k !== EXTERNAL_DATA_KEY), [EXTERNAL_DATA_KEY, JSON.stringify([record])]];
+      try {
+        writeParts(tmpModel, serializeModel(model, writeOpts).parts);
+      } finally {
+        model.metadataProps = props;
+      }
+    } else writeParts(tmpModel, s.parts);
     if (s.external && tmpData && dataFile) {
       const planned = new Map(s.external.entries.map((e) => [e.tensor, e] as const));
       for (const t of affected) if (!planned.has(t)) t.storage = new MemoryStorage(t.bytes());
