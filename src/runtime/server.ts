@@ -29,6 +29,7 @@ import {
   stringsToBytes,
 } from './kserve.js';
 import { Counter, Gauge, Histogram, Registry } from './metrics.js';
+import { RateLimitedLog } from './rate-limited-log.js';
 import { type HostTensor, type SessionHost, type SessionThread, createSessionHost, SessionRunError } from './session-host.js';
 
 // Every code sent on the wire is one of splitc's ErrorCodes (checked at compile time).
@@ -77,6 +78,8 @@ export interface InferenceServerOptions {
   corsOrigin?: string;
   /** Seconds advertised in Retry-After on 503 (default 1). */
   retryAfterSeconds?: number;
+  /** Where warnings go, one line per kind per 10 s at most (default stderr). */
+  warn?: (line: string) => void;
 }
 
 export interface BoundAddress {
@@ -394,6 +397,15 @@ function decodeSegment(s: string): string {
   }
 }
 
+/** The path of a request target; one that is not a URL (`//[`) is the client's error, not the server's. */
+function requestPath(target: string): string {
+  try {
+    return new URL(target, 'http://localhost').pathname;
+  } catch {
+    throw new KServeError(400, 'E_REQUEST_MALFORMED', `the request target ${JSON.stringify(target.slice(0, 100))} is not a valid URL`);
+  }
+}
+
 function matchRoute(pathname: string): Route | undefined {
   const p = pathname.length > 1 && pathname.endsWith('/') ? pathname.slice(0, -1) : pathname;
   if (p === '/v2/health/live') return { kind: 'live' };
@@ -519,6 +531,14 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
 
   let held = 0;
   let active = 0;
+  // Past the body limit, how much more of a body is read and discarded so that its sender reads the 413.
+  const maxDrainBytes = Math.max(4 * maxBodyBytes, 16 * 1024 * 1024);
+  /** Ends each 413 answer that is still draining its request's body. */
+  const drains = new Set<() => void>();
+  const warnings = new RateLimitedLog(opts.warn ?? ((line) => process.stderr.write(`${line}\n`)));
+  /** Malformed requests are the client's error: one log line per interval at most, whoever sends them. */
+  const logMalformed = (remoteAddress: string | undefined, why: string): void =>
+    warnings.log('splitc server: malformed request', `splitc server: malformed request from ${remoteAddress ?? 'unknown'}: ${why}`);
   let closing = false;
   let closed: Promise<void> | undefined;
   const activeWaiters: (() => void)[] = [];
@@ -576,6 +596,37 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
     }
   };
 
+  /**
+   * Answers a request whose body has not been read to its end (a 413) at once, with
+   * `Connection: close`, but closes only once the rest of the body has been read and
+   * discarded — at most maxDrainBytes, within the request timeout. Closing a socket that
+   * still receives data makes the kernel send a reset, which destroys the answer in the
+   * client's receive buffer before a client that writes its whole body first has read it.
+   */
+  const sendThenDrain = (req: http.IncomingMessage, res: http.ServerResponse, e: KServeError): void => {
+    if (res.headersSent || res.destroyed) return;
+    const body = Buffer.from(errorBody(e), 'utf8');
+    res.writeHead(e.status, { ...corsHeaders(), Connection: 'close', 'Content-Type': 'application/json', 'Content-Length': body.length });
+    res.write(body);
+    let drainedBytes = 0;
+    const finish = (): void => {
+      clearTimeout(timer);
+      drains.delete(finish);
+      req.off('data', onData);
+      if (!res.writableEnded) res.end(); // node closes the connection once the answer is out
+    };
+    const onData = (c: Buffer): void => {
+      drainedBytes += c.length;
+      if (drainedBytes > maxDrainBytes) finish();
+    };
+    const timer = setTimeout(finish, requestTimeoutMs).unref();
+    drains.add(finish);
+    req.on('data', onData);
+    req.once('end', finish);
+    req.once('close', finish);
+    req.resume();
+  };
+
   /** Reads the body, counting wire bytes; past the limit it answers 413 and discards the rest. */
   const readBody = (req: http.IncomingMessage): Promise<Buffer> =>
     new Promise((resolve, reject) => {
@@ -589,15 +640,8 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
       const chunks: Buffer[] = [];
       let size = 0;
       let failed = false;
-      let discarded = 0;
       req.on('data', (c: Buffer) => {
-        if (failed) {
-          // Discard the rest so the connection can answer; a sender that goes on for
-          // much longer than the limit is cut off.
-          discarded += c.length;
-          if (discarded > maxBodyBytes * 4) req.socket.destroy();
-          return;
-        }
+        if (failed) return; // the 413 answer drains the rest (sendThenDrain)
         size += c.length;
         if (size > maxBodyBytes) {
           failed = true;
@@ -716,8 +760,14 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
     });
     let holding = false;
     try {
-      const url = new URL(req.url ?? '/', 'http://localhost');
-      route = matchRoute(url.pathname);
+      let pathname: string;
+      try {
+        pathname = requestPath(req.url ?? '/');
+        route = matchRoute(pathname);
+      } catch (e) {
+        logMalformed(req.socket.remoteAddress, (e as Error).message);
+        throw e;
+      }
       if (req.method === 'OPTIONS' && opts.corsOrigin && route) {
         send(res, 204, '', {
           'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
@@ -727,10 +777,10 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
         return;
       }
       if (route?.kind !== 'live' && route?.kind !== 'ready') checkAuth(req);
-      if (!route) throw new KServeError(404, 'E_NOT_FOUND', `no such endpoint: ${req.method} ${url.pathname.slice(0, 200)}`);
+      if (!route) throw new KServeError(404, 'E_NOT_FOUND', `no such endpoint: ${req.method} ${pathname.slice(0, 200)}`);
       const allowed = METHODS[route.kind];
       if (req.method !== allowed && !(allowed === 'GET' && req.method === 'HEAD')) {
-        const e = new KServeError(405, 'E_METHOD', `${req.method} is not allowed on ${url.pathname.slice(0, 200)}; use ${allowed}`);
+        const e = new KServeError(405, 'E_METHOD', `${req.method} is not allowed on ${pathname.slice(0, 200)}; use ${allowed}`);
         sendError(res, e, { Allow: allowed === 'GET' ? 'GET, HEAD' : allowed });
         return;
       }
@@ -764,13 +814,14 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
       }
     } catch (e) {
       const ke = toKServeError(e);
-      if (ke.status === 500) process.emitWarning(`splitc server: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      // Internal errors keep their stack, but a request that triggers one must not flood the log.
+      if (ke.status === 500) warnings.log('splitc server: internal error', `splitc server: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
       const headers: Record<string, string> = {};
       const www = (e as { wwwAuthenticate?: string }).wwwAuthenticate;
       if (www) headers['WWW-Authenticate'] = www;
       if (ke.status === 503) headers['Retry-After'] = retryAfter;
-      if (ke.status === 413 && Number(req.headers['content-length']) > maxBodyBytes * 4) headers.Connection = 'close';
-      sendError(res, ke, headers);
+      if (ke.status === 413 && !req.complete) sendThenDrain(req, res, ke);
+      else sendError(res, ke, headers);
     } finally {
       if (holding) held--;
     }
@@ -779,7 +830,7 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
   const httpServer = http.createServer({ requestTimeout: requestTimeoutMs, headersTimeout: Math.min(requestTimeoutMs, 30_000), keepAliveTimeout: 5_000 }, (req, res) => {
     handle(req, res).catch((e: unknown) => {
       // handle() answers every error itself; this is a last line of defence.
-      process.emitWarning(`splitc server: unhandled ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      warnings.log('splitc server: internal error', `splitc server: unhandled ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
       if (!res.headersSent) res.destroy();
     });
   });
@@ -796,6 +847,7 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
         : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
           ? [408, 'Request Timeout', 'E_TIMEOUT']
           : [400, 'Bad Request', 'E_REQUEST_MALFORMED'];
+    if (code === 'E_REQUEST_MALFORMED') logMalformed((socket as { remoteAddress?: string }).remoteAddress, `malformed HTTP (${err.code ?? err.message})`);
     const body = JSON.stringify({ error: `malformed HTTP request: ${err.code ?? err.message}`, code } satisfies ErrorBody);
     socket.end(
       `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
@@ -809,6 +861,7 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
       closing = true;
       const stopped = new Promise<void>((resolve) => (bound ? httpServer.close(() => resolve()) : resolve()));
       httpServer.closeIdleConnections();
+      for (const finish of [...drains]) finish();
       if (active > 0) await new Promise<void>((r) => activeWaiters.push(r));
       await Promise.all(served.map((m) => m.scheduler.idle()));
       httpServer.closeAllConnections();
