@@ -162,7 +162,12 @@ await edge.release();
 
 Options: \`endpoint\` (required), \`token\`, \`model\` (default \`${modelName}\`), \`modelUrl\` (default:
 \`model.onnx\` next to \`index.js\`), \`wasmPaths\`, \`numThreads\`, \`fetch\`, \`executionProviders\`
-(default \`['wasm']\`). \`inferWithTimings\` also returns edge and cloud times.
+(default \`['wasm']\`), \`compress\`, \`timeoutMs\` (per cloud request, default 30000; 0 waits forever),
+\`retries\` (503s and refused or reset connections, honouring Retry-After; default
+\`{ max: 3, baseMs: 200, maxMs: 10000 }\`, 0 disables; 4xx answers are never retried) and
+\`maxResponseBytes\` (default: from the cloud outputs' declared sizes). Cloud answers whose outputs do
+not match the model's dtypes and dims fail with \`E_RESPONSE_MALFORMED\`. \`inferWithTimings\` also returns
+edge and cloud times.
 
 In a browser, map the bare specifier with an import map, e.g.
 
@@ -439,27 +444,61 @@ export function buildBundle(input: BundleInput, outDir: string): BuildResult {
   // What the user added to the old bundle (cloud/node_modules, a token file, notes) moves into
   // the new one; only what splitc wrote (the old manifest's files) goes. Until every move has
   // succeeded the old bundle stays, hidden next to the new one, so nothing is ever lost.
+  // A build killed between its two renames left no bundle at the path, only the hidden old
+  // copy: what the user had added to it is recovered here too.
+  const olds = [...(exists ? [old] : []), ...staleOldBundles(parent, base)];
   const kept: string[] = [];
-  if (exists) {
+  for (const o of olds) {
     try {
-      kept.push(...keepUserFiles(old, dest, new Set(files.keys())));
-      fs.rmSync(old, { recursive: true, force: true });
+      kept.push(...keepUserFiles(o, dest, new Set(files.keys())));
+      fs.rmSync(o, { recursive: true, force: true });
     } catch (e) {
-      throw ioError(`the bundle is in ${outDir}, but files you added to the old one could not all be moved into it; they are still in ${old}`, e);
+      throw ioError(`the bundle is in ${outDir}, but files you added to the old one could not all be moved into it; they are still in ${o}`, e);
     }
   }
+  kept.sort();
   return { outDir: dest, manifest, files: [...files.keys()].sort(), kept };
 }
 
-/** Paths splitc wrote into a bundle, from its manifest (manifest.json itself included). */
+/** Paths splitc wrote into a bundle, from its manifest (manifest.json itself included; none without a readable manifest). */
 function splitcFiles(bundle: string): Set<string> {
-  const m = JSON.parse(fs.readFileSync(path.join(bundle, 'manifest.json'), 'utf8')) as { files?: Record<string, unknown> };
-  return new Set(['manifest.json', ...Object.keys(m.files ?? {})]);
+  try {
+    const m = JSON.parse(fs.readFileSync(path.join(bundle, 'manifest.json'), 'utf8')) as { files?: Record<string, unknown> };
+    return new Set(['manifest.json', ...Object.keys(m.files ?? {})]);
+  } catch {
+    return new Set();
+  }
+}
+
+/** Hidden old copies `.<base>.splitc-old-<pid>-…` whose build is no longer running. */
+function staleOldBundles(parent: string, base: string): string[] {
+  const prefix = `.${base}.splitc-old-`;
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(parent);
+  } catch {
+    return [];
+  }
+  return entries
+    .filter((e) => e.startsWith(prefix))
+    .filter((e) => {
+      const pid = Number.parseInt(e.slice(prefix.length), 10);
+      if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch (err) {
+        return (err as NodeJS.ErrnoException).code !== 'EPERM';
+      }
+    })
+    .sort()
+    .map((e) => path.join(parent, e));
 }
 
 /**
  * Move every file and folder of the old bundle that splitc did not write into the new bundle,
- * at the same relative path (a folder holding no splitc file moves whole). A user file at a
+ * at the same relative path (a folder holding no splitc file, and not in the new bundle, moves
+ * whole). A user file at a
  * path the new bundle writes keeps its bytes under `<path>.user`. Returns the moved paths.
  */
 function keepUserFiles(oldRoot: string, newRoot: string, written: ReadonlySet<string>): string[] {
@@ -468,7 +507,8 @@ function keepUserFiles(oldRoot: string, newRoot: string, written: ReadonlySet<st
   const walk = (rel: string): void => {
     for (const e of fs.readdirSync(path.join(oldRoot, ...rel.split('/').filter(Boolean)), { withFileTypes: true })) {
       const p = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory() && [...ours].some((f) => f.startsWith(`${p}/`))) {
+      // a folder that holds splitc files, or that the new bundle has too, is merged file by file
+      if (e.isDirectory() && ([...ours].some((f) => f.startsWith(`${p}/`)) || fs.existsSync(path.join(newRoot, ...p.split('/'))))) {
         walk(p);
         continue;
       }

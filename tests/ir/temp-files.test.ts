@@ -1,6 +1,7 @@
 // Temporary files a killed write left behind (kill -9 during convert or split) are removed by
-// the next write to the same destination, when their writer is gone; a running writer's, a
-// user's file and the hidden copy of a replaced bundle are never touched.
+// the next write to the same destination, when their writer is gone; a running writer's and a
+// user's file are never touched, and the user's files in a killed build's hidden old bundle
+// move into the new one.
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -41,7 +42,7 @@ describe('stale temporary files', () => {
     expect(left).toContain('m.onnx.data');
   });
 
-  it("a bundle build removes a killed build's temporary folder, never the hidden old bundle", () => {
+  it("a bundle build removes a killed build's temporary folder, and recovers the user's files from its hidden old bundle", () => {
     const root = tmpDir();
     const dead = deadPid();
     const tmp = path.join(root, `.b.splitc-tmp-${dead}-abcdef12`);
@@ -50,9 +51,12 @@ describe('stale temporary files', () => {
       fs.mkdirSync(path.join(d, 'cloud'), { recursive: true });
       fs.writeFileSync(path.join(d, 'cloud', 'token.txt'), 'secret');
     }
-    buildFixtureBundle(fixtures()[0]!, middleCut, path.join(root, 'b'));
+    // killed between its two renames: no bundle at the path, the old one hidden with the user's token in it
+    const built = buildFixtureBundle(fixtures()[0]!, middleCut, path.join(root, 'b'));
     expect(fs.existsSync(tmp)).toBe(false);
-    expect(fs.readFileSync(path.join(old, 'cloud', 'token.txt'), 'utf8')).toBe('secret');
+    expect(fs.existsSync(old)).toBe(false);
+    expect(fs.readFileSync(path.join(root, 'b', 'cloud', 'token.txt'), 'utf8')).toBe('secret');
+    expect(built.kept).toEqual(['cloud/token.txt']);
   });
 
   it('ignores names that only look alike and folders it cannot read', () => {
