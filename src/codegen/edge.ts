@@ -199,7 +199,26 @@ function build(file: SourceFile, spec: EdgeModuleSpec): void {
           hasQuestionToken: true,
           docs: ['Compress request bodies with CompressionStream where available (default: off).'],
         },
-        { name: 'timeoutMs', type: 'number', hasQuestionToken: true, docs: ['Abort a cloud request after this many milliseconds.'] },
+        {
+          name: 'timeoutMs',
+          type: 'number',
+          hasQuestionToken: true,
+          docs: ['Abort a cloud request (each attempt) after this many milliseconds (default 30000; 0 waits forever).'],
+        },
+        {
+          name: 'retries',
+          type: 'number | { max?: number; baseMs?: number; maxMs?: number }',
+          hasQuestionToken: true,
+          docs: [
+            'Retry cloud requests answered 503 (honouring Retry-After) or refused/reset before an answer, with capped exponential backoff and jitter (default { max: 3, baseMs: 200, maxMs: 10000 }; 0 disables). 4xx answers are never retried.',
+          ],
+        },
+        {
+          name: 'maxResponseBytes',
+          type: 'number',
+          hasQuestionToken: true,
+          docs: ["Refuse a cloud answer longer than this (default: from the cloud outputs' declared sizes plus 1 MiB, or 256 MiB when a dim is unknown)."],
+        },
         {
           name: 'executionProviders',
           type: "ort.InferenceSession.SessionOptions['executionProviders']",
@@ -312,6 +331,11 @@ function build(file: SourceFile, spec: EdgeModuleSpec): void {
         w.writeLine('...(options.fetch !== undefined ? { fetch: options.fetch } : {}),');
         w.writeLine('...(options.compress !== undefined ? { compress: options.compress } : {}),');
         w.writeLine('...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),');
+        w.writeLine('...(options.retries !== undefined ? { retries: options.retries } : {}),');
+        w.writeLine('...(options.maxResponseBytes !== undefined ? { maxResponseBytes: options.maxResponseBytes } : {}),');
+        // Every answer is checked against the cloud outputs the bundle declares.
+        w.writeLine('declaredInputs: BUNDLE.wire,');
+        w.writeLine('declaredOutputs: BUNDLE.outputs.filter((o) => BUNDLE.cloudOutputs.includes(o.name)),');
       });
       w.writeLine('});');
       w.writeLine('const edgeOutputs = new Set<string>(BUNDLE.edgeOutputs);');

@@ -46,7 +46,7 @@ export type ErrorCode =
   | 'E_METHOD' // method not allowed on this route
   | 'E_OVERLOADED' // the server's queue is full
   | 'E_SHUTTING_DOWN' // the server is closing
-  | 'E_TIMEOUT' // request not received in time
+  | 'E_TIMEOUT' // request not received in time (server); no complete answer in time (client)
   | 'E_INFERENCE' // onnxruntime failed on a request that passed validation
   | 'E_HTTP' // (client) a non-2xx answer without a JSON error body
   | 'E_NETWORK' // (client) the request got no answer

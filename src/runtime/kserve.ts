@@ -206,7 +206,7 @@ export type WireErrorCode =
   | 'E_METHOD' // method not allowed on this route
   | 'E_OVERLOADED' // queue full
   | 'E_SHUTTING_DOWN' // server is closing
-  | 'E_TIMEOUT' // request not received in time
+  | 'E_TIMEOUT' // request not received in time (server); no complete answer in time (client)
   | 'E_INFERENCE' // the runtime failed on a valid request
   | 'E_HTTP' // (client) a non-2xx answer without a JSON error body
   | 'E_NETWORK' // (client) the request did not get an answer

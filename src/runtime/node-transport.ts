@@ -67,6 +67,19 @@ export interface ExchangeInit {
   headers?: Record<string, string>;
   body?: Uint8Array | string;
   signal?: AbortSignal;
+  /** Refuse an answer longer than this many bytes (from Content-Length, and while reading it). */
+  maxBytes?: number;
+}
+
+/** An answer over `ExchangeInit.maxBytes`: `length` is its Content-Length, or the bytes read so far. */
+export class ResponseTooLargeError extends Error {
+  override readonly name = 'ResponseTooLargeError';
+  constructor(
+    readonly limit: number,
+    readonly length: number,
+  ) {
+    super(`the answer has at least ${length} bytes, over the limit of ${limit}`);
+  }
 }
 
 /** An exchange over node:http(s): also every header as Node parsed it. */
@@ -85,12 +98,25 @@ export async function nodeExchange(input: string | URL, init: ExchangeInit = {})
     headers['Content-Length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
   }
   const signal = init.signal;
+  const maxBytes = init.maxBytes ?? Infinity;
   signal?.throwIfAborted();
   return new Promise<NodeExchange>((resolve, reject) => {
     const req = mod.request(url, { method: init.method ?? 'GET', headers, agent }, (res) => {
       const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
+      let seen = 0;
+      const declared = Number(res.headers['content-length']);
+      if (Number.isFinite(declared) && declared > maxBytes) {
+        req.destroy(new ResponseTooLargeError(maxBytes, declared));
+        return;
+      }
+      res.on('data', (c: Buffer) => {
+        seen += c.length;
+        if (seen > maxBytes) req.destroy(new ResponseTooLargeError(maxBytes, seen));
+        else chunks.push(c);
+      });
+      // An error once the answer began (a reset or a timeout mid-body): marked so that the
+      // client does not take it for a request the server never received.
+      res.on('error', (e) => reject(Object.assign(e, { answerStarted: true })));
       res.on('end', () => {
         signal?.removeEventListener('abort', onAbort);
         const h = res.headers;
