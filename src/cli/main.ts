@@ -420,6 +420,7 @@ export async function main(argv: string[]): Promise<void> {
             .option('max-queue', { type: 'number', describe: 'most infer requests held at once; more get 503 (default 64)' })
             .option('max-batch-size', { type: 'number', describe: 'dynamic batching: most requests per session.run (default 1 = off)' })
             .option('max-queue-delay-ms', { type: 'number', describe: 'dynamic batching: longest wait for a batch to fill (default 0)' })
+            .option('shutdown-grace-ms', { type: 'number', describe: 'on SIGTERM: how long requests still arriving may take before their connections are cut (default 10000)' })
             .option('cors-origin', { type: 'string', describe: "answer CORS preflights for this origin ('*' for any)" })
             .option('intra-op-threads', { type: 'number', describe: "onnxruntime threads per session (default: half the cores, at least 1; 0: onnxruntime's own default)" })
             .option('spin', { type: 'boolean', default: false, describe: "let onnxruntime's threads spin between runs (lower latency on a dedicated host)" })
@@ -437,6 +438,7 @@ export async function main(argv: string[]): Promise<void> {
             ...(args.maxQueue !== undefined ? { maxQueue: args.maxQueue } : {}),
             ...(args.maxBatchSize !== undefined ? { maxBatchSize: args.maxBatchSize } : {}),
             ...(args.maxQueueDelayMs !== undefined ? { maxQueueDelayMs: args.maxQueueDelayMs } : {}),
+            ...(args.shutdownGraceMs !== undefined ? { shutdownGraceMs: args.shutdownGraceMs } : {}),
             ...(args.corsOrigin !== undefined ? { corsOrigin: args.corsOrigin } : {}),
             ...(args.intraOpThreads !== undefined ? { intraOpThreads: args.intraOpThreads } : {}),
             spin: args.spin,

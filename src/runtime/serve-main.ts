@@ -22,6 +22,8 @@ export interface ServeDirOptions {
   maxQueue?: number;
   maxBatchSize?: number;
   maxQueueDelayMs?: number;
+  /** On SIGTERM: how long requests still arriving may take before their connections are cut (default 10 s). */
+  shutdownGraceMs?: number;
   corsOrigin?: string;
   /** onnxruntime intra-op threads per session (default: defaultIntraOpThreads(); 0: onnxruntime's own, one per core). */
   intraOpThreads?: number;
@@ -126,6 +128,7 @@ export async function serveDirectory(opts: ServeDirOptions): Promise<ServingHand
     ...(opts.maxQueue !== undefined ? { maxQueue: opts.maxQueue } : {}),
     ...(opts.maxBatchSize !== undefined ? { maxBatchSize: opts.maxBatchSize } : {}),
     ...(opts.maxQueueDelayMs !== undefined ? { maxQueueDelayMs: opts.maxQueueDelayMs } : {}),
+    ...(opts.shutdownGraceMs !== undefined ? { shutdownGraceMs: opts.shutdownGraceMs } : {}),
     ...(opts.corsOrigin !== undefined ? { corsOrigin: opts.corsOrigin } : {}),
     sessionThread: opts.sessionOnMainThread ? 'main' : 'worker',
     sessionOptions: {
@@ -179,7 +182,8 @@ function intOption(v: string | undefined, name: string, min: number): number | u
 }
 
 export const SERVE_USAGE = `usage: serve <dir> [--port 8000] [--host 127.0.0.1] [--token-file FILE | env SPLITC_TOKEN | --no-auth]
-       [--max-body-bytes N] [--max-queue N] [--max-batch-size N] [--max-queue-delay-ms N] [--cors-origin ORIGIN]
+       [--max-body-bytes N] [--max-queue N] [--max-batch-size N] [--max-queue-delay-ms N] [--shutdown-grace-ms N]
+       [--cors-origin ORIGIN]
        [--intra-op-threads N (default: half the cores; 0: onnxruntime's)] [--spin] [--session-on-main-thread]`;
 
 /** Parses serve arguments (`<dir> --port ...`) and serves; see SERVE_USAGE. */
@@ -198,6 +202,7 @@ export async function runServeCli(argv: string[]): Promise<ServingHandle> {
         'max-queue': { type: 'string' },
         'max-batch-size': { type: 'string' },
         'max-queue-delay-ms': { type: 'string' },
+        'shutdown-grace-ms': { type: 'string' },
         'cors-origin': { type: 'string' },
         'intra-op-threads': { type: 'string' },
         spin: { type: 'boolean' },
@@ -225,6 +230,7 @@ export async function runServeCli(argv: string[]): Promise<ServingHandle> {
     ['maxQueue', 'max-queue', 1],
     ['maxBatchSize', 'max-batch-size', 1],
     ['maxQueueDelayMs', 'max-queue-delay-ms', 0],
+    ['shutdownGraceMs', 'shutdown-grace-ms', 0],
     ['intraOpThreads', 'intra-op-threads', 0],
   ];
   for (const [key, flag, min] of ints) {

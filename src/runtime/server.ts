@@ -66,6 +66,11 @@ export interface InferenceServerOptions {
   maxQueueDelayMs?: number;
   /** The whole request must arrive within this time (default 60 s). */
   requestTimeoutMs?: number;
+  /**
+   * On close (SIGTERM): how long requests still arriving may take to finish before their
+   * connections are cut (default 10 s). Inference already running always finishes.
+   */
+  shutdownGraceMs?: number;
   /** Session options for every model without its own. */
   sessionOptions?: ort.InferenceSession.SessionOptions;
   /**
@@ -456,6 +461,7 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
   const maxBatchSize = positiveInt(opts.maxBatchSize, 'maxBatchSize', 1);
   const maxQueueDelayMs = positiveInt(opts.maxQueueDelayMs, 'maxQueueDelayMs', 0, 0);
   const requestTimeoutMs = positiveInt(opts.requestTimeoutMs, 'requestTimeoutMs', 60_000);
+  const shutdownGraceMs = positiveInt(opts.shutdownGraceMs, 'shutdownGraceMs', 10_000, 0);
   const retryAfter = String(positiveInt(opts.retryAfterSeconds, 'retryAfterSeconds', 1));
   const tokenHash = authOn ? sha256(opts.token!) : undefined;
   if (opts.models.length === 0) throw new SplitcError('E_BAD_ARGUMENT', 'no models to serve');
@@ -862,7 +868,15 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
       const stopped = new Promise<void>((resolve) => (bound ? httpServer.close(() => resolve()) : resolve()));
       httpServer.closeIdleConnections();
       for (const finish of [...drains]) finish();
-      if (active > 0) await new Promise<void>((r) => activeWaiters.push(r));
+      if (active > 0) {
+        // requests still arriving get the grace period, then their connections are cut (a
+        // stalled upload must not keep the process alive); inference already queued finishes
+        let timer: NodeJS.Timeout | undefined;
+        const graceOver = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), shutdownGraceMs)));
+        const done = new Promise<'done'>((r) => activeWaiters.push(() => r('done')));
+        if ((await Promise.race([done, graceOver])) === 'late') httpServer.closeAllConnections();
+        clearTimeout(timer);
+      }
       await Promise.all(served.map((m) => m.scheduler.idle()));
       httpServer.closeAllConnections();
       await stopped;
