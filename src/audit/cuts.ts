@@ -6,11 +6,10 @@
 
 import { constantPredicate, isConstantNode } from '../ir/constants.js';
 import { SplitcError } from '../ir/errors.js';
-import type { Model } from '../ir/graph.js';
+import type { Dim, Model, Node, Value } from '../ir/graph.js';
 import { annotateCost } from '../passes/cost.js';
 import { cutAfterNode, splitModel } from '../passes/cut.js';
 import { inferShapes } from '../passes/shape/index.js';
-import type { Dim } from '../ir/graph.js';
 import { cloneModel } from '../runtime/train/trainer.js';
 
 export interface AuditCut {
@@ -23,26 +22,21 @@ export interface AuditCut {
 /** How many cuts `auto` picks by default. */
 export const AUTO_CUTS = 5;
 
-function edgeMacShare(model: Model, macsOf: Map<string, number>, total: number, tensors: readonly string[]): number {
+/** Share of the MACs computed by the nodes the cut tensors depend on (the edge part). */
+function edgeMacShare(byName: ReadonlyMap<string, Value>, macsOf: ReadonlyMap<Node, number>, total: number, tensors: readonly string[]): number {
   if (total <= 0) return 0;
-  // the edge runs every node the cut tensors depend on
-  const byOutput = new Map<string, { name: string; inputs: string[] }>();
-  for (const n of model.graph.nodes) for (const o of n.outputs) if (o) byOutput.set(o.name, { name: n.name, inputs: n.inputs.filter((v) => v !== null).map((v) => v!.name) });
-  const seen = new Set<string>();
-  const stack = [...tensors];
+  const seen = new Set<Node>();
+  const stack = tensors.map((t) => byName.get(t)?.producer()).filter((n): n is Node => !!n);
   let macs = 0;
-  const nodes = new Set<string>();
   while (stack.length) {
-    const t = stack.pop()!;
-    if (seen.has(t)) continue;
-    seen.add(t);
-    const p = byOutput.get(t);
-    if (!p) continue;
-    if (!nodes.has(p.name)) {
-      nodes.add(p.name);
-      macs += macsOf.get(p.name) ?? 0;
+    const n = stack.pop()!;
+    if (seen.has(n)) continue;
+    seen.add(n);
+    macs += macsOf.get(n) ?? 0;
+    for (const v of n.inputs) {
+      const p = v?.producer();
+      if (p && !seen.has(p)) stack.push(p);
     }
-    stack.push(...p.inputs);
   }
   return macs / total;
 }
@@ -52,10 +46,9 @@ export function resolveCuts(model: Model, spec: 'auto' | readonly string[], inpu
   const m = cloneModel(model);
   inferShapes(m, { inputShapes });
   const cost = annotateCost(m);
-  const macsOf = new Map<string, number>();
-  for (const [n, c] of cost.nodes) macsOf.set(n.name, c.macs);
-  const total = cost.totals.macs;
-  const depthOf = (tensors: readonly string[]) => edgeMacShare(m, macsOf, total, tensors);
+  const macsOf = new Map([...cost.nodes].map(([n, c]) => [n, c.macs] as const));
+  const byName = m.graph.valuesByName();
+  const depthOf = (tensors: readonly string[]) => edgeMacShare(byName, macsOf, cost.totals.macs, tensors);
   if (spec !== 'auto') {
     return spec.map((item) => {
       const tensors = item.startsWith('after:') ? cutAfterNode(m, item.slice('after:'.length)) : item.split('+').map((s) => s.trim()).filter(Boolean);

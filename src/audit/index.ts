@@ -3,12 +3,9 @@
 // grade the cut by its strongest attack. Loading data and compressing cuts happen above, in
 // the pipeline; this layer gets samples and compression constants.
 
-import * as ort from 'onnxruntime-node';
 import { dtypeBits } from '../ir/dtype.js';
 import type { Model } from '../ir/graph.js';
-import { modelToBytes } from '../ir/serde/io.js';
 import type { CompressionConstants } from '../passes/bottleneck/compress.js';
-import { withOrtErrorsOnly } from '../search/ort-log.js';
 import { SplitcError } from '../ir/errors.js';
 import { cacheKey, readCached, writeCached } from './cache.js';
 import type { AuditCut } from './cuts.js';
@@ -34,6 +31,7 @@ import {
   type RiskThresholds,
 } from './types.js';
 import { whiteboxAttack } from './whitebox.js';
+import { createSession, rows, runStacked, stack, targetBatch } from './inverse-net.js';
 
 export * from './types.js';
 export { attackTarget, privateInput } from './target.js';
@@ -105,37 +103,29 @@ export interface AuditRun {
   images: AuditReconstructions;
 }
 
-/** Run `target.model` on samples (batches of up to 64): the observed values per sample. */
+/** What the attacker observes for each sample: the deployed edge part (defence draws included) run on it, in batches of up to 64. */
 export async function observe(target: AttackTarget, samples: readonly Float32Array[], threads = 0): Promise<Float32Array[][]> {
-  const so: ort.InferenceSession.SessionOptions = threads > 0 ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {};
   const observer = target.observer ?? target.model;
-  // the observer's outputs carry other names (after the defences' draws), in the same order
-  const outputs = observer.graph.outputs.map((v) => v.name);
-  const session = await ort.InferenceSession.create(modelToBytes(observer), withOrtErrorsOnly(so));
-  const batchable = typeof target.model.graph.inputs.find((v) => v.name === target.input)?.shape?.[0] !== 'number';
-  const step = batchable ? 64 : 1;
-  const size = target.inputDims.reduce((a, d) => a * d, 1);
-  const out: Float32Array[][] = [];
+  const session = await createSession(observer, threads);
   try {
-    for (let i = 0; i < samples.length; i += step) {
-      const batch = samples.slice(i, i + step);
-      const x = new Float32Array(batch.length * size);
-      batch.forEach((s, k) => x.set(s, k * size));
-      const r = await session.run({ [target.input]: new ort.Tensor('float32', x, [batch.length, ...target.inputDims]) });
-      for (let k = 0; k < batch.length; k++) {
-        out.push(
-          target.observed.map((o, j) => {
-            const n = o.dims.reduce((a, d) => a * d, 1);
-            const data = r[outputs[j]!]!.data as Float32Array;
-            return Float32Array.from(data.subarray(k * n, (k + 1) * n));
-          }),
-        );
-      }
-    }
+    // the observer's outputs carry other names (after the defences' draws), in the same order
+    const out = await runStacked(session, target.input, stack(samples, target.inputDims), observer.graph.outputs.map((v) => v.name), targetBatch(target, 64));
+    const perSample = out.map(rows);
+    return samples.map((_, k) => perSample.map((r) => r[k]!));
   } finally {
     await session.release();
   }
-  return out;
+}
+
+/** Probes: the samples with what the attacker observes for each. */
+async function probesOf(target: AttackTarget, data: AuditData, threads: number): Promise<Probe[]> {
+  const zs = await observe(target, data.samples, threads);
+  return data.samples.map((x, i) => ({ id: data.ids?.[i] ?? String(i), x, z: zs[i]! }));
+}
+
+/** The attack with the highest mean SSIM among those that ran. */
+function strongestOf(outcomes: readonly AttackOutcome[]): AttackOutcome | null {
+  return outcomes.filter((a) => a.ssim !== null).reduce<AttackOutcome | null>((best, a) => (best === null || a.ssim! > best.ssim! ? a : best), null);
 }
 
 /** Per channel to [0, 1] of the valid range: the metrics' pixel range. */
@@ -235,10 +225,8 @@ async function defenceCurve(
     const compressed = await o.compression?.(c.cut, defence);
     if (!compressed?.utility) throw new SplitcError('E_AUDIT', `no utility measured for the defence '${defence}' at ${c.cut.label}`, { hint: 'defences need calibration data (--calib, or the probes)' });
     const target = attackTarget(o.model, { cut: c.cut.tensors, compression: compressed.constants, range: c.range, seed: c.seed });
-    const zs = await observe(target, o.probes.samples, c.threads);
-    const probes: Probe[] = o.probes.samples.map((x, i) => ({ id: o.probes.ids?.[i] ?? String(i), x, z: zs[i]! }));
-    const { outcomes } = await attackCut(o, { ...c, target, probes, compression: compressed.constants });
-    const best = outcomes.filter((a) => a.ssim !== null).reduce<AttackOutcome | null>((b, a) => (b === null || a.ssim! > b.ssim! ? a : b), null);
+    const probes = await probesOf(target, o.probes, c.threads);
+    const best = strongestOf((await attackCut(o, { ...c, target, probes, compression: compressed.constants })).outcomes);
     if (!best) continue;
     points.push({ defence, utility: compressed.utility, ssim: best.ssim!, psnr: best.psnr!, risk: riskLevel(best.ssim!, c.thresholds) });
   }
@@ -284,18 +272,15 @@ export async function auditCuts(o: AuditCoreOptions): Promise<AuditRun> {
   const cuts: CutAudit[] = [];
   const images: AuditReconstructions = { dims: [0, 0, 0], originals: o.probes.samples, reconstructions: [] };
   const warnings: { code: string; message: string }[] = [];
-  let range = o.range;
+  const range = o.range;
   for (const [ci, cut] of o.cuts.entries()) {
     const compressed = (await o.compression?.(cut)) ?? null;
     const compression = compressed?.constants ?? null;
     const target = attackTarget(o.model, { cut: cut.tensors, compression, range, seed });
-    range = target.range;
     images.dims = target.inputDims as [number, number, number];
-    const zs = await observe(target, o.probes.samples, threads);
-    const probes: Probe[] = o.probes.samples.map((x, i) => ({ id: o.probes.ids?.[i] ?? String(i), x, z: zs[i]! }));
+    const probes = await probesOf(target, o.probes, threads);
     const { outcomes, recon } = await attackCut(o, { index: ci, cut, target, probes, compression, range, seed, threads, warnings });
-    const ran = outcomes.filter((a) => a.ssim !== null);
-    const strongest = ran.reduce<AttackOutcome | null>((best, a) => (best === null || a.ssim! > best.ssim! ? a : best), null);
+    const strongest = strongestOf(outcomes);
     cuts.push({
       tensors: cut.tensors,
       label: cut.label,

@@ -11,7 +11,7 @@ import { SplitcError } from '../ir/errors.js';
 import { type Dim, type Model, tensorType, type Value } from '../ir/graph.js';
 import type { CompressionConstants, StageConstants } from '../passes/bottleneck/compress.js';
 import { Emitter } from '../passes/bottleneck/emit.js';
-import { emitDropout, emitNoise } from '../passes/bottleneck/compress.js';
+import { channelShape, emitDropout, emitNoise } from '../passes/bottleneck/compress.js';
 import { splitModel } from '../passes/cut.js';
 import { MIN_GRAD_OPSET } from '../passes/autodiff/index.js';
 import { upgradeOpset } from '../passes/opset.js';
@@ -49,12 +49,6 @@ export function privateInput(model: Model): { name: string; dims: number[]; batc
   }
   if (v.dtype !== undefined && !isFloatDtype(v.dtype)) throw new SplitcError('E_AUDIT', `input '${v.name}' is not floating point: there is no gradient to follow`);
   return { name: v.name, dims: s.slice(1) as number[], batchable: typeof s[0] === 'string' || s[0] === null };
-}
-
-function channelShape(rank: number, axis: number, n: number): number[] {
-  const s = new Array<number>(rank).fill(1);
-  s[axis] = n;
-  return s;
 }
 
 /**

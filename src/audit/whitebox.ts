@@ -11,14 +11,12 @@ import { DataType } from '../ir/dtype.js';
 import { SplitcError } from '../ir/errors.js';
 import { type Model, tensorType, Value } from '../ir/graph.js';
 import { xorshift32 } from '../ir/random.js';
-import { modelToBytes } from '../ir/serde/io.js';
-import { differentiate, GRAD_PREFIX, MIN_GRAD_OPSET, GRAD_RULES, GradBuilder, type GradRule, type GradRuleTable } from '../passes/autodiff/index.js';
+import { differentiate, GRAD_PREFIX, GRAD_RULES, GradBuilder, type GradRule, type GradRuleTable } from '../passes/autodiff/index.js';
 import { combineLosses, totalVariationLoss, bnStatisticsPrior } from '../passes/autodiff/losses.js';
 import { foldBatchNorm } from '../passes/fold-batchnorm.js';
-import { upgradeOpset } from '../passes/opset.js';
-import { withOrtErrorsOnly } from '../search/ort-log.js';
 import { createOptimizer, scheduledLr } from '../runtime/train/optimizer.js';
 import { cloneModel } from '../runtime/train/trainer.js';
+import { createSession } from './inverse-net.js';
 import { BATCH_DIM, isBatchable, withStaticBatch } from './target.js';
 import type { Attack, AttackContext, AttackResult, AttackTarget, Budget, Probe } from './types.js';
 
@@ -65,8 +63,6 @@ export function straightThroughRules(floors: readonly string[], base: GradRuleTa
 export function whiteboxGraph(target: AttackTarget, opts: Pick<WhiteboxOptions, 'tvWeight' | 'bnPriorWeight'>): { model: Model; targets: string[]; float: number[] } {
   const m = cloneModel(target.model);
   if (!(opts.bnPriorWeight > 0)) foldBatchNorm(m);
-  // the losses are written at the gradient ops' opset: raise older models first
-  if (m.opset < MIN_GRAD_OPSET) upgradeOpset(m, MIN_GRAD_OPSET);
   const g = m.graph;
   const b = new GradBuilder(m);
   b.scope = 'audit';
@@ -132,8 +128,7 @@ export class WhiteboxRunner {
   static async create(target: AttackTarget, opts: Pick<WhiteboxOptions, 'tvWeight' | 'bnPriorWeight'>, threads = 0): Promise<WhiteboxRunner> {
     const { model, targets, float } = whiteboxGraph(target, opts);
     const tv = opts.tvWeight > 0 ? opts.tvWeight : 0;
-    const options: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', ...(threads > 0 ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}) };
-    const session = await ort.InferenceSession.create(modelToBytes(model), withOrtErrorsOnly(options));
+    const session = await createSession(model, threads);
     return new WhiteboxRunner(target, session, targets, float, tv);
   }
 

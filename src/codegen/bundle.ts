@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { byteSizeOf, dtypeFromName } from '../ir/dtype.js';
 import { SplitcError } from '../ir/errors.js';
-import { removeStaleTemps } from '../ir/temp-files.js';
+import { removeStaleTemps, staleEntries, tempPrefix } from '../ir/temp-files.js';
 import type { Model } from '../ir/graph.js';
 import { modelToBytes } from '../ir/serde/io.js';
 import { annotateCost } from '../passes/cost.js';
@@ -410,7 +410,7 @@ export function buildBundle(input: BundleInput, outDir: string): BuildResult {
 
   removeStaleTemps(parent, base);
   const tag = `${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
-  const tmp = path.join(parent, `.${base}.splitc-tmp-${tag}`);
+  const tmp = path.join(parent, tempPrefix(base) + tag);
   const old = path.join(parent, `.${base}.splitc-old-${tag}`);
   try {
     fs.mkdirSync(tmp);
@@ -446,7 +446,7 @@ export function buildBundle(input: BundleInput, outDir: string): BuildResult {
   // succeeded the old bundle stays, hidden next to the new one, so nothing is ever lost.
   // A build killed between its two renames left no bundle at the path, only the hidden old
   // copy: what the user had added to it is recovered here too.
-  const olds = [...(exists ? [old] : []), ...staleOldBundles(parent, base)];
+  const olds = [...(exists ? [old] : []), ...staleEntries(parent, `.${base}.splitc-old-`)];
   const kept: string[] = [];
   for (const o of olds) {
     try {
@@ -470,30 +470,6 @@ function splitcFiles(bundle: string): Set<string> {
   }
 }
 
-/** Hidden old copies `.<base>.splitc-old-<pid>-…` whose build is no longer running. */
-function staleOldBundles(parent: string, base: string): string[] {
-  const prefix = `.${base}.splitc-old-`;
-  let entries: string[];
-  try {
-    entries = fs.readdirSync(parent);
-  } catch {
-    return [];
-  }
-  return entries
-    .filter((e) => e.startsWith(prefix))
-    .filter((e) => {
-      const pid = Number.parseInt(e.slice(prefix.length), 10);
-      if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch (err) {
-        return (err as NodeJS.ErrnoException).code !== 'EPERM';
-      }
-    })
-    .sort()
-    .map((e) => path.join(parent, e));
-}
 
 /**
  * Move every file and folder of the old bundle that splitc did not write into the new bundle,

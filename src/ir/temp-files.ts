@@ -21,26 +21,37 @@ function alive(pid: number): boolean {
 }
 
 /**
+ * Entries of `dir` named `<prefix><pid>…` whose process no longer runs (the current one and
+ * names without a pid are never stale), as full paths.
+ */
+export function staleEntries(dir: string, prefix: string): string[] {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return entries
+    .filter((entry) => {
+      if (!entry.startsWith(prefix)) return false;
+      const pid = Number.parseInt(entry.slice(prefix.length), 10);
+      return Number.isInteger(pid) && pid > 0 && pid !== process.pid && !alive(pid);
+    })
+    .sort()
+    .map((entry) => path.join(dir, entry));
+}
+
+/**
  * Remove the temporary files and folders left in `dir` for `name` by processes that no longer
  * run. Only splitc's own temporary names are touched (never a user's file, never the hidden
  * copy of a replaced bundle). Returns the paths removed; never throws.
  */
 export function removeStaleTemps(dir: string, name: string): string[] {
-  const prefix = tempPrefix(name);
   const removed: string[] = [];
-  let entries: string[];
-  try {
-    entries = fs.readdirSync(dir);
-  } catch {
-    return removed;
-  }
-  for (const entry of entries) {
-    if (!entry.startsWith(prefix)) continue;
-    const pid = Number.parseInt(entry.slice(prefix.length), 10);
-    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || alive(pid)) continue;
+  for (const p of staleEntries(dir, tempPrefix(name))) {
     try {
-      fs.rmSync(path.join(dir, entry), { recursive: true, force: true });
-      removed.push(path.join(dir, entry));
+      fs.rmSync(p, { recursive: true, force: true });
+      removed.push(p);
     } catch {
       // another process may be cleaning it up at the same time
     }

@@ -11,13 +11,13 @@ import { ATTACK_NAMES, type AttackName, BUDGETS, type Budget, type InputRange, t
 import { SplitcError } from '../ir/errors.js';
 import type { Dim, Model } from '../ir/graph.js';
 import type { Json } from '../codegen/input.js';
-import type { CompressedSplit } from '../passes/bottleneck/compress.js';
+import { type CompressedSplit, wireBytesPerSample } from '../passes/bottleneck/compress.js';
 import { loadModelWithBytes } from '../ir/serde/io.js';
 import { parseCompressSpec } from '../passes/bottleneck/spec.js';
 import { splitModel } from '../passes/cut.js';
 import { PassContext } from '../passes/pass.js';
 import { inferShapes } from '../passes/shape/index.js';
-import { calibrationSamples, type ImagePreprocess, modelInputs, parseImagePreprocess } from '../search/calib-data.js';
+import { type CalibSample, calibrationSamples, type ImagePreprocess, modelInputs, parseImagePreprocess } from '../search/calib-data.js';
 import { calibrationSha256, calibSourceFrom, loadCalibration, type ProgressSink } from './calibration.js';
 import { compressAndMeasure, fidelitySummary } from './compress.js';
 import { createHash } from 'node:crypto';
@@ -73,19 +73,20 @@ function parseAttacks(list: readonly string[]): AttackName[] {
 /** Auxiliary samples read at most (a decoder trains on far fewer at every budget). */
 export const MAX_AUX = 20000;
 
+/** The single input of a sample, as float32. */
+export function inputFloats(sample: CalibSample): Float32Array {
+  const t = Object.values(sample.load())[0]!;
+  return t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>);
+}
+
 /** Read probe or auxiliary samples of the model's single input. */
 export function readData(model: Model, shapes: Record<string, Dim[]>, text: string, preprocess: string | undefined, limit: number, what: string): AuditData & { preprocess: ImagePreprocess | null } {
   const source = calibSourceFrom({ calib: text, preprocess });
   if (source.kind === 'random') throw new SplitcError('E_BAD_ARGUMENT', `${what} must be real inputs (a folder of images or .npy files, or a .npy file), not '${text}'`, { hint: 'an audit of random noise says nothing about real inputs' });
   const samples = calibrationSamples(source, modelInputs(model, shapes)).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).slice(0, limit);
   if (samples.length === 0) throw new SplitcError('E_CALIB', `${what} '${text}' holds no samples`);
-  const floats = samples.map((s) => {
-    const feeds = s.load();
-    const t = Object.values(feeds)[0]!;
-    return t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>);
-  });
   return {
-    samples: floats,
+    samples: samples.map(inputFloats),
     ids: samples.map((s) => s.id),
     source: text,
     sha256: createHash('sha256').update(calibrationSha256(source, source.kind === 'images' || source.kind === 'idx' ? preprocess : undefined)).update(`\0limit=${limit}`).digest('hex'),
@@ -165,9 +166,8 @@ export async function audit(o: AuditOptions): Promise<AuditPipelineRun> {
             const split = splitModel(model, cut.tensors);
             // the defences' draws are seeded here, so a measured utility is repeatable
             const { compressed, fidelity } = await compressAndMeasure(model, split, { ...s, seed: o.seed ?? 1 }, calibration, { ctx });
-            const total = compressed.wire.reduce<number | null>((a, w) => (a === null || w.bytesPerSample === null ? null : a + w.bytesPerSample), 0);
             const f = fidelitySummary(fidelity);
-            return { constants: compressed.constants, wireBytes: total, utility: { metric: f.outputs.every((x) => x.metric === 'top-1') ? 'top1' : 'cosine', value: f.agreement } };
+            return { constants: compressed.constants, wireBytes: wireBytesPerSample(compressed.wire), utility: { metric: f.outputs.every((x) => x.metric === 'top-1') ? 'top1' : 'cosine', value: f.agreement } };
           },
           ...(defences.length ? { defences } : {}),
         }
@@ -252,7 +252,7 @@ export async function auditBundle(o: {
     modelFile: o.modelFile,
     cuts: [{ tensors: o.cutTensors, label: o.cutTensors.join('+'), depth: resolveCuts(o.model, [o.cutTensors.join('+')])[0]!.depth }],
     ...(o.compressed
-      ? { compression: async () => ({ constants: o.compressed!.constants, wireBytes: o.compressed!.wire.reduce<number | null>((a, w) => (a === null || w.bytesPerSample === null ? null : a + w.bytesPerSample), 0) }) }
+      ? { compression: async () => ({ constants: o.compressed!.constants, wireBytes: wireBytesPerSample(o.compressed!.wire) }) }
       : {}),
     probes,
     attacks: ['whitebox'],

@@ -22,6 +22,7 @@ import { auditCuts, defaultCacheDir } from '../audit/index.js';
 import { DEFAULT_THRESHOLDS } from '../audit/metrics.js';
 import { privateInput } from '../audit/target.js';
 import type { CompressionConstants } from '../passes/bottleneck/compress.js';
+import { calibrateAndCompress } from '../search/calibrate.js';
 import { type FidelitySummary, PLAN_FILE_SCHEMA_VERSION, type PlanFile } from './plan-file.js';
 
 export interface PlanRunOptions {
@@ -148,7 +149,8 @@ export async function runPlan(opts: PlanRunOptions): Promise<{ plan: PlanFile; f
       let compression: { constants: CompressionConstants; wireBytes: number | null } | null = null;
       if (spec.stages.length) {
         calibration ??= loadCalibration(model, { calib: opts.calib ?? probeText, preprocess: opts.preprocess, ...(opts.progress ? { progress: opts.progress } : {}) }, ctx);
-        const { compressed } = await compressAndMeasure(model, splitModel(model, cut), spec, calibration, opts.progress ? { progress: opts.progress } : {});
+        // the constants only: fidelity is --min-agreement's business
+        const { compressed } = await calibrateAndCompress(splitModel(model, cut), spec, calibration.sets.calibration, opts.progress ? { onProgress: opts.progress.task('calibrating') } : {});
         compression = { constants: compressed.constants, wireBytes: null };
       }
       const run = await auditCuts({

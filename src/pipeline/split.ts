@@ -17,7 +17,7 @@ import { inferShapes } from '../passes/shape/index.js';
 import type { FidelityReport } from '../search/fidelity.js';
 import { type Calibration, loadCalibration, type ProgressSink } from './calibration.js';
 import { compressAndMeasure, compressedBundleInput } from './compress.js';
-import { auditBundle, PROBES_PER_BUDGET, readData } from './audit.js';
+import { auditBundle, inputFloats, PROBES_PER_BUDGET, readData } from './audit.js';
 import type { AuditData } from '../audit/index.js';
 import type { BundleInput, Json } from '../codegen/input.js';
 import type { CompressedSplit } from '../passes/bottleneck/compress.js';
@@ -172,10 +172,7 @@ async function withAudit(
     // held-back samples first: the bundle's constants were not fitted to them
     const samples = [...o.calibration.sets.heldOut, ...o.calibration.sets.calibration].slice(0, PROBES_PER_BUDGET.fast);
     probes = {
-      samples: samples.map((c) => {
-        const t = Object.values(c.load())[0]!;
-        return t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>);
-      }),
+      samples: samples.map(inputFloats),
       ids: samples.map((c) => c.id),
       source: o.calibration.provenance.source,
       sha256: o.calibration.provenance.sha256,

@@ -14,11 +14,10 @@ import type { AttackTarget, Probe } from '../../src/audit/types.js';
 import { loadModel } from '../../src/ir/serde/io.js';
 import { cutAfterNode } from '../../src/passes/cut.js';
 import { foldBatchNorm } from '../../src/passes/fold-batchnorm.js';
-import { FASHION_MNIST_DIR, loadIdxImages } from '../../src/runtime/train/idx.js';
 import { cloneModel } from '../../src/runtime/train/trainer.js';
 import { fixturesDir } from '../helpers/fixtures.js';
 
-import { DIMS, mean, PER, probesFor, samples } from './fashion.js';
+import { DIMS, fashionSet, mean, PER, probesFor, samples } from './fashion.js';
 
 describe('data-free attack on the Fashion-MNIST ResNet', () => {
   const model = loadModel(path.join(fixturesDir, 'fashion_mnist_resnet.onnx'));
@@ -30,8 +29,8 @@ describe('data-free attack on the Fashion-MNIST ResNet', () => {
 
   beforeAll(async () => {
     // training images only for the baseline and the range: the attack itself sees no data
-    const train = loadIdxImages(path.join(FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'), path.join(FASHION_MNIST_DIR, 'train-labels-idx1-ubyte.gz'), { limit: 1024 });
-    const t10k = loadIdxImages(path.join(FASHION_MNIST_DIR, 't10k-images-idx3-ubyte.gz'), path.join(FASHION_MNIST_DIR, 't10k-labels-idx1-ubyte.gz'), { limit: 8 });
+    const train = fashionSet('train', 1024);
+    const t10k = fashionSet('t10k', 8);
     let lo = Infinity;
     let hi = -Infinity;
     meanImage = new Float32Array(PER);

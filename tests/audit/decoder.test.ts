@@ -12,11 +12,10 @@ import { attackTarget } from '../../src/audit/target.js';
 import type { AttackTarget, AuxData, Probe } from '../../src/audit/types.js';
 import { loadModel } from '../../src/ir/serde/io.js';
 import { cutAfterNode } from '../../src/passes/cut.js';
-import { FASHION_MNIST_DIR, loadIdxImages } from '../../src/runtime/train/idx.js';
 import { xorshift32 } from '../../src/ir/random.js';
 import { fixturesDir } from '../helpers/fixtures.js';
 
-import { DIMS, mean, PER, probesFor, samples } from './fashion.js';
+import { DIMS, fashionSet, mean, PER, probesFor, samples } from './fashion.js';
 
 describe('decoder attack on the Fashion-MNIST ResNet', () => {
   const model = loadModel(path.join(fixturesDir, 'fashion_mnist_resnet.onnx'));
@@ -27,8 +26,8 @@ describe('decoder attack on the Fashion-MNIST ResNet', () => {
   let probes: Probe[];
 
   beforeAll(async () => {
-    const train = loadIdxImages(path.join(FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'), path.join(FASHION_MNIST_DIR, 'train-labels-idx1-ubyte.gz'), { limit: 1024 });
-    const t10k = loadIdxImages(path.join(FASHION_MNIST_DIR, 't10k-images-idx3-ubyte.gz'), path.join(FASHION_MNIST_DIR, 't10k-labels-idx1-ubyte.gz'), { limit: 8 });
+    const train = fashionSet('train', 1024);
+    const t10k = fashionSet('t10k', 8);
     let lo = Infinity;
     let hi = -Infinity;
     for (const v of train.images) {

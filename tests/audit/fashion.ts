@@ -1,7 +1,9 @@
 // What the audit tests on the Fashion-MNIST ResNet share: images as probe arrays, and probes
 // (what the attacker observes for each) from an attack target.
 
+import * as path from 'node:path';
 import { createSession, runStacked, stack } from '../../src/audit/inverse-net.js';
+import { FASHION_MNIST_DIR, type ImageDataset, loadIdxImages } from '../../src/runtime/train/idx.js';
 import type { AttackTarget, Probe } from '../../src/audit/types.js';
 
 export const DIMS = [1, 28, 28];
@@ -24,3 +26,8 @@ export async function probesFor(target: AttackTarget, xs: Float32Array[]): Promi
 }
 
 export const mean = (a: number[]): number => a.reduce((s, v) => s + v, 0) / a.length;
+
+/** Debian's Fashion-MNIST, normalised as the ResNet was trained: the first `limit` images of a split. */
+export function fashionSet(split: 'train' | 't10k', limit: number): ImageDataset {
+  return loadIdxImages(path.join(FASHION_MNIST_DIR, `${split}-images-idx3-ubyte.gz`), path.join(FASHION_MNIST_DIR, `${split}-labels-idx1-ubyte.gz`), { limit });
+}

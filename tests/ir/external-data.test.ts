@@ -9,12 +9,12 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
-import { type ErrorCode, SplitcError } from '../../src/ir/errors.js';
 import type { Model } from '../../src/ir/graph.js';
 import { loadModel, modelToBytes, saveModel } from '../../src/ir/serde/io.js';
 import { deserializeModel, MAX_OPSET } from '../../src/ir/serde/read.js';
 import { concatParts, WireWriter } from '../../src/ir/serde/wire.js';
 import { assertValid } from '../../src/ir/verify.js';
+import { codeOf } from '../helpers/codes.js';
 import { repoRoot, tmpDir } from '../helpers/fixtures.js';
 
 let dir: string;
@@ -24,16 +24,6 @@ beforeAll(() => {
 afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
-
-function codeOf(fn: () => unknown): ErrorCode {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof SplitcError) return e.code;
-    throw e;
-  }
-  throw new Error('expected a SplitcError, but the call succeeded');
-}
 
 function small(): Model {
   const b = new GraphBuilder('small');

@@ -1,13 +1,15 @@
 // Helpers for the runtime tests: a raw HTTP client (any method, headers and bytes), the
 // classifier fixture, a tiny multi-dtype model, and direct onnxruntime runs to compare with.
+import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { DataType } from '../../src/ir/dtype.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import { modelToBytes } from '../../src/ir/serde/io.js';
 import { type InferenceServer, type InferenceServerOptions, createInferenceServer } from '../../src/runtime/server.js';
-import { fixturesDir } from '../helpers/fixtures.js';
+import { fixturesDir, repoRoot } from '../helpers/fixtures.js';
 import { xorshift32 } from '../helpers/onnx-oracle.js';
 
 export const CLS_PATH = path.join(fixturesDir, 'ch_ppocr_mobile_v2.0_cls_infer.onnx');
@@ -113,4 +115,28 @@ export async function directRun(modelPath: string | Uint8Array, feeds: Record<st
 
 export function bytesOf(a: ArrayBufferView): Buffer {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** `splitc serve <a folder with the classifier>` as a child process (the real CLI), with the port it listens on and its stderr so far. */
+export async function spawnServe(extra: string[] = []): Promise<{ child: import('node:child_process').ChildProcess; port: number; dir: string; stderr: () => string }> {
+  const { spawn } = await import('node:child_process');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'splitc-serve-'));
+  fs.copyFileSync(CLS_PATH, path.join(dir, 'cls.onnx'));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', dir, '--port', '0', ...extra], {
+    cwd: repoRoot,
+    env: { ...process.env, SPLITC_TOKEN: TOKEN },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const port = await new Promise<number>((resolve, reject) => {
+    let stdout = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      const m = / at http:\/\/127\.0\.0\.1:(\d+)\/v2/.exec(stdout);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', () => reject(new Error(`the server exited before listening: ${stderr}`)));
+  });
+  return { child, port, dir, stderr: () => stderr };
 }

@@ -1,39 +1,21 @@
 // A real `splitc serve` child process spoken to over raw TCP sockets: malformed request
 // lines get a coded 400 and a rate-limited log line (not a 500 and a stack trace each), and
 // a client that writes a whole oversized body before reading reads the 413, never a reset.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot, tmpDir } from '../helpers/fixtures.js';
-import { CLS_PATH, TOKEN } from './helpers.js';
+import { spawnServe, TOKEN } from './helpers.js';
 
 const MAX_BODY_BYTES = 64 * 1024;
 
 let child: ChildProcess;
 let port: number;
-let stderr = '';
+let stderr: () => string;
 let dir: string;
 
 beforeAll(async () => {
-  dir = tmpDir('splitc-raw-socket-');
-  fs.copyFileSync(CLS_PATH, path.join(dir, 'cls.onnx'));
-  child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', dir, '--port', '0', '--max-body-bytes', String(MAX_BODY_BYTES)], {
-    cwd: repoRoot,
-    env: { ...process.env, SPLITC_TOKEN: TOKEN },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  port = await new Promise<number>((resolve, reject) => {
-    let stdout = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      const m = / at http:\/\/127\.0\.0\.1:(\d+)\/v2/.exec(stdout);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once('exit', () => reject(new Error(`the server exited before listening: ${stderr}`)));
-  });
+  ({ child, port, stderr, dir } = await spawnServe(['--max-body-bytes', String(MAX_BODY_BYTES)]));
 }, 60_000);
 
 afterAll(() => {
@@ -94,7 +76,7 @@ function statusAndBody(reply: string): { status: number; body: unknown } {
 
 describe('a spawned server over raw sockets', () => {
   it('answers malformed request lines 400 E_REQUEST_MALFORMED without a token, logging at most one line', async () => {
-    const before = stderr.length;
+    const before = stderr().length;
     const targets = ['//[', '//[/v2/health/live', '//a:b/v2', 'http://[/v2', '//%zz/'];
     // Malformed HTTP caught by node's parser shares the one line per interval.
     const { reply: badHeader } = await writeAllThenRead('GET /v2 HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n');
@@ -108,7 +90,7 @@ describe('a spawned server over raw sockets', () => {
     }
     // The server still serves.
     expect(statusAndBody((await writeAllThenRead('GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n')).reply).status).toBe(200);
-    const logged = stderr.slice(before).split('\n').filter((l) => l.trim() !== '');
+    const logged = stderr().slice(before).split('\n').filter((l) => l.trim() !== '');
     // One line for the first, the other 19 fall in its 10 s interval (no stack traces).
     expect(logged, logged.join('\n')).toEqual([expect.stringMatching(/^splitc server: malformed request from 127\.0\.0\.1: malformed HTTP \(HPE_/)]);
   }, 60_000);

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { removeStaleTemps } from '../temp-files.js';
+import { removeStaleTemps, tempPrefix } from '../temp-files.js';
 import { SplitcError } from '../errors.js';
 import { AttrType, allGraphs, type Graph, type Model } from '../graph.js';
 import { MemoryStorage, type Tensor } from '../tensor.js';
@@ -155,10 +155,10 @@ export function saveModel(model: Model, file: string, opts: SaveOptions = {}): S
   // what a killed earlier write left for these two files goes first
   removeStaleTemps(dir, path.basename(file));
   if (s.external) removeStaleTemps(dir, path.basename(s.external.location));
-  const tmpTag = `.splitc-tmp-${process.pid}-${Date.now()}`;
-  const tmpModel = path.join(dir, `.${path.basename(file)}${tmpTag}`);
+  const stamp = `${process.pid}-${Date.now()}`;
+  const tmpModel = path.join(dir, tempPrefix(path.basename(file)) + stamp);
   const dataFile = s.external ? path.join(dir, s.external.location) : null;
-  const tmpData = dataFile ? path.join(dir, `.${path.basename(dataFile)}${tmpTag}`) : null;
+  const tmpData = dataFile ? path.join(dir, tempPrefix(path.basename(dataFile)) + stamp) : null;
   // Tensors lazily read from the data file about to be replaced must not later read the
   // new file at their old offsets: they are re-pointed (or pulled into memory) below.
   const affected = dataFile ? tensorsStoredIn(model, dataFile) : [];

@@ -342,7 +342,8 @@ function cloneModel(m: Model): Model {
 }
 
 /** Broadcast shape for per-channel constants: C on `axis`, 1 elsewhere. */
-function channelShape(rank: number, axis: number, c: number): number[] {
+/** The shape of per-channel constants along `axis` of a rank-`rank` tensor: [1, …, c, …, 1]. */
+export function channelShape(rank: number, axis: number, c: number): number[] {
   return Array.from({ length: rank }, (_, i) => (i === axis ? c : 1));
 }
 
