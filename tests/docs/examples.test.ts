@@ -112,6 +112,7 @@ const BUDGETS: Record<string, Budget> = {
     add: ['--no-torch'],
     why: '5 attack steps per measurement at batch 1 and 1 thread, one round; the whole cuts of the ResNet only, 5 steps each instead of the budget; --no-torch: the PyTorch peer needs python3-torch',
   },
+  'bench/fuzz-models.ts': { set: { '--cases': '200' }, why: '200 cases instead of 20,000 (tests/cli/model-fuzz.test.ts runs 4,000 in CI)' },
   'bench/audit-depth.ts': {
     set: { '--budget': 'fast', '--models': 'fashion', '--attacks': 'whitebox', '--max-probes': '1' },
     why: 'the white-box attack alone at budget fast on one Fashion-MNIST probe (the documented run trains decoders and data-free inverses at every cut of two models: minutes)',

@@ -277,14 +277,14 @@ export function mutate(src: Uint8Array, fields: readonly WireField[], kind: Muta
 }
 
 /** Ancestor LEN fields of field `i` (innermost first), optionally including `i` itself. */
-function ancestors(fields: readonly WireField[], i: number, self: boolean): WireField[] {
+export function ancestors(fields: readonly WireField[], i: number, self: boolean): WireField[] {
   const out: WireField[] = [];
   for (let j = self ? i : fields[i]!.parent; j >= 0; j = fields[j]!.parent) out.push(fields[j]!);
   return out;
 }
 
 /** Replace [start, end) by `insert` and fix the lengths of `chain` (innermost first, all enclosing the range). */
-function rewrite(src: Uint8Array, start: number, end: number, insert: Uint8Array, chain: readonly WireField[]): Uint8Array {
+export function rewrite(src: Uint8Array, start: number, end: number, insert: Uint8Array, chain: readonly WireField[]): Uint8Array {
   let out = splice(src, start, end - start, insert);
   let delta = insert.byteLength - (end - start);
   for (const a of chain) {

@@ -8,6 +8,7 @@ import { removeStaleTemps, tempPrefix } from '../temp-files.js';
 import { SplitcError } from '../errors.js';
 import { AttrType, allGraphs, type Graph, type Model } from '../graph.js';
 import { MemoryStorage, type Tensor } from '../tensor.js';
+import { realFolder, resolveDataFile } from './external-path.js';
 import { deserializeModel } from './read.js';
 import { ExternalStorage } from './storage.js';
 import { concatParts } from './wire.js';
@@ -78,23 +79,41 @@ export function dataFingerprint(file: string): { bytes: number; fingerprint: str
   }
 }
 
-function dataRecords(model: Model): DataRecord[] | null {
+/**
+ * The records of `model` (null: it has none, or their text is not a JSON array, as another
+ * tool might write). An entry that is not a well-formed record is refused.
+ */
+function dataRecords(model: Model, file: string): DataRecord[] | null {
   const entry = model.metadataProps.find(([k]) => k === EXTERNAL_DATA_KEY);
   if (!entry) return null;
+  let parsed: unknown;
   try {
-    const parsed = JSON.parse(entry[1]) as DataRecord[];
-    return Array.isArray(parsed) ? parsed : null;
+    parsed = JSON.parse(entry[1]);
   } catch {
     return null;
   }
+  if (!Array.isArray(parsed)) return null;
+  for (const r of parsed as unknown[]) {
+    const rec = r as Partial<DataRecord> | null;
+    if (!rec || typeof rec !== 'object' || typeof rec.location !== 'string' || typeof rec.bytes !== 'number' || typeof rec.fingerprint !== 'string') {
+      throw new SplitcError('E_EXTERNAL_DATA', `${file}: its ${EXTERNAL_DATA_KEY} metadata entry is malformed (${JSON.stringify(r)?.slice(0, 100)})`, {
+        hint: 'the model file is corrupted: convert again from the source model',
+      });
+    }
+  }
+  return parsed as DataRecord[];
 }
 
 function checkExternalDataPairs(model: Model, dir: string, file: string): void {
-  for (const r of dataRecords(model) ?? []) {
-    const data = path.join(dir, r.location);
+  const records = dataRecords(model, file);
+  if (!records) return;
+  const realDir = realFolder(dir);
+  for (const r of records) {
+    // the same containment as tensors' locations: the record is no way to read outside the folder
+    const { realFile } = resolveDataFile(dir, realDir, r.location, `${file}: the data file it was written with`);
     let now: { bytes: number; fingerprint: string };
     try {
-      now = dataFingerprint(data);
+      now = dataFingerprint(realFile);
     } catch (e) {
       throw new SplitcError('E_EXTERNAL_DATA', `${file} was written with the data file '${r.location}', which cannot be read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { hint: 'keep the model and its data file together' });
     }

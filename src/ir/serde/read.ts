@@ -1,8 +1,6 @@
 // ONNX ModelProto bytes → IR. Tensors stay views into the input buffer; external
 // data is located and size-checked now but read only when asked.
 
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { DataType, dtypeName, byteSizeOf } from '../dtype.js';
 import { SplitcError } from '../errors.js';
 import {
@@ -17,6 +15,7 @@ import {
   Value,
 } from '../graph.js';
 import { MemoryStorage, Tensor } from '../tensor.js';
+import { checkLocationText, realFolder, resolveDataFile } from './external-path.js';
 import { ExternalStorage, FieldStorage, TensorField } from './storage.js';
 import { WireReader, WireType } from './wire.js';
 
@@ -73,12 +72,7 @@ class Ctx {
   /** The model folder with symbolic links resolved (external data must resolve inside it). */
   realBaseDir(): string {
     if (this.realBase === undefined) {
-      const dir = path.resolve(this.baseDir ?? '.');
-      try {
-        this.realBase = fs.realpathSync(dir);
-      } catch {
-        this.realBase = dir;
-      }
+      this.realBase = realFolder(this.baseDir ?? '.');
     }
     return this.realBase;
   }
@@ -609,11 +603,7 @@ function externalStorage(name: string, dtype: number, dims: number[], entries: [
       hint: 'load the model from its file path so external data can be found',
     });
   }
-  if (path.isAbsolute(location) || location.split(/[\\/]/).includes('..')) {
-    throw new SplitcError('E_EXTERNAL_DATA', `tensor '${name}': external data location '${location}' points outside the model's folder`, {
-      hint: 'external data must be stored next to the model file',
-    });
-  }
+  checkLocationText(location, `tensor '${name}'`);
   // Plain decimal digits only: Number() would read '' and ' ' as 0 and '0x10' as 16.
   const count = (s: string): number => (/^[0-9]+$/.test(s) ? Number(s) : NaN);
   const offsetStr = get('offset');
@@ -629,30 +619,9 @@ function externalStorage(name: string, dtype: number, dims: number[], entries: [
   if (length !== expected) {
     throw new SplitcError('E_TENSOR', `tensor '${name}' (${dtypeName(dtype)}[${dims.join(',')}]) has external length ${length}, expected ${expected}`);
   }
-  const file = path.join(ctx.baseDir, location);
-  let realFile: string;
-  let stat: fs.Stats;
-  try {
-    realFile = fs.realpathSync(file);
-    stat = fs.statSync(realFile);
-  } catch {
-    throw new SplitcError('E_EXTERNAL_DATA', `external data file '${location}' for tensor '${name}' is missing`, {
-      hint: `expected it at ${file}; copy the data file next to the model`,
-    });
-  }
-  // The lexical check above cannot see symbolic links: 'w.bin' or 'd/' may link elsewhere.
-  const rel = path.relative(ctx.realBaseDir(), realFile);
-  if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) {
-    throw new SplitcError('E_EXTERNAL_DATA', `tensor '${name}': external data location '${location}' resolves to ${realFile}, outside the model's folder`, {
-      hint: "a symbolic link leads out of the folder; copy the data file into the model's folder instead of linking to it",
-    });
-  }
-  if (!stat.isFile()) {
-    throw new SplitcError('E_EXTERNAL_DATA', `tensor '${name}': external data location '${location}' is not a regular file`, {
-      hint: 'location must name the data file itself, not a folder',
-    });
-  }
-  const size = stat.size;
+  // Containment (no '..', absolute path or link out of the folder) and a regular file,
+  // checked before anything reads or stats the target.
+  const { realFile, size } = resolveDataFile(ctx.baseDir, ctx.realBaseDir(), location, `tensor '${name}'`);
   if (offset + length > size) {
     throw new SplitcError(
       'E_EXTERNAL_DATA',
