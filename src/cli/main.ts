@@ -417,7 +417,12 @@ export async function main(argv: string[]): Promise<void> {
             .option('token-file', { type: 'string', describe: 'file holding the bearer token (default: env SPLITC_TOKEN)' })
             .option('auth', { type: 'boolean', default: true, describe: 'require the bearer token (--no-auth to serve without one)' })
             .option('max-body-bytes', { type: 'number', describe: 'largest request body, on the wire and decompressed (default 64 MiB)' })
-            .option('max-queue', { type: 'number', describe: 'most infer requests held at once; more get 503 (default 64)' })
+            .option('max-json-bytes', { type: 'number', describe: 'largest JSON body or binary header, decompressed (default 8 MiB): JSON parsing blocks the event loop' })
+            .option('max-rows', { type: 'number', describe: 'most rows (first dimension) per request to a batchable model (default 64)' })
+            .option('max-buffered-bytes', { type: 'number', describe: 'request bodies held in memory across requests; more get 503 (default 4 × max-body-bytes)' })
+            .option('min-upload-rate', { type: 'number', describe: 'bytes/s a body must average after its first 5 s, else 408 (default 16384; 0: off)' })
+            .option('request-timeout-ms', { type: 'number', describe: 'the whole request must arrive within this time, else 408 (default 60000)' })
+            .option('max-queue', { type: 'number', describe: 'infer requests whose body has arrived held at once (waiting or running); more get 503 (default 64)' })
             .option('max-batch-size', { type: 'number', describe: 'dynamic batching: most requests per session.run (default 1 = off)' })
             .option('max-queue-delay-ms', { type: 'number', describe: 'dynamic batching: longest wait for a batch to fill (default 0)' })
             .option('shutdown-grace-ms', { type: 'number', describe: 'on SIGTERM: how long requests still arriving may take before their connections are cut (default 10000)' })
@@ -427,7 +432,10 @@ export async function main(argv: string[]): Promise<void> {
             .option('session-on-main-thread', { type: 'boolean', default: false, describe: 'run sessions on the event loop instead of a worker thread per model' }),
         async (args) => {
           // Loaded on demand: onnxruntime-node is only needed by this command.
-          const { serveDirectory } = await import('../runtime/serve-main.js');
+          const { relaunchForMemory, serveDirectory } = await import('../runtime/serve-main.js');
+          const relaunched = relaunchForMemory();
+          const code = relaunched ? await relaunched : -1;
+          if (code !== -1) process.exit(code);
           await serveDirectory({
             dir: args.dir,
             port: args.port,
@@ -435,6 +443,11 @@ export async function main(argv: string[]): Promise<void> {
             auth: args.auth,
             ...(args.tokenFile !== undefined ? { tokenFile: args.tokenFile } : {}),
             ...(args.maxBodyBytes !== undefined ? { maxBodyBytes: args.maxBodyBytes } : {}),
+            ...(args.maxJsonBytes !== undefined ? { maxJsonBytes: args.maxJsonBytes } : {}),
+            ...(args.maxRows !== undefined ? { maxRows: args.maxRows } : {}),
+            ...(args.maxBufferedBytes !== undefined ? { maxBufferedBytes: args.maxBufferedBytes } : {}),
+            ...(args.minUploadRate !== undefined ? { minUploadBytesPerSecond: args.minUploadRate } : {}),
+            ...(args.requestTimeoutMs !== undefined ? { requestTimeoutMs: args.requestTimeoutMs } : {}),
             ...(args.maxQueue !== undefined ? { maxQueue: args.maxQueue } : {}),
             ...(args.maxBatchSize !== undefined ? { maxBatchSize: args.maxBatchSize } : {}),
             ...(args.maxQueueDelayMs !== undefined ? { maxQueueDelayMs: args.maxQueueDelayMs } : {}),

@@ -709,18 +709,19 @@ export interface DecodedRequest {
   binaryOutputs: boolean | Set<string>;
 }
 
-/**
- * Decodes a request body. `headerLength` is the Inference-Header-Content-Length value
- * (parse it with parseHeaderLength); undefined means the whole body is JSON.
- * Checks everything that can be checked without the model; throws KServeError (400).
- */
-export function decodeInferRequest(body: Uint8Array, headerLength: number | undefined): DecodedRequest {
+/** An input as the request's JSON header declares it, before its data is decoded. */
+export interface InputHeader {
+  name: string;
+  datatype: KServeDatatype;
+  /** Unchecked: elementCount validates it. */
+  shape: unknown[];
+}
+
+function requestHeader(body: Uint8Array, jsonLength: number): { obj: Record<string, unknown>; raw: RawTensor[] } {
   const code: WireErrorCode = 'E_REQUEST_MALFORMED';
-  const jsonLength = headerLength ?? body.length;
   const obj = parseJsonPart(body, jsonLength);
   if (!isPlainObject(obj)) throw bad(code, 'the request must be a JSON object');
   if (obj.id !== undefined && typeof obj.id !== 'string') throw bad(code, '"id" must be a string');
-  const parameters = checkParameters(obj.parameters, 'request');
   if (!Array.isArray(obj.inputs) || obj.inputs.length === 0) throw bad(code, '"inputs" must be a non-empty array');
   const raw = obj.inputs.map((v, i) => checkTensorObject(v, i, 'input'));
   const seen = new Set<string>();
@@ -728,11 +729,40 @@ export function decodeInferRequest(body: Uint8Array, headerLength: number | unde
     if (seen.has(t.name)) throw bad('E_REQUEST_INPUT', `input "${t.name.slice(0, 100)}" appears twice`);
     seen.add(t.name);
   }
+  return { obj, raw };
+}
+
+/**
+ * The inputs a binary request declares, read from its JSON header alone (the first
+ * `headerLength` bytes), so a server can refuse a request by its declared size before the
+ * rest of the body arrives. Throws KServeError (400) like decodeInferRequest.
+ */
+export function decodeRequestInputs(header: Uint8Array): InputHeader[] {
+  return requestHeader(header, header.length).raw;
+}
+
+/**
+ * Decodes a request body. `headerLength` is the Inference-Header-Content-Length value
+ * (parse it with parseHeaderLength); undefined means the whole body is JSON.
+ * Checks everything that can be checked without the model; `checkInputs` sees the declared
+ * inputs before their data is decoded (a server's size limits). Throws KServeError (400).
+ */
+export function decodeInferRequest(
+  body: Uint8Array,
+  headerLength: number | undefined,
+  opts: { checkInputs?: (inputs: readonly InputHeader[]) => void } = {},
+): DecodedRequest {
+  const code: WireErrorCode = 'E_REQUEST_MALFORMED';
+  const jsonLength = headerLength ?? body.length;
+  const { obj, raw } = requestHeader(body, jsonLength);
+  const parameters = checkParameters(obj.parameters, 'request');
+  opts.checkInputs?.(raw);
   const inputs = readTensors(raw, body, jsonLength, 'input');
 
   let outputs: string[] | undefined;
   const binaryNamed = new Set<string>();
-  if (obj.outputs !== undefined) {
+  // an empty list requests no particular output: all are returned, as when "outputs" is absent
+  if (obj.outputs !== undefined && !(Array.isArray(obj.outputs) && obj.outputs.length === 0)) {
     if (!Array.isArray(obj.outputs)) throw bad(code, '"outputs" must be an array');
     outputs = obj.outputs.map((o, i) => {
       if (!isPlainObject(o) || typeof o.name !== 'string') throw bad(code, `output ${i} must be an object with a string "name"`);

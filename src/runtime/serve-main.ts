@@ -1,6 +1,7 @@
 // Entry point for serving a folder of ONNX models: used by `splitc serve <dir>` and by
 // generated cloud bundles (`node serve-main.js <dir> ...`). SIGTERM/SIGINT close gracefully.
 
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -19,6 +20,11 @@ export interface ServeDirOptions {
   /** false serves without authentication. */
   auth?: boolean;
   maxBodyBytes?: number;
+  maxJsonBytes?: number;
+  maxRows?: number;
+  maxBufferedBytes?: number;
+  minUploadBytesPerSecond?: number;
+  requestTimeoutMs?: number;
   maxQueue?: number;
   maxBatchSize?: number;
   maxQueueDelayMs?: number;
@@ -125,6 +131,11 @@ export async function serveDirectory(opts: ServeDirOptions): Promise<ServingHand
     ...(token !== undefined ? { token } : {}),
     auth: opts.auth ?? true,
     ...(opts.maxBodyBytes !== undefined ? { maxBodyBytes: opts.maxBodyBytes } : {}),
+    ...(opts.maxJsonBytes !== undefined ? { maxJsonBytes: opts.maxJsonBytes } : {}),
+    ...(opts.maxRows !== undefined ? { maxRows: opts.maxRows } : {}),
+    ...(opts.maxBufferedBytes !== undefined ? { maxBufferedBytes: opts.maxBufferedBytes } : {}),
+    ...(opts.minUploadBytesPerSecond !== undefined ? { minUploadBytesPerSecond: opts.minUploadBytesPerSecond } : {}),
+    ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
     ...(opts.maxQueue !== undefined ? { maxQueue: opts.maxQueue } : {}),
     ...(opts.maxBatchSize !== undefined ? { maxBatchSize: opts.maxBatchSize } : {}),
     ...(opts.maxQueueDelayMs !== undefined ? { maxQueueDelayMs: opts.maxQueueDelayMs } : {}),
@@ -146,6 +157,11 @@ export async function serveDirectory(opts: ServeDirOptions): Promise<ServingHand
   const names = server.models.map((m) => `${m.name}@${m.versions?.at(-1) ?? '1'}`).join(', ');
   log(`splitc serving ${names} at ${address.url}/v2${opts.auth === false ? ' (authentication disabled)' : ''}`);
   const close = (): Promise<void> => server.close();
+  if (process.env.SPLITC_RELAUNCHED === '1' && process.connected) {
+    // relaunched by relaunchForMemory: when the parent is gone (even killed), close and exit
+    process.once('disconnect', () => void close().finally(() => process.exit(0)));
+    process.channel?.unref();
+  }
   if (opts.handleSignals ?? true) {
     const onSignal = (sig: NodeJS.Signals): void => {
       log(`${sig}: finishing in-flight requests, then exiting`);
@@ -161,6 +177,38 @@ export async function serveDirectory(opts: ServeDirOptions): Promise<ServingHand
     process.once('SIGINT', onSignal);
   }
   return { server, address, close };
+}
+
+/**
+ * glibc's malloc serves allocations below its mmap threshold from heaps it rarely gives back,
+ * and raises that threshold as large blocks are freed, so a server whose sessions once ran a
+ * large batch keeps the memory (measured: 238 MiB idle, 392 MiB 30 s after a burst of
+ * 64-row requests). Allocations of 1 MiB and more mapped on their own are returned when freed
+ * (back to 1.2× idle within seconds; batch-1 throughput within bench/serve.ts's noise). The threshold can only be set before the process starts, so the server
+ * relaunches itself once with it (unless MALLOC_MMAP_THRESHOLD_ is already set, off Linux,
+ * or with SPLITC_NO_RELAUNCH=1). The parent forwards signals and exits with the child's
+ * code; the child exits if the parent dies.
+ */
+export const MALLOC_MMAP_THRESHOLD = 1 << 20;
+
+/** Relaunches this process with the malloc threshold; undefined when it should serve itself. Resolves to the exit code. */
+export function relaunchForMemory(env: NodeJS.ProcessEnv = process.env): Promise<number> | undefined {
+  if (process.platform !== 'linux' || env.MALLOC_MMAP_THRESHOLD_ !== undefined || env.SPLITC_NO_RELAUNCH === '1') return undefined;
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+    env: { ...env, MALLOC_MMAP_THRESHOLD_: String(MALLOC_MMAP_THRESHOLD), SPLITC_RELAUNCHED: '1' },
+  });
+  const forward = (sig: NodeJS.Signals): void => {
+    child.kill(sig);
+  };
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, forward);
+  return new Promise((resolve) => {
+    child.once('error', (e) => {
+      process.stderr.write(`splitc serve: cannot relaunch itself (${e.message}); serving without the malloc threshold\n`);
+      resolve(-1);
+    });
+    child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1)));
+  });
 }
 
 /**
@@ -182,7 +230,8 @@ function intOption(v: string | undefined, name: string, min: number): number | u
 }
 
 export const SERVE_USAGE = `usage: serve <dir> [--port 8000] [--host 127.0.0.1] [--token-file FILE | env SPLITC_TOKEN | --no-auth]
-       [--max-body-bytes N] [--max-queue N] [--max-batch-size N] [--max-queue-delay-ms N] [--shutdown-grace-ms N]
+       [--max-body-bytes N] [--max-json-bytes N] [--max-rows N] [--max-buffered-bytes N] [--min-upload-rate N]
+       [--request-timeout-ms N] [--max-queue N] [--max-batch-size N] [--max-queue-delay-ms N] [--shutdown-grace-ms N]
        [--cors-origin ORIGIN]
        [--intra-op-threads N (default: half the cores; 0: onnxruntime's)] [--spin] [--session-on-main-thread]`;
 
@@ -199,6 +248,11 @@ export async function runServeCli(argv: string[]): Promise<ServingHandle> {
         'token-file': { type: 'string' },
         'no-auth': { type: 'boolean' },
         'max-body-bytes': { type: 'string' },
+        'max-json-bytes': { type: 'string' },
+        'max-rows': { type: 'string' },
+        'max-buffered-bytes': { type: 'string' },
+        'min-upload-rate': { type: 'string' },
+        'request-timeout-ms': { type: 'string' },
         'max-queue': { type: 'string' },
         'max-batch-size': { type: 'string' },
         'max-queue-delay-ms': { type: 'string' },
@@ -227,6 +281,11 @@ export async function runServeCli(argv: string[]): Promise<ServingHandle> {
   };
   const ints: [keyof ServeDirOptions, string, number][] = [
     ['maxBodyBytes', 'max-body-bytes', 1],
+    ['maxJsonBytes', 'max-json-bytes', 1],
+    ['maxRows', 'max-rows', 1],
+    ['maxBufferedBytes', 'max-buffered-bytes', 1],
+    ['minUploadBytesPerSecond', 'min-upload-rate', 0],
+    ['requestTimeoutMs', 'request-timeout-ms', 1],
     ['maxQueue', 'max-queue', 1],
     ['maxBatchSize', 'max-batch-size', 1],
     ['maxQueueDelayMs', 'max-queue-delay-ms', 0],
@@ -242,6 +301,12 @@ export async function runServeCli(argv: string[]): Promise<ServingHandle> {
 
 // Run as a script: `node serve-main.js <dir> [options]` (generated cloud bundles do this).
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  const relaunched = relaunchForMemory();
+  if (relaunched) void relaunched.then((code) => (code === -1 ? serveHere() : process.exit(code)));
+  else serveHere();
+}
+
+function serveHere(): void {
   runServeCli(process.argv.slice(2)).catch((e: unknown) => {
     if (e instanceof SplitcError) {
       process.stderr.write(e.format() + '\n');

@@ -10,7 +10,9 @@ import * as zlib from 'node:zlib';
 import type * as ort from 'onnxruntime-node';
 import { SplitcError, type ErrorCode } from '../ir/errors.js';
 import {
+  type DecodedRequest,
   type ErrorBody,
+  type InputHeader,
   type KServeDatatype,
   type ModelMetadata,
   type ServerMetadata,
@@ -22,12 +24,15 @@ import {
   datatypeFromOrt,
   datatypeToOrt,
   decodeInferRequest,
+  decodeRequestInputs,
+  elementCount,
   encodeInferResponse,
   HEADER_LENGTH_HEADER,
   KServeError,
   parseHeaderLength,
   stringsToBytes,
 } from './kserve.js';
+import { ByteBudget } from './byte-budget.js';
 import { Counter, Gauge, Histogram, Registry } from './metrics.js';
 import { RateLimitedLog } from './rate-limited-log.js';
 import { type HostTensor, type SessionHost, type SessionThread, createSessionHost, SessionRunError } from './session-host.js';
@@ -58,7 +63,30 @@ export interface InferenceServerOptions {
   auth?: boolean;
   /** Largest request body, counted on the wire and again after decompression (default 64 MiB). */
   maxBodyBytes?: number;
-  /** Most infer requests held at once, from arrival to answer; more get 503 (default 64). */
+  /**
+   * Largest JSON: a body without the binary extension, or a binary request's JSON header,
+   * after decompression (default 8 MiB). Parsing JSON blocks the event loop (~5 ms per MiB),
+   * so JSON is bounded far below binary bodies; send tensors in the binary extension.
+   */
+  maxJsonBytes?: number;
+  /**
+   * Most rows (the first dimension) one request may send a batchable model (default 64).
+   * With the model's elements per row this bounds the inputs' elements, and so the memory
+   * one request can make onnxruntime allocate; checked on the declared shapes, before any
+   * tensor data is decoded.
+   */
+  maxRows?: number;
+  /**
+   * Request bodies held in memory across all requests, on the wire and decompressed
+   * (default 4 × maxBodyBytes); a request that would pass it gets 503.
+   */
+  maxBufferedBytes?: number;
+  /**
+   * Slowest upload accepted: after the first 5 s a body must have arrived at this average
+   * rate (default 16 KiB/s), or the request gets 408 and its connection is closed.
+   */
+  minUploadBytesPerSecond?: number;
+  /** Most infer requests whose body has arrived held at once (waiting or running); more get 503 (default 64). */
   maxQueue?: number;
   /** Most requests combined into one session.run; 1 turns dynamic batching off (default 1). */
   maxBatchSize?: number;
@@ -95,7 +123,7 @@ export interface BoundAddress {
 }
 
 export interface ServerStats {
-  /** Infer requests held (reading, waiting or running). */
+  /** Infer requests whose body has arrived (waiting or running). */
   heldRequests: number;
   /** All HTTP requests being handled. */
   activeRequests: number;
@@ -125,6 +153,8 @@ interface ServedModel {
   inputIndex: Map<string, TensorMetadata>;
   /** Every input and output has a dynamic first dim: requests may be stacked along it. */
   batchable: boolean;
+  /** Most input elements one request may carry (maxRows rows, or maxBodyBytes / 4 when a row's size is not fixed). */
+  maxElements: number;
   scheduler: Scheduler;
 }
 
@@ -457,6 +487,12 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
     return v;
   };
   const maxBodyBytes = positiveInt(opts.maxBodyBytes, 'maxBodyBytes', 64 * 1024 * 1024);
+  const maxJsonBytes = Math.min(maxBodyBytes, positiveInt(opts.maxJsonBytes, 'maxJsonBytes', 8 * 1024 * 1024));
+  const maxRows = positiveInt(opts.maxRows, 'maxRows', 64);
+  const bodies = new ByteBudget(positiveInt(opts.maxBufferedBytes, 'maxBufferedBytes', 4 * maxBodyBytes));
+  // Decompression output in flight across requests: two maximal bodies at a time, the rest wait.
+  const inflating = new ByteBudget(2 * maxBodyBytes);
+  const minUploadRate = positiveInt(opts.minUploadBytesPerSecond, 'minUploadBytesPerSecond', 16 * 1024, 0);
   const maxQueue = positiveInt(opts.maxQueue, 'maxQueue', 64);
   const maxBatchSize = positiveInt(opts.maxBatchSize, 'maxBatchSize', 1);
   const maxQueueDelayMs = positiveInt(opts.maxQueueDelayMs, 'maxQueueDelayMs', 0, 0);
@@ -475,7 +511,7 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
   );
   const runLatency = registry.add(new Histogram('splitc_session_run_duration_seconds', 'Time in onnxruntime session.run, by model.', LATENCY_BUCKETS_S));
   const batchSize = registry.add(new Histogram('splitc_batch_size', 'Requests combined into one session.run, by model.', BATCH_BUCKETS));
-  const queueDepth = registry.add(new Gauge('splitc_queue_depth', 'Inference requests held by the server (reading, waiting or running).'));
+  const queueDepth = registry.add(new Gauge('splitc_queue_depth', 'Inference requests held by the server (body arrived: waiting or running).'));
   const waitingGauge = registry.add(new Gauge('splitc_queue_waiting', 'Requests waiting for their model\'s session, by model.'));
 
   // Models: one session each, loaded up front so a bad model fails the start, not a request.
@@ -490,7 +526,9 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
       }
       // onnxruntime logs every failed run at error level; those failures are answered to the
       // client, so by default only fatal messages reach the server's stderr.
-      const sessionOptions = { logSeverityLevel: 4 as const, ...(spec.sessionOptions ?? opts.sessionOptions ?? {}) };
+      // Without the CPU arena a run's buffers are freed after it (with it, a session keeps its
+      // largest run's memory for good).
+      const sessionOptions = { logSeverityLevel: 4 as const, enableCpuMemArena: false, ...(spec.sessionOptions ?? opts.sessionOptions ?? {}) };
       let host: SessionHost;
       try {
         if (spec.bytes) host = await createSessionHost({ bytes: spec.bytes }, sessionOptions, opts.sessionThread);
@@ -512,6 +550,7 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
         throw e;
       }
       const batchable = [...inputs, ...outputs].every((t) => t.shape.length >= 1 && t.shape[0] === -1);
+      const rowElements = inputs.reduce((n, t) => n + (t.shape.slice(batchable ? 1 : 0).some((d) => d < 0) ? NaN : t.shape.slice(batchable ? 1 : 0).reduce((a, d) => a * d, 1)), 0);
       const model: ServedModel = {
         name: spec.name,
         version,
@@ -520,6 +559,7 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
         outputs,
         inputIndex: new Map(inputs.map((t) => [t.name, t])),
         batchable,
+        maxElements: Number.isNaN(rowElements) ? Math.floor(maxBodyBytes / 4) : rowElements * (batchable ? maxRows : 1),
         scheduler: undefined as unknown as Scheduler,
       };
       model.scheduler = new Scheduler(model, maxBatchSize, maxQueueDelayMs, opts.sessionThread === 'main' ? 1 : 2, (n, s) => {
@@ -535,7 +575,8 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
     throw e;
   }
 
-  let held = 0;
+  /** Infer requests whose body has arrived: waiting for or in a session run. */
+  let queuedRequests = 0;
   let active = 0;
   // Past the body limit, how much more of a body is read and discarded so that its sender reads the 413.
   const maxDrainBytes = Math.max(4 * maxBodyBytes, 16 * 1024 * 1024);
@@ -548,7 +589,7 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
   let closing = false;
   let closed: Promise<void> | undefined;
   const activeWaiters: (() => void)[] = [];
-  queueDepth.track(() => held);
+  queueDepth.track(() => queuedRequests);
 
   const metadataOf = (m: ServedModel): ModelMetadata => ({
     name: m.name,
@@ -609,10 +650,10 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
    * still receives data makes the kernel send a reset, which destroys the answer in the
    * client's receive buffer before a client that writes its whole body first has read it.
    */
-  const sendThenDrain = (req: http.IncomingMessage, res: http.ServerResponse, e: KServeError): void => {
+  const sendThenDrain = (req: http.IncomingMessage, res: http.ServerResponse, e: KServeError, headers: Record<string, string> = {}): void => {
     if (res.headersSent || res.destroyed) return;
     const body = Buffer.from(errorBody(e), 'utf8');
-    res.writeHead(e.status, { ...corsHeaders(), Connection: 'close', 'Content-Type': 'application/json', 'Content-Length': body.length });
+    res.writeHead(e.status, { ...corsHeaders(), ...headers, Connection: 'close', 'Content-Type': 'application/json', 'Content-Length': body.length });
     res.write(body);
     let drainedBytes = 0;
     const finish = (): void => {
@@ -633,53 +674,134 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
     req.resume();
   };
 
-  /** Reads the body, counting wire bytes; past the limit it answers 413 and discards the rest. */
-  const readBody = (req: http.IncomingMessage): Promise<Buffer> =>
+  /**
+   * What a request may cost, from its declared inputs alone: at most maxRows rows to a
+   * batchable model and maxElements input elements (E_REQUEST_SHAPE, 400).
+   */
+  const checkCost = (m: ServedModel, inputs: readonly InputHeader[]): void => {
+    let elements = 0;
+    for (const t of inputs) {
+      const what = `input "${t.name.slice(0, 100)}"`;
+      const n = elementCount(t.shape, what);
+      const rows = t.shape[0] as number;
+      if (m.batchable && t.shape.length > 0 && rows > maxRows) {
+        throw new KServeError(400, 'E_REQUEST_SHAPE', `${what} has ${rows} rows; this server takes at most ${maxRows} per request (maxRows): split the batch`);
+      }
+      elements += n;
+    }
+    if (elements > m.maxElements) {
+      throw new KServeError(400, 'E_REQUEST_SHAPE', `the inputs have ${elements} elements; this server takes at most ${m.maxElements} per request for model "${m.name}": split the batch`);
+    }
+  };
+
+  /**
+   * Reads the body, holding its bytes against the shared body budget (`held.bytes`, given
+   * back by the caller). Past a limit it answers and discards the rest. A binary request is
+   * checked against checkCost as soon as its JSON header has arrived, so an oversized batch
+   * is refused before its tensors are uploaded. A body slower than minUploadRate (after 5 s)
+   * gets 408.
+   */
+  const readBody = (req: http.IncomingMessage, m: ServedModel, held: { bytes: number }): Promise<Buffer> =>
     new Promise((resolve, reject) => {
+      const identity = ['identity', ''].includes((req.headers['content-encoding'] ?? 'identity').trim().toLowerCase());
+      const rawHeaderLength = req.headers[HEADER_LENGTH_HEADER.toLowerCase()];
+      const headerLength = typeof rawHeaderLength === 'string' && /^\d{1,15}$/.test(rawHeaderLength.trim()) ? Number(rawHeaderLength) : undefined;
+      // a body that is all JSON is bounded by maxJsonBytes (already on the wire when not compressed)
+      const jsonOnly = identity && rawHeaderLength === undefined;
+      const limit = jsonOnly ? maxJsonBytes : maxBodyBytes;
       const tooLarge = (n: string): KServeError =>
-        new KServeError(413, 'E_BODY_TOO_LARGE', `the request body is ${n} bytes; this server accepts at most ${maxBodyBytes}`);
+        new KServeError(
+          413,
+          'E_BODY_TOO_LARGE',
+          `the request body is ${n} bytes; this server accepts at most ${limit}` +
+            (jsonOnly ? ' in JSON (send tensors in the binary extension: Inference-Header-Content-Length)' : ''),
+        );
       const declared = req.headers['content-length'];
-      if (declared !== undefined && Number(declared) > maxBodyBytes) {
+      if (declared !== undefined && Number(declared) > limit) {
         reject(tooLarge(declared));
         return;
       }
       const chunks: Buffer[] = [];
       let size = 0;
       let failed = false;
+      let headerChecked = headerLength === undefined || !identity;
+      const started = performance.now();
+      const fail = (e: KServeError): void => {
+        failed = true;
+        chunks.length = 0;
+        clearInterval(rateTimer);
+        reject(e);
+      };
+      const rateTimer = minUploadRate
+        ? setInterval(() => {
+            const seconds = (performance.now() - started) / 1000;
+            if (!failed && seconds >= 5 && size < minUploadRate * seconds) {
+              fail(
+                new KServeError(408, 'E_TIMEOUT', `the body arrived at ${Math.round(size / seconds)} bytes/s; this server needs at least ${minUploadRate} bytes/s after the first 5 s`),
+              );
+            }
+          }, 1000).unref()
+        : undefined;
       req.on('data', (c: Buffer) => {
-        if (failed) return; // the 413 answer drains the rest (sendThenDrain)
+        if (failed) return; // the error answer drains the rest (sendThenDrain)
         size += c.length;
-        if (size > maxBodyBytes) {
-          failed = true;
-          chunks.length = 0;
-          reject(tooLarge(`more than ${maxBodyBytes}`));
-          return;
+        if (size > limit) return fail(tooLarge(`more than ${limit}`));
+        if (!bodies.tryTake(c.length)) {
+          return fail(new KServeError(503, 'E_OVERLOADED', `the server holds ${bodies.inUse} bytes of request bodies, its limit is ${bodies.capacity}; retry later`));
         }
+        held.bytes += c.length;
         chunks.push(c);
+        if (!headerChecked && size >= headerLength!) {
+          headerChecked = true;
+          let declared: InputHeader[] | undefined;
+          try {
+            declared = decodeRequestInputs(Buffer.concat(chunks, size).subarray(0, headerLength));
+          } catch {
+            // malformed headers are reported by the full decode, with the rest of the body
+          }
+          try {
+            if (declared) checkCost(m, declared);
+          } catch (e) {
+            return fail(e as KServeError);
+          }
+        }
       });
       req.on('end', () => {
+        clearInterval(rateTimer);
         if (!failed) resolve(Buffer.concat(chunks, size));
       });
-      req.on('error', (e) => reject(new KServeError(400, 'E_REQUEST_MALFORMED', `the request body could not be read: ${e.message}`)));
+      req.on('error', (e) => fail(new KServeError(400, 'E_REQUEST_MALFORMED', `the request body could not be read: ${e.message}`)));
       req.on('close', () => {
-        if (!req.complete && !failed) reject(new KServeError(400, 'E_REQUEST_MALFORMED', 'the client closed the connection before the body was complete'));
+        clearInterval(rateTimer);
+        if (!req.complete && !failed) fail(new KServeError(400, 'E_REQUEST_MALFORMED', 'the client closed the connection before the body was complete'));
       });
     });
 
-  const decompress = async (req: http.IncomingMessage, wire: Buffer): Promise<Buffer> => {
+  const decompress = async (req: http.IncomingMessage, wire: Buffer, held: { bytes: number }): Promise<Buffer> => {
     const enc = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
     if (enc === 'identity' || enc === '') return wire;
     const fn = enc === 'gzip' || enc === 'x-gzip' ? gunzip : enc === 'deflate' ? inflate : undefined;
     if (!fn) throw new KServeError(415, 'E_REQUEST_ENCODING', `unsupported Content-Encoding "${enc.slice(0, 40)}"; use gzip, deflate or identity`);
+    const limit = req.headers[HEADER_LENGTH_HEADER.toLowerCase()] === undefined ? maxJsonBytes : maxBodyBytes;
+    // maxOutputLength stops a decompression bomb before it allocates past the limit, and the
+    // shared budget bounds how many decompress at once (their output is allocated as it grows).
+    await inflating.take(limit);
+    let out: Buffer;
     try {
-      // maxOutputLength stops a decompression bomb before it allocates past the limit.
-      return await fn(wire, { maxOutputLength: maxBodyBytes });
+      out = await fn(wire, { maxOutputLength: limit });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || e instanceof RangeError) {
-        throw new KServeError(413, 'E_BODY_TOO_LARGE', `the request body decompresses to more than ${maxBodyBytes} bytes`);
+        throw new KServeError(413, 'E_BODY_TOO_LARGE', `the request body decompresses to more than ${limit} bytes`);
       }
       throw new KServeError(400, 'E_REQUEST_ENCODING', `the ${enc} body could not be decompressed: ${(e as Error).message}`);
+    } finally {
+      inflating.give(limit);
     }
+    if (!bodies.tryTake(out.length)) {
+      throw new KServeError(503, 'E_OVERLOADED', `the server holds ${bodies.inUse} bytes of request bodies, its limit is ${bodies.capacity}; retry later`);
+    }
+    held.bytes += out.length;
+    return out;
   };
 
   const bindInputs = (m: ServedModel, inputs: WireTensor[], outputs: string[] | undefined): WireTensor[] => {
@@ -707,13 +829,34 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
     return m.inputs.map((i) => given.get(i.name)!);
   };
 
+  /**
+   * One infer request. It counts against maxQueue only once its body has arrived: a slow
+   * upload holds its connection and its bytes, not a queue slot.
+   */
   const infer = async (req: http.IncomingMessage, res: http.ServerResponse, m: ServedModel, started: number): Promise<void> => {
-    const wire = await readBody(req);
-    const body = await decompress(req, wire);
-    const rawHeaderLength = req.headers[HEADER_LENGTH_HEADER.toLowerCase()];
-    const headerLength = parseHeaderLength(Array.isArray(rawHeaderLength) ? rawHeaderLength.join(',') : rawHeaderLength, body.length);
-    const decoded = decodeInferRequest(body, headerLength);
-    const inputs = bindInputs(m, decoded.inputs, decoded.outputs);
+    const held = { bytes: 0 };
+    let queued = false;
+    try {
+      const wire = await readBody(req, m, held);
+      const body = await decompress(req, wire, held);
+      const rawHeaderLength = req.headers[HEADER_LENGTH_HEADER.toLowerCase()];
+      const headerLength = parseHeaderLength(Array.isArray(rawHeaderLength) ? rawHeaderLength.join(',') : rawHeaderLength, body.length);
+      if ((headerLength ?? body.length) > maxJsonBytes) {
+        throw new KServeError(413, 'E_BODY_TOO_LARGE', `the request's JSON is ${headerLength ?? body.length} bytes; this server accepts at most ${maxJsonBytes} (send tensors in the binary extension)`);
+      }
+      const decoded = decodeInferRequest(body, headerLength, { checkInputs: (declared) => checkCost(m, declared) });
+      const inputs = bindInputs(m, decoded.inputs, decoded.outputs);
+      if (queuedRequests >= maxQueue) throw new KServeError(503, 'E_OVERLOADED', `the server is at its limit of ${maxQueue} queued requests; retry later`);
+      queuedRequests++;
+      queued = true;
+      await run(res, m, started, decoded, inputs);
+    } finally {
+      bodies.give(held.bytes);
+      if (queued) queuedRequests--;
+    }
+  };
+
+  const run = async (res: http.ServerResponse, m: ServedModel, started: number, decoded: DecodedRequest, inputs: WireTensor[]): Promise<void> => {
     const readMs = performance.now() - started;
     const job = m.scheduler.submit(inputs);
     const onClose = (): void => {
@@ -764,7 +907,6 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
       }
       if (active === 0) for (const w of activeWaiters.splice(0)) w();
     });
-    let holding = false;
     try {
       let pathname: string;
       try {
@@ -811,9 +953,6 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
         case 'infer': {
           const m = findModel(route.model!, route.version);
           inferModel = m.name;
-          if (held >= maxQueue) throw new KServeError(503, 'E_OVERLOADED', `the server is at its limit of ${maxQueue} queued requests; retry later`);
-          held++;
-          holding = true;
           await infer(req, res, m, started);
           return;
         }
@@ -826,20 +965,29 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
       const www = (e as { wwwAuthenticate?: string }).wwwAuthenticate;
       if (www) headers['WWW-Authenticate'] = www;
       if (ke.status === 503) headers['Retry-After'] = retryAfter;
-      if (ke.status === 413 && !req.complete) sendThenDrain(req, res, ke);
-      else sendError(res, ke, headers);
-    } finally {
-      if (holding) held--;
+      // an answer before the body is read to its end (413, an oversized batch, 503) lets the
+      // client read it; a body too slow to wait for (408) gets its connection closed
+      if (!req.complete && ke.status !== 408) sendThenDrain(req, res, ke, headers);
+      else sendError(res, ke, ke.status === 408 ? { ...headers, Connection: 'close' } : headers);
     }
   };
 
-  const httpServer = http.createServer({ requestTimeout: requestTimeoutMs, headersTimeout: Math.min(requestTimeoutMs, 30_000), keepAliveTimeout: 5_000 }, (req, res) => {
+  const httpServer = http.createServer(
+    {
+      requestTimeout: requestTimeoutMs,
+      headersTimeout: Math.min(requestTimeoutMs, 30_000),
+      keepAliveTimeout: 5_000,
+      // node checks the timeouts this often (its default, 30 s, let 60 s timeouts fire at 90 s)
+      connectionsCheckingInterval: Math.min(1_000, requestTimeoutMs),
+    },
+    (req, res) => {
     handle(req, res).catch((e: unknown) => {
       // handle() answers every error itself; this is a last line of defence.
       warnings.log('splitc server: internal error', `splitc server: unhandled ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
       if (!res.headersSent) res.destroy();
     });
-  });
+    },
+  );
   // Malformed HTTP gets a JSON answer too (Node's default is an empty 400).
   httpServer.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     const pending = (socket as unknown as { _httpMessage?: http.ServerResponse })._httpMessage;
@@ -910,7 +1058,7 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
       return served.map(metadataOf);
     },
     stats: () => ({
-      heldRequests: held,
+      heldRequests: queuedRequests,
       activeRequests: active,
       waiting: Object.fromEntries(served.map((m) => [`${m.name}@${m.version}`, m.scheduler.waiting])),
     }),

@@ -14,8 +14,8 @@ import { xorshift32 } from '../helpers/onnx-oracle.js';
 import { CLS_PATH, seededFloats, startServer, tinyJsonRequest, tinyModelBytes, TOKEN } from './helpers.js';
 
 const SEED = 20240601;
-const HTTP_CASES = 1200;
-const SOCKET_CASES = 60;
+const HTTP_CASES = 2400;
+const SOCKET_CASES = 100;
 const WIRE_CODES = new Set([
   'E_REQUEST_MALFORMED',
   'E_REQUEST_INPUT',

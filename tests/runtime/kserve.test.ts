@@ -8,6 +8,7 @@ import {
   datatypeFromOnnx,
   datatypeFromOrt,
   decodeInferRequest,
+  decodeRequestInputs,
   decodeInferResponse,
   encodeInferRequest,
   encodeInferResponse,
@@ -142,6 +143,21 @@ describe('request and response round trips', () => {
     expect(Array.from(d.inputs[0]!.data as Float32Array)).toEqual([1, 2, 3, NaN]);
     const res = encodeInferResponse(d.inputs, { modelName: 'm', binaryOutputs: false });
     expect(new TextDecoder().decode(res.chunks[0])).toContain('"data":[1,2,3,null]');
+  });
+
+  it('an empty "outputs" list asks for every output, as an absent one does (an empty answer helps nobody)', () => {
+    const body = enc.encode(JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: [1] }], outputs: [] }));
+    expect(decodeInferRequest(body, undefined).outputs).toBeUndefined();
+  });
+
+  it('sees the declared inputs before decoding their data (checkInputs), and from a binary header alone', () => {
+    const req = encodeInferRequest([{ name: 'x', datatype: 'FP32', shape: [2, 3], data: new Float32Array(6) }]);
+    const body = concatChunks(req.chunks);
+    const seen: unknown[] = [];
+    decodeInferRequest(body, req.jsonLength, { checkInputs: (inputs) => seen.push(...inputs.map((t) => [t.name, t.datatype, t.shape])) });
+    expect(seen).toEqual([['x', 'FP32', [2, 3]]]);
+    expect(decodeRequestInputs(body.subarray(0, req.jsonLength)).map((t) => t.shape)).toEqual([[2, 3]]);
+    expect(() => decodeInferRequest(body, req.jsonLength, { checkInputs: () => { throw new Error('refused'); } })).toThrow('refused');
   });
 
   it('decodes binary data at any alignment (header lengths that are not multiples of 8)', () => {
