@@ -1,6 +1,7 @@
 // Shared pieces of the benchmark scripts: seeded inputs and splitc servers in child processes.
 
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 /** The value after `--name` on the command line, or `dflt`. */
 export function arg(name: string, dflt: string): string {
@@ -38,6 +39,8 @@ export function seededFloats(n: number, seed: number, lo = -1, hi = 1): Float32A
 export interface ServerChild {
   /** Base URL, e.g. http://127.0.0.1:41234 */
   url: string;
+  /** The child's process id (for `splitc serve`, the launcher: see serverPid). */
+  pid: number;
   /** SIGTERM, resolves with the exit code once it has exited. */
   stop(): Promise<number | null>;
 }
@@ -56,8 +59,25 @@ export function startServerChild(args: string[], opts: { cwd?: string } = {}): P
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       const m = / at (http:\/\/[^\s/]+)\/v2/.exec(out);
-      if (m) resolve({ url: m[1]!, stop });
+      if (m) resolve({ url: m[1]!, pid: child.pid!, stop });
     });
     child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
   });
+}
+
+/** The process that serves under a `splitc serve` launcher (it relaunches itself once; docs/serving.md), else `pid`. */
+export function serverPid(pid: number): number {
+  try {
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    return kids.length ? Number(kids[0]) : pid;
+  } catch {
+    return pid;
+  }
+}
+
+/** Resident and peak resident bytes of a process (Linux /proc). */
+export function memoryOf(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (key: string): number => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)![1]) * 1024;
+  return { rss: kib('VmRSS'), peak: kib('VmHWM') };
 }

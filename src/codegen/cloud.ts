@@ -18,7 +18,7 @@ export function generateCloudServer(spec: { toolVersion: string; source: string;
   const file = project.createSourceFile('/cloud/server.ts', '');
   file.addImportDeclaration({ namedImports: ['fileURLToPath'], moduleSpecifier: 'node:url' });
   file.addImportDeclaration({ namedImports: ['SplitcError'], moduleSpecifier: CLOUD_ERRORS_IMPORT });
-  file.addImportDeclaration({ namedImports: ['runServeCli', 'SERVE_USAGE'], moduleSpecifier: CLOUD_SERVE_IMPORT });
+  file.addImportDeclaration({ namedImports: ['relaunchForMemory', 'runServeCli', 'SERVE_USAGE'], moduleSpecifier: CLOUD_SERVE_IMPORT });
   file.addStatements([
     '// The folder of this file holds the model to serve; every other argument goes to the server.',
     "const here = fileURLToPath(new URL('.', import.meta.url));",
@@ -27,6 +27,10 @@ export function generateCloudServer(spec: { toolVersion: string; source: string;
     "  process.stdout.write(SERVE_USAGE.replace('serve <dir>', 'node server.js') + '\\n');",
     '  process.exit(0);',
     '}',
+    '// Serve from a child with malloc thresholds that give memory back (docs/serving.md, ## Memory).',
+    'const relaunched = relaunchForMemory();',
+    'const code = relaunched ? await relaunched : -1;',
+    'if (code !== -1) process.exit(code);',
     'try {',
     '  await runServeCli([here, ...args]);',
     '} catch (e) {',

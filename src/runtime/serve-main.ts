@@ -183,20 +183,24 @@ export async function serveDirectory(opts: ServeDirOptions): Promise<ServingHand
  * glibc's malloc serves allocations below its mmap threshold from heaps it rarely gives back,
  * and raises that threshold as large blocks are freed, so a server whose sessions once ran a
  * large batch keeps the memory (measured: 238 MiB idle, 392 MiB 30 s after a burst of
- * 64-row requests). Allocations of 1 MiB and more mapped on their own are returned when freed
- * (back to 1.2× idle within seconds; batch-1 throughput within bench/serve.ts's noise). The threshold can only be set before the process starts, so the server
- * relaunches itself once with it (unless MALLOC_MMAP_THRESHOLD_ is already set, off Linux,
- * or with SPLITC_NO_RELAUNCH=1). The parent forwards signals and exits with the child's
- * code; the child exits if the parent dies.
+ * 64-row requests). With a fixed threshold, allocations of 1 MiB and more are mapped on their
+ * own and returned when freed, and the heap's free top beyond 16 MiB is trimmed: back to
+ * idle within seconds after the same burst (docs/serving.md, ## Memory, for the cost). The
+ * thresholds can only be set before the process starts, so the server relaunches itself once
+ * with them (unless MALLOC_MMAP_THRESHOLD_ is already set, off Linux, or with
+ * SPLITC_NO_RELAUNCH=1). The parent forwards signals and exits with the child's code; the
+ * child exits if the parent dies.
  */
 export const MALLOC_MMAP_THRESHOLD = 1 << 20;
+/** Setting the mmap threshold fixes the trim threshold at 128 KiB unless set too: trimming that eagerly cost ~10 % of batch-1 throughput. */
+export const MALLOC_TRIM_THRESHOLD = 16 << 20;
 
 /** Relaunches this process with the malloc threshold; undefined when it should serve itself. Resolves to the exit code. */
 export function relaunchForMemory(env: NodeJS.ProcessEnv = process.env): Promise<number> | undefined {
   if (process.platform !== 'linux' || env.MALLOC_MMAP_THRESHOLD_ !== undefined || env.SPLITC_NO_RELAUNCH === '1') return undefined;
   const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
-    env: { ...env, MALLOC_MMAP_THRESHOLD_: String(MALLOC_MMAP_THRESHOLD), SPLITC_RELAUNCHED: '1' },
+    env: { ...env, MALLOC_MMAP_THRESHOLD_: String(MALLOC_MMAP_THRESHOLD), MALLOC_TRIM_THRESHOLD_: String(MALLOC_TRIM_THRESHOLD), SPLITC_RELAUNCHED: '1' },
   });
   const forward = (sig: NodeJS.Signals): void => {
     child.kill(sig);

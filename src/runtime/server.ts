@@ -5,11 +5,11 @@
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import type * as ort from 'onnxruntime-node';
 import { SplitcError, type ErrorCode } from '../ir/errors.js';
 import {
+  DATATYPES,
   type DecodedRequest,
   type ErrorBody,
   type InputHeader,
@@ -399,8 +399,6 @@ class Scheduler {
 // ---------------------------------------------------------------------------------------
 // HTTP helpers
 
-const gunzip = promisify(zlib.gunzip) as (b: Buffer, o: zlib.ZlibOptions) => Promise<Buffer>;
-const inflate = promisify(zlib.inflate) as (b: Buffer, o: zlib.ZlibOptions) => Promise<Buffer>;
 
 function sha256(s: string): Buffer {
   return crypto.createHash('sha256').update(s, 'utf8').digest();
@@ -676,10 +674,12 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
 
   /**
    * What a request may cost, from its declared inputs alone: at most maxRows rows to a
-   * batchable model and maxElements input elements (E_REQUEST_SHAPE, 400).
+   * batchable model and maxElements input elements (E_REQUEST_SHAPE, 400). Returns the most
+   * binary data those inputs can carry (undefined with a BYTES input: its elements have no size).
    */
-  const checkCost = (m: ServedModel, inputs: readonly InputHeader[]): void => {
+  const checkCost = (m: ServedModel, inputs: readonly InputHeader[]): number | undefined => {
     let elements = 0;
+    let bytes: number | undefined = 0;
     for (const t of inputs) {
       const what = `input "${t.name.slice(0, 100)}"`;
       const n = elementCount(t.shape, what);
@@ -688,10 +688,12 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
         throw new KServeError(400, 'E_REQUEST_SHAPE', `${what} has ${rows} rows; this server takes at most ${maxRows} per request (maxRows): split the batch`);
       }
       elements += n;
+      bytes = t.datatype === 'BYTES' || bytes === undefined ? undefined : bytes + n * DATATYPES[t.datatype].bytes;
     }
     if (elements > m.maxElements) {
       throw new KServeError(400, 'E_REQUEST_SHAPE', `the inputs have ${elements} elements; this server takes at most ${m.maxElements} per request for model "${m.name}": split the batch`);
     }
+    return bytes;
   };
 
   /**
@@ -721,6 +723,11 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
         reject(tooLarge(declared));
         return;
       }
+      // With a declared length the body is copied into one buffer as it arrives, so the
+      // socket's 64 KiB chunks die young instead of living (and fragmenting the heap) until
+      // the body is complete; a chunked body keeps its chunks.
+      const declaredLength = declared !== undefined && /^\d+$/.test(declared) ? Number(declared) : undefined;
+      const whole = declaredLength !== undefined ? Buffer.allocUnsafe(declaredLength) : undefined;
       const chunks: Buffer[] = [];
       let size = 0;
       let failed = false;
@@ -750,12 +757,13 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
           return fail(new KServeError(503, 'E_OVERLOADED', `the server holds ${bodies.inUse} bytes of request bodies, its limit is ${bodies.capacity}; retry later`));
         }
         held.bytes += c.length;
-        chunks.push(c);
+        if (whole && size <= whole.length) c.copy(whole, size - c.length);
+        else chunks.push(c);
         if (!headerChecked && size >= headerLength!) {
           headerChecked = true;
           let declared: InputHeader[] | undefined;
           try {
-            declared = decodeRequestInputs(Buffer.concat(chunks, size).subarray(0, headerLength));
+            declared = decodeRequestInputs((whole ?? Buffer.concat(chunks, size)).subarray(0, headerLength));
           } catch {
             // malformed headers are reported by the full decode, with the rest of the body
           }
@@ -768,7 +776,8 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
       });
       req.on('end', () => {
         clearInterval(rateTimer);
-        if (!failed) resolve(Buffer.concat(chunks, size));
+        if (failed) return;
+        resolve(whole && size === whole.length ? whole : Buffer.concat(whole ? [whole.subarray(0, Math.min(size, whole.length)), ...chunks] : chunks, size));
       });
       req.on('error', (e) => fail(new KServeError(400, 'E_REQUEST_MALFORMED', `the request body could not be read: ${e.message}`)));
       req.on('close', () => {
@@ -777,23 +786,59 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
       });
     });
 
-  const decompress = async (req: http.IncomingMessage, wire: Buffer, held: { bytes: number }): Promise<Buffer> => {
+  /**
+   * Decompresses a gzip/deflate body as a stream. The output stops at the body limit (a
+   * bomb stops there), and for a binary request, once its JSON header has decompressed, at
+   * what the header's declared inputs can carry: a bomb with a malformed header costs one
+   * chunk, an oversized batch is refused by checkCost. At most two limits' worth of output
+   * is in flight across requests (the rest wait their turn).
+   */
+  const decompress = async (req: http.IncomingMessage, wire: Buffer, m: ServedModel, held: { bytes: number }): Promise<Buffer> => {
     const enc = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
     if (enc === 'identity' || enc === '') return wire;
-    const fn = enc === 'gzip' || enc === 'x-gzip' ? gunzip : enc === 'deflate' ? inflate : undefined;
-    if (!fn) throw new KServeError(415, 'E_REQUEST_ENCODING', `unsupported Content-Encoding "${enc.slice(0, 40)}"; use gzip, deflate or identity`);
-    const limit = req.headers[HEADER_LENGTH_HEADER.toLowerCase()] === undefined ? maxJsonBytes : maxBodyBytes;
-    // maxOutputLength stops a decompression bomb before it allocates past the limit, and the
-    // shared budget bounds how many decompress at once (their output is allocated as it grows).
+    const gzip = enc === 'gzip' || enc === 'x-gzip';
+    if (!gzip && enc !== 'deflate') throw new KServeError(415, 'E_REQUEST_ENCODING', `unsupported Content-Encoding "${enc.slice(0, 40)}"; use gzip, deflate or identity`);
+    const rawHeaderLength = req.headers[HEADER_LENGTH_HEADER.toLowerCase()];
+    const headerLength = typeof rawHeaderLength === 'string' && /^\d{1,15}$/.test(rawHeaderLength.trim()) ? Number(rawHeaderLength) : undefined;
+    const limit = rawHeaderLength === undefined ? maxJsonBytes : maxBodyBytes;
     await inflating.take(limit);
     let out: Buffer;
     try {
-      out = await fn(wire, { maxOutputLength: limit });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || e instanceof RangeError) {
-        throw new KServeError(413, 'E_BODY_TOO_LARGE', `the request body decompresses to more than ${limit} bytes`);
-      }
-      throw new KServeError(400, 'E_REQUEST_ENCODING', `the ${enc} body could not be decompressed: ${(e as Error).message}`);
+      out = await new Promise<Buffer>((resolve, reject) => {
+        // 1 MiB output chunks: a 64 MiB output costs 64 round trips to zlib's thread, not 4,096
+        const z = gzip ? zlib.createGunzip({ chunkSize: 1024 * 1024 }) : zlib.createInflate({ chunkSize: 1024 * 1024 });
+        const chunks: Buffer[] = [];
+        let size = 0;
+        let cap = limit;
+        let headerChecked = headerLength === undefined;
+        const fail = (e: KServeError): void => {
+          z.destroy();
+          reject(e);
+        };
+        z.on('data', (c: Buffer) => {
+          size += c.length;
+            if (size > cap) {
+            return fail(
+              cap === limit
+                ? new KServeError(413, 'E_BODY_TOO_LARGE', `the request body decompresses to more than ${limit} bytes`)
+                : new KServeError(400, 'E_REQUEST_DATA', `the request body decompresses to more than its header and declared inputs (${cap} bytes)`),
+            );
+          }
+          chunks.push(c);
+          if (!headerChecked && size >= headerLength!) {
+            headerChecked = true;
+            try {
+              const carried = checkCost(m, decodeRequestInputs(Buffer.concat(chunks, size).subarray(0, headerLength)));
+              if (carried !== undefined) cap = Math.min(cap, headerLength! + carried);
+            } catch (e) {
+              return fail(toKServeError(e));
+            }
+          }
+        });
+        z.on('end', () => resolve(Buffer.concat(chunks, size)));
+        z.on('error', (e) => reject(new KServeError(400, 'E_REQUEST_ENCODING', `the ${enc} body could not be decompressed: ${e.message}`)));
+        z.end(wire);
+      });
     } finally {
       inflating.give(limit);
     }
@@ -838,7 +883,7 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
     let queued = false;
     try {
       const wire = await readBody(req, m, held);
-      const body = await decompress(req, wire, held);
+      const body = await decompress(req, wire, m, held);
       const rawHeaderLength = req.headers[HEADER_LENGTH_HEADER.toLowerCase()];
       const headerLength = parseHeaderLength(Array.isArray(rawHeaderLength) ? rawHeaderLength.join(',') : rawHeaderLength, body.length);
       if ((headerLength ?? body.length) > maxJsonBytes) {

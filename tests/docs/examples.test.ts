@@ -87,6 +87,10 @@ const BUDGETS: Record<string, Budget> = {
   },
   'bench/compress-bytes.ts': { set: { '--models': SMALLEST_FIXTURE }, why: 'the classifier only (every compression still calibrated and counted)' },
   'bench/serve.ts': { set: { '--duration': '0.3', '--warmup': '0.1' }, why: '0.3 s per row instead of 30 s, 0.1 s warm-up' },
+  'bench/soak.ts': {
+    set: { '--duration': '2', '--settle': '1', '--slow': '4', '--bombs': '2', '--oversized': '2', '--json': '2', '--malformed': '4' },
+    why: '2 s per run and 1 s to settle instead of 60 s and 30 s, fewer adversaries',
+  },
   'bench/search-speed.ts': {
     set: { '--runs': '1', '--nodes': '1000', '--models': SMALLEST_FIXTURE },
     why: 'one search per model instead of 5, on a 1,000-node synthetic DAG (not 10,000) and the classifier',
