@@ -87,6 +87,7 @@ const BUDGETS: Record<string, Budget> = {
   },
   'bench/compress-bytes.ts': { set: { '--models': SMALLEST_FIXTURE }, why: 'the classifier only (every compression still calibrated and counted)' },
   'bench/serve.ts': { set: { '--duration': '0.3', '--warmup': '0.1' }, why: '0.3 s per row instead of 30 s, 0.1 s warm-up' },
+  'bench/fuzz-server.ts': { set: { '--cases': '200', '--seeds': '1' }, why: '200 requests with one seed instead of 50,000 with three' },
   'bench/soak.ts': {
     set: { '--duration': '2', '--settle': '1', '--slow': '4', '--bombs': '2', '--oversized': '2', '--json': '2', '--malformed': '4' },
     why: '2 s per run and 1 s to settle instead of 60 s and 30 s, fewer adversaries',

@@ -13,9 +13,10 @@ import type { InferenceServer } from '../../src/runtime/server.js';
 import { xorshift32 } from '../helpers/onnx-oracle.js';
 import { CLS_PATH, seededFloats, startServer, tinyJsonRequest, tinyModelBytes, TOKEN } from './helpers.js';
 
-const SEED = 20240601;
-const HTTP_CASES = 2400;
-const SOCKET_CASES = 100;
+// CI-sized; bench/fuzz-server.ts runs this file with more cases and other seeds
+const SEED = Number(process.env.SPLITC_SERVER_FUZZ_SEED ?? 20240601);
+const HTTP_CASES = Number(process.env.SPLITC_SERVER_FUZZ_CASES ?? 2400);
+const SOCKET_CASES = Math.max(100, Math.round(HTTP_CASES / 24));
 const WIRE_CODES = new Set([
   'E_REQUEST_MALFORMED',
   'E_REQUEST_INPUT',
@@ -331,4 +332,4 @@ it(`survives ${HTTP_CASES} fuzzed HTTP requests and ${SOCKET_CASES} malformed co
   expect(ok.status).toBe(200);
   const out = decodeInferResponse(new Uint8Array(ok.body), parseHeaderLength(ok.headers['inference-header-content-length'] as string, ok.body.length)).outputs;
   expect(out[0]!.shape).toEqual([1, 2]);
-}, 60_000);
+}, Math.max(60_000, HTTP_CASES * 25));
