@@ -5,6 +5,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { afterAll } from 'vitest';
 import { DataType } from '../../src/ir/dtype.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import { modelToBytes } from '../../src/ir/serde/io.js';
@@ -139,4 +140,20 @@ export async function spawnServe(extra: string[] = []): Promise<{ child: import(
     child.once('exit', () => reject(new Error(`the server exited before listening: ${stderr}`)));
   });
   return { child, port, dir, stderr: () => stderr };
+}
+
+/** spawnServe for one test file: every server it starts is killed, and its folder removed, after the file's tests. */
+export function serversOfFile(): (extra: string[]) => Promise<{ child: import('node:child_process').ChildProcess; port: number }> {
+  const started: { child: import('node:child_process').ChildProcess; dir: string }[] = [];
+  afterAll(() => {
+    for (const { child, dir } of started) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  return async (extra) => {
+    const s = await spawnServe(extra);
+    started.push(s);
+    return s;
+  };
 }

@@ -4,29 +4,16 @@
 // long, and the request timeout fires when documented; and under concurrent maximal and
 // adversarial requests (decompression bombs, oversized batches) the server's peak memory
 // stays within the bound docs/serving.md states, and is returned afterwards.
-import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as zlib from 'node:zlib';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { concatChunks, encodeInferRequest } from '../../src/runtime/kserve.js';
-import { rawRequest, seededFloats, spawnServe, TOKEN } from './helpers.js';
+import { rawRequest, seededFloats, serversOfFile, TOKEN } from './helpers.js';
 
 const ROW = 3 * 48 * 192;
 const MiB = 2 ** 20;
-const started: { child: ChildProcess; dir: string }[] = [];
-afterAll(() => {
-  for (const { child, dir } of started) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
-
-async function serve(extra: string[]): Promise<{ child: ChildProcess; port: number }> {
-  const s = await spawnServe(extra);
-  started.push(s);
-  return s;
-}
+const serve = serversOfFile();
 
 /** A binary infer request for the classifier with `rows` rows: its body and headers. */
 function binaryRequest(rows: number): { body: Buffer; headers: Record<string, string | number> } {

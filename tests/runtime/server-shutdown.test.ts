@@ -3,24 +3,11 @@
 // server exits 0 after --shutdown-grace-ms. Within the grace, a request still arriving may
 // finish and gets its answer.
 import type { ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { afterAll, describe, expect, it } from 'vitest';
-import { spawnServe, TOKEN } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { serversOfFile, TOKEN } from './helpers.js';
 
-const started: { child: ChildProcess; dir: string }[] = [];
-afterAll(() => {
-  for (const { child, dir } of started) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
-
-async function serve(extra: string[]): Promise<{ child: ChildProcess; port: number }> {
-  const s = await spawnServe(extra);
-  started.push(s);
-  return s;
-}
+const serve = serversOfFile();
 
 /** A POST that declares 100 bytes and sends 1, then nothing; collects what the server answers. */
 function stalledUpload(port: number): Promise<{ socket: net.Socket; reply: () => string }> {
