@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { AttackResult } from './types.js';
+import { writeFileAtomic } from '../ir/temp-files.js';
 
 /** Bumped when what an attack computes changes: old entries are then never read. */
 export const CACHE_VERSION = 1;
@@ -50,12 +51,8 @@ export function readCached(dir: string, key: string): AttackResult | null {
 }
 
 export function writeCached(dir: string, key: string, result: AttackResult): void {
-  fs.mkdirSync(dir, { recursive: true });
   const { reconstructions, ...rest } = result;
   const head = Buffer.from(`${JSON.stringify({ ...rest, lengths: reconstructions.map((r) => r.length) })}\n`, 'utf8');
   const body = Buffer.concat(reconstructions.map((r) => Buffer.from(r.buffer, r.byteOffset, r.byteLength)));
-  const file = path.join(dir, `${key}.bin`);
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, Buffer.concat([head, body]));
-  fs.renameSync(tmp, file);
+  writeFileAtomic(path.join(dir, `${key}.bin`), [head, body], { what: `the audit cache entry in ${dir}` });
 }

@@ -13,6 +13,7 @@ import { resolveProfileOptions, profileModel, type ModelProfile, type ProfilePro
 import { opClassOf, parseDeviceProfile } from '../search/profiles.js';
 import { table } from './format.js';
 import { createProgress, type ProgressReporter, type ProgressUpdate } from './progress.js';
+import { writeFileAtomic } from '../ir/temp-files.js';
 
 export const PROFILE_SUMMARY_SCHEMA_VERSION = 1;
 
@@ -157,7 +158,7 @@ export async function runProfile(opts: ProfileCommandOptions): Promise<{ profile
   };
   // What we write must load: the validator is the reader's, not ours.
   parseDeviceProfile(JSON.parse(JSON.stringify(profile)), opts.output);
-  writeAtomically(opts.output, `${JSON.stringify(profile, null, 2)}\n`);
+  writeFileAtomic(opts.output, `${JSON.stringify(profile, null, 2)}\n`, { hint: 'check the path and permissions' });
 
   const summary: ProfileSummary = {
     schemaVersion: PROFILE_SUMMARY_SCHEMA_VERSION,
@@ -228,18 +229,6 @@ function checkOutput(file: unknown): void {
   if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new SplitcError('E_IO', `cannot write ${file}: it is a folder`, { hint: 'pass the path of the .json file to create' });
 }
 
-/** Temp file in the same folder, then rename: readers never see half a profile. */
-function writeAtomically(file: string, text: string): void {
-  const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.splitc-tmp-${process.pid}-${Date.now()}`);
-  try {
-    fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw new SplitcError('E_IO', `cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { hint: 'check the path and permissions', cause: e });
-  }
-}
 
 /** 0.1 µs: below the timer's resolution, and keeps the file readable. */
 function roundMs(ms: number): number {

@@ -4,6 +4,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { SplitcError } from './errors.js';
 
 /** The prefix of every temporary file or folder written for `name` in its folder. */
 export function tempPrefix(name: string): string {
@@ -57,4 +58,36 @@ export function removeStaleTemps(dir: string, name: string): string[] {
     }
   }
   return removed;
+}
+
+/**
+ * Writes `data` to `file` through a temporary file in the same folder and a rename, so a
+ * reader never sees half a file and a failed write leaves the old one in place. Stale
+ * temporaries of `file` from killed writers are removed first. Throws E_IO naming `what`
+ * (default: the file), with `hint` when given.
+ */
+export function writeFileAtomic(file: string, data: string | Uint8Array | readonly Uint8Array[], opts: { what?: string; hint?: string } = {}): void {
+  const dir = path.dirname(path.resolve(file));
+  const name = path.basename(file);
+  const tmp = path.join(dir, `${tempPrefix(name)}${process.pid}-${Date.now()}`);
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    removeStaleTemps(dir, name);
+    if (typeof data === 'string' || data instanceof Uint8Array) fs.writeFileSync(tmp, data);
+    else {
+      const fd = fs.openSync(tmp, 'w');
+      try {
+        for (const part of data) fs.writeSync(fd, part);
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw new SplitcError('E_IO', `cannot write ${opts.what ?? file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+      ...(opts.hint ? { hint: opts.hint } : {}),
+      cause: e,
+    });
+  }
 }

@@ -5,7 +5,6 @@
 
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { SplitcError } from '../ir/errors.js';
 import type { Dim } from '../ir/graph.js';
 import { loadModelWithBytes } from '../ir/serde/io.js';
@@ -24,6 +23,7 @@ import { privateInput } from '../audit/target.js';
 import type { CompressionConstants } from '../passes/bottleneck/compress.js';
 import { calibrateAndCompress } from '../search/calibrate.js';
 import { type FidelitySummary, PLAN_FILE_SCHEMA_VERSION, type PlanFile } from './plan-file.js';
+import { writeFileAtomic } from '../ir/temp-files.js';
 
 export interface PlanRunOptions {
   model: string;
@@ -79,15 +79,7 @@ function readRiskTable(file: string): RiskEntry[] {
 
 /** Writes through a temp file and a rename: a failed write leaves nothing half-written. */
 export function writeAtomic(file: string, text: string): void {
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw new SplitcError('E_IO', `cannot write ${file}: ${(e as Error).message}`, { cause: e });
-  }
+  writeFileAtomic(file, text);
 }
 
 export async function runPlan(opts: PlanRunOptions): Promise<{ plan: PlanFile; files: string[] }> {

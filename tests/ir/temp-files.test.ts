@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
 import { saveModel } from '../../src/ir/serde/io.js';
-import { removeStaleTemps } from '../../src/ir/temp-files.js';
+import { removeStaleTemps, tempPrefix, writeFileAtomic } from '../../src/ir/temp-files.js';
+import { codeOf } from '../helpers/codes.js';
 import { buildFixtureBundle, middleCut } from '../codegen/helpers.js';
 import { fixtures, tmpDir } from '../helpers/fixtures.js';
 
@@ -64,5 +65,24 @@ describe('stale temporary files', () => {
     fs.writeFileSync(path.join(dir, '.m.onnx.splitc-tmp-notapid'), 'x');
     expect(removeStaleTemps(dir, 'm.onnx')).toEqual([]);
     expect(removeStaleTemps(path.join(dir, 'missing'), 'm.onnx')).toEqual([]);
+  });
+});
+
+describe('writeFileAtomic (plans, profiles, checkpoints, audit cache entries)', () => {
+  it('writes text or parts whole, removes a dead writer’s temporary, and on failure keeps the old file and leaves nothing', () => {
+    const dir = tmpDir('splitc-atomic-');
+    const file = path.join(dir, 'plan.json');
+    const stale = path.join(dir, `${tempPrefix('plan.json')}${deadPid()}-1`);
+    fs.writeFileSync(stale, 'half');
+    writeFileAtomic(file, 'first');
+    expect(fs.readFileSync(file, 'utf8')).toBe('first');
+    expect(fs.existsSync(stale)).toBe(false);
+    writeFileAtomic(file, [Buffer.from('sec'), new Uint8Array([111, 110, 100])]);
+    expect(fs.readFileSync(file, 'utf8')).toBe('second');
+    // a destination that is a folder cannot be replaced: E_IO naming what, the folder untouched, no temporary left
+    fs.mkdirSync(path.join(dir, 'sub'));
+    expect(codeOf(() => writeFileAtomic(path.join(dir, 'sub'), 'x', { what: 'the profile' }))).toBe('E_IO');
+    expect(fs.statSync(path.join(dir, 'sub')).isDirectory()).toBe(true);
+    expect(fs.readdirSync(dir).sort()).toEqual(['plan.json', 'sub']);
   });
 });

@@ -6,7 +6,6 @@
 // them plus the step and data position, so a resumed run continues bit for bit.
 
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { toAttribute } from '../../ir/builder.js';
 import { constantOf } from '../../ir/constants.js';
@@ -22,6 +21,7 @@ import { batchAsDepth } from '../../passes/batch-as-depth.js';
 import { upgradeOpset } from '../../passes/opset.js';
 import { inferShapes } from '../../passes/shape/index.js';
 import { createOptimizer, type Optimizer, type OptimizerConfig, scheduledLr } from './optimizer.js';
+import { writeFileAtomic } from '../../ir/temp-files.js';
 
 /** BatchNormalization with training_mode needs opset 15 (14 introduced it; 15 fixed its types). */
 const TRAIN_OPSET = 15;
@@ -243,14 +243,7 @@ export class Trainer {
     const prefix = Buffer.alloc(8);
     prefix.writeUInt32LE(0x54504b43, 0); // 'CKPT'
     prefix.writeUInt32LE(header.length, 4);
-    const tmp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.splitc-tmp-${process.pid}`);
-    try {
-      fs.writeFileSync(tmp, Buffer.concat([prefix, header, ...entries.map((e) => Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength))]));
-      fs.renameSync(tmp, file);
-    } catch (e) {
-      fs.rmSync(tmp, { force: true });
-      throw new SplitcError('E_IO', `cannot write checkpoint ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
-    }
+    writeFileAtomic(file, [prefix, header, ...entries.map((e) => new Uint8Array(e.data.buffer, e.data.byteOffset, e.data.byteLength))], { what: `checkpoint ${file}` });
   }
 
   /** Restore a checkpoint written by `saveCheckpoint` for the same model and parameters. */
