@@ -3,7 +3,7 @@
 import type { GradRuleTable } from '../rule.js';
 import { ELEMENTWISE_RULES } from './elementwise.js';
 import { LINALG_RULES } from './linalg.js';
-import { LOSS_RULES } from './losses.js';
+import { LOSS_OP_RULES } from './loss-ops.js';
 import { NN_RULES } from './nn.js';
 import { TENSOR_RULES } from './tensor.js';
 
@@ -12,5 +12,5 @@ export const GRAD_RULES: GradRuleTable = {
   ...TENSOR_RULES,
   ...NN_RULES,
   ...LINALG_RULES,
-  ...LOSS_RULES,
+  ...LOSS_OP_RULES,
 };

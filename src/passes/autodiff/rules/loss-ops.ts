@@ -9,7 +9,7 @@ import type { Dim, Value } from '../../../ir/graph.js';
 import { infoOf, type OutInfo, staticShape } from '../builder.js';
 import type { GradContext, GradRuleTable } from '../rule.js';
 
-export const LOSS_RULES: GradRuleTable = {
+export const LOSS_OP_RULES: GradRuleTable = {
   // Input 1 (the target) is integer; input 2 (the class weights) gets its gradient too.
   NegativeLogLikelihoodLoss: {
     differentiable: [0, 2],
