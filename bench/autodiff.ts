@@ -36,9 +36,8 @@ import * as ort from 'onnxruntime-node';
 import type { Model, Node } from '../src/ir/graph.js';
 import { loadModel, modelToBytes } from '../src/ir/serde/io.js';
 import { differentiate, parameterNames } from '../src/passes/autodiff/index.js';
+import type { GradTuningOptions } from '../src/passes/autodiff/tuning.js';
 import { foldBatchNorm } from '../src/passes/fold-batchnorm.js';
-import { maskTuning } from '../src/passes/autodiff/rules/elementwise.js';
-import { convGradTuning } from '../src/passes/autodiff/rules/nn.js';
 import { projectionLoss } from '../src/passes/autodiff/losses.js';
 import { inferShapes } from '../src/passes/shape/index.js';
 import { profileModel } from '../src/search/profiler.js';
@@ -102,6 +101,11 @@ async function timeInterleaved(models: Uint8Array[], feeds: Record<string, ort.T
  * 'all'); for the input alone Conv → BatchNorm pairs are folded first, as `splitc grad --wrt
  * inputs` does.
  */
+const tuning: GradTuningOptions = {
+  ...(process.argv.includes('--no-polyphase') ? { conv: { polyphase: false } } : {}),
+  ...(process.argv.includes('--where-masks') ? { mask: { productMinElements: Infinity } } : {}),
+};
+
 function gradModel(forward: Model, inputShapes: Record<string, number[]>, wrt: 'input' | 'all'): Model {
   const m = cloneModel(forward);
   if (wrt === 'input' && !process.argv.includes('--no-fold')) foldBatchNorm(m);
@@ -110,14 +114,12 @@ function gradModel(forward: Model, inputShapes: Record<string, number[]>, wrt: '
   const loss = projectionLoss(m, m.graph.outputs, { seed: 11 });
   m.graph.outputs.push(loss);
   const input = Object.keys(inputShapes)[0]!;
-  differentiate(m, { wrt: wrt === 'input' ? [input] : [input, ...params], loss: loss.name, inputShapes });
+  differentiate(m, { wrt: wrt === 'input' ? [input] : [input, ...params], loss: loss.name, inputShapes, tuning });
   return m;
 }
 
 // (a)
 const rowsA: string[] = [];
-if (process.argv.includes('--no-polyphase')) convGradTuning.polyphase = false;
-if (process.argv.includes('--where-masks')) maskTuning.productMinElements = Infinity;
 const resnetBatch = Number(arg('resnet-batch', '0'));
 const resnet = models.find((m) => m.file.includes('fashion_mnist_resnet'));
 const rowsFor: Entry[] = [...selectModels(models, arg('models', '')), ...(resnetBatch > 0 && resnet ? [{ ...resnet, inputShapes: Object.fromEntries(Object.entries(resnet.inputShapes).map(([k, d]) => [k, [resnetBatch, ...d.slice(1)]])) }] : [])];

@@ -7,6 +7,7 @@ import { DataType } from '../../ir/dtype.js';
 import { SplitcError } from '../../ir/errors.js';
 import { type Dim, type Graph, type Model, Node, type TensorType, tensorType, Value } from '../../ir/graph.js';
 import { Tensor } from '../../ir/tensor.js';
+import { gradTuning, type GradTuning, type GradTuningOptions } from './tuning.js';
 
 /** What the caller knows of an emitted value's type (either part may be unknown). */
 export interface OutInfo {
@@ -25,12 +26,28 @@ export class GradBuilder {
   /** Prefix of generated names (the forward node being differentiated, when set). */
   scope = 'grad';
 
-  constructor(readonly model: Model) {
+  /** Where the rules switch formulations (AutodiffOptions.tuning). */
+  readonly tuning: GradTuning;
+  /** Values made once per builder, by key (flipped weights, one-hot kernels). */
+  private readonly made = new Map<string, Value>();
+
+  constructor(
+    readonly model: Model,
+    tuning: GradTuningOptions = {},
+  ) {
+    this.tuning = gradTuning(tuning);
     this.graph = model.graph;
     this.opset = model.opset;
     for (const v of this.graph.definedValues()) this.names.add(v.name);
     for (const n of this.graph.nodes) if (n.name) this.names.add(n.name);
     for (const v of this.graph.outputs) this.names.add(v.name);
+  }
+
+  /** The value made for `key` by this builder, made now by `make` the first time. */
+  memo(key: string, make: () => Value): Value {
+    let v = this.made.get(key);
+    if (!v) this.made.set(key, (v = make()));
+    return v;
   }
 
   /** A name not yet used in the graph, reserved from now on. */

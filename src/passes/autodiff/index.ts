@@ -21,6 +21,7 @@ import type { Dim } from '../../ir/graph.js';
 import { GradBuilder, infoOf } from './builder.js';
 import { differentiableInputs, type GradContext, type GradRuleTable, isDifferentiableValue, ruleMinOpset } from './rule.js';
 import { GRAD_RULES } from './rules/index.js';
+import type { GradTuningOptions } from './tuning.js';
 
 export { GradBuilder, infoOf, requireStaticShape, staticShape } from './builder.js';
 export type { GradContext, GradRule, GradRuleTable } from './rule.js';
@@ -47,6 +48,8 @@ export interface AutodiffOptions {
   rules?: GradRuleTable;
   /** What happens when a chosen value does not reach the loss: zeros (default) or an error. */
   unreachable?: 'zeros' | 'error';
+  /** Where rules switch between formulations (default DEFAULT_GRAD_TUNING; tests and benchmarks force one side). */
+  tuning?: GradTuningOptions;
 }
 
 export interface AutodiffResult {
@@ -238,7 +241,7 @@ export function differentiate(model: Model, opts: AutodiffOptions): AutodiffResu
   checkRules(path, rules);
 
   // Seeds: the loss, or one new input per seeded output.
-  const b = new GradBuilder(model);
+  const b = new GradBuilder(model, opts.tuning);
   const seedGrads = new Map<Value, Value>();
   if (opts.loss) {
     const loss = seeded[0]!;

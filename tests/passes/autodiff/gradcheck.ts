@@ -12,6 +12,7 @@ import { assertValid } from '../../../src/ir/verify.js';
 import { modelToBytes } from '../../../src/ir/serde/io.js';
 import { SplitcError } from '../../../src/ir/errors.js';
 import { type AutodiffOptions, differentiate, type AutodiffResult } from '../../../src/passes/autodiff/index.js';
+import type { GradTuningOptions } from '../../../src/passes/autodiff/tuning.js';
 import { expect } from 'vitest';
 import { xorshift32 } from '../../helpers/onnx-oracle.js';
 
@@ -42,6 +43,8 @@ export interface GradCheckCase {
   rtol?: number;
   /** Random directions per input (default 3). */
   directions?: number;
+  /** Where the rules switch formulations (AutodiffOptions.tuning). */
+  tuning?: GradTuningOptions;
 }
 
 export interface GradCheckReport {
@@ -111,7 +114,7 @@ export async function gradCheck(c: GradCheckCase): Promise<GradCheckReport> {
   const gradModel = build(c, weights, yDims).model;
   const wrt = c.wrt ?? Object.entries(c.inputs).filter(([, s]) => !s.type || s.type.startsWith('float')).map(([n]) => n);
   const inputShapes = Object.fromEntries(Object.entries(c.inputs).map(([n, s]) => [n, s.dims]));
-  const autodiff = differentiate(gradModel, { wrt, loss: 'gradcheck.loss', inputShapes });
+  const autodiff = differentiate(gradModel, { wrt, loss: 'gradcheck.loss', inputShapes, ...(c.tuning ? { tuning: c.tuning } : {}) });
   assertValid(gradModel);
   const gradSession = await session(gradModel);
   const gout = await gradSession.run(feeds);

@@ -14,14 +14,13 @@
 // (observed errors up to ~3e-4): atol = rtol = 2e-3.
 
 import * as ort from 'onnxruntime-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type AttrInput, attr, GraphBuilder } from '../../../src/ir/builder.js';
 import { DataType } from '../../../src/ir/dtype.js';
 import { type Model, tensorType, Value } from '../../../src/ir/graph.js';
 import { modelToBytes } from '../../../src/ir/serde/io.js';
 import { assertValid } from '../../../src/ir/verify.js';
 import { differentiate } from '../../../src/passes/autodiff/index.js';
-import { convGradTuning } from '../../../src/passes/autodiff/rules/nn.js';
 import { xorshift32 } from '../../helpers/onnx-oracle.js';
 import { describeFailures, type GradCheckCase, gradCheck, differentiateError } from './gradcheck.js';
 
@@ -188,27 +187,16 @@ describe('Conv gradient', () => {
     { x: [2, 8, 9, 8], w: [6, 4, 3, 3], attrs: { group: 2, strides: [2, 2], pads: [0, 1, 1, 0] } },
   ];
   it.each(PHASE_CASES.map((s) => [label(s), s] as const))('strided by phases %s', async (_, s) => {
-    const before = convGradTuning.polyphaseMinElements;
-    convGradTuning.polyphaseMinElements = 0;
-    try {
-      const r = await gradCheck(convCase('Conv', s));
-      expect(r.ok, describeFailures(r)).toBe(true);
-      expect(gradOps(r)).not.toContain('ConvTranspose');
-    } finally {
-      convGradTuning.polyphaseMinElements = before;
-    }
+    const r = await gradCheck({ ...convCase('Conv', s), tuning: { conv: { polyphaseMinElements: 0 } } });
+    expect(r.ok, describeFailures(r)).toBe(true);
+    expect(gradOps(r)).not.toContain('ConvTranspose');
   });
 
   it('emits one Conv for the weight gradient, whatever the group count (swapped-Conv fallback)', async () => {
-    convGradTuning.force = 'fallback';
-    try {
-      const r = await gradCheck(convCase('Conv', CONV_CASES[5]!));
-      const ops = [...r.gradModel.graph.nodes].filter((n) => n.name.startsWith('grad/')).map((n) => n.opType);
-      expect(ops.filter((o) => o === 'Conv')).toHaveLength(1);
-      expect(ops.filter((o) => o === 'ConvTranspose')).toHaveLength(1);
-    } finally {
-      convGradTuning.force = null;
-    }
+    const r = await gradCheck({ ...convCase('Conv', CONV_CASES[5]!), tuning: { conv: { force: 'fallback' } } });
+    const ops = [...r.gradModel.graph.nodes].filter((n) => n.name.startsWith('grad/')).map((n) => n.opType);
+    expect(ops.filter((o) => o === 'Conv')).toHaveLength(1);
+    expect(ops.filter((o) => o === 'ConvTranspose')).toHaveLength(1);
   });
 
   it('needs static spatial shapes', () => {
@@ -422,24 +410,18 @@ describe.each([
   ['fast (separable im2col wherever an axis has stride 1; dX over the batch as depth)', 'fast', Infinity, Infinity],
   ['fallback', 'fallback', 0.72, 64],
 ] as const)('Conv and ConvTranspose gradients, every geometry, forced %s formulations', (_, force, separableMaxRatio, flipMinPositions) => {
-  const defaults = { ...convGradTuning };
-  beforeAll(() => {
-    Object.assign(convGradTuning, { force, separableMaxRatio, flipMinPositions });
-  });
-  afterAll(() => {
-    Object.assign(convGradTuning, defaults);
-  });
+  const tuned = (c: GradCheckCase): GradCheckCase => ({ ...c, tuning: { conv: { force, separableMaxRatio, flipMinPositions } } });
   it.each([...CONV_CASES, ...FAST_CASES].map((s) => [label(s), s] as const))('Conv %s', async (_, s) => {
-    await expectGrad(convCase('Conv', s));
+    await expectGrad(tuned(convCase('Conv', s)));
   });
   it.each(Array.from({ length: 12 }, (_, i) => randomConv('Conv', 501 + i)).map((s) => [label(s), s] as const))('Conv random %s', async (_, s) => {
-    await expectGrad(convCase('Conv', s));
+    await expectGrad(tuned(convCase('Conv', s)));
   });
   it.each(CONV_TRANSPOSE_CASES.map((s) => [label(s), s] as const))('ConvTranspose %s', async (_, s) => {
-    await expectGrad(convCase('ConvTranspose', s));
+    await expectGrad(tuned(convCase('ConvTranspose', s)));
   });
   it.each(Array.from({ length: 8 }, (_, i) => randomConv('ConvTranspose', 601 + i)).map((s) => [label(s), s] as const))('ConvTranspose random %s', async (_, s) => {
-    await expectGrad(convCase('ConvTranspose', s));
+    await expectGrad(tuned(convCase('ConvTranspose', s)));
   });
 });
 

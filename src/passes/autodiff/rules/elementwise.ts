@@ -31,9 +31,6 @@ function elemType(c: GradContext, v: Value): DataType {
   return t;
 }
 
-/** Masks over at least this many elements multiply instead of selecting (see `keep`; benchmarks and tests change it). */
-export const maskTuning = { productMinElements: 1 << 16 };
-
 /** Emitters whose results have the type and shape of `like` (elementwise, no broadcasting beyond it). */
 function ew(b: GradBuilder, like: Value) {
   const info = infoOf(like);
@@ -55,7 +52,7 @@ function ew(b: GradBuilder, like: Value) {
      */
     keep: (cond: Value, p: Value) => {
       const n = like.shape?.every((d) => typeof d === 'number') ? (like.shape as number[]).reduce((a, d) => a * d, 1) : 0;
-      if (n >= maskTuning.productMinElements && info.dtype !== undefined) return b.op('Mul', [p, b.cast(cond, info.dtype)], {}, info);
+      if (n >= b.tuning.mask.productMinElements && info.dtype !== undefined) return b.op('Mul', [p, b.cast(cond, info.dtype)], {}, info);
       return b.op('Where', [cond, p, b.scalar(0, info.dtype ?? DT.FLOAT)], {}, info);
     },
     /** A comparison or logical op (bool result). */

@@ -272,40 +272,9 @@ function arrayConstant(b: GradBuilder, dtype: DataType, dims: number[], data: Ty
   return v;
 }
 
-/** Constants made per builder, by key: flipped weights per weight and group count, one-hot kernels per shape. */
-const made = new WeakMap<GradBuilder, Map<string, Value>>();
-function memo(b: GradBuilder, key: string, make: () => Value): Value {
-  let m = made.get(b);
-  if (!m) made.set(b, (m = new Map()));
-  let v = m.get(key);
-  if (!v) m.set(key, (v = make()));
-  return v;
-}
 
 const FLIP_END = Number.MIN_SAFE_INTEGER;
 
-/**
- * Where the Conv gradients switch formulation (measured with onnxruntime-node 1.30 on 2
- * threads; see the comments of convDataGrad and im2colCorrelation). Tests force one side.
- */
-export const convGradTuning: {
-  /** 'fast': flipped Conv and im2col wherever exact; 'fallback': ConvTranspose and the swapped Conv. */
-  force: 'fast' | 'fallback' | null;
-  /** Data gradient: the flipped Conv needs this many input channels (else ConvTranspose)… */
-  flipMinChannels: number;
-  /** …and with graph-input weights (group 1, ≤ 2 spatial axes) runs over the batch as a depth axis below this many input positions. */
-  flipMinPositions: number;
-  /** Weight gradient: im2col needs this many output positions when the batch is not 1… */
-  im2colMinPositions: number;
-  /** …and at most this many im2col elements. */
-  im2colMaxElements: number;
-  /** The separable im2col when it writes at most this fraction of the full one's elements (Infinity: wherever possible). */
-  separableMaxRatio: number;
-  /** Strided data gradients (dilation 1, 1–2 axes) by phases instead of ConvTranspose… */
-  polyphase: boolean;
-  /** …when dY has at least this many elements (below, the extra nodes cost more than they save). */
-  polyphaseMinElements: number;
-} = { force: null, flipMinChannels: 4, flipMinPositions: 64, im2colMinPositions: 32, im2colMaxElements: 1 << 26, separableMaxRatio: 0.72, polyphase: true, polyphaseMinElements: 1 << 16 };
 
 /** The static weight shape [O, C/group, *k] (from the constant when there is one), if usable for flipping. */
 function flippableDims(w: Value, group: number): number[] | null {
@@ -333,7 +302,7 @@ function flippedWeights(c: GradContext, w: Value, dims: number[], group: number)
   const dtype = (known?.dtype ?? w.dtype)!;
   const ctor = typedArrayCtor(dtype);
   if (known && ctor) {
-    return memo(b, `flipped|${w.name}|${group}`, () => {
+    return b.memo(`flipped|${w.name}|${group}`, () => {
       const src = known.toTypedArray();
       const dst = new ctor(src.length) as TypedArray;
       for (let g = 0; g < group; g++) {
@@ -418,7 +387,7 @@ function convDataGrad(c: GradContext, dy: Value, w: Value, g: Geometry, group: n
   const stride1 = g.strides.every((s) => s === 1);
   const dyDims = stride1 ? null : staticShape(dy);
   const wDims = flippableDims(w, group);
-  const t = convGradTuning;
+  const t = c.b.tuning.conv;
   const worthIt = (d: number[]): boolean => t.force === 'fast' || (t.force !== 'fallback' && (group > 1 || d[1]! >= t.flipMinChannels));
   if (wDims && worthIt(wDims) && (stride1 || ((group > 1 || t.force === 'fast') && dyDims))) {
     // The stride-1 output grid: ≥ (out−1)·stride + 1 positions, ≤ in + head for a non-negative tail pad.
@@ -507,7 +476,7 @@ function polyphaseDataGrad(c: GradContext, dy: Value, dyDims: number[], w: Value
 function oneHotConv(c: GradContext, v: Value, ch: number, kernel: number[], attrs: { strides: number[]; dilations: number[]; pads: number[] }, flipped: boolean, dtype: DataType): Value {
   const b = c.b;
   const kt = kernel.reduce((p, x) => p * x, 1);
-  const onehot = memo(b, `onehot|${dtype}|${ch}|${kernel.join('x')}|${flipped}`, () => {
+  const onehot = b.memo(`onehot|${dtype}|${ch}|${kernel.join('x')}|${flipped}`, () => {
     const data = new (typedArrayCtor(dtype)!)(ch * kt * kt) as TypedArray;
     for (let r = 0; r < ch * kt; r++) data[r * kt + (flipped ? kt - 1 - (r % kt) : r % kt)] = 1;
     return arrayConstant(b, dtype, [ch * kt, 1, ...kernel], data, 'im2col_kernel');
@@ -549,7 +518,7 @@ function batchProduct(c: GradContext, lhs: Value, rhs: Value, group: number, ml:
  * - separable, along a stride-1 axis h: `a`'s windows on the other axes only, every row of
  *   the padded input along h ([N, A·K/k_h, rows, …]), times `bv` shifted by each tap of h
  *   ([N, B·k_h, rows, …]; one-hot Conv again). It writes (A·K/k_h + B·k_h)·rows instead of
- *   A·K·out_h per position, taken when that is ≤ convGradTuning.separableMaxRatio of it
+ *   A·K·out_h per position, taken when that is ≤ the tuning's separableMaxRatio of it
  *   (5×5 depthwise 3–4×, ResNet's first stage 1.3× faster).
  * With a batch, the products per image are summed. Null (use the swapped Conv) for
  * non-float types, a negative head pad, unknown channel counts, a huge im2col, or with a
@@ -567,7 +536,7 @@ function im2colCorrelation(c: GradContext, a: Value, aSp: number[], bv: Value, b
   const batch = typeof a.shape?.[0] === 'number' ? (a.shape[0] as number) : null;
   const kt = g.kernel.reduce((p, v) => p * v, 1);
   const positions = bSp.reduce((p, v) => p * v, 1);
-  const t = convGradTuning;
+  const t = c.b.tuning.conv;
   if (t.force === 'fallback' || (batch ?? 1) * ch * kt * positions > t.im2colMaxElements) return null;
   if (t.force !== 'fast' && batch !== 1 && positions < t.im2colMinPositions) return null;
   const ag = ch / group;
