@@ -409,6 +409,16 @@ function errorBody(e: KServeError): string {
   return JSON.stringify(body);
 }
 
+/**
+ * Whether a request says it is binary (carries Inference-Header-Content-Length) and the JSON
+ * header's length when that value is well-formed (a malformed one is reported by the full
+ * decode, with the body).
+ */
+function declaredHeaderLength(req: http.IncomingMessage): { present: boolean; length: number | undefined } {
+  const raw = req.headers[HEADER_LENGTH_HEADER.toLowerCase()];
+  return { present: raw !== undefined, length: typeof raw === 'string' && /^\d{1,15}$/.test(raw.trim()) ? Number(raw) : undefined };
+}
+
 function toKServeError(e: unknown): KServeError {
   if (e instanceof KServeError) return e;
   if (e instanceof SplitcError) return new KServeError(400, e.code, e.message);
@@ -548,7 +558,8 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
         throw e;
       }
       const batchable = [...inputs, ...outputs].every((t) => t.shape.length >= 1 && t.shape[0] === -1);
-      const rowElements = inputs.reduce((n, t) => n + (t.shape.slice(batchable ? 1 : 0).some((d) => d < 0) ? NaN : t.shape.slice(batchable ? 1 : 0).reduce((a, d) => a * d, 1)), 0);
+      // elements of one row (of the whole input when not batchable); NaN when a dim is not fixed
+      const rowElements = inputs.reduce((n, t) => n + t.shape.slice(batchable ? 1 : 0).reduce((a, d) => (d < 0 ? NaN : a * d), 1), 0);
       const model: ServedModel = {
         name: spec.name,
         version,
@@ -706,10 +717,9 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
   const readBody = (req: http.IncomingMessage, m: ServedModel, held: { bytes: number }): Promise<Buffer> =>
     new Promise((resolve, reject) => {
       const identity = ['identity', ''].includes((req.headers['content-encoding'] ?? 'identity').trim().toLowerCase());
-      const rawHeaderLength = req.headers[HEADER_LENGTH_HEADER.toLowerCase()];
-      const headerLength = typeof rawHeaderLength === 'string' && /^\d{1,15}$/.test(rawHeaderLength.trim()) ? Number(rawHeaderLength) : undefined;
+      const { present: binary, length: headerLength } = declaredHeaderLength(req);
       // a body that is all JSON is bounded by maxJsonBytes (already on the wire when not compressed)
-      const jsonOnly = identity && rawHeaderLength === undefined;
+      const jsonOnly = identity && !binary;
       const limit = jsonOnly ? maxJsonBytes : maxBodyBytes;
       const tooLarge = (n: string): KServeError =>
         new KServeError(
@@ -757,7 +767,8 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
           return fail(new KServeError(503, 'E_OVERLOADED', `the server holds ${bodies.inUse} bytes of request bodies, its limit is ${bodies.capacity}; retry later`));
         }
         held.bytes += c.length;
-        if (whole && size <= whole.length) c.copy(whole, size - c.length);
+        // node's parser delivers exactly the declared length
+        if (whole) c.copy(whole, size - c.length);
         else chunks.push(c);
         if (!headerChecked && size >= headerLength!) {
           headerChecked = true;
@@ -777,7 +788,7 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
       req.on('end', () => {
         clearInterval(rateTimer);
         if (failed) return;
-        resolve(whole && size === whole.length ? whole : Buffer.concat(whole ? [whole.subarray(0, Math.min(size, whole.length)), ...chunks] : chunks, size));
+        resolve(whole ?? Buffer.concat(chunks, size));
       });
       req.on('error', (e) => fail(new KServeError(400, 'E_REQUEST_MALFORMED', `the request body could not be read: ${e.message}`)));
       req.on('close', () => {
@@ -798,9 +809,8 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
     if (enc === 'identity' || enc === '') return wire;
     const gzip = enc === 'gzip' || enc === 'x-gzip';
     if (!gzip && enc !== 'deflate') throw new KServeError(415, 'E_REQUEST_ENCODING', `unsupported Content-Encoding "${enc.slice(0, 40)}"; use gzip, deflate or identity`);
-    const rawHeaderLength = req.headers[HEADER_LENGTH_HEADER.toLowerCase()];
-    const headerLength = typeof rawHeaderLength === 'string' && /^\d{1,15}$/.test(rawHeaderLength.trim()) ? Number(rawHeaderLength) : undefined;
-    const limit = rawHeaderLength === undefined ? maxJsonBytes : maxBodyBytes;
+    const { present: binary, length: headerLength } = declaredHeaderLength(req);
+    const limit = binary ? maxBodyBytes : maxJsonBytes;
     await inflating.take(limit);
     let out: Buffer;
     try {

@@ -17,7 +17,7 @@ import { foldBatchNorm } from '../../src/passes/fold-batchnorm.js';
 import { cloneModel } from '../../src/runtime/train/trainer.js';
 import { fixturesDir } from '../helpers/fixtures.js';
 
-import { DIMS, fashionSet, mean, PER, probesFor, samples } from './fashion.js';
+import { DIMS, fashionSet, mean, probesFor, rangeAndMean, samples } from './fashion.js';
 
 describe('data-free attack on the Fashion-MNIST ResNet', () => {
   const model = loadModel(path.join(fixturesDir, 'fashion_mnist_resnet.onnx'));
@@ -31,16 +31,7 @@ describe('data-free attack on the Fashion-MNIST ResNet', () => {
     // training images only for the baseline and the range: the attack itself sees no data
     const train = fashionSet('train', 1024);
     const t10k = fashionSet('t10k', 8);
-    let lo = Infinity;
-    let hi = -Infinity;
-    meanImage = new Float32Array(PER);
-    for (let i = 0; i < train.images.length; i++) {
-      const v = train.images[i]!;
-      lo = Math.min(lo, v);
-      hi = Math.max(hi, v);
-      meanImage[i % PER] = meanImage[i % PER]! + v / train.n;
-    }
-    range = { lo: [lo], hi: [hi] };
+    ({ range, meanImage } = rangeAndMean(train));
     target = targetAfter('Relu_3');
     probes = await probesFor(target, samples(t10k.images, t10k.n));
   });

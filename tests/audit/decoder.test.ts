@@ -15,26 +15,21 @@ import { cutAfterNode } from '../../src/passes/cut.js';
 import { xorshift32 } from '../../src/ir/random.js';
 import { fixturesDir } from '../helpers/fixtures.js';
 
-import { DIMS, fashionSet, mean, PER, probesFor, samples } from './fashion.js';
+import { DIMS, fashionSet, mean, probesFor, rangeAndMean, samples } from './fashion.js';
 
 describe('decoder attack on the Fashion-MNIST ResNet', () => {
   const model = loadModel(path.join(fixturesDir, 'fashion_mnist_resnet.onnx'));
   let aux: AuxData;
   let test: Float32Array[];
   let range: { lo: number[]; hi: number[] };
+  let meanImage: Float32Array;
   let target: AttackTarget;
   let probes: Probe[];
 
   beforeAll(async () => {
     const train = fashionSet('train', 1024);
     const t10k = fashionSet('t10k', 8);
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (const v of train.images) {
-      lo = Math.min(lo, v);
-      hi = Math.max(hi, v);
-    }
-    range = { lo: [lo], hi: [hi] };
+    ({ range, meanImage } = rangeAndMean(train));
     aux = { samples: samples(train.images, train.n), source: 'fashion-mnist train' };
     test = samples(t10k.images, t10k.n);
     target = attackTarget(model, { cut: cutAfterNode(model, 'Relu_13'), range });
@@ -48,8 +43,6 @@ describe('decoder attack on the Fashion-MNIST ResNet', () => {
     expect(r.attack).toBe('decoder');
     expect(r.reconstructions).toHaveLength(probes.length);
     const span = range.hi[0]! - range.lo[0]!;
-    const meanImage = new Float32Array(PER);
-    for (const s of aux.samples) for (let j = 0; j < PER; j++) meanImage[j] = meanImage[j]! + s[j]! / aux.samples.length;
     const attack = probes.map((p, i) => ssim(p.x, r.reconstructions[i]!, DIMS, span));
     const baseline = probes.map((p) => ssim(p.x, meanImage, DIMS, span));
     expect(mean(attack)).toBeGreaterThan(0.5);

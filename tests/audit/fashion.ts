@@ -31,3 +31,17 @@ export const mean = (a: number[]): number => a.reduce((s, v) => s + v, 0) / a.le
 export function fashionSet(split: 'train' | 't10k', limit: number): ImageDataset {
   return loadIdxImages(path.join(FASHION_MNIST_DIR, `${split}-images-idx3-ubyte.gz`), path.join(FASHION_MNIST_DIR, `${split}-labels-idx1-ubyte.gz`), { limit });
 }
+
+/** The value range of a set's pixels (the attacks' input range) and its mean image (the no-information baseline). */
+export function rangeAndMean(set: ImageDataset): { range: { lo: number[]; hi: number[] }; meanImage: Float32Array } {
+  let lo = Infinity;
+  let hi = -Infinity;
+  const meanImage = new Float32Array(PER);
+  for (let i = 0; i < set.images.length; i++) {
+    const v = set.images[i]!;
+    lo = Math.min(lo, v);
+    hi = Math.max(hi, v);
+    meanImage[i % PER] = meanImage[i % PER]! + v / set.n;
+  }
+  return { range: { lo: [lo], hi: [hi] }, meanImage };
+}

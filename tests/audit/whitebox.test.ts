@@ -9,7 +9,6 @@ import { describe, expect, it } from 'vitest';
 import { attackTarget } from '../../src/audit/target.js';
 import { runWhitebox, whiteboxGraph } from '../../src/audit/whitebox.js';
 import { psnr, ssim } from '../../src/audit/metrics.js';
-import type { Probe } from '../../src/audit/types.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
 import type { Model } from '../../src/ir/graph.js';
