@@ -1,0 +1,62 @@
+// Calibration statistics of a split's cut tensors from seeded synthetic data instead of
+// onnxruntime runs: golden tests need constants (ranges, PCA bases) that are the same on
+// every machine, and onnxruntime's float results may differ in the last bits between CPUs.
+// The targets, channel axes, seeds and the second (projected) pass mirror calibrateSplit
+// (src/search/calibrate.ts).
+import { DataType } from '../../src/ir/dtype.js';
+import { xorshift32 } from '../../src/ir/random.js';
+import { type CutTensorStats, leadingBatchDim, type SplitStats } from '../../src/passes/bottleneck/compress.js';
+import { pcaBasis, projectChannels } from '../../src/passes/bottleneck/pca.js';
+import { type CompressSpec, specChannelAxis, specNeeds } from '../../src/passes/bottleneck/spec.js';
+import { TensorStatsAccumulator } from '../../src/passes/bottleneck/stats.js';
+import type { SplitResult } from '../../src/passes/cut.js';
+
+const FLOATS = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16]);
+
+/** One synthetic sample of a tensor: channel c is uniform around c/C with a spread growing with c, so PCA has a structure to find. */
+function sample(dims: readonly number[], axis: number, next: () => number): Float32Array {
+  const n = dims.reduce((a, b) => a * b, 1);
+  const channels = dims[axis] ?? 1;
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = Math.floor(i / inner) % channels;
+    out[i] = c / channels + (next() - 0.5) * (1 + c / 4);
+  }
+  return out;
+}
+
+export function syntheticSplitStats(split: SplitResult, spec: CompressSpec, opts: { samples?: number; seed?: number } = {}): SplitStats {
+  const needs = specNeeds(spec);
+  const count = opts.samples ?? 6;
+  const next = xorshift32(opts.seed ?? 7);
+  const outputs = new Map(split.edge.graph.outputs.map((v) => [v.name, v]));
+  const targets: { name: string; dims: number[]; axis: number }[] = [];
+  for (const name of split.cutTensors) {
+    const t = outputs.get(name)?.tensorType;
+    if (!t || !FLOATS.has(t.dtype)) continue;
+    const dims = t.shape && leadingBatchDim(t.shape) !== null ? [1, ...t.shape.slice(1)] : t.shape;
+    if (!dims || !dims.every((d): d is number => typeof d === 'number')) continue;
+    targets.push({ name, dims, axis: dims.length ? specChannelAxis(spec, dims.length) : 0 });
+  }
+  const statsOpts = (seed: number) => ({ seed: 1 + seed, ...(needs.covariance ? {} : { covariance: false }) });
+  const samples = targets.map((t) => Array.from({ length: count }, () => sample(t.dims, t.axis, next)));
+  const result: SplitStats = {};
+  targets.forEach((t, i) => {
+    const acc = new TensorStatsAccumulator(t.dims, t.axis, statsOpts(i));
+    for (const s of samples[i]!) acc.add(s);
+    result[t.name] = { raw: acc.result() } as CutTensorStats;
+  });
+  const pca = spec.stages.find((s) => s.kind === 'pca');
+  if (!needs.projectedStats || pca?.kind !== 'pca') return result;
+  targets.forEach((t, i) => {
+    if (pca.k > (t.dims[t.axis] ?? 0)) return;
+    const basis = pcaBasis(result[t.name]!.raw, pca.k);
+    const d = [...t.dims];
+    d[t.axis] = pca.k;
+    const acc = new TensorStatsAccumulator(d, t.axis, { ...statsOpts(1000 + i), covariance: false });
+    for (const s of samples[i]!) acc.add(projectChannels(s, t.dims, t.axis, basis).data);
+    result[t.name]!.projected = acc.result();
+  });
+  return result;
+}
