@@ -12,7 +12,10 @@ import { constantPredicate, constantSource, isConstantNode } from '../ir/constan
 import { estimateWireBytes, formatCompressSpec, parseCompressSpec, type CompressSpec } from '../passes/bottleneck/index.js';
 import { annotateCost } from '../passes/cost.js';
 import { inferShapes } from '../passes/shape/index.js';
-import { evaluateChainPartition, evaluateMultiInputPartition, type PartitionProblem, solveChainPartition, solveMultiInputPartition, solvePartition } from './partition.js';
+import { evaluateChainPartition, solveChainPartition } from './partition/chain.js';
+import { type PartitionProblem, solvePartition } from './partition/edge-cloud.js';
+import { evaluateMultiInputPartition } from './partition/multi-input.js';
+import { solveMultiInputPartition } from './partition/multi-input-search.js';
 import type { DeviceProfile, LinkProfile, NodeFeatures } from './profile-types.js';
 import { computeEnergyJ, predictNodeMs, transferMs } from './profiles.js';
 
