@@ -56,7 +56,7 @@ import { inferShapes } from '../passes/shape/index.js';
 import { modelInputs, randomSamples, type FeedTensor, type Feeds } from './calib-data.js';
 import { toOrtTensor } from './calibrate.js';
 import { median } from './latency-fit.js';
-import { ORT_LOG_ERRORS_ONLY } from './ort-log.js';
+import { createOrtSession } from './ort-session.js';
 
 export const PROFILER_BACKENDS = ['node', 'wasm'] as const;
 export type ProfilerBackend = (typeof PROFILER_BACKENDS)[number];
@@ -974,12 +974,11 @@ function nodeRunner(model: string | Uint8Array, feeds: Feeds, threads: number): 
           intraOpNumThreads: threads,
           interOpNumThreads: 1,
           ...(traceDir ? { enableProfiling: true, profileFilePrefix: path.join(traceDir, 'ort') } : {}),
-          // Errors only: onnxruntime's warnings about the model (and, when saving a graph with NCHWc
-          // layout, that it is for this machine only: it is) would land on the user's stderr.
-          logSeverityLevel: ORT_LOG_ERRORS_ONLY,
           ...(optimizedModelPath ? { optimizedModelFilePath: optimizedModelPath } : {}),
         };
-        session = typeof model === 'string' ? await ort.InferenceSession.create(model, sessionOptions) : await ort.InferenceSession.create(model, sessionOptions);
+        // Errors only (createOrtSession's default): onnxruntime's warnings about the model (and, when
+        // saving a graph with NCHWc layout, that it is for this machine only: it is) would land on the user's stderr.
+        session = await createOrtSession(ort, model, sessionOptions);
       } catch (e) {
         throw profilerError('onnxruntime-node could not load the model', e);
       }
@@ -1039,11 +1038,10 @@ function webRunner(ortWeb: OrtWeb, bytes: Uint8Array, feeds: Feeds): Runner {
     async open(level, { traceDir } = {}) {
       let session: import('onnxruntime-web').InferenceSession;
       try {
-        session = await ortWeb.InferenceSession.create(bytes, {
+        session = await createOrtSession(ortWeb, bytes, {
           executionProviders: ['wasm'],
           graphOptimizationLevel: level,
           executionMode: 'sequential',
-          logSeverityLevel: ORT_LOG_ERRORS_ONLY,
           ...(traceDir ? { enableProfiling: true } : {}),
         });
       } catch (e) {
