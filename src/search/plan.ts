@@ -16,8 +16,8 @@ import { evaluateChainPartition, solveChainPartition } from './partition/chain.j
 import { type PartitionProblem, solvePartition } from './partition/edge-cloud.js';
 import { evaluateMultiInputPartition } from './partition/multi-input.js';
 import { solveMultiInputPartition } from './partition/multi-input-search.js';
-import type { DeviceProfile, LinkProfile, NodeFeatures } from './profile-types.js';
-import { computeEnergyJ, predictNodeMs, transferMs } from './profiles.js';
+import type { DeviceProfile, LinkProfile, NodeFeatures } from './profiles/types.js';
+import { computeEnergyJ, predictNodeMs, transferMs } from './profiles/predict.js';
 
 export const PLAN_SCHEMA_VERSION = 1;
 

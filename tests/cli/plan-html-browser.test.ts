@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderPlanHtml } from '../../src/cli/plan-html.js';
 import { loadModelWithBytes } from '../../src/ir/serde/io.js';
 import { type Plan, planSplit } from '../../src/search/plan.js';
-import { devicePreset, linkPreset } from '../../src/search/profiles.js';
+import { devicePreset, linkPreset } from '../../src/search/profiles/presets.js';
 import { fixtures, tmpDir } from '../helpers/fixtures.js';
 
 const executablePath = chromiumPath();

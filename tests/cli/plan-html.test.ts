@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { type Ticks, linearTicks, log2Ticks, log10Ticks, niceStep, renderPlanHtml, truncateMiddle } from '../../src/cli/plan-html.js';
 import type { Candidate, Plan } from '../../src/search/plan.js';
-import { devicePreset, linkPreset } from '../../src/search/profiles.js';
+import { devicePreset, linkPreset } from '../../src/search/profiles/presets.js';
 
 /** True for 1, 2 or 5 × 10^k (within float noise). */
 function isNice(v: number): boolean {

@@ -8,8 +8,9 @@ import { DataType } from '../../src/ir/dtype.js';
 import type { Model } from '../../src/ir/graph.js';
 import { loadModelWithBytes } from '../../src/ir/serde/io.js';
 import { planChain, planMultiInput } from '../../src/search/plan.js';
-import type { DeviceProfile, LinkProfile } from '../../src/search/profile-types.js';
-import { devicePreset, modelSha256Of } from '../../src/search/profiles.js';
+import type { DeviceProfile, LinkProfile } from '../../src/search/profiles/types.js';
+import { modelSha256Of } from '../../src/search/profiles/predict.js';
+import { devicePreset } from '../../src/search/profiles/presets.js';
 import { fixtures } from '../helpers/fixtures.js';
 
 const link = (name: string, mbps: number, rttMs: number): LinkProfile => ({ kind: 'link', schemaVersion: 1, name, uplinkMbps: mbps, downlinkMbps: mbps, rttMs, joulesPerMB: 1 });

@@ -9,8 +9,9 @@ import { splitModel } from '../../src/passes/cut.js';
 import { estimateWireBytes, parseCompressSpec } from '../../src/passes/bottleneck/index.js';
 import { gainSummary, type PlanOptions, planSplit } from '../../src/search/plan.js';
 import { SplitcError } from '../../src/ir/errors.js';
-import type { DeviceProfile, LinkProfile } from '../../src/search/profile-types.js';
-import { devicePreset, linkPreset, modelSha256Of } from '../../src/search/profiles.js';
+import type { DeviceProfile, LinkProfile } from '../../src/search/profiles/types.js';
+import { modelSha256Of } from '../../src/search/profiles/predict.js';
+import { devicePreset, linkPreset } from '../../src/search/profiles/presets.js';
 import { fixtures } from '../helpers/fixtures.js';
 
 const phone = devicePreset('phone-wasm')!;

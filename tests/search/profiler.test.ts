@@ -27,7 +27,7 @@ import {
   type LatencySample,
   type ProfiledModelData,
 } from '../../src/search/latency-fit.js';
-import type { NodeFeatures, OpClassCoefficients } from '../../src/search/profile-types.js';
+import type { NodeFeatures, OpClassCoefficients } from '../../src/search/profiles/types.js';
 import {
   MIN_OPTIMIZED_COVERAGE,
   chargeOptimizedKernels,
@@ -41,7 +41,8 @@ import {
   type ProfileProgress,
   type TraceEvent,
 } from '../../src/search/profiler.js';
-import { modelSha256Of, parseDeviceProfile } from '../../src/search/profiles.js';
+import { parseDeviceProfile } from '../../src/search/profiles/parse.js';
+import { modelSha256Of } from '../../src/search/profiles/predict.js';
 import { fixtures, tmpDir } from '../helpers/fixtures.js';
 
 const cls = fixtures().find((f) => f.file.startsWith('ch_ppocr_mobile_v2.0_cls'))!;
