@@ -8,9 +8,9 @@ import { SplitcError } from '../../ir/errors.js';
 import { Model } from '../../ir/graph.js';
 import { deserializeModel } from '../../ir/serde/read.js';
 import { median } from '../latency-fit.js';
-import { type ProfileProgress, type ProfileOptions, type ModelProfile } from './types.js';
+import type { ProfileProgress, ProfileOptions, ModelProfile } from './types.js';
 import { groupTraceByRun, medianNodeTimes, medianEventCounts, selectRuns, type KernelMedians } from './trace.js';
-import { type ResolvedOptions } from './options.js';
+import type { ResolvedOptions } from './options.js';
 import { type OptLevel, type Runner, type RunnerSession, settle } from './runners.js';
 
 export interface Measurement {

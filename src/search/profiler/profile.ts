@@ -50,7 +50,7 @@ import { loadModelWithBytes, modelToBytes } from '../../ir/serde/io.js';
 import { deserializeModel } from '../../ir/serde/read.js';
 import { inferShapes } from '../../passes/shape/index.js';
 import { modelInputs, randomSamples, type Feeds } from '../calib-data.js';
-import { type ProfilerBackend, type ProfileOptions, type ModelProfile } from './types.js';
+import type { ProfilerBackend, ProfileOptions, ModelProfile } from './types.js';
 import { type KernelMedians, subgraphKernelOwners, foldSubgraphKernels } from './trace.js';
 import { chargeOptimizedKernels } from './optimized-kernels.js';
 import { resolveProfileOptions } from './options.js';

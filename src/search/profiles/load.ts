@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { SplitcError } from '../../ir/errors.js';
 import { parseDeviceProfile, parseLinkProfile } from './parse.js';
 import { devicePreset, linkPreset, presetHint } from './presets.js';
-import { type DeviceProfile, type LinkProfile } from './types.js';
+import type { DeviceProfile, LinkProfile } from './types.js';
 
 // ---------------------------------------------------------------- loading
 

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { SplitcError } from '../../ir/errors.js';
 import { NOT_RUN_OP_TYPES, opClassOf } from './op-classes.js';
-import { type DeviceProfile, type LinkProfile, type MeasuredModel, type NodeFeatures, type OpClass } from './types.js';
+import type { DeviceProfile, LinkProfile, MeasuredModel, NodeFeatures, OpClass } from './types.js';
 
 // ---------------------------------------------------------------- prediction
 

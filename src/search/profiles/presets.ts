@@ -1,7 +1,7 @@
 // The built-in device and link presets: rough, order-of-magnitude profiles to plan with before
 // a device has been measured (`splitc profile`).
 
-import { type DeviceProfile, type LinkProfile, type OpClassCoefficients } from './types.js';
+import type { DeviceProfile, LinkProfile, OpClassCoefficients } from './types.js';
 
 // ---------------------------------------------------------------- presets
 
