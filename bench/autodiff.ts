@@ -40,7 +40,7 @@ import type { GradTuningOptions } from '../src/passes/autodiff/tuning.js';
 import { foldBatchNorm } from '../src/passes/fold-batchnorm.js';
 import { projectionLoss } from '../src/passes/autodiff/losses.js';
 import { inferShapes } from '../src/passes/shape/index.js';
-import { profileModel } from '../src/search/profiler.js';
+import { profileModel } from '../src/search/profiler/profile.js';
 import { smallResNet } from '../src/runtime/train/models.js';
 import { buildTrainingGraph, cloneModel, Trainer } from '../src/runtime/train/trainer.js';
 import { arg, seededFloats, selectModels } from './lib.js';

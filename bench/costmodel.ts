@@ -42,9 +42,9 @@ import { cutAfterNode, splitModel } from '../src/passes/cut.js';
 import { modelInputs, randomSamples, type Feeds } from '../src/search/calib-data.js';
 import { toOrtTensor } from '../src/search/calibrate.js';
 import { fitLatencyModel, median, nodeFeatures, quantile, samplesOf, type ProfiledModelData } from '../src/search/latency-fit.js';
-import type { DeviceProfile, NodeFeatures } from '../src/search/profile-types.js';
-import { modelSha256Of, predictSegmentMs } from '../src/search/profiles.js';
-import { resolveProfileOptions } from '../src/search/profiler.js';
+import type { DeviceProfile, NodeFeatures } from '../src/search/profiles/types.js';
+import { modelSha256Of, predictSegmentMs } from '../src/search/profiles/predict.js';
+import { resolveProfileOptions } from '../src/search/profiler/options.js';
 import { selectModels } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -37,9 +37,11 @@ import { runSplit } from '../src/cli/split.js';
 import { createKServeClient } from '../src/runtime/client.js';
 import { shapedFetch } from '../src/runtime/link-emulation.js';
 import { nodeFetch } from '../src/runtime/node-transport.js';
-import { type Candidate, type Plan, planSplit } from '../src/search/plan.js';
-import type { LinkProfile } from '../src/search/profile-types.js';
-import { loadDeviceProfile, modelSha256Of } from '../src/search/profiles.js';
+import { planSplit } from '../src/search/plan/split.js';
+import { type Candidate, type Plan } from '../src/search/plan/types.js';
+import type { LinkProfile } from '../src/search/profiles/types.js';
+import { loadDeviceProfile } from '../src/search/profiles/load.js';
+import { modelSha256Of } from '../src/search/profiles/predict.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..');

@@ -20,8 +20,9 @@ import { GraphBuilder } from '../src/ir/builder.js';
 import { DataType } from '../src/ir/dtype.js';
 import type { Model, Value } from '../src/ir/graph.js';
 import { loadModelWithBytes } from '../src/ir/serde/io.js';
-import { planSplit } from '../src/search/plan.js';
-import { devicePreset, linkPreset, modelSha256Of } from '../src/search/profiles.js';
+import { planSplit } from '../src/search/plan/split.js';
+import { modelSha256Of } from '../src/search/profiles/predict.js';
+import { devicePreset, linkPreset } from '../src/search/profiles/presets.js';
 import { arg, selectModels } from './lib.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

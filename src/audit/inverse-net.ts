@@ -16,7 +16,7 @@ import { Tensor } from '../ir/tensor.js';
 import { foldBatchNorm } from '../passes/fold-batchnorm.js';
 import { upgradeOpset } from '../passes/opset.js';
 import { inferShapes } from '../passes/shape/index.js';
-import { withOrtErrorsOnly } from '../search/ort-log.js';
+import { createOrtSession } from '../search/ort-session.js';
 import { epochOrder } from '../runtime/train/fit.js';
 import type { OptimizerConfig } from '../runtime/train/optimizer.js';
 import { cloneModel, Trainer } from '../runtime/train/trainer.js';
@@ -279,7 +279,7 @@ export function appendPart(b: GraphBuilder, part: Model, input: string, from: Va
 
 export async function createSession(model: Model, threads: number): Promise<ort.InferenceSession> {
   const options: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', ...(threads > 0 ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}) };
-  return ort.InferenceSession.create(modelToBytes(model), withOrtErrorsOnly(options));
+  return createOrtSession(ort, modelToBytes(model), options);
 }
 
 /** Samples stacked: `data` is [n, …dims]. */

@@ -3,8 +3,8 @@
 // cloud / downlink) and every candidate's latency against bytes sent, on log scales.
 // Deterministic: the same plan gives byte-identical HTML. Every model-provided string is escaped.
 
-import { gainSummary } from '../search/plan.js';
-import type { Candidate, Plan } from '../search/plan.js';
+import { gainSummary } from '../search/plan/split.js';
+import type { Candidate, Plan } from '../search/plan/types.js';
 import { bytes } from './format.js';
 
 // ---------------------------------------------------------------------------------------

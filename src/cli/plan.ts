@@ -3,8 +3,10 @@
 // src/pipeline/ (plan.ts, build.ts).
 
 import type { BuildRun } from '../pipeline/build.js';
-import type { Candidate, ChainPlanResult, MultiInputPlanResult, Plan } from '../search/plan.js';
-import { gainSummary } from '../search/plan.js';
+import type { ChainPlanResult } from '../search/plan/chain.js';
+import type { MultiInputPlanResult } from '../search/plan/multi-input.js';
+import type { Candidate, Plan } from '../search/plan/types.js';
+import { gainSummary } from '../search/plan/split.js';
 import { bytes } from './format.js';
 
 export { parseByteSize, runChainPlan, runMultiInputPlan, runPlan } from '../pipeline/plan.js';

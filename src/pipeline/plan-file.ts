@@ -4,7 +4,7 @@
 
 import * as fs from 'node:fs';
 import { SplitcError } from '../ir/errors.js';
-import type { Plan } from '../search/plan.js';
+import type { Plan } from '../search/plan/types.js';
 
 /** 2: adds `tool`, `calibration` (provenance), `chosenFidelity`, candidates' `infeasible`, `gainBaseline`; optional `riskAudit`. */
 export const PLAN_FILE_SCHEMA_VERSION = 2;

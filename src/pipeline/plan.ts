@@ -1,4 +1,4 @@
-// `splitc plan`: choose the cut with the cost model and the min-cut search (src/search/plan.ts),
+// `splitc plan`: choose the cut with the cost model and the min-cut search (src/search/plan/split.ts),
 // measuring lossy candidates' fidelity through the same compress step `split` and `build` use,
 // and write plan.json with what every figure was measured on (plan-file.ts). Also the K-tier
 // chain and multi-input plans.
@@ -11,9 +11,12 @@ import { loadModelWithBytes } from '../ir/serde/io.js';
 import { parseCompressSpec } from '../passes/bottleneck/index.js';
 import { splitModel } from '../passes/cut.js';
 import { PassContext } from '../passes/pass.js';
-import { type ChainPlanResult, type MultiInputPlanResult, type Objective, type Plan, planChain, type PlanConstraints, planMultiInput, planSplit, type RiskEntry } from '../search/plan.js';
-import type { DeviceProfile, LinkProfile } from '../search/profile-types.js';
-import { loadDeviceProfile, loadLinkProfile } from '../search/profiles.js';
+import { type ChainPlanResult, planChain } from '../search/plan/chain.js';
+import { type MultiInputPlanResult, planMultiInput } from '../search/plan/multi-input.js';
+import { planSplit } from '../search/plan/split.js';
+import { type Objective, type Plan, type PlanConstraints, type RiskEntry } from '../search/plan/types.js';
+import type { DeviceProfile, LinkProfile } from '../search/profiles/types.js';
+import { loadDeviceProfile, loadLinkProfile } from '../search/profiles/load.js';
 import { type Calibration, loadCalibration, type ProgressSink } from './calibration.js';
 import { compressAndMeasure, fidelitySummary } from './compress.js';
 import { inputRange, PROBES_PER_BUDGET, readData } from './audit.js';

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type * as ort from 'onnxruntime-node';
 import { withOrtErrorsOnly } from '../search/ort-log.js';
+import { createOrtSession } from '../search/ort-session.js';
 
 /** A tensor crossing the host boundary: what `new ort.Tensor(type, data, dims)` takes. */
 export interface HostTensor {
@@ -54,7 +55,7 @@ async function createMainHost(source: SessionSource, options: ort.InferenceSessi
   // Loaded here, not at the top: a server whose sessions live on workers never loads the
   // binding on its main thread (two loaded copies could abort the process at exit).
   const ort = await import('onnxruntime-node');
-  const session = 'path' in source ? await ort.InferenceSession.create(source.path, options) : await ort.InferenceSession.create(source.bytes, options);
+  const session = await createOrtSession(ort, 'path' in source ? source.path : source.bytes, options);
   const outputNames = session.outputNames;
   return {
     inputMetadata: session.inputMetadata,

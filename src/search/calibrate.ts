@@ -16,7 +16,7 @@ import { type StatsOptions, TensorStatsAccumulator } from '../passes/bottleneck/
 import type { SplitResult } from '../passes/cut.js';
 import type { PassContext } from '../passes/pass.js';
 import type { CalibSample, FeedTensor, Feeds } from './calib-data.js';
-import { ORT_LOG_ERRORS_ONLY } from './ort-log.js';
+import { createOrtSession } from './ort-session.js';
 
 const ORT_TYPE: Record<number, ort.Tensor.Type> = {
   [DataType.FLOAT]: 'float32',
@@ -50,11 +50,10 @@ export interface SessionOptions {
 }
 
 export async function createSession(model: Model, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(modelToBytes(model), {
+  return createOrtSession(ort, modelToBytes(model), {
     graphOptimizationLevel: opts.graphOptimizationLevel ?? 'disabled',
     intraOpNumThreads: opts.intraOpNumThreads ?? 1,
     interOpNumThreads: 1,
-    logSeverityLevel: ORT_LOG_ERRORS_ONLY,
   });
 }
 

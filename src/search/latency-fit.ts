@@ -10,8 +10,9 @@ import { byteSizeOf } from '../ir/dtype.js';
 import type { Dim, Model, Node, Value } from '../ir/graph.js';
 import { annotateCost } from '../passes/cost.js';
 import { inferShapes } from '../passes/shape/index.js';
-import { OP_CLASSES, type DeviceLatencyModel, type DeviceProfile, type NodeFeatures, type OpClass, type OpClassCoefficients } from './profile-types.js';
-import { opClassOf, predictNodeMs } from './profiles.js';
+import { OP_CLASSES, type DeviceLatencyModel, type DeviceProfile, type NodeFeatures, type OpClass, type OpClassCoefficients } from './profiles/types.js';
+import { opClassOf } from './profiles/op-classes.js';
+import { predictNodeMs } from './profiles/predict.js';
 
 // ---------------------------------------------------------------- statistics
 

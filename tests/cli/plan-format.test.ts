@@ -2,8 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { loadModelWithBytes } from '../../src/ir/serde/io.js';
 import { formatPlan } from '../../src/cli/plan.js';
-import { planSplit } from '../../src/search/plan.js';
-import { devicePreset, linkPreset, modelSha256Of } from '../../src/search/profiles.js';
+import { planSplit } from '../../src/search/plan/split.js';
+import { modelSha256Of } from '../../src/search/profiles/predict.js';
+import { devicePreset, linkPreset } from '../../src/search/profiles/presets.js';
 import { fixtures } from '../helpers/fixtures.js';
 
 describe('formatPlan', () => {

@@ -11,8 +11,9 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderPlanHtml } from '../../src/cli/plan-html.js';
 import { loadModelWithBytes } from '../../src/ir/serde/io.js';
-import { type Plan, planSplit } from '../../src/search/plan.js';
-import { devicePreset, linkPreset } from '../../src/search/profiles.js';
+import { planSplit } from '../../src/search/plan/split.js';
+import { type Plan } from '../../src/search/plan/types.js';
+import { devicePreset, linkPreset } from '../../src/search/profiles/presets.js';
 import { fixtures, tmpDir } from '../helpers/fixtures.js';
 
 const executablePath = chromiumPath();

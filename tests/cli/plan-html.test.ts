@@ -3,8 +3,8 @@
 // marked, hostile tensor names escaped, byte sizes in IEC units, byte-identical output.
 import { describe, expect, it } from 'vitest';
 import { type Ticks, linearTicks, log2Ticks, log10Ticks, niceStep, renderPlanHtml, truncateMiddle } from '../../src/cli/plan-html.js';
-import type { Candidate, Plan } from '../../src/search/plan.js';
-import { devicePreset, linkPreset } from '../../src/search/profiles.js';
+import type { Candidate, Plan } from '../../src/search/plan/types.js';
+import { devicePreset, linkPreset } from '../../src/search/profiles/presets.js';
 
 /** True for 1, 2 or 5 × 10^k (within float noise). */
 function isNice(v: number): boolean {

@@ -10,7 +10,7 @@ import { loadModel } from '../../src/ir/serde/io.js';
 import { runBuild } from '../../src/pipeline/build.js';
 import { readPlanFile, validatePlanFile } from '../../src/pipeline/plan-file.js';
 import { runPlan } from '../../src/pipeline/plan.js';
-import { devicePreset } from '../../src/search/profiles.js';
+import { devicePreset } from '../../src/search/profiles/presets.js';
 import { exporterFixtures, fixtures, repoRoot, tmpDir } from '../helpers/fixtures.js';
 import { FASHION_MNIST_DIR, loadIdxImages } from '../../src/runtime/train/idx.js';
 import { npy } from '../helpers/npy.js';

@@ -1,7 +1,7 @@
 // Dinic's max-flow against hand-solved networks and a brute-force minimum cut on random ones.
 import { describe, expect, it } from 'vitest';
-import { xorshift32 } from '../helpers/onnx-oracle.js';
-import { FlowNetwork } from '../../src/search/maxflow.js';
+import { xorshift32 } from '../../helpers/onnx-oracle.js';
+import { FlowNetwork } from '../../../src/search/flow/maxflow.js';
 
 const rng = xorshift32;
 

@@ -1,31 +1,17 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { allNodes } from '../../src/ir/graph.js';
-import { SplitcError } from '../../src/ir/errors.js';
-import { loadModel } from '../../src/ir/serde/io.js';
-import { OP_CLASSES, type DeviceProfile, type LinkProfile, type NodeFeatures } from '../../src/search/profile-types.js';
-import {
-  devicePreset,
-  edgeEnergyJ,
-  edgeEnergyParts,
-  linkPreset,
-  linkRequestMs,
-  listPresets,
-  loadDeviceProfile,
-  loadLinkProfile,
-  modelSha256Of,
-  opClassOf,
-  opTypesOfClass,
-  parseDeviceProfile,
-  parseLinkProfile,
-  predictNode,
-  predictNodeMs,
-  predictSegmentMs,
-  transferMs,
-} from '../../src/search/profiles.js';
-import { codeOf } from '../helpers/codes.js';
-import { fixtures, tmpDir } from '../helpers/fixtures.js';
+import { allNodes } from '../../../src/ir/graph.js';
+import { SplitcError } from '../../../src/ir/errors.js';
+import { loadModel } from '../../../src/ir/serde/io.js';
+import { OP_CLASSES, type DeviceProfile, type LinkProfile, type NodeFeatures } from '../../../src/search/profiles/types.js';
+import { loadDeviceProfile, loadLinkProfile } from '../../../src/search/profiles/load.js';
+import { opClassOf, opTypesOfClass } from '../../../src/search/profiles/op-classes.js';
+import { parseDeviceProfile, parseLinkProfile } from '../../../src/search/profiles/parse.js';
+import { edgeEnergyJ, edgeEnergyParts, linkRequestMs, modelSha256Of, predictNode, predictNodeMs, predictSegmentMs, transferMs } from '../../../src/search/profiles/predict.js';
+import { devicePreset, linkPreset, listPresets } from '../../../src/search/profiles/presets.js';
+import { codeOf } from '../../helpers/codes.js';
+import { fixtures, tmpDir } from '../../helpers/fixtures.js';
 
 /** The SplitcError a call throws (fails the test when it succeeds or throws something else). */
 function errorOf(f: () => unknown): SplitcError {

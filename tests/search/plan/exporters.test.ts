@@ -5,18 +5,19 @@
 // the original under onnxruntime.
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import type { Model, Value } from '../../src/ir/graph.js';
-import { loadModelWithBytes, modelToBytes } from '../../src/ir/serde/io.js';
-import { assertValid } from '../../src/ir/verify.js';
-import { cutAfterNode, splitModel } from '../../src/passes/cut.js';
-import { annotateCost } from '../../src/passes/cost.js';
-import { inferShapes } from '../../src/passes/shape/index.js';
-import { planSplit } from '../../src/search/plan.js';
-import { devicePreset, linkPreset, modelSha256Of } from '../../src/search/profiles.js';
-import { nodeFeatures } from '../../src/search/latency-fit.js';
-import { exporterFixtures } from '../helpers/fixtures.js';
-import { codeOf } from '../helpers/codes.js';
-import { seededFloatInputs } from '../helpers/onnx-oracle.js';
+import type { Model, Value } from '../../../src/ir/graph.js';
+import { loadModelWithBytes, modelToBytes } from '../../../src/ir/serde/io.js';
+import { assertValid } from '../../../src/ir/verify.js';
+import { cutAfterNode, splitModel } from '../../../src/passes/cut.js';
+import { annotateCost } from '../../../src/passes/cost.js';
+import { inferShapes } from '../../../src/passes/shape/index.js';
+import { planSplit } from '../../../src/search/plan/split.js';
+import { modelSha256Of } from '../../../src/search/profiles/predict.js';
+import { devicePreset, linkPreset } from '../../../src/search/profiles/presets.js';
+import { nodeFeatures } from '../../../src/search/latency-fit.js';
+import { exporterFixtures } from '../../helpers/fixtures.js';
+import { codeOf } from '../../helpers/codes.js';
+import { seededFloatInputs } from '../../helpers/onnx-oracle.js';
 
 /**
  * An oracle independent of src/ir/constants.ts: the values that data flows into from a real

@@ -4,14 +4,16 @@
 // the plan is deterministic.
 import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { loadModelWithBytes } from '../../src/ir/serde/io.js';
-import { splitModel } from '../../src/passes/cut.js';
-import { estimateWireBytes, parseCompressSpec } from '../../src/passes/bottleneck/index.js';
-import { gainSummary, type PlanOptions, planSplit } from '../../src/search/plan.js';
-import { SplitcError } from '../../src/ir/errors.js';
-import type { DeviceProfile, LinkProfile } from '../../src/search/profile-types.js';
-import { devicePreset, linkPreset, modelSha256Of } from '../../src/search/profiles.js';
-import { fixtures } from '../helpers/fixtures.js';
+import { loadModelWithBytes } from '../../../src/ir/serde/io.js';
+import { splitModel } from '../../../src/passes/cut.js';
+import { estimateWireBytes, parseCompressSpec } from '../../../src/passes/bottleneck/index.js';
+import { gainSummary, planSplit } from '../../../src/search/plan/split.js';
+import type { PlanOptions } from '../../../src/search/plan/types.js';
+import { SplitcError } from '../../../src/ir/errors.js';
+import type { DeviceProfile, LinkProfile } from '../../../src/search/profiles/types.js';
+import { modelSha256Of } from '../../../src/search/profiles/predict.js';
+import { devicePreset, linkPreset } from '../../../src/search/profiles/presets.js';
+import { fixtures } from '../../helpers/fixtures.js';
 
 const phone = devicePreset('phone-wasm')!;
 const slowEdge: DeviceProfile = { ...phone, name: 'slow-edge', latency: { ...phone.latency, slowdown: 10 } };

@@ -1,9 +1,9 @@
 // The JSON shapes of device and link profiles (docs/profiles.md documents them for users).
 // A device profile says how fast a device runs each node of a model and what it may hold; a
 // link profile how fast bytes cross between two devices. Types only: loading, validation,
-// presets and prediction live in profiles.ts, measuring in profiler.ts.
+// presets and prediction live beside this file in profiles/, measuring in profiler/.
 
-/** Op classes that share one latency regression (see `opClassOf` in profiles.ts). */
+/** Op classes that share one latency regression (see `opClassOf` in op-classes.ts). */
 export const OP_CLASSES = ['conv', 'matmul', 'elementwise', 'activation', 'pool', 'norm', 'resize', 'reduce', 'data', 'other'] as const;
 export type OpClass = (typeof OP_CLASSES)[number];
 
