@@ -42,7 +42,8 @@ import { projectionLoss } from '../src/passes/autodiff/losses.js';
 import { inferShapes } from '../src/passes/shape/index.js';
 import { profileModel } from '../src/search/profiler/profile.js';
 import { smallResNet } from '../src/runtime/train/models.js';
-import { buildTrainingGraph, cloneModel, Trainer } from '../src/runtime/train/trainer.js';
+import { buildTrainingGraph, cloneModel } from '../src/passes/training-graph.js';
+import { Trainer } from '../src/runtime/train/trainer.js';
 import { arg, seededFloats, selectModels } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -141,6 +142,7 @@ const labels = BigInt64Array.from({ length: batch }, (_, i) => BigInt((i * 7) % 
 const noBatchAsDepth = process.argv.includes('--no-batch-as-depth');
 const trainShapes = { image: [batch, 1, 28, 28] };
 const trainer = await Trainer.create({
+  ort,
   model: smallResNet({ seed: 1 }),
   loss: 'ce:logits',
   inputShapes: trainShapes,

@@ -14,6 +14,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SingleBar } from 'cli-progress';
+import * as ort from 'onnxruntime-node';
 import { saveModel } from '../src/ir/serde/io.js';
 import { evaluateAccuracy, fit } from '../src/runtime/train/fit.js';
 import { FASHION_MNIST_DIR, loadIdxImages } from '../src/runtime/train/idx.js';
@@ -43,6 +44,7 @@ const test = loadIdxImages(path.join(FASHION_MNIST_DIR, 't10k-images-idx3-ubyte.
 const model = smallResNet({ seed });
 const steps = epochs * Math.floor(train.n / batchSize);
 const trainer = await Trainer.create({
+  ort,
   model,
   loss: 'ce:logits',
   inputShapes: { image: [batchSize, 1, 28, 28] },
@@ -79,7 +81,7 @@ await fit(trainer, {
   },
   async onEpoch(epoch, meanLoss) {
     bar?.stop();
-    const acc = await evaluateAccuracy(trainer.exportModel(), test, { inputName: 'image' });
+    const acc = await evaluateAccuracy(trainer.exportModel(), test, { ort, inputName: 'image' });
     const entry = { epoch: epoch + 1, meanLoss, testAccuracy: acc, seconds: (performance.now() - t0) / 1000 };
     log.push(entry);
     if (!json) process.stderr.write(`epoch ${entry.epoch}: train loss ${meanLoss.toFixed(4)}, test accuracy ${(acc * 100).toFixed(2)}% (${entry.seconds.toFixed(0)} s)\n`);
@@ -88,7 +90,7 @@ await fit(trainer, {
 const final = trainer.exportModel();
 final.docString = `small ResNet trained on Fashion-MNIST by splitc (scripts/train-fashion-mnist.ts --epochs ${epochs} --batch ${batchSize} --lr ${lr} --seed ${seed} --threads ${threads})`;
 saveModel(final, out);
-const accuracy = await evaluateAccuracy(final, test, { inputName: 'image' });
+const accuracy = await evaluateAccuracy(final, test, { ort, inputName: 'image' });
 await trainer.release();
 const summary = { out, epochs, batchSize, lr, seed, threads, steps: trainer.step, testAccuracy: accuracy, seconds: (performance.now() - t0) / 1000, log };
 process.stdout.write(json ? JSON.stringify(summary) + '\n' : `wrote ${out}: test accuracy ${(accuracy * 100).toFixed(2)}% after ${trainer.step} steps in ${summary.seconds.toFixed(0)} s\n`);

@@ -10,7 +10,7 @@ import type { Dim, Model, Node, Value } from '../ir/graph.js';
 import { annotateCost } from '../passes/cost.js';
 import { cutAfterNode, splitModel } from '../passes/cut.js';
 import { inferShapes } from '../passes/shape/index.js';
-import { cloneModel } from '../runtime/train/trainer.js';
+import { cloneModel } from '../passes/training-graph.js';
 
 export interface AuditCut {
   tensors: string[];

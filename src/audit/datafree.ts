@@ -17,7 +17,7 @@ import { differentiate, GRAD_PREFIX } from '../passes/autodiff/index.js';
 import { bnStatisticsPrior, combineLosses, l2Loss, totalVariationLoss } from '../passes/autodiff/losses.js';
 import { inferShapes } from '../passes/shape/index.js';
 import { createOptimizer, scheduledLr } from '../runtime/train/optimizer.js';
-import { cloneModel } from '../runtime/train/trainer.js';
+import { cloneModel } from '../passes/training-graph.js';
 import {
   appendPart,
   applyInverse,

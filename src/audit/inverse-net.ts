@@ -19,7 +19,8 @@ import { inferShapes } from '../passes/shape/index.js';
 import { createOrtSession } from '../search/ort-session.js';
 import { epochOrder } from '../runtime/train/fit.js';
 import type { OptimizerConfig } from '../runtime/train/optimizer.js';
-import { cloneModel, Trainer } from '../runtime/train/trainer.js';
+import { cloneModel } from '../passes/training-graph.js';
+import { Trainer } from '../runtime/train/trainer.js';
 import { BATCH_DIM, isBatchable } from './target.js';
 import type { AttackTarget, InputRange, Probe } from './types.js';
 
@@ -429,6 +430,7 @@ export async function trainOnStreams(plan: TrainPlan): Promise<Trained> {
   const inputShapes: Record<string, number[]> = {};
   for (const s of plan.streams) for (const [name, st] of Object.entries(s.feeds)) if (modelInputs.has(name)) inputShapes[name] = [s.batch, ...st.dims];
   const trainer = await Trainer.create({
+    ort,
     model: plan.model,
     loss: plan.loss,
     params: plan.params,

@@ -16,7 +16,7 @@ import { splitModel } from '../passes/cut.js';
 import { MIN_GRAD_OPSET } from '../passes/autodiff/index.js';
 import { upgradeOpset } from '../passes/opset.js';
 import { inferShapes } from '../passes/shape/index.js';
-import { cloneModel } from '../runtime/train/trainer.js';
+import { cloneModel } from '../passes/training-graph.js';
 import type { AttackTarget, InputRange } from './types.js';
 
 /** The batch dim every attack graph gets, so that probes and restarts run as one batch. */

@@ -15,7 +15,7 @@ import { differentiate, GRAD_PREFIX, GRAD_RULES, GradBuilder, type GradRule, typ
 import { combineLosses, totalVariationLoss, bnStatisticsPrior } from '../passes/autodiff/losses.js';
 import { foldBatchNorm } from '../passes/fold-batchnorm.js';
 import { createOptimizer, scheduledLr } from '../runtime/train/optimizer.js';
-import { cloneModel } from '../runtime/train/trainer.js';
+import { cloneModel } from '../passes/training-graph.js';
 import { createSession } from './inverse-net.js';
 import { BATCH_DIM, isBatchable, withStaticBatch } from './target.js';
 import type { Attack, AttackContext, AttackResult, AttackTarget, Budget, Probe } from './types.js';

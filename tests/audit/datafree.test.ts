@@ -14,7 +14,7 @@ import type { AttackTarget, Probe } from '../../src/audit/types.js';
 import { loadModel } from '../../src/ir/serde/io.js';
 import { cutAfterNode } from '../../src/passes/cut.js';
 import { foldBatchNorm } from '../../src/passes/fold-batchnorm.js';
-import { cloneModel } from '../../src/runtime/train/trainer.js';
+import { cloneModel } from '../../src/passes/training-graph.js';
 import { fixturesDir } from '../helpers/fixtures.js';
 
 import { DIMS, fashionSet, mean, probesFor, rangeAndMean, samples } from './fashion.js';

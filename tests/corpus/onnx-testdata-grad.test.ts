@@ -28,7 +28,7 @@ const FD_CANNOT_AGREE: Record<string, string> = {
   'node/test_round': 'step function',
   'node/test_sign': 'step function',
   'simple/test_sign_model': 'step function',
-  'node/test_training_dropout': 'training-mode Dropout draws a new mask every run (its gradient is checked against the mask of the same run in tests/passes/autodiff/nn.test.ts)',
+  'node/test_training_dropout': 'training-mode Dropout draws a new mask every run (its gradient is checked against the mask of the same run in tests/passes/autodiff/dropout.test.ts)',
   'node/test_training_dropout_mask': 'training-mode Dropout: a new mask every run',
   'node/test_training_dropout_default': 'training-mode Dropout: a new mask every run',
   'node/test_training_dropout_default_mask': 'training-mode Dropout: a new mask every run',

@@ -1,6 +1,7 @@
 // Child process for the onnxruntime log tests: creates one kind of splitc session on a model
 // file with the caller's defaults and prints "ok"; the parent reads what reached stderr.
 import * as fs from 'node:fs';
+import * as ort from 'onnxruntime-node';
 import { loadModel } from '../../src/ir/serde/io.js';
 import { createSessionHost } from '../../src/runtime/session-host.js';
 import { evaluateAccuracy } from '../../src/runtime/train/fit.js';
@@ -18,7 +19,7 @@ switch (kind) {
     break;
   }
   case 'evaluate-accuracy':
-    await evaluateAccuracy(new Uint8Array(fs.readFileSync(modelFile)), { images: new Float32Array(8), labels: new Int32Array(2), n: 2, shape: [4] }, { batchSize: 1 });
+    await evaluateAccuracy(new Uint8Array(fs.readFileSync(modelFile)), { images: new Float32Array(8), labels: new Int32Array(2), n: 2, shape: [4] }, { ort, batchSize: 1 });
     break;
   default:
     throw new Error(`unknown session kind ${kind}`);

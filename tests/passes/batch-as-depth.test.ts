@@ -14,7 +14,7 @@ import { modelToBytes } from '../../src/ir/serde/io.js';
 import { verifyModel } from '../../src/ir/verify.js';
 import { batchAsDepth } from '../../src/passes/batch-as-depth.js';
 import { smallResNet } from '../../src/runtime/train/models.js';
-import { buildTrainingGraph } from '../../src/runtime/train/trainer.js';
+import { buildTrainingGraph } from '../../src/passes/training-graph.js';
 import { floatsOf, maxAbsDiff, runOrt, seededFloatInputs } from '../helpers/onnx-oracle.js';
 
 interface Spec {

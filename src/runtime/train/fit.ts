@@ -3,10 +3,9 @@
 // partial batch is dropped: the training graph has a static batch size), progress
 // callbacks, periodic checkpoints and evaluation.
 
-import * as ort from 'onnxruntime-node';
 import { modelToBytes } from '../../ir/serde/io.js';
 import type { Model } from '../../ir/graph.js';
-import type { Trainer } from './trainer.js';
+import type { OrtModule, Trainer } from './trainer.js';
 import { ORT_LOG_ERRORS_ONLY } from '../../search/ort-log.js';
 
 export interface LabeledImages {
@@ -77,8 +76,8 @@ export async function fit(trainer: Trainer, opts: FitOptions): Promise<{ steps: 
   const batches = Math.floor(data.n / batchSize);
   const x = new Float32Array(batchSize * per);
   const y = new BigInt64Array(batchSize);
-  const xT = new ort.Tensor('float32', x, [batchSize, ...data.shape]);
-  const yT = new ort.Tensor('int64', y, [batchSize]);
+  const xT = new trainer.ort.Tensor('float32', x, [batchSize, ...data.shape]);
+  const yT = new trainer.ort.Tensor('int64', y, [batchSize]);
   const labelsName = opts.labelsName ?? 'labels';
   let epoch = trainer.position['epoch'] ?? 0;
   let batch = trainer.position['batch'] ?? 0;
@@ -125,8 +124,9 @@ export async function fit(trainer: Trainer, opts: FitOptions): Promise<{ steps: 
   return { steps, meanLoss };
 }
 
-/** Top-1 accuracy of an inference model on labeled images (batches of `batchSize`, last one smaller). */
-export async function evaluateAccuracy(model: Model | Uint8Array, data: LabeledImages, opts: { batchSize?: number; inputName?: string; output?: string } = {}): Promise<number> {
+/** Top-1 accuracy of an inference model on labeled images (batches of `batchSize`, last one smaller), run by `opts.ort`. */
+export async function evaluateAccuracy(model: Model | Uint8Array, data: LabeledImages, opts: { ort: OrtModule; batchSize?: number; inputName?: string; output?: string }): Promise<number> {
+  const ort = opts.ort;
   const bytes = model instanceof Uint8Array ? model : modelToBytes(model);
   const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'all', logSeverityLevel: ORT_LOG_ERRORS_ONLY });
   const input = opts.inputName ?? session.inputNames[0]!;

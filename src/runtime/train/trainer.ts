@@ -6,133 +6,41 @@
 // them plus the step and data position, so a resumed run continues bit for bit.
 
 import * as fs from 'node:fs';
-import * as ort from 'onnxruntime-node';
+import type * as OrtNode from 'onnxruntime-node';
 import { toAttribute } from '../../ir/builder.js';
 import { constantOf } from '../../ir/constants.js';
 import { DataType } from '../../ir/dtype.js';
 import { SplitcError } from '../../ir/errors.js';
-import { type Dim, type Model, Node, tensorType, Value } from '../../ir/graph.js';
-import { deserializeModel } from '../../ir/serde/read.js';
+import type { Model } from '../../ir/graph.js';
 import { modelToBytes } from '../../ir/serde/io.js';
 import { MemoryStorage, Tensor } from '../../ir/tensor.js';
-import { differentiate, exposeAsInputs, GRAD_PREFIX, trainableParameters } from '../../passes/autodiff/index.js';
-import { buildLoss } from '../../passes/autodiff/losses.js';
-import { batchAsDepth } from '../../passes/batch-as-depth.js';
-import { upgradeOpset } from '../../passes/opset.js';
-import { inferShapes } from '../../passes/shape/index.js';
+import { GRAD_PREFIX } from '../../passes/autodiff/index.js';
+import { buildTrainingGraph, cloneModel, type TrainingGraph, type TrainingGraphOptions } from '../../passes/training-graph.js';
 import { createOptimizer, type Optimizer, type OptimizerConfig, scheduledLr } from './optimizer.js';
 import { writeFileAtomic } from '../../ir/temp-files.js';
 
-/** BatchNormalization with training_mode needs opset 15 (14 introduced it; 15 fixed its types). */
-const TRAIN_OPSET = 15;
-
-export interface BatchNormStats {
-  node: string;
-  mean: string;
-  variance: string;
-  meanOut: string;
-  varianceOut: string;
-}
-
-export interface TrainingGraph {
-  model: Model;
-  /** Initial values of the parameters and running statistics (now graph inputs). */
-  initial: Map<string, Tensor>;
-  params: string[];
-  stats: BatchNormStats[];
-  /** The loss value's name ('' with `forwardOnly`). */
-  loss: string;
-  /** Inputs the loss added (e.g. 'labels'). */
-  extraInputs: string[];
-}
-
-export function cloneModel(model: Model): Model {
-  return deserializeModel(modelToBytes(model));
-}
-
 /**
- * Turn every inference-mode BatchNormalization into its training form (training_mode=1:
- * normalize with the batch statistics; running statistics updated with the node's momentum
- * and returned as two extra outputs). The running statistics become graph inputs.
+ * The onnxruntime module a trainer runs on: onnxruntime-node, or onnxruntime-web in a browser
+ * (both export these two from onnxruntime-common). Only types come from onnxruntime-node here.
  */
-export function batchNormToTraining(model: Model, initial: Map<string, Tensor> = new Map()): BatchNormStats[] {
-  const g = model.graph;
-  const stats: BatchNormStats[] = [];
-  const fresh = g.freshNamer();
-  for (const n of [...g.nodes]) {
-    if (n.opType !== 'BatchNormalization' || n.outputs.length > 1 || n.attrInt('training_mode', 0) !== 0) continue;
-    const exposed = exposeAsInputs(model, [n.inputs[3]!.name, n.inputs[4]!.name]);
-    for (const e of exposed) if (e.initial) initial.set(e.value.name, e.initial);
-    const [mean, variance] = exposed.map((e) => e.value);
-    const y = n.outputs[0]!;
-    const base = n.name || y.name;
-    const trained = new Value(fresh(`${y.name}.train`), y.type);
-    const meanOut = new Value(fresh(`${base}.updated_mean`), tensorType(mean!.dtype ?? DataType.FLOAT, mean!.shape ? [...mean!.shape] : null));
-    const varOut = new Value(fresh(`${base}.updated_var`), tensorType(variance!.dtype ?? DataType.FLOAT, variance!.shape ? [...variance!.shape] : null));
-    const attributes = [...n.attributes.values()].filter((a) => a.name !== 'training_mode');
-    attributes.push(toAttribute('training_mode', 1));
-    const t = new Node(n.domain, 'BatchNormalization', n.inputs, [trained, meanOut, varOut], { name: n.name, attributes });
-    g.nodes.insertBefore(n, t);
-    y.replaceAllUsesWith(trained);
-    g.removeNode(n, false);
-    trained.name = y.name;
-    g.outputs.push(meanOut, varOut);
-    stats.push({ node: base, mean: mean!.name, variance: variance!.name, meanOut: meanOut.name, varianceOut: varOut.name });
-  }
-  return stats;
-}
-
-export interface TrainingGraphOptions {
-  loss: string;
-  inputShapes: Record<string, Dim[]>;
-  /** Parameters to train (default: every float weight except BatchNorm running statistics). */
-  params?: string[];
-  /** Run the batch-as-depth pass over the training graph (default true; false for comparisons). */
-  batchAsDepth?: boolean;
-  /** Stop after the forward (batch statistics, parameters as inputs; no loss, no gradients): for measuring what the backward adds. */
-  forwardOnly?: boolean;
-}
-
-/** The training graph of a forward model (which is not changed). */
-export function buildTrainingGraph(forward: Model, opts: TrainingGraphOptions): TrainingGraph {
-  const model = cloneModel(forward);
-  if (model.opset < TRAIN_OPSET) upgradeOpset(model, TRAIN_OPSET);
-  // the running statistics are not trained by gradients: batchNormToTraining updates them
-  const params = opts.params ?? trainableParameters(model).params;
-  const initial = new Map<string, Tensor>();
-  const stats = batchNormToTraining(model, initial);
-  for (const e of exposeAsInputs(model, params)) {
-    if (!e.initial) throw new SplitcError('E_AUTODIFF', `parameter '${e.value.name}' has no stored value to start from`);
-    initial.set(e.value.name, e.initial);
-  }
-  inferShapes(model, { inputShapes: opts.inputShapes });
-  if (opts.forwardOnly) {
-    if (opts.batchAsDepth !== false) batchAsDepth(model);
-    return { model, initial, params, stats, loss: '', extraInputs: [] };
-  }
-  const built = buildLoss(model, opts.loss, params);
-  built.loss.name = model.graph.valuesByName().has('loss') ? built.loss.name : 'loss';
-  model.graph.outputs.push(built.loss);
-  differentiate(model, { wrt: params, loss: built.loss.name, inputShapes: opts.inputShapes, unreachable: 'error' });
-  // The parameters are graph inputs, so onnxruntime cannot prepack the Convs' weights; the
-  // ones with few output positions run faster over the batch as a depth axis.
-  if (opts.batchAsDepth !== false) batchAsDepth(model);
-  return { model, initial, params, stats, loss: built.loss.name, extraInputs: built.extraInputs.map((v) => v.name) };
-}
+export type OrtModule = Pick<typeof OrtNode, 'Tensor' | 'InferenceSession'>;
+type OrtTensor = OrtNode.Tensor;
 
 export interface TrainerOptions extends TrainingGraphOptions {
+  /** The onnxruntime module that runs the steps (onnxruntime-node, or onnxruntime-web). */
+  ort: OrtModule;
   model: Model;
   optimizer: OptimizerConfig;
   schedule?: { kind: 'constant' } | { kind: 'cosine'; total: number; warmup?: number };
   /** Extra outputs to fetch each step (e.g. the logits, for training accuracy). */
   fetch?: string[];
-  sessionOptions?: ort.InferenceSession.SessionOptions;
+  sessionOptions?: OrtNode.InferenceSession.SessionOptions;
 }
 
 export interface StepResult {
   loss: number;
   lr: number;
-  outputs: Record<string, ort.Tensor>;
+  outputs: Record<string, OrtTensor>;
 }
 
 function floatData(t: Tensor): Float32Array {
@@ -145,18 +53,21 @@ export class Trainer {
   readonly params = new Map<string, Float32Array>();
   readonly stats = new Map<string, Float32Array>();
   readonly optimizer: Optimizer;
+  /** The onnxruntime module the steps run on (for tensors fed to `trainStep`). */
+  readonly ort: OrtModule;
   /** Data position, kept in checkpoints by whoever drives the steps (see `fit`). */
   position: Record<string, number> = {};
-  private readonly feeds: Record<string, ort.Tensor> = {};
+  private readonly feeds: Record<string, OrtTensor> = {};
   private readonly fetches: string[];
 
   private constructor(
     private readonly forward: Model,
     graph: TrainingGraph,
-    private readonly session: ort.InferenceSession,
+    private readonly session: OrtNode.InferenceSession,
     private readonly opts: TrainerOptions,
   ) {
     this.graph = graph;
+    this.ort = opts.ort;
     const tensorOf = (name: string): Tensor => {
       const t = graph.initial.get(name);
       if (!t) throw new SplitcError('E_AUTODIFF', `'${name}' has no initial value`);
@@ -164,14 +75,14 @@ export class Trainer {
     };
     for (const p of graph.params) this.params.set(p, floatData(tensorOf(p)));
     for (const s of graph.stats) for (const n of [s.mean, s.variance]) this.stats.set(n, floatData(tensorOf(n)));
-    for (const [name, data] of [...this.params, ...this.stats]) this.feeds[name] = new ort.Tensor('float32', data, tensorOf(name).dims);
+    for (const [name, data] of [...this.params, ...this.stats]) this.feeds[name] = new opts.ort.Tensor('float32', data, tensorOf(name).dims);
     this.fetches = [graph.loss, ...graph.params.map((p) => `${GRAD_PREFIX}${p}`), ...graph.stats.flatMap((s) => [s.meanOut, s.varianceOut]), ...(opts.fetch ?? [])];
     this.optimizer = createOptimizer(opts.optimizer);
   }
 
   static async create(opts: TrainerOptions): Promise<Trainer> {
     const graph = buildTrainingGraph(opts.model, opts);
-    const session = await ort.InferenceSession.create(modelToBytes(graph.model, { intermediateTypes: false }), {
+    const session = await opts.ort.InferenceSession.create(modelToBytes(graph.model, { intermediateTypes: false }), {
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
       ...opts.sessionOptions,
@@ -184,7 +95,7 @@ export class Trainer {
   }
 
   /** One optimizer step on a batch (`feeds`: the model's inputs and the loss's extra inputs). */
-  async trainStep(batch: Record<string, ort.Tensor>): Promise<StepResult> {
+  async trainStep(batch: Record<string, OrtTensor>): Promise<StepResult> {
     const out = await this.session.run({ ...this.feeds, ...batch }, this.fetches);
     const grads = new Map<string, Float32Array>();
     for (const p of this.graph.params) grads.set(p, out[`${GRAD_PREFIX}${p}`]!.data as Float32Array);
@@ -194,7 +105,7 @@ export class Trainer {
       this.stats.get(s.mean)!.set(out[s.meanOut]!.data as Float32Array);
       this.stats.get(s.variance)!.set(out[s.varianceOut]!.data as Float32Array);
     }
-    const outputs: Record<string, ort.Tensor> = {};
+    const outputs: Record<string, OrtTensor> = {};
     for (const f of this.opts.fetch ?? []) outputs[f] = out[f]!;
     return { loss: Number((out[this.graph.loss]!.data as Float32Array)[0]), lr, outputs };
   }

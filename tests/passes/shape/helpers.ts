@@ -2,6 +2,8 @@
 // result against onnxruntime.
 
 import { expect } from 'vitest';
+import type { GraphBuilder } from '../../../src/ir/builder.js';
+import { DataType } from '../../../src/ir/dtype.js';
 import type { Dim, Model, Value } from '../../../src/ir/graph.js';
 import { assertValid } from '../../../src/ir/verify.js';
 import { type Diagnostic, PassContext } from '../../../src/passes/pass.js';
@@ -36,4 +38,9 @@ export async function expectOrtAgrees(model: Model, runShapes: Record<string, nu
 
 export function codes(ds: Diagnostic[]): string[] {
   return ds.map((d) => d.code);
+}
+
+/** An int64 initializer (1-D by default). */
+export function i64(b: GraphBuilder, name: string, values: (number | bigint)[], dims: number[] = [values.length]) {
+  return b.init(name, DataType.INT64, dims, BigInt64Array.from(values, (v) => BigInt(v)));
 }

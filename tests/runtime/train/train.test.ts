@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
+import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { SplitcError } from '../../../src/ir/errors.js';
 import { loadModel, modelToBytes } from '../../../src/ir/serde/io.js';
@@ -34,6 +35,7 @@ function toyData(n: number, seed: number): LabeledImages {
 
 const tiny = () => smallResNet({ widths: [4, 8], classes: 3, size: 8, seed: 3 });
 const options = (optimizer: 'adam' | 'sgd' = 'adam') => ({
+  ort,
   model: tiny(),
   loss: 'ce:logits',
   inputShapes: { image: [8, 1, 8, 8] },
@@ -94,7 +96,7 @@ describe('Trainer', () => {
       const bn = [...exported.graph.nodes].filter((n) => n.opType === 'BatchNormalization');
       expect(bn.every((n) => n.outputs.length === 1 && n.attrInt('training_mode', 0) === 0)).toBe(true);
       expect(Array.from(trainer.stats.get('stem.bn.running_var')!).some((v) => Math.abs(v - 1) > 1e-3)).toBe(true);
-      const acc = await evaluateAccuracy(exported, toyData(120, 9), { inputName: 'image' });
+      const acc = await evaluateAccuracy(exported, toyData(120, 9), { ort, inputName: 'image' });
       expect(acc, kind).toBeGreaterThan(0.8);
       await trainer.release();
     }
@@ -174,7 +176,7 @@ describe.skipIf(!fashion)('the Fashion-MNIST ResNet splitc trained (fixtures/mod
     const entry = trainedFixtures().find((m) => m.file.includes('fashion'))!;
     const test = loadIdxImages(path.join(FASHION_MNIST_DIR, 't10k-images-idx3-ubyte.gz'), path.join(FASHION_MNIST_DIR, 't10k-labels-idx1-ubyte.gz'));
     const model = loadModel(entry.path);
-    const acc = await evaluateAccuracy(modelToBytes(model), test, { inputName: 'image' });
+    const acc = await evaluateAccuracy(modelToBytes(model), test, { ort, inputName: 'image' });
     expect(acc).toBeGreaterThanOrEqual(0.88);
     expect(Math.abs(acc - entry.testAccuracy)).toBeLessThan(1e-9);
   }, 120_000);

@@ -1,8 +1,14 @@
 // Small helpers shared by the gradient rules.
 
+import { toAttribute } from '../../../ir/builder.js';
 import { DataType } from '../../../ir/dtype.js';
-import type { Value } from '../../../ir/graph.js';
+import { type Attribute, Node, type TensorType, tensorType, Value } from '../../../ir/graph.js';
+import { Tensor, type TypedArray } from '../../../ir/tensor.js';
 import { type GradBuilder, infoOf } from '../builder.js';
+import type { GradContext } from '../rule.js';
+
+/** The hint of a gradient that needs static shapes it does not have. */
+export const SHAPE_HINT = 'give every input a static shape (--shape name=1x3x224x224) before differentiating';
 
 /** Axes made non-negative and sorted. */
 export function normalizeAxes(axes: readonly number[], rank: number): number[] {
@@ -54,4 +60,55 @@ export function productOfOthersFrom(b: GradBuilder, isZero: Value, nonZero: Valu
   const zero = b.scalar(0, dt);
   const ifZeros = (k: number): Value => b.op('Where', [b.op('Equal', [zeros, b.scalar(k, dt)], {}, { dtype: DataType.BOOL, shape: zeros.shape }), product, zero], {}, infoOf(product));
   return b.op('Where', [isZero, ifZeros(1), b.div(ifZeros(0), nonZero, nonZero)], {}, infoOf(nonZero));
+}
+
+/** The integers from, from + 1, …, to − 1. */
+export const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
+
+/** A constant from a typed array, uncached (GradBuilder.constant keys its cache by content). */
+export function arrayConstant(b: GradBuilder, dtype: DataType, dims: number[], data: TypedArray, base: string): Value {
+  const name = b.fresh(`${b.scope}/${base}`);
+  const t = Tensor.fromArray(name, dtype, dims, data);
+  const v = new Value(name, tensorType(dtype, [...dims]));
+  if (b.model.irVersion >= 4) return b.graph.addInitializer(v, t);
+  b.graph.nodes.insertAfter(null, new Node('', 'Constant', [], [v], { name: b.fresh(`${name}/Constant`), attributes: [toAttribute('value', t)] }));
+  return v;
+}
+
+/** A copy of a value type (a new Value must not share its shape array). */
+export function copyType(v: Value): TensorType | null {
+  const t = v.tensorType;
+  return t ? tensorType(t.dtype, t.shape ? [...t.shape] : null) : null;
+}
+
+/**
+ * A second output for the forward node, which has none: `replaceForward` (to be called after
+ * `setGrad`) puts in its place a node with the same name and inputs, `attributes`, and the
+ * outputs [its output, the new value] — the IR has no way to add an output in place.
+ */
+export function addSecondOutput(c: GradContext, what: string, dtype: DataType, attributes: Attribute[]): { value: Value; replaceForward: () => void } {
+  const n = c.node;
+  const g = n.graph;
+  if (!g) throw c.fail('the node is not in a graph');
+  const y = n.outputs[0]!;
+  const y2 = new Value(c.b.fresh(`${y.name}/with_${what}`), copyType(y));
+  const value = new Value(c.b.fresh(`${y.name}/${what}`), tensorType(dtype, y.shape ? [...y.shape] : null));
+  const replaceForward = (): void => {
+    const replacement = new Node(n.domain, n.opType, [...n.inputs], [y2, value], { name: n.name, attributes });
+    g.nodes.insertAfter(n, replacement);
+    y.replaceAllUsesWith(y2);
+    g.removeNode(n, false);
+    y2.name = y.name;
+  };
+  return { value, replaceForward };
+}
+
+/** The element type of `v` (float when unknown). */
+export function dtypeOf(v: Value): DataType {
+  return v.dtype ?? DataType.FLOAT;
+}
+
+/** Broadcast `v` to the shape of `x`. */
+export function expandTo(b: GradBuilder, v: Value, x: Value): Value {
+  return b.op('Expand', [v, b.shapeValue(x)], {}, infoOf(x));
 }

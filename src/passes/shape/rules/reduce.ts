@@ -1,11 +1,11 @@
 // Reductions (Reduce*, with axes as attribute or as input depending on the opset),
-// ArgMax/ArgMin and TopK. ReduceProd/Sum/Max/Min/Mean fold small known tensors, which
+// ArgMax/ArgMin, TopK and Det. ReduceProd/Sum/Max/Min/Mean fold small known tensors, which
 // exporters use to compute element counts from Shape outputs.
 
 import { DataType } from '../../../ir/dtype.js';
 import type { Dim } from '../../../ir/graph.js';
 import type { RuleContext, ShapeRule } from '../context.js';
-import { addDim, formatDims, mulDim } from '../dims.js';
+import { addDim, dimEq, formatDims, mulDim } from '../dims.js';
 import { castElem, elementCount, type KnownElem, type KnownValue, stridesOf } from '../known.js';
 import { axesArg, normAxes, normOneAxis, out, unknownDims } from './util.js';
 
@@ -109,6 +109,15 @@ const topK: ShapeRule = (c) => {
   return [out(dtype, shape), out(DataType.INT64, [...shape])];
 };
 
+const det: ShapeRule = (c) => {
+  const xs = c.shape(0);
+  if (xs && xs.length < 2) c.fail(`Det input must have rank >= 2, got ${formatDims(xs)}`);
+  if (xs && !dimEq(xs[xs.length - 1]!, xs[xs.length - 2]!) && typeof xs[xs.length - 1] === 'number' && typeof xs[xs.length - 2] === 'number') {
+    c.conflict(`Det input ${formatDims(xs)} is not square`);
+  }
+  return [out(c.dtype(0), xs ? xs.slice(0, -2) : null)];
+};
+
 export const REDUCE_RULES: Record<string, ShapeRule> = {
   ReduceSum: reduce('ReduceSum', 13),
   ReduceMean: reduce('ReduceMean', 18),
@@ -123,5 +132,6 @@ export const REDUCE_RULES: Record<string, ShapeRule> = {
   ArgMax: argReduce,
   ArgMin: argReduce,
   TopK: topK,
+  Det: det,
 };
 

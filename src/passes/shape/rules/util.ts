@@ -69,3 +69,9 @@ export function clamp(x: number, lo: number, hi: number): number {
 export function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
 }
+
+/** A shape tensor's rank when its own shape is a static 1-D [k]. */
+export function rankFromShapeInput(c: RuleContext, i: number): number | null {
+  const s = c.shape(i);
+  return s && s.length === 1 && typeof s[0] === 'number' ? s[0] : null;
+}
