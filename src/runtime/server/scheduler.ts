@@ -2,6 +2,7 @@
 // dtypes and non-batch dims stacked along dim 0 into one session.run, and split again), and
 // the conversion between wire tensors and the session host's tensors.
 
+import { concatTyped } from '../../ir/bytes.js';
 import {
   type KServeDatatype,
   type TensorData,
@@ -70,18 +71,10 @@ function fromHostTensor(name: string, t: HostTensor): WireTensor {
   return { name, datatype, shape: t.dims.slice(), data };
 }
 
+/** One input of a batch: the jobs' data stacked along dim 0. */
 function concatData(dt: KServeDatatype, parts: TensorData[]): TensorData {
   if (dt === 'BYTES') return (parts as Uint8Array[][]).flat();
-  const first = parts[0] as Float32Array;
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new (first.constructor as Float32ArrayConstructor)(n);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p as Float32Array, off);
-    off += p.length;
-  }
-  return out;
+  return concatTyped((parts[0] as Float32Array).constructor as Float32ArrayConstructor, parts as Float32Array[]);
 }
 
 function sliceRows(t: WireTensor, start: number, rows: number, total: number): WireTensor {
