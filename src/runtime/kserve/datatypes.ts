@@ -22,10 +22,8 @@ export type OrtTensorType =
   | 'bfloat16'
   | 'string';
 
-
 /** Element storage of a fixed-size datatype (FP16 and BF16 as their bits, BOOL as bytes). */
 export type NumericTensorData = TypedArray;
-
 
 /**
  * Element storage of a decoded tensor: a typed array in the element's native size
@@ -41,7 +39,6 @@ interface DatatypeInfo {
   /** ONNX TensorProto.DataType number (stable across ONNX versions). */
   onnx: number;
 }
-
 
 /** One row per datatype, derived from the IR's dtype table. */
 export const DATATYPES: Readonly<Record<KServeDatatype, DatatypeInfo>> = Object.fromEntries(

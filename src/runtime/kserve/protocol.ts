@@ -114,7 +114,6 @@ export class KServeError extends Error {
   }
 }
 
-
 /** A 400 with a wire code: what a malformed request gets. */
 export function badRequest(code: WireErrorCode, message: string): KServeError {
   return new KServeError(400, code, message);
