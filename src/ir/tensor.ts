@@ -2,8 +2,13 @@
 // external file, or an encoding the serializer understands. The IR never decodes
 // protobuf; storages other than memory are provided by the serde layer.
 
-import { byteSizeOf, DataType, dtypeName } from './dtype.js';
+import { byteSizeOf, DataType, dtypeName, type TypedArray, typedArrayCtor } from './dtype.js';
 import { SplitcError } from './errors.js';
+import { halfBitsToFloat } from './half.js';
+
+// Their home is the dtype table and the half leaf; importers of the tensor module keep finding them here.
+export { type TypedArray, typedArrayCtor } from './dtype.js';
+export { halfBitsToFloat as halfToFloat } from './half.js';
 
 /** Where a tensor's bytes live. `read()` returns dense little-endian element bytes. */
 export interface TensorStorage {
@@ -23,18 +28,6 @@ export class MemoryStorage implements TensorStorage {
     return this.bytes;
   }
 }
-
-export type TypedArray =
-  | Float32Array
-  | Float64Array
-  | Int8Array
-  | Uint8Array
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | Uint32Array
-  | BigInt64Array
-  | BigUint64Array;
 
 export class Tensor {
   name: string;
@@ -95,7 +88,7 @@ export class Tensor {
   toNumbers(): number[] {
     if (this.dtype === DataType.FLOAT16) {
       const u = new Uint16Array(Uint8Array.from(this.bytes()).buffer);
-      return Array.from(u, halfToFloat);
+      return Array.from(u, halfBitsToFloat);
     }
     if (this.dtype === DataType.BOOL) return Array.from(this.bytes(), (x) => (x ? 1 : 0));
     const arr = this.toTypedArray();
@@ -120,55 +113,4 @@ export class Tensor {
     }
     return new Tensor(name, dtype, dims, new MemoryStorage(bytes));
   }
-}
-
-type AnyTypedCtor =
-  | Float32ArrayConstructor
-  | Float64ArrayConstructor
-  | Int8ArrayConstructor
-  | Uint8ArrayConstructor
-  | Int16ArrayConstructor
-  | Uint16ArrayConstructor
-  | Int32ArrayConstructor
-  | Uint32ArrayConstructor
-  | BigInt64ArrayConstructor
-  | BigUint64ArrayConstructor;
-
-export function typedArrayCtor(dt: DataType): AnyTypedCtor | undefined {
-  switch (dt) {
-    case DataType.FLOAT:
-      return Float32Array;
-    case DataType.DOUBLE:
-      return Float64Array;
-    case DataType.INT8:
-      return Int8Array;
-    case DataType.UINT8:
-    case DataType.BOOL:
-      return Uint8Array;
-    case DataType.INT16:
-      return Int16Array;
-    case DataType.UINT16:
-    case DataType.FLOAT16:
-    case DataType.BFLOAT16:
-      return Uint16Array;
-    case DataType.INT32:
-      return Int32Array;
-    case DataType.UINT32:
-      return Uint32Array;
-    case DataType.INT64:
-      return BigInt64Array;
-    case DataType.UINT64:
-      return BigUint64Array;
-    default:
-      return undefined;
-  }
-}
-
-export function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * f * 2 ** -24;
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * 2 ** (e - 15);
 }

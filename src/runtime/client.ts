@@ -1,6 +1,6 @@
 // A KServe v2 client on `fetch`, for splitc's server and for Triton / KServe deployments.
-// Platform-neutral and dependency-free apart from kserve.ts: generated edge bundles copy the
-// compiled client.js and kserve.js and run them in browsers and in Node.
+// Platform-neutral and dependency-free apart from kserve.ts (and the import-free IR leaves it
+// reads): generated edge bundles copy that closure and run it in browsers and in Node.
 
 import {
   type ErrorBody,
@@ -14,16 +14,17 @@ import {
   bytesToStrings,
   concatChunks,
   DATATYPES,
+  datatypeArray,
   decodeInferResponse,
   elementCount,
   encodeInferRequest,
-  floatToHalfBits,
   HEADER_LENGTH_HEADER,
   KServeError,
   normalizeDatatype,
   parseHeaderLength,
   stringsToBytes,
 } from './kserve.js';
+import { floatToHalfBits } from '../ir/half.js';
 import { type Exchange, type ExchangeInit, isNode, nodeExchange, ResponseTooLargeError } from './node-transport.js';
 
 /** An input tensor: `dtype` is an onnxruntime name ('float32') or a KServe name ('FP32'). */
@@ -147,22 +148,6 @@ export class KServeClientError extends Error {
   }
 }
 
-const TYPED: Partial<Record<KServeDatatype, { new (n: number): NumericTensorData }>> = {
-  BOOL: Uint8Array,
-  UINT8: Uint8Array,
-  INT8: Int8Array,
-  UINT16: Uint16Array,
-  INT16: Int16Array,
-  UINT32: Uint32Array,
-  INT32: Int32Array,
-  UINT64: BigUint64Array,
-  INT64: BigInt64Array,
-  FP16: Uint16Array,
-  BF16: Uint16Array,
-  FP32: Float32Array,
-  FP64: Float64Array,
-};
-
 function toWireTensor(name: string, t: ClientTensor): WireTensor {
   const datatype = normalizeDatatype(t.dtype);
   if (!datatype) throw new KServeClientError(0, 'E_REQUEST_DTYPE', `input "${name}": unknown dtype ${JSON.stringify(t.dtype)}`);
@@ -180,7 +165,7 @@ function toWireTensor(name: string, t: ClientTensor): WireTensor {
     data = arr.every((x) => typeof x === 'string') ? stringsToBytes(arr as string[]) : (arr as Uint8Array[]).slice();
   } else {
     const F16 = (globalThis as { Float16Array?: { new (): unknown } }).Float16Array;
-    const ctor = TYPED[datatype]!;
+    const ctor = datatypeArray(datatype)!;
     if (datatype === 'FP16' && F16 && d instanceof F16) {
       const a = d as unknown as { buffer: ArrayBufferLike; byteOffset: number; length: number };
       data = new Uint16Array(a.buffer, a.byteOffset, a.length);

@@ -8,29 +8,32 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SplitcError } from '../ir/errors.js';
-import { type BoundAddress, type InferenceServer, type ModelSpec, createInferenceServer } from './server.js';
+import { type BoundAddress, type InferenceServer, type InferenceServerOptions, type ModelSpec, createInferenceServer } from './server.js';
 
-export interface ServeDirOptions {
+/** The server's limits and switches, passed on as they are (documented in InferenceServerOptions). */
+type PassedServerOptions = Pick<
+  InferenceServerOptions,
+  | 'auth'
+  | 'maxBodyBytes'
+  | 'maxJsonBytes'
+  | 'maxRows'
+  | 'maxBufferedBytes'
+  | 'minUploadBytesPerSecond'
+  | 'requestTimeoutMs'
+  | 'maxQueue'
+  | 'maxBatchSize'
+  | 'maxQueueDelayMs'
+  | 'shutdownGraceMs'
+  | 'corsOrigin'
+>;
+
+export interface ServeDirOptions extends PassedServerOptions {
   dir: string;
   port?: number;
   host?: string;
   /** The token itself (takes precedence over tokenFile and SPLITC_TOKEN). */
   token?: string;
   tokenFile?: string;
-  /** false serves without authentication. */
-  auth?: boolean;
-  maxBodyBytes?: number;
-  maxJsonBytes?: number;
-  maxRows?: number;
-  maxBufferedBytes?: number;
-  minUploadBytesPerSecond?: number;
-  requestTimeoutMs?: number;
-  maxQueue?: number;
-  maxBatchSize?: number;
-  maxQueueDelayMs?: number;
-  /** On SIGTERM: how long requests still arriving may take before their connections are cut (default 10 s). */
-  shutdownGraceMs?: number;
-  corsOrigin?: string;
   /** onnxruntime intra-op threads per session (default: defaultIntraOpThreads(); 0: onnxruntime's own, one per core). */
   intraOpThreads?: number;
   /** Let onnxruntime's threads spin between runs (default false: on a shared host spinning

@@ -12,7 +12,8 @@ import { DataType } from '../../src/ir/dtype.js';
 import type { Model } from '../../src/ir/graph.js';
 import { loadModel, modelToBytes, saveModel } from '../../src/ir/serde/io.js';
 import { deserializeModel, MAX_OPSET } from '../../src/ir/serde/read.js';
-import { concatParts, WireWriter } from '../../src/ir/serde/wire.js';
+import { concatBytes } from '../../src/ir/bytes.js';
+import { WireWriter } from '../../src/ir/serde/wire.js';
 import { assertValid } from '../../src/ir/verify.js';
 import { codeOf } from '../helpers/codes.js';
 import { repoRoot, tmpDir } from '../helpers/fixtures.js';
@@ -174,7 +175,7 @@ function extModel(entries: [string, string][]): Uint8Array {
   w.int64Field(2, 17);
   w.finish(8);
   const { parts, length } = w.finishParts();
-  return concatParts(parts, length);
+  return concatBytes(parts, length);
 }
 
 describe('external offsets and lengths are plain decimal integers', () => {

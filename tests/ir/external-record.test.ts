@@ -12,7 +12,7 @@ import { GraphBuilder } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
 import { EXTERNAL_DATA_KEY, loadModel, saveModel } from '../../src/ir/serde/io.js';
 import { serializeModel } from '../../src/ir/serde/write.js';
-import { concatParts } from '../../src/ir/serde/wire.js';
+import { concatBytes } from '../../src/ir/bytes.js';
 import { codeOf } from '../helpers/codes.js';
 import { repoRoot, tmpDir } from '../helpers/fixtures.js';
 import { strayAccesses, trackAccesses } from '../helpers/read-tracker.js';
@@ -45,7 +45,7 @@ function withRecord(name: string, record: string): string {
   m.metadataProps.push([EXTERNAL_DATA_KEY, record]);
   const s = serializeModel(m);
   const file = path.join(modelDir, name);
-  fs.writeFileSync(file, concatParts(s.parts, s.length));
+  fs.writeFileSync(file, concatBytes(s.parts, s.length));
   return file;
 }
 

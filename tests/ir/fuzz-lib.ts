@@ -12,7 +12,8 @@ import { AttrType, Graph, type IrFunction, type Model, Node, tensorType, Value }
 import { modelToBytes } from '../../src/ir/serde/io.js';
 import { deserializeModel } from '../../src/ir/serde/read.js';
 import { FieldStorage, TensorField } from '../../src/ir/serde/storage.js';
-import { concatParts, WireWriter } from '../../src/ir/serde/wire.js';
+import { concatBytes } from '../../src/ir/bytes.js';
+import { WireWriter } from '../../src/ir/serde/wire.js';
 import { MemoryStorage, Tensor } from '../../src/ir/tensor.js';
 import { assertValid } from '../../src/ir/verify.js';
 import { hoistConstants } from '../../src/passes/hoist-constants.js';
@@ -567,7 +568,7 @@ export function syntheticSource(cases: number): FuzzSource {
   const { parts, length } = rec.finishParts();
   const fieldT = b.graph.addInitializer(
     new Value('fb', tensorType(DataType.FLOAT, [4])),
-    new Tensor('fb', DataType.FLOAT, [4], new FieldStorage(DataType.FLOAT, TensorField.FLOAT, [concatParts(parts, length)])),
+    new Tensor('fb', DataType.FLOAT, [4], new FieldStorage(DataType.FLOAT, TensorField.FLOAT, [concatBytes(parts, length)])),
   );
   const strs = b.graph.addInitializer(
     new Value('labels', tensorType(DataType.STRING, [2])),

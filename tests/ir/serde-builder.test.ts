@@ -13,7 +13,8 @@ import { AttrType, attr, Graph, type IrFunction, type Model, Node, tensorType, V
 import { loadModel, modelToBytes, saveModel } from '../../src/ir/serde/io.js';
 import { deserializeModel } from '../../src/ir/serde/read.js';
 import { FieldStorage, TensorField } from '../../src/ir/serde/storage.js';
-import { concatParts, WireType, WireWriter } from '../../src/ir/serde/wire.js';
+import { concatBytes } from '../../src/ir/bytes.js';
+import { WireType, WireWriter } from '../../src/ir/serde/wire.js';
 import { MemoryStorage, Tensor } from '../../src/ir/tensor.js';
 import { assertValid } from '../../src/ir/verify.js';
 import { tmpDir } from '../helpers/fixtures.js';
@@ -54,7 +55,7 @@ function packedRecord(field: number, write: (w: WireWriter) => void): Uint8Array
   write(w);
   w.finish(field);
   const { parts, length } = w.finishParts();
-  return concatParts(parts, length);
+  return concatBytes(parts, length);
 }
 function unpackedRecords(field: number, wt: number, values: (number | bigint)[]): Uint8Array[] {
   return values.map((v) => {
@@ -64,7 +65,7 @@ function unpackedRecords(field: number, wt: number, values: (number | bigint)[])
     else if (wt === WireType.I64) w.double(Number(v));
     else w.int64(v);
     const { parts, length } = w.finishParts();
-    return concatParts(parts, length);
+    return concatBytes(parts, length);
   });
 }
 

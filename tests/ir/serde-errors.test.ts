@@ -11,7 +11,8 @@ import { type ErrorCode, SplitcError } from '../../src/ir/errors.js';
 import { Graph, type Model, Node, Value } from '../../src/ir/graph.js';
 import { loadModel, modelToBytes, saveModel } from '../../src/ir/serde/io.js';
 import { deserializeModel, probeOnnx } from '../../src/ir/serde/read.js';
-import { concatParts, WireWriter } from '../../src/ir/serde/wire.js';
+import { concatBytes } from '../../src/ir/bytes.js';
+import { WireWriter } from '../../src/ir/serde/wire.js';
 import { assertValid, verifyModel } from '../../src/ir/verify.js';
 import { fixtures, tmpDir } from '../helpers/fixtures.js';
 import { xorshift32 } from '../helpers/onnx-oracle.js';
@@ -49,7 +50,7 @@ function handModel(write: (w: WireWriter) => void): Uint8Array {
   const w = new WireWriter();
   write(w);
   const { parts, length } = w.finishParts();
-  return concatParts(parts, length);
+  return concatBytes(parts, length);
 }
 function opset(w: WireWriter, version: number, domain = ''): void {
   w.fork();

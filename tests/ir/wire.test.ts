@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { SplitcError } from '../../src/ir/errors.js';
 import { modelToBytes } from '../../src/ir/serde/io.js';
 import { deserializeModel } from '../../src/ir/serde/read.js';
-import { concatParts, WireReader, WireType, WireWriter } from '../../src/ir/serde/wire.js';
+import { concatBytes } from '../../src/ir/bytes.js';
+import { WireReader, WireType, WireWriter } from '../../src/ir/serde/wire.js';
 import { resnet18 } from '../helpers/models.js';
 
 function bytesOf(write: (w: WireWriter) => void, refThreshold?: number): Uint8Array {
@@ -13,7 +14,7 @@ function bytesOf(write: (w: WireWriter) => void, refThreshold?: number): Uint8Ar
   write(w);
   const { parts, length } = w.finishParts();
   expect(parts.reduce((a, p) => a + p.byteLength, 0)).toBe(length);
-  return concatParts(parts, length);
+  return concatBytes(parts, length);
 }
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const codeOf = (fn: () => unknown): string => {

@@ -11,7 +11,7 @@ import { MemoryStorage, type Tensor } from '../tensor.js';
 import { realFolder, resolveDataFile } from './external-path.js';
 import { deserializeModel } from './read.js';
 import { ExternalStorage } from './storage.js';
-import { concatParts } from './wire.js';
+import { concatBytes } from '../bytes.js';
 import { serializeModel, type WriteOptions } from './write.js';
 
 export function loadModel(file: string): Model {
@@ -140,7 +140,7 @@ function withoutDataRecord<T>(model: Model, fn: () => T): T {
 /** Model bytes in memory (no external data). */
 export function modelToBytes(model: Model, opts: Pick<WriteOptions, 'intermediateTypes'> = {}): Uint8Array {
   const s = withoutDataRecord(model, () => serializeModel(model, opts));
-  return concatParts(s.parts, s.length);
+  return concatBytes(s.parts, s.length);
 }
 
 export interface SaveOptions {

@@ -513,13 +513,3 @@ export class WireWriter {
     return { parts: this.parts, length: this.len };
   }
 }
-
-export function concatParts(parts: Uint8Array[], length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.byteLength;
-  }
-  return out;
-}
