@@ -6,7 +6,7 @@
 import { modelToBytes } from '../../ir/serde/io.js';
 import type { Model } from '../../ir/graph.js';
 import type { OrtModule, Trainer } from './trainer.js';
-import { ORT_LOG_ERRORS_ONLY } from '../../search/ort-log.js';
+import { createOrtSession } from '../../search/ort-session.js';
 
 export interface LabeledImages {
   /** [n, ...shape] floats. */
@@ -128,7 +128,7 @@ export async function fit(trainer: Trainer, opts: FitOptions): Promise<{ steps: 
 export async function evaluateAccuracy(model: Model | Uint8Array, data: LabeledImages, opts: { ort: OrtModule; batchSize?: number; inputName?: string; output?: string }): Promise<number> {
   const ort = opts.ort;
   const bytes = model instanceof Uint8Array ? model : modelToBytes(model);
-  const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'all', logSeverityLevel: ORT_LOG_ERRORS_ONLY });
+  const session = await createOrtSession(ort, bytes, { graphOptimizationLevel: 'all' });
   const input = opts.inputName ?? session.inputNames[0]!;
   const output = opts.output ?? session.outputNames[0]!;
   const per = data.shape.reduce((a, d) => a * d, 1);

@@ -18,12 +18,9 @@ import { GRAD_PREFIX } from '../../passes/autodiff/index.js';
 import { buildTrainingGraph, cloneModel, type TrainingGraph, type TrainingGraphOptions } from '../../passes/training-graph.js';
 import { createOptimizer, type Optimizer, type OptimizerConfig, scheduledLr } from './optimizer.js';
 import { writeFileAtomic } from '../../ir/temp-files.js';
+import { createOrtSession, type OrtModule } from '../../search/ort-session.js';
 
-/**
- * The onnxruntime module a trainer runs on: onnxruntime-node, or onnxruntime-web in a browser
- * (both export these two from onnxruntime-common). Only types come from onnxruntime-node here.
- */
-export type OrtModule = Pick<typeof OrtNode, 'Tensor' | 'InferenceSession'>;
+export type { OrtModule };
 type OrtTensor = OrtNode.Tensor;
 
 export interface TrainerOptions extends TrainingGraphOptions {
@@ -82,9 +79,8 @@ export class Trainer {
 
   static async create(opts: TrainerOptions): Promise<Trainer> {
     const graph = buildTrainingGraph(opts.model, opts);
-    const session = await opts.ort.InferenceSession.create(modelToBytes(graph.model, { intermediateTypes: false }), {
+    const session = await createOrtSession(opts.ort, modelToBytes(graph.model, { intermediateTypes: false }), {
       graphOptimizationLevel: 'all',
-      logSeverityLevel: 3,
       ...opts.sessionOptions,
     });
     return new Trainer(opts.model, graph, session, opts);
