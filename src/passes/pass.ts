@@ -74,7 +74,7 @@ export interface RunOptions {
    * its input's printed form unchanged; one that is must return the object it was given.
    */
   checkInPlace?: boolean;
-  /** Repeat the whole pipeline until no pass modifies the model (at most this many rounds). */
+  /** Repeat the whole pipeline until no pass modifies the model (at most this many rounds; for pipelines whose passes all take and give a Model). */
   fixedPointRounds?: number;
 }
 
