@@ -4,7 +4,8 @@
 import * as path from 'node:path';
 import { loadModel, saveModel, type SaveResult } from '../ir/serde/io.js';
 import { assertValid } from '../ir/verify.js';
-import { hoistConstants } from '../passes/hoist-constants.js';
+import { hoistConstantsPass } from '../passes/hoist-constants.js';
+import { CHECKED_RUN, PassManager } from '../passes/pass.js';
 
 export interface ConvertOptions {
   externalDataThreshold?: number;
@@ -16,8 +17,7 @@ export function convertModel(input: string, output: string, opts: ConvertOptions
   assertValid(model);
   let hoisted = false;
   if (opts.hoistConstants) {
-    hoisted = hoistConstants(model).modified;
-    assertValid(model);
+    hoisted = new PassManager([hoistConstantsPass()], CHECKED_RUN).run(model).modified;
   }
   const result = saveModel(model, output, {
     ...(opts.externalDataThreshold !== undefined ? { externalDataThreshold: opts.externalDataThreshold } : {}),

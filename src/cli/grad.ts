@@ -6,10 +6,12 @@ import { SplitcError } from '../ir/errors.js';
 import type { Dim, Model, Value } from '../ir/graph.js';
 import { loadModel, saveModel } from '../ir/serde/io.js';
 import { assertValid } from '../ir/verify.js';
-import { differentiate, exposeAsInputs, trainableParameters } from '../passes/autodiff/index.js';
-import { foldBatchNorm } from '../passes/fold-batchnorm.js';
-import { buildLoss, parseLossSpec } from '../passes/autodiff/losses.js';
-import { inferShapes } from '../passes/shape/index.js';
+import { trainableParameters } from '../passes/autodiff/index.js';
+import { autodiffPass, lossPass } from '../passes/autodiff/pass.js';
+import { foldBatchNormPass } from '../passes/fold-batchnorm.js';
+import { parseLossSpec } from '../passes/autodiff/losses.js';
+import { CHECKED_RUN, formatListOption, PassManager } from '../passes/pass.js';
+import { shapeInferPassOf } from '../passes/shape/index.js';
 import { bytes } from './format.js';
 
 export interface GradOptions {
@@ -94,20 +96,14 @@ export function runGrad(opts: GradOptions): GradReport {
     wrt.every((n) => inputNames.has(n)) &&
     params.length === 0 &&
     terms.every((t) => t.kind !== 'bn-prior' && (t.target === undefined || kept.has(t.target)));
-  const foldedBatchNorms = fold ? foldBatchNorm(model).folded : 0;
-  inferShapes(model, { inputShapes: opts.shapes });
-  const built = buildLoss(model, terms, params);
-  // Name the loss output plainly when the name is free.
-  if (built.loss.name !== 'loss' && !model.graph.valuesByName().has('loss')) built.loss.name = 'loss';
-  model.graph.outputs.push(built.loss);
-  if (opts.feedParams) {
-    const inputs = new Set(model.graph.inputs);
-    const byName = model.graph.valuesByName();
-    exposeAsInputs(model, wrt.filter((n) => !inputs.has(byName.get(n)!)));
-  }
-  const result = differentiate(model, { wrt, loss: built.loss.name, inputShapes: opts.shapes });
-  assertValid(model);
-  const saved = saveModel(model, opts.out);
+  const folding = foldBatchNormPass();
+  const loss = lossPass({ spec: opts.loss, ...(params.length ? { params: formatListOption(params) } : {}) });
+  const diff = autodiffPass({ wrt, inputShapes: opts.shapes, ...(opts.feedParams ? { feedParams: true } : {}) });
+  const graded = new PassManager([...(fold ? [folding] : []), shapeInferPassOf(opts.shapes), loss, diff], CHECKED_RUN).run(model).model;
+  const built = loss.built!;
+  const result = diff.result!;
+  const foldedBatchNorms = folding.folded;
+  const saved = saveModel(graded, opts.out);
   return {
     output: opts.out,
     bytes: saved.modelBytes,
@@ -116,7 +112,7 @@ export function runGrad(opts: GradOptions): GradReport {
     extraInputs: built.extraInputs.map(info),
     gradients: [...result.grads.values()].map(info),
     unreachable: result.unreachable,
-    nodes: { forward: forwardNodes, total: model.graph.nodes.length },
+    nodes: { forward: forwardNodes, total: graded.graph.nodes.length },
     foldedBatchNorms,
     excludedStatistics: excludedStatistics.length,
   };

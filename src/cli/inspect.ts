@@ -7,8 +7,8 @@ import type { Dim, Model, Value } from '../ir/graph.js';
 import { loadModel } from '../ir/serde/io.js';
 import { assertValid } from '../ir/verify.js';
 import { annotateCost, type CostTotals } from '../passes/cost.js';
-import { PassContext, type Diagnostic } from '../passes/pass.js';
-import { inferShapes } from '../passes/shape/index.js';
+import { CHECKED_RUN, PassContext, PassManager, type Diagnostic } from '../passes/pass.js';
+import { shapeInferPassOf } from '../passes/shape/index.js';
 import { bytes, si, table } from './format.js';
 
 export const INSPECT_SCHEMA_VERSION = 1;
@@ -63,7 +63,7 @@ export function inspectModel(file: string, inputShapes: Record<string, Dim[]> = 
 export function buildInspectReport(model: Model, file: string, fileBytes: number, inputShapes: Record<string, Dim[]> = {}): InspectReport {
   assertValid(model);
   const ctx = new PassContext();
-  inferShapes(model, { inputShapes, ctx });
+  new PassManager([shapeInferPassOf(inputShapes)], CHECKED_RUN).run(model, ctx);
   const cost = annotateCost(model);
   const g = model.graph;
   const histogram = new Map<string, number>();

@@ -99,11 +99,22 @@ export function foldBatchNorm(model: Model, ctx?: PassContext): PassResult & { f
   return { model, modified: folded > 0, folded };
 }
 
-export const foldBatchNormPass = (): Pass => ({
-  name: 'fold-batchnorm',
-  options: {},
-  inPlace: true,
-  run: foldBatchNorm,
-});
+/** The pass keeps how many BatchNormalizations its runs folded (for a command's report). */
+export const foldBatchNormPass = (): Pass & { readonly folded: number } => {
+  let folded = 0;
+  return {
+    name: 'fold-batchnorm',
+    options: {},
+    inPlace: true,
+    get folded() {
+      return folded;
+    },
+    run(model, ctx) {
+      const r = foldBatchNorm(model, ctx);
+      folded += r.folded;
+      return r;
+    },
+  };
+};
 
-registerPass('fold-batchnorm', foldBatchNormPass);
+registerPass('fold-batchnorm', () => foldBatchNormPass());

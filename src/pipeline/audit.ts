@@ -14,7 +14,7 @@ import type { Json } from '../codegen/input.js';
 import { type CompressedSplit, wireBytesPerSample } from '../passes/bottleneck/compress.js';
 import { loadModelWithBytes } from '../ir/serde/io.js';
 import { parseCompressSpec } from '../passes/bottleneck/spec.js';
-import { splitModel } from '../passes/cut.js';
+import { cutUnderManager } from '../passes/cut-pass.js';
 import { PassContext } from '../passes/pass.js';
 import { inferShapes } from '../passes/shape/index.js';
 import { type CalibSample, calibrationSamples, type ImagePreprocess, modelInputs, parseImagePreprocess } from '../search/calib-data.js';
@@ -163,7 +163,7 @@ export async function audit(o: AuditOptions): Promise<AuditPipelineRun> {
             const text = defence === undefined ? specText : specText === 'none' ? defence : `${defence}+${specText}`;
             const s = parseCompressSpec(text);
             if (s.stages.length === 0) return null;
-            const split = splitModel(model, cut.tensors);
+            const split = cutUnderManager(model, cut.tensors);
             // the defences' draws are seeded here, so a measured utility is repeatable
             const { compressed, fidelity } = await compressAndMeasure(model, split, { ...s, seed: o.seed ?? 1 }, calibration, { ctx });
             const f = fidelitySummary(fidelity);

@@ -9,7 +9,7 @@ import { SplitcError } from '../ir/errors.js';
 import type { Dim } from '../ir/graph.js';
 import { loadModelWithBytes } from '../ir/serde/io.js';
 import { parseCompressSpec } from '../passes/bottleneck/index.js';
-import { splitModel } from '../passes/cut.js';
+import { cutUnderManager } from '../passes/cut-pass.js';
 import { PassContext } from '../passes/pass.js';
 import { type ChainPlanResult, planChain } from '../search/plan/chain.js';
 import { type MultiInputPlanResult, planMultiInput } from '../search/plan/multi-input.js';
@@ -121,7 +121,7 @@ export async function runPlan(opts: PlanRunOptions): Promise<{ plan: PlanFile; f
     if (opts.calib === undefined) throw new SplitcError('E_BAD_ARGUMENT', '--min-agreement with lossy compression options needs --calib', { hint: 'pass a folder of images (with --preprocess), .npy files, or random[:N]' });
     measureAgreement = async (cut, compress) => {
       calibration ??= loadCalibration(model, { calib: opts.calib, preprocess: opts.preprocess, ...(opts.progress ? { progress: opts.progress } : {}) }, ctx);
-      const split = splitModel(model, cut);
+      const split = cutUnderManager(model, cut);
       const { fidelity } = await compressAndMeasure(model, split, parseCompressSpec(compress), calibration, opts.progress ? { progress: opts.progress } : {});
       const summary = fidelitySummary(fidelity);
       measured.set(keyOf(cut, compress), summary);
@@ -145,7 +145,7 @@ export async function runPlan(opts: PlanRunOptions): Promise<{ plan: PlanFile; f
       if (spec.stages.length) {
         calibration ??= loadCalibration(model, { calib: opts.calib ?? probeText, preprocess: opts.preprocess, ...(opts.progress ? { progress: opts.progress } : {}) }, ctx);
         // the constants only: fidelity is --min-agreement's business
-        const { compressed } = await calibrateAndCompress(splitModel(model, cut), spec, calibration.sets.calibration, opts.progress ? { onProgress: opts.progress.task('calibrating') } : {});
+        const { compressed } = await calibrateAndCompress(cutUnderManager(model, cut), spec, calibration.sets.calibration, opts.progress ? { onProgress: opts.progress.task('calibrating') } : {});
         compression = { constants: compressed.constants, wireBytes: null };
       }
       const run = await auditCuts({

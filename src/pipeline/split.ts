@@ -9,11 +9,11 @@ import type { Manifest } from '../codegen/manifest.js';
 import { SplitcError } from '../ir/errors.js';
 import type { Dim } from '../ir/graph.js';
 import { loadModelWithBytes } from '../ir/serde/io.js';
-import { assertValid } from '../ir/verify.js';
 import { formatCompressSpec, parseCompressSpec } from '../passes/bottleneck/spec.js';
-import { cutAfterNode, splitModel } from '../passes/cut.js';
-import { PassContext, type Diagnostic } from '../passes/pass.js';
-import { inferShapes } from '../passes/shape/index.js';
+import type { SplitResult } from '../passes/cut.js';
+import { cutPass } from '../passes/cut-pass.js';
+import { CHECKED_RUN, formatListOption, PassContext, PassManager, type Diagnostic } from '../passes/pass.js';
+import { shapeInferPassOf } from '../passes/shape/index.js';
 import type { FidelityReport } from '../search/fidelity.js';
 import { type Calibration, loadCalibration, type ProgressSink } from './calibration.js';
 import { compressAndMeasure, compressedBundleInput } from './compress.js';
@@ -94,11 +94,8 @@ export async function runSplit(opts: SplitOptions): Promise<SplitRun> {
 
   const { model, bytes: source } = loadModelWithBytes(opts.model);
   const ctx = new PassContext();
-  inferShapes(model, { inputShapes: opts.shapes ?? {}, ctx });
-  const cutNames = hasCut ? opts.cut!.map((s) => s.trim()).filter(Boolean) : cutAfterNode(model, opts.cutAfter!);
-  const split = splitModel(model, cutNames, ctx);
-  assertValid(split.edge);
-  assertValid(split.cloud);
+  const cutAt: Record<string, string> = hasCut ? { at: formatListOption(opts.cut!.map((s) => s.trim()).filter(Boolean)) } : { after: opts.cutAfter! };
+  const split = new PassManager<Model, SplitResult>([shapeInferPassOf(opts.shapes ?? {}), cutPass(cutAt)], CHECKED_RUN).run(model, ctx).model;
 
   let input = bundleInputFromSplit(model, split, {
     toolVersion: opts.toolVersion,

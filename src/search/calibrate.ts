@@ -9,12 +9,13 @@ import { DataType, dtypeName } from '../ir/dtype.js';
 import { SplitcError } from '../ir/errors.js';
 import type { Model } from '../ir/graph.js';
 import { modelToBytes } from '../ir/serde/io.js';
-import { type CompressedSplit, compressSplit, type CutTensorStats, leadingBatchDim, type SplitStats } from '../passes/bottleneck/compress.js';
+import { type CompressedSplit, type CutTensorStats, leadingBatchDim, type SplitStats } from '../passes/bottleneck/compress.js';
+import { bottleneckPass } from '../passes/bottleneck/pass.js';
 import { pcaBasis, projectChannels } from '../passes/bottleneck/pca.js';
 import { type CompressSpec, NO_COMPRESSION, specChannelAxis, specNeeds } from '../passes/bottleneck/spec.js';
 import { type StatsOptions, TensorStatsAccumulator } from '../passes/bottleneck/stats.js';
 import type { SplitResult } from '../passes/cut.js';
-import type { PassContext } from '../passes/pass.js';
+import { CHECKED_RUN, type PassContext, PassManager } from '../passes/pass.js';
 import type { CalibSample, FeedTensor, Feeds } from './calib-data.js';
 import { createOrtSession } from './ort-session.js';
 
@@ -178,5 +179,6 @@ export async function calibrateAndCompress(
   opts: Omit<CalibrateOptions, 'spec'> = {},
 ): Promise<{ compressed: CompressedSplit; stats: SplitStats }> {
   const stats = spec.stages.some((s) => s.kind !== 'fp16' && s.kind !== 'dropout') ? await calibrateSplit(split, samples, { ...opts, spec }) : {};
-  return { compressed: compressSplit(split, spec, stats, opts.ctx), stats };
+  const bottleneck = new PassManager<SplitResult, CompressedSplit>([bottleneckPass(spec, stats)], CHECKED_RUN);
+  return { compressed: bottleneck.run(split, opts.ctx).model, stats };
 }

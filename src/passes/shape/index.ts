@@ -59,11 +59,19 @@ export function parseShapeOption(text: string): Record<string, Dim[]> {
   return out;
 }
 
-export function shapeInferPass(options: Record<string, string> = {}): Pass {
+/** The pass option text of input shapes (parseShapeOption reads it back). */
+export function formatShapeOption(shapes: Record<string, readonly Dim[]>): string {
+  return Object.entries(shapes)
+    .map(([name, dims]) => `${name}:${dims.map((d) => (d === null ? '?' : String(d))).join('x')}`)
+    .join('+');
+}
+
+/** `shape-infer{shape=x:1x3x48x192}`; a caller holding parsed shapes passes them (the text is for printing). */
+export function shapeInferPass(options: Record<string, string> = {}, shapes?: Record<string, Dim[]>): Pass {
   for (const k of Object.keys(options)) {
     if (k !== 'shape') throw new SplitcError('E_BAD_ARGUMENT', `unknown option '${k}' of pass 'shape-infer'`, { hint: 'shape-infer takes shape=x:1x3x48x192+y:...' });
   }
-  const inputShapes = options.shape ? parseShapeOption(options.shape) : {};
+  const inputShapes = shapes ?? (options.shape ? parseShapeOption(options.shape) : {});
   return {
     name: 'shape-infer',
     options,
@@ -75,4 +83,7 @@ export function shapeInferPass(options: Record<string, string> = {}): Pass {
   };
 }
 
-registerPass('shape-infer', shapeInferPass);
+registerPass('shape-infer', (options) => shapeInferPass(options));
+
+/** The shape-infer pass of parsed input shapes (none: no option). */
+export const shapeInferPassOf = (shapes: Record<string, Dim[]>): Pass => shapeInferPass(Object.keys(shapes).length ? { shape: formatShapeOption(shapes) } : {}, shapes);
