@@ -11,8 +11,8 @@ import { byteSizeOf, DataType, dtypeBits, dtypeName } from '../../ir/dtype.js';
 import { SplitcError } from '../../ir/errors.js';
 import { type Dim, Model, tensorType, Value } from '../../ir/graph.js';
 import type { SplitResult } from '../cut.js';
+import { Emitter, floatAttr } from '../emit.js';
 import type { PassContext } from '../pass.js';
-import { Emitter, floatAttr } from './emit.js';
 import { type PcaBasis, pcaBasis } from './pca.js';
 import { codesPerByte, packedBytes, type QuantParams, quantParams } from './quant.js';
 import {
@@ -389,15 +389,15 @@ function emitEncoder(em: Emitter, x: Value, plan: TensorPlan, wireName: string):
       // y = V·x − V·mean
       const bias = s.components.map((row) => -row.reduce((acc, v, c) => acc + v * s.mean[c]!, 0));
       if (s.axis === rank - 1 && !(s.axis === 1 && rank >= 3)) {
-        const w = em.constant(`${base}.pca.w`, DataType.FLOAT, [C, K], transposeFlat(s.components, K, C));
-        const b = em.constant(`${base}.pca.b`, DataType.FLOAT, [K], bias);
-        const mm = em.op('MatMul', [cur, w], { name: `${outName}.mm`, dtype: DataType.FLOAT, shape: outDims });
-        cur = em.op('Add', [mm, b], { name: outName, dtype: DataType.FLOAT, shape: outDims });
+        const w = em.namedConstant(`${base}.pca.w`, DataType.FLOAT, [C, K], transposeFlat(s.components, K, C));
+        const b = em.namedConstant(`${base}.pca.b`, DataType.FLOAT, [K], bias);
+        const mm = em.op('MatMul', [cur, w], {}, { name: `${outName}.mm`, dtype: DataType.FLOAT, shape: outDims });
+        cur = em.op('Add', [mm, b], {}, { name: outName, dtype: DataType.FLOAT, shape: outDims });
       } else {
         const spatial = rank - 2;
-        const w = em.constant(`${base}.pca.w`, DataType.FLOAT, [K, C, ...Array<number>(spatial).fill(1)], s.components.flat());
-        const b = em.constant(`${base}.pca.b`, DataType.FLOAT, [K], bias);
-        cur = em.op('Conv', [cur, w, b], { name: outName, dtype: DataType.FLOAT, shape: outDims }, { kernel_shape: Array<number>(spatial).fill(1) });
+        const w = em.namedConstant(`${base}.pca.w`, DataType.FLOAT, [K, C, ...Array<number>(spatial).fill(1)], s.components.flat());
+        const b = em.namedConstant(`${base}.pca.b`, DataType.FLOAT, [K], bias);
+        cur = em.op('Conv', [cur, w, b], { kernel_shape: Array<number>(spatial).fill(1) }, { name: outName, dtype: DataType.FLOAT, shape: outDims });
       }
       dims = outDims;
     } else if (s.kind === 'fp16') {
@@ -406,11 +406,11 @@ function emitEncoder(em: Emitter, x: Value, plan: TensorPlan, wireName: string):
     } else {
       const qmax = 2 ** s.bits - 1;
       const pshape = s.axis === null ? [] : channelShape(rank, s.axis, s.scale.length);
-      const inv = em.constant(`${outName}.inv_scale`, DataType.FLOAT, pshape, s.scale.map((v) => Math.fround(1 / v)));
-      const zph = em.constant(`${outName}.zp_half`, DataType.FLOAT, pshape, s.zeroPoint.map((z) => z + 0.5));
-      const scaled = em.op('Mul', [cur, inv], { name: `${outName}.scaled`, dtype: DataType.FLOAT, shape: dims });
-      const shifted = em.op('Add', [scaled, zph], { name: `${outName}.shifted`, dtype: DataType.FLOAT, shape: dims });
-      const floored = em.op('Floor', [shifted], { name: `${outName}.floor`, dtype: DataType.FLOAT, shape: dims });
+      const inv = em.namedConstant(`${outName}.inv_scale`, DataType.FLOAT, pshape, s.scale.map((v) => Math.fround(1 / v)));
+      const zph = em.namedConstant(`${outName}.zp_half`, DataType.FLOAT, pshape, s.zeroPoint.map((z) => z + 0.5));
+      const scaled = em.op('Mul', [cur, inv], {}, { name: `${outName}.scaled`, dtype: DataType.FLOAT, shape: dims });
+      const shifted = em.op('Add', [scaled, zph], {}, { name: `${outName}.shifted`, dtype: DataType.FLOAT, shape: dims });
+      const floored = em.op('Floor', [shifted], {}, { name: `${outName}.floor`, dtype: DataType.FLOAT, shape: dims });
       const codes = em.clip(floored, 0, qmax, { name: `${outName}.codes`, dtype: DataType.FLOAT, shape: dims });
       if (s.bits === 8) {
         cur = em.cast(codes, DataType.UINT8, { name: outName, shape: dims });
@@ -422,8 +422,8 @@ function emitEncoder(em: Emitter, x: Value, plan: TensorPlan, wireName: string):
         let flat = em.reshape(codes, [...keep, n], { name: `${outName}.flat`, dtype: DataType.FLOAT, shape: [...lead, n] });
         if (M * P > n) flat = em.pad(flat, [...keep, 0, ...keep, M * P - n], { name: `${outName}.padded`, dtype: DataType.FLOAT, shape: [...lead, M * P] });
         const groups = em.reshape(flat, [...keep, M, P], { name: `${outName}.groups`, dtype: DataType.FLOAT, shape: [...lead, M, P] });
-        const weights = em.constant(`${outName}.weights`, DataType.FLOAT, [P], Array.from({ length: P }, (_, j) => 2 ** (j * s.bits)));
-        const bytes = em.op('MatMul', [groups, weights], { name: `${outName}.bytes`, dtype: DataType.FLOAT, shape: [...lead, M] });
+        const weights = em.namedConstant(`${outName}.weights`, DataType.FLOAT, [P], Array.from({ length: P }, (_, j) => 2 ** (j * s.bits)));
+        const bytes = em.op('MatMul', [groups, weights], {}, { name: `${outName}.bytes`, dtype: DataType.FLOAT, shape: [...lead, M] });
         cur = em.cast(bytes, DataType.UINT8, { name: outName, shape: [...lead, M] });
       }
     }
@@ -436,10 +436,10 @@ const randomSeed = (seed: number | undefined): Record<string, ReturnType<typeof 
 /** x + σ·z, z ~ N(0, 1) drawn afresh on every run (RandomNormalLike: x's shape, batch dim included). */
 export function emitNoise(em: Emitter, x: Value, s: StageConstants & { kind: 'noise' }, dims: Dim[], outName: string): Value {
   const f = DataType.FLOAT;
-  const sigma = em.constant(`${outName}.sigma`, f, s.axis === null ? [] : channelShape(dims.length, s.axis, s.sigma.length), s.sigma);
-  const z = em.op('RandomNormalLike', [x], { name: `${outName}.z`, dtype: f, shape: dims }, randomSeed(s.seed));
-  const scaled = em.op('Mul', [z, sigma], { name: `${outName}.scaled`, dtype: f, shape: dims });
-  return em.op('Add', [x, scaled], { name: outName, dtype: f, shape: dims });
+  const sigma = em.namedConstant(`${outName}.sigma`, f, s.axis === null ? [] : channelShape(dims.length, s.axis, s.sigma.length), s.sigma);
+  const z = em.op('RandomNormalLike', [x], randomSeed(s.seed), { name: `${outName}.z`, dtype: f, shape: dims });
+  const scaled = em.op('Mul', [z, sigma], {}, { name: `${outName}.scaled`, dtype: f, shape: dims });
+  return em.op('Add', [x, scaled], {}, { name: outName, dtype: f, shape: dims });
 }
 
 /**
@@ -453,19 +453,13 @@ export function emitDropout(em: Emitter, x: Value, s: StageConstants & { kind: '
   const axes = dims.map((_, i) => i).filter((i) => i !== s.axis && !(i === 0 && hasBatch) && dims[i] !== 1);
   const maskDims = dims.map((d, i) => (axes.includes(i) ? 1 : d));
   const template = axes.length
-    ? em.slice(
-        x,
-        axes.map(() => 0),
-        axes.map(() => 1),
-        axes,
-        { name: `${outName}.template`, dtype: f, shape: maskDims },
-      )
+    ? em.slice(x, axes.map(() => 0), axes.map(() => 1), axes, undefined, { name: `${outName}.template`, dtype: f, shape: maskDims })
     : x;
-  const u = em.op('RandomUniformLike', [template], { name: `${outName}.u`, dtype: f, shape: maskDims }, { low: floatAttr('low', 1 - s.p), high: floatAttr('high', 2 - s.p), ...randomSeed(s.seed) });
-  const keep = em.op('Floor', [u], { name: `${outName}.keep`, dtype: f, shape: maskDims });
-  const gain = em.constant(`${outName}.gain`, f, [], [1 / (1 - s.p)]);
-  const mask = em.op('Mul', [keep, gain], { name: `${outName}.mask`, dtype: f, shape: maskDims });
-  return em.op('Mul', [x, mask], { name: outName, dtype: f, shape: dims });
+  const u = em.op('RandomUniformLike', [template], { low: floatAttr('low', 1 - s.p), high: floatAttr('high', 2 - s.p), ...randomSeed(s.seed) }, { name: `${outName}.u`, dtype: f, shape: maskDims });
+  const keep = em.op('Floor', [u], {}, { name: `${outName}.keep`, dtype: f, shape: maskDims });
+  const gain = em.namedConstant(`${outName}.gain`, f, [], [1 / (1 - s.p)]);
+  const mask = em.op('Mul', [keep, gain], {}, { name: `${outName}.mask`, dtype: f, shape: maskDims });
+  return em.op('Mul', [x, mask], {}, { name: outName, dtype: f, shape: dims });
 }
 
 /** Cloud side: decode the wire value back to a tensor of the cut's dtype and dims. */
@@ -486,7 +480,7 @@ function emitDecoder(em: Emitter, wire: Value, plan: TensorPlan): Value {
   const keep = lead.map(() => 0);
   let cur = wire;
   // defences only: the cloud takes the wire tensor as the cut tensor (an Identity gives it the cut's name back)
-  if (defencesOnly(plan) && cur.dtype === plan.dtype) return em.op('Identity', [cur], { name: `${base}.received`, dtype: plan.dtype, shape: plan.dims });
+  if (defencesOnly(plan) && cur.dtype === plan.dtype) return em.op('Identity', [cur], {}, { name: `${base}.received`, dtype: plan.dtype, shape: plan.dims });
   for (let i = plan.stages.length - 1; i >= 0; i--) {
     const s = plan.stages[i]!;
     const dims = stageDims[i]!;
@@ -504,41 +498,41 @@ function emitDecoder(em: Emitter, wire: Value, plan: TensorPlan): Value {
         const bytes = em.cast(cur, DataType.FLOAT, { name: `${name}.bytes`, shape: [...lead, M] });
         const col = em.reshape(bytes, [...keep, M, 1], { name: `${name}.col`, dtype: DataType.FLOAT, shape: [...lead, M, 1] });
         // F[…, j] = floor(byte / 2^(j·b)); code j = F[…, j] − 2^b·F[…, j+1]  (exact in float32: integers < 256)
-        const pow = em.constant(`${name}.pow`, DataType.FLOAT, [1, P], Array.from({ length: P }, (_, j) => 2 ** (-j * s.bits)));
-        const shifted = em.op('Mul', [col, pow], { name: `${name}.shifted`, dtype: DataType.FLOAT, shape: [...lead, M, P] });
-        const floors = em.op('Floor', [shifted], { name: `${name}.floors`, dtype: DataType.FLOAT, shape: [...lead, M, P] });
+        const pow = em.namedConstant(`${name}.pow`, DataType.FLOAT, [1, P], Array.from({ length: P }, (_, j) => 2 ** (-j * s.bits)));
+        const shifted = em.op('Mul', [col, pow], {}, { name: `${name}.shifted`, dtype: DataType.FLOAT, shape: [...lead, M, P] });
+        const floors = em.op('Floor', [shifted], {}, { name: `${name}.floors`, dtype: DataType.FLOAT, shape: [...lead, M, P] });
         const diff = new Float32Array(P * P);
         for (let j = 0; j < P; j++) {
           diff[j * P + j] = 1;
           if (j > 0) diff[j * P + (j - 1)] = -(2 ** s.bits);
         }
-        const D = em.constant(`${name}.digits`, DataType.FLOAT, [P, P], diff);
-        const digits = em.op('MatMul', [floors, D], { name: `${name}.digits`, dtype: DataType.FLOAT, shape: [...lead, M, P] });
+        const D = em.namedConstant(`${name}.digits`, DataType.FLOAT, [P, P], diff);
+        const digits = em.op('MatMul', [floors, D], {}, { name: `${name}.digits`, dtype: DataType.FLOAT, shape: [...lead, M, P] });
         let flat = em.reshape(digits, [...keep, M * P], { name: `${name}.flat`, dtype: DataType.FLOAT, shape: [...lead, M * P] });
-        if (M * P > n) flat = em.slice(flat, [0], [n], [lead.length], { name: `${name}.unpadded`, dtype: DataType.FLOAT, shape: [...lead, n] });
+        if (M * P > n) flat = em.slice(flat, [0], [n], [lead.length], undefined, { name: `${name}.unpadded`, dtype: DataType.FLOAT, shape: [...lead, n] });
         const target = (lead.length ? [0, ...dims.slice(1)] : dims) as number[];
         codes = em.reshape(flat, target, { name: `${name}.codes`, dtype: DataType.FLOAT, shape: dims });
       }
       const pshape = s.axis === null ? [] : channelShape(rank, s.axis, s.scale.length);
-      const zp = em.constant(`${name}.zero_point`, DataType.FLOAT, pshape, s.zeroPoint);
-      const scale = em.constant(`${name}.scale`, DataType.FLOAT, pshape, s.scale);
-      const centred = em.op('Sub', [codes, zp], { name: `${name}.centred`, dtype: DataType.FLOAT, shape: dims });
-      cur = em.op('Mul', [centred, scale], { name: `${name}.value`, dtype: DataType.FLOAT, shape: dims });
+      const zp = em.namedConstant(`${name}.zero_point`, DataType.FLOAT, pshape, s.zeroPoint);
+      const scale = em.namedConstant(`${name}.scale`, DataType.FLOAT, pshape, s.scale);
+      const centred = em.op('Sub', [codes, zp], {}, { name: `${name}.centred`, dtype: DataType.FLOAT, shape: dims });
+      cur = em.op('Mul', [centred, scale], {}, { name: `${name}.value`, dtype: DataType.FLOAT, shape: dims });
     } else if (s.kind === 'fp16') {
       cur = em.cast(cur, DataType.FLOAT, { name: `${name}.f32`, shape: dims });
     } else {
       const C = s.channels;
       const K = s.k;
       if (s.axis === rank - 1 && !(s.axis === 1 && rank >= 3)) {
-        const w = em.constant(`${name}.w`, DataType.FLOAT, [K, C], s.components.flat());
-        const b = em.constant(`${name}.b`, DataType.FLOAT, [C], s.mean);
-        const mm = em.op('MatMul', [cur, w], { name: `${name}.mm`, dtype: DataType.FLOAT, shape: dims });
-        cur = em.op('Add', [mm, b], { name: `${name}.value`, dtype: DataType.FLOAT, shape: dims });
+        const w = em.namedConstant(`${name}.w`, DataType.FLOAT, [K, C], s.components.flat());
+        const b = em.namedConstant(`${name}.b`, DataType.FLOAT, [C], s.mean);
+        const mm = em.op('MatMul', [cur, w], {}, { name: `${name}.mm`, dtype: DataType.FLOAT, shape: dims });
+        cur = em.op('Add', [mm, b], {}, { name: `${name}.value`, dtype: DataType.FLOAT, shape: dims });
       } else {
         const spatial = rank - 2;
-        const w = em.constant(`${name}.w`, DataType.FLOAT, [C, K, ...Array<number>(spatial).fill(1)], transposeFlat(s.components, K, C));
-        const b = em.constant(`${name}.b`, DataType.FLOAT, [C], s.mean);
-        cur = em.op('Conv', [cur, w, b], { name: `${name}.value`, dtype: DataType.FLOAT, shape: dims }, { kernel_shape: Array<number>(spatial).fill(1) });
+        const w = em.namedConstant(`${name}.w`, DataType.FLOAT, [C, K, ...Array<number>(spatial).fill(1)], transposeFlat(s.components, K, C));
+        const b = em.namedConstant(`${name}.b`, DataType.FLOAT, [C], s.mean);
+        cur = em.op('Conv', [cur, w, b], { kernel_shape: Array<number>(spatial).fill(1) }, { name: `${name}.value`, dtype: DataType.FLOAT, shape: dims });
       }
     }
   }
@@ -588,8 +582,8 @@ export function compressSplit(split: SplitResult, spec: CompressSpec, stats: Spl
 
   const edge = cloneModel(split.edge);
   const cloud = cloneModel(split.cloud);
-  const edgeEm = new Emitter(edge.graph, edge.opset, 'end', edge.irVersion);
-  const cloudEm = new Emitter(cloud.graph, cloud.opset, 'start', cloud.irVersion);
+  const edgeEm = Emitter.forModel(edge, { at: 'end', naming: 'output' });
+  const cloudEm = Emitter.forModel(cloud, { at: 'start', naming: 'output' });
   const wire: WireTensor[] = [];
   const tensors: TensorCompression[] = [];
   const rawOutputsToKeep: Value[] = [];
@@ -608,8 +602,8 @@ export function compressSplit(split: SplitResult, spec: CompressSpec, stats: Spl
     }
     // the wire name must be new in both graphs
     let wireName = `${plan.source}.${wireTag(plan)}`;
-    for (let k = 1; edgeEm.has(wireName) || cloudEm.has(wireName); k++) wireName = `${plan.source}.${wireTag(plan)}_${k}`;
-    cloudEm.reserve(wireName);
+    for (let k = 1; edgeEm.names.has(wireName) || cloudEm.names.has(wireName); k++) wireName = `${plan.source}.${wireTag(plan)}_${k}`;
+    cloudEm.names.reserve(wireName);
     const encoded = emitEncoder(edgeEm, edgeValue, plan, wireName);
     edge.graph.outputs[i] = encoded;
     if (split.edgeOutputs.includes(plan.source)) rawOutputsToKeep.push(edgeValue);

@@ -3,35 +3,14 @@
 import { DataType } from '../../../ir/dtype.js';
 import type { Value } from '../../../ir/graph.js';
 import { type GradBuilder, infoOf } from '../builder.js';
+import { dimPart, shapeFromParts } from '../../emit.js';
+
+// The shape helpers live with the emitter (lower-recurrent uses them too).
+export { dimPart, shapeFromParts };
 
 /** Axes made non-negative and sorted. */
 export function normalizeAxes(axes: readonly number[], rank: number): number[] {
   return [...new Set(axes.map((a) => (a < 0 ? a + rank : a)))].sort((a, b) => a - b);
-}
-
-/** Dim i of `v`: a number when static, else a 1-D int64 value sliced from Shape(v). */
-export function dimPart(b: GradBuilder, v: Value, i: number): number | Value {
-  const d = v.shape?.[i];
-  if (typeof d === 'number' && d >= 0) return d;
-  return b.slice(b.shapeOf(v), [i], [i + 1], [0], undefined, { dtype: DataType.INT64, shape: [1] });
-}
-
-/** A 1-D int64 shape from numbers and 1-D int64 values; a constant when every part is a number. */
-export function shapeFromParts(b: GradBuilder, parts: (number | Value)[]): Value {
-  if (parts.every((p): p is number => typeof p === 'number')) return b.ints(parts);
-  const pieces: Value[] = [];
-  let run: number[] = [];
-  for (const p of parts) {
-    if (typeof p === 'number') {
-      run.push(p);
-      continue;
-    }
-    if (run.length) pieces.push(b.ints(run));
-    run = [];
-    pieces.push(p);
-  }
-  if (run.length) pieces.push(b.ints(run));
-  return pieces.length === 1 ? pieces[0]! : b.op('Concat', pieces, { axis: 0 }, { dtype: DataType.INT64, shape: [parts.length] });
 }
 
 /** An n × n identity matrix of `dt`, n the size of axis `axis` of `x` (static or read at run time). */
