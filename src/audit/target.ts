@@ -11,7 +11,7 @@ import { SplitcError } from '../ir/errors.js';
 import { type Dim, type Model, tensorType, type Value } from '../ir/graph.js';
 import type { CompressionConstants, StageConstants } from '../passes/bottleneck/compress.js';
 import { Emitter } from '../passes/emit.js';
-import { channelShape, emitDropout, emitNoise } from '../passes/bottleneck/compress.js';
+import { channelShape, emitDropout, emitNoise } from '../passes/bottleneck/codec.js';
 import { splitModel } from '../passes/cut.js';
 import { MIN_GRAD_OPSET } from '../passes/autodiff/index.js';
 import { upgradeOpset } from '../passes/opset.js';
