@@ -1,13 +1,14 @@
 // upgrade-opset: moves a model to a newer version of the default ONNX operator set so that
 // onnxruntime computes bit-identical outputs. Op knowledge lives in two tables:
-// OPSET_CHANGES (what changed in each op's schema at each opset after 7) and UPGRADERS (how
-// to rewrite a node across a change that is not backward compatible).
+// OPSET_CHANGES (opset/changes.ts: what changed in each op's schema at each opset after 7)
+// and UPGRADERS (opset/upgraders.ts: how to rewrite a node across a change that is not
+// backward compatible); this file checks every node first, then applies the rewrites.
 
 import { SplitcError } from '../ir/errors.js';
 import { allGraphs, type Graph, type Model, type Node } from '../ir/graph.js';
 import { NameScope } from '../ir/names.js';
 import { Emitter } from './emit.js';
-import { OPSET_CHANGES, MIN_IR_VERSION } from './opset/changes.js';
+import { MIN_IR_VERSION, OPSET_CHANGES } from './opset/changes.js';
 import { type Apply, type ScopeOptions, TypeFacts, UpgradeContext } from './opset/context.js';
 import { UPGRADERS } from './opset/upgraders.js';
 import { registerPass, type Pass } from './pass.js';
