@@ -10,8 +10,8 @@ import { DataType, isFloatDtype } from '../ir/dtype.js';
 import { SplitcError } from '../ir/errors.js';
 import { type Dim, type Model, tensorType, type Value } from '../ir/graph.js';
 import type { CompressionConstants, StageConstants } from '../passes/bottleneck/compress.js';
-import { Emitter } from '../passes/bottleneck/emit.js';
-import { channelShape, emitDropout, emitNoise } from '../passes/bottleneck/compress.js';
+import { Emitter } from '../passes/emit.js';
+import { channelShape, emitDropout, emitNoise } from '../passes/bottleneck/codec.js';
 import { splitModel } from '../passes/cut.js';
 import { MIN_GRAD_OPSET } from '../passes/autodiff/index.js';
 import { upgradeOpset } from '../passes/opset.js';
@@ -81,13 +81,13 @@ function emitObserved(em: Emitter, x: Value, stages: readonly StageConstants[], 
       if (s.axis === rank - 1 && !(s.axis === 1 && rank >= 3)) {
         const wT = new Array<number>(s.channels * s.k);
         for (let k = 0; k < s.k; k++) for (let c = 0; c < s.channels; c++) wT[c * s.k + k] = s.components[k]![c]!;
-        const w = em.constant(`${base}.pca.w`, f, [s.channels, s.k], wT);
-        const mm = em.op('MatMul', [cur, w], { name: `${base}.pca.mm`, dtype: f, shape: out });
-        cur = em.op('Add', [mm, em.constant(`${base}.pca.b`, f, [s.k], bias)], { name: `${base}.pca`, dtype: f, shape: out });
+        const w = em.namedConstant(`${base}.pca.w`, f, [s.channels, s.k], wT);
+        const mm = em.op('MatMul', [cur, w], {}, { name: `${base}.pca.mm`, dtype: f, shape: out });
+        cur = em.op('Add', [mm, em.namedConstant(`${base}.pca.b`, f, [s.k], bias)], {}, { name: `${base}.pca`, dtype: f, shape: out });
       } else {
         const spatial = rank - 2;
-        const w = em.constant(`${base}.pca.w`, f, [s.k, s.channels, ...new Array<number>(spatial).fill(1)], s.components.flat());
-        cur = em.op('Conv', [cur, w, em.constant(`${base}.pca.b`, f, [s.k], bias)], { name: `${base}.pca`, dtype: f, shape: out }, { kernel_shape: new Array<number>(spatial).fill(1) });
+        const w = em.namedConstant(`${base}.pca.w`, f, [s.k, s.channels, ...new Array<number>(spatial).fill(1)], s.components.flat());
+        cur = em.op('Conv', [cur, w, em.namedConstant(`${base}.pca.b`, f, [s.k], bias)], { kernel_shape: new Array<number>(spatial).fill(1) }, { name: `${base}.pca`, dtype: f, shape: out });
       }
       dims = out;
     } else if (s.kind === 'fp16') {
@@ -96,15 +96,15 @@ function emitObserved(em: Emitter, x: Value, stages: readonly StageConstants[], 
     } else {
       // the encoder's arithmetic exactly (floor(x/scale + zp + 0.5), clipped), then the decoder's
       const pshape = s.axis === null ? [] : channelShape(rank, s.axis, s.scale.length);
-      const inv = em.constant(`${base}.q.inv_scale`, f, pshape, s.scale.map((v) => Math.fround(1 / v)));
-      const zph = em.constant(`${base}.q.zp_half`, f, pshape, s.zeroPoint.map((z) => z + 0.5));
-      const scaled = em.op('Mul', [cur, inv], { name: `${base}.q.scaled`, dtype: f, shape: dims });
-      const shifted = em.op('Add', [scaled, zph], { name: `${base}.q.shifted`, dtype: f, shape: dims });
-      const floored = em.op('Floor', [shifted], { name: `${base}.q.floor`, dtype: f, shape: dims });
+      const inv = em.namedConstant(`${base}.q.inv_scale`, f, pshape, s.scale.map((v) => Math.fround(1 / v)));
+      const zph = em.namedConstant(`${base}.q.zp_half`, f, pshape, s.zeroPoint.map((z) => z + 0.5));
+      const scaled = em.op('Mul', [cur, inv], {}, { name: `${base}.q.scaled`, dtype: f, shape: dims });
+      const shifted = em.op('Add', [scaled, zph], {}, { name: `${base}.q.shifted`, dtype: f, shape: dims });
+      const floored = em.op('Floor', [shifted], {}, { name: `${base}.q.floor`, dtype: f, shape: dims });
       floors.push(floored.producer()!.name);
       const codes = em.clip(floored, 0, 2 ** s.bits - 1, { name: `${base}.q.codes`, dtype: f, shape: dims });
-      const centred = em.op('Sub', [codes, em.constant(`${base}.q.zero_point`, f, pshape, s.zeroPoint)], { name: `${base}.q.centred`, dtype: f, shape: dims });
-      cur = em.op('Mul', [centred, em.constant(`${base}.q.scale`, f, pshape, s.scale)], { name: `${base}.q.value`, dtype: f, shape: dims });
+      const centred = em.op('Sub', [codes, em.namedConstant(`${base}.q.zero_point`, f, pshape, s.zeroPoint)], {}, { name: `${base}.q.centred`, dtype: f, shape: dims });
+      cur = em.op('Mul', [centred, em.namedConstant(`${base}.q.scale`, f, pshape, s.scale)], {}, { name: `${base}.q.value`, dtype: f, shape: dims });
     }
   }
   return cur;
@@ -147,7 +147,7 @@ export function attackTarget(model: Model, opts: TargetOptions): AttackTarget {
   const floors: string[] = [];
   /** The edge part ending at what the cloud decodes; with `random`, the defences' draws included. */
   const build = (edge: Model, random: { seed: number } | null): Value[] => {
-    const em = new Emitter(edge.graph, edge.opset, 'end', edge.irVersion);
+    const em = Emitter.forModel(edge, { at: 'end', naming: 'output' });
     const edgeOut = new Map(edge.graph.outputs.map((v) => [v.name, v]));
     const out = split.cutTensors.map((name) => {
       const v = edgeOut.get(name)!;

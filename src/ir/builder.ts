@@ -3,6 +3,7 @@
 
 import { DataType } from './dtype.js';
 import { type Attribute, AttrType, attr, Graph, Model, Node, type Shape, tensorType, Value } from './graph.js';
+import { numberedNames } from './names.js';
 import { Tensor, type TypedArray } from './tensor.js';
 
 export type AttrInput = number | number[] | string | Tensor | Graph | Attribute;
@@ -15,13 +16,9 @@ export interface OpOptions {
 
 export class GraphBuilder {
   readonly graph: Graph;
-  private counter = 0;
+  private readonly fresh = numberedNames();
   constructor(name = 'main') {
     this.graph = new Graph(name);
-  }
-
-  private fresh(prefix: string): string {
-    return `${prefix}_${this.counter++}`;
   }
 
   input(name: string, dtype: DataType, shape: Shape | null): Value {

@@ -3,6 +3,7 @@
 
 import type { DataType } from './dtype.js';
 import { SplitcError } from './errors.js';
+import { NameScope } from './names.js';
 import type { Tensor } from './tensor.js';
 
 /** A dimension: a size, a symbol (`N`, `batch`), or unknown (null). */
@@ -513,13 +514,8 @@ export class Graph {
    * value of this graph or an earlier call.
    */
   freshNamer(): (base: string) => string {
-    const taken = new Set(this.valuesByName().keys());
-    return (base) => {
-      let name = base;
-      for (let i = 1; taken.has(name); i++) name = `${base}_${i}`;
-      taken.add(name);
-      return name;
-    };
+    const scope = new NameScope(this.valuesByName().keys());
+    return (base) => scope.fresh(base);
   }
 
   /** Map of names to values defined in this graph (not enclosing scopes). */

@@ -24,7 +24,7 @@
 import { constantOf } from '../ir/constants.js';
 import { DataType } from '../ir/dtype.js';
 import type { Model, Node, Value } from '../ir/graph.js';
-import { GradBuilder, staticShape, type OutInfo } from './autodiff/builder.js';
+import { Emitter, type OutInfo, staticShape } from './emit.js';
 import { registerPass, type Pass, type PassContext, type PassResult } from './pass.js';
 
 /** Fewer output positions than this (per image) make a run-time-weight Conv go over the batch as depth. */
@@ -42,7 +42,7 @@ export interface DepthConvGeometry {
  * Conv(x, w[, bias]) with group 1 as one Conv over the batch as a depth axis (see the file
  * comment), built with `b`. x is [N, C, *sp], w [M, C, *k]; the result is [N, M, *out].
  */
-export function convOverBatchAsDepth(b: GradBuilder, x: Value, w: Value, bias: Value | null, g: DepthConvGeometry, out: OutInfo): Value {
+export function convOverBatchAsDepth(b: Emitter, x: Value, w: Value, bias: Value | null, g: DepthConvGeometry, out: OutInfo): Value {
   const n = g.kernel.length;
   const sp = Array.from({ length: n }, (_, i) => i + 2);
   const dtype = out.dtype ?? x.dtype ?? DataType.FLOAT;
@@ -89,7 +89,7 @@ export function batchAsDepth(model: Model, opts: { maxPositions?: number } = {},
   const maxPositions = opts.maxPositions ?? BATCH_AS_DEPTH_MAX_POSITIONS;
   const todo = [...g.nodes].map((node) => ({ node, c: candidate(node, maxPositions) })).filter((t) => t.c !== null);
   if (!todo.length) return { model, modified: false, rewritten: 0 };
-  const b = new GradBuilder(model);
+  const b = Emitter.forModel(model);
   for (const { node, c } of todo) {
     const [x, w, bias] = node.inputs as [Value, Value, Value | null | undefined];
     const y = node.outputs[0]!;

@@ -12,8 +12,8 @@
 import { constantOf } from '../ir/constants.js';
 import { DataType } from '../ir/dtype.js';
 import type { Model, Node, Value } from '../ir/graph.js';
-import { Value as IrValue, tensorType } from '../ir/graph.js';
-import { Tensor } from '../ir/tensor.js';
+import { NameScope } from '../ir/names.js';
+import { Emitter } from './emit.js';
 import { registerPass, type Pass, type PassContext, type PassResult } from './pass.js';
 
 function floats(v: Value | null | undefined): Float32Array | null {
@@ -45,11 +45,9 @@ function foldable(bn: Node): { conv: Node; w: Float32Array; wDims: number[]; b: 
 /** Folds every foldable pair in place; `folded` counts the BatchNorms removed. */
 export function foldBatchNorm(model: Model, ctx?: PassContext): PassResult & { folded: number } {
   const g = model.graph;
-  const fresh = g.freshNamer();
-  const constant = (base: string, dims: number[], data: Float32Array): IrValue => {
-    const name = fresh(base);
-    return g.addInitializer(new IrValue(name, tensorType(DataType.FLOAT, dims)), Tensor.fromArray(name, DataType.FLOAT, dims, data));
-  };
+  // The folded weights replace initializers, so they are initializers too; their names avoid the graph's values.
+  const em = new Emitter(g, { opset: model.opset, initializers: true, names: new NameScope(g.valuesByName().keys()) });
+  const constant = (base: string, dims: number[], data: Float32Array): Value => em.namedConstant(base, DataType.FLOAT, dims, data);
   const dropIfUnused = (v: Value | null | undefined): void => {
     if (!v || v.uses().length > 0 || v.isGraphOutput() || v.isGraphInput()) return;
     if (v.isInitializer()) g.removeInitializer(v.name);

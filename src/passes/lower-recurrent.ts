@@ -23,8 +23,7 @@ import { constantOf } from '../ir/constants.js';
 import { DataType } from '../ir/dtype.js';
 import { SplitcError } from '../ir/errors.js';
 import { attr, AttrType, decodeUtf8, type Dim, type Model, type Node, type Value } from '../ir/graph.js';
-import { GradBuilder, type OutInfo } from './autodiff/builder.js';
-import { dimPart, shapeFromParts } from './autodiff/rules/util.js';
+import { dimPart, Emitter, type OutInfo, shapeFromParts } from './emit.js';
 import { registerPass, type Pass, type PassContext, type PassResult } from './pass.js';
 
 export const RECURRENT_OPS: ReadonlySet<string> = new Set(['RNN', 'GRU', 'LSTM']);
@@ -53,7 +52,7 @@ interface Activation {
  * The activations the ONNX spec lists for recurrent ops: which of α/β each takes (with
  * onnxruntime's default when activation_alpha/beta run out) and its form in standard ops.
  */
-const ACTIVATIONS: Record<string, { alpha?: number; beta?: number; emit(e: Emitter, x: Value, a: Activation): Value }> = {
+const ACTIVATIONS: Record<string, { alpha?: number; beta?: number; emit(e: LoweringOps, x: Value, a: Activation): Value }> = {
   sigmoid: { emit: (e, x) => e.op('Sigmoid', [x], {}, x) },
   tanh: { emit: (e, x) => e.op('Tanh', [x], {}, x) },
   relu: { emit: (e, x) => e.op('Relu', [x], {}, x) },
@@ -222,17 +221,17 @@ function planNode(node: Node, opset: number): Plan {
   };
 }
 
-/** The ops of one node's lowering: GradBuilder calls with the node's element type. */
-class Emitter {
+/** The ops of one node's lowering: emitter calls with the node's element type. */
+class LoweringOps {
   constructor(
-    readonly b: GradBuilder,
+    readonly b: Emitter,
     readonly p: Plan,
   ) {}
 
   info(shape: Dim[] | null): OutInfo {
     return { dtype: this.p.dtype, shape };
   }
-  op(opType: string, inputs: (Value | null)[], attrs: Parameters<GradBuilder['op']>[2], like: Value): Value {
+  op(opType: string, inputs: (Value | null)[], attrs: Parameters<Emitter['op']>[2], like: Value): Value {
     return this.b.op(opType, inputs, attrs, { dtype: this.p.dtype, shape: like.shape });
   }
   scalar(v: number): Value {
@@ -266,8 +265,8 @@ interface Cell {
 }
 
 /** Lowers one planned node; returns output index → new value. */
-function lowerNode(b: GradBuilder, p: Plan): Map<number, Value> {
-  const e = new Emitter(b, p);
+function lowerNode(b: Emitter, p: Plan): Map<number, Value> {
+  const e = new LoweringOps(b, p);
   const { hidden: H, seqLen: T, batch: N, dtype } = p;
   const D = p.reverse.length;
   const G = OPS[p.op].gates;
@@ -403,7 +402,7 @@ function lowerNode(b: GradBuilder, p: Plan): Map<number, Value> {
  * recurrent part is applied after the reset gate), and then GRU's Rbh when linear_before_reset
  * puts it inside the reset gate's product.
  */
-function inputProjections(e: Emitter, p: Plan, x: Value, w: Value, bias: Value | null): { steps: Value[][]; rbh: Value | null } {
+function inputProjections(e: LoweringOps, p: Plan, x: Value, w: Value, bias: Value | null): { steps: Value[][]; rbh: Value | null } {
   const b = e.b;
   const { hidden: H, seqLen: T, batch: N } = p;
   const G = OPS[p.op].gates;
@@ -436,7 +435,7 @@ function inputProjections(e: Emitter, p: Plan, x: Value, w: Value, bias: Value |
   return { steps: [project(wzr!, bzr, 2 * H), project(wh!, bh, H)], rbh: rbhOut };
 }
 
-function makeCell(e: Emitter, p: Plan, d: number, r: Value, rbh: Value | null, peephole: Value | null): Cell {
+function makeCell(e: LoweringOps, p: Plan, d: number, r: Value, rbh: Value | null, peephole: Value | null): Cell {
   const b = e.b;
   const { hidden: H, batch: N } = p;
   const acts = p.activations[d]!;
@@ -511,7 +510,7 @@ export function lowerRecurrent(model: Model, opts: LowerRecurrentOptions = {}, c
   const plans = todo.map((n) => planNode(n, model.opset));
   for (const p of plans) {
     // A builder per node: its cached Shape values belong in front of that node only.
-    const b = new GradBuilder(model);
+    const b = Emitter.forModel(model);
     const node = p.node;
     b.scope = `${node.name || node.opType}/lowered`;
     const tail = g.nodes.last();

@@ -1,11 +1,14 @@
 // Small helpers shared by the gradient rules.
 
-import { toAttribute } from '../../../ir/builder.js';
 import { DataType } from '../../../ir/dtype.js';
 import { type Attribute, Node, type TensorType, tensorType, Value } from '../../../ir/graph.js';
-import { Tensor, type TypedArray } from '../../../ir/tensor.js';
+import type { TypedArray } from '../../../ir/tensor.js';
+import { dimPart, shapeFromParts } from '../../emit.js';
 import { type GradBuilder, infoOf } from '../builder.js';
 import type { GradContext } from '../rule.js';
+
+// The shape helpers live with the emitter (lower-recurrent uses them too).
+export { dimPart, shapeFromParts };
 
 /** The hint of a gradient that needs static shapes it does not have. */
 export const SHAPE_HINT = 'give every input a static shape (--shape name=1x3x224x224) before differentiating';
@@ -13,31 +16,6 @@ export const SHAPE_HINT = 'give every input a static shape (--shape name=1x3x224
 /** Axes made non-negative and sorted. */
 export function normalizeAxes(axes: readonly number[], rank: number): number[] {
   return [...new Set(axes.map((a) => (a < 0 ? a + rank : a)))].sort((a, b) => a - b);
-}
-
-/** Dim i of `v`: a number when static, else a 1-D int64 value sliced from Shape(v). */
-export function dimPart(b: GradBuilder, v: Value, i: number): number | Value {
-  const d = v.shape?.[i];
-  if (typeof d === 'number' && d >= 0) return d;
-  return b.slice(b.shapeOf(v), [i], [i + 1], [0], undefined, { dtype: DataType.INT64, shape: [1] });
-}
-
-/** A 1-D int64 shape from numbers and 1-D int64 values; a constant when every part is a number. */
-export function shapeFromParts(b: GradBuilder, parts: (number | Value)[]): Value {
-  if (parts.every((p): p is number => typeof p === 'number')) return b.ints(parts);
-  const pieces: Value[] = [];
-  let run: number[] = [];
-  for (const p of parts) {
-    if (typeof p === 'number') {
-      run.push(p);
-      continue;
-    }
-    if (run.length) pieces.push(b.ints(run));
-    run = [];
-    pieces.push(p);
-  }
-  if (run.length) pieces.push(b.ints(run));
-  return pieces.length === 1 ? pieces[0]! : b.op('Concat', pieces, { axis: 0 }, { dtype: DataType.INT64, shape: [parts.length] });
 }
 
 /** An n × n identity matrix of `dt`, n the size of axis `axis` of `x` (static or read at run time). */
@@ -67,12 +45,7 @@ export const range = (from: number, to: number): number[] => Array.from({ length
 
 /** A constant from a typed array, uncached (GradBuilder.constant keys its cache by content). */
 export function arrayConstant(b: GradBuilder, dtype: DataType, dims: number[], data: TypedArray, base: string): Value {
-  const name = b.fresh(`${b.scope}/${base}`);
-  const t = Tensor.fromArray(name, dtype, dims, data);
-  const v = new Value(name, tensorType(dtype, [...dims]));
-  if (b.model.irVersion >= 4) return b.graph.addInitializer(v, t);
-  b.graph.nodes.insertAfter(null, new Node('', 'Constant', [], [v], { name: b.fresh(`${name}/Constant`), attributes: [toAttribute('value', t)] }));
-  return v;
+  return b.namedConstant(`${b.scope}/${base}`, dtype, dims, data);
 }
 
 /** A copy of a value type (a new Value must not share its shape array). */
