@@ -4,7 +4,8 @@
 // (globs such as tests/passes/autodiff/*.test.ts must match a file; brace lists such as
 // src/ir/{half,bytes}.ts are expanded; placeholders with `<…>` or `…` are skipped), and in the
 // src/ READMEs also each backticked `.ts` path, relative to the README's folder or to src/ (a
-// bare file name, listed under its subfolder's entry, may be anywhere below the README).
+// bare file name, listed under its subfolder's entry, may be anywhere below the README). And
+// every folder under src/ has a README.md (one paragraph on what it holds).
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -112,6 +113,12 @@ describe('paths named in the documentation', () => {
     ]);
     // outside src/, backticked relative paths are not checked (docs/ name bundle files like `cloud/server.js` too)
     expect(stalePaths('docs/x.md', md)).toEqual(['docs/x.md:1 src/search/partition.ts', 'docs/x.md:2 tests/passes/nothing/*.test.ts', 'docs/x.md:2 src/ir/{half,nope}.ts']);
+  });
+
+  it('every folder under src/ has a README.md (src/ itself: the Layout of README.md)', () => {
+    const folders = (dir: string): string[] =>
+      fs.readdirSync(path.join(repoRoot, dir), { withFileTypes: true }).filter((e) => e.isDirectory()).flatMap((e) => [`${dir}/${e.name}`, ...folders(`${dir}/${e.name}`)]);
+    expect(folders('src').filter((d) => !fs.existsSync(path.join(repoRoot, d, 'README.md')))).toEqual([]);
   });
 
   for (const doc of documents()) {
