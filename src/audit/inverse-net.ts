@@ -9,10 +9,11 @@ import { cloneNode, cloneValue } from '../ir/clone.js';
 import { constantOf } from '../ir/constants.js';
 import { DataType } from '../ir/dtype.js';
 import { SplitcError } from '../ir/errors.js';
-import { type Model, Node, tensorType, Value } from '../ir/graph.js';
+import { type Model, Value } from '../ir/graph.js';
+import { NameScope } from '../ir/names.js';
 import { xorshift32 } from '../ir/random.js';
 import { modelToBytes } from '../ir/serde/io.js';
-import { Tensor } from '../ir/tensor.js';
+import { Emitter, infoOf } from '../passes/emit.js';
 import { foldBatchNorm } from '../passes/fold-batchnorm.js';
 import { upgradeOpset } from '../passes/opset.js';
 import { inferShapes } from '../passes/shape/index.js';
@@ -213,7 +214,9 @@ export function frozenEdge(target: AttackTarget, opset: number): Model {
   const floors = new Set(target.straightThrough);
   for (const n of m.graph.nodes) if (n.opType === 'Floor' && floors.has(n.name)) n.opType = 'Identity';
   const g = m.graph;
-  const fresh = g.freshNamer();
+  // Names drawn against the graph's values only, and constants always initializers, as before
+  // the emitter built these (the trained inverse networks' graphs stay the same).
+  const em = new Emitter(g, { opset: m.opset, initializers: true, names: new NameScope(g.valuesByName().keys()) });
   for (const n of [...g.nodes]) {
     if (n.opType !== 'BatchNormalization') continue;
     if (n.attrInt('training_mode', 0) !== 0) throw new SplitcError('E_AUDIT', `${n.describe()} is in training mode; the audit attacks the deployed (inference-mode) edge part`);
@@ -230,18 +233,13 @@ export function frozenEdge(target: AttackTarget, opset: number): Model {
       s[c] = gamma![c]! / Math.sqrt(variance![c]! + eps);
       t[c] = beta![c]! - mean![c]! * s[c]!;
     }
-    const constant = (base: string, data: Float32Array): Value => {
-      const name = fresh(base);
-      return g.addInitializer(new Value(name, tensorType(DataType.FLOAT, dims)), Tensor.fromArray(name, DataType.FLOAT, dims, data));
-    };
     const x = n.inputs[0]!;
     const y = n.outputs[0]!;
-    const scaled = new Value(fresh(`${y.name}.scaled`), x.type);
-    const mul = new Node('', 'Mul', [x, constant(`${n.name || y.name}.frozen_scale`, s)], [scaled], { name: fresh(`${n.name}.frozen_mul`) });
-    const shifted = new Value(fresh(`${y.name}.frozen`), y.type);
-    const add = new Node('', 'Add', [scaled, constant(`${n.name || y.name}.frozen_shift`, t)], [shifted], { name: fresh(`${n.name}.frozen_add`) });
-    g.nodes.insertBefore(n, mul);
-    g.nodes.insertBefore(n, add);
+    em.before(n);
+    const scale = em.namedConstant(`${n.name || y.name}.frozen_scale`, DataType.FLOAT, dims, s);
+    const scaled = em.op('Mul', [x, scale], {}, { name: `${y.name}.scaled`, ...infoOf(x) }, em.fresh(`${n.name}.frozen_mul`));
+    const shift = em.namedConstant(`${n.name || y.name}.frozen_shift`, DataType.FLOAT, dims, t);
+    const shifted = em.op('Add', [scaled, shift], {}, { name: `${y.name}.frozen`, ...infoOf(y) }, em.fresh(`${n.name}.frozen_add`));
     y.replaceAllUsesWith(shifted);
     g.removeNode(n, false);
     shifted.name = y.name;

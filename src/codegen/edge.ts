@@ -6,7 +6,9 @@
 
 import { Project, QuoteKind, StructureKind, ts, VariableDeclarationKind, type SourceFile, type WriterFunction } from 'ts-morph';
 import type { TensorSpec, BundleWire } from './input.js';
+import { DataType } from '../ir/dtype.js';
 import { ORT_LOG_ERRORS_ONLY } from '../search/ort-log.js';
+import { ortTensorType } from '../search/ort-types.js';
 
 export interface EdgeModuleSpec {
   toolVersion: string;
@@ -35,7 +37,21 @@ export interface EdgeModule {
 /** Import path of the runtime client inside the edge bundle. */
 export const EDGE_CLIENT_IMPORT = './lib/runtime/client.js';
 
-const ELEMENT_TYPES = ['float32', 'float16', 'float64', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool'];
+/** The types onnxruntime-web tensors hold as typed arrays, in the order the generated `ElementType` lists them. */
+const ELEMENT_TYPES = [
+  DataType.FLOAT,
+  DataType.FLOAT16,
+  DataType.DOUBLE,
+  DataType.INT8,
+  DataType.UINT8,
+  DataType.INT16,
+  DataType.UINT16,
+  DataType.INT32,
+  DataType.UINT32,
+  DataType.INT64,
+  DataType.UINT64,
+  DataType.BOOL,
+].map((dt): string => ortTensorType(dt)!);
 
 /** Element types the edge module can move between onnxruntime-web and the wire. */
 export function edgeSupportsDtype(dtype: string): boolean {

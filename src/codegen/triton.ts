@@ -6,7 +6,7 @@
 // batch-polymorphic copy of the graph, max_batch_size > 0 and dynamic batching. Otherwise
 // max_batch_size is 0 and dims are given in full.
 
-import { dtypeName } from '../ir/dtype.js';
+import { DataType, dtypeKServeName, dtypeName } from '../ir/dtype.js';
 import { SplitcError } from '../ir/errors.js';
 import type { Dim, Model } from '../ir/graph.js';
 import { modelToBytes } from '../ir/serde/io.js';
@@ -14,23 +14,16 @@ import { deserializeModel } from '../ir/serde/read.js';
 import { PassContext } from '../passes/pass.js';
 import { inferShapes } from '../passes/shape/index.js';
 
-/** ONNX element type name → Triton's DataType enum name. */
-export const TRITON_DTYPES: Readonly<Record<string, string>> = {
-  bool: 'TYPE_BOOL',
-  uint8: 'TYPE_UINT8',
-  uint16: 'TYPE_UINT16',
-  uint32: 'TYPE_UINT32',
-  uint64: 'TYPE_UINT64',
-  int8: 'TYPE_INT8',
-  int16: 'TYPE_INT16',
-  int32: 'TYPE_INT32',
-  int64: 'TYPE_INT64',
-  float16: 'TYPE_FP16',
-  float32: 'TYPE_FP32',
-  float64: 'TYPE_FP64',
-  bfloat16: 'TYPE_BF16',
-  string: 'TYPE_STRING',
-};
+/**
+ * ONNX element type name → Triton's DataType enum name: `TYPE_` and the KServe v2 name of the
+ * type (ir/dtype.ts), but TYPE_STRING for BYTES.
+ */
+export const TRITON_DTYPES: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.values(DataType).flatMap((dt) => {
+    const kserve = dtypeKServeName(dt);
+    return kserve ? [[dtypeName(dt), `TYPE_${kserve === 'BYTES' ? 'STRING' : kserve}`]] : [];
+  }),
+);
 
 export const BATCH_SYMBOL = 'batch';
 

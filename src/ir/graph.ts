@@ -3,7 +3,6 @@
 
 import type { DataType } from './dtype.js';
 import { SplitcError } from './errors.js';
-import { NameScope } from './names.js';
 import type { Tensor } from './tensor.js';
 
 /** A dimension: a size, a symbol (`N`, `batch`), or unknown (null). */
@@ -507,15 +506,6 @@ export class Graph {
     const inputs = new Set(this.inputs);
     for (const v of this.initializers.values()) if (!inputs.has(v)) yield v;
     for (const n of this.nodes) yield* n.outputs;
-  }
-
-  /**
-   * A namer for new values: each call returns `base`, or `base_1`, `base_2`… when taken by a
-   * value of this graph or an earlier call.
-   */
-  freshNamer(): (base: string) => string {
-    const scope = new NameScope(this.valuesByName().keys());
-    return (base) => scope.fresh(base);
   }
 
   /** Map of names to values defined in this graph (not enclosing scopes). */

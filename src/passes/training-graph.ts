@@ -6,6 +6,7 @@ import { toAttribute } from '../ir/builder.js';
 import { DataType } from '../ir/dtype.js';
 import { SplitcError } from '../ir/errors.js';
 import { type Dim, type Model, Node, tensorType, Value } from '../ir/graph.js';
+import { NameScope } from '../ir/names.js';
 import { deserializeModel } from '../ir/serde/read.js';
 import { modelToBytes } from '../ir/serde/io.js';
 import type { Tensor } from '../ir/tensor.js';
@@ -51,7 +52,8 @@ export function cloneModel(model: Model): Model {
 export function batchNormToTraining(model: Model, initial: Map<string, Tensor> = new Map()): BatchNormStats[] {
   const g = model.graph;
   const stats: BatchNormStats[] = [];
-  const fresh = g.freshNamer();
+  // fresh names against the graph's values (BatchNorm keeps its node name)
+  const names = new NameScope(g.valuesByName().keys());
   for (const n of [...g.nodes]) {
     if (n.opType !== 'BatchNormalization' || n.outputs.length > 1 || n.attrInt('training_mode', 0) !== 0) continue;
     const exposed = exposeAsInputs(model, [n.inputs[3]!.name, n.inputs[4]!.name]);
@@ -59,9 +61,9 @@ export function batchNormToTraining(model: Model, initial: Map<string, Tensor> =
     const [mean, variance] = exposed.map((e) => e.value);
     const y = n.outputs[0]!;
     const base = n.name || y.name;
-    const trained = new Value(fresh(`${y.name}.train`), y.type);
-    const meanOut = new Value(fresh(`${base}.updated_mean`), tensorType(mean!.dtype ?? DataType.FLOAT, mean!.shape ? [...mean!.shape] : null));
-    const varOut = new Value(fresh(`${base}.updated_var`), tensorType(variance!.dtype ?? DataType.FLOAT, variance!.shape ? [...variance!.shape] : null));
+    const trained = new Value(names.fresh(`${y.name}.train`), y.type);
+    const meanOut = new Value(names.fresh(`${base}.updated_mean`), tensorType(mean!.dtype ?? DataType.FLOAT, mean!.shape ? [...mean!.shape] : null));
+    const varOut = new Value(names.fresh(`${base}.updated_var`), tensorType(variance!.dtype ?? DataType.FLOAT, variance!.shape ? [...variance!.shape] : null));
     const attributes = [...n.attributes.values()].filter((a) => a.name !== 'training_mode');
     attributes.push(toAttribute('training_mode', 1));
     const t = new Node(n.domain, 'BatchNormalization', n.inputs, [trained, meanOut, varOut], { name: n.name, attributes });

@@ -18,24 +18,10 @@ import type { SplitResult } from '../passes/cut.js';
 import { CHECKED_RUN, type PassContext, PassManager } from '../passes/pass.js';
 import type { CalibSample, FeedTensor, Feeds } from './calib-data.js';
 import { createOrtSession } from './ort-session.js';
-
-const ORT_TYPE: Record<number, ort.Tensor.Type> = {
-  [DataType.FLOAT]: 'float32',
-  [DataType.DOUBLE]: 'float64',
-  [DataType.FLOAT16]: 'float16',
-  [DataType.INT32]: 'int32',
-  [DataType.INT64]: 'int64',
-  [DataType.UINT8]: 'uint8',
-  [DataType.INT8]: 'int8',
-  [DataType.INT16]: 'int16',
-  [DataType.UINT16]: 'uint16',
-  [DataType.UINT32]: 'uint32',
-  [DataType.UINT64]: 'uint64',
-  [DataType.BOOL]: 'bool',
-};
+import { ortTensorType } from './ort-types.js';
 
 export function toOrtTensor(t: FeedTensor): ort.Tensor {
-  const type = ORT_TYPE[t.dtype];
+  const type = ortTensorType(t.dtype);
   if (!type) throw new SplitcError('E_CALIB', `cannot feed a ${dtypeName(t.dtype)} tensor to onnxruntime`);
   return new ort.Tensor(type, t.data as never, t.dims);
 }

@@ -3,77 +3,42 @@
 // digest of every constant tensor (the printer shows only their types, and folding or
 // quantizing changes their data). The IR is verified after every step.
 //
-// A step is a registered pass (src/passes/pass.ts, run through a PassManager) unless
-// FUNCTION_STEPS has it: the transformations that are plain functions today (cut,
-// bottleneck, autodiff) and a cost report. When one becomes a registered pass, delete its
-// entry here; the goldens then check that the pass does what the function did.
+// Every step is a registered pass (src/passes/pass.ts) run through a PassManager; the
+// harness only turns into notes what the passes keep for their callers (the cut's tensors,
+// the bottleneck's wire, the gradients), gives the bottleneck calibration statistics (from
+// seeded synthetic data: statistics are data, not options), and has one report step that
+// is not a pass, `cost-report`.
 
 import { createHash } from 'node:crypto';
 import { DataType, dtypeName } from '../../src/ir/dtype.js';
-import { allGraphs, AttrType, type Model } from '../../src/ir/graph.js';
+import { allGraphs, AttrType, Model } from '../../src/ir/graph.js';
 import { printModel } from '../../src/ir/printer.js';
 import type { Tensor } from '../../src/ir/tensor.js';
 import { assertValid } from '../../src/ir/verify.js';
-import { differentiate, parameterNames } from '../../src/passes/autodiff/index.js';
-import { sumLoss } from '../../src/passes/autodiff/losses.js';
-import { compressSplit } from '../../src/passes/bottleneck/compress.js';
+import type { AutodiffPass } from '../../src/passes/autodiff/pass.js';
+import type { CompressedSplit } from '../../src/passes/bottleneck/compress.js';
+import { bottleneckPass } from '../../src/passes/bottleneck/pass.js';
 import { parseCompressSpec } from '../../src/passes/bottleneck/spec.js';
 import { annotateCost } from '../../src/passes/cost.js';
-import { cutAfterNode, splitModel, type SplitResult } from '../../src/passes/cut.js';
-import { type Diagnostic, parsePipeline, PassContext, PassManager } from '../../src/passes/pass.js';
+import type { SplitResult } from '../../src/passes/cut.js';
+import { type AnyPass, type Diagnostic, parsePipeline, PassContext, PassManager } from '../../src/passes/pass.js';
 import { syntheticSplitStats } from './synthetic-stats.js';
+// passes register themselves when their modules load
+import '../../src/passes/autodiff/pass.js';
+import '../../src/passes/cut-pass.js';
 
 export interface PipelineState {
   /** The models the pipeline has so far: one (`model`), or `edge` and `cloud` after a cut. */
   parts: { label: string; model: Model }[];
-  split?: SplitResult;
+  /** What the last pass handed on: a Model, or a split (SplitResult, CompressedSplit). */
+  unit?: unknown;
   notes: string[];
 }
 
 type Step = (state: PipelineState, options: Record<string, string>, ctx: PassContext) => void;
 
-const list = (v: string | undefined): string[] => (v ?? '').split('+').map((s) => s.trim()).filter(Boolean);
-
-function single(state: PipelineState, step: string): Model {
-  if (state.parts.length !== 1) throw new Error(`${step} needs one model, the pipeline has ${state.parts.map((p) => p.label).join(' and ')}`);
-  return state.parts[0]!.model;
-}
-
+/** Steps that report on the models without being passes. */
 export const FUNCTION_STEPS: Record<string, Step> = {
-  /** `cut{after=NODE}` or `cut{at=a+b}`: splitModel (src/passes/cut.ts). */
-  cut(state, o, ctx) {
-    const model = single(state, 'cut');
-    const split = splitModel(model, o.at !== undefined ? list(o.at) : cutAfterNode(model, o.after!), ctx);
-    state.split = split;
-    state.parts = [
-      { label: 'edge', model: split.edge },
-      { label: 'cloud', model: split.cloud },
-    ];
-    state.notes.push(`cut tensors: ${split.cutTensors.join(', ')}`);
-    state.notes.push(`edge outputs: ${split.edgeOutputs.join(', ') || '-'}; cloud outputs: ${split.cloudOutputs.join(', ') || '-'}; dropped: ${split.droppedCutTensors.join(', ') || '-'}`);
-  },
-  /** `bottleneck{spec=pca=4+int8}` after a cut: compressSplit with seeded synthetic statistics (tests/helpers/synthetic-stats.ts). */
-  bottleneck(state, o, ctx) {
-    if (!state.split) throw new Error('bottleneck needs a cut before it');
-    const spec = parseCompressSpec(o.spec ?? 'none');
-    const c = compressSplit(state.split, spec, syntheticSplitStats(state.split, spec), ctx);
-    state.parts = [
-      { label: 'edge', model: c.edge },
-      { label: 'cloud', model: c.cloud },
-    ];
-    state.notes.push(`compression: ${c.spec}`);
-    for (const w of c.wire) state.notes.push(`wire %${w.name} ${w.dtype}[${w.shape.join(',')}] from %${w.source}: ${w.bytesPerSample} of ${w.rawBytesPerSample} bytes per sample, ${w.stage}`);
-  },
-  /** `autodiff{wrt=params|a+b;loss=NAME|sum}` or `autodiff{wrt=…;seeds=out:dout+…}`: differentiate (src/passes/autodiff). */
-  autodiff(state, o) {
-    const model = single(state, 'autodiff');
-    const wrt = o.wrt === 'params' ? parameterNames(model) : list(o.wrt);
-    const seeds = o.seeds !== undefined ? Object.fromEntries(list(o.seeds).map((s) => s.split(':') as [string, string])) : undefined;
-    const loss = o.loss === 'sum' ? sumLoss(model).name : o.loss;
-    const r = differentiate(model, { wrt, ...(loss !== undefined ? { loss } : {}), ...(seeds ? { seeds } : {}) });
-    state.notes.push(`differentiated ${r.nodes} nodes; opset ${r.opset.from} -> ${r.opset.to}; unreachable: ${r.unreachable.join(', ') || '-'}`);
-    for (const [name, g] of r.grads) state.notes.push(`gradient of %${name}: %${g.name}`);
-  },
   /** `cost-report`: annotateCost's figures per node and in total (the registered `cost` pass computes them but keeps nothing). */
   'cost-report'(state) {
     for (const { label, model } of state.parts) {
@@ -83,6 +48,37 @@ export const FUNCTION_STEPS: Record<string, Step> = {
     }
   },
 };
+
+/** The pass a step runs: the registered one, the bottleneck with synthetic statistics for the split it compresses. */
+function stepPass(text: string, unit: unknown): AnyPass {
+  const [pass, ...more] = parsePipeline(text);
+  if (!pass || more.length) throw new Error(`'${text}' is not one pass`);
+  if (pass.name !== 'bottleneck') return pass;
+  const spec = pass.options.spec ?? 'none';
+  return bottleneckPass(spec, syntheticSplitStats(unit as SplitResult, parseCompressSpec(spec)));
+}
+
+/** What a pass made that its models do not show. */
+function passNotes(pass: AnyPass, unit: unknown): string[] {
+  if (pass.name === 'cut') {
+    const split = unit as SplitResult;
+    return [
+      `cut tensors: ${split.cutTensors.join(', ')}`,
+      `edge outputs: ${split.edgeOutputs.join(', ') || '-'}; cloud outputs: ${split.cloudOutputs.join(', ') || '-'}; dropped: ${split.droppedCutTensors.join(', ') || '-'}`,
+    ];
+  }
+  if (pass.name === 'bottleneck') {
+    const c = unit as CompressedSplit;
+    return [`compression: ${c.spec}`, ...c.wire.map((w) => `wire %${w.name} ${w.dtype}[${w.shape.join(',')}] from %${w.source}: ${w.bytesPerSample} of ${w.rawBytesPerSample} bytes per sample, ${w.stage}`)];
+  }
+  if (pass.name === 'autodiff') {
+    const r = (pass as AutodiffPass).result!;
+    return [`differentiated ${r.nodes} nodes; opset ${r.opset.from} -> ${r.opset.to}; unreachable: ${r.unreachable.join(', ') || '-'}`, ...[...r.grads].map(([name, g]) => `gradient of %${name}: %${g.name}`)];
+  }
+  return [];
+}
+
+const SPLIT_PASSES = new Set(['bottleneck']);
 
 /** Splits `a,b{k=v;k2=v2},c` into step texts (the grammar of parsePipeline). */
 export function pipelineSteps(text: string): { text: string; name: string; options: Record<string, string> }[] {
@@ -104,14 +100,27 @@ export function pipelineSteps(text: string): { text: string; name: string; optio
 const diagnosticLine = (d: Diagnostic): string => `${d.level} ${d.code}${d.location ? ` at ${d.location}` : ''}: ${d.message}`;
 
 export function runGoldenPipeline(model: Model, text: string): PipelineState {
-  const state: PipelineState = { parts: [{ label: 'model', model }], notes: [] };
+  const state: PipelineState = { parts: [{ label: 'model', model }], unit: model, notes: [] };
   for (const step of pipelineSteps(text)) {
     const ctx = new PassContext();
     const fn = FUNCTION_STEPS[step.name];
     if (fn) fn(state, step.options, ctx);
     else {
-      const pm = new PassManager(parsePipeline(step.text), { verify: true });
-      for (const part of state.parts) part.model = pm.run(part.model, ctx).model;
+      const pass = stepPass(step.text, state.unit);
+      const pm = new PassManager<unknown, unknown>([pass], { verify: true });
+      if (state.unit instanceof Model || SPLIT_PASSES.has(pass.name)) {
+        state.unit = pm.run(state.unit, ctx).model;
+        const u = state.unit as Model | { edge: Model; cloud: Model };
+        state.parts = u instanceof Model ? [{ label: 'model', model: u }] : [
+          { label: 'edge', model: u.edge },
+          { label: 'cloud', model: u.cloud },
+        ];
+      } else {
+        // a Model pass after a cut runs on the edge and on the cloud
+        for (const part of state.parts) part.model = pm.run(part.model, ctx).model as Model;
+        state.unit = { ...(state.unit as object), edge: state.parts[0]!.model, cloud: state.parts[1]!.model };
+      }
+      state.notes.push(...passNotes(pass, state.unit));
     }
     for (const part of state.parts) assertValid(part.model);
     for (const d of ctx.diagnostics) state.notes.push(`${step.name}: ${diagnosticLine(d)}`);

@@ -7,7 +7,7 @@ import { SplitcError } from '../errors.js';
 import type { Attribute, Graph, IrFunction, Model, Node, ValueType, Value } from '../graph.js';
 import { AttrType, encodeUtf8 } from '../graph.js';
 import type { Tensor } from '../tensor.js';
-import type { Extra } from './read.js';
+import type { Extra } from './raw.js';
 import { ExternalStorage, FieldStorage } from './storage.js';
 import { WireType, WireWriter } from './wire.js';
 

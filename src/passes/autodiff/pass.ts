@@ -3,6 +3,7 @@
 // `autodiff{wrt=x+w;loss=loss}` adds the gradient outputs. Both mutate the model given; what
 // they built (the loss value, the gradients) is kept on the pass object for the caller's report.
 
+import { SplitcError } from '../../ir/errors.js';
 import type { Model } from '../../ir/graph.js';
 import { checkPassOptions, formatListOption, parseListOption, registerPass, type Pass } from '../pass.js';
 import { formatShapeOption, parseShapeOption } from '../shape/index.js';
@@ -45,17 +46,20 @@ export interface AutodiffPass extends Pass {
 
 export interface AutodiffPassOptions {
   wrt: readonly string[];
-  /** The scalar loss value (default: the model's last output, where the loss pass puts it). */
+  /** The scalar loss value (default without seeds: the model's last output, where the loss pass puts it). */
   loss?: string;
+  /** Instead of a loss: output name → name of a new graph input carrying its gradient (vector-Jacobian products). */
+  seeds?: Record<string, string>;
   inputShapes?: Record<string, Dim[]>;
   /** Make the chosen values that are not graph inputs plain graph inputs first (to be fed). */
   feedParams?: boolean;
 }
 
-/** `autodiff{wrt=a+b;loss=name;shape=x:2x1x28x28;feed-params=true}`. */
+/** `autodiff{wrt=a+b;loss=name;shape=x:2x1x28x28;feed-params=true}`, or `seeds=out:dout+…` instead of a loss. */
 export function autodiffPass(o: AutodiffPassOptions): AutodiffPass {
   const options: Record<string, string> = { wrt: formatListOption(o.wrt) };
   if (o.loss !== undefined) options.loss = o.loss;
+  if (o.seeds) options.seeds = formatListOption(Object.entries(o.seeds).map(([out, seed]) => `${out}:${seed}`));
   if (o.inputShapes && Object.keys(o.inputShapes).length) options.shape = formatShapeOption(o.inputShapes);
   if (o.feedParams) options['feed-params'] = 'true';
   let result: AutodiffResult | undefined;
@@ -73,19 +77,38 @@ export function autodiffPass(o: AutodiffPassOptions): AutodiffPass {
         const byName = model.graph.valuesByName();
         exposeAsInputs(model, wrt.filter((n) => !inputs.has(byName.get(n)!)));
       }
-      const loss = o.loss ?? model.graph.outputs[model.graph.outputs.length - 1]?.name;
-      result = differentiate(model, { wrt, ...(loss !== undefined ? { loss } : {}), ...(o.inputShapes ? { inputShapes: o.inputShapes } : {}) });
+      const loss = o.loss ?? (o.seeds ? undefined : model.graph.outputs[model.graph.outputs.length - 1]?.name);
+      result = differentiate(model, {
+        wrt,
+        ...(loss !== undefined ? { loss } : {}),
+        ...(o.seeds ? { seeds: o.seeds } : {}),
+        ...(o.inputShapes ? { inputShapes: o.inputShapes } : {}),
+      });
       return { model, modified: true };
     },
   };
 }
 
+/** `out:dout+out2:dout2` → {out: dout, out2: dout2}. */
+function parseSeedsOption(text: string): Record<string, string> {
+  return Object.fromEntries(
+    parseListOption(text).map((entry) => {
+      const colon = entry.lastIndexOf(':');
+      if (colon <= 0 || colon === entry.length - 1) {
+        throw new SplitcError('E_BAD_ARGUMENT', `cannot read the seed '${entry}' of pass 'autodiff'`, { hint: 'seeds=output:gradient_input, joined by +' });
+      }
+      return [entry.slice(0, colon), entry.slice(colon + 1)];
+    }),
+  );
+}
+
 registerPass('loss', lossPass);
 registerPass('autodiff', (options) => {
-  checkPassOptions('autodiff', options, ['wrt', 'loss', 'shape', 'feed-params'], 'wrt=a+b, loss=<value>, shape=x:1x3x8 and feed-params=true');
+  checkPassOptions('autodiff', options, ['wrt', 'loss', 'seeds', 'shape', 'feed-params'], 'wrt=a+b, loss=<value> or seeds=out:dout+…, shape=x:1x3x8 and feed-params=true');
   return autodiffPass({
     wrt: parseListOption(options.wrt ?? ''),
     ...(options.loss !== undefined ? { loss: options.loss } : {}),
+    ...(options.seeds !== undefined ? { seeds: parseSeedsOption(options.seeds) } : {}),
     ...(options.shape !== undefined ? { inputShapes: parseShapeOption(options.shape) } : {}),
     ...(options['feed-params'] === 'true' ? { feedParams: true } : {}),
   });

@@ -3,6 +3,7 @@
 
 import { constantOf } from '../../ir/constants.js';
 import { DataType, dtypeName } from '../../ir/dtype.js';
+import { floatToHalfBits } from '../../ir/half.js';
 import { allGraphs, AttrType, attr, type Int, Node, type Shape, tensorType, type TensorType, Value } from '../../ir/graph.js';
 import type { ConstTensor, UpgradeContext, Upgrader } from './context.js';
 
@@ -336,38 +337,13 @@ function int64Tensor(dims: number[], values: readonly Int[]): ConstTensor {
 
 function floatTensor(dtype: DataType, dims: number[], values: readonly number[]): ConstTensor {
   if (dtype === DataType.DOUBLE) return { dtype, dims, data: Float64Array.from(values) };
-  if (dtype === DataType.FLOAT16) return { dtype, dims, data: Uint16Array.from(values, halfBits) };
+  if (dtype === DataType.FLOAT16) return { dtype, dims, data: Uint16Array.from(values, floatToHalfBits) };
   return { dtype: DataType.FLOAT, dims, data: Float32Array.from(values) };
 }
 
 /** The element types of Clip-6 and Pad-2 (their attributes are converted to these). */
 function isClip6Dtype(dt: DataType | null): boolean {
   return dt === DataType.FLOAT || dt === DataType.DOUBLE || dt === DataType.FLOAT16;
-}
-
-/** IEEE half bits of a number, rounding to nearest even (via float32, as the attribute was). */
-function halfBits(x: number): number {
-  const u = new Uint32Array(Float32Array.of(x).buffer)[0]!;
-  const sign = (u >>> 16) & 0x8000;
-  const exp = (u >>> 23) & 0xff;
-  let mant = u & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  let shift = 13;
-  let h: number;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    shift = 14 - e;
-    h = mant >>> shift;
-  } else {
-    h = (e << 10) | (mant >>> 13);
-  }
-  const rem = mant & ((1 << shift) - 1);
-  const half = 1 << (shift - 1);
-  if (rem > half || (rem === half && h & 1)) h++; // a carry into the exponent is still right
-  return sign | h;
 }
 
 /** A type for a new value when its element type and rank are known (else none: value_info needs a shape). */
