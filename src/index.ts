@@ -4,6 +4,7 @@ export { loadModel, saveModel, modelToBytes } from './ir/serde/io.js';
 export { deserializeModel } from './ir/serde/read.js';
 export { serializeModel } from './ir/serde/write.js';
 export * from './passes/pass.js';
+import './passes/all.js'; // parsePipeline knows every pass
 export { hoistConstants } from './passes/hoist-constants.js';
 export { foldBatchNorm, foldBatchNormPass } from './passes/fold-batchnorm.js';
 export { upgradeOpset, upgradeOpsetPass, type UpgradeResult, MIN_UPGRADE_OPSET, MAX_UPGRADE_OPSET } from './passes/opset.js';

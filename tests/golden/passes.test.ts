@@ -14,14 +14,7 @@ import { expectGolden } from '../helpers/golden.js';
 import { goldenCases, readCaseFile } from '../helpers/golden-dir.js';
 import { GOLDEN_MODELS } from '../helpers/golden-models.js';
 import { FUNCTION_STEPS, pipelineSteps, printState, runGoldenPipeline } from '../helpers/golden-pipeline.js';
-// passes register themselves when their modules load
-import '../../src/passes/batch-as-depth.js';
-import '../../src/passes/cost.js';
-import '../../src/passes/fold-batchnorm.js';
-import '../../src/passes/hoist-constants.js';
-import '../../src/passes/lower-recurrent.js';
-import '../../src/passes/opset.js';
-import '../../src/passes/shape/index.js';
+import '../../src/passes/all.js'; // every pass registered
 
 function loadInput(spec: string): Model {
   if (spec.startsWith('builder:')) {

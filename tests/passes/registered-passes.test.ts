@@ -7,14 +7,7 @@ import { loadModel } from '../../src/ir/serde/io.js';
 import { type AnyPass, CHECKED_RUN, PassManager, parsePipeline, registeredPasses } from '../../src/passes/pass.js';
 import { formatShapeOption } from '../../src/passes/shape/index.js';
 import { MAX_UPGRADE_OPSET } from '../../src/passes/opset.js';
-import '../../src/passes/hoist-constants.js';
-import '../../src/passes/fold-batchnorm.js';
-import '../../src/passes/cost.js';
-import '../../src/passes/batch-as-depth.js';
-import '../../src/passes/lower-recurrent.js';
-import '../../src/passes/cut-pass.js';
-import '../../src/passes/bottleneck/pass.js';
-import '../../src/passes/autodiff/pass.js';
+import '../../src/passes/all.js'; // every pass registered
 import { exporterFixtures, fixturesDir } from '../helpers/fixtures.js';
 
 const FIXTURES: { path: string; inputShapes: Record<string, number[]> }[] = [
@@ -40,6 +33,7 @@ function pipelines(model: Model, inputShapes: Record<string, number[]>): Record<
     cut: `${shape},cut{after=${mid.name || mid.outputs[0]!.name}}`,
     bottleneck: `${shape},cut{after=${mid.name || mid.outputs[0]!.name}},bottleneck{spec=fp16}`,
     loss: `${shape},loss{spec=sum}`,
+    'batchnorm-training': 'batchnorm-training',
     autodiff: `${shape},loss{spec=sum},autodiff{wrt=${input};shape=${formatShapeOption(inputShapes)}}`,
   };
 }
