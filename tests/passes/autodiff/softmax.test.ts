@@ -34,7 +34,7 @@ describe('Softmax / LogSoftmax', () => {
 describe('Softmax below opset 13', () => {
   it('an opset-11 Softmax over the last axis, raised to 13 first, has the opset-13 gradient', async () => {
     // (The pass does this raise itself; here upgradeOpset is called directly. Over another
-    // axis the upgrade wraps the op in Flatten/Reshape, whose rules live in rules/tensor.ts.)
+    // axis the upgrade wraps the op in Flatten/Reshape, whose rules live in rules/layout.ts.)
     const grads = async (opset: number): Promise<number[]> => {
       const b = new GraphBuilder('t');
       const y = b.op('Softmax', [b.input('x', DataType.DOUBLE, [2, 3, 4])], { axis: 2 });
