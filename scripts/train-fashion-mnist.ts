@@ -19,6 +19,7 @@ import { saveModel } from '../src/ir/serde/io.js';
 import { evaluateAccuracy, fit } from '../src/runtime/train/fit.js';
 import { FASHION_MNIST_DIR, loadIdxImages } from '../src/runtime/train/idx.js';
 import { smallResNet } from '../src/runtime/train/models.js';
+import { loadCheckpoint } from '../src/runtime/train/checkpoint-file.js';
 import { Trainer } from '../src/runtime/train/trainer.js';
 
 /** The value after `--name` (or after one of the `aliases`, e.g. `-o`), else `dflt`. */
@@ -52,7 +53,7 @@ const trainer = await Trainer.create({
   schedule: { kind: 'cosine', total: steps, warmup: 100 },
   sessionOptions: { intraOpNumThreads: threads, interOpNumThreads: 1 },
 });
-if (resume && fs.existsSync(checkpoint)) trainer.loadCheckpoint(checkpoint);
+if (resume && fs.existsSync(checkpoint)) loadCheckpoint(trainer, checkpoint);
 
 const tty = process.stderr.isTTY && !json;
 const bar = tty ? new SingleBar({ format: 'epoch {epoch}/{epochs} [{bar}] {value}/{total} batches  loss {loss}  {speed} img/s  eta {eta}s', hideCursor: true }) : null;

@@ -21,6 +21,7 @@ export * from './search/calib-data.js';
 export * from './search/calibrate.js';
 export * from './search/fidelity.js';
 export { Trainer, type OrtModule, type TrainerOptions } from './runtime/train/trainer.js';
+export { loadCheckpoint, saveCheckpoint } from './runtime/train/checkpoint-file.js';
 export { buildTrainingGraph, batchNormToTraining, batchNormTrainingPass, type TrainingGraph } from './passes/training-graph.js';
 export { createOptimizer, scheduledLr, type Optimizer, type OptimizerConfig } from './runtime/train/optimizer.js';
 export { fit, evaluateAccuracy, epochOrder, type FitOptions, type LabeledImages } from './runtime/train/fit.js';

@@ -5,6 +5,7 @@
 
 import { modelToBytes } from '../../ir/serde/io.js';
 import type { Model } from '../../ir/graph.js';
+import { saveCheckpoint } from './checkpoint-file.js';
 import type { OrtModule, Trainer } from './trainer.js';
 import { createOrtSession } from '../../search/ort-session.js';
 
@@ -114,11 +115,11 @@ export async function fit(trainer: Trainer, opts: FitOptions): Promise<{ steps: 
       opts.onProgress?.({ epoch, epochs: opts.epochs, batch: batch + 1, batches, step: trainer.step, loss: r.loss, meanLoss, lr: r.lr });
       if (opts.checkpointFile && opts.checkpointEvery && trainer.step % opts.checkpointEvery === 0) {
         trainer.position = { epoch, batch: batch + 1 };
-        trainer.saveCheckpoint(opts.checkpointFile);
+        saveCheckpoint(trainer, opts.checkpointFile);
       }
     }
     trainer.position = { epoch: epoch + 1, batch: 0 };
-    if (opts.checkpointFile) trainer.saveCheckpoint(opts.checkpointFile);
+    if (opts.checkpointFile) saveCheckpoint(trainer, opts.checkpointFile);
     await opts.onEpoch?.(epoch, meanLoss);
   }
   return { steps, meanLoss };

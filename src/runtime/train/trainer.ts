@@ -5,7 +5,6 @@
 // here, fed to the session without copies and updated in place; checkpoints hold all of
 // them plus the step and data position, so a resumed run continues bit for bit.
 
-import * as fs from 'node:fs';
 import type * as OrtNode from 'onnxruntime-node';
 import { toAttribute } from '../../ir/builder.js';
 import { constantOf } from '../../ir/constants.js';
@@ -17,10 +16,11 @@ import { MemoryStorage, Tensor } from '../../ir/tensor.js';
 import { GRAD_PREFIX } from '../../passes/autodiff/index.js';
 import { buildTrainingGraph, cloneModel, type TrainingGraph, type TrainingGraphOptions } from '../../passes/training-graph.js';
 import { createOptimizer, type Optimizer, type OptimizerConfig, scheduledLr } from './optimizer.js';
-import { writeFileAtomic } from '../../ir/temp-files.js';
 import { createOrtSession, type OrtModule } from '../../search/ort-session.js';
 
 export type { OrtModule };
+
+const CHECKPOINT_MAGIC = 0x54504b43; // 'CKPT' little-endian
 type OrtTensor = OrtNode.Tensor;
 
 export interface TrainerOptions extends TrainingGraphOptions {
@@ -130,9 +130,12 @@ export class Trainer {
   }
 
   // ---- checkpoints ----
+  // Bytes, not files, so the trainer runs where there is no file system (browsers); files are
+  // checkpoint-file.ts's. Layout: 'CKPT' (u32 LE), header length (u32 LE), JSON header, then
+  // the float32 tensors at the header's offsets.
 
-  /** Write parameters, running statistics, optimizer state, step and data position (temp file, then rename). */
-  saveCheckpoint(file: string): void {
+  /** Parameters, running statistics, optimizer state, step and data position, as the parts of one byte string. */
+  checkpointParts(): Uint8Array[] {
     const entries: { name: string; data: Float32Array }[] = [];
     for (const [n, d] of this.params) entries.push({ name: `param:${n}`, data: d });
     for (const [n, d] of this.stats) entries.push({ name: `stat:${n}`, data: d });
@@ -143,36 +146,33 @@ export class Trainer {
       offset += e.data.length * 4;
       return r;
     });
-    const header = Buffer.from(
+    const header = new TextEncoder().encode(
       JSON.stringify({ format: 'splitc-checkpoint', version: 1, step: this.optimizer.step, optimizer: this.optimizer.config, position: this.position, tensors: index }),
-      'utf8',
     );
-    const prefix = Buffer.alloc(8);
-    prefix.writeUInt32LE(0x54504b43, 0); // 'CKPT'
-    prefix.writeUInt32LE(header.length, 4);
-    writeFileAtomic(file, [prefix, header, ...entries.map((e) => new Uint8Array(e.data.buffer, e.data.byteOffset, e.data.byteLength))], { what: `checkpoint ${file}` });
+    const prefix = new Uint8Array(8);
+    const view = new DataView(prefix.buffer);
+    view.setUint32(0, CHECKPOINT_MAGIC, true);
+    view.setUint32(4, header.length, true);
+    return [prefix, header, ...entries.map((e) => new Uint8Array(e.data.buffer, e.data.byteOffset, e.data.byteLength))];
   }
 
-  /** Restore a checkpoint written by `saveCheckpoint` for the same model and parameters. */
-  loadCheckpoint(file: string): void {
-    let buf: Buffer;
-    try {
-      buf = fs.readFileSync(file);
-    } catch (e) {
-      throw new SplitcError('E_IO', `cannot read checkpoint ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
-    }
-    const bad = (why: string): SplitcError => new SplitcError('E_IO', `${file} is not a usable splitc checkpoint: ${why}`, { hint: 'resume with the checkpoint written by the same training script' });
-    if (buf.length < 8 || buf.readUInt32LE(0) !== 0x54504b43) throw bad('bad magic number');
-    const headerLength = buf.readUInt32LE(4);
-    const header = JSON.parse(buf.subarray(8, 8 + headerLength).toString('utf8')) as {
+  /** Restore a checkpoint made by `checkpointParts` for the same model and parameters (`source` names it in errors). */
+  restoreCheckpoint(buf: Uint8Array, source = 'the checkpoint'): void {
+    const bad = (why: string): SplitcError => new SplitcError('E_IO', `${source} is not a usable splitc checkpoint: ${why}`, { hint: 'resume with the checkpoint written by the same training script' });
+    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    if (buf.length < 8 || view.getUint32(0, true) !== CHECKPOINT_MAGIC) throw bad('bad magic number');
+    const headerLength = view.getUint32(4, true);
+    const header = JSON.parse(new TextDecoder().decode(buf.subarray(8, 8 + headerLength))) as {
       step: number;
       position: Record<string, number>;
       tensors: { name: string; offset: number; length: number }[];
     };
     const base = 8 + headerLength;
     const read = (e: { offset: number; length: number }): Float32Array => {
-      const bytes = Uint8Array.from(buf.subarray(base + e.offset, base + e.offset + e.length * 4));
-      return new Float32Array(bytes.buffer);
+      if (base + e.offset + e.length * 4 > buf.length) throw bad('it ends inside its tensors');
+      const out = new Float32Array(e.length); // a copy: the offsets need not be 4-byte aligned in `buf`
+      new Uint8Array(out.buffer).set(buf.subarray(base + e.offset, base + e.offset + e.length * 4));
+      return out;
     };
     const byName = new Map(header.tensors.map((t) => [t.name, t]));
     const restore = (kind: string, target: Map<string, Float32Array>): void => {

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
+import { concatBytes } from '../../../src/ir/bytes.js';
 import { SplitcError } from '../../../src/ir/errors.js';
 import { loadModel, modelToBytes } from '../../../src/ir/serde/io.js';
 import { assertValid } from '../../../src/ir/verify.js';
@@ -14,7 +15,9 @@ import { epochOrder, evaluateAccuracy, fit, type LabeledImages, rng } from '../.
 import { FASHION_MNIST_DIR, loadIdxImages, parseIdx } from '../../../src/runtime/train/idx.js';
 import { smallResNet } from '../../../src/runtime/train/models.js';
 import { createOptimizer, scheduledLr } from '../../../src/runtime/train/optimizer.js';
+import { loadCheckpoint, saveCheckpoint } from '../../../src/runtime/train/checkpoint-file.js';
 import { Trainer } from '../../../src/runtime/train/trainer.js';
+import { codeOf } from '../../helpers/codes.js';
 import { tmpDir, trainedFixtures } from '../../helpers/fixtures.js';
 
 /** A learnable toy task: 8×8 images whose class is the brightest of three horizontal bands. */
@@ -111,10 +114,10 @@ describe('Trainer', () => {
     const ckpt = path.join(dir, 'run.ckpt');
     const first = await Trainer.create(options());
     await fit(first, { ...fitOpts, maxSteps: 5 }); // stops inside the first epoch
-    first.saveCheckpoint(ckpt);
+    saveCheckpoint(first, ckpt);
     await first.release();
     const resumed = await Trainer.create(options());
-    resumed.loadCheckpoint(ckpt);
+    loadCheckpoint(resumed, ckpt);
     expect(resumed.step).toBe(5);
     await fit(resumed, fitOpts);
     expect(resumed.step).toBe(whole.step);
@@ -125,16 +128,37 @@ describe('Trainer', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   }, 120_000);
 
+  it('a checkpoint is bytes (no file system needed, as in a browser): restoring them continues the same run', async () => {
+    const data = toyData(32, 4);
+    const fitOpts = { data, batchSize: 8, epochs: 1, seed: 3, inputName: 'image' };
+    const a = await Trainer.create(options());
+    await fit(a, { ...fitOpts, maxSteps: 2 });
+    const bytes = concatBytes(a.checkpointParts());
+    const b = await Trainer.create(options());
+    b.restoreCheckpoint(bytes);
+    expect(b.step).toBe(2);
+    expect(b.position).toEqual(a.position);
+    for (const [name, w] of a.params) expect(Buffer.from(b.params.get(name)!.buffer).equals(Buffer.from(w.buffer)), name).toBe(true);
+    await fit(a, { ...fitOpts, maxSteps: 4 });
+    await fit(b, { ...fitOpts, maxSteps: 4 });
+    expect(b.step).toBe(4);
+    for (const [name, w] of a.params) expect(Buffer.from(b.params.get(name)!.buffer).equals(Buffer.from(w.buffer)), name).toBe(true);
+    expect(() => b.restoreCheckpoint(bytes.subarray(0, 4))).toThrow(/the checkpoint is not a usable splitc checkpoint/);
+    expect(codeOf(() => b.restoreCheckpoint(bytes.subarray(0, bytes.length - 4)))).toBe('E_IO'); // truncated
+    await a.release();
+    await b.release();
+  }, 60_000);
+
   it('a checkpoint of another model is refused with a coded error', async () => {
     const dir = tmpDir();
     const ckpt = path.join(dir, 'a.ckpt');
     const a = await Trainer.create(options());
-    a.saveCheckpoint(ckpt);
+    saveCheckpoint(a, ckpt);
     await a.release();
     const other = await Trainer.create({ ...options(), model: smallResNet({ widths: [4, 16], classes: 3, size: 8 }) });
-    expect(() => other.loadCheckpoint(ckpt)).toThrow(/not a usable splitc checkpoint/);
+    expect(() => loadCheckpoint(other, ckpt)).toThrow(/not a usable splitc checkpoint/);
     fs.writeFileSync(path.join(dir, 'junk.ckpt'), 'hello');
-    expect(() => other.loadCheckpoint(path.join(dir, 'junk.ckpt'))).toThrow(SplitcError);
+    expect(() => loadCheckpoint(other, path.join(dir, 'junk.ckpt'))).toThrow(SplitcError);
     await other.release();
     fs.rmSync(dir, { recursive: true, force: true });
   }, 60_000);
