@@ -4,6 +4,7 @@
 import type * as ort from 'onnxruntime-node';
 import { SplitcError } from '../../ir/errors.js';
 import type { SessionThread } from '../session-host.js';
+import type { Route } from './routes.js';
 
 export interface ModelSpec {
   /** Name in URLs (`/v2/models/{name}`). */
@@ -70,6 +71,11 @@ export interface InferenceServerOptions {
   sessionThread?: SessionThread;
   /** Answer CORS preflights and expose the binary header to this origin ('*' for any). */
   corsOrigin?: string;
+  /**
+   * More endpoints, served after the protocol's rows (a federated coordinator's, say), with the
+   * same bearer auth, 404/405 answers, error bodies and metrics.
+   */
+  routes?: readonly Route[];
   /** Seconds advertised in Retry-After on 503 (default 1). */
   retryAfterSeconds?: number;
   /** Where warnings go, one line per kind per 10 s at most (default stderr). */

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { KServeError } from '../../../src/runtime/kserve.js';
 import { type Route, Router, ROUTES } from '../../../src/runtime/server/routes.js';
+import { auth, jsonOf, rawRequest, startServer } from '../helpers.js';
 
 const router = new Router(ROUTES);
 const names = (path: string): string[] => router.match(path).map((m) => m.route.endpoint);
@@ -47,5 +48,29 @@ describe('the v2 route table', () => {
       ['GET', '3'],
       ['POST', '3'],
     ]);
+  });
+});
+
+describe('extra routes (InferenceServerOptions.routes)', () => {
+  it('are served next to the protocol with the same auth, 405 answers and metrics', async () => {
+    const round: Route = {
+      endpoint: 'flRound',
+      method: 'GET',
+      pattern: '/fl/rounds/{round}',
+      handle: ({ res, server, params }) => server.responder.sendJson(res, 200, { round: Number(params.round) }),
+    };
+    const { server, port } = await startServer({ routes: [round] });
+    try {
+      const ok = await rawRequest(port, 'GET', '/fl/rounds/7', { headers: auth() });
+      expect([ok.status, jsonOf(ok)]).toEqual([200, { round: 7 }]);
+      const noToken = await rawRequest(port, 'GET', '/fl/rounds/7');
+      expect([noToken.status, jsonOf(noToken).code]).toEqual([401, 'E_UNAUTHORIZED']);
+      const post = await rawRequest(port, 'POST', '/fl/rounds/7', { headers: auth() });
+      expect([post.status, jsonOf(post).code, post.headers.allow]).toEqual([405, 'E_METHOD', 'GET, HEAD']);
+      expect(server.metricsText()).toMatch(/splitc_http_requests_total\{endpoint="flRound",status="200"\} 1/);
+      expect((await rawRequest(port, 'GET', '/v2/health/live')).status).toBe(200); // the protocol's rows still answer
+    } finally {
+      await server.close();
+    }
   });
 });
