@@ -13,7 +13,7 @@ import { constantPredicate, isConstantNode } from '../ir/constants.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { byteSizeOf, dtypeFromName } from '../ir/dtype.js';
-import { SplitcError } from '../ir/errors.js';
+import { ioError, SplitcError } from '../ir/errors.js';
 import { removeStaleTemps, staleEntries, tempPrefix } from '../ir/temp-files.js';
 import type { Model } from '../ir/graph.js';
 import { modelToBytes } from '../ir/serde/io.js';
@@ -386,8 +386,6 @@ export function buildBundle(input: BundleInput, outDir: string): BuildResult {
   const dest = path.resolve(outDir);
   const parent = path.dirname(dest);
   const base = path.basename(dest);
-  const ioError = (what: string, e: unknown): SplitcError =>
-    new SplitcError('E_IO', `${what}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { hint: 'check the path and permissions', cause: e });
 
   let exists = false;
   try {

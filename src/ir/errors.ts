@@ -74,6 +74,11 @@ export function isSplitcError(e: unknown): e is SplitcError {
 // Diagnostics every layer raises.
 
 /** Why a file operation failed: the errno code (ENOENT, EACCES, …), else the message. */
-export function ioReason(e: unknown): string {
+function ioReason(e: unknown): string {
   return (e as { code?: string }).code ?? (e instanceof Error ? e.message : String(e));
+}
+
+/** A file operation that failed: `<doing>: ENOENT` (`doing` is e.g. "cannot read plan.json"). */
+export function ioError(doing: string, cause: unknown, hint = 'check the path and permissions'): SplitcError {
+  return new SplitcError('E_IO', `${doing}: ${ioReason(cause)}`, { hint, cause });
 }

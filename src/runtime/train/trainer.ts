@@ -10,7 +10,7 @@ import type * as OrtNode from 'onnxruntime-node';
 import { toAttribute } from '../../ir/builder.js';
 import { constantOf } from '../../ir/constants.js';
 import { DataType } from '../../ir/dtype.js';
-import { SplitcError } from '../../ir/errors.js';
+import { ioError, SplitcError } from '../../ir/errors.js';
 import type { Model } from '../../ir/graph.js';
 import { modelToBytes } from '../../ir/serde/io.js';
 import { MemoryStorage, Tensor } from '../../ir/tensor.js';
@@ -159,7 +159,7 @@ export class Trainer {
     try {
       buf = fs.readFileSync(file);
     } catch (e) {
-      throw new SplitcError('E_IO', `cannot read checkpoint ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
+      throw ioError(`cannot read checkpoint ${file}`, e);
     }
     const bad = (why: string): SplitcError => new SplitcError('E_IO', `${file} is not a usable splitc checkpoint: ${why}`, { hint: 'resume with the checkpoint written by the same training script' });
     if (buf.length < 8 || buf.readUInt32LE(0) !== 0x54504b43) throw bad('bad magic number');
