@@ -24,6 +24,7 @@ import { sha256Hex, tensorSpecOf, type BundleInput, type TensorSpec, type Bundle
 import { compressionEntry, MANIFEST_SCHEMA_VERSION, manifestText, sortKeys, type Manifest, type PartSummary } from './manifest.js';
 import { copyRuntimeModules, splitcModuleRoot } from './runtime-files.js';
 import { tritonModel } from './triton.js';
+import { badModelName } from './diagnostics.js';
 
 export const DEFAULT_TRITON_MAX_BATCH = 8;
 
@@ -223,7 +224,7 @@ export function generateBundleFiles(input: BundleInput): { files: Map<string, Fi
   checkBundleInput(input);
   const modelName = input.modelName ?? defaultModelName(input.source.fileName);
   if (!MODEL_NAME.test(modelName) || modelName === '.' || modelName === '..') {
-    throw new SplitcError('E_BAD_ARGUMENT', `'${modelName}' cannot name the served model`, { hint: 'use letters, digits, _ . -' });
+    throw badModelName(modelName, 'the served model');
   }
   const pkg = splitcPackage();
   const files = new Map<string, FileContent>();

@@ -82,3 +82,8 @@ function ioReason(e: unknown): string {
 export function ioError(doing: string, cause: unknown, hint = 'check the path and permissions'): SplitcError {
   return new SplitcError('E_IO', `${doing}: ${ioReason(cause)}`, { hint, cause });
 }
+
+/** A name that is not one of a fixed set (a pass, an attack, a backend), with the set. */
+export function unknownName(kind: string, name: string, known: readonly string[]): SplitcError {
+  return new SplitcError('E_BAD_ARGUMENT', `unknown ${kind} '${name}'`, { hint: `known ${kind}s: ${known.join(', ')}` });
+}

@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ioError, SplitcError } from '../ir/errors.js';
 import { type BoundAddress, type InferenceServer, type InferenceServerOptions, type ModelSpec, createInferenceServer } from './server.js';
+import { notAnInteger } from './diagnostics.js';
 
 /** The server's limits and switches, passed on as they are (documented in InferenceServerOptions). */
 type PassedServerOptions = Pick<
@@ -232,7 +233,7 @@ export function defaultIntraOpThreads(cores = os.availableParallelism()): number
 
 function intOption(v: string | undefined, name: string, min: number): number | undefined {
   if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v) || Number(v) < min) throw new SplitcError('E_BAD_ARGUMENT', `--${name} must be an integer ≥ ${min}, got ${JSON.stringify(v)}`);
+  if (!/^\d+$/.test(v) || Number(v) < min) throw notAnInteger(`--${name}`, min, JSON.stringify(v));
   return Number(v);
 }
 

@@ -4,6 +4,7 @@
 import type * as ort from 'onnxruntime-node';
 import { SplitcError } from '../../ir/errors.js';
 import type { SessionThread } from '../session-host.js';
+import { notAnInteger } from '../diagnostics.js';
 
 export interface ModelSpec {
   /** Name in URLs (`/v2/models/{name}`). */
@@ -108,7 +109,7 @@ export function resolveServerOptions(opts: InferenceServerOptions): ServerSettin
   }
   const positiveInt = (v: number | undefined, name: string, dflt: number, min = 1): number => {
     if (v === undefined) return dflt;
-    if (!Number.isSafeInteger(v) || v < min) throw new SplitcError('E_BAD_ARGUMENT', `${name} must be an integer ≥ ${min}, got ${v}`);
+    if (!Number.isSafeInteger(v) || v < min) throw notAnInteger(name, min, String(v));
     return v;
   };
   const maxBodyBytes = positiveInt(opts.maxBodyBytes, 'maxBodyBytes', 64 * 1024 * 1024);

@@ -1,6 +1,6 @@
 // Checking the profiler's options (E_BAD_ARGUMENT) and filling in their defaults.
 
-import { SplitcError } from '../../ir/errors.js';
+import { SplitcError, unknownName } from '../../ir/errors.js';
 import { PROFILER_BACKENDS, type ProfilerBackend, type ProfileOptions } from './types.js';
 
 export interface ResolvedOptions {
@@ -21,7 +21,7 @@ const isInt = (x: unknown, min: number): x is number => typeof x === 'number' &&
 export function resolveProfileOptions(opts: ProfileOptions): ResolvedOptions {
   const backend = opts.backend ?? 'node';
   if (!(PROFILER_BACKENDS as readonly string[]).includes(backend)) {
-    throw new SplitcError('E_BAD_ARGUMENT', `unknown profiler backend '${String(backend)}'`, { hint: `use one of: ${PROFILER_BACKENDS.join(', ')}` });
+    throw unknownName('profiler backend', String(backend), PROFILER_BACKENDS);
   }
   const threads = opts.threads ?? 1;
   if (!isInt(threads, 1) || threads > 1024) throw new SplitcError('E_BAD_ARGUMENT', `threads must be a positive integer, got ${String(threads)}`);
