@@ -7,7 +7,7 @@
 // max_batch_size is 0 and dims are given in full.
 
 import { dtypeName } from '../ir/dtype.js';
-import { SplitcError } from '../ir/errors.js';
+import { notAnInteger, SplitcError } from '../ir/errors.js';
 import type { Dim, Model } from '../ir/graph.js';
 import { modelToBytes } from '../ir/serde/io.js';
 import { deserializeModel } from '../ir/serde/read.js';
@@ -126,7 +126,7 @@ export function tritonModel(cloud: Model, opts: { name: string; maxBatchSize: nu
     throw badModelName(opts.name, 'a Triton model folder');
   }
   if (!Number.isSafeInteger(opts.maxBatchSize) || opts.maxBatchSize < 1) {
-    throw new SplitcError('E_BAD_ARGUMENT', `Triton max batch size must be a positive integer, got ${opts.maxBatchSize}`);
+    throw notAnInteger('Triton max batch size', 1, opts.maxBatchSize);
   }
   const poly = batchPolymorphic(cloud);
   const batched = 'model' in poly;

@@ -87,3 +87,8 @@ export function ioError(doing: string, cause: unknown, hint = 'check the path an
 export function unknownName(kind: string, name: string, known: readonly string[]): SplitcError {
   return new SplitcError('E_BAD_ARGUMENT', `unknown ${kind} '${name}'`, { hint: `known ${kind}s: ${known.join(', ')}` });
 }
+
+/** A count option (threads, repeats, queue length, batch size) that is not a whole number ≥ `min`. */
+export function notAnInteger(name: string, min: number, got: unknown, hint?: string): SplitcError {
+  return new SplitcError('E_BAD_ARGUMENT', `${name} must be an integer ≥ ${min}, got ${String(got)}`, hint ? { hint } : {});
+}

@@ -28,12 +28,12 @@ export function unknownInput(names: string | readonly string[], inputNames: Iter
   return new SplitcError(code, `the model has no input${list.length > 1 ? 's' : ''} named ${quoted(list)}`, { hint: `inputs: ${quoted(inputNames) || '(none)'}` });
 }
 
-/** The hint of a gradient that needs static shapes it does not have. */
-export const SHAPE_HINT = 'give every input a static shape (--shape name=1x3x224x224) before differentiating';
+/** The hint of every diagnostic that needs shapes (or ranks) shape inference did not find. */
+export const SHAPE_HINT = 'give every input a static shape with --shape, e.g. --shape x=1x3x224x224';
 
-/** Differentiation (a loss, a gradient) needs a rank or shape that shape inference did not find. */
-export function autodiffNeedsShape(message: string): SplitcError {
-  return new SplitcError('E_AUTODIFF', message, { hint: SHAPE_HINT });
+/** A gradient, compression stage or audit needs a rank or shape that shape inference did not find. */
+export function needsInputShapes(code: ErrorCode, message: string): SplitcError {
+  return new SplitcError(code, message, { hint: SHAPE_HINT });
 }
 
 /** A name autodiff wants to add (a seed or target input, a gradient output) is taken. */

@@ -7,9 +7,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ioError, SplitcError } from '../ir/errors.js';
+import { ioError, notAnInteger, SplitcError } from '../ir/errors.js';
 import { type BoundAddress, type InferenceServer, type InferenceServerOptions, type ModelSpec, createInferenceServer } from './server.js';
-import { notAnInteger } from './diagnostics.js';
 
 /** The server's limits and switches, passed on as they are (documented in InferenceServerOptions). */
 type PassedServerOptions = Pick<

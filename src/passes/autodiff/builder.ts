@@ -6,7 +6,7 @@ import { DataType } from '../../ir/dtype.js';
 import type { Model, Value } from '../../ir/graph.js';
 import { Emitter, type OutInfo, staticShape } from '../emit.js';
 import { gradTuning, type GradTuning, type GradTuningOptions } from './tuning.js';
-import { autodiffNeedsShape } from '../diagnostics.js';
+import { needsInputShapes } from '../diagnostics.js';
 
 export { infoOf, staticShape, type OutInfo } from '../emit.js';
 
@@ -54,7 +54,7 @@ export class GradBuilder extends Emitter {
     const xs = x.shape;
     const ys = y.shape;
     if (!xs || !ys) {
-      throw autodiffNeedsShape(`cannot reduce the gradient of broadcast operand '${x.name}' to its shape: the rank of '${xs ? y.name : x.name}' is unknown`);
+      throw needsInputShapes('E_AUTODIFF', `cannot reduce the gradient of broadcast operand '${x.name}' to its shape: the rank of '${xs ? y.name : x.name}' is unknown`);
     }
     const lead = ys.length - xs.length;
     const axes: number[] = [];
@@ -73,7 +73,7 @@ export class GradBuilder extends Emitter {
 export function requireStaticShape(v: Value, what: string): number[] {
   const s = staticShape(v);
   if (!s) {
-    throw autodiffNeedsShape(`${what} needs the static shape of '${v.name}', which is ${v.shape ? `[${v.shape.map((d) => d ?? '?').join(',')}]` : 'unknown'}`);
+    throw needsInputShapes('E_AUTODIFF', `${what} needs the static shape of '${v.name}', which is ${v.shape ? `[${v.shape.map((d) => d ?? '?').join(',')}]` : 'unknown'}`);
   }
   return s;
 }

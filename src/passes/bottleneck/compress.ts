@@ -28,7 +28,7 @@ import {
   specChannelAxis,
 } from './spec.js';
 import type { TensorStats } from './stats.js';
-import { axisOutside } from '../diagnostics.js';
+import { axisOutside, needsInputShapes } from '../diagnostics.js';
 
 /** Calibration statistics of one cut tensor: of the tensor itself, and of its PCA projection when a quantizer follows pca. */
 export interface CutTensorStats {
@@ -154,7 +154,7 @@ function planTensor(source: string, value: Value, spec: CompressSpec, stats: Cut
     });
   }
   if (!t?.shape && spec.stages.some((s) => s.kind === 'dropout')) {
-    throw new SplitcError('E_COMPRESS', `cut tensor '${source}' has no known rank; channel dropout needs one`, { hint: 'fix the input shapes (--shape) so shapes can be inferred' });
+    throw needsInputShapes('E_COMPRESS', `cut tensor '${source}' has no known rank; channel dropout needs one`);
   }
   // per sample from here on: statistics are gathered and constants computed for batch 1
   // (dropout alone allows symbolic dims: it only needs the rank)

@@ -2,9 +2,8 @@
 // settings the server runs with (defaults filled in, every limit checked once at start).
 
 import type * as ort from 'onnxruntime-node';
-import { SplitcError } from '../../ir/errors.js';
+import { notAnInteger, SplitcError } from '../../ir/errors.js';
 import type { SessionThread } from '../session-host.js';
-import { notAnInteger } from '../diagnostics.js';
 
 export interface ModelSpec {
   /** Name in URLs (`/v2/models/{name}`). */
@@ -109,7 +108,7 @@ export function resolveServerOptions(opts: InferenceServerOptions): ServerSettin
   }
   const positiveInt = (v: number | undefined, name: string, dflt: number, min = 1): number => {
     if (v === undefined) return dflt;
-    if (!Number.isSafeInteger(v) || v < min) throw notAnInteger(name, min, String(v));
+    if (!Number.isSafeInteger(v) || v < min) throw notAnInteger(name, min, v);
     return v;
   };
   const maxBodyBytes = positiveInt(opts.maxBodyBytes, 'maxBodyBytes', 64 * 1024 * 1024);
