@@ -85,7 +85,8 @@ export function ioError(doing: string, cause: unknown, hint = 'check the path an
 
 /** A name that is not one of a fixed set (a pass, an attack, a backend), with the set. */
 export function unknownName(kind: string, name: string, known: readonly string[]): SplitcError {
-  return new SplitcError('E_BAD_ARGUMENT', `unknown ${kind} '${name}'`, { hint: `known ${kind}s: ${known.join(', ')}` });
+  const kinds = kind.endsWith('s') ? `${kind}es` : `${kind}s`;
+  return new SplitcError('E_BAD_ARGUMENT', `unknown ${kind} '${name}'`, { hint: `known ${kinds}: ${known.join(', ')}` });
 }
 
 /** A count option (threads, repeats, queue length, batch size) that is not a whole number ≥ `min`. */

@@ -1,7 +1,5 @@
 // Search's error codes (profiles, profiler, calibration data, plans; members of ErrorCode,
-// see ir/errors.ts) and its recurring diagnostics.
-
-import { SplitcError } from '../ir/errors.js';
+// see ir/errors.ts).
 
 declare module '../ir/errors.js' {
   interface ErrorCodes {
@@ -12,3 +10,5 @@ declare module '../ir/errors.js' {
     E_CONSTRAINT: "no cut satisfies the plan's constraints (names the constraint)";
   }
 }
+
+export {};
