@@ -1,4 +1,12 @@
 // Programmatic API of splitc.
+// Each layer declares its error codes in its diagnostics module: load them all so the API's
+// ErrorCode names every code.
+import './passes/diagnostics.js';
+import './search/diagnostics.js';
+import './codegen/diagnostics.js';
+import './runtime/diagnostics.js';
+import './audit/diagnostics.js';
+import './cli/diagnostics.js';
 export * from './ir/index.js';
 export { loadModel, saveModel, modelToBytes } from './ir/serde/io.js';
 export { deserializeModel } from './ir/serde/read.js';

@@ -18,6 +18,7 @@ import { upgradeOpset } from '../passes/opset.js';
 import { inferShapes } from '../passes/shape/index.js';
 import { cloneModel } from '../passes/training-graph.js';
 import type { AttackTarget, InputRange } from './types.js';
+import { needsInputShapes } from '../passes/diagnostics.js';
 
 /** The batch dim every attack graph gets, so that probes and restarts run as one batch. */
 export const BATCH_DIM = 'N';
@@ -43,9 +44,7 @@ export function privateInput(model: Model): { name: string; dims: number[]; batc
   const v = inputs[0]!;
   const s = v.shape;
   if (!s || s.length !== 4 || !s.slice(1).every((d) => typeof d === 'number' && d > 0)) {
-    throw new SplitcError('E_AUDIT', `input '${v.name}' has shape [${s?.map(String).join(',') ?? '?'}]; the audit needs an image batch [N, C, H, W] with static C, H, W`, {
-      hint: 'fix the input shape with --shape, e.g. --shape x=1x3x224x224',
-    });
+    throw needsInputShapes('E_AUDIT', `input '${v.name}' has shape [${s?.map(String).join(',') ?? '?'}]; the audit needs an image batch [N, C, H, W] with static C, H, W`);
   }
   if (v.dtype !== undefined && !isFloatDtype(v.dtype)) throw new SplitcError('E_AUDIT', `input '${v.name}' is not floating point: there is no gradient to follow`);
   return { name: v.name, dims: s.slice(1) as number[], batchable: typeof s[0] === 'string' || s[0] === null };
@@ -114,9 +113,7 @@ function emitObserved(em: Emitter, x: Value, stages: readonly StageConstants[], 
 function sampleDimsOf(v: Value): number[] {
   const s = v.shape;
   if (!s || !s.slice(1).every((d): d is number => typeof d === 'number')) {
-    throw new SplitcError('E_AUDIT', `cut tensor '${v.name}' has shape [${s?.map(String).join(',') ?? '?'}]; the audit needs static dims past the batch dim`, {
-      hint: 'fix the input shapes with --shape',
-    });
+    throw needsInputShapes('E_AUDIT', `cut tensor '${v.name}' has shape [${s?.map(String).join(',') ?? '?'}]; the audit needs static dims past the batch dim`);
   }
   return s.slice(1) as number[];
 }

@@ -161,7 +161,7 @@ export async function runProfile(opts: ProfileCommandOptions): Promise<{ profile
   };
   // What we write must load: the validator is the reader's, not ours.
   parseDeviceProfile(JSON.parse(JSON.stringify(profile)), opts.output);
-  writeFileAtomic(opts.output, `${JSON.stringify(profile, null, 2)}\n`, { hint: 'check the path and permissions' });
+  writeFileAtomic(opts.output, `${JSON.stringify(profile, null, 2)}\n`);
 
   const summary: ProfileSummary = {
     schemaVersion: PROFILE_SUMMARY_SCHEMA_VERSION,

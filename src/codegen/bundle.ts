@@ -13,7 +13,7 @@ import { constantPredicate, isConstantNode } from '../ir/constants.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { byteSizeOf, dtypeFromName } from '../ir/dtype.js';
-import { SplitcError } from '../ir/errors.js';
+import { ioError, SplitcError } from '../ir/errors.js';
 import { removeStaleTemps, staleEntries, tempPrefix } from '../ir/temp-files.js';
 import type { Model } from '../ir/graph.js';
 import { modelToBytes } from '../ir/serde/io.js';
@@ -24,6 +24,7 @@ import { sha256Hex, tensorSpecOf, type BundleInput, type TensorSpec, type Bundle
 import { compressionEntry, MANIFEST_SCHEMA_VERSION, manifestText, sortKeys, type Manifest, type PartSummary } from './manifest.js';
 import { copyRuntimeModules, splitcModuleRoot } from './runtime-files.js';
 import { tritonModel } from './triton.js';
+import { badModelName } from './diagnostics.js';
 
 export const DEFAULT_TRITON_MAX_BATCH = 8;
 
@@ -223,7 +224,7 @@ export function generateBundleFiles(input: BundleInput): { files: Map<string, Fi
   checkBundleInput(input);
   const modelName = input.modelName ?? defaultModelName(input.source.fileName);
   if (!MODEL_NAME.test(modelName) || modelName === '.' || modelName === '..') {
-    throw new SplitcError('E_BAD_ARGUMENT', `'${modelName}' cannot name the served model`, { hint: 'use letters, digits, _ . -' });
+    throw badModelName(modelName, 'the served model');
   }
   const pkg = splitcPackage();
   const files = new Map<string, FileContent>();
@@ -386,8 +387,6 @@ export function buildBundle(input: BundleInput, outDir: string): BuildResult {
   const dest = path.resolve(outDir);
   const parent = path.dirname(dest);
   const base = path.basename(dest);
-  const ioError = (what: string, e: unknown): SplitcError =>
-    new SplitcError('E_IO', `${what}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { hint: 'check the path and permissions', cause: e });
 
   let exists = false;
   try {

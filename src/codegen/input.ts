@@ -7,6 +7,7 @@ import { byteSizeOf, dtypeName } from '../ir/dtype.js';
 import { SplitcError } from '../ir/errors.js';
 import type { Dim, Model, Value } from '../ir/graph.js';
 import type { SplitResult } from '../passes/cut.js';
+import { unknownTensorType } from '../passes/diagnostics.js';
 
 /** Plain JSON, as written to manifest.json. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -82,9 +83,7 @@ export function sha256Hex(bytes: Uint8Array | string): string {
 export function tensorSpecOf(v: Value, where: string): TensorSpec {
   const t = v.tensorType;
   if (!t || !t.dtype) {
-    throw new SplitcError('E_CUT_TYPE', `the type of ${where} tensor '${v.name}' is unknown`, {
-      hint: 'pass --shape for inputs with unknown dims or types so shape inference can type every tensor',
-    });
+    throw unknownTensorType(v.name, where);
   }
   return { name: v.name, dtype: dtypeName(t.dtype), shape: t.shape ? [...t.shape] : [] };
 }

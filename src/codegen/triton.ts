@@ -7,12 +7,13 @@
 // max_batch_size is 0 and dims are given in full.
 
 import { DataType, dtypeKServeName, dtypeName } from '../ir/dtype.js';
-import { SplitcError } from '../ir/errors.js';
+import { notAnInteger, SplitcError } from '../ir/errors.js';
 import type { Dim, Model } from '../ir/graph.js';
 import { modelToBytes } from '../ir/serde/io.js';
 import { deserializeModel } from '../ir/serde/read.js';
 import { PassContext } from '../passes/pass.js';
 import { inferShapes } from '../passes/shape/index.js';
+import { badModelName } from './diagnostics.js';
 
 /**
  * ONNX element type name → Triton's DataType enum name: `TYPE_` and the KServe v2 name of the
@@ -115,10 +116,10 @@ function tensorBlock(t: IoSpec, batched: boolean): string {
 
 export function tritonModel(cloud: Model, opts: { name: string; maxBatchSize: number; toolVersion: string; source: string }): TritonModel {
   if (!/^[A-Za-z0-9_.-]+$/.test(opts.name) || opts.name === '.' || opts.name === '..') {
-    throw new SplitcError('E_BAD_ARGUMENT', `'${opts.name}' cannot name a Triton model folder`, { hint: 'use letters, digits, _ . -' });
+    throw badModelName(opts.name, 'a Triton model folder');
   }
   if (!Number.isSafeInteger(opts.maxBatchSize) || opts.maxBatchSize < 1) {
-    throw new SplitcError('E_BAD_ARGUMENT', `Triton max batch size must be a positive integer, got ${opts.maxBatchSize}`);
+    throw notAnInteger('Triton max batch size', 1, opts.maxBatchSize);
   }
   const poly = batchPolymorphic(cloud);
   const batched = 'model' in poly;

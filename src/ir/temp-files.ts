@@ -4,7 +4,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SplitcError } from './errors.js';
+import { ioError } from './errors.js';
 
 /** The prefix of every temporary file or folder written for `name` in its folder. */
 export function tempPrefix(name: string): string {
@@ -85,9 +85,6 @@ export function writeFileAtomic(file: string, data: string | Uint8Array | readon
     fs.renameSync(tmp, file);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
-    throw new SplitcError('E_IO', `cannot write ${opts.what ?? file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
-      ...(opts.hint ? { hint: opts.hint } : {}),
-      cause: e,
-    });
+    throw ioError(`cannot write ${opts.what ?? file}`, e, opts.hint);
   }
 }

@@ -9,6 +9,7 @@ import { dtypeName } from '../ir/dtype.js';
 import { SplitcError } from '../ir/errors.js';
 import { Graph, Model, type Node, type Value } from '../ir/graph.js';
 import type { PassContext } from './pass.js';
+import { unknownTensorType } from './diagnostics.js';
 
 export interface SplitResult {
   edge: Model;
@@ -163,9 +164,7 @@ export function splitModel(model: Model, cutNames: readonly string[], ctx?: Pass
   for (const v of wire) {
     const t = v.tensorType;
     if (!t || !t.dtype) {
-      throw new SplitcError('E_CUT_TYPE', `the type of cut tensor '${v.name}' is unknown`, {
-        hint: 'run shape inference first (splitc does this for you; pass --shape for inputs with unknown dims or types)',
-      });
+      throw unknownTensorType(v.name, 'cut');
     }
   }
 

@@ -24,7 +24,7 @@ import { DataType } from '../ir/dtype.js';
 import { SplitcError } from '../ir/errors.js';
 import { attr, AttrType, decodeUtf8, type Dim, type Model, type Node, type Value } from '../ir/graph.js';
 import { dimPart, Emitter, type OutInfo, shapeFromParts } from './emit.js';
-import { registerPass, type Pass, type PassContext, type PassResult } from './pass.js';
+import { checkPassOptions, registerPass, type Pass, type PassContext, type PassResult } from './pass.js';
 
 export const RECURRENT_OPS: ReadonlySet<string> = new Set(['RNN', 'GRU', 'LSTM']);
 /** Inputs of RNN/GRU/LSTM a gradient flows to once lowered: X, W, R, B, initial_h, initial_c, P (not sequence_lens). */
@@ -544,8 +544,7 @@ export function lowerRecurrent(model: Model, opts: LowerRecurrentOptions = {}, c
 }
 
 export const lowerRecurrentPass = (options: Record<string, string> = {}): Pass => {
-  const unknown = Object.keys(options)[0];
-  if (unknown !== undefined) throw new SplitcError('E_BAD_ARGUMENT', `unknown option '${unknown}' of pass 'lower-recurrent'`, { hint: 'lower-recurrent takes no options' });
+  checkPassOptions('lower-recurrent', options, [], 'no options');
   return { name: 'lower-recurrent', options, inPlace: true, run: (model, ctx) => lowerRecurrent(model, {}, ctx) };
 };
 

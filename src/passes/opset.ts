@@ -11,7 +11,7 @@ import { Emitter } from './emit.js';
 import { MIN_IR_VERSION, OPSET_CHANGES } from './opset/changes.js';
 import { type Apply, type ScopeOptions, TypeFacts, UpgradeContext } from './opset/context.js';
 import { UPGRADERS } from './opset/upgraders.js';
-import { registerPass, type Pass } from './pass.js';
+import { checkPassOptions, registerPass, type Pass } from './pass.js';
 
 export { OPSET_CHANGES } from './opset/changes.js';
 export { UPGRADERS } from './opset/upgraders.js';
@@ -71,9 +71,7 @@ export function upgradeOpset(model: Model, target: number): UpgradeResult {
 
 /** `upgrade-opset{to=17}` in pipelines. */
 export function upgradeOpsetPass(options: Record<string, string> = {}): Pass {
-  for (const k of Object.keys(options)) {
-    if (k !== 'to') throw new SplitcError('E_BAD_ARGUMENT', `unknown option '${k}' of pass 'upgrade-opset'`, { hint: 'upgrade-opset takes to=N' });
-  }
+  checkPassOptions('upgrade-opset', options, ['to'], 'to=N');
   const to = Number(options.to);
   if (options.to === undefined || !Number.isInteger(to)) {
     throw new SplitcError('E_BAD_ARGUMENT', `pass 'upgrade-opset' needs to=N (an opset), got '${options.to ?? ''}'`, { hint: `e.g. upgrade-opset{to=${MAX_UPGRADE_OPSET}}` });

@@ -3,7 +3,7 @@
 // that each pass mutated only what it declared. Pipelines have a text form
 // (`shape-infer{shape=x:1x3x48x192},cut{at=a+b}`) that prints back, so a failure can be replayed.
 
-import { SplitcError } from '../ir/errors.js';
+import { SplitcError, unknownName } from '../ir/errors.js';
 import { Model } from '../ir/graph.js';
 import { printModel } from '../ir/printer.js';
 import { assertValid } from '../ir/verify.js';
@@ -186,7 +186,7 @@ export function parsePipeline(text: string): AnyPass[] {
     }
     const factory = registry.get(name);
     if (!factory) {
-      throw new SplitcError('E_BAD_ARGUMENT', `unknown pass '${name}'`, { hint: `known passes: ${registeredPasses().join(', ')}` });
+      throw unknownName('pass', name, registeredPasses());
     }
     passes.push(factory(opts));
   }

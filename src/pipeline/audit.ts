@@ -8,7 +8,7 @@ import { auditCuts, type AuditData, type AuditRun, defaultCacheDir, resolveCuts 
 import { privateInput } from '../audit/target.js';
 import { renderAuditHtml } from '../audit/report-html.js';
 import { ATTACK_NAMES, type AttackName, BUDGETS, type Budget, type InputRange, type RiskThresholds } from '../audit/types.js';
-import { SplitcError } from '../ir/errors.js';
+import { SplitcError, unknownName } from '../ir/errors.js';
 import type { Dim, Model } from '../ir/graph.js';
 import type { Json } from '../codegen/input.js';
 import { type CompressedSplit, wireBytesPerSample } from '../passes/bottleneck/compress.js';
@@ -64,7 +64,7 @@ export interface AuditPipelineRun extends AuditRun {
 function parseAttacks(list: readonly string[]): AttackName[] {
   for (const a of list) {
     if (!(ATTACK_NAMES as readonly string[]).includes(a)) {
-      throw new SplitcError('E_BAD_ARGUMENT', `unknown attack '${a}'`, { hint: `attacks: ${ATTACK_NAMES.join(', ')}` });
+      throw unknownName('attack', a, ATTACK_NAMES);
     }
   }
   return [...new Set(list)] as AttackName[];
@@ -127,7 +127,7 @@ export function inputRange(channels: number, pre: ImagePreprocess | null, data: 
 /** Audit the cuts of a model file; writes report.json and report.html into `outDir` when given. */
 export async function audit(o: AuditOptions): Promise<AuditPipelineRun> {
   const budget = o.budget ?? 'fast';
-  if (!BUDGETS.includes(budget)) throw new SplitcError('E_BAD_ARGUMENT', `unknown budget '${budget}'`, { hint: `budgets: ${BUDGETS.join(', ')}` });
+  if (!BUDGETS.includes(budget)) throw unknownName('budget', budget, BUDGETS);
   const attacks = parseAttacks(o.attacks ?? ['whitebox']);
   const spec = parseCompressSpec(o.compress ?? 'none');
   const { model, bytes } = loadModelWithBytes(o.model);

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import { SplitcError } from '../ir/errors.js';
 import type { Plan } from '../search/plan/types.js';
+import { unreadablePlan } from './diagnostics.js';
 
 /** 2: adds `tool`, `calibration` (provenance), `chosenFidelity`, candidates' `infeasible`, `gainBaseline`; optional `riskAudit`. */
 export const PLAN_FILE_SCHEMA_VERSION = 2;
@@ -150,13 +151,13 @@ export function readPlanFile(file: string): PlanFile {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new SplitcError('E_PLAN', `cannot read plan ${file}: ${(e as Error).message}`, { hint: 'write one with splitc plan <model> ... -o plan.json' });
+    throw unreadablePlan(`cannot read plan ${file}: ${(e as Error).message}`);
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new SplitcError('E_PLAN', `${file} is not JSON: ${(e as Error).message}`, { hint: 'write one with splitc plan <model> ... -o plan.json' });
+    throw unreadablePlan(`${file} is not JSON: ${(e as Error).message}`);
   }
   return validatePlanFile(json, file);
 }

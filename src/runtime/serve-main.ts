@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { SplitcError } from '../ir/errors.js';
+import { ioError, notAnInteger, SplitcError } from '../ir/errors.js';
 import { type BoundAddress, type InferenceServer, type InferenceServerOptions, type ModelSpec, createInferenceServer } from './server.js';
 
 /** The server's limits and switches, passed on as they are (documented in InferenceServerOptions). */
@@ -78,7 +78,7 @@ export function discoverModels(dir: string): ModelSpec[] {
   try {
     entries = fs.readdirSync(dir);
   } catch (e) {
-    throw new SplitcError('E_IO', `cannot read model folder ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw ioError(`cannot read model folder ${dir}`, e);
   }
   const files = entries.filter((f) => f.endsWith('.onnx')).sort();
   if (files.length === 0) throw new SplitcError('E_BAD_ARGUMENT', `no *.onnx models in ${dir}`);
@@ -120,7 +120,7 @@ export async function serveDirectory(opts: ServeDirOptions): Promise<ServingHand
     try {
       token = fs.readFileSync(opts.tokenFile, 'utf8').trim();
     } catch (e) {
-      throw new SplitcError('E_IO', `cannot read token file ${opts.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw ioError(`cannot read token file ${opts.tokenFile}`, e);
     }
     if (!token) throw new SplitcError('E_BAD_ARGUMENT', `token file ${opts.tokenFile} is empty`);
   }
@@ -232,7 +232,7 @@ export function defaultIntraOpThreads(cores = os.availableParallelism()): number
 
 function intOption(v: string | undefined, name: string, min: number): number | undefined {
   if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v) || Number(v) < min) throw new SplitcError('E_BAD_ARGUMENT', `--${name} must be an integer ≥ ${min}, got ${JSON.stringify(v)}`);
+  if (!/^\d+$/.test(v) || Number(v) < min) throw notAnInteger(`--${name}`, min, JSON.stringify(v));
   return Number(v);
 }
 

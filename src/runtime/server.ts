@@ -5,7 +5,7 @@
 
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SplitcError, type ErrorCode } from '../ir/errors.js';
+import { SplitcError } from '../ir/errors.js';
 import { type ErrorBody, type ModelMetadata, type WireErrorCode, HEADER_LENGTH_HEADER, KServeError } from './kserve.js';
 import { RateLimitedLog } from './rate-limited-log.js';
 import { type AuthError, bearerAuth } from './server/auth.js';
@@ -19,10 +19,6 @@ import { type Route, type RouteMatch, type RouteServer, requestPath, Router, ROU
 
 export type { InferenceServerOptions, ModelSpec } from './server/options.js';
 export { SERVER_NAME, SERVER_VERSION } from './server/routes.js';
-
-// Every code sent on the wire is one of splitc's ErrorCodes (checked at compile time).
-const wireCodesAreErrorCodes: WireErrorCode extends ErrorCode ? true : never = true;
-void wireCodesAreErrorCodes;
 
 export interface BoundAddress {
   host: string;

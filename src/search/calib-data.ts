@@ -7,10 +7,11 @@ import * as path from 'node:path';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { DataType, dtypeName } from '../ir/dtype.js';
-import { SplitcError } from '../ir/errors.js';
+import { ioError, SplitcError } from '../ir/errors.js';
 import { readIdx } from './idx.js';
 import type { Dim, Model } from '../ir/graph.js';
 import type { PassContext } from '../passes/pass.js';
+import { unknownInput } from '../passes/diagnostics.js';
 
 export type FeedData = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | BigUint64Array;
 
@@ -219,7 +220,7 @@ export function imageSamples(dir: string, input: InputSpec, pre: ImagePreprocess
   try {
     names = fs.readdirSync(dir).filter((n) => IMAGE_EXT.test(n)).sort();
   } catch (e) {
-    throw new SplitcError('E_IO', `cannot read the calibration folder '${dir}': ${(e as Error).message}`, { cause: e });
+    throw ioError(`cannot read the calibration folder '${dir}'`, e);
   }
   if (names.length === 0) throw new SplitcError('E_CALIB', `no .png/.jpg images in '${dir}'`, { hint: 'point --calib at a folder of images, .npy files, or use --calib random' });
   if (input.dtype !== DataType.FLOAT) throw new SplitcError('E_CALIB', `input '${input.name}' is ${dtypeName(input.dtype)}; images feed float32 inputs`, { hint: 'use .npy samples for this input' });
@@ -360,7 +361,7 @@ export function npySamples(files: string | string[], input: InputSpec, onProgres
         ? fs.readdirSync(files).filter((n) => n.endsWith('.npy')).sort().map((n) => path.join(files, n))
         : [files];
     } catch (e) {
-      throw new SplitcError('E_IO', `cannot read '${files}': ${(e as Error).message}`, { cause: e });
+      throw ioError(`cannot read '${files}'`, e);
     }
   } else list = files;
   if (list.length === 0) throw new SplitcError('E_CALIB', 'no .npy files given', { hint: 'point --calib at a folder of .npy files' });
@@ -373,7 +374,7 @@ export function npySamples(files: string | string[], input: InputSpec, onProgres
       arr = parseNpy(fs.readFileSync(file), path.basename(file));
     } catch (e) {
       if (e instanceof SplitcError) throw e;
-      throw new SplitcError('E_IO', `cannot read '${file}': ${(e as Error).message}`, { cause: e });
+      throw ioError(`cannot read '${file}'`, e);
     }
     let batch: number;
     if (arr.shape.join(',') === want.join(',')) batch = 1;
@@ -438,7 +439,7 @@ export type CalibSource =
 function pickInput(inputs: readonly InputSpec[], name: string | undefined, what: string): InputSpec {
   if (name !== undefined) {
     const found = inputs.find((i) => i.name === name);
-    if (!found) throw new SplitcError('E_CALIB', `the model has no input '${name}'`, { hint: `inputs: ${inputs.map((i) => i.name).join(', ')}` });
+    if (!found) throw unknownInput(name, inputs.map((i) => i.name), 'E_CALIB');
     return found;
   }
   if (inputs.length !== 1) {

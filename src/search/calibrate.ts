@@ -19,6 +19,7 @@ import { CHECKED_RUN, type PassContext, PassManager } from '../passes/pass.js';
 import type { CalibSample, FeedTensor, Feeds } from './calib-data.js';
 import { createOrtSession } from './ort-session.js';
 import { ortTensorType } from './ort-types.js';
+import { axisOutside } from '../passes/diagnostics.js';
 
 export function toOrtTensor(t: FeedTensor): ort.Tensor {
   const type = ortTensorType(t.dtype);
@@ -103,7 +104,7 @@ export async function calibrateSplit(split: SplitResult, samples: readonly Calib
   });
   const raw = targets.map((t, i) => {
     if (t.axis < 0 || t.axis >= Math.max(1, t.dims.length)) {
-      throw new SplitcError('E_COMPRESS', `the spec's channel axis does not exist in cut tensor '${t.name}' [${t.dims}]`, { hint: 'pick axis=N within the tensor rank' });
+      throw axisOutside("the spec's channel axis", t.dims.length, t.name);
     }
     return new TensorStatsAccumulator(t.dims, t.axis, statsOpts(i));
   });

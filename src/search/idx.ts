@@ -3,7 +3,7 @@
 
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
-import { SplitcError } from '../ir/errors.js';
+import { ioError, SplitcError } from '../ir/errors.js';
 
 export interface IdxArray {
   dims: number[];
@@ -48,7 +48,7 @@ export function readIdx(file: string): IdxArray {
   try {
     raw = fs.readFileSync(file);
   } catch (e) {
-    throw new SplitcError('E_IO', `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { hint: 'Fashion-MNIST comes from Debian: apt-get install dataset-fashion-mnist (/usr/share/datasets/fashion-mnist)' });
+    throw ioError(`cannot read ${file}`, e, 'Fashion-MNIST comes from Debian: apt-get install dataset-fashion-mnist (/usr/share/datasets/fashion-mnist)');
   }
   return parseIdx(raw, file);
 }

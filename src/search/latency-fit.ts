@@ -5,7 +5,7 @@
 // the prediction formula are profiles.ts's, so the fit is judged the way the search predicts.
 
 import { constantPredicate, isConstantNode } from '../ir/constants.js';
-import { SplitcError } from '../ir/errors.js';
+import { notAnInteger, SplitcError } from '../ir/errors.js';
 import { byteSizeOf } from '../ir/dtype.js';
 import type { Dim, Model, Node, Value } from '../ir/graph.js';
 import { annotateCost } from '../passes/cost.js';
@@ -190,7 +190,7 @@ export interface FitOptions {
 export function fitLatencyModel(samples: readonly LatencySample[], opts: FitOptions = {}): DeviceLatencyModel {
   const minSamples = opts.minSamplesPerClass ?? 8;
   if (!Number.isInteger(minSamples) || minSamples < 2) {
-    throw new SplitcError('E_BAD_ARGUMENT', `minSamplesPerClass must be an integer ≥ 2 (two coefficients), got ${minSamples}`);
+    throw notAnInteger('minSamplesPerClass', 2, minSamples, 'each op class fits two coefficients');
   }
   const usable = samples.filter(
     (s) => Number.isFinite(s.ms) && s.ms >= 0 && Number.isFinite(s.features.macs) && Number.isFinite(s.features.bytes) && (s.weight === undefined || (Number.isFinite(s.weight) && s.weight > 0)),

@@ -3,10 +3,10 @@
 // gradients need: the autodiff tuning, memoised values, and reducing broadcast gradients.
 
 import { DataType } from '../../ir/dtype.js';
-import { SplitcError } from '../../ir/errors.js';
 import type { Model, Value } from '../../ir/graph.js';
 import { Emitter, type OutInfo, staticShape } from '../emit.js';
 import { gradTuning, type GradTuning, type GradTuningOptions } from './tuning.js';
+import { needsInputShapes } from '../diagnostics.js';
 
 export { infoOf, staticShape, type OutInfo } from '../emit.js';
 
@@ -54,9 +54,7 @@ export class GradBuilder extends Emitter {
     const xs = x.shape;
     const ys = y.shape;
     if (!xs || !ys) {
-      throw new SplitcError('E_AUTODIFF', `cannot reduce the gradient of broadcast operand '${x.name}' to its shape: the rank of '${xs ? y.name : x.name}' is unknown`, {
-        hint: 'give the input shapes (--shape name=1x3x224x224) so shape inference can type the graph',
-      });
+      throw needsInputShapes('E_AUTODIFF', `cannot reduce the gradient of broadcast operand '${x.name}' to its shape: the rank of '${xs ? y.name : x.name}' is unknown`);
     }
     const lead = ys.length - xs.length;
     const axes: number[] = [];
@@ -75,9 +73,7 @@ export class GradBuilder extends Emitter {
 export function requireStaticShape(v: Value, what: string): number[] {
   const s = staticShape(v);
   if (!s) {
-    throw new SplitcError('E_AUTODIFF', `${what} needs the static shape of '${v.name}', which is ${v.shape ? `[${v.shape.map((d) => d ?? '?').join(',')}]` : 'unknown'}`, {
-      hint: 'give every input a static shape (--shape name=1x3x224x224) before differentiating',
-    });
+    throw needsInputShapes('E_AUTODIFF', `${what} needs the static shape of '${v.name}', which is ${v.shape ? `[${v.shape.map((d) => d ?? '?').join(',')}]` : 'unknown'}`);
   }
   return s;
 }

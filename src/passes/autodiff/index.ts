@@ -22,6 +22,7 @@ import { GradBuilder, infoOf } from './builder.js';
 import { differentiableInputs, type GradContext, type GradRuleTable, isDifferentiableValue, ruleMinOpset } from './rule.js';
 import { GRAD_RULES } from './rules/index.js';
 import type { GradTuningOptions } from './tuning.js';
+import { nameTaken, unknownValue } from '../diagnostics.js';
 
 export { GradBuilder, infoOf, requireStaticShape, staticShape } from './builder.js';
 export type { GradContext, GradRule, GradRuleTable } from './rule.js';
@@ -75,7 +76,7 @@ export function exposeAsInputs(model: Model, names: string[]): { value: Value; i
   const out: { value: Value; initial: Tensor | null }[] = [];
   for (const name of names) {
     const v = byName.get(name);
-    if (!v) throw new SplitcError('E_AUTODIFF', `no value named '${name}' in the graph`, { hint: 'see `splitc inspect <model>` for value names' });
+    if (!v) throw unknownValue(name, 'in the graph');
     if (v.isInitializer()) {
       const t = v.constValue!;
       g.initializers.delete(v.name);
@@ -180,7 +181,7 @@ export function differentiate(model: Model, opts: AutodiffOptions): AutodiffResu
   const existing = new Set(all.values());
   const wrt = opts.wrt.map((name) => {
     const v = all.get(name);
-    if (!v) throw new SplitcError('E_AUTODIFF', `no value named '${name}' to differentiate with respect to`, { hint: 'see `splitc inspect <model>` for value names' });
+    if (!v) throw unknownValue(name, 'to differentiate with respect to');
     return v;
   });
   for (const v of wrt) {
@@ -195,7 +196,7 @@ export function differentiate(model: Model, opts: AutodiffOptions): AutodiffResu
   const byName0 = g.valuesByName();
   const seedValue = (name: string, what: string): Value => {
     const v = byName0.get(name);
-    if (!v) throw new SplitcError('E_AUTODIFF', `no value named '${name}' ${what}`, { hint: 'see `splitc inspect <model>` for value names' });
+    if (!v) throw unknownValue(name, what);
     return v;
   };
   const seeded = [...(opts.loss ? [seedValue(opts.loss, 'to use as the loss')] : []), ...Object.keys(opts.seeds ?? {}).map((n) => seedValue(n, 'to seed'))];
@@ -258,7 +259,7 @@ export function differentiate(model: Model, opts: AutodiffOptions): AutodiffResu
   }
   for (const [outName, seedName] of Object.entries(opts.seeds ?? {})) {
     const out = byName0.get(outName)!;
-    if (b.taken(seedName)) throw new SplitcError('E_AUTODIFF', `cannot name the seed input '${seedName}': the name is taken`);
+    if (b.taken(seedName)) throw nameTaken(`name the seed input '${seedName}'`);
     b.claim(seedName);
     const seed = g.addInput(new Value(seedName, out.type && out.type.kind === 'tensor' ? tensorType(out.type.dtype, out.type.shape ? [...out.type.shape] : null) : null));
     seedGrads.set(out, seed);
@@ -332,7 +333,7 @@ export function differentiate(model: Model, opts: AutodiffOptions): AutodiffResu
       gv = b.zerosLike(v);
     }
     const name = `${GRAD_PREFIX}${v.name}`;
-    if (b.taken(name)) throw new SplitcError('E_AUTODIFF', `cannot name the gradient output '${name}': the name is taken`);
+    if (b.taken(name)) throw nameTaken(`name the gradient output '${name}'`);
     let out: Value;
     if (gv.producer() && !existing.has(gv) && !g.outputs.includes(gv) && !g.inputs.includes(gv)) {
       // A value this pass made, not yet an output: it becomes the output under the gradient's

@@ -9,10 +9,11 @@ import { type Model, type Node, tensorType, Value } from '../../ir/graph.js';
 import { constantOf } from '../../ir/constants.js';
 import { xorshift32 } from '../../ir/random.js';
 import { GradBuilder } from './builder.js';
+import { needsInputShapes, nameTaken, unknownValue } from '../diagnostics.js';
 
 function valueNamed(model: Model, name: string, what: string): Value {
   const v = model.graph.valuesByName().get(name);
-  if (!v) throw new SplitcError('E_AUTODIFF', `${what}: no value named '${name}'`, { hint: 'see `splitc inspect <model>` for value names' });
+  if (!v) throw unknownValue(name, `(${what})`);
   return v;
 }
 
@@ -38,7 +39,7 @@ function sumAll(b: GradBuilder, x: Value): Value {
 
 /** A new graph input with the type of `like` (or the given one). */
 function addInput(model: Model, b: GradBuilder, name: string, dtype: DataType, shape: (number | string | null)[] | null): Value {
-  if (b.taken(name)) throw new SplitcError('E_AUTODIFF', `cannot add the input '${name}': the name is taken`, { hint: 'rename it with the loss option (e.g. mse:out=target2)' });
+  if (b.taken(name)) throw nameTaken(`add the input '${name}'`, 'rename it with the loss option (e.g. mse:out=target2)');
   b.claim(name);
   return model.graph.addInput(new Value(name, tensorType(dtype, shape ? [...shape] : null)));
 }
@@ -82,9 +83,9 @@ export function softmaxCrossEntropyLoss(model: Model, output: string, labelsName
   if (p && p.opType === 'Softmax' && p.inputs[0]) logits = p.inputs[0];
   const dt = floatOf(logits);
   const shape = logits.shape;
-  if (!shape || shape.length < 2) throw new SplitcError('E_AUTODIFF', `ce loss: '${logits.name}' must be logits of rank ≥ 2 ([N, C, ...]), its shape is ${shape ? `[${shape.join(',')}]` : 'unknown'}`, { hint: 'give input shapes with --shape' });
+  if (!shape || shape.length < 2) throw needsInputShapes('E_AUTODIFF', `ce loss: '${logits.name}' must be logits of rank ≥ 2 ([N, C, ...]), its shape is ${shape ? `[${shape.join(',')}]` : 'unknown'}`);
   const classes = shape[1];
-  if (typeof classes !== 'number') throw new SplitcError('E_AUTODIFF', `ce loss: the class count (dim 1 of '${logits.name}') is not static`, { hint: 'give input shapes with --shape' });
+  if (typeof classes !== 'number') throw needsInputShapes('E_AUTODIFF', `ce loss: the class count (dim 1 of '${logits.name}') is not static`);
   const b = builder(model, 'loss/ce');
   const labels = addInput(model, b, labelsName, DataType.INT64, [shape[0]!, ...shape.slice(2)]);
   const logp = b.op('LogSoftmax', [logits], { axis: 1 }, { dtype: dt, shape });
@@ -108,7 +109,7 @@ export function projectionLoss(model: Model, outputs: Value[], opts: { seed: num
   const r = xorshift32(opts.seed);
   const parts = outputs.map((o) => {
     const dims = o.shape?.map((d) => (typeof d === 'number' ? d : NaN));
-    if (!dims || dims.some(Number.isNaN)) throw new SplitcError('E_AUTODIFF', `projection loss: '${o.name}' has no static shape`, { hint: 'give input shapes with --shape' });
+    if (!dims || dims.some(Number.isNaN)) throw needsInputShapes('E_AUTODIFF', `projection loss: '${o.name}' has no static shape`);
     const weights = b.constant(dt, dims, Array.from({ length: dims.reduce((a, d) => a * d, 1) }, () => r() * 2 - 1));
     const y = o.dtype === dt ? o : b.cast(o, dt);
     return b.reduceSum(b.mul(y, weights), [], false, { dtype: dt, shape: [] });
@@ -159,7 +160,7 @@ export function bnStatisticsPrior(model: Model): { loss: Value; nodes: number } 
   for (const n of bns) {
     const x = n.inputs[0]!;
     const rank = x.shape?.length;
-    if (rank === undefined) throw new SplitcError('E_AUTODIFF', `bn-prior: the rank of '${x.name}' (input of ${n.describe()}) is unknown`, { hint: 'give input shapes with --shape' });
+    if (rank === undefined) throw needsInputShapes('E_AUTODIFF', `bn-prior: the rank of '${x.name}' (input of ${n.describe()}) is unknown`);
     const axes = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
     const mean = b.reduceMean(x, axes, false, { dtype: x.dtype });
     const centered = b.sub(x, b.reduceMean(x, axes, true, { dtype: x.dtype }));

@@ -28,6 +28,7 @@ import {
   specChannelAxis,
 } from './spec.js';
 import type { TensorStats } from './stats.js';
+import { axisOutside, needsInputShapes } from '../diagnostics.js';
 
 /** Calibration statistics of one cut tensor: of the tensor itself, and of its PCA projection when a quantizer follows pca. */
 export interface CutTensorStats {
@@ -153,7 +154,7 @@ function planTensor(source: string, value: Value, spec: CompressSpec, stats: Cut
     });
   }
   if (!t?.shape && spec.stages.some((s) => s.kind === 'dropout')) {
-    throw new SplitcError('E_COMPRESS', `cut tensor '${source}' has no known rank; channel dropout needs one`, { hint: 'fix the input shapes (--shape) so shapes can be inferred' });
+    throw needsInputShapes('E_COMPRESS', `cut tensor '${source}' has no known rank; channel dropout needs one`);
   }
   // per sample from here on: statistics are gathered and constants computed for batch 1
   // (dropout alone allows symbolic dims: it only needs the rank)
@@ -163,7 +164,7 @@ function planTensor(source: string, value: Value, spec: CompressSpec, stats: Cut
   // the axis the raw statistics run along: pca's, else the quantizer's, else the default
   const statsAxis = (what: string): number => {
     const a = specChannelAxis(spec, rank);
-    if (a < 0) throw new SplitcError('E_COMPRESS', `the spec's channel axis is outside the rank-${rank} tensor '${source}' (for ${what})`, { hint: 'axis=1 for NCHW, axis=-1 for the last axis' });
+    if (a < 0) throw axisOutside(`the spec's channel axis (for ${what})`, rank, source);
     return a;
   };
   for (const stage of spec.stages) {
@@ -187,7 +188,7 @@ function planTensor(source: string, value: Value, spec: CompressSpec, stats: Cut
     } else if (stage.kind === 'pca') {
       const axis = stage.axis === undefined ? defaultChannelAxis(rank) : normalizeAxis(stage.axis, rank);
       if (axis === undefined || rank === 0) {
-        throw new SplitcError('E_COMPRESS', `pca axis ${stage.axis} is outside the rank-${rank} tensor '${source}'`, { hint: 'axis=1 for NCHW, axis=-1 for the last axis' });
+        throw axisOutside(`pca axis ${stage.axis}`, rank, source);
       }
       if (!(axis === rank - 1 || (axis === 1 && rank >= 3))) {
         throw new SplitcError('E_COMPRESS', `pca over axis ${axis} of rank-${rank} tensor '${source}' is not supported`, {
@@ -229,7 +230,7 @@ function planTensor(source: string, value: Value, spec: CompressSpec, stats: Cut
       if (granularity === 'channel') {
         const a = pcaAxis ?? (stage.axis === undefined ? defaultChannelAxis(rank) : normalizeAxis(stage.axis, rank));
         if (a === undefined || rank === 0) {
-          throw new SplitcError('E_COMPRESS', `quantization axis ${stage.axis} is outside the rank-${rank} tensor '${source}'`, { hint: 'axis=1 for NCHW, axis=-1 for the last axis' });
+          throw axisOutside(`quantization axis ${stage.axis}`, rank, source);
         }
         axis = a;
       }

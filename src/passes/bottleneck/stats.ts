@@ -4,6 +4,7 @@
 // too deep), and the channel mean and covariance that PCA needs. Pure functions: no runtime, no files.
 
 import { SplitcError } from '../../ir/errors.js';
+import { axisOutside, needsInputShapes } from '../diagnostics.js';
 
 /** Ranked extremes of a stream plus a reservoir sample, enough to answer percentile queries. */
 export interface TailSummary {
@@ -204,10 +205,10 @@ export class TensorStatsAccumulator {
     opts: StatsOptions = {},
   ) {
     if (!dims.every((d) => Number.isInteger(d) && d >= 0)) {
-      throw new SplitcError('E_COMPRESS', `statistics need a static shape, got [${dims.join(',')}]`, { hint: 'give every input a fixed shape (--shape)' });
+      throw needsInputShapes('E_COMPRESS', `statistics need a static shape, got [${dims.join(',')}]`);
     }
     if (channelAxis < 0 || channelAxis >= Math.max(1, dims.length)) {
-      throw new SplitcError('E_COMPRESS', `channel axis ${channelAxis} is outside a rank-${dims.length} tensor`, { hint: 'pick an axis between 0 and rank-1 (axis=1 for NCHW)' });
+      throw axisOutside(`channel axis ${channelAxis}`, dims.length);
     }
     const random = rng(opts.seed ?? 1);
     this.channelCount = dims.length ? dims[channelAxis]! : 1;

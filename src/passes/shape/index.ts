@@ -4,7 +4,7 @@
 
 import { SplitcError } from '../../ir/errors.js';
 import type { Dim } from '../../ir/graph.js';
-import { registerPass, type Pass } from '../pass.js';
+import { checkPassOptions, registerPass, type Pass } from '../pass.js';
 import { inferShapes } from './infer.js';
 
 export { inferShapes, type ShapeInferOptions, type ShapeInferResult } from './infer.js';
@@ -68,9 +68,7 @@ export function formatShapeOption(shapes: Record<string, readonly Dim[]>): strin
 
 /** `shape-infer{shape=x:1x3x48x192}`; a caller holding parsed shapes passes them (the text is for printing). */
 export function shapeInferPass(options: Record<string, string> = {}, shapes?: Record<string, Dim[]>): Pass {
-  for (const k of Object.keys(options)) {
-    if (k !== 'shape') throw new SplitcError('E_BAD_ARGUMENT', `unknown option '${k}' of pass 'shape-infer'`, { hint: 'shape-infer takes shape=x:1x3x48x192+y:...' });
-  }
+  checkPassOptions('shape-infer', options, ['shape'], 'shape=x:1x3x48x192+y:...');
   const inputShapes = shapes ?? (options.shape ? parseShapeOption(options.shape) : {});
   return {
     name: 'shape-infer',

@@ -10,6 +10,7 @@ import { type OutType, RuleContext, RuleError, type RuleHost } from './context.j
 import { formatDims, isStaticShape } from './dims.js';
 import { KNOWN_KEY, type KnownValue, knownValueOf } from './known.js';
 import { SHAPE_RULES } from './rules/index.js';
+import { unknownInput } from '../diagnostics.js';
 
 export interface ShapeInferOptions {
   /**
@@ -93,9 +94,7 @@ function validateOverrides(g: Graph, shapes: Record<string, Dim[]>): void {
   for (const [name, dims] of Object.entries(shapes)) {
     const v = inputs.get(name);
     if (!v) {
-      throw new SplitcError('E_BAD_ARGUMENT', `the model has no input named '${name}'`, {
-        hint: `inputs: ${[...inputs.keys()].map((n) => `'${n}'`).join(', ') || '(none)'}`,
-      });
+      throw unknownInput(name, inputs.keys());
     }
     if (!Array.isArray(dims) || !dims.every(validDim)) {
       throw new SplitcError('E_BAD_ARGUMENT', `invalid shape for input '${name}': ${JSON.stringify(dims)}`, {

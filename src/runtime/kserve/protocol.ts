@@ -78,26 +78,33 @@ export const HEADER_LENGTH_HEADER = 'Inference-Header-Content-Length';
 // ---------------------------------------------------------------------------------------
 // Errors
 
-/** Error codes that travel on the wire (a subset of splitc's ErrorCode). */
-export type WireErrorCode =
-  | 'E_REQUEST_MALFORMED' // not JSON, not an infer request, bad binary framing
-  | 'E_REQUEST_INPUT' // unknown, missing or duplicate input
-  | 'E_REQUEST_OUTPUT' // unknown or duplicate requested output
-  | 'E_REQUEST_DTYPE' // unknown datatype or not the model's datatype
-  | 'E_REQUEST_SHAPE' // invalid shape or not the model's shape
-  | 'E_REQUEST_DATA' // data does not match the shape / datatype
-  | 'E_REQUEST_ENCODING' // unsupported or corrupt Content-Encoding
-  | 'E_BODY_TOO_LARGE' // request body over the limit (on the wire or decompressed)
-  | 'E_UNAUTHORIZED' // missing or wrong bearer token
-  | 'E_NOT_FOUND' // unknown route, model or version
-  | 'E_METHOD' // method not allowed on this route
-  | 'E_OVERLOADED' // queue full
-  | 'E_SHUTTING_DOWN' // server is closing
-  | 'E_TIMEOUT' // request not received in time (server); no complete answer in time (client)
-  | 'E_INFERENCE' // the runtime failed on a valid request
-  | 'E_HTTP' // (client) a non-2xx answer without a JSON error body
-  | 'E_NETWORK' // (client) the request did not get an answer
-  | 'E_RESPONSE_MALFORMED'; // (client) the answer is not a valid infer response
+/**
+ * Error codes that travel on the wire, each with what it means. Declared here, next to the
+ * protocol, because browser bundles carry this module without splitc's IR;
+ * runtime/diagnostics.ts makes them members of splitc's ErrorCode.
+ */
+export interface WireErrorCodes {
+  E_REQUEST_MALFORMED: 'not JSON, not an infer request, bad binary framing';
+  E_REQUEST_INPUT: 'unknown, missing or duplicate input';
+  E_REQUEST_OUTPUT: 'unknown or duplicate requested output';
+  E_REQUEST_DTYPE: "unknown datatype or not the model's datatype";
+  E_REQUEST_SHAPE: "invalid shape or not the model's shape";
+  E_REQUEST_DATA: 'tensor data does not match its shape / datatype';
+  E_REQUEST_ENCODING: 'unsupported or corrupt Content-Encoding';
+  E_BODY_TOO_LARGE: 'request body over the limit (on the wire or decompressed)';
+  E_UNAUTHORIZED: 'missing or wrong bearer token';
+  E_NOT_FOUND: 'unknown route, model or version';
+  E_METHOD: 'method not allowed on this route';
+  E_OVERLOADED: "the server's queue is full";
+  E_SHUTTING_DOWN: 'the server is closing';
+  E_TIMEOUT: 'request not received in time (server); no complete answer in time (client)';
+  E_INFERENCE: 'onnxruntime failed on a request that passed validation';
+  E_HTTP: '(client) a non-2xx answer without a JSON error body';
+  E_NETWORK: '(client) the request got no answer';
+  E_RESPONSE_MALFORMED: '(client) the answer is not a valid infer response';
+}
+
+export type WireErrorCode = keyof WireErrorCodes;
 
 /** A protocol error with the HTTP status it maps to. */
 export class KServeError extends Error {

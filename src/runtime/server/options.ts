@@ -2,7 +2,7 @@
 // settings the server runs with (defaults filled in, every limit checked once at start).
 
 import type * as ort from 'onnxruntime-node';
-import { SplitcError } from '../../ir/errors.js';
+import { notAnInteger, SplitcError } from '../../ir/errors.js';
 import type { SessionThread } from '../session-host.js';
 import type { Route } from './routes.js';
 
@@ -114,7 +114,7 @@ export function resolveServerOptions(opts: InferenceServerOptions): ServerSettin
   }
   const positiveInt = (v: number | undefined, name: string, dflt: number, min = 1): number => {
     if (v === undefined) return dflt;
-    if (!Number.isSafeInteger(v) || v < min) throw new SplitcError('E_BAD_ARGUMENT', `${name} must be an integer ≥ ${min}, got ${v}`);
+    if (!Number.isSafeInteger(v) || v < min) throw notAnInteger(name, min, v);
     return v;
   };
   const maxBodyBytes = positiveInt(opts.maxBodyBytes, 'maxBodyBytes', 64 * 1024 * 1024);

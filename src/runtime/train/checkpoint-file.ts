@@ -2,7 +2,7 @@
 // a coded error; the bytes are the trainer's own (Trainer.checkpointParts / restoreCheckpoint).
 
 import * as fs from 'node:fs';
-import { SplitcError } from '../../ir/errors.js';
+import { ioError } from '../../ir/errors.js';
 import { writeFileAtomic } from '../../ir/temp-files.js';
 import type { Trainer } from './trainer.js';
 
@@ -17,7 +17,7 @@ export function loadCheckpoint(trainer: Trainer, file: string): void {
   try {
     buf = fs.readFileSync(file);
   } catch (e) {
-    throw new SplitcError('E_IO', `cannot read checkpoint ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
+    throw ioError(`cannot read checkpoint ${file}`, e);
   }
   trainer.restoreCheckpoint(buf, file);
 }

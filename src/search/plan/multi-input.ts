@@ -11,6 +11,7 @@ import type { DeviceProfile, LinkProfile } from '../profiles/types.js';
 import { computeEnergyJ, predictNodeMs, transferMs } from '../profiles/predict.js';
 import { PLAN_SCHEMA_VERSION, type Objective, type PlanOptions } from './types.js';
 import { type PlanTensor, buildPlanGraph, codecMs } from './plan-graph.js';
+import { unknownInput } from '../../passes/diagnostics.js';
 
 export interface MultiInputPlanOptions {
   /** The device (and its link to the cloud) holding each model input, by input name. */
@@ -46,7 +47,7 @@ export function planMultiInput(model: Model, opts: MultiInputPlanOptions, source
   const missing = inputNames.filter((n) => !opts.inputs[n]);
   if (missing.length) throw new SplitcError('E_BAD_ARGUMENT', `no device holds input${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`, { hint: `name a device for every input: ${inputNames.map((n) => `${n}=<device>@<link>`).join(',')}` });
   const unknown = Object.keys(opts.inputs).filter((n) => !inputNames.includes(n));
-  if (unknown.length) throw new SplitcError('E_BAD_ARGUMENT', `the model has no input ${unknown.join(', ')}`, { hint: `its inputs: ${inputNames.join(', ')}` });
+  if (unknown.length) throw unknownInput(unknown, inputNames);
   // Inputs held by the same device profile and link share that device.
   const keys: string[] = [];
   const deviceOfInput = new Map<string, number>();

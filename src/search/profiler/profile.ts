@@ -56,6 +56,7 @@ import { chargeOptimizedKernels } from './optimized-kernels.js';
 import { resolveProfileOptions } from './options.js';
 import { type Measurement, measure } from './measure.js';
 import { type Runner, nodeRunner, wasmRunner } from './runners.js';
+import { unknownInput } from '../../passes/diagnostics.js';
 
 /** What to profile: a file path, ONNX bytes, or a model already loaded with its bytes. */
 export type ModelSource = string | Uint8Array | { model: Model; bytes: Uint8Array; path?: string };
@@ -262,7 +263,7 @@ function makeFeeds(model: Model, given: Record<string, number[]>, seed: number):
   const names = new Set(model.graph.inputs.map((v) => v.name));
   for (const name of Object.keys(given)) {
     if (!names.has(name)) {
-      throw new SplitcError('E_BAD_ARGUMENT', `the model has no input named '${name}'`, { hint: `inputs: ${[...names].map((n) => `'${n}'`).join(', ') || '(none)'}` });
+      throw unknownInput(name, names);
     }
   }
   let inputs;

@@ -15,7 +15,7 @@ export const TO_END = 2 ** 62;
 export function rankOf(c: GradContext, v: Value): number {
   const s = v.shape;
   if (!s) {
-    throw c.fail(`the rank of '${v.name}' is unknown`, 'give the input shapes (--shape name=1x3x224x224) so shape inference can type the graph');
+    throw c.fail(`the rank of '${v.name}' is unknown`, SHAPE_HINT);
   }
   return s.length;
 }

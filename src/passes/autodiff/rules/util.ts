@@ -10,8 +10,8 @@ import type { GradContext } from '../rule.js';
 // The shape helpers live with the emitter (lower-recurrent uses them too).
 export { dimPart, shapeFromParts };
 
-/** The hint of a gradient that needs static shapes it does not have. */
-export const SHAPE_HINT = 'give every input a static shape (--shape name=1x3x224x224) before differentiating';
+// The hint of a gradient that needs static shapes it does not have (a passes/ diagnostic).
+export { SHAPE_HINT } from '../../diagnostics.js';
 
 /** Axes made non-negative and sorted. */
 export function normalizeAxes(axes: readonly number[], rank: number): number[] {
