@@ -136,7 +136,7 @@ try {
     const file = path.join(repoRoot, 'fixtures/models', f.file);
     const m = loadModel(file);
     inferShapes(m, { inputShapes: f.inputShapes });
-    const { cut: cutNames, label } = cut(m);
+    const { label } = cut(m);
     const bundle = path.join(tmp, `b${i}`);
     const atNode = label.replace(/^after (\S+).*$/, '$1');
     const manifest: Manifest = (

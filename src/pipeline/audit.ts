@@ -17,7 +17,7 @@ import { parseCompressSpec } from '../passes/bottleneck/spec.js';
 import { cutUnderManager } from '../passes/cut-pass.js';
 import { PassContext } from '../passes/pass.js';
 import { inferShapes } from '../passes/shape/index.js';
-import { type CalibSample, calibrationSamples, type ImagePreprocess, modelInputs, parseImagePreprocess } from '../search/calib-data.js';
+import { type CalibSample, calibrationSamples, type ImagePreprocess, modelInputs } from '../search/calib-data.js';
 import { calibrationSha256, calibSourceFrom, loadCalibration, type ProgressSink } from './calibration.js';
 import { compressAndMeasure, fidelitySummary } from './compress.js';
 import { createHash } from 'node:crypto';

@@ -5,7 +5,6 @@ import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import { DataType } from '../../src/ir/dtype.js';
-import { SplitcError } from '../../src/ir/errors.js';
 import { loadModel } from '../../src/ir/serde/io.js';
 import { PassContext } from '../../src/passes/pass.js';
 import {

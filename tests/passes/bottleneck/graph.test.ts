@@ -7,7 +7,6 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../../../src/ir/builder.js';
 import { DataType } from '../../../src/ir/dtype.js';
-import { SplitcError } from '../../../src/ir/errors.js';
 import type { Dim, Model } from '../../../src/ir/graph.js';
 import { modelToBytes } from '../../../src/ir/serde/io.js';
 import { deserializeModel } from '../../../src/ir/serde/read.js';
