@@ -11,7 +11,8 @@ import { DataType } from '../ir/dtype.js';
 import { SplitcError } from '../ir/errors.js';
 import { type Model, tensorType, Value } from '../ir/graph.js';
 import { xorshift32 } from '../ir/random.js';
-import { differentiate, GRAD_PREFIX, GRAD_RULES, GradBuilder, type GradRule, type GradRuleTable } from '../passes/autodiff/index.js';
+import { differentiate, GRAD_PREFIX, GradBuilder } from '../passes/autodiff/index.js';
+import { straightThroughRules } from '../passes/autodiff/rule-overrides.js';
 import { combineLosses, totalVariationLoss, bnStatisticsPrior } from '../passes/autodiff/losses.js';
 import { foldBatchNorm } from '../passes/fold-batchnorm.js';
 import { createOptimizer, scheduledLr } from '../runtime/train/optimizer.js';
@@ -42,19 +43,8 @@ export const DISTANCE_OUTPUT = 'audit:distance';
 const TARGET_PREFIX = 'audit:z';
 const TV_WEIGHT_INPUT = 'audit:tv_weight';
 
-/** Floor gradients pass straight through for the named nodes (quantisation), stay zero elsewhere. */
-export function straightThroughRules(floors: readonly string[], base: GradRuleTable = GRAD_RULES): GradRuleTable {
-  const ste = new Set(floors);
-  const floor = base.Floor!;
-  const rule: GradRule = {
-    differentiable: [0],
-    grad(c) {
-      if (ste.has(c.node.name)) c.setGrad(0, c.dyOrZeros(0));
-      else floor.grad(c);
-    },
-  };
-  return { ...base, Floor: rule };
-}
+// straightThroughRules moved to passes/autodiff/rule-overrides.ts (the trainer uses it too)
+export { straightThroughRules };
 
 /**
  * The attack graph: E's input x → (per-sample relative feature distance to the fed targets

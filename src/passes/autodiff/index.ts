@@ -27,6 +27,7 @@ import { nameTaken, unknownValue } from '../diagnostics.js';
 export { GradBuilder, infoOf, requireStaticShape, staticShape } from './builder.js';
 export type { GradContext, GradRule, GradRuleTable } from './rule.js';
 export { GRAD_RULES } from './rules/index.js';
+export { STRAIGHT_THROUGH_OPS, stopGradientRules, straightThroughRules } from './rule-overrides.js';
 
 export const GRAD_PREFIX = 'grad:';
 
