@@ -62,13 +62,75 @@ export function mseLoss(model: Model, output: string, targetName = 'target'): { 
   return { loss: meanAll(b, b.mul(d, d)), target };
 }
 
-/** Mean squared distance between a tensor and a target (a new input, or an existing value). */
-export function featureMatchingLoss(model: Model, tensor: string, target: string | Value): { loss: Value; target: Value } {
+/**
+ * A value of the graph used as a loss target, copied through an Identity node that the
+ * autodiff pass must be told to stop at (`stopGradientRules([node])`): the target is what
+ * the loss pulls towards, never pulled itself, and its other uses keep their gradients.
+ */
+function detached(b: GradBuilder, v: Value): { value: Value; node: string } {
+  const value = b.op('Identity', [v], {}, { dtype: v.dtype, shape: v.shape ? [...v.shape] : null }, b.fresh(`${b.scope}/stop_gradient`));
+  return { value, node: value.producer()!.name };
+}
+
+/**
+ * Mean squared distance between a tensor and a target: a new input, a graph input, or a value
+ * of the graph (then through a stop-gradient copy, named in `stopGradient`).
+ */
+export function featureMatchingLoss(model: Model, tensor: string, target: string | Value): { loss: Value; target: Value; stopGradient: string[] } {
   const y = valueNamed(model, tensor, 'feature matching');
   const b = builder(model, 'loss/feature');
   const t = typeof target === 'string' ? (model.graph.valuesByName().get(target) ?? addInput(model, b, target, floatOf(y), y.shape)) : target;
-  const d = b.sub(y, t);
-  return { loss: meanAll(b, b.mul(d, d)), target: t };
+  const stop = t.isGraphInput() ? null : detached(b, t);
+  const d = b.sub(y, stop ? stop.value : t);
+  return { loss: meanAll(b, b.mul(d, d)), target: t, stopGradient: stop ? [stop.node] : [] };
+}
+
+export interface DistillationOptions {
+  /** Softmax temperature T (default 1); the loss is scaled by T² so its gradient keeps its size. */
+  temperature?: number;
+  /** The class axis (default −1, the last). */
+  axis?: number;
+  /** The teacher's logits: a new input of this name (default 'teacher'), or a value of the graph (used through a stop-gradient copy). */
+  teacher?: string;
+}
+
+/**
+ * Knowledge distillation (Hinton et al. 2015): T² · mean over every position but the class
+ * axis of KL(softmax(teacher/T) ‖ softmax(student/T)), the KL summed over the class axis (for
+ * logits [N, C]: the mean over the batch). The student's logits are `output`, or its input
+ * when `output` is produced by a Softmax over the same axis (as for ce); the teacher's logits
+ * have their type and shape.
+ */
+export function distillationLoss(model: Model, output: string, opts: DistillationOptions = {}): { loss: Value; teacher: Value; logits: Value; stopGradient: string[] } {
+  let logits = valueNamed(model, output, 'kd loss');
+  const rank = logits.shape?.length;
+  if (rank === undefined) throw needsInputShapes('E_AUTODIFF', `kd loss: the rank of '${logits.name}' is unknown`);
+  const axis = opts.axis ?? -1;
+  if (!Number.isInteger(axis) || axis < -rank || axis >= rank) throw new SplitcError('E_AUTODIFF', `kd loss: axis ${axis} is outside the rank-${rank} tensor '${logits.name}'`, { hint: 'kd(axis=1) for [N, C, …] logits; the default is the last axis' });
+  const classAxis = axis < 0 ? axis + rank : axis;
+  const p = logits.producer();
+  if (p && p.opType === 'Softmax' && p.inputs[0]) {
+    const softmaxAxis = p.attrInt('axis', model.opset >= 13 ? -1 : 1);
+    if ((softmaxAxis < 0 ? softmaxAxis + rank : softmaxAxis) === classAxis) logits = p.inputs[0];
+  }
+  const T = opts.temperature ?? 1;
+  if (!(T > 0) || !Number.isFinite(T)) throw new SplitcError('E_BAD_ARGUMENT', `kd loss: the temperature must be a positive number, not ${T}`);
+  const dt = floatOf(logits);
+  const info = { dtype: dt, shape: logits.shape ? [...logits.shape] : null };
+  const b = builder(model, 'loss/kd');
+  const name = opts.teacher ?? 'teacher';
+  const existing = model.graph.valuesByName().get(name);
+  const teacher = existing ?? addInput(model, b, name, dt, logits.shape);
+  const stop = existing && !existing.isGraphInput() ? detached(b, existing) : null;
+  const scaled = (v: Value): Value => (T === 1 ? v : b.mul(v, b.scalar(1 / T, dt), v));
+  // LogSoftmax of the last axis has the same meaning at every opset; another axis needs ≥ 13
+  // (before it, the op flattened the axes after it), which the autodiff pass raises to anyway.
+  const logPt = b.op('LogSoftmax', [scaled(stop ? stop.value : teacher)], { axis: classAxis }, info);
+  const logPs = b.op('LogSoftmax', [scaled(logits)], { axis: classAxis }, info);
+  const pt = b.op('Exp', [logPt], {}, info);
+  const kl = b.reduceSum(b.mul(pt, b.sub(logPt, logPs)), [classAxis], false, { dtype: dt });
+  const loss = b.mul(meanAll(b, kl), b.scalar(T * T, dt));
+  return { loss, teacher, logits, stopGradient: stop ? [stop.node] : [] };
 }
 
 /**
@@ -185,40 +247,64 @@ export function combineLosses(model: Model, terms: { loss: Value; weight: number
 // ---- the loss grammar ----
 
 export interface LossTerm {
-  kind: 'sum' | 'mse' | 'ce' | 'l2' | 'tv' | 'bn-prior' | 'feature';
+  kind: 'sum' | 'mse' | 'ce' | 'l2' | 'tv' | 'bn-prior' | 'feature' | 'kd';
   weight: number;
   /** The output / value the term applies to (default: the model's first output). */
   target?: string;
-  /** Name of the extra input (mse target, ce labels, feature target). */
+  /** Name of the extra input (mse target, ce labels, feature target, kd teacher). */
   input?: string;
+  /** kd: the softmax temperature (`kd(T=4)`). */
+  temperature?: number;
+  /** kd: the class axis (`kd(axis=1)`). */
+  axis?: number;
 }
 
-const KINDS = new Set(['sum', 'mse', 'ce', 'l2', 'tv', 'bn-prior', 'feature']);
+const KINDS = new Set(['sum', 'mse', 'ce', 'l2', 'tv', 'bn-prior', 'feature', 'kd']);
+const GRAMMAR_HINT = 'terms are [weight*]kind[(options)][:value][=input] joined by +, kinds: sum, mse, ce, l2, tv, bn-prior, feature, kd (options T=<temperature>,axis=<n>); e.g. --loss ce+1e-4*l2, --loss "kd(T=4):logits+0.5*feature:xhat=x"';
+
+/** The options of a kd term, `T=4,axis=1`. */
+function kdOptions(text: string, term: string): Pick<LossTerm, 'temperature' | 'axis'> {
+  const out: Pick<LossTerm, 'temperature' | 'axis'> = {};
+  for (const part of text.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const m = /^(T|t|axis)\s*=\s*(\S+)$/.exec(part);
+    const n = m ? Number(m[2]) : NaN;
+    if (m && (m[1] === 'axis' ? Number.isInteger(n) : n > 0 && Number.isFinite(n))) {
+      if (m[1] === 'axis') out.axis = n;
+      else out.temperature = n;
+      continue;
+    }
+    throw new SplitcError('E_BAD_ARGUMENT', `cannot read the option '${part}' of the loss term '${term}'`, { hint: 'kd takes T=<temperature > 0> and axis=<integer>, e.g. kd(T=4,axis=1)' });
+  }
+  return out;
+}
 
 /**
- * Parse `term (+ term)*` where a term is `[weight*]kind[:value][=input]`, e.g. `ce`,
- * `mse:logits=target`, `ce+1e-4*l2`, `0.01*tv:x+bn-prior`.
+ * Parse `term (+ term)*` where a term is `[weight*]kind[(options)][:value][=input]`, e.g. `ce`,
+ * `mse:logits=target`, `ce+1e-4*l2`, `0.01*tv:x+bn-prior`, `kd(T=4):logits+0.5*feature:xhat=x`.
  */
 export function parseLossSpec(spec: string): LossTerm[] {
   const terms: LossTerm[] = [];
   for (const raw of spec.split('+')) {
     const text = raw.trim();
-    const m = /^(?:([0-9.eE-]+)\s*\*\s*)?([a-z][a-z0-9-]*)(?::([^=]+))?(?:=(.+))?$/.exec(text);
+    const m = /^(?:([0-9.eE-]+)\s*\*\s*)?([a-z][a-z0-9-]*)(?:\(([^)]*)\))?(?::([^=]+))?(?:=(.+))?$/.exec(text);
     const weight = m?.[1] !== undefined ? Number(m[1]) : 1;
-    if (!m || !KINDS.has(m[2]!) || !Number.isFinite(weight)) {
-      throw new SplitcError('E_BAD_ARGUMENT', `cannot read the loss term '${text}' in '${spec}'`, {
-        hint: 'terms are [weight*]kind[:value][=input] joined by +, kinds: sum, mse, ce, l2, tv, bn-prior, feature; e.g. --loss ce+1e-4*l2',
-      });
+    if (!m || !KINDS.has(m[2]!) || !Number.isFinite(weight) || (m[3] !== undefined && m[2] !== 'kd')) {
+      throw new SplitcError('E_BAD_ARGUMENT', `cannot read the loss term '${text}' in '${spec}'`, { hint: GRAMMAR_HINT });
     }
-    terms.push({ kind: m[2] as LossTerm['kind'], weight, ...(m[3] ? { target: m[3].trim() } : {}), ...(m[4] ? { input: m[4].trim() } : {}) });
+    const options = m[3] !== undefined ? kdOptions(m[3], text) : {};
+    terms.push({ kind: m[2] as LossTerm['kind'], weight, ...(m[4] ? { target: m[4].trim() } : {}), ...(m[5] ? { input: m[5].trim() } : {}), ...options });
   }
   return terms;
 }
 
 export interface BuiltLoss {
   loss: Value;
-  /** Inputs the loss added (targets, labels), by name. */
+  /** Inputs the loss added (targets, labels, teachers), by name. */
   extraInputs: Value[];
+  /** kd teacher input → the model value whose teacher counterpart it takes (the student's logits). */
+  teachers: Record<string, string>;
+  /** Identity nodes the gradient must stop at (targets that are graph values): give them to `stopGradientRules`. */
+  stopGradient: string[];
 }
 
 /** Build the loss a spec describes; `params` are the l2 term's values when it names none. */
@@ -230,6 +316,8 @@ export function buildLoss(model: Model, spec: string | LossTerm[], params: strin
     return o.name;
   };
   const extra: Value[] = [];
+  const teachers: Record<string, string> = {};
+  const stopGradient: string[] = [];
   const built = terms.map((t) => {
     switch (t.kind) {
       case 'sum':
@@ -243,6 +331,20 @@ export function buildLoss(model: Model, spec: string | LossTerm[], params: strin
         if (!t.target) throw new SplitcError('E_BAD_ARGUMENT', 'feature needs the tensor to match: feature:<value>[=<target input>]');
         const r = featureMatchingLoss(model, t.target, t.input ?? `${t.target}:target`);
         if (r.target.isGraphInput()) extra.push(r.target);
+        stopGradient.push(...r.stopGradient);
+        return { loss: r.loss, weight: t.weight };
+      }
+      case 'kd': {
+        const r = distillationLoss(model, t.target ?? firstOutput(), {
+          ...(t.input ? { teacher: t.input } : {}),
+          ...(t.temperature !== undefined ? { temperature: t.temperature } : {}),
+          ...(t.axis !== undefined ? { axis: t.axis } : {}),
+        });
+        if (r.teacher.isGraphInput()) {
+          extra.push(r.teacher);
+          teachers[r.teacher.name] = r.logits.name;
+        }
+        stopGradient.push(...r.stopGradient);
         return { loss: r.loss, weight: t.weight };
       }
       case 'ce': {
@@ -259,5 +361,5 @@ export function buildLoss(model: Model, spec: string | LossTerm[], params: strin
     }
   });
   const loss = built.length === 1 && built[0]!.weight === 1 ? built[0]!.loss : combineLosses(model, built);
-  return { loss, extraInputs: extra };
+  return { loss, extraInputs: extra, teachers, stopGradient };
 }
