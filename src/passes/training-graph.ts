@@ -1,6 +1,7 @@
 // The training graph of a forward model, as a pass: BatchNormalization switched to batch
-// statistics (running statistics updated and returned as extra outputs), parameters exposed as
-// graph inputs, a loss and `grad:<param>` outputs from the autodiff pass. The trainer runs it.
+// statistics (running statistics updated and returned as extra outputs; or left in inference
+// mode), parameters exposed as graph inputs, a loss and `grad:<param>` outputs from the
+// autodiff pass. The trainer runs it.
 
 import { toAttribute } from '../ir/builder.js';
 import { DataType } from '../ir/dtype.js';
@@ -10,7 +11,7 @@ import { NameScope } from '../ir/names.js';
 import { deserializeModel } from '../ir/serde/read.js';
 import { modelToBytes } from '../ir/serde/io.js';
 import type { Tensor } from '../ir/tensor.js';
-import { differentiate, exposeAsInputs, trainableParameters } from './autodiff/index.js';
+import { differentiate, exposeAsInputs, GRAD_RULES, type GradRuleTable, stopGradientRules, trainableParameters } from './autodiff/index.js';
 import { buildLoss } from './autodiff/losses.js';
 import { batchAsDepth } from './batch-as-depth.js';
 import { upgradeOpset } from './opset.js';
@@ -36,8 +37,10 @@ export interface TrainingGraph {
   stats: BatchNormStats[];
   /** The loss value's name ('' with `forwardOnly`). */
   loss: string;
-  /** Inputs the loss added (e.g. 'labels'). */
+  /** Inputs the loss added (e.g. 'labels', 'teacher'). */
   extraInputs: string[];
+  /** kd teacher input → the value of the forward model whose teacher counterpart to feed (the student's logits). */
+  teachers: Record<string, string>;
 }
 
 export function cloneModel(model: Model): Model {
@@ -86,16 +89,30 @@ export interface TrainingGraphOptions {
   batchAsDepth?: boolean;
   /** Stop after the forward (batch statistics, parameters as inputs; no loss, no gradients): for measuring what the backward adds. */
   forwardOnly?: boolean;
+  /** Gradient rules (default GRAD_RULES); e.g. `straightThroughRules(floors)` for quantisation-aware training. */
+  rules?: GradRuleTable;
+  /**
+   * 'training' (default): BatchNormalization on batch statistics, running statistics updated
+   * and returned. 'inference': BatchNormalization nodes left as they are, their running
+   * statistics frozen constants (no statistics outputs, `stats` empty): for fine-tuning a part
+   * of a trained model, where batch statistics of a few samples would shift the rest.
+   */
+  batchNorm?: 'training' | 'inference';
 }
 
-/** The training graph of a forward model (which is not changed). */
+/**
+ * The training graph of a forward model (which is not changed). Only `params` become graph
+ * inputs; every other weight stays an initializer (frozen).
+ */
 export function buildTrainingGraph(forward: Model, opts: TrainingGraphOptions): TrainingGraph {
   const model = cloneModel(forward);
-  if (model.opset < TRAIN_OPSET) upgradeOpset(model, TRAIN_OPSET);
+  const bnTraining = (opts.batchNorm ?? 'training') === 'training';
+  if (bnTraining && model.opset < TRAIN_OPSET) upgradeOpset(model, TRAIN_OPSET);
+  const rules = opts.rules ?? GRAD_RULES;
   // the running statistics are not trained by gradients: batchNormToTraining updates them
-  const params = opts.params ?? trainableParameters(model).params;
+  const params = opts.params ?? trainableParameters(model, rules).params;
   const initial = new Map<string, Tensor>();
-  const stats = batchNormToTraining(model, initial);
+  const stats = bnTraining ? batchNormToTraining(model, initial) : [];
   for (const e of exposeAsInputs(model, params)) {
     if (!e.initial) throw new SplitcError('E_AUTODIFF', `parameter '${e.value.name}' has no stored value to start from`);
     initial.set(e.value.name, e.initial);
@@ -103,16 +120,16 @@ export function buildTrainingGraph(forward: Model, opts: TrainingGraphOptions): 
   inferShapes(model, { inputShapes: opts.inputShapes });
   if (opts.forwardOnly) {
     if (opts.batchAsDepth !== false) batchAsDepth(model);
-    return { model, initial, params, stats, loss: '', extraInputs: [] };
+    return { model, initial, params, stats, loss: '', extraInputs: [], teachers: {} };
   }
   const built = buildLoss(model, opts.loss, params);
   built.loss.name = model.graph.valuesByName().has('loss') ? built.loss.name : 'loss';
   model.graph.outputs.push(built.loss);
-  differentiate(model, { wrt: params, loss: built.loss.name, inputShapes: opts.inputShapes, unreachable: 'error' });
+  differentiate(model, { wrt: params, loss: built.loss.name, inputShapes: opts.inputShapes, unreachable: 'error', rules: stopGradientRules(built.stopGradient, rules) });
   // The parameters are graph inputs, so onnxruntime cannot prepack the Convs' weights; the
   // ones with few output positions run faster over the batch as a depth axis.
   if (opts.batchAsDepth !== false) batchAsDepth(model);
-  return { model, initial, params, stats, loss: built.loss.name, extraInputs: built.extraInputs.map((v) => v.name) };
+  return { model, initial, params, stats, loss: built.loss.name, extraInputs: built.extraInputs.map((v) => v.name), teachers: built.teachers };
 }
 
 /** The BatchNorm-to-training rewrite as a pass (in place; the running statistics become graph inputs). */

@@ -1,6 +1,7 @@
 // Training with splitc's own gradients: the forward model becomes a training graph (BatchNorm
-// on batch statistics with running statistics as extra outputs, a loss, and `grad:<param>`
-// outputs from the autodiff pass), run by one onnxruntime session for every step. The
+// on batch statistics with running statistics as extra outputs, or left in inference mode; a
+// loss, and `grad:<param>` outputs from the autodiff pass), run by one onnxruntime session
+// for every step. The
 // parameters, BatchNorm running statistics and optimizer state are named Float32Arrays held
 // here, fed to the session without copies and updated in place; checkpoints hold all of
 // them plus the step and data position, so a resumed run continues bit for bit.
