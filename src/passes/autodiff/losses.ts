@@ -10,6 +10,10 @@ import { constantOf } from '../../ir/constants.js';
 import { xorshift32 } from '../../ir/random.js';
 import { GradBuilder } from './builder.js';
 import { needsInputShapes, nameTaken, unknownValue } from '../diagnostics.js';
+import { upgradeOpset } from '../opset.js';
+
+/** The opset from which Softmax and LogSoftmax normalise along one axis. */
+const MIN_SOFTMAX_AXIS_OPSET = 13;
 
 function valueNamed(model: Model, name: string, what: string): Value {
   const v = model.graph.valuesByName().get(name);
@@ -102,6 +106,10 @@ export interface DistillationOptions {
  * have their type and shape.
  */
 export function distillationLoss(model: Model, output: string, opts: DistillationOptions = {}): { loss: Value; teacher: Value; logits: Value; stopGradient: string[] } {
+  // Before opset 13 (Log)Softmax coerced its input to 2-D at 'axis' instead of taking one axis:
+  // raise the model first (the autodiff pass raises it to 13 anyway), so every op here and the
+  // student's Softmax mean one axis.
+  if (model.opset < MIN_SOFTMAX_AXIS_OPSET) upgradeOpset(model, MIN_SOFTMAX_AXIS_OPSET);
   let logits = valueNamed(model, output, 'kd loss');
   const rank = logits.shape?.length;
   if (rank === undefined) throw needsInputShapes('E_AUTODIFF', `kd loss: the rank of '${logits.name}' is unknown`);
@@ -110,7 +118,7 @@ export function distillationLoss(model: Model, output: string, opts: Distillatio
   const classAxis = axis < 0 ? axis + rank : axis;
   const p = logits.producer();
   if (p && p.opType === 'Softmax' && p.inputs[0]) {
-    const softmaxAxis = p.attrInt('axis', model.opset >= 13 ? -1 : 1);
+    const softmaxAxis = p.attrInt('axis', -1);
     if ((softmaxAxis < 0 ? softmaxAxis + rank : softmaxAxis) === classAxis) logits = p.inputs[0];
   }
   const T = opts.temperature ?? 1;
@@ -123,8 +131,6 @@ export function distillationLoss(model: Model, output: string, opts: Distillatio
   const teacher = existing ?? addInput(model, b, name, dt, logits.shape);
   const stop = existing && !existing.isGraphInput() ? detached(b, existing) : null;
   const scaled = (v: Value): Value => (T === 1 ? v : b.mul(v, b.scalar(1 / T, dt), v));
-  // LogSoftmax of the last axis has the same meaning at every opset; another axis needs ≥ 13
-  // (before it, the op flattened the axes after it), which the autodiff pass raises to anyway.
   const logPt = b.op('LogSoftmax', [scaled(stop ? stop.value : teacher)], { axis: classAxis }, info);
   const logPs = b.op('LogSoftmax', [scaled(logits)], { axis: classAxis }, info);
   const pt = b.op('Exp', [logPt], {}, info);
