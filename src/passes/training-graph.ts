@@ -12,7 +12,7 @@ import { deserializeModel } from '../ir/serde/read.js';
 import { modelToBytes } from '../ir/serde/io.js';
 import type { Tensor } from '../ir/tensor.js';
 import { differentiate, exposeAsInputs, GRAD_RULES, type GradRuleTable, stopGradientRules, trainableParameters } from './autodiff/index.js';
-import { buildLoss } from './autodiff/losses.js';
+import { buildLoss, type LossTerm } from './autodiff/losses.js';
 import { batchAsDepth } from './batch-as-depth.js';
 import { upgradeOpset } from './opset.js';
 import { registerPass, type Pass, type PassContext, type PassResult } from './pass.js';
@@ -81,7 +81,7 @@ export function batchNormToTraining(model: Model, initial: Map<string, Tensor> =
 }
 
 export interface TrainingGraphOptions {
-  loss: string;
+  loss: string | LossTerm[];
   inputShapes: Record<string, Dim[]>;
   /** Parameters to train (default: every float weight except BatchNorm running statistics). */
   params?: string[];
