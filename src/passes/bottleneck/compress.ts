@@ -48,7 +48,7 @@ export interface CutTensorStats {
 }
 export type SplitStats = Record<string, CutTensorStats>;
 
-export type { StageConstants } from './codec.js';
+export type { StageConstants, TensorPlan } from './codec.js';
 
 export interface TensorCompression {
   /** Cut tensor name (the cloud's decoded value keeps it). */

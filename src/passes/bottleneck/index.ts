@@ -6,3 +6,4 @@ export * from './pca.js';
 export * from './learned.js';
 export * from './quant.js';
 export * from './compress.js';
+export * from './training-form.js';
