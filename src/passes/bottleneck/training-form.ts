@@ -7,7 +7,8 @@
 import { cloneGraph } from '../../ir/clone.js';
 import { DataType } from '../../ir/dtype.js';
 import { SplitcError } from '../../ir/errors.js';
-import { type Dim, Model, type Value } from '../../ir/graph.js';
+import { type Dim, Model, type Node, type Value } from '../../ir/graph.js';
+import type { SplitResult } from '../cut.js';
 import { assertValid } from '../../ir/verify.js';
 import { Emitter } from '../emit.js';
 import { channelShape, type StageConstants, type TensorPlan } from './codec.js';
@@ -35,11 +36,13 @@ export interface TrainingForm {
 
 /**
  * A copy of the uncut `model` with each plan's stages inserted at its cut tensor (plans from
- * `planCompression`, the constants compressSplit bakes into the bundle). Passed-through tensors
- * are left as they are. Its outputs equal running the compressed edge then cloud (up to float
- * rounding): the same ops, less the byte packing, which is lossless.
+ * `planCompression(split, …)`, the constants compressSplit bakes into the bundle): the
+ * cloud-side consumers of x read x̂, the edge-side ones (those the cut tensors or the edge's
+ * own outputs depend on) keep reading x, as in the split. Passed-through tensors are left as
+ * they are. Its outputs equal running the compressed edge then cloud (up to float rounding):
+ * the same ops, less the byte packing, which is lossless.
  */
-export function bottleneckTrainingForm(model: Model, plans: readonly TensorPlan[]): TrainingForm {
+export function bottleneckTrainingForm(model: Model, split: Pick<SplitResult, 'cutTensors' | 'edgeOutputs'>, plans: readonly TensorPlan[]): TrainingForm {
   const copy = new Model(cloneGraph(model.graph, new Map()), model.irVersion);
   copy.opsetImports.clear();
   for (const [d, v] of model.opsetImports) copy.opsetImports.set(d, v);
@@ -58,9 +61,10 @@ export function bottleneckTrainingForm(model: Model, plans: readonly TensorPlan[
     if (pca) throw new SplitcError('E_COMPRESS', `cut tensor '${p.source}' has a pca stage; the training form trains learned=K stages`, { hint: "write 'learned=K' in place of 'pca=K'" });
   }
   const form: TrainingForm = { model: copy, trainable: [], floors: [], tensors: [] };
+  const edge = edgeNodes([...split.cutTensors, ...split.edgeOutputs].map((n) => byName.get(n)).filter((v) => v !== undefined));
   for (const p of active) {
     const x = byName.get(p.source)!;
-    const uses = [...x.uses()];
+    const uses = x.uses().filter((u) => !edge.has(u.node));
     // the chain goes just before x's first consumer (in graph order), so it is after x's producer
     const consumers = new Set(uses.map((u) => u.node));
     const first = g.nodes.toArray().find((n) => consumers.has(n));
@@ -74,6 +78,22 @@ export function bottleneckTrainingForm(model: Model, plans: readonly TensorPlan[
   }
   assertValid(copy);
   return form;
+}
+
+/** The nodes the given values depend on: the edge side of the split, in the uncut model. */
+function edgeNodes(roots: Value[]): Set<Node> {
+  const out = new Set<Node>();
+  const stack = roots.map((v) => v.producer()).filter((n) => n !== null);
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (out.has(n)) continue;
+    out.add(n);
+    for (const v of [...n.inputs, ...n.implicitInputs()]) {
+      const q = v?.producer();
+      if (q && !out.has(q)) stack.push(q);
+    }
+  }
+  return out;
 }
 
 /** reduce → fake-quantise → recover on x; records trainables and Floor nodes. */
