@@ -12,6 +12,7 @@ import { type Dim, type Model, tensorType, type Value } from '../ir/graph.js';
 import type { CompressionConstants, StageConstants } from '../passes/bottleneck/compress.js';
 import { Emitter } from '../passes/emit.js';
 import { channelShape, emitDropout, emitNoise } from '../passes/bottleneck/codec.js';
+import { emitLearnedReduce, learnedOutDims } from '../passes/bottleneck/learned.js';
 import { splitModel } from '../passes/cut.js';
 import { MIN_GRAD_OPSET } from '../passes/autodiff/index.js';
 import { upgradeOpset } from '../passes/opset.js';
@@ -89,6 +90,10 @@ function emitObserved(em: Emitter, x: Value, stages: readonly StageConstants[], 
         cur = em.op('Conv', [cur, w, em.namedConstant(`${base}.pca.b`, f, [s.k], bias)], { kernel_shape: new Array<number>(spatial).fill(1) }, { name: `${base}.pca`, dtype: f, shape: out });
       }
       dims = out;
+    } else if (s.kind === 'learned') {
+      // the attacker observes the reduced tensor z (what crosses the wire, dequantized)
+      cur = emitLearnedReduce(em, cur, s, base, dims, `${base}.learned`);
+      dims = learnedOutDims(dims, s.axis, s.k, s.stride);
     } else if (s.kind === 'fp16') {
       const half = em.cast(cur, DataType.FLOAT16, { name: `${base}.f16`, shape: dims });
       cur = em.cast(half, f, { name: `${base}.f16.f32`, shape: dims });

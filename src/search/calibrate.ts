@@ -11,8 +11,9 @@ import type { Model } from '../ir/graph.js';
 import { modelToBytes } from '../ir/serde/io.js';
 import { type CompressedSplit, type CutTensorStats, leadingBatchDim, type SplitStats } from '../passes/bottleneck/compress.js';
 import { bottleneckPass } from '../passes/bottleneck/pass.js';
+import { initLearned, learnedForm, learnedOutDims, learnedReduce, type LearnedWeights, withLearnedWeights } from '../passes/bottleneck/learned.js';
 import { pcaBasis, projectChannels } from '../passes/bottleneck/pca.js';
-import { type CompressSpec, NO_COMPRESSION, specChannelAxis, specNeeds } from '../passes/bottleneck/spec.js';
+import { type CompressSpec, isReducer, NO_COMPRESSION, specChannelAxis, specNeeds } from '../passes/bottleneck/spec.js';
 import { type StatsOptions, TensorStatsAccumulator } from '../passes/bottleneck/stats.js';
 import type { SplitResult } from '../passes/cut.js';
 import { CHECKED_RUN, type PassContext, PassManager } from '../passes/pass.js';
@@ -70,6 +71,12 @@ export interface CalibrateOptions extends SessionOptions {
   spec?: CompressSpec;
   stats?: StatsOptions;
   ctx?: PassContext;
+  /**
+   * Trained weights of a `learned` stage per cut tensor: the second pass measures the coder's
+   * ranges on reduce(x) with them (else with the PCA initialisation), and the statistics carry
+   * them (`CutTensorStats.learned`) so compressSplit bakes in the same weights.
+   */
+  learned?: Record<string, LearnedWeights>;
   /** Called after each sample run: done of total runs (samples × passes, two with a PCA spec), ending at total. */
   onProgress?: (p: { done: number; total: number }) => void;
 }
@@ -110,7 +117,7 @@ export async function calibrateSplit(split: SplitResult, samples: readonly Calib
   });
   const session = await createSession(split.edge, opts);
   const fetches = targets.map((t) => t.name);
-  const pca = spec.stages.find((s) => s.kind === 'pca');
+  const pca = spec.stages.find(isReducer);
   const passes = needs.projectedStats && pca ? 2 : 1;
   const runs = { done: 0, total: fetches.length ? passes * samples.length : 0 };
   const ran = (): void => {
@@ -127,21 +134,35 @@ export async function calibrateSplit(split: SplitResult, samples: readonly Calib
     }
     const result: SplitStats = {};
     targets.forEach((t, i) => (result[t.name] = { raw: raw[i]!.result() } as CutTensorStats));
+    for (const t of targets) if (pca?.kind === 'learned' && opts.learned?.[t.name]) result[t.name]!.learned = opts.learned[t.name];
     if (!needs.projectedStats || targets.length === 0) return result;
 
-    // second pass: statistics of the PCA projection the edge will send (of the clean tensor: defences before it are random)
-    if (pca?.kind !== 'pca') return result;
+    // second pass: statistics of the reduced tensor the edge will send (of the clean tensor:
+    // defences before it are random) — the PCA projection, or learned's reduce with the
+    // weights compressSplit will bake in (the given trained ones, else the PCA initialisation)
+    if (!pca) return result;
     const bases = targets.map((t) => (pca.k <= (t.dims[t.axis] ?? 0) ? pcaBasis(result[t.name]!.raw, pca.k) : undefined));
+    const reducers = targets.map((t, i) => {
+      const b = bases[i];
+      if (!b) return undefined;
+      if (pca.kind === 'pca') return (x: ArrayLike<number>) => projectChannels(x, t.dims, t.axis, b).data;
+      const form = learnedForm(t.axis, t.dims.length, pca.stride);
+      if (!form) return undefined; // compressSplit reports the unsupported axis
+      const init = initLearned(b, t.axis, t.dims.length, pca.stride, form);
+      const given = opts.learned?.[t.name];
+      const stage = given ? withLearnedWeights(init, given, t.name) : init;
+      return (x: ArrayLike<number>) => learnedReduce(x, t.dims, stage).data;
+    });
     const projected = targets.map((t, i) => {
-      const d = [...t.dims];
+      const d = pca.kind === 'learned' ? learnedOutDims(t.dims, t.axis, pca.k, pca.stride) : [...t.dims];
       d[t.axis] = pca.k;
-      return bases[i] ? new TensorStatsAccumulator(d, t.axis, { ...statsOpts(1000 + i), covariance: false }) : undefined;
+      return reducers[i] ? new TensorStatsAccumulator(d, t.axis, { ...statsOpts(1000 + i), covariance: false }) : undefined;
     });
     for (const s of samples) {
       const out = await runSession(session, toOrtFeeds(s.load()), fetches);
       targets.forEach((t, i) => {
-        const b = bases[i];
-        if (b) projected[i]!.add(projectChannels(floatData(out[t.name]!), t.dims, t.axis, b).data);
+        const r = reducers[i];
+        if (r) projected[i]!.add(r(floatData(out[t.name]!)));
       });
       ran();
     }

@@ -6,8 +6,9 @@
 import { DataType } from '../../src/ir/dtype.js';
 import { xorshift32 } from '../../src/ir/random.js';
 import { type CutTensorStats, leadingBatchDim, type SplitStats } from '../../src/passes/bottleneck/compress.js';
+import { initLearned, learnedForm, learnedOutDims, learnedReduce } from '../../src/passes/bottleneck/learned.js';
 import { pcaBasis, projectChannels } from '../../src/passes/bottleneck/pca.js';
-import { type CompressSpec, specChannelAxis, specNeeds } from '../../src/passes/bottleneck/spec.js';
+import { type CompressSpec, isReducer, specChannelAxis, specNeeds } from '../../src/passes/bottleneck/spec.js';
 import { TensorStatsAccumulator } from '../../src/passes/bottleneck/stats.js';
 import type { SplitResult } from '../../src/passes/cut.js';
 
@@ -47,15 +48,18 @@ export function syntheticSplitStats(split: SplitResult, spec: CompressSpec, opts
     for (const s of samples[i]!) acc.add(s);
     result[t.name] = { raw: acc.result() } as CutTensorStats;
   });
-  const pca = spec.stages.find((s) => s.kind === 'pca');
-  if (!needs.projectedStats || pca?.kind !== 'pca') return result;
+  const pca = spec.stages.find(isReducer);
+  if (!needs.projectedStats || !pca) return result;
   targets.forEach((t, i) => {
     if (pca.k > (t.dims[t.axis] ?? 0)) return;
     const basis = pcaBasis(result[t.name]!.raw, pca.k);
-    const d = [...t.dims];
+    const form = pca.kind === 'learned' ? learnedForm(t.axis, t.dims.length, pca.stride) : undefined;
+    if (pca.kind === 'learned' && !form) return;
+    const learned = pca.kind === 'learned' ? initLearned(basis, t.axis, t.dims.length, pca.stride, form!) : undefined;
+    const d = pca.kind === 'learned' ? learnedOutDims(t.dims, t.axis, pca.k, pca.stride) : [...t.dims];
     d[t.axis] = pca.k;
     const acc = new TensorStatsAccumulator(d, t.axis, { ...statsOpts(1000 + i), covariance: false });
-    for (const s of samples[i]!) acc.add(projectChannels(s, t.dims, t.axis, basis).data);
+    for (const s of samples[i]!) acc.add(learned ? learnedReduce(s, t.dims, learned).data : projectChannels(s, t.dims, t.axis, basis).data);
     result[t.name]!.projected = acc.result();
   });
   return result;

@@ -4,6 +4,7 @@
 import { DataType } from '../../ir/dtype.js';
 import type { Dim, Value } from '../../ir/graph.js';
 import { type Emitter, floatAttr } from '../emit.js';
+import { emitLearnedRecover, emitLearnedReduce, type LearnedConstants, learnedOutDims } from './learned.js';
 import { codesPerByte, packedBytes } from './quant.js';
 import type { QuantBits } from './spec.js';
 
@@ -39,6 +40,7 @@ export type StageConstants =
       components: number[][];
       eigenvalues: number[];
     }
+  | LearnedConstants
   | { kind: 'fp16' }
   | {
       kind: 'quant';
@@ -124,6 +126,9 @@ export function emitEncoder(em: Emitter, x: Value, plan: TensorPlan, wireName: s
         cur = em.op('Conv', [cur, w, b], { kernel_shape: Array<number>(spatial).fill(1) }, { name: outName, dtype: DataType.FLOAT, shape: outDims });
       }
       dims = outDims;
+    } else if (s.kind === 'learned') {
+      cur = emitLearnedReduce(em, cur, s, base, dims, outName);
+      dims = learnedOutDims(dims, s.axis, s.k, s.stride);
     } else if (s.kind === 'fp16') {
       const clipped = em.clip(cur, -65504, 65504, { name: `${outName}.clip`, dtype: cur.dtype ?? DataType.FLOAT, shape: dims });
       cur = em.cast(clipped, DataType.FLOAT16, { name: outName, shape: dims });
@@ -198,6 +203,8 @@ export function emitDecoder(em: Emitter, wire: Value, plan: TensorPlan): Value {
     if (s.kind === 'pca') {
       d = [...d];
       d[s.axis] = s.k;
+    } else if (s.kind === 'learned') {
+      d = learnedOutDims(d, s.axis, s.k, s.stride);
     }
   }
   const lead: Dim[] = plan.batch === null ? [] : [plan.batch];
@@ -244,6 +251,8 @@ export function emitDecoder(em: Emitter, wire: Value, plan: TensorPlan): Value {
       cur = em.op('Mul', [centred, scale], {}, { name: `${name}.value`, dtype: DataType.FLOAT, shape: dims });
     } else if (s.kind === 'fp16') {
       cur = em.cast(cur, DataType.FLOAT, { name: `${name}.f32`, shape: dims });
+    } else if (s.kind === 'learned') {
+      cur = emitLearnedRecover(em, cur, s, base, dims, `${name}.value`);
     } else {
       const C = s.channels;
       const K = s.k;
@@ -273,6 +282,6 @@ function transposeFlat(rows: number[][], r: number, c: number): number[] {
 
 /** The wire value's name tag: its stages, e.g. `pca16.q4`. */
 export function wireTag(plan: TensorPlan): string {
-  const tag = (s: StageConstants): string => (s.kind === 'pca' ? `pca${s.k}` : s.kind === 'fp16' ? 'fp16' : s.kind === 'noise' ? 'noise' : s.kind === 'dropout' ? 'drop' : `q${s.bits}`);
+  const tag = (s: StageConstants): string => (s.kind === 'pca' ? `pca${s.k}` : s.kind === 'learned' ? `learned${s.k}${s.stride === 2 ? 's2' : ''}` : s.kind === 'fp16' ? 'fp16' : s.kind === 'noise' ? 'noise' : s.kind === 'dropout' ? 'drop' : `q${s.bits}`);
   return plan.stages.map(tag).join('.');
 }

@@ -14,6 +14,7 @@ import type { SplitResult } from '../cut.js';
 import { Emitter } from '../emit.js';
 import type { PassContext } from '../pass.js';
 import { emitDecoder, emitEncoder, type StageConstants, type TensorPlan, wireTag } from './codec.js';
+import { initLearned, learnedForm, learnedOutDims, type LearnedWeights, withLearnedWeights } from './learned.js';
 import { type PcaBasis, pcaBasis } from './pca.js';
 import { codesPerByte, packedBytes, type QuantParams, quantParams } from './quant.js';
 import {
@@ -22,6 +23,7 @@ import {
   defaultChannelAxis,
   formatCompressSpec,
   isDefence,
+  isReducer,
   normalizeAxis,
   type QuantBits,
   type QuantStage,
@@ -30,14 +32,23 @@ import {
 import type { TensorStats } from './stats.js';
 import { axisOutside, needsInputShapes } from '../diagnostics.js';
 
-/** Calibration statistics of one cut tensor: of the tensor itself, and of its PCA projection when a quantizer follows pca. */
+/**
+ * Calibration statistics of one cut tensor: of the tensor itself, and of its reduced form
+ * (the PCA projection, or learned's reduce with the weights in `learned`) when a quantizer
+ * follows pca or learned.
+ */
 export interface CutTensorStats {
   raw: TensorStats;
   projected?: TensorStats;
+  /**
+   * Trained weights of a `learned` stage, replacing its PCA initialisation. `projected` must
+   * have been measured with them: calibrateSplit's `learned` option records both together.
+   */
+  learned?: LearnedWeights;
 }
 export type SplitStats = Record<string, CutTensorStats>;
 
-export type { StageConstants } from './codec.js';
+export type { StageConstants, TensorPlan } from './codec.js';
 
 export interface TensorCompression {
   /** Cut tensor name (the cloud's decoded value keeps it). */
@@ -218,6 +229,28 @@ function planTensor(source: string, value: Value, spec: CompressSpec, stats: Cut
       plan.describe.push(`pca=${stage.k} (${(basis.explainedVariance * 100).toFixed(1)}% variance)`);
       curDims = [...curDims];
       curDims[axis] = stage.k;
+    } else if (stage.kind === 'learned') {
+      const axis = stage.axis === undefined ? defaultChannelAxis(rank) : normalizeAxis(stage.axis, rank);
+      if (axis === undefined || rank === 0) throw axisOutside(`learned axis ${stage.axis}`, rank, source);
+      const form = learnedForm(axis, rank, stage.stride);
+      if (!form) {
+        throw new SplitcError('E_COMPRESS', `learned=${stage.k}${stage.stride === 2 ? '/s2' : ''} over axis ${axis} of rank-${rank} tensor '${source}' is not supported`, {
+          hint: stage.stride === 2 ? 'learned=K/s2 needs an NCHW tensor (rank 4, channels on axis 1); use learned=K' : 'learned reduces axis 1 of NC… tensors (a 1×1 Conv) or the last axis (MatMul)',
+        });
+      }
+      const C = curDims[axis]!;
+      if (stage.k > C) {
+        plan.describe.push(`${NO_PCA} (${C} ≤ ${stage.k} channels)`);
+        plan.pcaSkipped = true;
+        continue;
+      }
+      const raw = checkStats(source, stats?.raw, curDims, axis, 'learned');
+      const init = initLearned(pcaBasis(raw, stage.k), axis, rank, stage.stride, form);
+      const learned = stats?.learned ? withLearnedWeights(init, stats.learned, source) : init;
+      pcaAxis = axis;
+      plan.stages.push(learned);
+      plan.describe.push(`learned=${stage.k}${stage.stride === 2 ? '/s2' : ''} (${learned.trained ? 'trained' : `pca init, ${(init.explainedVariance * 100).toFixed(1)}% variance`})`);
+      curDims = learnedOutDims(curDims, axis, stage.k, stage.stride);
     } else if (stage.kind === 'fp16') {
       plan.stages.push({ kind: 'fp16' });
       plan.describe.push('fp16');
@@ -235,7 +268,7 @@ function planTensor(source: string, value: Value, spec: CompressSpec, stats: Cut
         axis = a;
       }
       const statAxis = axis ?? pcaAxis ?? (stats?.raw.channelAxis ?? defaultChannelAxis(rank));
-      const s = checkStats(source, pcaAxis !== undefined ? stats?.projected : stats?.raw, curDims, statAxis, pcaAxis !== undefined ? 'the pca projection' : 'quantization');
+      const s = checkStats(source, pcaAxis !== undefined ? stats?.projected : stats?.raw, curDims, statAxis, pcaAxis !== undefined ? 'the reduced (pca or learned) tensor' : 'quantization');
       const params: QuantParams = quantParams(granularity === 'channel' ? s.channels : [s.whole], stage.bits, stage.range);
       const elements = product(curDims);
       plan.stages.push({
@@ -279,6 +312,7 @@ function stageText(s: StageConstants): string {
   if (s.kind === 'noise') return `noise=${s.relative}${s.axis === null ? ':tensor' : ''}`;
   if (s.kind === 'dropout') return `dropout=${s.p}`;
   if (s.kind === 'pca') return `pca=${s.k}:axis=${s.axis}`;
+  if (s.kind === 'learned') return `learned=${s.k}${s.stride === 2 ? '/s2' : ''}:axis=${s.axis}`;
   if (s.kind === 'fp16') return 'fp16';
   return `int${s.bits}${s.granularity === 'channel' ? `:channel:axis=${s.axis}` : ':tensor'}${s.range === 'minmax' ? '' : `:${s.range}`}`;
 }
@@ -290,6 +324,16 @@ function stageText(s: StageConstants): string {
  */
 export function compressSplit(split: SplitResult, spec: CompressSpec, stats: SplitStats = {}, ctx?: PassContext): CompressedSplit {
   const specText = formatCompressSpec(spec);
+  const plans = planCompression(split, spec, stats, ctx);
+  return buildCompressed(split, specText, plans);
+}
+
+/**
+ * The constants compressSplit would bake in for each cut tensor (in `split.cutTensors` order),
+ * without building graphs: what the training form (training-form.ts) is made from. Pure;
+ * warnings go to `ctx`.
+ */
+export function planCompression(split: SplitResult, spec: CompressSpec, stats: SplitStats = {}, ctx?: PassContext): TensorPlan[] {
   const edgeValues = new Map(split.edge.graph.outputs.map((v) => [v.name, v]));
   if (spec.seed !== undefined && !(Number.isInteger(spec.seed) && spec.seed >= 0 && spec.seed + 2 * split.cutTensors.length <= 2 ** 24)) {
     // the Random ops' seed is a float attribute: keep every derived seed an exact float32 integer
@@ -300,10 +344,10 @@ export function compressSplit(split: SplitResult, spec: CompressSpec, stats: Spl
     if (!v) throw new SplitcError('E_COMPRESS', `cut tensor '${name}' is not an output of the edge model`, { hint: 'compress the SplitResult that splitModel returned, unmodified' });
     return planTensor(name, v, spec, stats[name], i);
   });
-  const pcaStage = spec.stages.find((s) => s.kind === 'pca');
-  if (pcaStage && plans.some((p) => p.pcaSkipped) && !plans.some((p) => p.stages.some((s) => s.kind === 'pca'))) {
-    throw new SplitcError('E_COMPRESS', `pca=${pcaStage.k} reduces none of the cut tensors (${plans.map((p) => `'${p.source}' [${p.dims.join(',')}]`).join(', ')})`, {
-      hint: 'pca=K keeps K channels: pick K below the channel count',
+  const pcaStage = spec.stages.find(isReducer);
+  if (pcaStage && plans.some((p) => p.pcaSkipped) && !plans.some((p) => p.stages.some((s) => s.kind === pcaStage.kind))) {
+    throw new SplitcError('E_COMPRESS', `${pcaStage.kind}=${pcaStage.k} reduces none of the cut tensors (${plans.map((p) => `'${p.source}' [${p.dims.join(',')}]`).join(', ')})`, {
+      hint: `${pcaStage.kind}=K keeps K channels: pick K below the channel count`,
     });
   }
 
@@ -315,7 +359,10 @@ export function compressSplit(split: SplitResult, spec: CompressSpec, stats: Spl
       }
     }
   }
+  return plans;
+}
 
+function buildCompressed(split: SplitResult, specText: string, plans: TensorPlan[]): CompressedSplit {
   const edge = cloneModel(split.edge);
   const cloud = cloneModel(split.cloud);
   const edgeEm = Emitter.forModel(edge, { at: 'end', naming: 'output' });
@@ -413,6 +460,11 @@ export function estimateWireBytes(spec: CompressSpec, dtype: DataType, dims: rea
       const axis = stage.axis === undefined ? defaultChannelAxis(rank) : normalizeAxis(stage.axis, rank);
       if (axis === undefined || rank === 0 || !(axis === rank - 1 || (axis === 1 && rank >= 3))) return null;
       if (stage.k < cur[axis]!) cur[axis] = stage.k;
+    } else if (stage.kind === 'learned') {
+      const axis = stage.axis === undefined ? defaultChannelAxis(rank) : normalizeAxis(stage.axis, rank);
+      if (axis === undefined || rank === 0 || !learnedForm(axis, rank, stage.stride)) return null;
+      // a tensor with ≤ K channels passes through, as compressSplit does
+      if (stage.k <= cur[axis]!) cur = learnedOutDims(cur, axis, stage.k, stage.stride);
     } else if (stage.kind === 'fp16') {
       bits = 16;
     } else {

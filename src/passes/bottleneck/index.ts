@@ -3,5 +3,7 @@
 export * from './spec.js';
 export * from './stats.js';
 export * from './pca.js';
+export * from './learned.js';
 export * from './quant.js';
 export * from './compress.js';
+export * from './training-form.js';

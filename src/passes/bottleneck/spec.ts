@@ -16,6 +16,18 @@ export interface PcaStage {
   /** Channel axis; undefined = default for the tensor's rank (see defaultChannelAxis). */
   axis?: number;
 }
+/**
+ * A learned bottleneck: a reduce module on the edge to K channels (a 1×1 convolution, or with
+ * stride 2 a 3×3 convolution that also halves each spatial dim) and a recover module on the
+ * cloud, initialised from the pca=K solution and trained outside the spec (see learned.ts).
+ */
+export interface LearnedStage {
+  kind: 'learned';
+  k: number;
+  /** 1 (default) or 2 (`/s2`: NCHW only). */
+  stride: 1 | 2;
+  axis?: number;
+}
 export interface Fp16Stage {
   kind: 'fp16';
 }
@@ -46,7 +58,10 @@ export interface DropoutStage {
   p: number;
 }
 export type DefenceStage = NoiseStage | DropoutStage;
-export type CompressStage = DefenceStage | PcaStage | Fp16Stage | QuantStage;
+export type CompressStage = DefenceStage | PcaStage | LearnedStage | Fp16Stage | QuantStage;
+
+/** The channel-reducing stages (pca, learned): at most one, after the defences, before the coder. */
+export const isReducer = (s: CompressStage): s is PcaStage | LearnedStage => s.kind === 'pca' || s.kind === 'learned';
 
 export const isDefence = (s: CompressStage): s is DefenceStage => s.kind === 'noise' || s.kind === 'dropout';
 
@@ -65,8 +80,8 @@ export interface CompressSpec {
 export const NO_COMPRESSION: CompressSpec = { stages: [] };
 
 const GRAMMAR_HINT =
-  "write 'none', 'fp16', 'int8', 'int4:channel', 'int8:percentile=99.99', 'pca=16', 'pca=16+int4', 'noise=0.5+int8', 'dropout=0.25+pca=8+int4' " +
-  '(stages joined by +: optional defences noise=S and dropout=P first, then an optional pca=K, then at most one of fp16/int8/int4/int2; options after ":")';
+  "write 'none', 'fp16', 'int8', 'int4:channel', 'int8:percentile=99.99', 'pca=16', 'pca=16+int4', 'noise=0.5+int8', 'dropout=0.25+pca=8+int4', 'learned=8+int4', 'learned=8/s2+int4' " +
+  '(stages joined by +: optional defences noise=S and dropout=P first, then an optional pca=K or learned=K[/s2], then at most one of fp16/int8/int4/int2; options after ":")';
 
 function bad(message: string, hint = GRAMMAR_HINT): SplitcError {
   return new SplitcError('E_BAD_ARGUMENT', `compression spec: ${message}`, { hint });
@@ -121,6 +136,19 @@ function parseStage(text: string): CompressStage {
     }
     return stage;
   }
+  const learned = /^learned=(.*)$/.exec(head);
+  if (learned) {
+    const m = /^(\d+)(\/s(\d+))?$/.exec(learned[1]!);
+    if (!m || Number(m[1]) < 1) throw bad(`learned needs a positive channel count, optionally /s2, got '${head}'`, "e.g. 'learned=8' (a 1×1 reduce to 8 channels) or 'learned=8/s2' (3×3 stride 2: also halves height and width)");
+    if (m[3] !== undefined && m[3] !== '2') throw bad(`learned supports stride 2 only, got '/s${m[3]}'`, "write 'learned=K/s2' or 'learned=K'");
+    const stage: LearnedStage = { kind: 'learned', k: Number(m[1]), stride: m[3] === '2' ? 2 : 1 };
+    for (const o of opts) {
+      const a = /^axis=(.*)$/.exec(o);
+      if (!a) throw bad(`unknown learned option '${o}'`, "learned takes only 'axis=N' (the channel axis)");
+      stage.axis = parseAxis(a[1]!, text);
+    }
+    return stage;
+  }
   const q = /^int(\d+)$/.exec(head);
   if (q) {
     const bits = Number(q[1]);
@@ -167,14 +195,15 @@ export function parseCompressSpec(text: string): CompressSpec {
     if (defences.filter((s) => s.kind === kind).length > 1) throw bad(`'${t}' has more than one ${kind} stage`, `use at most one ${kind}= stage`);
   }
   const stages = all.slice(defences.length);
-  const pcas = stages.filter((s) => s.kind === 'pca');
-  const coders = stages.filter((s) => s.kind !== 'pca');
-  if (stages.some((s, i) => i > 0 && s.kind === 'pca') || pcas.length > 1) throw bad(`'${t}': pca must come first (after any defences) and only once`);
+  const pcas = stages.filter(isReducer);
+  const coders = stages.filter((s) => !isReducer(s));
+  if (pcas.length > 1 && new Set(pcas.map((s) => s.kind)).size > 1) throw bad(`'${t}': pca and learned are exclusive`, 'use one channel reduction: pca=K (training-free) or learned=K (trained)');
+  if (stages.some((s, i) => i > 0 && isReducer(s)) || pcas.length > 1) throw bad(`'${t}': ${pcas[0]!.kind} must come first (after any defences) and only once`);
   if (coders.length > 1) throw bad(`'${t}' has ${coders.length} element coders; use at most one of fp16, int8, int4, int2`);
   const pca = pcas[0];
   const coder = coders[0];
   if (pca && coder?.kind === 'quant' && coder.axis !== undefined && pca.axis !== undefined && coder.axis !== pca.axis) {
-    throw bad(`'${t}': the quantizer's axis=${coder.axis} differs from the pca axis=${pca.axis}`, 'after pca the channel axis is the pca axis; drop one of the axis= options');
+    throw bad(`'${t}': the quantizer's axis=${coder.axis} differs from the ${pca.kind} axis=${pca.axis}`, `after ${pca.kind} the channel axis is its axis; drop one of the axis= options`);
   }
   return { stages: all };
 }
@@ -189,6 +218,8 @@ function formatStage(s: CompressStage): string {
       return 'fp16';
     case 'pca':
       return `pca=${s.k}${s.axis !== undefined ? `:axis=${s.axis}` : ''}`;
+    case 'learned':
+      return `learned=${s.k}${s.stride === 2 ? '/s2' : ''}${s.axis !== undefined ? `:axis=${s.axis}` : ''}`;
     case 'quant': {
       let out = `int${s.bits}`;
       if (s.granularity && s.axis === undefined) out += `:${s.granularity}`;
@@ -217,12 +248,16 @@ export function normalizeAxis(axis: number, rank: number): number | undefined {
 
 /** The channel axis the spec asks for on a tensor of this rank (pca's, else the quantizer's, else the default). */
 export function specChannelAxis(spec: CompressSpec, rank: number): number {
-  for (const s of spec.stages) if ((s.kind === 'pca' || s.kind === 'quant') && s.axis !== undefined) return normalizeAxis(s.axis, rank) ?? -1;
+  for (const s of spec.stages) if ((isReducer(s) || s.kind === 'quant') && s.axis !== undefined) return normalizeAxis(s.axis, rank) ?? -1;
   return defaultChannelAxis(rank);
 }
 
-/** Whether the spec needs the channel covariance (pca) and statistics of the projected tensor (pca then intN). */
+/**
+ * Whether the spec needs the channel covariance (pca, learned: its initialisation is pca's) and
+ * statistics of the reduced tensor (pca or learned, then intN).
+ */
 export function specNeeds(spec: CompressSpec): { covariance: boolean; projectedStats: boolean } {
-  const pca = spec.stages.find((s) => !isDefence(s))?.kind === 'pca';
+  const first = spec.stages.find((s) => !isDefence(s));
+  const pca = first !== undefined && isReducer(first);
   return { covariance: pca, projectedStats: pca && spec.stages.some((s) => s.kind === 'quant') };
 }

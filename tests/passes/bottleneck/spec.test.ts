@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SplitcError } from '../../../src/ir/errors.js';
+import { DataType } from '../../../src/ir/dtype.js';
+import { estimateWireBytes } from '../../../src/passes/bottleneck/compress.js';
 import { formatCompressSpec, parseCompressSpec, specChannelAxis, specNeeds } from '../../../src/passes/bottleneck/spec.js';
 
 function errorOf(text: string): SplitcError {
@@ -40,6 +42,10 @@ describe('compression spec grammar', () => {
         { kind: 'quant', bits: 4, granularity: 'tensor', range: { kind: 'percentile', percentile: 99.9 } },
       ],
     ],
+    ['learned=8+int4', 'learned=8+int4', [{ kind: 'learned', k: 8, stride: 1 }, { kind: 'quant', bits: 4, range: { kind: 'minmax' } }]],
+    ['learned=8/s2 + int4', 'learned=8/s2+int4', [{ kind: 'learned', k: 8, stride: 2 }, { kind: 'quant', bits: 4, range: { kind: 'minmax' } }]],
+    ['learned=4:axis=-1', 'learned=4:axis=-1', [{ kind: 'learned', k: 4, stride: 1, axis: -1 }]],
+    ['noise=0.5+learned=4/s2:axis=1+fp16', 'noise=0.5+learned=4/s2:axis=1+fp16', [{ kind: 'noise', sigma: 0.5 }, { kind: 'learned', k: 4, stride: 2, axis: 1 }, { kind: 'fp16' }]],
   ])('%j parses and prints back as %j', (text, canonical, stages) => {
     const spec = parseCompressSpec(text);
     expect(spec.stages).toEqual(stages);
@@ -66,6 +72,16 @@ describe('compression spec grammar', () => {
     ['int8:tensor:axis=1', /axis= only applies/],
     ['int4:channel:axis=one', /not an integer/],
     ['pca=4:axis=1+int4:axis=2', /differs from the pca axis/],
+    ['learned=0', /positive channel count/],
+    ['learned=x', /positive channel count/],
+    ['learned=8/s3', /stride 2 only/],
+    ['learned=8/', /positive channel count/],
+    ['learned=8:k=1', /unknown learned option/],
+    ['pca=8+learned=8', /exclusive/],
+    ['learned=8+pca=8', /exclusive/],
+    ['int4+learned=8', /learned must come first/],
+    ['learned=8+noise=0.5', /defences/],
+    ['learned=4:axis=1+int4:axis=2', /differs from the learned axis/],
   ])('%j is E_BAD_ARGUMENT (%s) with a hint', (text, re) => {
     const e = errorOf(text);
     expect(e.code).toBe('E_BAD_ARGUMENT');
@@ -81,5 +97,18 @@ describe('compression spec grammar', () => {
     expect(specChannelAxis(parseCompressSpec('int8'), 3)).toBe(2);
     expect(specChannelAxis(parseCompressSpec('int8:channel:axis=-1'), 4)).toBe(3);
     expect(specChannelAxis(parseCompressSpec('pca=2:axis=1'), 3)).toBe(1);
+    expect(specNeeds(parseCompressSpec('learned=4'))).toEqual({ covariance: true, projectedStats: false });
+    expect(specNeeds(parseCompressSpec('learned=4/s2+int4'))).toEqual({ covariance: true, projectedStats: true });
+    expect(specChannelAxis(parseCompressSpec('learned=2:axis=-1'), 3)).toBe(2);
+  });
+
+  it('prices learned=K/s2 with each spatial dim halved, rounded up', () => {
+    const est = (text: string, dims: number[]) => estimateWireBytes(parseCompressSpec(text), DataType.FLOAT, dims);
+    expect(est('learned=8+int4', [1, 32, 14, 14])).toBe((8 * 14 * 14) / 2);
+    expect(est('learned=8/s2+int4', [1, 32, 14, 14])).toBe((8 * 7 * 7 + 1) >> 1);
+    expect(est('learned=8/s2+int8', [1, 32, 7, 5])).toBe(8 * 4 * 3);
+    expect(est('learned=8/s2', [1, 32, 7, 5])).toBe(8 * 4 * 3 * 4);
+    expect(est('learned=8/s2+int8', [1, 32, 10])).toBeNull(); // /s2 is NCHW only
+    expect(est('learned=64+int8', [1, 32, 4, 4])).toBe(32 * 4 * 4); // ≤ K channels: passed through
   });
 });
