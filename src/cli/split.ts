@@ -44,6 +44,11 @@ export function formatSplit(r: SplitReport): string {
     ),
   );
   lines.push(`compression: ${r.compression.spec}`);
+  const t = r.compression.training as { epochs: number; samples: number; steps: number; initialAgreement: number; history: { heldOutAgreement: number }[] } | undefined;
+  if (t) {
+    const last = t.history.at(-1)?.heldOutAgreement ?? t.initialAgreement;
+    lines.push(`training: ${t.epochs} epochs on ${t.samples} samples (${t.steps} steps); held-back agreement ${pct(t.initialAgreement)} at the PCA start → ${pct(last)}`);
+  }
   lines.push(auditLine(r.audit));
   lines.push(
     r.triton.maxBatchSize > 0
@@ -52,6 +57,8 @@ export function formatSplit(r: SplitReport): string {
   );
   return lines.join('\n');
 }
+
+const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
 
 /** Everything `split` and `build` print: warnings on stderr, the summary and the fidelity figures on stdout. */
 export function printSplit(run: Pick<SplitRun, 'report' | 'fidelity'>, out: { stdout: (s: string) => void; stderr: (s: string) => void }): void {

@@ -43,6 +43,8 @@ export interface BundleCompression {
   calibration?: Json;
   /** Measured fidelity of the compressed split against the original model. */
   fidelity?: Json;
+  /** A learned stage's training: data (source, sha256, samples), epochs, seed, batch, history. */
+  training?: Json;
 }
 
 export interface BundleInput {

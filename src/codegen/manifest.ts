@@ -27,7 +27,7 @@ export interface Manifest {
   cloud: PartSummary & { model: string; server: string; inputs: string[]; outputs: TensorSpec[]; batchable: boolean };
   wire: BundleWire[];
   bytesPerSample: { wire: number; rawInputs: number };
-  compression: { spec: string; constants?: Json; calibration?: Json; fidelity?: Json };
+  compression: { spec: string; constants?: Json; calibration?: Json; fidelity?: Json; training?: Json };
   triton: { model: string; config: string; maxBatchSize: number; noBatchingReason: string | null };
   /** The cut's inversion-risk audit (report/report.json, report/report.html): risk level and figures, or why it was not run. */
   audit?: Json;
@@ -53,6 +53,7 @@ export function compressionEntry(c: BundleCompression | undefined): Manifest['co
     ...(c.constants !== undefined ? { constants: sortKeys(c.constants) } : {}),
     ...(c.calibration !== undefined ? { calibration: sortKeys(c.calibration) } : {}),
     ...(c.fidelity !== undefined ? { fidelity: sortKeys(c.fidelity) } : {}),
+    ...(c.training !== undefined ? { training: sortKeys(c.training) } : {}),
   };
 }
 

@@ -125,6 +125,21 @@ export function loadCalibration(model: Model, opts: CalibOptions, ctx?: PassCont
   return { source, samples, sets, provenance };
 }
 
+/** Inputs a learned bottleneck is trained on (`--train`): all of them train, none is held back. */
+export interface TrainingData {
+  samples: CalibSample[];
+  provenance: { source: string; sha256: string };
+}
+
+/** Reads `--train` data (the formats `--calib` takes) once. */
+export function loadTrainingData(model: Model, opts: { train: string; preprocess: string | undefined; progress?: ProgressSink }, ctx?: PassContext): TrainingData {
+  const source = calibSourceFrom({ calib: opts.train, preprocess: opts.preprocess });
+  const samples = calibrationSamples(source, modelInputs(model), ctx, opts.progress?.task('reading training data'));
+  if (samples.length === 0) throw new SplitcError('E_CALIB', `no training samples in '${opts.train}'`, { hint: 'give a folder of images or .npy files, or a .npy batch' });
+  const usesPreprocess = source.kind === 'images' || source.kind === 'idx';
+  return { samples, provenance: { source: opts.train, sha256: calibrationSha256(source, usesPreprocess ? opts.preprocess : undefined) } };
+}
+
 /** How two provenances differ, in words (empty: the same data, split the same way). */
 export function provenanceDifferences(certified: CalibrationProvenance, now: CalibrationProvenance): string[] {
   const out: string[] = [];

@@ -10,19 +10,81 @@ import type { PassContext } from '../passes/pass.js';
 import type { CompressedSplit } from '../passes/bottleneck/compress.js';
 import { calibrateAndCompress } from '../search/calibrate.js';
 import { type FidelityReport, measureFidelity } from '../search/fidelity.js';
-import type { Calibration, ProgressSink } from './calibration.js';
+import type { Calibration, ProgressSink, TrainingData } from './calibration.js';
+import { type EpochRecord, learnBottleneck, type LearnOptions, specIsLearned } from './learn.js';
 import type { FidelitySummary } from './plan-file.js';
 
 export interface CompressedAndMeasured {
   compressed: CompressedSplit;
   fidelity: FidelityReport;
+  /** How a learned stage was trained (absent without one). */
+  training?: TrainingRecord;
 }
 
-export async function compressAndMeasure(model: Model, split: SplitResult, spec: CompressSpec, calibration: Calibration, opts: { ctx?: PassContext; progress?: ProgressSink } = {}): Promise<CompressedAndMeasured> {
+/** How a learned bottleneck is trained: on `data` (default: the calibration set, never the held-back samples). */
+export interface TrainingSetup extends Pick<LearnOptions, 'epochs' | 'seed' | 'batchSize' | 'lr'> {
+  data?: TrainingData;
+}
+
+export const DEFAULT_TRAINING: TrainingSetup = { epochs: 10, seed: 1 };
+
+/** What the manifest records of a learned stage's training. */
+export interface TrainingRecord {
+  source: string;
+  sha256: string;
+  samples: number;
+  epochs: number;
+  seed: number;
+  batchSize: number;
+  steps: number;
+  lr: number;
+  /** Held-back agreement of the PCA initialisation, and after each epoch (with its mean loss). */
+  initialAgreement: number;
+  history: EpochRecord[];
+}
+
+const percent = (x: number): string => `${(x * 100).toFixed(1)}%`;
+
+export async function compressAndMeasure(
+  model: Model,
+  split: SplitResult,
+  spec: CompressSpec,
+  calibration: Calibration,
+  opts: { ctx?: PassContext; progress?: ProgressSink; training?: TrainingSetup } = {},
+): Promise<CompressedAndMeasured> {
   const { progress } = opts;
-  const { compressed } = await calibrateAndCompress(split, spec, calibration.sets.calibration, { ...(opts.ctx ? { ctx: opts.ctx } : {}), ...(progress ? { onProgress: progress.task('calibrating') } : {}) });
+  let training: TrainingRecord | undefined;
+  let learned: Awaited<ReturnType<typeof learnBottleneck>>['weights'] | undefined;
+  if (specIsLearned(spec)) {
+    const setup = opts.training ?? DEFAULT_TRAINING;
+    const samples = setup.data?.samples ?? calibration.sets.calibration;
+    const lr = setup.lr ?? 1e-3;
+    let label = 'training the bottleneck';
+    const r = await learnBottleneck(model, split, spec, samples, calibration.sets.heldOut, {
+      epochs: setup.epochs,
+      seed: setup.seed,
+      lr,
+      ...(setup.batchSize !== undefined ? { batchSize: setup.batchSize } : {}),
+      ...(progress
+        ? {
+            onProgress: (p) => {
+              if (p.heldOutAgreement !== undefined) label = `training the bottleneck (epoch ${p.epoch}: loss ${p.loss.toFixed(3)}, held-back ${percent(p.heldOutAgreement)})`;
+              progress.task(label)({ done: (p.epoch - 1) * p.steps + p.step, total: p.epochs * p.steps });
+            },
+          }
+        : {}),
+    });
+    learned = r.weights;
+    const data = setup.data?.provenance ?? { source: `calibration set (${calibration.provenance.source})`, sha256: calibration.provenance.sha256 };
+    training = { source: data.source, sha256: data.sha256, samples: samples.length, epochs: setup.epochs, seed: setup.seed, batchSize: r.batchSize, steps: r.steps, lr, initialAgreement: r.initialAgreement, history: r.history };
+  }
+  const { compressed } = await calibrateAndCompress(split, spec, calibration.sets.calibration, {
+    ...(opts.ctx ? { ctx: opts.ctx } : {}),
+    ...(progress ? { onProgress: progress.task('calibrating') } : {}),
+    ...(learned ? { learned } : {}),
+  });
   const fidelity = await measureFidelity(model, compressed, calibration.sets, progress ? { onProgress: progress.task('measuring fidelity') } : {});
-  return { compressed, fidelity };
+  return { compressed, fidelity, ...(training ? { training } : {}) };
 }
 
 /**
@@ -41,7 +103,7 @@ export function fidelitySummary(f: FidelityReport): FidelitySummary {
 }
 
 /** The bundle input of a compressed split: its parts, wire facts, spec, constants, calibration and fidelity. */
-export function compressedBundleInput(input: BundleInput, compressed: CompressedSplit, specText: string, calibration: Calibration, fidelity: FidelityReport): BundleInput {
+export function compressedBundleInput(input: BundleInput, compressed: CompressedSplit, specText: string, calibration: Calibration, fidelity: FidelityReport, training?: TrainingRecord): BundleInput {
   const p = calibration.provenance;
   return {
     ...input,
@@ -67,6 +129,7 @@ export function compressedBundleInput(input: BundleInput, compressed: Compressed
         heldOut: p.heldOutSamples,
       }),
       fidelity: toJson(fidelity),
+      ...(training ? { training: toJson(training) } : {}),
     },
   };
 }

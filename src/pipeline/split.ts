@@ -15,8 +15,9 @@ import { cutPass } from '../passes/cut-pass.js';
 import { CHECKED_RUN, formatListOption, PassContext, PassManager, type Diagnostic } from '../passes/pass.js';
 import { shapeInferPassOf } from '../passes/shape/index.js';
 import type { FidelityReport } from '../search/fidelity.js';
-import { type Calibration, loadCalibration, type ProgressSink } from './calibration.js';
-import { compressAndMeasure, compressedBundleInput } from './compress.js';
+import { type Calibration, loadCalibration, loadTrainingData, type ProgressSink } from './calibration.js';
+import { compressAndMeasure, compressedBundleInput, type TrainingSetup } from './compress.js';
+import { specIsLearned } from './learn.js';
 import { auditBundle, inputFloats, PROBES_PER_BUDGET, readData } from './audit.js';
 import type { AuditData } from '../audit/index.js';
 import type { BundleInput, Json } from '../codegen/input.js';
@@ -41,6 +42,8 @@ export interface SplitOptions {
   calib?: string;
   /** How calibration images become inputs (a preset or key=value list). */
   preprocess?: string;
+  /** Training of a learned stage: `train` data (default: the calibration set), epochs, seed. */
+  training?: { train?: string; epochs: number; seed: number };
   progress?: ProgressSink;
   outDir: string;
   toolVersion: string;
@@ -118,10 +121,17 @@ export async function runSplit(opts: SplitOptions): Promise<SplitRun> {
   if (spec.stages.length > 0) {
     try {
       calibration = loadCalibration(model, { calib: opts.calib, preprocess: opts.preprocess, ...(opts.progress ? { progress: opts.progress } : {}) }, ctx);
-      const measured = await compressAndMeasure(model, split, spec, calibration, { ctx, ...(opts.progress ? { progress: opts.progress } : {}) });
+      const t = opts.training;
+      if (t?.train !== undefined && !specIsLearned(spec)) throw new SplitcError('E_BAD_ARGUMENT', `--train applies to a learned stage, and '${formatCompressSpec(spec)}' has none`, { hint: "e.g. --compress learned=8+int4 --train images/" });
+      const training: TrainingSetup | undefined = t && {
+        epochs: t.epochs,
+        seed: t.seed,
+        ...(t.train !== undefined && specIsLearned(spec) ? { data: loadTrainingData(model, { train: t.train, preprocess: opts.preprocess, ...(opts.progress ? { progress: opts.progress } : {}) }, ctx) } : {}),
+      };
+      const measured = await compressAndMeasure(model, split, spec, calibration, { ctx, ...(opts.progress ? { progress: opts.progress } : {}), ...(training ? { training } : {}) });
       fidelity = measured.fidelity;
       compressed = measured.compressed;
-      input = compressedBundleInput(input, measured.compressed, formatCompressSpec(spec), calibration, fidelity);
+      input = compressedBundleInput(input, measured.compressed, formatCompressSpec(spec), calibration, fidelity, measured.training);
     } finally {
       opts.progress?.stop();
     }

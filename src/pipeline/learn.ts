@@ -1,0 +1,232 @@
+// Training a learned bottleneck (`learned=K…`) by distillation: the uncut model with the
+// bottleneck's round trip written out in float (reduce, fake quantisation with straight-through
+// Floors, recover) is the student, the original model is the teacher. Only unlabelled inputs
+// are needed: the loss is the KL divergence of the teacher's class scores (MSE for other
+// outputs) plus the MSE between the recovered and the original cut tensor. The rest of the
+// model is frozen and BatchNorm stays in inference mode; afterwards the coder's ranges are
+// calibrated again on the trained reduce, and the weights go into an ordinary bundle.
+
+import * as ort from 'onnxruntime-node';
+import { SplitcError } from '../ir/errors.js';
+import { type Model, tensorType } from '../ir/graph.js';
+import { straightThroughRules } from '../passes/autodiff/index.js';
+import type { LossTerm } from '../passes/autodiff/losses.js';
+import { planCompression } from '../passes/bottleneck/compress.js';
+import type { LearnedWeights } from '../passes/bottleneck/learned.js';
+import { type CompressSpec, isReducer } from '../passes/bottleneck/spec.js';
+import { bottleneckTrainingForm, learnedWeightsFrom } from '../passes/bottleneck/training-form.js';
+import type { SplitResult } from '../passes/cut.js';
+import { epochOrder } from '../runtime/train/fit.js';
+import { Trainer } from '../runtime/train/trainer.js';
+import type { CalibSample, Feeds } from '../search/calib-data.js';
+import { calibrateSplit, createSession, floatData, runSession, toOrtFeeds } from '../search/calibrate.js';
+import { classifierOutputs } from '../search/fidelity.js';
+
+export interface LearnOptions {
+  epochs: number;
+  seed: number;
+  /** Samples per step (default 32, at most the number of training samples). */
+  batchSize?: number;
+  /** Adam's learning rate (default 1e-3). */
+  lr?: number;
+  /** Softmax temperature of the distillation term (default 2). */
+  temperature?: number;
+  /** Weight of the cut-tensor MSE term next to the output terms (default 1). */
+  featureWeight?: number;
+  /** Called after each step and after each epoch's held-back evaluation. */
+  onProgress?: (p: LearnProgress) => void;
+}
+
+export interface LearnProgress {
+  epoch: number;
+  epochs: number;
+  step: number;
+  steps: number;
+  /** Mean training loss of the epoch so far. */
+  loss: number;
+  /** After an epoch: held-back agreement with the teacher (top-1 for class scores, else cosine; the least over outputs). */
+  heldOutAgreement?: number;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  loss: number;
+  heldOutAgreement: number;
+}
+
+export interface LearnResult {
+  /** Trained weights per cut tensor (CutTensorStats.learned / calibrateSplit's `learned`). */
+  weights: Record<string, LearnedWeights>;
+  /** Held-back agreement of the PCA initialisation, before any step. */
+  initialAgreement: number;
+  /** The loss of the PCA initialisation on the first batch (the first step's loss, taken before its update). */
+  initialLoss: number;
+  history: EpochRecord[];
+  batchSize: number;
+  steps: number;
+}
+
+/** Whether a spec has a stage that is trained. */
+export function specIsLearned(spec: CompressSpec): boolean {
+  return spec.stages.some((s) => isReducer(s) && s.kind === 'learned');
+}
+
+type Outputs = Record<string, Float32Array>;
+
+/** The original model's outputs for each sample (float32), run once. */
+async function teacherOutputs(model: Model, samples: readonly CalibSample[], names: string[]): Promise<Outputs[]> {
+  const session = await createSession(model);
+  try {
+    const out: Outputs[] = [];
+    for (const s of samples) {
+      const r = await runSession(session, toOrtFeeds(s.load()), names);
+      out.push(Object.fromEntries(names.map((n) => [n, Float32Array.from(floatData(r[n]!))])));
+    }
+    return out;
+  } finally {
+    await session.release();
+  }
+}
+
+/** Samples `idx` as one batch: each input's rows concatenated along the leading (batch) axis. */
+function batchFeeds(feeds: readonly Feeds[], idx: ArrayLike<number>): Record<string, ort.Tensor> {
+  const out: Record<string, ort.Tensor> = {};
+  for (const name of Object.keys(feeds[0]!)) {
+    const first = feeds[0]![name]!;
+    const per = first.data.length;
+    const Ctor = first.data.constructor as new (n: number) => Float32Array;
+    const data = new Ctor(per * idx.length);
+    for (let k = 0; k < idx.length; k++) data.set(feeds[idx[k]!]![name]!.data as Float32Array, k * per);
+    out[name] = new ort.Tensor(first.data instanceof Float32Array ? 'float32' : (toOrtFeeds({ [name]: first })[name]!.type as 'float32'), data, [idx.length, ...first.dims.slice(1)]);
+  }
+  return out;
+}
+
+function concatRows(rows: readonly Outputs[], idx: ArrayLike<number>, name: string, dims: readonly number[]): ort.Tensor {
+  const per = rows[0]![name]!.length;
+  const data = new Float32Array(per * idx.length);
+  for (let k = 0; k < idx.length; k++) data.set(rows[idx[k]!]![name]!, k * per);
+  return new ort.Tensor('float32', data, [idx.length, ...dims.slice(1)]);
+}
+
+/** Top-1 agreement (class scores) or mean cosine similarity of `got` against `want`, one output. */
+function agreement(want: readonly Float32Array[], got: readonly Float32Array[], classes: number | null): number {
+  let sum = 0;
+  for (let i = 0; i < want.length; i++) {
+    const a = want[i]!;
+    const b = got[i]!;
+    if (classes) {
+      const rows = a.length / classes;
+      let same = 0;
+      for (let r = 0; r < rows; r++) same += argmax(a, r * classes, classes) === argmax(b, r * classes, classes) ? 1 : 0;
+      sum += same / rows;
+    } else {
+      let dot = 0;
+      let na = 0;
+      let nb = 0;
+      for (let j = 0; j < a.length; j++) {
+        dot += a[j]! * b[j]!;
+        na += a[j]! * a[j]!;
+        nb += b[j]! * b[j]!;
+      }
+      sum += na === 0 && nb === 0 ? 1 : dot / Math.sqrt(na * nb || 1);
+    }
+  }
+  return want.length ? sum / want.length : 1;
+}
+
+function argmax(a: Float32Array, from: number, n: number): number {
+  let best = 0;
+  for (let j = 1; j < n; j++) if (a[from + j]! > a[from + best]!) best = j;
+  return best;
+}
+
+/**
+ * Train the learned stages of `spec` for `split` of `model` on `train` samples (unlabelled),
+ * reporting held-back agreement on `heldOut` after each epoch. Deterministic for a seed.
+ */
+export async function learnBottleneck(model: Model, split: SplitResult, spec: CompressSpec, train: readonly CalibSample[], heldOut: readonly CalibSample[], opts: LearnOptions): Promise<LearnResult> {
+  if (!specIsLearned(spec)) throw new SplitcError('E_BAD_ARGUMENT', 'learnBottleneck needs a spec with a learned stage', { hint: "e.g. 'learned=8+int4'" });
+  if (train.length === 0) throw new SplitcError('E_CALIB', 'no training samples for the learned bottleneck', { hint: 'give inputs with --train (a folder of images or a .npy batch)' });
+  const batchSize = Math.min(opts.batchSize ?? 32, train.length);
+  const T = opts.temperature ?? 2;
+  const featureWeight = opts.featureWeight ?? 1;
+
+  // the PCA initialisation and the coder's ranges for it, from the training inputs
+  const stats = await calibrateSplit(split, train, { spec });
+  const form = bottleneckTrainingForm(model, split, planCompression(split, spec, stats));
+  // the inputs' batch dim may have been fixed at 1 for the split (--shape): training feeds batches
+  for (const v of form.model.graph.inputs) {
+    const t = v.tensorType;
+    if (t?.shape && t.shape.length > 0 && !v.isInitializer()) v.type = tensorType(t.dtype, ['batch', ...t.shape.slice(1)]);
+  }
+  if (form.trainable.length === 0) throw new SplitcError('E_COMPRESS', 'the learned stage applies to no cut tensor (each is passed through)', { hint: 'cut where a float tensor with more channels than K crosses' });
+
+  const outputs = model.graph.outputs.filter((v) => v.dtype === undefined || v.dtype === 1).map((v) => v.name);
+  const classScores = new Set(classifierOutputs(model));
+  const teacherName = (i: number): string => `splitc.teacher.${i}`;
+  const terms: LossTerm[] = [
+    ...outputs.map((o, i): LossTerm => (classScores.has(o) ? { kind: 'kd', weight: 1, target: o, input: teacherName(i), temperature: T } : { kind: 'mse', weight: 1, target: o, input: teacherName(i) })),
+    ...form.tensors.map((t): LossTerm => ({ kind: 'feature', weight: featureWeight / form.tensors.length, target: t.recovered, input: t.source })),
+  ];
+
+  const trainFeeds = train.map((s) => s.load());
+  const inputDims = Object.fromEntries(Object.entries(trainFeeds[0]!).map(([n, t]) => [n, [batchSize, ...t.dims.slice(1)]]));
+  const [teachTrain, teachHeld] = [await teacherOutputs(model, train, outputs), await teacherOutputs(model, heldOut, outputs)];
+  const outDims = Object.fromEntries(outputs.map((o) => [o, model.graph.outputs.find((v) => v.name === o)!.shape?.map((d) => (typeof d === 'number' ? d : 1)) ?? [1]]));
+  const classesOf = (o: string): number | null => (classScores.has(o) ? (outDims[o]!.at(-1) ?? null) : null);
+
+  const trainer = await Trainer.create({
+    ort,
+    model: form.model,
+    loss: terms,
+    inputShapes: inputDims,
+    params: form.trainable,
+    rules: straightThroughRules(form.floors),
+    batchNorm: 'inference',
+    optimizer: { kind: 'adam', lr: opts.lr ?? 1e-3, weightDecay: 0, decoupled: true },
+    sessionOptions: { intraOpNumThreads: 2 },
+  });
+  const evaluate = async (): Promise<number> => {
+    if (heldOut.length === 0) return 1;
+    const session = await createSession(trainer.exportModel());
+    try {
+      const got: Outputs[] = [];
+      for (const s of heldOut) {
+        const r = await runSession(session, toOrtFeeds(s.load()), outputs);
+        got.push(Object.fromEntries(outputs.map((n) => [n, Float32Array.from(floatData(r[n]!))])));
+      }
+      return Math.min(...outputs.map((o) => agreement(teachHeld.map((t) => t[o]!), got.map((g) => g[o]!), classesOf(o))));
+    } finally {
+      await session.release();
+    }
+  };
+
+  try {
+    const initialAgreement = await evaluate();
+    const stepsPerEpoch = Math.floor(train.length / batchSize);
+    const history: EpochRecord[] = [];
+    let initialLoss = NaN;
+    for (let epoch = 0; epoch < opts.epochs; epoch++) {
+      const order = epochOrder(train.length, opts.seed, epoch);
+      let sum = 0;
+      for (let step = 0; step < stepsPerEpoch; step++) {
+        const idx = order.subarray(step * batchSize, (step + 1) * batchSize);
+        const feeds = batchFeeds(trainFeeds, idx);
+        outputs.forEach((o, i) => (feeds[teacherName(i)] = concatRows(teachTrain, idx, o, outDims[o]!)));
+        const r = await trainer.trainStep(feeds);
+        if (!Number.isFinite(r.loss)) throw new SplitcError('E_AUTODIFF', `the bottleneck's training loss became ${r.loss} in epoch ${epoch + 1}`, { hint: 'lower the learning rate' });
+        if (epoch === 0 && step === 0) initialLoss = r.loss;
+        sum += r.loss;
+        opts.onProgress?.({ epoch: epoch + 1, epochs: opts.epochs, step: step + 1, steps: stepsPerEpoch, loss: sum / (step + 1) });
+      }
+      const heldOutAgreement = await evaluate();
+      history.push({ epoch: epoch + 1, loss: sum / stepsPerEpoch, heldOutAgreement });
+      opts.onProgress?.({ epoch: epoch + 1, epochs: opts.epochs, step: stepsPerEpoch, steps: stepsPerEpoch, loss: sum / stepsPerEpoch, heldOutAgreement });
+    }
+    const weights = learnedWeightsFrom(form, (name) => trainer.params.get(name));
+    return { weights, initialAgreement, initialLoss, history, batchSize, steps: stepsPerEpoch * opts.epochs };
+  } finally {
+    await trainer.release();
+  }
+}
