@@ -12,6 +12,7 @@ import { convertModel } from './convert.js';
 import { bytes } from './format.js';
 import { formatInspect, inspectModel } from './inspect.js';
 import { printSplit, runSplit } from './split.js';
+import { defaultLearnedCacheDir } from '../pipeline/learn-cache.js';
 import { renderPlanHtml } from './plan-html.js';
 import { formatGrad, runGrad } from './grad.js';
 import { createProgress } from './progress.js';
@@ -24,6 +25,7 @@ export const VERSION = '0.1.0';
 
 const STDIO = { stdout: (t: string) => void process.stdout.write(t), stderr: (t: string) => void process.stderr.write(t) };
 
+const LEARNED_CACHE_OPTION = { type: 'boolean', default: true, describe: 'reuse and keep trained learned-stage weights in ~/.cache/splitc/learned (--no-cache: train again, keep nothing)' } as const;
 const SHAPE_OPTION = { type: 'string', array: true, describe: 'fix input dims, e.g. --shape x=1x3x48x192 (repeatable)' } as const;
 
 function shapesFrom(specs: unknown): Record<string, Dim[]> {
@@ -127,6 +129,7 @@ export async function main(argv: string[]): Promise<void> {
             .option('train', { type: 'string', describe: 'inputs to train a learned stage on (--compress learned=8+int4): the formats --calib takes; default: the calibration set (never its held-back samples)' })
             .option('epochs', { type: 'number', default: 10, describe: 'training epochs of a learned stage' })
             .option('seed', { type: 'number', default: 1, describe: 'seed of the training order (same seed, same bundle)' })
+            .option('cache', LEARNED_CACHE_OPTION)
             .option('model-name', { type: 'string', describe: "name the cloud model is served under (default: the model file's name without .onnx; letters, digits, _ . -)" })
             .option('audit', { type: 'boolean', default: true, describe: "run a fast white-box inversion audit of the cut on real inputs and put report/ into the bundle (--no-audit: don't)" })
             .option('probe', { type: 'string', describe: 'real inputs for the audit (default: the calibration inputs when they are real): a folder of images or .npy files, a .npy file' })
@@ -143,7 +146,7 @@ export async function main(argv: string[]): Promise<void> {
             ...(args.compress !== undefined ? { compress: args.compress } : {}),
             ...(args.calib !== undefined ? { calib: args.calib } : {}),
             ...(args.preprocess !== undefined ? { preprocess: args.preprocess } : {}),
-            training: { epochs: args.epochs, seed: args.seed, ...(args.train !== undefined ? { train: args.train } : {}) },
+            training: { epochs: args.epochs, seed: args.seed, ...(args.train !== undefined ? { train: args.train } : {}), ...(args.cache ? { cacheDir: defaultLearnedCacheDir() } : {}) },
             ...(args.modelName !== undefined ? { modelName: args.modelName } : {}),
             audit: args.audit,
             ...(args.probe !== undefined ? { probe: args.probe } : {}),
@@ -300,6 +303,7 @@ export async function main(argv: string[]): Promise<void> {
             .option('max-risk', { type: 'string', describe: "largest inversion risk allowed: 'low' or 'medium' (measured: a fast white-box audit of the candidates the choice needs, on --probe or --calib), or a number compared with --risk-table" })
             .option('probe', { type: 'string', describe: 'real inputs the --max-risk audit reconstructs (default: --calib)' })
             .option('shape', SHAPE_OPTION)
+            .option('cache', LEARNED_CACHE_OPTION)
             .option('out', { alias: 'o', type: 'string', default: 'plan.json', describe: 'plan file to write (plan.html is written next to it)' })
             .option('json', { type: 'boolean', default: false, describe: 'print the plan as JSON instead of the table' }),
         async (args) => {
@@ -352,6 +356,7 @@ export async function main(argv: string[]): Promise<void> {
             ...(args.riskTable !== undefined ? { riskTable: args.riskTable } : {}),
             ...(args.maxRisk !== undefined ? { maxRisk: parseMaxRisk(args.maxRisk) } : {}),
             ...(args.probe !== undefined ? { probe: args.probe } : {}),
+            ...(args.cache ? { learnedCacheDir: defaultLearnedCacheDir() } : {}),
             shapes: shapesFrom(args.shape),
             out: args.out,
             toolVersion: VERSION,
@@ -377,6 +382,7 @@ export async function main(argv: string[]): Promise<void> {
             .option('model-name', { type: 'string', describe: "name the cloud model is served under (default: the model file's name without .onnx)" })
             .option('audit', { type: 'boolean', default: true, describe: "run a fast white-box inversion audit of the cut on real inputs and put report/ into the bundle (--no-audit: don't)" })
             .option('probe', { type: 'string', describe: 'real inputs for the audit (default: the calibration inputs when they are real)' })
+            .option('cache', LEARNED_CACHE_OPTION)
             .option('out', { alias: 'o', type: 'string', demandOption: true, describe: 'bundle folder to create' })
             .option('json', { type: 'boolean', default: false, describe: 'print the summary (with the certified and measured fidelity) as JSON' }),
         async (args) => {
@@ -392,6 +398,7 @@ export async function main(argv: string[]): Promise<void> {
             ...(args.modelName !== undefined ? { modelName: args.modelName } : {}),
             audit: args.audit,
             ...(args.probe !== undefined ? { probe: args.probe } : {}),
+            ...(args.cache ? { learnedCacheDir: defaultLearnedCacheDir() } : {}),
             progress,
           }).finally(() => progress.stop());
           if (args.json) {

@@ -10,6 +10,7 @@ import { type ProgressSink, provenanceDifferences } from './calibration.js';
 import { fidelitySummary } from './compress.js';
 import { type FidelitySummary, type PlanFile, readPlanFile } from './plan-file.js';
 import { runSplit, type SplitRun } from './split.js';
+import { DEFAULT_TRAINING } from './compress.js';
 
 export interface BuildOptions {
   plan: string;
@@ -25,6 +26,8 @@ export interface BuildOptions {
   /** The cut's audit (default on; see SplitOptions.audit) and the inputs it reconstructs. */
   audit?: boolean;
   probe?: string;
+  /** Reuse trained bottleneck weights from this cache (what `plan` trained when it measured the candidate). */
+  learnedCacheDir?: string;
   progress?: ProgressSink;
 }
 
@@ -83,6 +86,8 @@ export async function runBuild(opts: BuildOptions): Promise<BuildRun> {
     ...(opts.modelName !== undefined ? { modelName: opts.modelName } : {}),
     ...(opts.audit !== undefined ? { audit: opts.audit } : {}),
     ...(opts.probe !== undefined ? { probe: opts.probe, ...(preprocess !== undefined ? { preprocess } : {}) } : {}),
+    // a learned stage trains as the plan's measurement did (DEFAULT_TRAINING), so a cached entry is reused
+    training: { ...DEFAULT_TRAINING, ...(opts.learnedCacheDir !== undefined ? { cacheDir: opts.learnedCacheDir } : {}) },
     ...(opts.progress ? { progress: opts.progress } : {}),
   });
   if (run.calibration) {

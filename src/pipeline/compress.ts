@@ -12,6 +12,8 @@ import { calibrateAndCompress } from '../search/calibrate.js';
 import { type FidelityReport, measureFidelity } from '../search/fidelity.js';
 import type { Calibration, ProgressSink, TrainingData } from './calibration.js';
 import { type EpochRecord, learnBottleneck, type LearnOptions, specIsLearned } from './learn.js';
+import { learnedCacheKey, readLearned, writeLearned } from './learn-cache.js';
+import { formatCompressSpec } from '../passes/bottleneck/spec.js';
 import type { FidelitySummary } from './plan-file.js';
 
 export interface CompressedAndMeasured {
@@ -24,6 +26,8 @@ export interface CompressedAndMeasured {
 /** How a learned bottleneck is trained: on `data` (default: the calibration set, never the held-back samples). */
 export interface TrainingSetup extends Pick<LearnOptions, 'epochs' | 'seed' | 'batchSize' | 'lr'> {
   data?: TrainingData;
+  /** Reuse and keep trained weights in this cache (learn-cache.ts), keyed with the model's sha256. */
+  cache?: { dir: string; modelSha256: string };
 }
 
 export const DEFAULT_TRAINING: TrainingSetup = { epochs: 10, seed: 1 };
@@ -60,7 +64,10 @@ export async function compressAndMeasure(
     const samples = setup.data?.samples ?? calibration.sets.calibration;
     const lr = setup.lr ?? 1e-3;
     let label = 'training the bottleneck';
-    const r = await learnBottleneck(model, split, spec, samples, calibration.sets.heldOut, {
+    const dataSha256 = setup.data?.provenance.sha256 ?? calibration.provenance.sha256;
+    const key = setup.cache && learnedCacheKey({ modelSha256: setup.cache.modelSha256, cut: split.cutTensors, spec: formatCompressSpec(spec), dataSha256, seed: setup.seed, epochs: setup.epochs, batchSize: setup.batchSize ?? null, lr });
+    const hit = setup.cache && key ? readLearned(setup.cache.dir, key) : undefined;
+    const r = hit ?? await learnBottleneck(model, split, spec, samples, calibration.sets.heldOut, {
       epochs: setup.epochs,
       seed: setup.seed,
       lr,
@@ -74,9 +81,10 @@ export async function compressAndMeasure(
           }
         : {}),
     });
+    if (setup.cache && key && !hit) writeLearned(setup.cache.dir, key, r);
     learned = r.weights;
     const data = setup.data?.provenance ?? { source: `calibration set (${calibration.provenance.source})`, sha256: calibration.provenance.sha256 };
-    training = { source: data.source, sha256: data.sha256, samples: samples.length, epochs: setup.epochs, seed: setup.seed, batchSize: r.batchSize, steps: r.steps, lr, initialAgreement: r.initialAgreement, history: r.history };
+    training = { source: data.source, sha256: dataSha256, samples: samples.length, epochs: setup.epochs, seed: setup.seed, batchSize: r.batchSize, steps: r.steps, lr, initialAgreement: r.initialAgreement, history: r.history };
   }
   const { compressed } = await calibrateAndCompress(split, spec, calibration.sets.calibration, {
     ...(opts.ctx ? { ctx: opts.ctx } : {}),

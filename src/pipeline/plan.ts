@@ -18,7 +18,7 @@ import { type Objective, type Plan, type PlanConstraints, type RiskEntry } from 
 import type { DeviceProfile, LinkProfile } from '../search/profiles/types.js';
 import { loadDeviceProfile, loadLinkProfile } from '../search/profiles/load.js';
 import { type Calibration, loadCalibration, type ProgressSink } from './calibration.js';
-import { compressAndMeasure, fidelitySummary } from './compress.js';
+import { compressAndMeasure, DEFAULT_TRAINING, fidelitySummary } from './compress.js';
 import { inputRange, PROBES_PER_BUDGET, readData } from './audit.js';
 import { auditCuts, defaultCacheDir } from '../audit/index.js';
 import { DEFAULT_THRESHOLDS } from '../audit/metrics.js';
@@ -47,6 +47,8 @@ export interface PlanRunOptions {
   shapes?: Record<string, Dim[]>;
   calib?: string;
   preprocess?: string;
+  /** Keep the weights of learned candidates trained to measure them here, for `build` (none: no cache). */
+  learnedCacheDir?: string;
   /** plan.json to write; the HTML page goes next to it (`.html`). */
   out: string;
   html?: string;
@@ -122,7 +124,8 @@ export async function runPlan(opts: PlanRunOptions): Promise<{ plan: PlanFile; f
     measureAgreement = async (cut, compress) => {
       calibration ??= loadCalibration(model, { calib: opts.calib, preprocess: opts.preprocess, ...(opts.progress ? { progress: opts.progress } : {}) }, ctx);
       const split = cutUnderManager(model, cut);
-      const { fidelity } = await compressAndMeasure(model, split, parseCompressSpec(compress), calibration, opts.progress ? { progress: opts.progress } : {});
+      const training = { ...DEFAULT_TRAINING, ...(opts.learnedCacheDir !== undefined ? { cache: { dir: opts.learnedCacheDir, modelSha256: sha256 } } : {}) };
+      const { fidelity } = await compressAndMeasure(model, split, parseCompressSpec(compress), calibration, { training, ...(opts.progress ? { progress: opts.progress } : {}) });
       const summary = fidelitySummary(fidelity);
       measured.set(keyOf(cut, compress), summary);
       return summary.agreement;
