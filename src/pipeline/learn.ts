@@ -33,6 +33,8 @@ export interface LearnOptions {
   temperature?: number;
   /** Weight of the cut-tensor MSE term next to the output terms (default 1). */
   featureWeight?: number;
+  /** onnxruntime intra-op threads of the training session (default 2). */
+  threads?: number;
   /** Called after each step and after each epoch's held-back evaluation. */
   onProgress?: (p: LearnProgress) => void;
 }
@@ -185,7 +187,7 @@ export async function learnBottleneck(model: Model, split: SplitResult, spec: Co
     rules: straightThroughRules(form.floors),
     batchNorm: 'inference',
     optimizer: { kind: 'adam', lr: opts.lr ?? 1e-3, weightDecay: 0, decoupled: true },
-    sessionOptions: { intraOpNumThreads: 2 },
+    sessionOptions: { intraOpNumThreads: opts.threads ?? 2 },
   });
   const evaluate = async (): Promise<number> => {
     if (heldOut.length === 0) return 1;
