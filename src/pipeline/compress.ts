@@ -11,7 +11,7 @@ import type { CompressedSplit } from '../passes/bottleneck/compress.js';
 import { calibrateAndCompress } from '../search/calibrate.js';
 import { type FidelityReport, measureFidelity } from '../search/fidelity.js';
 import type { Calibration, ProgressSink, TrainingData } from './calibration.js';
-import { type EpochRecord, learnBottleneck, type LearnOptions, specIsLearned } from './learn.js';
+import { type EpochRecord, learnBottleneck, type LearnOptions, specIsLearned, withTunedCloud } from './learn.js';
 import type { FidelitySummary } from './plan-file.js';
 
 export interface CompressedAndMeasured {
@@ -22,7 +22,7 @@ export interface CompressedAndMeasured {
 }
 
 /** How a learned bottleneck is trained: on `data` (default: the calibration set, never the held-back samples). */
-export interface TrainingSetup extends Pick<LearnOptions, 'epochs' | 'seed' | 'batchSize' | 'lr'> {
+export interface TrainingSetup extends Pick<LearnOptions, 'epochs' | 'seed' | 'batchSize' | 'lr' | 'tuneCloud'> {
   data?: TrainingData;
 }
 
@@ -41,6 +41,9 @@ export interface TrainingRecord {
   /** Held-back agreement of the PCA initialisation, and after each epoch (with its mean loss). */
   initialAgreement: number;
   history: EpochRecord[];
+  /** With `--tune-cloud N`: N, and the cloud parameters trained with the bottleneck (now in the cloud model). */
+  tuneCloud?: number;
+  tunedParameters?: string[];
 }
 
 const percent = (x: number): string => `${(x * 100).toFixed(1)}%`;
@@ -55,6 +58,7 @@ export async function compressAndMeasure(
   const { progress } = opts;
   let training: TrainingRecord | undefined;
   let learned: Awaited<ReturnType<typeof learnBottleneck>>['weights'] | undefined;
+  let cut = split;
   if (specIsLearned(spec)) {
     const setup = opts.training ?? DEFAULT_TRAINING;
     const samples = setup.data?.samples ?? calibration.sets.calibration;
@@ -65,6 +69,7 @@ export async function compressAndMeasure(
       seed: setup.seed,
       lr,
       ...(setup.batchSize !== undefined ? { batchSize: setup.batchSize } : {}),
+      ...(setup.tuneCloud ? { tuneCloud: setup.tuneCloud } : {}),
       ...(progress
         ? {
             onProgress: (p) => {
@@ -75,10 +80,13 @@ export async function compressAndMeasure(
         : {}),
     });
     learned = r.weights;
+    // the tuned cloud weights go into the cloud model only; the edge is the split's
+    cut = withTunedCloud(split, r.tuned);
     const data = setup.data?.provenance ?? { source: `calibration set (${calibration.provenance.source})`, sha256: calibration.provenance.sha256 };
     training = { source: data.source, sha256: data.sha256, samples: samples.length, epochs: setup.epochs, seed: setup.seed, batchSize: r.batchSize, steps: r.steps, lr, initialAgreement: r.initialAgreement, history: r.history };
+    if (setup.tuneCloud) Object.assign(training, { tuneCloud: setup.tuneCloud, tunedParameters: Object.keys(r.tuned) });
   }
-  const { compressed } = await calibrateAndCompress(split, spec, calibration.sets.calibration, {
+  const { compressed } = await calibrateAndCompress(cut, spec, calibration.sets.calibration, {
     ...(opts.ctx ? { ctx: opts.ctx } : {}),
     ...(progress ? { onProgress: progress.task('calibrating') } : {}),
     ...(learned ? { learned } : {}),

@@ -42,8 +42,8 @@ export interface SplitOptions {
   calib?: string;
   /** How calibration images become inputs (a preset or key=value list). */
   preprocess?: string;
-  /** Training of a learned stage: `train` data (default: the calibration set), epochs, seed. */
-  training?: { train?: string; epochs: number; seed: number };
+  /** Training of a learned stage: `train` data (default: the calibration set), epochs, seed, cloud nodes to fine-tune too. */
+  training?: { train?: string; epochs: number; seed: number; tuneCloud?: number };
   progress?: ProgressSink;
   outDir: string;
   toolVersion: string;
@@ -126,6 +126,7 @@ export async function runSplit(opts: SplitOptions): Promise<SplitRun> {
       const training: TrainingSetup | undefined = t && {
         epochs: t.epochs,
         seed: t.seed,
+        ...(t.tuneCloud ? { tuneCloud: t.tuneCloud } : {}),
         ...(t.train !== undefined && specIsLearned(spec) ? { data: loadTrainingData(model, { train: t.train, preprocess: opts.preprocess, ...(opts.progress ? { progress: opts.progress } : {}) }, ctx) } : {}),
       };
       const measured = await compressAndMeasure(model, split, spec, calibration, { ctx, ...(opts.progress ? { progress: opts.progress } : {}), ...(training ? { training } : {}) });
