@@ -130,6 +130,7 @@ export async function main(argv: string[]): Promise<void> {
             .option('epochs', { type: 'number', default: 10, describe: 'training epochs of a learned stage' })
             .option('seed', { type: 'number', default: 1, describe: 'seed of the training order (same seed, same bundle)' })
             .option('cache', LEARNED_CACHE_OPTION)
+            .option('tune-cloud', { type: 'number', default: 0, describe: "also fine-tune the weights of the first N cloud-side nodes with a learned stage (they go into the cloud model)" })
             .option('model-name', { type: 'string', describe: "name the cloud model is served under (default: the model file's name without .onnx; letters, digits, _ . -)" })
             .option('audit', { type: 'boolean', default: true, describe: "run a fast white-box inversion audit of the cut on real inputs and put report/ into the bundle (--no-audit: don't)" })
             .option('probe', { type: 'string', describe: 'real inputs for the audit (default: the calibration inputs when they are real): a folder of images or .npy files, a .npy file' })
@@ -146,7 +147,7 @@ export async function main(argv: string[]): Promise<void> {
             ...(args.compress !== undefined ? { compress: args.compress } : {}),
             ...(args.calib !== undefined ? { calib: args.calib } : {}),
             ...(args.preprocess !== undefined ? { preprocess: args.preprocess } : {}),
-            training: { epochs: args.epochs, seed: args.seed, ...(args.train !== undefined ? { train: args.train } : {}), ...(args.cache ? { cacheDir: defaultLearnedCacheDir() } : {}) },
+            training: { epochs: args.epochs, seed: args.seed, ...(args.tuneCloud ? { tuneCloud: args.tuneCloud } : {}), ...(args.train !== undefined ? { train: args.train } : {}), ...(args.cache ? { cacheDir: defaultLearnedCacheDir() } : {}) },
             ...(args.modelName !== undefined ? { modelName: args.modelName } : {}),
             audit: args.audit,
             ...(args.probe !== undefined ? { probe: args.probe } : {}),

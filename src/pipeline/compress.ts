@@ -11,7 +11,7 @@ import type { CompressedSplit } from '../passes/bottleneck/compress.js';
 import { calibrateAndCompress } from '../search/calibrate.js';
 import { type FidelityReport, measureFidelity } from '../search/fidelity.js';
 import type { Calibration, ProgressSink, TrainingData } from './calibration.js';
-import { type EpochRecord, learnBottleneck, type LearnOptions, specIsLearned } from './learn.js';
+import { type EpochRecord, learnBottleneck, type LearnOptions, specIsLearned, withTunedCloud } from './learn.js';
 import { learnedCacheKey, readLearned, writeLearned } from './learn-cache.js';
 import { formatCompressSpec } from '../passes/bottleneck/spec.js';
 import type { FidelitySummary } from './plan-file.js';
@@ -24,7 +24,7 @@ export interface CompressedAndMeasured {
 }
 
 /** How a learned bottleneck is trained: on `data` (default: the calibration set, never the held-back samples). */
-export interface TrainingSetup extends Pick<LearnOptions, 'epochs' | 'seed' | 'batchSize' | 'lr'> {
+export interface TrainingSetup extends Pick<LearnOptions, 'epochs' | 'seed' | 'batchSize' | 'lr' | 'tuneCloud'> {
   data?: TrainingData;
   /** Reuse and keep trained weights in this cache (learn-cache.ts), keyed with the model's sha256. */
   cache?: { dir: string; modelSha256: string };
@@ -45,6 +45,9 @@ export interface TrainingRecord {
   /** Held-back agreement of the PCA initialisation, and after each epoch (with its mean loss). */
   initialAgreement: number;
   history: EpochRecord[];
+  /** With `--tune-cloud N`: N, and the cloud parameters trained with the bottleneck (now in the cloud model). */
+  tuneCloud?: number;
+  tunedParameters?: string[];
 }
 
 const percent = (x: number): string => `${(x * 100).toFixed(1)}%`;
@@ -59,19 +62,21 @@ export async function compressAndMeasure(
   const { progress } = opts;
   let training: TrainingRecord | undefined;
   let learned: Awaited<ReturnType<typeof learnBottleneck>>['weights'] | undefined;
+  let cut = split;
   if (specIsLearned(spec)) {
     const setup = opts.training ?? DEFAULT_TRAINING;
     const samples = setup.data?.samples ?? calibration.sets.calibration;
     const lr = setup.lr ?? 1e-3;
     let label = 'training the bottleneck';
     const dataSha256 = setup.data?.provenance.sha256 ?? calibration.provenance.sha256;
-    const key = setup.cache && learnedCacheKey({ modelSha256: setup.cache.modelSha256, cut: split.cutTensors, spec: formatCompressSpec(spec), dataSha256, seed: setup.seed, epochs: setup.epochs, batchSize: setup.batchSize ?? null, lr });
+    const key = setup.cache && learnedCacheKey({ modelSha256: setup.cache.modelSha256, cut: split.cutTensors, spec: formatCompressSpec(spec), dataSha256, seed: setup.seed, epochs: setup.epochs, batchSize: setup.batchSize ?? null, lr, tuneCloud: setup.tuneCloud ?? 0 });
     const hit = setup.cache && key ? readLearned(setup.cache.dir, key) : undefined;
     const r = hit ?? await learnBottleneck(model, split, spec, samples, calibration.sets.heldOut, {
       epochs: setup.epochs,
       seed: setup.seed,
       lr,
       ...(setup.batchSize !== undefined ? { batchSize: setup.batchSize } : {}),
+      ...(setup.tuneCloud ? { tuneCloud: setup.tuneCloud } : {}),
       ...(progress
         ? {
             onProgress: (p) => {
@@ -83,10 +88,13 @@ export async function compressAndMeasure(
     });
     if (setup.cache && key && !hit) writeLearned(setup.cache.dir, key, r);
     learned = r.weights;
+    // the tuned cloud weights go into the cloud model only; the edge is the split's
+    cut = withTunedCloud(split, r.tuned);
     const data = setup.data?.provenance ?? { source: `calibration set (${calibration.provenance.source})`, sha256: calibration.provenance.sha256 };
     training = { source: data.source, sha256: dataSha256, samples: samples.length, epochs: setup.epochs, seed: setup.seed, batchSize: r.batchSize, steps: r.steps, lr, initialAgreement: r.initialAgreement, history: r.history };
+    if (setup.tuneCloud) Object.assign(training, { tuneCloud: setup.tuneCloud, tunedParameters: Object.keys(r.tuned) });
   }
-  const { compressed } = await calibrateAndCompress(split, spec, calibration.sets.calibration, {
+  const { compressed } = await calibrateAndCompress(cut, spec, calibration.sets.calibration, {
     ...(opts.ctx ? { ctx: opts.ctx } : {}),
     ...(progress ? { onProgress: progress.task('calibrating') } : {}),
     ...(learned ? { learned } : {}),

@@ -1,6 +1,6 @@
-// Trained bottleneck weights kept on disk, keyed by everything training depends on (model
-// bytes, cut, spec, training data, seed, schedule), so `plan` trains a learned candidate once
-// and `build` reuses what the plan measured. Training is deterministic for a key, so a hit is
+// Trained bottleneck weights (and fine-tuned cloud weights) kept on disk, keyed by everything
+// training depends on (model bytes, cut, spec, training data, seed, schedule, --tune-cloud),
+// so `plan` trains a learned candidate once and `build` reuses what the plan measured. Training is deterministic for a key, so a hit is
 // exactly what training again would give; a missing or unreadable entry means training again.
 
 import { createHash } from 'node:crypto';
@@ -28,6 +28,7 @@ export interface LearnedCacheKey {
   epochs: number;
   batchSize: number | null;
   lr: number;
+  tuneCloud: number;
 }
 
 export function learnedCacheKey(k: LearnedCacheKey): string {
@@ -35,7 +36,7 @@ export function learnedCacheKey(k: LearnedCacheKey): string {
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
 }
 
-type Stored = Omit<LearnResult, 'weights'> & { weights: Record<string, Record<'reduce' | 'recover', { weight: string; bias: string }>> };
+type Stored = Omit<LearnResult, 'weights' | 'tuned'> & { weights: Record<string, Record<'reduce' | 'recover', { weight: string; bias: string }>>; tuned: Record<string, string> };
 
 const encode = (a: ArrayLike<number>): string => Buffer.from(Float32Array.from(a).buffer).toString('base64');
 function decode(s: string): Float32Array {
@@ -55,7 +56,7 @@ export function readLearned(dir: string, key: string): LearnResult | undefined {
   } catch {
     return undefined;
   }
-  if (!stored || typeof stored !== 'object' || !stored.weights || !Array.isArray(stored.history)) return undefined;
+  if (!stored || typeof stored !== 'object' || !stored.weights || !stored.tuned || !Array.isArray(stored.history)) return undefined;
   const weights: Record<string, LearnedWeights> = {};
   for (const [name, w] of Object.entries(stored.weights)) {
     weights[name] = {
@@ -63,7 +64,8 @@ export function readLearned(dir: string, key: string): LearnResult | undefined {
       recover: { weight: decode(w.recover.weight), bias: decode(w.recover.bias) },
     };
   }
-  return { ...stored, weights };
+  const tuned = Object.fromEntries(Object.entries(stored.tuned).map(([n, v]) => [n, decode(v)]));
+  return { ...stored, weights, tuned };
 }
 
 export function writeLearned(dir: string, key: string, r: LearnResult): void {
@@ -74,6 +76,7 @@ export function writeLearned(dir: string, key: string, r: LearnResult): void {
       recover: { weight: encode(w.recover.weight), bias: encode(w.recover.bias) },
     };
   }
+  const tuned = Object.fromEntries(Object.entries(r.tuned).map(([n, v]) => [n, encode(v)]));
   fs.mkdirSync(dir, { recursive: true });
-  writeFileAtomic(fileOf(dir, key), JSON.stringify({ ...r, weights }), { what: 'learned bottleneck cache entry' });
+  writeFileAtomic(fileOf(dir, key), JSON.stringify({ ...r, weights, tuned } satisfies Stored), { what: 'learned bottleneck cache entry' });
 }

@@ -3,19 +3,25 @@
 // Floors, recover) is the student, the original model is the teacher. Only unlabelled inputs
 // are needed: the loss is the KL divergence of the teacher's class scores (MSE for other
 // outputs) plus the MSE between the recovered and the original cut tensor. The rest of the
-// model is frozen and BatchNorm stays in inference mode; afterwards the coder's ranges are
-// calibrated again on the trained reduce, and the weights go into an ordinary bundle.
+// model is frozen (but for the first `tuneCloud` cloud nodes' weights, when asked) and BatchNorm
+// stays in inference mode; afterwards the coder's ranges are calibrated again on the trained
+// reduce, and the weights go into an ordinary bundle.
 
 import * as ort from 'onnxruntime-node';
+import { toAttribute } from '../ir/builder.js';
+import { constantOf, constantPredicate, isConstantNode } from '../ir/constants.js';
+import { DataType } from '../ir/dtype.js';
 import { SplitcError } from '../ir/errors.js';
-import { type Model, tensorType } from '../ir/graph.js';
-import { straightThroughRules } from '../passes/autodiff/index.js';
+import { type Model, tensorType, type Value } from '../ir/graph.js';
+import { MemoryStorage, Tensor } from '../ir/tensor.js';
+import { straightThroughRules, trainableParameters } from '../passes/autodiff/index.js';
 import type { LossTerm } from '../passes/autodiff/losses.js';
 import { planCompression } from '../passes/bottleneck/compress.js';
 import type { LearnedWeights } from '../passes/bottleneck/learned.js';
 import { type CompressSpec, isReducer } from '../passes/bottleneck/spec.js';
 import { bottleneckTrainingForm, learnedWeightsFrom } from '../passes/bottleneck/training-form.js';
 import type { SplitResult } from '../passes/cut.js';
+import { cloneModel } from '../passes/training-graph.js';
 import { epochOrder } from '../runtime/train/fit.js';
 import { Trainer } from '../runtime/train/trainer.js';
 import type { CalibSample, Feeds } from '../search/calib-data.js';
@@ -35,6 +41,11 @@ export interface LearnOptions {
   featureWeight?: number;
   /** onnxruntime intra-op threads of the training session (default 2). */
   threads?: number;
+  /**
+   * Also fine-tune the weights (not BatchNorm running statistics) of the first N nodes of the
+   * cloud part, in graph order, counting every node but constant ones (default 0: the cloud frozen).
+   */
+  tuneCloud?: number;
   /** Called after each step and after each epoch's held-back evaluation. */
   onProgress?: (p: LearnProgress) => void;
 }
@@ -66,6 +77,8 @@ export interface LearnResult {
   history: EpochRecord[];
   batchSize: number;
   steps: number;
+  /** The fine-tuned cloud parameters by name (empty unless `tuneCloud`): they belong in the cloud model (`withTunedCloud`). */
+  tuned: Record<string, Float32Array>;
 }
 
 /** Whether a spec has a stage that is trained. */
@@ -74,6 +87,50 @@ export function specIsLearned(spec: CompressSpec): boolean {
 }
 
 type Outputs = Record<string, Float32Array>;
+
+/**
+ * The parameters `tuneCloud` trains: the trainable weights of `form` (a copy of the uncut model,
+ * same names) read by the first `n` non-constant nodes of the cloud part, directly or through
+ * Identity (PyTorch's shared weights). A weight the edge also reads stays frozen: the edge
+ * model must not change with cloud tuning.
+ */
+export function cloudTuneParameters(form: Model, split: Pick<SplitResult, 'edge' | 'cloud'>, n: number): string[] {
+  if (n <= 0) return [];
+  const trainable = new Set(trainableParameters(form).params);
+  const onEdge = split.edge.graph.valuesByName();
+  const isConst = constantPredicate();
+  const nodes = split.cloud.graph.nodes.toArray().filter((node) => !isConstantNode(node, isConst)).slice(0, n);
+  const names: string[] = [];
+  const add = (v: Value | null): void => {
+    // the Identity chain from the node's input back to the stored weight: any link may be the parameter
+    for (let guard = 0; v && guard < 10_000; guard++) {
+      if (trainable.has(v.name) && !onEdge.has(v.name) && !names.includes(v.name)) names.push(v.name);
+      const p = v.producer();
+      v = p && p.opType === 'Identity' && (p.domain === '' || p.domain === 'ai.onnx') ? (p.inputs[0] ?? null) : null;
+    }
+  };
+  for (const node of nodes) for (const v of node.inputs) add(v);
+  return names;
+}
+
+/** A copy of `split` whose cloud model holds the `tuned` parameter values (the edge is shared, unchanged). */
+export function withTunedCloud<S extends SplitResult>(split: S, tuned: Record<string, Float32Array>): S {
+  const names = Object.keys(tuned);
+  if (names.length === 0) return split;
+  const cloud = cloneModel(split.cloud);
+  const byName = cloud.graph.valuesByName();
+  const values = names.map((name) => {
+    const v = byName.get(name);
+    const old = v && constantOf(v);
+    if (!v || !old || old.elementCount !== tuned[name]!.length) throw new SplitcError('E_COMPRESS', `the tuned cloud parameter '${name}' is not a weight of the cloud model`, { hint: 'tune the cloud of the split the training ran on' });
+    return { v, t: new Tensor(name, DataType.FLOAT, [...old.dims], new MemoryStorage(new Uint8Array(Float32Array.from(tuned[name]!).buffer))) };
+  });
+  for (const { v, t } of values) {
+    if (v.isInitializer()) v.constValue = t;
+    else v.producer()!.setAttr(toAttribute('value', t));
+  }
+  return { ...split, cloud };
+}
 
 /** The original model's outputs for each sample (float32), run once. */
 async function teacherOutputs(model: Model, samples: readonly CalibSample[], names: string[]): Promise<Outputs[]> {
@@ -150,6 +207,8 @@ function argmax(a: Float32Array, from: number, n: number): number {
 export async function learnBottleneck(model: Model, split: SplitResult, spec: CompressSpec, train: readonly CalibSample[], heldOut: readonly CalibSample[], opts: LearnOptions): Promise<LearnResult> {
   if (!specIsLearned(spec)) throw new SplitcError('E_BAD_ARGUMENT', 'learnBottleneck needs a spec with a learned stage', { hint: "e.g. 'learned=8+int4'" });
   if (train.length === 0) throw new SplitcError('E_CALIB', 'no training samples for the learned bottleneck', { hint: 'give inputs with --train (a folder of images or a .npy batch)' });
+  const tuneCloud = opts.tuneCloud ?? 0;
+  if (!Number.isInteger(tuneCloud) || tuneCloud < 0) throw new SplitcError('E_BAD_ARGUMENT', `--tune-cloud takes a count of cloud nodes, not ${tuneCloud}`, { hint: 'e.g. --tune-cloud 2 (0: the cloud stays frozen)' });
   const batchSize = Math.min(opts.batchSize ?? 32, train.length);
   const T = opts.temperature ?? 2;
   const featureWeight = opts.featureWeight ?? 1;
@@ -178,12 +237,13 @@ export async function learnBottleneck(model: Model, split: SplitResult, spec: Co
   const outDims = Object.fromEntries(outputs.map((o) => [o, model.graph.outputs.find((v) => v.name === o)!.shape?.map((d) => (typeof d === 'number' ? d : 1)) ?? [1]]));
   const classesOf = (o: string): number | null => (classScores.has(o) ? (outDims[o]!.at(-1) ?? null) : null);
 
+  const tunedNames = cloudTuneParameters(form.model, split, tuneCloud);
   const trainer = await Trainer.create({
     ort,
     model: form.model,
     loss: terms,
     inputShapes: inputDims,
-    params: form.trainable,
+    params: [...form.trainable, ...tunedNames],
     rules: straightThroughRules(form.floors),
     batchNorm: 'inference',
     optimizer: { kind: 'adam', lr: opts.lr ?? 1e-3, weightDecay: 0, decoupled: true },
@@ -227,7 +287,8 @@ export async function learnBottleneck(model: Model, split: SplitResult, spec: Co
       opts.onProgress?.({ epoch: epoch + 1, epochs: opts.epochs, step: stepsPerEpoch, steps: stepsPerEpoch, loss: sum / stepsPerEpoch, heldOutAgreement });
     }
     const weights = learnedWeightsFrom(form, (name) => trainer.params.get(name));
-    return { weights, initialAgreement, initialLoss, history, batchSize, steps: stepsPerEpoch * opts.epochs };
+    const tuned = Object.fromEntries(tunedNames.map((n) => [n, Float32Array.from(trainer.params.get(n)!)]));
+    return { weights, initialAgreement, initialLoss, history, batchSize, steps: stepsPerEpoch * opts.epochs, tuned };
   } finally {
     await trainer.release();
   }

@@ -42,8 +42,8 @@ export interface SplitOptions {
   calib?: string;
   /** How calibration images become inputs (a preset or key=value list). */
   preprocess?: string;
-  /** Training of a learned stage: `train` data (default: the calibration set), epochs, seed; trained weights cached in `cacheDir` (none: no cache). */
-  training?: { train?: string; epochs: number; seed: number; cacheDir?: string };
+  /** Training of a learned stage: `train` data (default: the calibration set), epochs, seed, cloud nodes to fine-tune too; trained weights cached in `cacheDir` (none: no cache). */
+  training?: { train?: string; epochs: number; seed: number; tuneCloud?: number; cacheDir?: string };
   progress?: ProgressSink;
   outDir: string;
   toolVersion: string;
@@ -127,6 +127,7 @@ export async function runSplit(opts: SplitOptions): Promise<SplitRun> {
         epochs: t.epochs,
         seed: t.seed,
         ...(t.cacheDir !== undefined ? { cache: { dir: t.cacheDir, modelSha256: createHash('sha256').update(source).digest('hex') } } : {}),
+        ...(t.tuneCloud ? { tuneCloud: t.tuneCloud } : {}),
         ...(t.train !== undefined && specIsLearned(spec) ? { data: loadTrainingData(model, { train: t.train, preprocess: opts.preprocess, ...(opts.progress ? { progress: opts.progress } : {}) }, ctx) } : {}),
       };
       const measured = await compressAndMeasure(model, split, spec, calibration, { ctx, ...(opts.progress ? { progress: opts.progress } : {}), ...(training ? { training } : {}) });

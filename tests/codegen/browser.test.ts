@@ -2,7 +2,8 @@
 // a page served from 127.0.0.1 maps `onnxruntime-web` with an import map to the package's
 // dist files, imports the generated edge/index.js, and calls the generated cloud server on
 // another origin (it answers CORS preflights for the page's origin). The answer must match
-// the original model in onnxruntime-node.
+// the original model in onnxruntime-node. A bundle with a trained learned=4+int4 stage must
+// match its own edge then cloud models in onnxruntime-node (the trained model, lossy on purpose).
 
 import { chromiumPath, launchChromium } from '../helpers/chromium.js';
 import * as fs from 'node:fs';
@@ -11,7 +12,11 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixtures, repoRoot } from '../helpers/fixtures.js';
+import * as ort from 'onnxruntime-node';
+import { runSplit } from '../../src/pipeline/split.js';
+import { fashionSet, PER } from '../audit/fashion.js';
+import { fixtures, fixturesDir, repoRoot } from '../helpers/fixtures.js';
+import { npy as npyBytes } from '../helpers/npy.js';
 import { runOrt, seededFloatInputs } from '../helpers/onnx-oracle.js';
 import { buildFixtureBundle, compareFloat, firstResizeCut, middleCut, projectDir, startCloud, type CloudServer } from './helpers.js';
 
@@ -101,6 +106,11 @@ describe.skipIf(!executablePath)(`edge bundle in headless Chromium${executablePa
       buildFixtureBundle(c.fx, c.cut, path.join(bundles, c.name));
       clouds.set(c.name, await startCloud(path.join(bundles, c.name), tokenFile, ['--cors-origin', page.origin]));
     }
+    // a learned stage trained for one epoch on 64 Fashion-MNIST test images (a small budget: the point is the bundle, not its accuracy)
+    const npy = path.join(root, 'train.npy');
+    fs.writeFileSync(npy, npyBytes('<f4', [64, 1, 28, 28], fashionSet('t10k', 64).images));
+    await runSplit({ model: path.join(fixturesDir, 'fashion_mnist_resnet.onnx'), cutAfter: 'Relu_25', shapes: { image: [1, 1, 28, 28] }, compress: 'learned=4+int4', calib: npy, training: { epochs: 1, seed: 1 }, audit: false, outDir: path.join(bundles, 'learned'), toolVersion: 'test' });
+    clouds.set('learned', await startCloud(path.join(bundles, 'learned'), tokenFile, ['--cors-origin', page.origin]));
     browser = await launchChromium(executablePath!);
   });
   afterAll(async () => {
@@ -139,6 +149,37 @@ describe.skipIf(!executablePath)(`edge bundle in headless Chromium${executablePa
       expect(answer.timings.edgeMs).toBeGreaterThan(0);
       // Server-Timing crosses origins because the server exposes it
       expect(answer.timings.cloudRunMs).toBeGreaterThan(0);
+    } finally {
+      await tab.close();
+    }
+  });
+
+  it('runs a bundle with a trained learned=4+int4 stage: the same answer as its edge then cloud models in onnxruntime-node', async () => {
+    const dir = path.join(bundles, 'learned');
+    const cloudModel = fs.readdirSync(path.join(dir, 'cloud')).find((f) => f.endsWith('.onnx'))!;
+    const [edge, cloud] = [await ort.InferenceSession.create(path.join(dir, 'edge/model.onnx')), await ort.InferenceSession.create(path.join(dir, 'cloud', cloudModel))];
+    const image = fashionSet('t10k', 65).images.slice(64 * PER, 65 * PER); // not a training image
+    const wire = await edge.run({ image: new ort.Tensor('float32', image, [1, 1, 28, 28]) });
+    const ref = await cloud.run(Object.fromEntries(cloud.inputNames.map((n) => [n, wire[n]!])));
+    await Promise.all([edge.release(), cloud.release()]);
+    const tab = await browser.newPage();
+    const errors: string[] = [];
+    tab.on('pageerror', (e) => errors.push(String(e)));
+    try {
+      await tab.goto(page.origin + '/');
+      await tab.waitForFunction(() => (globalThis as unknown as { ready?: boolean }).ready === true);
+      const answer = await tab.evaluate(
+        async ([endpoint, token, given]) =>
+          (globalThis as unknown as { runEdge: (...a: unknown[]) => Promise<unknown> }).runEdge('learned', endpoint, token, given) as Promise<{ result: Record<string, { dims: number[]; data: number[] }> }>,
+        [clouds.get('learned')!.url, TOKEN, { image: { dims: [1, 1, 28, 28], data: Array.from(image) } }] as const,
+      );
+      expect(errors).toEqual([]);
+      expect(Object.keys(answer.result).sort()).toEqual(Object.keys(ref).sort());
+      for (const [k, r] of Object.entries(ref)) {
+        expect(answer.result[k]!.dims).toEqual([...r.dims]);
+        const c = compareFloat(r.data as Float32Array, Float32Array.from(answer.result[k]!.data), r.dims);
+        expect(c.ok, `${k}: ${c.why}`).toBe(true);
+      }
     } finally {
       await tab.close();
     }

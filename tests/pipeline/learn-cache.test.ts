@@ -11,10 +11,11 @@ import { fashionSet } from '../audit/fashion.js';
 import { fixturesDir, tmpDir } from '../helpers/fixtures.js';
 import { npy } from '../helpers/npy.js';
 
-const KEY: LearnedCacheKey = { modelSha256: 'a'.repeat(64), cut: ['b', 'a'], spec: 'learned=4+int4', dataSha256: 'c'.repeat(64), seed: 1, epochs: 10, batchSize: null, lr: 1e-3 };
+const KEY: LearnedCacheKey = { modelSha256: 'a'.repeat(64), cut: ['b', 'a'], spec: 'learned=4+int4', dataSha256: 'c'.repeat(64), seed: 1, epochs: 10, batchSize: null, lr: 1e-3, tuneCloud: 0 };
 
 const result = (): LearnResult => ({
   weights: { t: { reduce: { weight: Float32Array.from([0.1, -2, 3e-8]), bias: Float32Array.from([1]) }, recover: { weight: Float32Array.from([Math.PI]), bias: Float32Array.from([-0]) } } },
+  tuned: { 'cloud.w': Float32Array.from([0.5, -1.5]) },
   initialAgreement: 0.5,
   initialLoss: 2.5,
   history: [{ epoch: 1, loss: 1.25, heldOutAgreement: 0.75 }],
@@ -26,7 +27,7 @@ describe('learned-weights cache', () => {
   it('keys on every input of training (cut order aside)', () => {
     const k = learnedCacheKey(KEY);
     expect(learnedCacheKey({ ...KEY, cut: ['a', 'b'] })).toBe(k);
-    for (const change of [{ seed: 2 }, { epochs: 11 }, { spec: 'learned=8+int4' }, { dataSha256: 'd'.repeat(64) }, { modelSha256: 'e'.repeat(64) }, { lr: 2e-3 }, { batchSize: 16 }, { cut: ['a'] }]) {
+    for (const change of [{ seed: 2 }, { epochs: 11 }, { spec: 'learned=8+int4' }, { dataSha256: 'd'.repeat(64) }, { modelSha256: 'e'.repeat(64) }, { lr: 2e-3 }, { batchSize: 16 }, { cut: ['a'] }, { tuneCloud: 2 }]) {
       expect(learnedCacheKey({ ...KEY, ...change }), JSON.stringify(change)).not.toBe(k);
     }
   });
@@ -40,6 +41,7 @@ describe('learned-weights cache', () => {
     expect(back.history).toEqual(result().history);
     expect(Array.from(back.weights.t!.reduce.weight)).toEqual(Array.from(result().weights.t!.reduce.weight));
     expect(Object.is(back.weights.t!.recover.bias[0], -0)).toBe(true);
+    expect(Array.from(back.tuned['cloud.w']!)).toEqual([0.5, -1.5]);
     fs.writeFileSync(path.join(dir, `${key}.json`), '{"weights": 3');
     expect(readLearned(dir, key)).toBeUndefined();
     fs.rmSync(dir, { recursive: true, force: true });
