@@ -128,6 +128,11 @@ const BUDGETS: Record<string, Budget> = {
     set: { '--budget': 'fast', '--models': 'fashion', '--attacks': 'whitebox', '--max-probes': '1' },
     why: 'the white-box attack alone at budget fast on one Fashion-MNIST probe (the documented run trains decoders and data-free inverses at every cut of two models: minutes)',
   },
+  'bench/learn-speed.ts': {
+    set: { '--samples': '128', '--epochs': '2', '--rounds': '1', '--threads': '1' },
+    add: ['--no-torch'],
+    why: '128 samples, one warm-up and one timed epoch, one round, 1 thread; --no-torch: the PyTorch peer needs python3-torch, which may be absent',
+  },
   'bench/compress.ts': {
     set: { '--epochs': '1', '--train-limit': '256', '--held': '64', '--calib': '64', '--test-limit': '128' },
     why: 'every compression row, learned ones trained one epoch on 192 training images (not 3 on 59,000) and scored on 128 test images (not 10,000)',
