@@ -1,6 +1,6 @@
 # PyTorch peer for bench/learn-speed.ts: training a learned bottleneck with the rest of the model
 # frozen, as splitc's learnBottleneck does. The same architecture as the project's Fashion-MNIST
-# ResNet (bench/autodiff_torch.py's Net; weights random: they do not change the time), cut after
+# ResNet (bench/torch_resnet.py; weights random: they do not change the time), cut after
 # its second stage (32 channels at 14x14); reduce (1x1 conv to K, or 3x3 stride-2 with /s2),
 # fake int4 quantisation with straight-through rounding, recover (1x1 conv, or a 2x2 stride-2
 # transposed conv), the rest frozen with BatchNorm in inference mode; loss T^2 * KL(teacher ||
@@ -16,6 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from torch_resnet import Block
+
 p = argparse.ArgumentParser()
 p.add_argument('--threads', type=int, default=2)
 p.add_argument('--batch', type=int, default=32)
@@ -26,23 +28,6 @@ p.add_argument('--s2', action='store_true')
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(1)
-
-
-class Block(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.down = None
-        if stride != 1 or cin != cout:
-            self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, 0, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        h = F.relu(self.bn1(self.conv1(x)))
-        h = self.bn2(self.conv2(h))
-        return F.relu(h + (self.down(x) if self.down is not None else x))
 
 
 stem = nn.Sequential(nn.Conv2d(1, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(), Block(16, 16, 1), Block(16, 32, 2))

@@ -2,7 +2,7 @@
 // are remapped through a map owned by the caller, tensors are shared (never copied).
 
 import { SplitcError } from './errors.js';
-import { type Attribute, AttrType, Graph, Node, Value, type ValueType } from './graph.js';
+import { type Attribute, AttrType, Graph, Model, Node, Value, type ValueType } from './graph.js';
 
 export function cloneType(t: ValueType | null): ValueType | null {
   if (!t) return null;
@@ -72,5 +72,21 @@ export function cloneGraph(g: Graph, map: Map<Value, Value>): Graph {
     if (!m) throw new SplitcError('E_VERIFY', `cannot clone graph '${g.name}': output '${v.name}' has no counterpart`);
     c.outputs.push(m);
   }
+  return c;
+}
+
+/** A model with a cloned main graph and the same header (opsets, producer, metadata); tensors are shared. */
+export function cloneModelShallow(m: Model): Model {
+  const c = new Model(cloneGraph(m.graph, new Map()), m.irVersion);
+  c.opsetImports.clear();
+  for (const [d, v] of m.opsetImports) c.opsetImports.set(d, v);
+  c.producerName = m.producerName;
+  c.producerVersion = m.producerVersion;
+  c.domain = m.domain;
+  c.modelVersion = m.modelVersion;
+  c.docString = m.docString;
+  c.metadataProps = [...m.metadataProps];
+  c.functions = m.functions;
+  c.extra = m.extra;
   return c;
 }

@@ -6,7 +6,7 @@
 // Statistics and constants are per sample; a batch dim stays the wire's dim 0 (sub-byte
 // codes are packed per sample), so servers can still stack requests along it.
 
-import { cloneGraph } from '../../ir/clone.js';
+import { cloneModelShallow } from '../../ir/clone.js';
 import { byteSizeOf, DataType, dtypeBits, dtypeName } from '../../ir/dtype.js';
 import { SplitcError } from '../../ir/errors.js';
 import { type Dim, Model, tensorType, Value } from '../../ir/graph.js';
@@ -292,21 +292,6 @@ function planTensor(source: string, value: Value, spec: CompressSpec, stats: Cut
   return plan;
 }
 
-function cloneModel(m: Model): Model {
-  const c = new Model(cloneGraph(m.graph, new Map()), m.irVersion);
-  c.opsetImports.clear();
-  for (const [d, v] of m.opsetImports) c.opsetImports.set(d, v);
-  c.producerName = m.producerName;
-  c.producerVersion = m.producerVersion;
-  c.domain = m.domain;
-  c.modelVersion = m.modelVersion;
-  c.docString = m.docString;
-  c.metadataProps = [...m.metadataProps];
-  c.functions = m.functions;
-  c.extra = m.extra;
-  return c;
-}
-
 /** Spec text of the stages actually applied to one tensor. */
 function stageText(s: StageConstants): string {
   if (s.kind === 'noise') return `noise=${s.relative}${s.axis === null ? ':tensor' : ''}`;
@@ -363,8 +348,8 @@ export function planCompression(split: SplitResult, spec: CompressSpec, stats: S
 }
 
 function buildCompressed(split: SplitResult, specText: string, plans: TensorPlan[]): CompressedSplit {
-  const edge = cloneModel(split.edge);
-  const cloud = cloneModel(split.cloud);
+  const edge = cloneModelShallow(split.edge);
+  const cloud = cloneModelShallow(split.cloud);
   const edgeEm = Emitter.forModel(edge, { at: 'end', naming: 'output' });
   const cloudEm = Emitter.forModel(cloud, { at: 'start', naming: 'output' });
   const wire: WireTensor[] = [];

@@ -4,7 +4,7 @@
 // Defence stages are left out: they have no parameters, and their fresh random draws would
 // make training runs unrepeatable (a seed fixed in the graph would train against one draw).
 
-import { cloneGraph } from '../../ir/clone.js';
+import { cloneModelShallow } from '../../ir/clone.js';
 import { DataType } from '../../ir/dtype.js';
 import { SplitcError } from '../../ir/errors.js';
 import { type Dim, Model, type Node, type Value } from '../../ir/graph.js';
@@ -43,12 +43,7 @@ export interface TrainingForm {
  * the same ops, less the byte packing, which is lossless.
  */
 export function bottleneckTrainingForm(model: Model, split: Pick<SplitResult, 'cutTensors' | 'edgeOutputs'>, plans: readonly TensorPlan[]): TrainingForm {
-  const copy = new Model(cloneGraph(model.graph, new Map()), model.irVersion);
-  copy.opsetImports.clear();
-  for (const [d, v] of model.opsetImports) copy.opsetImports.set(d, v);
-  copy.producerName = model.producerName;
-  copy.producerVersion = model.producerVersion;
-  copy.functions = model.functions;
+  const copy = cloneModelShallow(model);
   const g = copy.graph;
   const byName = g.valuesByName();
   const active = plans.filter((p) => p.passthrough === undefined);
