@@ -13,9 +13,14 @@ import { writeFileAtomic } from '../ir/temp-files.js';
 /** Bumped when what an attack computes changes: old entries are then never read. */
 export const CACHE_VERSION = 1;
 
-export function defaultCacheDir(): string {
+/** ~/.cache/splitc/<kind> (or $XDG_CACHE_HOME/splitc/<kind>): where splitc keeps results it can recompute. */
+export function splitcCacheDir(kind: string): string {
   const base = process.env.XDG_CACHE_HOME && path.isAbsolute(process.env.XDG_CACHE_HOME) ? process.env.XDG_CACHE_HOME : path.join(os.homedir(), '.cache');
-  return path.join(base, 'splitc', 'audit');
+  return path.join(base, 'splitc', kind);
+}
+
+export function defaultCacheDir(): string {
+  return splitcCacheDir('audit');
 }
 
 export function cacheKey(parts: Record<string, unknown>): string {

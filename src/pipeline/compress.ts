@@ -68,8 +68,8 @@ export async function compressAndMeasure(
     const samples = setup.data?.samples ?? calibration.sets.calibration;
     const lr = setup.lr ?? 1e-3;
     let label = 'training the bottleneck';
-    const dataSha256 = setup.data?.provenance.sha256 ?? calibration.provenance.sha256;
-    const key = setup.cache && learnedCacheKey({ modelSha256: setup.cache.modelSha256, cut: split.cutTensors, spec: formatCompressSpec(spec), dataSha256, seed: setup.seed, epochs: setup.epochs, batchSize: setup.batchSize ?? null, lr, tuneCloud: setup.tuneCloud ?? 0 });
+    const data = setup.data?.provenance ?? { source: `calibration set (${calibration.provenance.source})`, sha256: calibration.provenance.sha256 };
+    const key = setup.cache && learnedCacheKey({ modelSha256: setup.cache.modelSha256, cut: split.cutTensors, spec: formatCompressSpec(spec), dataSha256: data.sha256, seed: setup.seed, epochs: setup.epochs, batchSize: setup.batchSize ?? null, lr, tuneCloud: setup.tuneCloud ?? 0 });
     const hit = setup.cache && key ? readLearned(setup.cache.dir, key) : undefined;
     const r = hit ?? await learnBottleneck(model, split, spec, samples, calibration.sets.heldOut, {
       epochs: setup.epochs,
@@ -90,8 +90,7 @@ export async function compressAndMeasure(
     learned = r.weights;
     // the tuned cloud weights go into the cloud model only; the edge is the split's
     cut = withTunedCloud(split, r.tuned);
-    const data = setup.data?.provenance ?? { source: `calibration set (${calibration.provenance.source})`, sha256: calibration.provenance.sha256 };
-    training = { source: data.source, sha256: dataSha256, samples: samples.length, epochs: setup.epochs, seed: setup.seed, batchSize: r.batchSize, steps: r.steps, lr, initialAgreement: r.initialAgreement, history: r.history };
+    training = { source: data.source, sha256: data.sha256, samples: samples.length, epochs: setup.epochs, seed: setup.seed, batchSize: r.batchSize, steps: r.steps, lr, initialAgreement: r.initialAgreement, history: r.history };
     if (setup.tuneCloud) Object.assign(training, { tuneCloud: setup.tuneCloud, tunedParameters: Object.keys(r.tuned) });
   }
   const { compressed } = await calibrateAndCompress(cut, spec, calibration.sets.calibration, {

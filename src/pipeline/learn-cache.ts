@@ -5,8 +5,8 @@
 
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { splitcCacheDir } from '../audit/cache.js';
 import { writeFileAtomic } from '../ir/temp-files.js';
 import type { LearnedWeights } from '../passes/bottleneck/learned.js';
 import type { LearnResult } from './learn.js';
@@ -15,8 +15,7 @@ const CACHE_VERSION = 1;
 
 /** ~/.cache/splitc/learned (or $XDG_CACHE_HOME/splitc/learned). */
 export function defaultLearnedCacheDir(): string {
-  const base = process.env.XDG_CACHE_HOME && path.isAbsolute(process.env.XDG_CACHE_HOME) ? process.env.XDG_CACHE_HOME : path.join(os.homedir(), '.cache');
-  return path.join(base, 'splitc', 'learned');
+  return splitcCacheDir('learned');
 }
 
 export interface LearnedCacheKey {

@@ -10,10 +10,11 @@
 import * as ort from 'onnxruntime-node';
 import { toAttribute } from '../ir/builder.js';
 import { constantOf, constantPredicate, isConstantNode } from '../ir/constants.js';
-import { DataType } from '../ir/dtype.js';
+import { DataType, isFloatDtype } from '../ir/dtype.js';
 import { SplitcError } from '../ir/errors.js';
 import { type Model, tensorType, type Value } from '../ir/graph.js';
 import { MemoryStorage, Tensor } from '../ir/tensor.js';
+import { concatTyped } from '../ir/bytes.js';
 import { straightThroughRules, trainableParameters } from '../passes/autodiff/index.js';
 import type { LossTerm } from '../passes/autodiff/losses.js';
 import { planCompression } from '../passes/bottleneck/compress.js';
@@ -25,8 +26,8 @@ import { cloneModel } from '../passes/training-graph.js';
 import { epochOrder } from '../runtime/train/fit.js';
 import { Trainer } from '../runtime/train/trainer.js';
 import type { CalibSample, Feeds } from '../search/calib-data.js';
-import { calibrateSplit, createSession, floatData, runSession, toOrtFeeds } from '../search/calibrate.js';
-import { classifierOutputs } from '../search/fidelity.js';
+import { calibrateSplit, createSession, floatData, runSession, toOrtFeeds, toOrtTensor } from '../search/calibrate.js';
+import { classifierOutputs, OutputAccumulator } from '../search/fidelity.js';
 
 export interface LearnOptions {
   epochs: number;
@@ -86,7 +87,7 @@ export function specIsLearned(spec: CompressSpec): boolean {
   return spec.stages.some((s) => isReducer(s) && s.kind === 'learned');
 }
 
-type Outputs = Record<string, Float32Array>;
+type Outputs = Record<string, ort.Tensor>;
 
 /**
  * The parameters `tuneCloud` trains: the trainable weights of `form` (a copy of the uncut model,
@@ -132,15 +133,12 @@ export function withTunedCloud<S extends SplitResult>(split: S, tuned: Record<st
   return { ...split, cloud };
 }
 
-/** The original model's outputs for each sample (float32), run once. */
-async function teacherOutputs(model: Model, samples: readonly CalibSample[], names: string[]): Promise<Outputs[]> {
+/** A model's outputs `names` for each sample, in one session. */
+async function outputsOf(model: Model, samples: readonly CalibSample[], names: string[]): Promise<Outputs[]> {
   const session = await createSession(model);
   try {
     const out: Outputs[] = [];
-    for (const s of samples) {
-      const r = await runSession(session, toOrtFeeds(s.load()), names);
-      out.push(Object.fromEntries(names.map((n) => [n, Float32Array.from(floatData(r[n]!))])));
-    }
+    for (const s of samples) out.push(await runSession(session, toOrtFeeds(s.load()), names));
     return out;
   } finally {
     await session.release();
@@ -150,54 +148,19 @@ async function teacherOutputs(model: Model, samples: readonly CalibSample[], nam
 /** Samples `idx` as one batch: each input's rows concatenated along the leading (batch) axis. */
 function batchFeeds(feeds: readonly Feeds[], idx: ArrayLike<number>): Record<string, ort.Tensor> {
   const out: Record<string, ort.Tensor> = {};
-  for (const name of Object.keys(feeds[0]!)) {
-    const first = feeds[0]![name]!;
-    const per = first.data.length;
-    const Ctor = first.data.constructor as new (n: number) => Float32Array;
-    const data = new Ctor(per * idx.length);
-    for (let k = 0; k < idx.length; k++) data.set(feeds[idx[k]!]![name]!.data as Float32Array, k * per);
-    out[name] = new ort.Tensor(first.data instanceof Float32Array ? 'float32' : (toOrtFeeds({ [name]: first })[name]!.type as 'float32'), data, [idx.length, ...first.dims.slice(1)]);
+  for (const [name, first] of Object.entries(feeds[0]!)) {
+    // one kind of typed array per input (the samples' loader made them all alike)
+    type Rows = Float32Array;
+    const data = concatTyped(first.data.constructor as new (n: number) => Rows, Array.from(idx, (i) => feeds[i]![name]!.data as Rows));
+    out[name] = toOrtTensor({ ...first, data, dims: [idx.length, ...first.dims.slice(1)] });
   }
   return out;
 }
 
-function concatRows(rows: readonly Outputs[], idx: ArrayLike<number>, name: string, dims: readonly number[]): ort.Tensor {
-  const per = rows[0]![name]!.length;
-  const data = new Float32Array(per * idx.length);
-  for (let k = 0; k < idx.length; k++) data.set(rows[idx[k]!]![name]!, k * per);
-  return new ort.Tensor('float32', data, [idx.length, ...dims.slice(1)]);
-}
-
-/** Top-1 agreement (class scores) or mean cosine similarity of `got` against `want`, one output. */
-function agreement(want: readonly Float32Array[], got: readonly Float32Array[], classes: number | null): number {
-  let sum = 0;
-  for (let i = 0; i < want.length; i++) {
-    const a = want[i]!;
-    const b = got[i]!;
-    if (classes) {
-      const rows = a.length / classes;
-      let same = 0;
-      for (let r = 0; r < rows; r++) same += argmax(a, r * classes, classes) === argmax(b, r * classes, classes) ? 1 : 0;
-      sum += same / rows;
-    } else {
-      let dot = 0;
-      let na = 0;
-      let nb = 0;
-      for (let j = 0; j < a.length; j++) {
-        dot += a[j]! * b[j]!;
-        na += a[j]! * a[j]!;
-        nb += b[j]! * b[j]!;
-      }
-      sum += na === 0 && nb === 0 ? 1 : dot / Math.sqrt(na * nb || 1);
-    }
-  }
-  return want.length ? sum / want.length : 1;
-}
-
-function argmax(a: Float32Array, from: number, n: number): number {
-  let best = 0;
-  for (let j = 1; j < n; j++) if (a[from + j]! > a[from + best]!) best = j;
-  return best;
+/** The rows `idx` of one output of `rows` (one sample each) as a float32 batch. */
+function batchRows(rows: readonly Outputs[], idx: ArrayLike<number>, name: string): ort.Tensor {
+  const parts = Array.from(idx, (i) => Float32Array.from(floatData(rows[i]![name]!)));
+  return new ort.Tensor('float32', concatTyped(Float32Array, parts), [idx.length, ...rows[0]![name]!.dims.slice(1)]);
 }
 
 /**
@@ -223,7 +186,7 @@ export async function learnBottleneck(model: Model, split: SplitResult, spec: Co
   }
   if (form.trainable.length === 0) throw new SplitcError('E_COMPRESS', 'the learned stage applies to no cut tensor (each is passed through)', { hint: 'cut where a float tensor with more channels than K crosses' });
 
-  const outputs = model.graph.outputs.filter((v) => v.dtype === undefined || v.dtype === 1).map((v) => v.name);
+  const outputs = model.graph.outputs.filter((v) => v.dtype === undefined || isFloatDtype(v.dtype)).map((v) => v.name);
   const classScores = new Set(classifierOutputs(model));
   const teacherName = (i: number): string => `splitc.teacher.${i}`;
   const terms: LossTerm[] = [
@@ -233,9 +196,7 @@ export async function learnBottleneck(model: Model, split: SplitResult, spec: Co
 
   const trainFeeds = train.map((s) => s.load());
   const inputDims = Object.fromEntries(Object.entries(trainFeeds[0]!).map(([n, t]) => [n, [batchSize, ...t.dims.slice(1)]]));
-  const [teachTrain, teachHeld] = [await teacherOutputs(model, train, outputs), await teacherOutputs(model, heldOut, outputs)];
-  const outDims = Object.fromEntries(outputs.map((o) => [o, model.graph.outputs.find((v) => v.name === o)!.shape?.map((d) => (typeof d === 'number' ? d : 1)) ?? [1]]));
-  const classesOf = (o: string): number | null => (classScores.has(o) ? (outDims[o]!.at(-1) ?? null) : null);
+  const [teachTrain, teachHeld] = [await outputsOf(model, train, outputs), await outputsOf(model, heldOut, outputs)];
 
   const tunedNames = cloudTuneParameters(form.model, split, tuneCloud);
   const trainer = await Trainer.create({
@@ -251,17 +212,16 @@ export async function learnBottleneck(model: Model, split: SplitResult, spec: Co
   });
   const evaluate = async (): Promise<number> => {
     if (heldOut.length === 0) return 1;
-    const session = await createSession(trainer.exportModel());
-    try {
-      const got: Outputs[] = [];
-      for (const s of heldOut) {
-        const r = await runSession(session, toOrtFeeds(s.load()), outputs);
-        got.push(Object.fromEntries(outputs.map((n) => [n, Float32Array.from(floatData(r[n]!))])));
-      }
-      return Math.min(...outputs.map((o) => agreement(teachHeld.map((t) => t[o]!), got.map((g) => g[o]!), classesOf(o))));
-    } finally {
-      await session.release();
-    }
+    // measured as the fidelity report measures: top-1 agreement for class scores, else mean cosine
+    const got = await outputsOf(trainer.exportModel(), heldOut, outputs);
+    return Math.min(
+      ...outputs.map((o) => {
+        const acc = new OutputAccumulator(o, classScores.has(o));
+        got.forEach((g, i) => acc.add(teachHeld[i]![o]!, g[o]!, undefined));
+        const r = acc.result();
+        return r.top1Agreement ?? r.cosine;
+      }),
+    );
   };
 
   try {
@@ -275,7 +235,7 @@ export async function learnBottleneck(model: Model, split: SplitResult, spec: Co
       for (let step = 0; step < stepsPerEpoch; step++) {
         const idx = order.subarray(step * batchSize, (step + 1) * batchSize);
         const feeds = batchFeeds(trainFeeds, idx);
-        outputs.forEach((o, i) => (feeds[teacherName(i)] = concatRows(teachTrain, idx, o, outDims[o]!)));
+        outputs.forEach((o, i) => (feeds[teacherName(i)] = batchRows(teachTrain, idx, o)));
         const r = await trainer.trainStep(feeds);
         if (!Number.isFinite(r.loss)) throw new SplitcError('E_AUTODIFF', `the bottleneck's training loss became ${r.loss} in epoch ${epoch + 1}`, { hint: 'lower the learning rate' });
         if (epoch === 0 && step === 0) initialLoss = r.loss;

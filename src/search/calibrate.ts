@@ -83,6 +83,24 @@ export interface CalibrateOptions extends SessionOptions {
 
 const FLOATS = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16]);
 
+/** The cut tensors statistics are collected for, with their per-sample dims and channel axis: float tensors static past their batch dim; `skipped` hears of the others. */
+export function statsTargets(split: SplitResult, spec: CompressSpec, skipped?: (name: string) => void): { name: string; dims: number[]; axis: number }[] {
+  const outputs = new Map(split.edge.graph.outputs.map((v) => [v.name, v]));
+  const targets: { name: string; dims: number[]; axis: number }[] = [];
+  for (const name of split.cutTensors) {
+    const t = outputs.get(name)?.tensorType;
+    if (!t || !FLOATS.has(t.dtype)) continue;
+    // samples are single (calib-data.ts feeds batch 1), so a symbolic batch dim is 1 here
+    const dims = t.shape && leadingBatchDim(t.shape) !== null ? [1, ...t.shape.slice(1)] : t.shape;
+    if (!dims || !dims.every((d): d is number => typeof d === 'number')) {
+      skipped?.(name);
+      continue;
+    }
+    targets.push({ name, dims, axis: dims.length ? specChannelAxis(spec, dims.length) : 0 });
+  }
+  return targets;
+}
+
 /**
  * Statistics of every float cut tensor of `split` over the samples. Integer cut tensors
  * (passed through uncompressed) get none.
@@ -91,19 +109,7 @@ export async function calibrateSplit(split: SplitResult, samples: readonly Calib
   if (samples.length === 0) throw new SplitcError('E_CALIB', 'no calibration samples', { hint: 'give images, .npy files or --calib random' });
   const spec = opts.spec ?? NO_COMPRESSION;
   const needs = specNeeds(spec);
-  const outputs = new Map(split.edge.graph.outputs.map((v) => [v.name, v]));
-  const targets: { name: string; dims: number[]; axis: number }[] = [];
-  for (const name of split.cutTensors) {
-    const t = outputs.get(name)?.tensorType;
-    if (!t || !FLOATS.has(t.dtype)) continue;
-    // samples are single (calib-data.ts feeds batch 1), so a symbolic batch dim is 1 here
-    const dims = t.shape && leadingBatchDim(t.shape) !== null ? [1, ...t.shape.slice(1)] : t.shape;
-    if (!dims || !dims.every((d) => typeof d === 'number')) {
-      opts.ctx?.warn('W_CALIB_SHAPE', `cut tensor '${name}' has no static shape past its batch dim; no statistics collected for it`);
-      continue;
-    }
-    targets.push({ name, dims, axis: dims.length ? specChannelAxis(spec, dims.length) : 0 });
-  }
+  const targets = statsTargets(split, spec, (name) => opts.ctx?.warn('W_CALIB_SHAPE', `cut tensor '${name}' has no static shape past its batch dim; no statistics collected for it`));
   const statsOpts = (seedOffset: number): StatsOptions => ({
     ...opts.stats,
     seed: (opts.stats?.seed ?? 1) + seedOffset,

@@ -147,7 +147,8 @@ function scoreHead(p: Node, opset: number, isConst: (v: Value) => boolean): Scor
   return null;
 }
 
-class OutputAccumulator {
+/** Running fidelity of one output: errors, cosine, and top-1 agreement where it holds class scores. */
+export class OutputAccumulator {
   maxAbsErr = 0;
   sumAbsErr = 0;
   elements = 0;

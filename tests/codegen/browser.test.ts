@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { runSplit } from '../../src/pipeline/split.js';
@@ -119,13 +119,24 @@ describe.skipIf(!executablePath)(`edge bundle in headless Chromium${executablePa
     await new Promise((r) => page?.server.close(r));
   });
 
-  it.each(cases)('runs $name: edge in the page, cloud on another origin, same answer as the whole model', async ({ name, fx: f }) => {
+  /** A tab on the test page with the bundles' scripts loaded; errors thrown in the page collect in `errors`. */
+  const openPage = async (): Promise<{ tab: Page; errors: string[] }> => {
     const tab = await browser.newPage();
     const errors: string[] = [];
     tab.on('pageerror', (e) => errors.push(String(e)));
     try {
       await tab.goto(page.origin + '/');
       await tab.waitForFunction(() => (globalThis as unknown as { ready?: boolean }).ready === true);
+    } catch (e) {
+      await tab.close();
+      throw e;
+    }
+    return { tab, errors };
+  };
+
+  it.each(cases)('runs $name: edge in the page, cloud on another origin, same answer as the whole model', async ({ name, fx: f }) => {
+    const { tab, errors } = await openPage();
+    try {
       const feeds = seededFloatInputs(f.inputShapes, 3);
       const inputs = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { dims: [...t.dims], data: Array.from(t.data as Float32Array) }]));
       const answer = await tab.evaluate(
@@ -162,12 +173,8 @@ describe.skipIf(!executablePath)(`edge bundle in headless Chromium${executablePa
     const wire = await edge.run({ image: new ort.Tensor('float32', image, [1, 1, 28, 28]) });
     const ref = await cloud.run(Object.fromEntries(cloud.inputNames.map((n) => [n, wire[n]!])));
     await Promise.all([edge.release(), cloud.release()]);
-    const tab = await browser.newPage();
-    const errors: string[] = [];
-    tab.on('pageerror', (e) => errors.push(String(e)));
+    const { tab, errors } = await openPage();
     try {
-      await tab.goto(page.origin + '/');
-      await tab.waitForFunction(() => (globalThis as unknown as { ready?: boolean }).ready === true);
       const answer = await tab.evaluate(
         async ([endpoint, token, given]) =>
           (globalThis as unknown as { runEdge: (...a: unknown[]) => Promise<unknown> }).runEdge('learned', endpoint, token, given) as Promise<{ result: Record<string, { dims: number[]; data: number[] }> }>,
@@ -186,10 +193,8 @@ describe.skipIf(!executablePath)(`edge bundle in headless Chromium${executablePa
   });
 
   it('is refused across origins without the token', async () => {
-    const tab = await browser.newPage();
+    const { tab } = await openPage();
     try {
-      await tab.goto(page.origin + '/');
-      await tab.waitForFunction(() => (globalThis as unknown as { ready?: boolean }).ready === true);
       const feeds = seededFloatInputs(cases[0]!.fx.inputShapes, 3);
       const inputs = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { dims: [...t.dims], data: Array.from(t.data as Float32Array) }]));
       const message = await tab.evaluate(

@@ -53,19 +53,7 @@ export function buildFixtureBundle(fx: FixtureEntry & { path: string }, cut: (m:
   return buildBundle(input, outDir);
 }
 
-/** Every file under `dir`, relative, sorted. */
-export function listFiles(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.push(path.relative(dir, p).split(path.sep).join('/'));
-    }
-  };
-  walk(dir);
-  return out.sort();
-}
+export { listFiles } from '../helpers/files.js';
 
 export interface CloudServer {
   url: string;

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect } from 'vitest';
 import { repoRoot } from './fixtures.js';
+import { listFiles } from './files.js';
 
 export const goldenRoot = path.join(repoRoot, 'tests/golden');
 export const updatingGolden = (): boolean => process.env.UPDATE_GOLDEN === '1';
@@ -30,19 +31,6 @@ export function readCaseFile(group: string, name: string, file: string): string 
   return fs.readFileSync(path.join(goldenRoot, group, name, file), 'utf8');
 }
 
-function listRelative(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.push(path.relative(dir, p).split(path.sep).join('/'));
-    }
-  };
-  if (fs.existsSync(dir)) walk(dir);
-  return out.sort();
-}
-
 /**
  * Compares `actual` (relative path → text) with the folder tests/golden/<relDir>, file for
  * file: the same set of files, each text-for-text. Under UPDATE_GOLDEN=1 the folder is
@@ -53,13 +41,13 @@ export function expectGoldenDir(relDir: string, actual: ReadonlyMap<string, stri
   const wanted = new Map([...actual].map(([rel, text]) => [rel + GOLDEN_SUFFIX, text]));
   if (updatingGolden() || !fs.existsSync(dir)) {
     if (process.env.CI && !fs.existsSync(dir)) throw new Error(`golden folder ${relDir} is missing; run npm run golden:update`);
-    for (const rel of listRelative(dir)) if (!wanted.has(rel)) fs.rmSync(path.join(dir, rel));
+    for (const rel of listFiles(dir)) if (!wanted.has(rel)) fs.rmSync(path.join(dir, rel));
     for (const [rel, text] of wanted) {
       fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
       fs.writeFileSync(path.join(dir, rel), text);
     }
     return;
   }
-  expect([...wanted.keys()].sort(), `files of ${relDir}`).toEqual(listRelative(dir));
+  expect([...wanted.keys()].sort(), `files of ${relDir}`).toEqual(listFiles(dir));
   for (const [rel, text] of wanted) expect(text, `${relDir}/${rel}`).toBe(fs.readFileSync(path.join(dir, rel), 'utf8'));
 }

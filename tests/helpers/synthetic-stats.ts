@@ -3,16 +3,15 @@
 // every machine, and onnxruntime's float results may differ in the last bits between CPUs.
 // The targets, channel axes, seeds and the second (projected) pass mirror calibrateSplit
 // (src/search/calibrate.ts).
-import { DataType } from '../../src/ir/dtype.js';
 import { xorshift32 } from '../../src/ir/random.js';
-import { type CutTensorStats, leadingBatchDim, type SplitStats } from '../../src/passes/bottleneck/compress.js';
+import { type CutTensorStats, type SplitStats } from '../../src/passes/bottleneck/compress.js';
 import { initLearned, learnedForm, learnedOutDims, learnedReduce } from '../../src/passes/bottleneck/learned.js';
 import { pcaBasis, projectChannels } from '../../src/passes/bottleneck/pca.js';
-import { type CompressSpec, isReducer, specChannelAxis, specNeeds } from '../../src/passes/bottleneck/spec.js';
+import { type CompressSpec, isReducer, specNeeds } from '../../src/passes/bottleneck/spec.js';
 import { TensorStatsAccumulator } from '../../src/passes/bottleneck/stats.js';
 import type { SplitResult } from '../../src/passes/cut.js';
+import { statsTargets } from '../../src/search/calibrate.js';
 
-const FLOATS = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16]);
 
 /** One synthetic sample of a tensor: channel c is uniform around c/C with a spread growing with c, so PCA has a structure to find. */
 function sample(dims: readonly number[], axis: number, next: () => number): Float32Array {
@@ -31,15 +30,7 @@ export function syntheticSplitStats(split: SplitResult, spec: CompressSpec, opts
   const needs = specNeeds(spec);
   const count = opts.samples ?? 6;
   const next = xorshift32(opts.seed ?? 7);
-  const outputs = new Map(split.edge.graph.outputs.map((v) => [v.name, v]));
-  const targets: { name: string; dims: number[]; axis: number }[] = [];
-  for (const name of split.cutTensors) {
-    const t = outputs.get(name)?.tensorType;
-    if (!t || !FLOATS.has(t.dtype)) continue;
-    const dims = t.shape && leadingBatchDim(t.shape) !== null ? [1, ...t.shape.slice(1)] : t.shape;
-    if (!dims || !dims.every((d): d is number => typeof d === 'number')) continue;
-    targets.push({ name, dims, axis: dims.length ? specChannelAxis(spec, dims.length) : 0 });
-  }
+  const targets = statsTargets(split, spec); // the tensors calibrateSplit would measure
   const statsOpts = (seed: number) => ({ seed: 1 + seed, ...(needs.covariance ? {} : { covariance: false }) });
   const samples = targets.map((t) => Array.from({ length: count }, () => sample(t.dims, t.axis, next)));
   const result: SplitStats = {};

@@ -18,6 +18,7 @@ import { runSplit } from '../../src/pipeline/split.js';
 import type { CalibSample } from '../../src/search/calib-data.js';
 import { fashionSet, PER } from '../audit/fashion.js';
 import { codeOfAsync } from '../helpers/codes.js';
+import { listFiles } from '../helpers/files.js';
 import { fixturesDir, tmpDir } from '../helpers/fixtures.js';
 import { npy as npyBytes } from '../helpers/npy.js';
 
@@ -81,10 +82,9 @@ describe('split --compress learned', () => {
     expect([training.epochs, training.seed, training.samples]).toEqual([2, 3, 72]); // the calibration set, not its 24 held-back samples
     expect(training.history).toHaveLength(2);
     await run('b');
-    const files = (d: string): string[] => fs.readdirSync(d, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.relative(d, path.join(e.parentPath, e.name))).sort();
     const [a, b] = [path.join(dir, 'a'), path.join(dir, 'b')];
-    expect(files(b)).toEqual(files(a));
-    for (const f of files(a)) expect(fs.readFileSync(path.join(b, f)).equals(fs.readFileSync(path.join(a, f))), f).toBe(true);
+    expect(listFiles(b)).toEqual(listFiles(a));
+    for (const f of listFiles(a)) expect(fs.readFileSync(path.join(b, f)).equals(fs.readFileSync(path.join(a, f))), f).toBe(true);
     fs.rmSync(dir, { recursive: true, force: true });
   }, 300_000);
 

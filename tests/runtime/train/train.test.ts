@@ -11,30 +11,15 @@ import { concatBytes } from '../../../src/ir/bytes.js';
 import { SplitcError } from '../../../src/ir/errors.js';
 import { loadModel, modelToBytes } from '../../../src/ir/serde/io.js';
 import { assertValid } from '../../../src/ir/verify.js';
-import { epochOrder, evaluateAccuracy, fit, type LabeledImages, rng } from '../../../src/runtime/train/fit.js';
+import { epochOrder, evaluateAccuracy, fit } from '../../../src/runtime/train/fit.js';
 import { FASHION_MNIST_DIR, loadIdxImages, parseIdx } from '../../../src/runtime/train/idx.js';
 import { smallResNet } from '../../../src/runtime/train/models.js';
 import { createOptimizer, scheduledLr } from '../../../src/runtime/train/optimizer.js';
 import { loadCheckpoint, saveCheckpoint } from '../../../src/runtime/train/checkpoint-file.js';
 import { Trainer } from '../../../src/runtime/train/trainer.js';
+import { toyData } from './toy-data.js';
 import { codeOf } from '../../helpers/codes.js';
 import { tmpDir, trainedFixtures } from '../../helpers/fixtures.js';
-
-/** A learnable toy task: 8×8 images whose class is the brightest of three horizontal bands. */
-function toyData(n: number, seed: number): LabeledImages {
-  const r = rng(seed);
-  const images = new Float32Array(n * 64);
-  const labels = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    const label = Math.floor(r() * 3);
-    labels[i] = label;
-    for (let p = 0; p < 64; p++) {
-      const band = Math.min(2, Math.floor(Math.floor(p / 8) / 3));
-      images[i * 64 + p] = r() - 0.5 + (band === label ? 1 : 0);
-    }
-  }
-  return { images, labels, n, shape: [1, 8, 8] };
-}
 
 const tiny = () => smallResNet({ widths: [4, 8], classes: 3, size: 8, seed: 3 });
 const options = (optimizer: 'adam' | 'sgd' = 'adam') => ({

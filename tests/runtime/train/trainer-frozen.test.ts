@@ -8,22 +8,10 @@ import { constantOf } from '../../../src/ir/constants.js';
 import type { Model } from '../../../src/ir/graph.js';
 import { modelToBytes } from '../../../src/ir/serde/io.js';
 import { assertValid } from '../../../src/ir/verify.js';
-import { fit, type LabeledImages, rng } from '../../../src/runtime/train/fit.js';
+import { fit } from '../../../src/runtime/train/fit.js';
 import { smallResNet } from '../../../src/runtime/train/models.js';
 import { Trainer } from '../../../src/runtime/train/trainer.js';
-
-/** 8×8 images whose class is the brightest of three horizontal bands (as in train.test.ts). */
-function toyData(n: number, seed: number): LabeledImages {
-  const r = rng(seed);
-  const images = new Float32Array(n * 64);
-  const labels = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    const label = Math.floor(r() * 3);
-    labels[i] = label;
-    for (let p = 0; p < 64; p++) images[i * 64 + p] = r() - 0.5 + (Math.min(2, Math.floor(Math.floor(p / 8) / 3)) === label ? 1 : 0);
-  }
-  return { images, labels, n, shape: [1, 8, 8] };
-}
+import { toyData } from './toy-data.js';
 
 const tiny = (seed = 3) => smallResNet({ widths: [4, 8], classes: 3, size: 8, seed });
 const weightBytes = (m: Model): Map<string, Buffer> =>
