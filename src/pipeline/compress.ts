@@ -42,6 +42,8 @@ export interface TrainingRecord {
   batchSize: number;
   steps: number;
   lr: number;
+  /** Whether the samples' labels trained too (a cross-entropy term next to the distillation). */
+  labels: boolean;
   /** Held-back agreement of the PCA initialisation, and after each epoch (with its mean loss). */
   initialAgreement: number;
   history: EpochRecord[];
@@ -90,7 +92,7 @@ export async function compressAndMeasure(
     learned = r.weights;
     // the tuned cloud weights go into the cloud model only; the edge is the split's
     cut = withTunedCloud(split, r.tuned);
-    training = { source: data.source, sha256: data.sha256, samples: samples.length, epochs: setup.epochs, seed: setup.seed, batchSize: r.batchSize, steps: r.steps, lr, initialAgreement: r.initialAgreement, history: r.history };
+    training = { source: data.source, sha256: data.sha256, samples: samples.length, epochs: setup.epochs, seed: setup.seed, batchSize: r.batchSize, steps: r.steps, lr, labels: r.usedLabels, initialAgreement: r.initialAgreement, history: r.history };
     if (setup.tuneCloud) Object.assign(training, { tuneCloud: setup.tuneCloud, tunedParameters: Object.keys(r.tuned) });
   }
   const { compressed } = await calibrateAndCompress(cut, spec, calibration.sets.calibration, {

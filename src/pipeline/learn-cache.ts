@@ -11,7 +11,7 @@ import { writeFileAtomic } from '../ir/temp-files.js';
 import type { LearnedWeights } from '../passes/bottleneck/learned.js';
 import type { LearnResult } from './learn.js';
 
-const CACHE_VERSION = 1;
+const CACHE_VERSION = 2;
 
 /** ~/.cache/splitc/learned (or $XDG_CACHE_HOME/splitc/learned). */
 export function defaultLearnedCacheDir(): string {
@@ -55,7 +55,7 @@ export function readLearned(dir: string, key: string): LearnResult | undefined {
   } catch {
     return undefined;
   }
-  if (!stored || typeof stored !== 'object' || !stored.weights || !stored.tuned || !Array.isArray(stored.history)) return undefined;
+  if (!stored || typeof stored !== 'object' || !stored.weights || !stored.tuned || !Array.isArray(stored.history) || typeof stored.usedLabels !== 'boolean') return undefined;
   const weights: Record<string, LearnedWeights> = {};
   for (const [name, w] of Object.entries(stored.weights)) {
     weights[name] = {

@@ -40,6 +40,11 @@ export interface LearnOptions {
   temperature?: number;
   /** Weight of the cut-tensor MSE term next to the output terms (default 1). */
   featureWeight?: number;
+  /**
+   * Weight of the cross-entropy against the training samples' labels, used when every training
+   * sample has one and the model has one rank-2 class-score output (default 1; 0: labels unused).
+   */
+  labelWeight?: number;
   /** onnxruntime intra-op threads of the training session (default 2). */
   threads?: number;
   /**
@@ -78,6 +83,8 @@ export interface LearnResult {
   history: EpochRecord[];
   batchSize: number;
   steps: number;
+  /** Whether the loss had a cross-entropy term on the samples' labels (`labelWeight`). */
+  usedLabels: boolean;
   /** The fine-tuned cloud parameters by name (empty unless `tuneCloud`): they belong in the cloud model (`withTunedCloud`). */
   tuned: Record<string, Float32Array>;
 }
@@ -133,8 +140,17 @@ export function withTunedCloud<S extends SplitResult>(split: S, tuned: Record<st
   return { ...split, cloud };
 }
 
-/** A model's outputs `names` for each sample, in one session. */
+/**
+ * The values `names` of a model for each sample, in one session; values that are not graph
+ * outputs (a Softmax's logits) are made outputs of a copy first.
+ */
 async function outputsOf(model: Model, samples: readonly CalibSample[], names: string[]): Promise<Outputs[]> {
+  const missing = names.filter((n) => !model.graph.outputs.some((v) => v.name === n));
+  if (missing.length > 0) {
+    model = cloneModel(model);
+    const byName = model.graph.valuesByName();
+    for (const n of missing) model.graph.outputs.push(byName.get(n)!);
+  }
   const session = await createSession(model);
   try {
     const out: Outputs[] = [];
@@ -189,14 +205,18 @@ export async function learnBottleneck(model: Model, split: SplitResult, spec: Co
   const outputs = model.graph.outputs.filter((v) => v.dtype === undefined || isFloatDtype(v.dtype)).map((v) => v.name);
   const classScores = new Set(classifierOutputs(model));
   const teacherName = (i: number): string => `splitc.teacher.${i}`;
+  // labels train too when every sample has one and there is one class-score output they belong to
+  const labelled = classScores.size === 1 && model.graph.outputs.find((v) => classScores.has(v.name))!.shape?.length === 2 && train.every((s) => typeof s.label === 'number');
+  const labelWeight = labelled ? (opts.labelWeight ?? 1) : 0;
+  const LABELS = 'splitc.labels';
   const terms: LossTerm[] = [
     ...outputs.map((o, i): LossTerm => (classScores.has(o) ? { kind: 'kd', weight: 1, target: o, input: teacherName(i), temperature: T } : { kind: 'mse', weight: 1, target: o, input: teacherName(i) })),
     ...form.tensors.map((t): LossTerm => ({ kind: 'feature', weight: featureWeight / form.tensors.length, target: t.recovered, input: t.source })),
+    ...(labelWeight > 0 ? [{ kind: 'ce', weight: labelWeight, target: [...classScores][0]!, input: LABELS } satisfies LossTerm] : []),
   ];
 
   const trainFeeds = train.map((s) => s.load());
   const inputDims = Object.fromEntries(Object.entries(trainFeeds[0]!).map(([n, t]) => [n, [batchSize, ...t.dims.slice(1)]]));
-  const [teachTrain, teachHeld] = [await outputsOf(model, train, outputs), await outputsOf(model, heldOut, outputs)];
 
   const tunedNames = cloudTuneParameters(form.model, split, tuneCloud);
   const trainer = await Trainer.create({
@@ -210,6 +230,11 @@ export async function learnBottleneck(model: Model, split: SplitResult, spec: Co
     optimizer: { kind: 'adam', lr: opts.lr ?? 1e-3, weightDecay: 0, decoupled: true },
     sessionOptions: { intraOpNumThreads: opts.threads ?? 2 },
   });
+  // What each teacher input takes: the teacher's value of the student's term target, which for
+  // a Softmax output is its logits (the kd term compares logits at temperature T), else the output.
+  const teacherValues = outputs.map((o, i) => trainer.graph.teachers[teacherName(i)] ?? o);
+  const [teachTrain, teachHeld] = [await outputsOf(model, train, teacherValues), await outputsOf(model, heldOut, outputs)];
+  const labels = labelWeight > 0 ? BigInt64Array.from(train, (s) => BigInt(s.label!)) : undefined;
   const evaluate = async (): Promise<number> => {
     if (heldOut.length === 0) return 1;
     // measured as the fidelity report measures: top-1 agreement for class scores, else mean cosine
@@ -235,7 +260,8 @@ export async function learnBottleneck(model: Model, split: SplitResult, spec: Co
       for (let step = 0; step < stepsPerEpoch; step++) {
         const idx = order.subarray(step * batchSize, (step + 1) * batchSize);
         const feeds = batchFeeds(trainFeeds, idx);
-        outputs.forEach((o, i) => (feeds[teacherName(i)] = batchRows(teachTrain, idx, o)));
+        teacherValues.forEach((v, i) => (feeds[teacherName(i)] = batchRows(teachTrain, idx, v)));
+        if (labels) feeds[LABELS] = new ort.Tensor('int64', BigInt64Array.from(idx, (i) => labels[i]!), [idx.length]);
         const r = await trainer.trainStep(feeds);
         if (!Number.isFinite(r.loss)) throw new SplitcError('E_AUTODIFF', `the bottleneck's training loss became ${r.loss} in epoch ${epoch + 1}`, { hint: 'lower the learning rate' });
         if (epoch === 0 && step === 0) initialLoss = r.loss;
@@ -248,7 +274,7 @@ export async function learnBottleneck(model: Model, split: SplitResult, spec: Co
     }
     const weights = learnedWeightsFrom(form, (name) => trainer.params.get(name));
     const tuned = Object.fromEntries(tunedNames.map((n) => [n, Float32Array.from(trainer.params.get(n)!)]));
-    return { weights, initialAgreement, initialLoss, history, batchSize, steps: stepsPerEpoch * opts.epochs, tuned };
+    return { weights, initialAgreement, initialLoss, history, batchSize, steps: stepsPerEpoch * opts.epochs, usedLabels: labelWeight > 0, tuned };
   } finally {
     await trainer.release();
   }

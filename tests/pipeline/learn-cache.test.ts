@@ -18,6 +18,7 @@ const result = (): LearnResult => ({
   tuned: { 'cloud.w': Float32Array.from([0.5, -1.5]) },
   initialAgreement: 0.5,
   initialLoss: 2.5,
+  usedLabels: false,
   history: [{ epoch: 1, loss: 1.25, heldOutAgreement: 0.75 }],
   batchSize: 32,
   steps: 8,
