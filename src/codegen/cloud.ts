@@ -2,7 +2,7 @@
 // --token-file tok` serves every model in its folder (<model>.onnx) with splitc's KServe v2
 // server, whose compiled modules are copied into `cloud/lib/`.
 
-import { tsMorph } from './ts-morph.js';
+import { Project, QuoteKind, ts } from 'ts-morph';
 
 /** Import path of the runtime server's command-line entry inside the cloud bundle. */
 export const CLOUD_SERVE_IMPORT = './lib/runtime/serve-main.js';
@@ -10,7 +10,6 @@ export const CLOUD_SERVE_IMPORT = './lib/runtime/serve-main.js';
 export const CLOUD_ERRORS_IMPORT = './lib/ir/errors.js';
 
 export function generateCloudServer(spec: { toolVersion: string; source: string; modelName: string }): string {
-  const { Project, QuoteKind, ts } = tsMorph();
   const project = new Project({
     useInMemoryFileSystem: true,
     compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ES2022, noResolve: true, newLine: ts.NewLineKind.LineFeed },

@@ -4,8 +4,7 @@
 // of splitc's platform-neutral client in `lib/`) and returns the model's outputs.
 // The module imports nothing but `onnxruntime-web` and that client: no Node built-ins.
 
-import type { SourceFile, WriterFunction } from 'ts-morph';
-import { tsMorph } from './ts-morph.js';
+import { Project, QuoteKind, StructureKind, ts, VariableDeclarationKind, type SourceFile, type WriterFunction } from 'ts-morph';
 import type { TensorSpec, BundleWire } from './input.js';
 import { DataType } from '../ir/dtype.js';
 import { ORT_LOG_ERRORS_ONLY } from '../search/ort-log.js';
@@ -101,7 +100,6 @@ function header(spec: EdgeModuleSpec): string {
 }
 
 function build(file: SourceFile, spec: EdgeModuleSpec): void {
-  const { StructureKind, VariableDeclarationKind } = tsMorph();
   file.addImportDeclaration({ namespaceImport: 'ort', moduleSpecifier: 'onnxruntime-web' });
   file.addImportDeclaration({ namedImports: ['createKServeClient'], moduleSpecifier: EDGE_CLIENT_IMPORT });
 
@@ -413,7 +411,6 @@ function build(file: SourceFile, spec: EdgeModuleSpec): void {
 
 /** Generate index.ts and compile it to index.js + index.d.ts (deterministic text). */
 export function generateEdgeModule(spec: EdgeModuleSpec): EdgeModule {
-  const { Project, QuoteKind, ts } = tsMorph();
   const project = new Project({
     useInMemoryFileSystem: true,
     compilerOptions: {

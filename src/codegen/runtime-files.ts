@@ -8,8 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ts } from 'ts-morph';
-import { tsMorph } from './ts-morph.js';
+import { Project, ts } from 'ts-morph';
 import { SplitcError } from '../ir/errors.js';
 
 export interface ModuleRoot {
@@ -31,21 +30,17 @@ export interface RuntimeCopy {
   bareImports: string[];
 }
 
-function jsOptions(): ts.CompilerOptions {
-  const { ts } = tsMorph();
-  return {
-    target: ts.ScriptTarget.ES2022,
-    module: ts.ModuleKind.ES2022,
-    removeComments: false,
-    sourceMap: false,
-    inlineSourceMap: false,
-    newLine: ts.NewLineKind.LineFeed,
-    verbatimModuleSyntax: false,
-  };
-}
+const JS_OPTIONS: ts.CompilerOptions = {
+  target: ts.ScriptTarget.ES2022,
+  module: ts.ModuleKind.ES2022,
+  removeComments: false,
+  sourceMap: false,
+  inlineSourceMap: false,
+  newLine: ts.NewLineKind.LineFeed,
+  verbatimModuleSyntax: false,
+};
 
 function specifiers(text: string): string[] {
-  const { ts } = tsMorph();
   const info = ts.preProcessFile(text, true, true);
   return info.importedFiles.map((f) => f.fileName);
 }
@@ -86,7 +81,6 @@ export function copyRuntimeModules(entries: string[], opts: { declarations: bool
 const cache = new Map<string, RuntimeCopy>();
 
 function collect(entries: string[], declarations: boolean, root: ModuleRoot): RuntimeCopy {
-  const { ts } = tsMorph();
   const rel = (abs: string): string => {
     const r = path.relative(root.dir, abs);
     if (r.startsWith('..') || path.isAbsolute(r)) throw new SplitcError('E_CODEGEN', `module ${abs} lies outside ${root.dir}`);
@@ -106,7 +100,7 @@ function collect(entries: string[], declarations: boolean, root: ModuleRoot): Ru
     sources.set(file, text);
     const out =
       root.ext === '.ts'
-        ? ts.transpileModule(text, { compilerOptions: jsOptions(), fileName: path.basename(file) }).outputText
+        ? ts.transpileModule(text, { compilerOptions: JS_OPTIONS, fileName: path.basename(file) }).outputText
         : stripSourceMapComment(text);
     js.set(file, out);
     for (const spec of specifiers(out)) {
@@ -125,7 +119,6 @@ function collect(entries: string[], declarations: boolean, root: ModuleRoot): Ru
 
 /** `.d.ts` text for each file of the JavaScript closure and for the files their types refer to. */
 function declarationsFor(jsFiles: string[], root: ModuleRoot, sources: Map<string, string>): Map<string, string> {
-  const { Project, ts } = tsMorph();
   const out = new Map<string, string>();
   if (root.ext === '.js') {
     // dist/ has declarations next to the JavaScript; follow their imports too.
@@ -156,7 +149,7 @@ function declarationsFor(jsFiles: string[], root: ModuleRoot, sources: Map<strin
   const project = new Project({
     useInMemoryFileSystem: true,
     compilerOptions: {
-      ...jsOptions(),
+      ...JS_OPTIONS,
       declaration: true,
       emitDeclarationOnly: true,
       strict: true,
