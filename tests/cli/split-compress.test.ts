@@ -15,7 +15,7 @@ import { inferShapes } from '../../src/passes/shape/index.js';
 import { fixtures, repoRoot } from '../helpers/fixtures.js';
 import { pythonOnnx, SYSTEM_PYTHON } from '../helpers/onnx-oracle.js';
 import { parsePbtxt, type PbMessage } from '../helpers/pbtxt.js';
-import { writeTextLineImages } from '../helpers/text-lines.js';
+import { textLineCrops, writeTextLineImages } from '../helpers/text-lines.js';
 import { asFloat32, compareFloat, projectDir, runEdgeInNode, startCloud, type CloudServer } from '../codegen/helpers.js';
 
 const cls = fixtures().find((f) => f.file.includes('cls'))!;
@@ -37,11 +37,16 @@ async function splitCompressed(spec: string, imagesDir: string, outDir: string, 
 describe('splitc split --compress on the classifier with real text-line images', () => {
   let root: string;
   let images: string;
+  /** Every 4th crop (64): calibration for the batch tests, whose checks are shapes, configs and batch = one by one, not the fidelity bars. */
+  let fewerImages: string;
   beforeAll(() => {
     root = projectDir('splitc-compress-'); // inside the project, so cloud/server.js finds onnxruntime-node
     images = path.join(root, 'lines');
     fs.mkdirSync(images);
     writeTextLineImages(images);
+    fewerImages = path.join(root, 'lines-64');
+    fs.mkdirSync(fewerImages);
+    writeTextLineImages(fewerImages, textLineCrops().filter((_, i) => i % 4 === 0));
   });
   afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
@@ -113,7 +118,7 @@ describe('splitc split --compress on the classifier with real text-line images',
     let manifest: ManifestLike & { triton: { model: string; maxBatchSize: number }; cloud: { batchable: boolean } };
     beforeAll(async () => {
       bundle = path.join(root, `batch-${batch}-${spec}`);
-      manifest = (await splitCompressed(spec, images, bundle, batch)).manifest as typeof manifest;
+      manifest = (await splitCompressed(spec, fewerImages, bundle, batch)).manifest as typeof manifest;
     });
 
     it('the wire is [batch, bytes per sample] and the Triton config batches (max_batch_size > 0), as with int8', () => {

@@ -42,10 +42,20 @@ async function lossyPlan(dir: string, extra: Partial<Parameters<typeof runPlan>[
   });
 }
 
+// One lossy plan for the tests that only read it (or build from it, each into its own folder):
+// planning is most of each test's time.
+let shared: { dir: string; plan: Awaited<ReturnType<typeof lossyPlan>>['plan'] } | undefined;
+async function sharedLossyPlan(): Promise<NonNullable<typeof shared>> {
+  if (!shared) {
+    const dir = tmpDir();
+    shared = { dir, plan: (await lossyPlan(dir)).plan };
+  }
+  return shared;
+}
+
 describe('plan.json', () => {
   it('records the calibration it measured on and the chosen fidelity, and reads back validated', async () => {
-    const dir = tmpDir();
-    const { plan } = await lossyPlan(dir);
+    const { dir, plan } = await sharedLossyPlan();
     expect(plan.chosen.kind).toBe('split');
     expect(plan.chosen.compress).not.toBe('none');
     expect(plan.calibration).toMatchObject({ source: 'random:16', kind: 'random', samples: 16, calibrationSamples: 12, heldOutSamples: 4, seed: 1 });
@@ -69,9 +79,8 @@ describe('plan.json', () => {
 
 describe('build reproduces the plan', () => {
   it('calibrates on the recorded data and measures exactly the certified figures', async () => {
-    const dir = tmpDir();
-    const { plan } = await lossyPlan(dir);
-    const run = await runBuild({ plan: path.join(dir, 'plan.json'), outDir: path.join(dir, 'bundle'), toolVersion: 'test' });
+    const { dir, plan } = await sharedLossyPlan();
+    const run = await runBuild({ plan: path.join(dir, 'plan.json'), outDir: path.join(dir, 'bundle-same-data'), toolVersion: 'test' });
     expect(run.certified).toEqual(plan.chosenFidelity);
     expect(run.measured).toEqual(plan.chosenFidelity);
     expect(run.report.warnings.map((w) => w.code)).not.toContain('W_CALIB_DIFFERS');
@@ -81,9 +90,8 @@ describe('build reproduces the plan', () => {
   });
 
   it('says loudly when it calibrates on other data than the plan certified', async () => {
-    const dir = tmpDir();
-    await lossyPlan(dir);
-    const run = await runBuild({ plan: path.join(dir, 'plan.json'), outDir: path.join(dir, 'bundle'), toolVersion: 'test', calib: 'random:24' });
+    const { dir } = await sharedLossyPlan();
+    const run = await runBuild({ plan: path.join(dir, 'plan.json'), outDir: path.join(dir, 'bundle-other-data'), toolVersion: 'test', calib: 'random:24' });
     const w = run.report.warnings.find((x) => x.code === 'W_CALIB_DIFFERS');
     expect(w?.message).toMatch(/24 samples here, 16 in the plan/);
   });
@@ -98,8 +106,7 @@ describe('build reproduces the plan', () => {
   });
 
   it('refuses a plan for another model, and a plan that edits its own fields', async () => {
-    const dir = tmpDir();
-    await lossyPlan(dir);
+    const { dir } = await sharedLossyPlan();
     const other = fixtures().find((f) => f.file.includes('det'))!;
     expect(await codeOfAsync(runBuild({ plan: path.join(dir, 'plan.json'), outDir: path.join(dir, 'b'), toolVersion: 'test', model: other.path }))).toBe('E_PLAN');
     const json = JSON.parse(fs.readFileSync(path.join(dir, 'plan.json'), 'utf8'));

@@ -136,7 +136,7 @@ describe('splitc serve: what a request may cost', () => {
   }, 30_000);
 
   it('enforces --request-timeout-ms while the body is still arriving', async () => {
-    const { port } = await serve(['--request-timeout-ms', '2000', '--min-upload-rate', '0']);
+    const { port } = await serve(['--request-timeout-ms', '1000', '--min-upload-rate', '0']);
     const body = Buffer.alloc(2000, 32);
     const head = `POST /v2/models/cls/infer HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
     // 20 bytes every 200 ms: the whole body would take 20 s

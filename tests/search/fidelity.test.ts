@@ -14,7 +14,7 @@ import { type CompressedSplit, parseCompressSpec } from '../../src/passes/bottle
 import { cutAfterNode, type SplitResult, splitModel } from '../../src/passes/cut.js';
 import { PassContext } from '../../src/passes/pass.js';
 import { inferShapes } from '../../src/passes/shape/index.js';
-import { type CalibSample, calibrationSamples, modelInputs, parseImagePreprocess, splitSamples } from '../../src/search/calib-data.js';
+import { type CalibSample, calibrationSamples, type Feeds, modelInputs, parseImagePreprocess, splitSamples } from '../../src/search/calib-data.js';
 import { calibrateAndCompress, calibrateSplit, createSession, runSession, toOrtFeeds } from '../../src/search/calibrate.js';
 import { classifierOutputs, type FidelityReport, formatFidelity, measureFidelity } from '../../src/search/fidelity.js';
 import { exporterFixtures, fixtures, tmpDir, trainedFixtures } from '../helpers/fixtures.js';
@@ -65,6 +65,17 @@ function loadFixture(part: string): { model: Model; shapes: Record<string, numbe
   return { model, shapes: fx.inputShapes };
 }
 
+/**
+ * The samples, each decoding its image on its first load only: every spec of a describe runs
+ * the same images three times (calibration, then both fidelity sets), and decoding was half a test's time.
+ */
+function decodedOnce(samples: CalibSample[]): CalibSample[] {
+  return samples.map((s) => {
+    let feeds: Feeds | undefined;
+    return { ...s, load: () => (feeds ??= s.load()) };
+  });
+}
+
 /** Bits per element on the wire for a one-stage coder. */
 function bitsOf(spec: string): number {
   const q = /int(\d)/.exec(spec);
@@ -110,7 +121,7 @@ describe('PaddleOCR direction classifier on real text lines', () => {
     dir = tmpDir();
     writeTextLineImages(dir);
     ({ model } = loadFixture('cls'));
-    const samples = calibrationSamples({ kind: 'images', dir, preprocess: parseImagePreprocess('paddleocr-cls') }, modelInputs(model));
+    const samples = decodedOnce(calibrationSamples({ kind: 'images', dir, preprocess: parseImagePreprocess('paddleocr-cls') }, modelInputs(model)));
     // whole lines go to one side: held-back crops come from lines calibration never saw
     sets = splitSamples(samples, { heldOutFraction: 0.5, seed: 1, groupOf: (s) => s.id.replace(/-c\d+-(up|rot)\.png$/, '') });
   });
@@ -177,60 +188,74 @@ describe('PaddleOCR direction classifier on real text lines', () => {
 });
 
 describe('PaddleOCR detector across its multi-tensor FPN cut, on real page tiles', () => {
+  // the same tiles, model, split and samples for every spec (each test only reads them)
+  let dir: string;
+  let model: Model;
+  let sets: { calibration: CalibSample[]; heldOut: CalibSample[] };
+  let resize: { name: string };
+  let split: SplitResult;
+  beforeAll(() => {
+    dir = tmpDir();
+    writeTextLineImages(dir, pageTiles(16));
+    const fx = loadFixture('det');
+    model = fx.model;
+    const samples = decodedOnce(calibrationSamples({ kind: 'images', dir, preprocess: parseImagePreprocess('paddleocr-det') }, modelInputs(model, fx.shapes)));
+    sets = splitSamples(samples, { heldOutFraction: 0.5, seed: 1 });
+    resize = [...model.graph.nodes].find((n) => n.opType === 'Resize')!;
+    split = splitModel(model, cutAfterNode(model, resize.name));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
   it.each(['none', 'fp16', 'int8', 'int4:channel', 'pca=16+int4'])('%s: every wire tensor compressed independently; outputs close', async (text) => {
-    const dir = tmpDir();
-    try {
-      writeTextLineImages(dir, pageTiles(16));
-      const { model, shapes } = loadFixture('det');
-      const samples = calibrationSamples({ kind: 'images', dir, preprocess: parseImagePreprocess('paddleocr-det') }, modelInputs(model, shapes));
-      const sets = splitSamples(samples, { heldOutFraction: 0.5, seed: 1 });
-      const resize = [...model.graph.nodes].find((n) => n.opType === 'Resize')!;
-      const split = splitModel(model, cutAfterNode(model, resize.name));
-      expect(split.cutTensors.length).toBeGreaterThan(1);
-      const { compressed, stats } = await calibrateAndCompress(split, parseCompressSpec(text), sets.calibration);
-      if (text !== 'none' && text !== 'fp16') expect(Object.keys(stats).sort()).toEqual([...split.cutTensors].sort());
-      expect(compressed.wire.map((w) => w.source)).toEqual(split.cutTensors);
-      await checkWire(compressed, text, sets.heldOut[0]!);
-      const report = await measureFidelity(model, compressed, sets);
-      rows.push({ model: `ch_PP-OCRv4_det (160×160 page tiles, ${split.cutTensors.length}-tensor cut)`, cut: `after ${resize.name}`, spec: text, report });
-      const held = report.heldOut.outputs[0]!;
-      expect(held.top1Agreement).toBeNull(); // a probability map, not class scores
-      if (text === 'none') expect(held.maxAbsErr).toBe(0);
-      if (text === 'fp16' || text === 'int8') expect(held.cosine).toBeGreaterThan(0.999);
-      else expect(held.cosine).toBeGreaterThan(0.9);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    expect(split.cutTensors.length).toBeGreaterThan(1);
+    const { compressed, stats } = await calibrateAndCompress(split, parseCompressSpec(text), sets.calibration);
+    if (text !== 'none' && text !== 'fp16') expect(Object.keys(stats).sort()).toEqual([...split.cutTensors].sort());
+    expect(compressed.wire.map((w) => w.source)).toEqual(split.cutTensors);
+    await checkWire(compressed, text, sets.heldOut[0]!);
+    const report = await measureFidelity(model, compressed, sets);
+    rows.push({ model: `ch_PP-OCRv4_det (160×160 page tiles, ${split.cutTensors.length}-tensor cut)`, cut: `after ${resize.name}`, spec: text, report });
+    const held = report.heldOut.outputs[0]!;
+    expect(held.top1Agreement).toBeNull(); // a probability map, not class scores
+    if (text === 'none') expect(held.maxAbsErr).toBe(0);
+    if (text === 'fp16' || text === 'int8') expect(held.cosine).toBeGreaterThan(0.999);
+    else expect(held.cosine).toBeGreaterThan(0.9);
   });
 });
 
 describe('PaddleOCR recognizer on real text lines', () => {
+  // the same lines, model and samples for both cuts and every spec (each test only reads them)
+  let dir: string;
+  let model: Model;
+  let sets: { calibration: CalibSample[]; heldOut: CalibSample[] };
+  const splits = new Map<string, SplitResult>();
+  beforeAll(() => {
+    dir = tmpDir();
+    writeTextLineImages(
+      dir,
+      textLineCrops().filter((_, i) => i % 16 === 0),
+    );
+    const fx = loadFixture('rec');
+    model = fx.model;
+    const samples = decodedOnce(calibrationSamples({ kind: 'images', dir, preprocess: parseImagePreprocess('paddleocr-cls') }, modelInputs(model, fx.shapes)));
+    sets = splitSamples(samples, { heldOutFraction: 0.5, seed: 1 });
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
   const cuts = [
     { node: 'p2o.Mul.160', label: 'backbone p2o.Mul.161 [1,480,3,80]' },
     { node: 'p2o.MatMul.6', label: 'neck, 4 tensors incl. [1,40,120]' },
   ];
   describe.each(cuts)('cut $label', (cut) => {
     it.each(['fp16', 'int8', 'int4:channel', 'pca=16+int4'])('%s: per-timestep top-1 agreement', async (text) => {
-      const dir = tmpDir();
-      try {
-        writeTextLineImages(
-          dir,
-          textLineCrops().filter((_, i) => i % 16 === 0),
-        );
-        const { model, shapes } = loadFixture('rec');
-        const samples = calibrationSamples({ kind: 'images', dir, preprocess: parseImagePreprocess('paddleocr-cls') }, modelInputs(model, shapes));
-        const sets = splitSamples(samples, { heldOutFraction: 0.5, seed: 1 });
-        const split = splitModel(model, cutAfterNode(model, cut.node));
-        const { compressed } = await calibrateAndCompress(split, parseCompressSpec(text), sets.calibration);
-        await checkWire(compressed, text, sets.heldOut[0]!);
-        const report = await measureFidelity(model, compressed, sets);
-        rows.push({ model: 'ch_PP-OCRv4_rec (48×320 text lines, top-1 per CTC step)', cut: cut.label, spec: text, report });
-        const held = report.heldOut.outputs[0]!;
-        expect(held.top1Rows).toBe(40 * sets.heldOut.length);
-        if (text === 'fp16' || text === 'int8') expect(held.top1Agreement).toBeGreaterThanOrEqual(0.99);
-      } finally {
-        fs.rmSync(dir, { recursive: true, force: true });
-      }
+      let split = splits.get(cut.node);
+      if (!split) splits.set(cut.node, (split = splitModel(model, cutAfterNode(model, cut.node))));
+      const { compressed } = await calibrateAndCompress(split, parseCompressSpec(text), sets.calibration);
+      await checkWire(compressed, text, sets.heldOut[0]!);
+      const report = await measureFidelity(model, compressed, sets);
+      rows.push({ model: 'ch_PP-OCRv4_rec (48×320 text lines, top-1 per CTC step)', cut: cut.label, spec: text, report });
+      const held = report.heldOut.outputs[0]!;
+      expect(held.top1Rows).toBe(40 * sets.heldOut.length);
+      if (text === 'fp16' || text === 'int8') expect(held.top1Agreement).toBeGreaterThanOrEqual(0.99);
     });
   });
 });
