@@ -24,6 +24,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { SplitcError } from '../src/ir/errors.js';
 import { loadModel, loadModelWithBytes } from '../src/ir/serde/io.js';
 import { parseCompressSpec } from '../src/passes/bottleneck/spec.js';
 import { runBuild } from '../src/pipeline/build.js';
@@ -107,9 +108,17 @@ async function agreementOf(c: Candidate): Promise<number> {
   const key = `${c.cutTensors.join('\0')}|${c.compress}`;
   let a = agreements.get(key);
   if (a === undefined) {
-    const { fidelity } = await compressAndMeasure(measureModel, cutUnderManager(measureModel, c.cutTensors), parseCompressSpec(c.compress), calibration, { training: setup });
-    agreements.set(key, (a = fidelitySummary(fidelity).agreement));
-    log(`  ${c.cutTensors.join('+')} ${c.compress}: agreement ${(a * 100).toFixed(1)}%`);
+    try {
+      const { fidelity } = await compressAndMeasure(measureModel, cutUnderManager(measureModel, c.cutTensors), parseCompressSpec(c.compress), calibration, { training: setup });
+      a = fidelitySummary(fidelity).agreement;
+      log(`  ${c.cutTensors.join('+')} ${c.compress}: agreement ${(a * 100).toFixed(1)}%`);
+    } catch (e) {
+      // as the planner does: a candidate that cannot be built is infeasible, never fatal
+      if (!(e instanceof SplitcError)) throw e;
+      a = -1;
+      log(`  ${c.cutTensors.join('+')} ${c.compress}: infeasible (${e.code}: ${e.message})`);
+    }
+    agreements.set(key, a);
   }
   return a;
 }
