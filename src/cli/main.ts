@@ -303,6 +303,9 @@ export async function main(argv: string[]): Promise<void> {
             .option('risk-table', { type: 'string', describe: 'inversion risk per cut: {"cuts":[{"tensors":[...],"risk":0.3}]}' })
             .option('max-risk', { type: 'string', describe: "largest inversion risk allowed: 'low' or 'medium' (measured: a fast white-box audit of the candidates the choice needs, on --probe or --calib), or a number compared with --risk-table" })
             .option('probe', { type: 'string', describe: 'real inputs the --max-risk audit reconstructs (default: --calib)' })
+            .option('train', { type: 'string', describe: 'inputs to train learned compression options on when --min-agreement measures them: the formats --calib takes; default: the calibration set' })
+            .option('epochs', { type: 'number', describe: 'training epochs of learned options (default 10; build trains the chosen one alike)' })
+            .option('seed', { type: 'number', describe: 'seed of the learned options\' training order (default 1)' })
             .option('shape', SHAPE_OPTION)
             .option('cache', LEARNED_CACHE_OPTION)
             .option('out', { alias: 'o', type: 'string', default: 'plan.json', describe: 'plan file to write (plan.html is written next to it)' })
@@ -357,6 +360,9 @@ export async function main(argv: string[]): Promise<void> {
             ...(args.riskTable !== undefined ? { riskTable: args.riskTable } : {}),
             ...(args.maxRisk !== undefined ? { maxRisk: parseMaxRisk(args.maxRisk) } : {}),
             ...(args.probe !== undefined ? { probe: args.probe } : {}),
+            ...(args.train !== undefined || args.epochs !== undefined || args.seed !== undefined
+              ? { training: { ...(args.train !== undefined ? { train: args.train } : {}), ...(args.epochs !== undefined ? { epochs: args.epochs } : {}), ...(args.seed !== undefined ? { seed: args.seed } : {}) } }
+              : {}),
             ...(args.cache ? { learnedCacheDir: defaultLearnedCacheDir() } : {}),
             shapes: shapesFrom(args.shape),
             out: args.out,

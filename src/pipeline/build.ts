@@ -11,6 +11,8 @@ import { fidelitySummary } from './compress.js';
 import { type FidelitySummary, type PlanFile, readPlanFile } from './plan-file.js';
 import { runSplit, type SplitRun } from './split.js';
 import { DEFAULT_TRAINING } from './compress.js';
+import { specIsLearned } from './learn.js';
+import { parseCompressSpec } from '../passes/bottleneck/spec.js';
 
 export interface BuildOptions {
   plan: string;
@@ -45,6 +47,15 @@ function recordedCalib(plan: PlanFile): { calib: string; preprocess?: string } |
   if (!c) return undefined;
   const calib = c.kind === 'random' || fs.existsSync(c.source) || !c.path ? c.source : c.path;
   return { calib, ...(c.preprocess !== undefined ? { preprocess: c.preprocess } : {}) };
+}
+
+/** How the plan trained its learned candidates (its `--train` data found again, as recordedCalib does), if it did. */
+function planTraining(plan: PlanFile): { epochs: number; seed: number; train?: string } | undefined {
+  const t = plan.training;
+  // only a learned choice trains (split rejects --train for any other spec)
+  if (!t || !specIsLearned(parseCompressSpec(plan.chosen.compress))) return undefined;
+  const train = t.source === null ? undefined : fs.existsSync(t.source) || !t.path ? t.source : t.path;
+  return { epochs: t.epochs, seed: t.seed, ...(train !== undefined ? { train } : {}) };
 }
 
 export async function runBuild(opts: BuildOptions): Promise<BuildRun> {
@@ -86,8 +97,8 @@ export async function runBuild(opts: BuildOptions): Promise<BuildRun> {
     ...(opts.modelName !== undefined ? { modelName: opts.modelName } : {}),
     ...(opts.audit !== undefined ? { audit: opts.audit } : {}),
     ...(opts.probe !== undefined ? { probe: opts.probe, ...(preprocess !== undefined ? { preprocess } : {}) } : {}),
-    // a learned stage trains as the plan's measurement did (DEFAULT_TRAINING), so a cached entry is reused
-    training: { ...DEFAULT_TRAINING, ...(opts.learnedCacheDir !== undefined ? { cacheDir: opts.learnedCacheDir } : {}) },
+    // a learned stage trains as the plan's measurement did (plan.training, else DEFAULT_TRAINING), so a cached entry is reused
+    training: { ...DEFAULT_TRAINING, ...planTraining(plan), ...(opts.learnedCacheDir !== undefined ? { cacheDir: opts.learnedCacheDir } : {}) },
     ...(opts.progress ? { progress: opts.progress } : {}),
   });
   if (run.calibration) {

@@ -7,7 +7,7 @@ import { SplitcError } from '../ir/errors.js';
 import type { Plan } from '../search/plan/types.js';
 import { unreadablePlan } from './diagnostics.js';
 
-/** 2: adds `tool`, `calibration` (provenance), `chosenFidelity`, candidates' `infeasible`, `gainBaseline`; optional `riskAudit`. */
+/** 2: adds `tool`, `calibration` (provenance), `chosenFidelity`, candidates' `infeasible`, `gainBaseline`; optional `riskAudit`, `training`. */
 export const PLAN_FILE_SCHEMA_VERSION = 2;
 
 /** What fidelity figures were measured on; `build` reproduces it or says loudly that it differs. */
@@ -48,6 +48,23 @@ export interface PlanFile extends Omit<Plan, 'schemaVersion'> {
    * measured; risks, if any, come from a risk table): the strongest attack's SSIM on these probes.
    */
   riskAudit?: { attacks: string[]; budget: string; probes: { source: string; sha256: string; count: number }; metric: 'ssim' } | null;
+  /**
+   * How learned candidates were trained to measure them (null or absent: none was), so that
+   * `build` trains the chosen one the same way (and finds the plan's cached weights).
+   */
+  training?: PlanTraining | null;
+}
+
+/** The training of a plan's learned candidates: the data (`--train`, or the calibration set) and schedule. */
+export interface PlanTraining {
+  /** `--train` as given; null: the calibration set (never its held-back samples). */
+  source: string | null;
+  /** Absolute path of `--train` (build finds it from another working folder). */
+  path?: string;
+  /** sha256 of the training data (the calibration data's when `source` is null). */
+  sha256: string;
+  epochs: number;
+  seed: number;
 }
 
 type Check = (v: unknown, at: string) => string | null;
@@ -125,6 +142,7 @@ const PLAN_FILE = object({
   ),
   chosenFidelity: object({ agreement: num, outputs: (v, at) => (Array.isArray(v) ? null : `${at} must be an array`) }, true),
   riskAudit: optional(object({ attacks: strings, budget: str, probes: object({ source: str, sha256: str, count: num }), metric: oneOf('ssim') }, true)),
+  training: optional(object({ source: (v, at) => (v === null ? null : str(v, at)), path: optional(str), sha256: str, epochs: num, seed: num }, true)),
 });
 
 /** Validates parsed JSON as a plan file; throws E_PLAN naming the first field that is wrong. */

@@ -17,7 +17,7 @@ import { planSplit } from '../search/plan/split.js';
 import { type Objective, type Plan, type PlanConstraints, type RiskEntry } from '../search/plan/types.js';
 import type { DeviceProfile, LinkProfile } from '../search/profiles/types.js';
 import { loadDeviceProfile, loadLinkProfile } from '../search/profiles/load.js';
-import { type Calibration, loadCalibration, type ProgressSink } from './calibration.js';
+import { type Calibration, loadCalibration, loadTrainingData, type ProgressSink, type TrainingData } from './calibration.js';
 import { compressAndMeasure, DEFAULT_TRAINING, fidelitySummary } from './compress.js';
 import { inputRange, PROBES_PER_BUDGET, readData } from './audit.js';
 import { auditCuts, defaultCacheDir } from '../audit/index.js';
@@ -25,7 +25,9 @@ import { DEFAULT_THRESHOLDS } from '../audit/metrics.js';
 import { privateInput } from '../audit/target.js';
 import type { CompressionConstants } from '../passes/bottleneck/compress.js';
 import { calibrateAndCompress } from '../search/calibrate.js';
-import { type FidelitySummary, PLAN_FILE_SCHEMA_VERSION, type PlanFile } from './plan-file.js';
+import { type FidelitySummary, PLAN_FILE_SCHEMA_VERSION, type PlanFile, type PlanTraining } from './plan-file.js';
+import { specIsLearned } from './learn.js';
+import * as path from 'node:path';
 import { writeFileAtomic } from '../ir/temp-files.js';
 
 export interface PlanRunOptions {
@@ -47,6 +49,8 @@ export interface PlanRunOptions {
   shapes?: Record<string, Dim[]>;
   calib?: string;
   preprocess?: string;
+  /** How learned candidates are trained: `train` data (default: the calibration set), epochs and seed (default DEFAULT_TRAINING's). */
+  training?: { train?: string; epochs?: number; seed?: number };
   /** Keep the weights of learned candidates trained to measure them here, for `build` (none: no cache). */
   learnedCacheDir?: string;
   /** plan.json to write; the HTML page goes next to it (`.html`). */
@@ -112,6 +116,12 @@ export async function runPlan(opts: PlanRunOptions): Promise<{ plan: PlanFile; f
   const { model, bytes } = loadModelWithBytes(opts.model);
   const sha256 = crypto.createHash('sha256').update(bytes).digest('hex');
   const needsCalib = constraints.minAgreement !== undefined && compressOptions.some((c) => parseCompressSpec(c).stages.length > 0);
+  if (opts.training?.train !== undefined && !compressOptions.some((c) => specIsLearned(parseCompressSpec(c)))) {
+    throw new SplitcError('E_BAD_ARGUMENT', `--train applies to learned compression options, and '${compressOptions.join(',') || 'none'}' has none`, { hint: 'e.g. --compress-options int8,learned=16/s2+int4 --train images/' });
+  }
+  const schedule = { epochs: opts.training?.epochs ?? DEFAULT_TRAINING.epochs, seed: opts.training?.seed ?? DEFAULT_TRAINING.seed };
+  let trainingData: TrainingData | undefined;
+  let training: PlanTraining | null = null;
   // Lossy candidates are measured on one calibration set, read once; each measurement is kept
   // (by cut and compression) so the chosen one's figures go into plan.json for build to check.
   let calibration: Calibration | undefined;
@@ -124,8 +134,15 @@ export async function runPlan(opts: PlanRunOptions): Promise<{ plan: PlanFile; f
     measureAgreement = async (cut, compress) => {
       calibration ??= loadCalibration(model, { calib: opts.calib, preprocess: opts.preprocess, ...(opts.progress ? { progress: opts.progress } : {}) }, ctx);
       const split = cutUnderManager(model, cut);
-      const training = { ...DEFAULT_TRAINING, ...(opts.learnedCacheDir !== undefined ? { cache: { dir: opts.learnedCacheDir, modelSha256: sha256 } } : {}) };
-      const { fidelity } = await compressAndMeasure(model, split, parseCompressSpec(compress), calibration, { training, ...(opts.progress ? { progress: opts.progress } : {}) });
+      const spec = parseCompressSpec(compress);
+      const train = opts.training?.train;
+      if (specIsLearned(spec)) {
+        // read once, and recorded in plan.json so that build trains the chosen candidate alike
+        if (train !== undefined) trainingData ??= loadTrainingData(model, { train, preprocess: opts.preprocess, ...(opts.progress ? { progress: opts.progress } : {}) }, ctx);
+        training ??= { source: train ?? null, ...(train !== undefined ? { path: path.resolve(train) } : {}), sha256: trainingData?.provenance.sha256 ?? calibration.provenance.sha256, ...schedule };
+      }
+      const setup = { ...DEFAULT_TRAINING, ...schedule, ...(trainingData ? { data: trainingData } : {}), ...(opts.learnedCacheDir !== undefined ? { cache: { dir: opts.learnedCacheDir, modelSha256: sha256 } } : {}) };
+      const { fidelity } = await compressAndMeasure(model, split, spec, calibration, { training: setup, ...(opts.progress ? { progress: opts.progress } : {}) });
       const summary = fidelitySummary(fidelity);
       measured.set(keyOf(cut, compress), summary);
       return summary.agreement;
@@ -198,6 +215,7 @@ export async function runPlan(opts: PlanRunOptions): Promise<{ plan: PlanFile; f
     calibration: calibration?.provenance ?? null,
     chosenFidelity: measured.get(keyOf(plan.chosen.cutTensors, plan.chosen.compress)) ?? null,
     riskAudit,
+    ...(training ? { training } : {}),
     warnings: [...plan.warnings, ...ctx.diagnostics.map((d) => `${d.code}: ${d.message}`)],
   };
   const html = opts.html ?? opts.out.replace(/\.json$/i, '') + '.html';

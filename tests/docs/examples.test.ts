@@ -137,6 +137,13 @@ const BUDGETS: Record<string, Budget> = {
     set: { '--epochs': '1', '--train-limit': '256', '--held': '64', '--calib': '64', '--test-limit': '128' },
     why: 'every compression row, learned ones trained one epoch on 192 training images (not 3 on 59,000) and scored on 128 test images (not 10,000)',
   },
+  'bench/learned-plan.ts': {
+    set: {
+      '--links': '100', '--edge-slowdown': '1', '--edge-profile': 'phone-wasm', '--cloud-profile': 'cloud-cpu', '--budget-s': '0', '--warmup-s': '0',
+      '--train-images': '64', '--calib-images': '32', '--epochs': '1', '--learned-options': 'learned=16/s2+int4', '--best-splits': '0', '--cache': 'none',
+    },
+    why: 'one link and presets instead of profiling this machine (both plans then choose edge-only, so nothing is built or trained), 2 warm-up + 3 timed runs per configuration; 64 training and 32 calibration images, 1 epoch, no cache',
+  },
 };
 
 /**

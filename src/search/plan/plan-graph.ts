@@ -4,7 +4,7 @@
 import { dtypeBits, DataType } from '../../ir/dtype.js';
 import type { Model, Node, Value } from '../../ir/graph.js';
 import { constantPredicate, constantSource, isConstantNode } from '../../ir/constants.js';
-import { estimateWireBytes, parseCompressSpec, type CompressSpec } from '../../passes/bottleneck/index.js';
+import { estimateWireBytes, isReducer, parseCompressSpec, type CompressSpec } from '../../passes/bottleneck/index.js';
 import { annotateCost } from '../../passes/cost.js';
 import { inferShapes } from '../../passes/shape/index.js';
 import type { PartitionProblem } from '../partition/edge-cloud.js';
@@ -112,14 +112,19 @@ export function buildPlanGraph(model: Model, opts: PlanOptions, optionNames: str
   return { nodes, features, edgeMs, cloudMs, downMs, params, tensors, outBytes, isConst, options, optionNames };
 }
 
-/** ms the edge and the cloud spend compressing / restoring a tensor (element-wise work, plus a 1×1 projection for pca). */
+/**
+ * ms the edge and the cloud spend compressing / restoring a tensor: element-wise work, plus the
+ * channel reduction's convolutions (pca and learned=K: 1×1 to K channels and back; learned=K/s2:
+ * a 3×3 stride-2 reduce, 9/4 of the 1×1's work, and a 2×2 stride-2 transposed recover).
+ */
 export function codecMs(opts: PlanOptions, spec: CompressSpec, raw: number, wire: number): number {
   if (spec.stages.length === 0) return 0;
-  const pca = spec.stages.find((s) => s.kind === 'pca');
+  const reducer = spec.stages.find(isReducer);
   const elements = raw / 4;
-  const macs = pca && pca.kind === 'pca' ? elements * pca.k : 0;
-  const f = (name: string): NodeFeatures => ({ name, opType: pca ? 'Conv' : 'QuantizeLinear', macs, bytes: raw + wire });
-  return predictNodeMs(opts.edge, f('splitc.compress'), undefined) + predictNodeMs(opts.cloud, f('splitc.restore'), undefined);
+  const macs = reducer ? elements * reducer.k : 0;
+  const reduceMacs = reducer?.kind === 'learned' && reducer.stride === 2 ? (macs * 9) / 4 : macs;
+  const f = (name: string, m: number): NodeFeatures => ({ name, opType: reducer ? 'Conv' : 'QuantizeLinear', macs: m, bytes: raw + wire });
+  return predictNodeMs(opts.edge, f('splitc.compress', reduceMacs), undefined) + predictNodeMs(opts.cloud, f('splitc.restore', macs), undefined);
 }
 
 // ---------------------------------------------------------------------------------------
