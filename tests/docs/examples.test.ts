@@ -134,8 +134,8 @@ const BUDGETS: Record<string, Budget> = {
     why: '128 samples, one warm-up and one timed epoch, one round, 1 thread; --no-torch: the PyTorch peer needs python3-torch, which may be absent',
   },
   'bench/compress.ts': {
-    set: { '--epochs': '1', '--train-limit': '256', '--held': '64', '--calib': '64', '--test-limit': '128' },
-    why: 'every compression row, learned ones trained one epoch on 192 training images (not 3 on 59,000) and scored on 128 test images (not 10,000)',
+    set: { '--specs': 'none,int8,learned=8+int4', '--epochs': '1', '--train-limit': '96', '--held': '32', '--calib': '32', '--test-limit': '32' },
+    why: 'three compression rows (a coder and a learned stage), the learned one trained one epoch on 64 training inputs (not 3 on 59,000 images or 5,800 and 800 rendered ones) and scored on 32 test inputs',
   },
   'bench/learned-plan.ts': {
     set: {

@@ -111,6 +111,15 @@ async function checkWire(c: CompressedSplit, spec: string, sample: CalibSample):
   }
 }
 
+/** The split after `node` (memoised in `splits`), compressed by `text` on the calibration set, its wire checked. */
+async function compressedAt(model: Model, splits: Map<string, SplitResult>, node: string, text: string, sets: { calibration: CalibSample[]; heldOut: CalibSample[] }): Promise<CompressedSplit> {
+  let split = splits.get(node);
+  if (!split) splits.set(node, (split = splitModel(model, cutAfterNode(model, node))));
+  const { compressed } = await calibrateAndCompress(split, parseCompressSpec(text), sets.calibration);
+  await checkWire(compressed, text, sets.heldOut[0]!);
+  return compressed;
+}
+
 describe('PaddleOCR direction classifier on real text lines', () => {
   let dir: string;
   let model: Model;
@@ -155,10 +164,7 @@ describe('PaddleOCR direction classifier on real text lines', () => {
   describe.each(cuts)('cut $label', (cut) => {
     it.each(specs.map(([spec, min]) => ({ spec, min, bound: min === null ? 'reported' : `≥ ${min * 100}%` })))('$spec: edge → cloud in onnxruntime, exact wire bytes, held-back top-1 agreement $bound', async ({ spec: specText, min: minAgreement }) => {
       const text = specText === 'PCA' ? cut.pca : specText;
-      let split = splits.get(cut.node);
-      if (!split) splits.set(cut.node, (split = splitModel(model, cutAfterNode(model, cut.node))));
-      const { compressed } = await calibrateAndCompress(split, parseCompressSpec(text), sets.calibration);
-      await checkWire(compressed, text, sets.heldOut[0]!);
+      const compressed = await compressedAt(model, splits, cut.node, text, sets);
       const report = await measureFidelity(model, compressed, sets);
       rows.push({ model: 'ch_ppocr_mobile_v2.0_cls (48×192 text lines)', cut: cut.label, spec: text, report });
       const held = report.heldOut.outputs[0]!;
@@ -247,10 +253,7 @@ describe('PaddleOCR recognizer on real text lines', () => {
   ];
   describe.each(cuts)('cut $label', (cut) => {
     it.each(['fp16', 'int8', 'int4:channel', 'pca=16+int4'])('%s: per-timestep top-1 agreement', async (text) => {
-      let split = splits.get(cut.node);
-      if (!split) splits.set(cut.node, (split = splitModel(model, cutAfterNode(model, cut.node))));
-      const { compressed } = await calibrateAndCompress(split, parseCompressSpec(text), sets.calibration);
-      await checkWire(compressed, text, sets.heldOut[0]!);
+      const compressed = await compressedAt(model, splits, cut.node, text, sets);
       const report = await measureFidelity(model, compressed, sets);
       rows.push({ model: 'ch_PP-OCRv4_rec (48×320 text lines, top-1 per CTC step)', cut: cut.label, spec: text, report });
       const held = report.heldOut.outputs[0]!;
