@@ -3,10 +3,13 @@
 //
 //   npx tsx scripts/train-fashion-mnist.ts [--epochs 4] [--batch 64] [--lr 0.002] [--seed 1]
 //       [--threads 2] [-o|--out out/fashion_mnist_resnet.onnx] [--checkpoint OUT.ckpt] [--resume]
-//       [--limit N] [--json]
+//       [--limit N] [--test-limit N] [--json]
 //
 // The model and its checkpoint go to out/ (git-ignored) unless told otherwise: the committed
 // model is replaced only on purpose, with --out fixtures/models/fashion_mnist_resnet.onnx.
+//
+// --limit and --test-limit train on the first N training images and score on the first N test
+// images (default all: 60,000 and 10,000); smaller values are budgets for a quick check.
 //
 // Data: Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist). Adam with cosine
 // decay, horizontal flips, seeded shuffling; deterministic for a given seed and thread count.
@@ -35,13 +38,14 @@ const threads = Number(arg('threads', '2'));
 const out = arg('out', 'out/fashion_mnist_resnet.onnx', ['-o']);
 const checkpoint = arg('checkpoint', `${out}.ckpt`);
 const limit = Number(arg('limit', '60000'));
+const testLimit = Number(arg('test-limit', '10000'));
 const json = process.argv.includes('--json');
 const resume = process.argv.includes('--resume');
 
 for (const file of [out, checkpoint]) fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
 
 const train = loadIdxImages(path.join(FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'), path.join(FASHION_MNIST_DIR, 'train-labels-idx1-ubyte.gz'), { limit });
-const test = loadIdxImages(path.join(FASHION_MNIST_DIR, 't10k-images-idx3-ubyte.gz'), path.join(FASHION_MNIST_DIR, 't10k-labels-idx1-ubyte.gz'));
+const test = loadIdxImages(path.join(FASHION_MNIST_DIR, 't10k-images-idx3-ubyte.gz'), path.join(FASHION_MNIST_DIR, 't10k-labels-idx1-ubyte.gz'), { limit: testLimit });
 const model = smallResNet({ seed });
 const steps = epochs * Math.floor(train.n / batchSize);
 const trainer = await Trainer.create({

@@ -1,21 +1,18 @@
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fixtures, repoRoot, tmpDir, trainedFixtures } from '../helpers/fixtures.js';
+import { runSplitc as run, spawnSplitc } from '../helpers/cli.js';
+import { fixtures, tmpDir, trainedFixtures } from '../helpers/fixtures.js';
 import { runOrt, sameOutputs, seededFloatInputs } from '../helpers/onnx-oracle.js';
 
-const cli = path.join(repoRoot, 'bin/splitc.js');
-function run(args: string[]) {
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd: repoRoot });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+// In-process runs for what a command does; spawned runs where the real process's exit code and
+// streams are the point (inspect and convert here).
 
 describe('splitc CLI', () => {
   const cls = fixtures()[0]!;
 
   it('inspect --json prints the documented schema', () => {
-    const r = run(['inspect', cls.path, '--json', '--shape', 'x=1x3x48x192']);
+    const r = spawnSplitc(['inspect', cls.path, '--json', '--shape', 'x=1x3x48x192']);
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.schemaVersion).toBe(1);
@@ -32,8 +29,8 @@ describe('splitc CLI', () => {
     expect(j.shapeCoverage.staticValues).toBe(j.shapeCoverage.values);
   });
 
-  it('inspect without --shape keeps symbolic dims and prints a table', () => {
-    const r = run(['inspect', cls.path]);
+  it('inspect without --shape keeps symbolic dims and prints a table', async () => {
+    const r = await run(['inspect', cls.path]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/MACs/);
     expect(r.stdout).toMatch(/peak act\./);
@@ -42,7 +39,7 @@ describe('splitc CLI', () => {
     expect(r.stdout).toMatch(/--shape x=1x3x/);
   });
 
-  it("inspect numbers the node table's rows 1, 2, 3 … in shown order, with and without --constants", () => {
+  it("inspect numbers the node table's rows 1, 2, 3 … in shown order, with and without --constants", async () => {
     /** The first column of the per-node table (the one after the '#' header). */
     const rowNumbers = (stdout: string): { numbers: string[]; ops: string[] } => {
       const lines = stdout.split('\n');
@@ -50,8 +47,8 @@ describe('splitc CLI', () => {
       const rows = lines.slice(head + 2).filter((l) => /^\s*\d+\s/.test(l));
       return { numbers: rows.map((l) => l.trim().split(/\s+/)[0]!), ops: rows.map((l) => l.trim().split(/\s+/)[2]!) };
     };
-    const total = JSON.parse(run(['inspect', cls.path, '--json']).stdout).nodes.length as number;
-    const plain = run(['inspect', cls.path]);
+    const total = JSON.parse((await run(['inspect', cls.path, '--json'])).stdout).nodes.length as number;
+    const plain = await run(['inspect', cls.path]);
     expect(plain.code).toBe(0);
     const shown = rowNumbers(plain.stdout);
     // the classifier's first 212 nodes are Constants: the table still starts at 1
@@ -59,44 +56,44 @@ describe('splitc CLI', () => {
     expect(shown.ops).not.toContain('Constant');
     expect(shown.numbers).toEqual(shown.numbers.map((_, i) => String(i + 1)));
     expect(plain.stdout).toContain(`(${total - shown.numbers.length} Constant nodes not listed; --constants lists them)`);
-    const all = rowNumbers(run(['inspect', cls.path, '--constants']).stdout);
+    const all = rowNumbers((await run(['inspect', cls.path, '--constants'])).stdout);
     expect(all.numbers).toEqual(Array.from({ length: total }, (_, i) => String(i + 1)));
     expect(all.ops[0]).toBe('Constant');
   });
 
-  it('exits 2 with a coded one-line error on bad input', () => {
+  it('exits 2 with a coded one-line error on bad input', async () => {
     const dir = tmpDir();
     const bad = path.join(dir, 'bad.onnx');
     fs.writeFileSync(bad, '{"not": "onnx"}');
-    const r = run(['inspect', bad]);
+    const r = spawnSplitc(['inspect', bad]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^error E_NOT_ONNX: /);
     expect(r.stderr).not.toMatch(/at .*\.js:\d+/); // no stack trace
-    const j = run(['inspect', bad, '--json']);
+    const j = spawnSplitc(['inspect', bad, '--json']);
     expect(j.code).toBe(2);
     expect(JSON.parse(j.stdout).error.code).toBe('E_NOT_ONNX');
-    expect(run(['inspect', path.join(dir, 'missing.onnx')]).code).toBe(2);
-    expect(run(['inspect', cls.path, '--shape', 'x=1xax']).code).toBe(2);
-    expect(run(['frobnicate']).code).toBe(2);
+    expect((await run(['inspect', path.join(dir, 'missing.onnx')])).code).toBe(2);
+    expect((await run(['inspect', cls.path, '--shape', 'x=1xax'])).code).toBe(2);
+    expect((await run(['frobnicate'])).code).toBe(2);
   });
 
-  it('convert round-trips, hoists constants and writes external data; failures leave nothing behind', () => {
+  it('convert round-trips, hoists constants and writes external data; failures leave nothing behind', async () => {
     const dir = tmpDir();
     const out = path.join(dir, 'cls.onnx');
-    const r = run(['convert', cls.path, out, '--hoist-constants', '--external-data-threshold', '1024']);
+    const r = spawnSplitc(['convert', cls.path, out, '--hoist-constants', '--external-data-threshold', '1024']);
     expect(r.code).toBe(0);
     expect(fs.existsSync(out)).toBe(true);
     expect(fs.existsSync(out + '.data')).toBe(true);
     const again = path.join(dir, 'again.onnx');
-    expect(run(['convert', out, again]).code).toBe(0);
-    const j = JSON.parse(run(['inspect', again, '--json', '--shape', 'x=1x3x48x192']).stdout);
+    expect((await run(['convert', out, again])).code).toBe(0);
+    const j = JSON.parse((await run(['inspect', again, '--json', '--shape', 'x=1x3x48x192'])).stdout);
     expect(j.opHistogram.Constant ?? 0).toBeLessThan(250);
 
     // truncated input: error, and no output file or temp file appears
     const trunc = path.join(dir, 'trunc.onnx');
     fs.writeFileSync(trunc, fs.readFileSync(cls.path).subarray(0, 1000));
     const failed = path.join(dir, 'failed.onnx');
-    const f = run(['convert', trunc, failed]);
+    const f = await run(['convert', trunc, failed]);
     expect(f.code).toBe(2);
     expect(f.stderr).toMatch(/E_TRUNCATED|E_MALFORMED/);
     expect(fs.readdirSync(dir).filter((n) => n.includes('failed'))).toEqual([]);
@@ -108,8 +105,8 @@ describe('splitc convert on every fixture', () => {
     const dir = tmpDir();
     const once = path.join(dir, 'once.onnx');
     const twice = path.join(dir, 'twice.onnx');
-    expect(run(['convert', fx.path, once]).code).toBe(0);
-    expect(run(['convert', once, twice]).code).toBe(0);
+    expect((await run(['convert', fx.path, once])).code).toBe(0);
+    expect((await run(['convert', once, twice])).code).toBe(0);
     expect(fs.readFileSync(twice).equals(fs.readFileSync(once))).toBe(true);
     const feeds = () => seededFloatInputs(fx.inputShapes, 99);
     const reference = await runOrt(fx.path, feeds());
@@ -122,40 +119,40 @@ describe('--shape must agree with the model (issue 13)', () => {
   const [cls, , rec] = fixtures();
   const resnet = trainedFixtures().find((f) => f.file === 'fashion_mnist_resnet.onnx')!;
 
-  it('inspect refuses a shape of another rank, naming the input, both ranks and the model dims (exit 2, coded in --json)', () => {
-    const r = run(['inspect', resnet.path, '--shape', 'image=1x1x28']);
+  it('inspect refuses a shape of another rank, naming the input, both ranks and the model dims (exit 2, coded in --json)', async () => {
+    const r = await run(['inspect', resnet.path, '--shape', 'image=1x1x28']);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/^error E_BAD_ARGUMENT: .*'image'.*rank 3.*rank 4: \[N,1,28,28\]/);
     expect(r.stderr).toMatch(/hint: .*--shape image=1x1x28x28/);
-    const j = run(['inspect', resnet.path, '--shape', 'image=1x1x28', '--json']);
+    const j = await run(['inspect', resnet.path, '--shape', 'image=1x1x28', '--json']);
     expect(j.code).toBe(2);
     expect(JSON.parse(j.stdout).error.code).toBe('E_BAD_ARGUMENT');
     // an input the model does not have: the error lists the inputs
-    const n = run(['inspect', resnet.path, '--shape', 'img=1x1x28x28', '--json']);
+    const n = await run(['inspect', resnet.path, '--shape', 'img=1x1x28x28', '--json']);
     expect(n.code).toBe(2);
     expect(JSON.parse(n.stdout).error).toMatchObject({ code: 'E_BAD_ARGUMENT', hint: expect.stringContaining("'image'") });
   });
 
-  it('inspect refuses a shape contradicting a fixed dim; symbolic dims of the model can be fixed', () => {
+  it('inspect refuses a shape contradicting a fixed dim; symbolic dims of the model can be fixed', async () => {
     // the recognizer's input is [?,3,48,?]
-    const r = run(['inspect', rec!.path, '--shape', 'x=1x3x64x320', '--json']);
+    const r = await run(['inspect', rec!.path, '--shape', 'x=1x3x64x320', '--json']);
     expect(r.code).toBe(2);
     expect(JSON.parse(r.stdout).error.code).toBe('E_BAD_ARGUMENT');
-    expect(run(['inspect', resnet.path, '--shape', 'image=1x3x28x28']).code).toBe(2);
-    const ok = run(['inspect', rec!.path, '--shape', 'x=2x3x48x320', '--json']);
+    expect((await run(['inspect', resnet.path, '--shape', 'image=1x3x28x28'])).code).toBe(2);
+    const ok = await run(['inspect', rec!.path, '--shape', 'x=2x3x48x320', '--json']);
     expect(ok.code, ok.stderr).toBe(0);
     expect(JSON.parse(ok.stdout).inputs[0].shape).toEqual([2, 3, 48, 320]);
   });
 
-  it('split refuses a wrong rank or a contradicted fixed dim with E_BAD_ARGUMENT and writes nothing', () => {
+  it('split refuses a wrong rank or a contradicted fixed dim with E_BAD_ARGUMENT and writes nothing', async () => {
     for (const shape of ['x=1x3x48', 'x=1x4x48x192']) {
       const root = tmpDir();
       const out = path.join(root, 'bundle');
-      const r = run(['split', cls!.path, '--shape', shape, '--cut-after', 'p2o.Conv.20', '-o', out]);
+      const r = await run(['split', cls!.path, '--shape', shape, '--cut-after', 'p2o.Conv.20', '-o', out]);
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr.split('\n')[0]).toMatch(/^error E_BAD_ARGUMENT: .*'x'/);
-      const j = run(['split', cls!.path, '--shape', shape, '--cut-after', 'p2o.Conv.20', '-o', out, '--json']);
+      const j = await run(['split', cls!.path, '--shape', shape, '--cut-after', 'p2o.Conv.20', '-o', out, '--json']);
       expect(j.code).toBe(2);
       expect(JSON.parse(j.stdout).error.code).toBe('E_BAD_ARGUMENT');
       expect(fs.readdirSync(root)).toEqual([]);

@@ -1,23 +1,18 @@
 // `splitc grad`: the written gradient graph loads and runs in onnxruntime-node and in
 // onnxruntime-web (wasm, in Node) with the same results; coded errors leave nothing behind.
+// In-process runs (tests/helpers/cli.ts), but for the first: the real process.
 
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { fixtures, repoRoot, tmpDir, trainedFixtures } from '../helpers/fixtures.js';
+import { runSplitc as run, spawnSplitc } from '../helpers/cli.js';
+import { fixtures, tmpDir, trainedFixtures } from '../helpers/fixtures.js';
 import { loadModel, modelToBytes } from '../../src/ir/serde/io.js';
 import { differentiate } from '../../src/passes/autodiff/index.js';
 import { buildLoss } from '../../src/passes/autodiff/losses.js';
 import { inferShapes } from '../../src/passes/shape/index.js';
 import { maxAbsDiff, seededFloatInputs } from '../helpers/onnx-oracle.js';
-
-const cli = path.join(repoRoot, 'bin/splitc.js');
-function run(args: string[]) {
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd: repoRoot });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 describe('splitc grad', () => {
   const [cls, det] = fixtures();
@@ -25,7 +20,7 @@ describe('splitc grad', () => {
   it('writes a cross-entropy input gradient that onnxruntime-node and onnxruntime-web compute alike', async () => {
     const dir = tmpDir();
     const out = path.join(dir, 'grad.onnx');
-    const r = run(['grad', cls!.path, '--wrt', 'inputs', '--loss', 'ce', '--shape', 'x=2x3x48x192', '-o', out, '--json']);
+    const r = spawnSplitc(['grad', cls!.path, '--wrt', 'inputs', '--loss', 'ce', '--shape', 'x=2x3x48x192', '-o', out, '--json']);
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(report.gradients).toEqual([{ name: 'grad:x', dtype: 'float32', shape: [2, 3, 48, 192] }]);
@@ -62,10 +57,10 @@ describe('splitc grad', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
-  it('differentiates w.r.t. all parameters of the detector (sum loss) and reports them', () => {
+  it('differentiates w.r.t. all parameters of the detector (sum loss) and reports them', async () => {
     const dir = tmpDir();
     const out = path.join(dir, 'grad.onnx');
-    const r = run(['grad', det!.path, '--wrt', 'params', '--loss', 'sum', '--shape', 'x=1x3x64x64', '-o', out, '--json']);
+    const r = await run(['grad', det!.path, '--wrt', 'params', '--loss', 'sum', '--shape', 'x=1x3x64x64', '-o', out, '--json']);
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(report.gradients.length).toBeGreaterThan(100);
@@ -75,13 +70,13 @@ describe('splitc grad', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
-  it('refuses unknown values and bad loss specs with coded errors, writing nothing', () => {
+  it('refuses unknown values and bad loss specs with coded errors, writing nothing', async () => {
     const dir = tmpDir();
     const out = path.join(dir, 'grad.onnx');
-    const a = run(['grad', cls!.path, '--wrt', 'no_such_value', '--loss', 'sum', '-o', out]);
+    const a = await run(['grad', cls!.path, '--wrt', 'no_such_value', '--loss', 'sum', '-o', out]);
     expect(a.code).toBe(2);
     expect(a.stderr).toMatch(/E_AUTODIFF.*no_such_value/);
-    const b = run(['grad', cls!.path, '--wrt', 'inputs', '--loss', 'hinge', '-o', out, '--json']);
+    const b = await run(['grad', cls!.path, '--wrt', 'inputs', '--loss', 'hinge', '-o', out, '--json']);
     expect(b.code).toBe(2);
     expect(JSON.parse(b.stdout).error.code).toBe('E_BAD_ARGUMENT');
     expect(fs.readdirSync(dir)).toEqual([]);
@@ -92,7 +87,7 @@ describe('splitc grad', () => {
     const dir = tmpDir();
     const out = path.join(dir, 'grad.onnx');
     // (cross-entropy: the classifier ends in a softmax, whose sum has no gradient)
-    const r = run(['grad', cls!.path, '--wrt', 'inputs', '--loss', 'ce', '--shape', 'x=1x3x48x192', '-o', out, '--json']);
+    const r = await run(['grad', cls!.path, '--wrt', 'inputs', '--loss', 'ce', '--shape', 'x=1x3x48x192', '-o', out, '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).foldedBatchNorms).toBe(35);
     // the same gradient built without folding, through the library
@@ -120,10 +115,10 @@ describe('splitc grad', () => {
 describe('splitc grad --wrt params and BatchNorm running statistics', () => {
   const resnet = trainedFixtures().find((f) => f.file === 'fashion_mnist_resnet.onnx')!;
 
-  it('params leaves out running_mean / running_var and reports how many; naming one includes it', () => {
+  it('params leaves out running_mean / running_var and reports how many; naming one includes it', async () => {
     const dir = tmpDir();
     const out = path.join(dir, 'grad.onnx');
-    const r = run(['grad', resnet.path, '--wrt', 'params', '--loss', 'sum', '--shape', 'image=2x1x28x28', '-o', out, '--json']);
+    const r = await run(['grad', resnet.path, '--wrt', 'params', '--loss', 'sum', '--shape', 'image=2x1x28x28', '-o', out, '--json']);
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout);
     const names = report.gradients.map((g: { name: string }) => g.name);
@@ -131,10 +126,10 @@ describe('splitc grad --wrt params and BatchNorm running statistics', () => {
     expect(names).toContain('grad:stem.conv.weight');
     expect(names.filter((n: string) => /running_(mean|var)/.test(n))).toEqual([]);
     expect(report.excludedStatistics).toBe(18);
-    const text = run(['grad', resnet.path, '--wrt', 'params', '--loss', 'sum', '--shape', 'image=2x1x28x28', '-o', out]);
+    const text = await run(['grad', resnet.path, '--wrt', 'params', '--loss', 'sum', '--shape', 'image=2x1x28x28', '-o', out]);
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/left out 18 BatchNorm running statistic/);
-    const named = run(['grad', resnet.path, '--wrt', 'params,stem.bn.running_mean', '--loss', 'sum', '--shape', 'image=2x1x28x28', '-o', out, '--json']);
+    const named = await run(['grad', resnet.path, '--wrt', 'params,stem.bn.running_mean', '--loss', 'sum', '--shape', 'image=2x1x28x28', '-o', out, '--json']);
     expect(named.code, named.stderr).toBe(0);
     const nr = JSON.parse(named.stdout);
     expect(nr.gradients.map((g: { name: string }) => g.name).filter((n: string) => /running_/.test(n))).toEqual(['grad:stem.bn.running_mean']);

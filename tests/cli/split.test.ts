@@ -1,25 +1,19 @@
-// `splitc split` through the built CLI: the summary, --json, and coded errors (exit 2) that
-// leave no bundle behind.
+// `splitc split` through the CLI: the summary, --json, and coded errors (exit 2) that leave no
+// bundle behind. In-process runs, but for one plain and one --json run of the real process.
 
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fixtures, repoRoot, tmpDir } from '../helpers/fixtures.js';
-
-const cli = path.join(repoRoot, 'bin/splitc.js');
-function run(args: string[]) {
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd: repoRoot });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { runSplitc as run, spawnSplitc } from '../helpers/cli.js';
+import { fixtures, tmpDir } from '../helpers/fixtures.js';
 
 describe('splitc split', () => {
   const cls = fixtures()[0]!;
   const det = fixtures().find((f) => f.file.includes('det'))!;
 
-  it('writes a bundle and prints the cut, bytes per sample and both parts', () => {
+  it('writes a bundle and prints the cut, bytes per sample and both parts', async () => {
     const out = path.join(tmpDir(), 'bundle');
-    const r = run(['split', cls.path, '--cut-after', 'p2o.Conv.20', '--shape', 'x=1x3x48x192', '-o', out]);
+    const r = spawnSplitc(['split', cls.path, '--cut-after', 'p2o.Conv.20', '--shape', 'x=1x3x48x192', '-o', out]);
     // no real inputs were given: the bundle has no audit, and split says so (its only warning)
     expect(r.stderr).toMatch(/^warning W_AUDIT_SKIPPED: no real inputs to attack \(pass --probe [^\n]*\n$/);
     expect(r.stdout).toMatch(/^inversion risk: not audited \(W_AUDIT_SKIPPED: /m);
@@ -35,14 +29,14 @@ describe('splitc split', () => {
       expect(fs.existsSync(path.join(out, f)), f).toBe(true);
     }
     const named = path.join(tmpDir(), 'bundle');
-    expect(run(['split', cls.path, '--cut-after', 'p2o.Conv.20', '--shape', 'x=1x3x48x192', '--model-name', 'cls', '-o', named]).code).toBe(0);
+    expect((await run(['split', cls.path, '--cut-after', 'p2o.Conv.20', '--shape', 'x=1x3x48x192', '--model-name', 'cls', '-o', named])).code).toBe(0);
     expect(fs.readdirSync(path.join(named, 'triton'))).toEqual(['cls']);
     expect(JSON.parse(fs.readFileSync(path.join(named, 'manifest.json'), 'utf8')).model).toBe('cls');
   });
 
-  it('--json prints the report; --cut takes tensor names (comma-separated or repeated)', () => {
+  it('--json prints the report; --cut takes tensor names (comma-separated or repeated)', async () => {
     const out = path.join(tmpDir(), 'bundle');
-    const first = run(['split', det.path, '--shape', 'x=1x3x160x160', '--cut-after', 'p2o.Resize.0', '-o', out, '--json']);
+    const first = spawnSplitc(['split', det.path, '--shape', 'x=1x3x160x160', '--cut-after', 'p2o.Resize.0', '-o', out, '--json']);
     expect(first.code).toBe(0);
     const a = JSON.parse(first.stdout);
     expect(a.schemaVersion).toBe(1);
@@ -58,7 +52,7 @@ describe('splitc split', () => {
     // the same cut given as tensors, split over two options, gives the same manifest
     const [t0, ...rest] = a.cut.tensors as string[];
     const out2 = path.join(tmpDir(), 'bundle');
-    const second = run(['split', det.path, '--shape', 'x=1x3x160x160', '--cut', t0!, '--cut', rest.join(','), '-o', out2, '--json']);
+    const second = await run(['split', det.path, '--shape', 'x=1x3x160x160', '--cut', t0!, '--cut', rest.join(','), '-o', out2, '--json']);
     expect(second.code).toBe(0);
     expect(fs.readFileSync(path.join(out2, 'manifest.json')).equals(fs.readFileSync(path.join(out, 'manifest.json')))).toBe(true);
   });
@@ -71,22 +65,22 @@ describe('splitc split', () => {
     [['--cut-after', 'p2o.Conv.20', '--compress', 'int3'], 'E_BAD_ARGUMENT'],
     [['--cut-after', 'p2o.Conv.20', '--calib', 'random'], 'E_BAD_ARGUMENT'],
     [['--cut-after', 'p2o.Conv.20', '--shape', 'x=1xax'], 'E_BAD_ARGUMENT'],
-  ])('%j fails with %s, exit 2, and writes nothing', (args, code) => {
+  ])('%j fails with %s, exit 2, and writes nothing', async (args, code) => {
     const root = tmpDir();
     const out = path.join(root, 'bundle');
-    const r = run(['split', cls.path, '--shape', 'x=1x3x48x192', ...args, '-o', out]);
+    const r = await run(['split', cls.path, '--shape', 'x=1x3x48x192', ...args, '-o', out]);
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr.split('\n')[0]).toMatch(new RegExp(`^error ${code}: `));
     expect(fs.readdirSync(root)).toEqual([]);
-    const j = run(['split', cls.path, '--shape', 'x=1x3x48x192', ...args, '-o', out, '--json']);
+    const j = await run(['split', cls.path, '--shape', 'x=1x3x48x192', ...args, '-o', out, '--json']);
     expect(j.code).toBe(2);
     expect(JSON.parse(j.stdout).error.code).toBe(code);
   });
 
-  it('refuses to replace a folder that is not a splitc bundle (E_IO)', () => {
+  it('refuses to replace a folder that is not a splitc bundle (E_IO)', async () => {
     const out = tmpDir();
     fs.writeFileSync(path.join(out, 'notes.txt'), 'keep me');
-    const r = run(['split', cls.path, '--cut-after', 'p2o.Conv.20', '-o', out]);
+    const r = await run(['split', cls.path, '--cut-after', 'p2o.Conv.20', '-o', out]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^error E_IO: .* is not a splitc bundle/);
     expect(fs.readdirSync(out)).toEqual(['notes.txt']);
@@ -95,9 +89,9 @@ describe('splitc split', () => {
 
 describe('splitc split audits the cut it bundles', () => {
   const cls = fixtures()[0]!;
-  it('attacks the cut on the real calibration images: report/ in the bundle, the risk in manifest.json and the summary', () => {
+  it('attacks the cut on the real calibration images: report/ in the bundle, the risk in manifest.json and the summary', async () => {
     const out = path.join(tmpDir(), 'bundle');
-    const r = run(['split', cls.path, '--cut-after', 'p2o.Conv.0', '--shape', 'x=1x3x48x192', '--compress', 'int8', '--calib', 'fixtures/images', '--preprocess', 'paddleocr-cls', '-o', out]);
+    const r = await run(['split', cls.path, '--cut-after', 'p2o.Conv.0', '--shape', 'x=1x3x48x192', '--compress', 'int8', '--calib', 'fixtures/images', '--preprocess', 'paddleocr-cls', '-o', out]);
     expect(r.code, r.stderr).toBe(0);
     const m = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8'));
     expect(m.audit).toMatchObject({ report: 'report/report.json', attack: 'whitebox', budget: 'fast', probes: { count: 2 } });
@@ -110,9 +104,9 @@ describe('splitc split audits the cut it bundles', () => {
     expect(r.stdout).toMatch(/^inversion risk: high \(whitebox attack, SSIM [\d.]+, PSNR [\d.]+ dB on 2 probes; report\/report\.html\)$/m);
   });
 
-  it('--no-audit builds without it and says so in the manifest', () => {
+  it('--no-audit builds without it and says so in the manifest', async () => {
     const out = path.join(tmpDir(), 'bundle');
-    const r = run(['split', cls.path, '--cut-after', 'p2o.Conv.0', '--shape', 'x=1x3x48x192', '--compress', 'int8', '--calib', 'fixtures/images', '--preprocess', 'paddleocr-cls', '--no-audit', '-o', out]);
+    const r = await run(['split', cls.path, '--cut-after', 'p2o.Conv.0', '--shape', 'x=1x3x48x192', '--compress', 'int8', '--calib', 'fixtures/images', '--preprocess', 'paddleocr-cls', '--no-audit', '-o', out]);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')).audit).toEqual({ skipped: 'disabled with --no-audit' });
     expect(fs.existsSync(path.join(out, 'report'))).toBe(false);
