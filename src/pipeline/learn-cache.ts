@@ -11,7 +11,7 @@ import { writeFileAtomic } from '../ir/temp-files.js';
 import type { LearnedWeights } from '../passes/bottleneck/learned.js';
 import type { LearnResult } from './learn.js';
 
-const CACHE_VERSION = 2;
+const CACHE_VERSION = 3;
 
 /** ~/.cache/splitc/learned (or $XDG_CACHE_HOME/splitc/learned). */
 export function defaultLearnedCacheDir(): string {

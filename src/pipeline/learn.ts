@@ -1,11 +1,12 @@
 // Training a learned bottleneck (`learned=K…`) by distillation: the uncut model with the
 // bottleneck's round trip written out in float (reduce, fake quantisation with straight-through
 // Floors, recover) is the student, the original model is the teacher. Only unlabelled inputs
-// are needed: the loss is the KL divergence of the teacher's class scores (MSE for other
-// outputs) plus the MSE between the recovered and the original cut tensor. The rest of the
-// model is frozen (but for the first `tuneCloud` cloud nodes' weights, when asked) and BatchNorm
-// stays in inference mode; afterwards the coder's ranges are calibrated again on the trained
-// reduce, and the weights go into an ordinary bundle.
+// are needed: the loss is the KL divergence of the teacher's class scores (of its Bernoulli
+// probabilities for Sigmoid outputs, MSE for other outputs) plus the MSE between the recovered
+// and the original cut tensor. The rest of the model is frozen (but for the first `tuneCloud`
+// cloud nodes' weights, when asked) and BatchNorm stays in inference mode; afterwards the
+// coder's ranges are calibrated again on the trained reduce, and the weights go into an
+// ordinary bundle.
 
 import * as ort from 'onnxruntime-node';
 import { toAttribute } from '../ir/builder.js';
@@ -204,13 +205,19 @@ export async function learnBottleneck(model: Model, split: SplitResult, spec: Co
 
   const outputs = model.graph.outputs.filter((v) => v.dtype === undefined || isFloatDtype(v.dtype)).map((v) => v.name);
   const classScores = new Set(classifierOutputs(model));
+  const sigmoidOutputs = new Set(outputs.filter((o) => model.graph.valuesByName().get(o)?.producer()?.opType === 'Sigmoid'));
   const teacherName = (i: number): string => `splitc.teacher.${i}`;
   // labels train too when every sample has one and there is one class-score output they belong to
   const labelled = classScores.size === 1 && model.graph.outputs.find((v) => classScores.has(v.name))!.shape?.length === 2 && train.every((s) => typeof s.label === 'number');
   const labelWeight = labelled ? (opts.labelWeight ?? 1) : 0;
   const LABELS = 'splitc.labels';
   const terms: LossTerm[] = [
-    ...outputs.map((o, i): LossTerm => (classScores.has(o) ? { kind: 'kd', weight: 1, target: o, input: teacherName(i), temperature: T } : { kind: 'mse', weight: 1, target: o, input: teacherName(i) })),
+    ...outputs.map((o, i): LossTerm => {
+      if (classScores.has(o)) return { kind: 'kd', weight: 1, target: o, input: teacherName(i), temperature: T };
+      // independent probabilities (a detector's map): Bernoulli distillation on the Sigmoid's logits
+      if (sigmoidOutputs.has(o)) return { kind: 'kd', weight: 1, target: o, input: teacherName(i), temperature: 1 };
+      return { kind: 'mse', weight: 1, target: o, input: teacherName(i) };
+    }),
     ...form.tensors.map((t): LossTerm => ({ kind: 'feature', weight: featureWeight / form.tensors.length, target: t.recovered, input: t.source })),
     ...(labelWeight > 0 ? [{ kind: 'ce', weight: labelWeight, target: [...classScores][0]!, input: LABELS } satisfies LossTerm] : []),
   ];

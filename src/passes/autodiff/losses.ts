@@ -106,6 +106,8 @@ export interface DistillationOptions {
  * have their type and shape.
  */
 export function distillationLoss(model: Model, output: string, opts: DistillationOptions = {}): { loss: Value; teacher: Value; logits: Value; stopGradient: string[] } {
+  const sigmoid = valueNamed(model, output, 'kd loss').producer();
+  if (sigmoid && sigmoid.opType === 'Sigmoid' && (sigmoid.domain === '' || sigmoid.domain === 'ai.onnx') && sigmoid.inputs[0]) return binaryDistillationLoss(model, sigmoid.inputs[0], opts);
   // Before opset 13 (Log)Softmax coerced its input to 2-D at 'axis' instead of taking one axis:
   // raise the model first (the autodiff pass raises it to 13 anyway), so every op here and the
   // student's Softmax mean one axis.
@@ -135,6 +137,36 @@ export function distillationLoss(model: Model, output: string, opts: Distillatio
   const logPs = b.op('LogSoftmax', [scaled(logits)], { axis: classAxis }, info);
   const pt = b.op('Exp', [logPt], {}, info);
   const kl = b.reduceSum(b.mul(pt, b.sub(logPt, logPs)), [classAxis], false, { dtype: dt });
+  const loss = b.mul(meanAll(b, kl), b.scalar(T * T, dt));
+  return { loss, teacher, logits, stopGradient: stop ? [stop.node] : [] };
+}
+
+/**
+ * Distillation of independent probabilities (a Sigmoid's outputs: a detector's probability
+ * map, multi-label scores): T² · mean over every element of the Bernoulli KL divergence
+ * KL(σ(t/T) ‖ σ(s/T)) between teacher logits t and student logits s (the Sigmoid's input),
+ * written with softplus so that saturated units stay exact: with log σ(z) = −softplus(−z) and
+ * log(1 − σ(z)) = −softplus(z), KL = p·(softplus(−s) − softplus(−t)) + (1 − p)·(softplus(s) −
+ * softplus(t)), p = σ(t). It is 0 where s = t and its gradient in s is σ(s) − σ(t) (over T), which
+ * a mean squared error of the probabilities would scale down by σ′ where the map saturates.
+ */
+function binaryDistillationLoss(model: Model, logits: Value, opts: DistillationOptions): { loss: Value; teacher: Value; logits: Value; stopGradient: string[] } {
+  const T = opts.temperature ?? 1;
+  if (!(T > 0) || !Number.isFinite(T)) throw new SplitcError('E_BAD_ARGUMENT', `kd loss: the temperature must be a positive number, not ${T}`);
+  const dt = floatOf(logits);
+  const info = { dtype: dt, shape: logits.shape ? [...logits.shape] : null };
+  const b = builder(model, 'loss/kd');
+  const name = opts.teacher ?? 'teacher';
+  const existing = model.graph.valuesByName().get(name);
+  const teacher = existing ?? addInput(model, b, name, dt, logits.shape);
+  const stop = existing && !existing.isGraphInput() ? detached(b, existing) : null;
+  const scaled = (v: Value): Value => (T === 1 ? v : b.mul(v, b.scalar(1 / T, dt), v));
+  const t = scaled(stop ? stop.value : teacher);
+  const s = scaled(logits);
+  const softplus = (v: Value): Value => b.op('Softplus', [v], {}, info);
+  const p = b.op('Sigmoid', [t], {}, info);
+  const q = b.sub(b.scalar(1, dt), p);
+  const kl = b.add(b.mul(p, b.sub(softplus(b.neg(s)), softplus(b.neg(t)))), b.mul(q, b.sub(softplus(s), softplus(t))));
   const loss = b.mul(meanAll(b, kl), b.scalar(T * T, dt));
   return { loss, teacher, logits, stopGradient: stop ? [stop.node] : [] };
 }
