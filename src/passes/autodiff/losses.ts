@@ -98,6 +98,21 @@ export interface DistillationOptions {
   teacher?: string;
 }
 
+/** What both distillation terms start with: the temperature, the teacher's logits (a new input, or a graph value behind a stop-gradient copy) and scaling by 1/T. */
+function distillationSetup(model: Model, logits: Value, opts: DistillationOptions) {
+  const T = opts.temperature ?? 1;
+  if (!(T > 0) || !Number.isFinite(T)) throw new SplitcError('E_BAD_ARGUMENT', `kd loss: the temperature must be a positive number, not ${T}`);
+  const dt = floatOf(logits);
+  const info = { dtype: dt, shape: logits.shape ? [...logits.shape] : null };
+  const b = builder(model, 'loss/kd');
+  const name = opts.teacher ?? 'teacher';
+  const existing = model.graph.valuesByName().get(name);
+  const teacher = existing ?? addInput(model, b, name, dt, logits.shape);
+  const stop = existing && !existing.isGraphInput() ? detached(b, existing) : null;
+  const scaled = (v: Value): Value => (T === 1 ? v : b.mul(v, b.scalar(1 / T, dt), v));
+  return { T, dt, info, b, teacher, stop, scaled };
+}
+
 /**
  * Knowledge distillation (Hinton et al. 2015): T² · mean over every position but the class
  * axis of KL(softmax(teacher/T) ‖ softmax(student/T)), the KL summed over the class axis (for
@@ -123,16 +138,7 @@ export function distillationLoss(model: Model, output: string, opts: Distillatio
     const softmaxAxis = p.attrInt('axis', -1);
     if ((softmaxAxis < 0 ? softmaxAxis + rank : softmaxAxis) === classAxis) logits = p.inputs[0];
   }
-  const T = opts.temperature ?? 1;
-  if (!(T > 0) || !Number.isFinite(T)) throw new SplitcError('E_BAD_ARGUMENT', `kd loss: the temperature must be a positive number, not ${T}`);
-  const dt = floatOf(logits);
-  const info = { dtype: dt, shape: logits.shape ? [...logits.shape] : null };
-  const b = builder(model, 'loss/kd');
-  const name = opts.teacher ?? 'teacher';
-  const existing = model.graph.valuesByName().get(name);
-  const teacher = existing ?? addInput(model, b, name, dt, logits.shape);
-  const stop = existing && !existing.isGraphInput() ? detached(b, existing) : null;
-  const scaled = (v: Value): Value => (T === 1 ? v : b.mul(v, b.scalar(1 / T, dt), v));
+  const { T, dt, info, b, teacher, stop, scaled } = distillationSetup(model, logits, opts);
   const logPt = b.op('LogSoftmax', [scaled(stop ? stop.value : teacher)], { axis: classAxis }, info);
   const logPs = b.op('LogSoftmax', [scaled(logits)], { axis: classAxis }, info);
   const pt = b.op('Exp', [logPt], {}, info);
@@ -151,16 +157,7 @@ export function distillationLoss(model: Model, output: string, opts: Distillatio
  * a mean squared error of the probabilities would scale down by σ′ where the map saturates.
  */
 function binaryDistillationLoss(model: Model, logits: Value, opts: DistillationOptions): { loss: Value; teacher: Value; logits: Value; stopGradient: string[] } {
-  const T = opts.temperature ?? 1;
-  if (!(T > 0) || !Number.isFinite(T)) throw new SplitcError('E_BAD_ARGUMENT', `kd loss: the temperature must be a positive number, not ${T}`);
-  const dt = floatOf(logits);
-  const info = { dtype: dt, shape: logits.shape ? [...logits.shape] : null };
-  const b = builder(model, 'loss/kd');
-  const name = opts.teacher ?? 'teacher';
-  const existing = model.graph.valuesByName().get(name);
-  const teacher = existing ?? addInput(model, b, name, dt, logits.shape);
-  const stop = existing && !existing.isGraphInput() ? detached(b, existing) : null;
-  const scaled = (v: Value): Value => (T === 1 ? v : b.mul(v, b.scalar(1 / T, dt), v));
+  const { T, dt, info, b, teacher, stop, scaled } = distillationSetup(model, logits, opts);
   const t = scaled(stop ? stop.value : teacher);
   const s = scaled(logits);
   const softplus = (v: Value): Value => b.op('Softplus', [v], {}, info);
