@@ -39,7 +39,7 @@ function text(): string[] {
   return words;
 }
 
-/** Paper: a grey gradient (uneven light), `lo`…`hi` bright. */
+/** Paper: a grey gradient (uneven light, 80–255 bright); leaves the fill set to a dark ink. */
 function paper(ctx: SKRSContext2D, w: number, h: number, rnd: () => number): void {
   const bg = 150 + rnd() * 105;
   const bg2 = bg - rnd() * 70;

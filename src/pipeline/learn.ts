@@ -203,9 +203,10 @@ export async function learnBottleneck(model: Model, split: SplitResult, spec: Co
   }
   if (form.trainable.length === 0) throw new SplitcError('E_COMPRESS', 'the learned stage applies to no cut tensor (each is passed through)', { hint: 'cut where a float tensor with more channels than K crosses' });
 
-  const outputs = model.graph.outputs.filter((v) => v.dtype === undefined || isFloatDtype(v.dtype)).map((v) => v.name);
+  const floatOutputs = model.graph.outputs.filter((v) => v.dtype === undefined || isFloatDtype(v.dtype));
+  const outputs = floatOutputs.map((v) => v.name);
   const classScores = new Set(classifierOutputs(model));
-  const sigmoidOutputs = new Set(outputs.filter((o) => model.graph.valuesByName().get(o)?.producer()?.opType === 'Sigmoid'));
+  const sigmoidOutputs = new Set(floatOutputs.filter((v) => v.producer()?.opType === 'Sigmoid').map((v) => v.name));
   const teacherName = (i: number): string => `splitc.teacher.${i}`;
   // labels train too when every sample has one and there is one class-score output they belong to
   const labelled = classScores.size === 1 && model.graph.outputs.find((v) => classScores.has(v.name))!.shape?.length === 2 && train.every((s) => typeof s.label === 'number');
