@@ -4,11 +4,13 @@
 //   - cls: the PaddleOCR direction classifier cut after p2o.Add.82 ([32, 2, 96]), trained on
 //     rendered text lines (bench/text-render.ts), scored on the 256 real text-line crops of
 //     fixtures/images (scanned and printed pages, 0° and 180°);
-//   - det: the PaddleOCR detector at 160×160 cut after p2o.Conv.21 (4 tensors: the backbone's
-//     skip connections), trained on rendered page windows, scored on 64 windows of the real pages.
+//   - det: the PaddleOCR detector at 160×160 cut after p2o.Conv.58 (4 tensors: the neck's four
+//     pyramid levels, each its own way into the head), trained on rendered page windows, scored on
+//     64 windows of the real pages (`--after p2o.Conv.21`: the backbone's four skip connections).
 //
 //   npx tsx bench/compress.ts [--model fashion|cls|det] [--specs a,b,…] [--epochs 3] [--train-limit N]
 //                             [--test-limit N] [--held N] [--calib 512] [--seed 1] [--lr 1e-3] [--labels]
+//                             [--after NODE] [--feature-weight 1]
 //
 // Learned stages train on the first (train-limit − held) training inputs and report held-back
 // agreement on the last `held` while training; the coder (intN) is calibrated on the first `calib`
@@ -134,7 +136,7 @@ function detCase(): Case {
   const side = 160;
   const dims = [1, 3, side, side];
   const pre = IMAGE_PRESETS['paddleocr-det']!;
-  const after = 'p2o.Conv.21';
+  const after = arg('after', 'p2o.Conv.58');
   const trainLimit = Number(trainLimitArg || 1000);
   const tiles = pageTiles(Number(testLimitArg || 64));
   return {
@@ -144,7 +146,7 @@ function detCase(): Case {
     all: imageSamples('x', dims, renderTextPages(trainLimit, 5).map((image) => ({ image })), pre, 'r'),
     test: imageSamples('x', dims, tiles.map((c) => ({ image: cropImage(page(c.source), c) })), pre, 'tile'),
     measure: 'cosine',
-    specs: 'none,int8,int4,pca=32+int4,pca=16+int4,learned=32+int4,learned=16+int4,learned=32+int2',
+    specs: 'none,int8,int4,int4:channel,pca=20+int4,learned=20+int4,learned=16+int4,learned=20+int2',
     trainLimit,
     testLimit: tiles.length,
     describe: (train, held, test) => `${train} rendered page windows (${held} more held back while training; bench/text-render.ts), scored on ${test} square windows of the real pages in fixtures/images`,
@@ -158,6 +160,8 @@ const { model, split } = c;
 const specs = arg('specs', c.specs).split(',').map((s) => s.trim()).filter(Boolean);
 const epochs = Number(arg('epochs', '3'));
 const lr = Number(arg('lr', '1e-3'));
+// the cut-tensor MSE's weight next to the output terms (learnBottleneck's featureWeight)
+const featureWeight = Number(arg('feature-weight', '1'));
 const held = Math.min(Number(arg('held', modelKey === 'fashion' ? '1000' : '200')), Math.floor(c.all.length / 2));
 const calibCount = Number(arg('calib', '512'));
 const seed = Number(arg('seed', '1'));
@@ -190,6 +194,7 @@ for (const text of specs) {
       epochs,
       seed,
       lr,
+      featureWeight,
       onProgress: (p) => {
         if (p.heldOutAgreement !== undefined)
           console.error(`${text}: epoch ${p.epoch} loss ${p.loss.toFixed(4)} held-back ${(p.heldOutAgreement * 100).toFixed(1)}% ${((performance.now() - t0) / 1000).toFixed(0)} s`);
