@@ -159,6 +159,7 @@ export class LocalTrainer {
       }
       loss = sum / batches;
     }
+    // FedAvg's weight: the samples one epoch used (the partial batch dropped), not the data's size.
     return { client: ids.client, round: ids.round, samples: batches * b, weights: copyWeights(this.weights), loss };
   }
 
