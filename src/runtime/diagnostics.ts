@@ -8,3 +8,11 @@ declare module '../ir/errors.js' {
     E_MODEL_LOAD: 'onnxruntime could not load a model to serve, or it has inputs the protocol cannot carry';
   }
 }
+
+// Federated training (src/runtime/federated/): what a coordinator rejects, and data a client cannot train on.
+declare module '../ir/errors.js' {
+  interface ErrorCodes {
+    E_FED_UPDATE: 'federated weights (a client update or a global model) do not match the training task: names, element counts, finite values or sample count';
+    E_FED_DATA: 'a client’s data does not fit the training task: sample shape, labels outside the classes, or fewer samples than one batch';
+  }
+}

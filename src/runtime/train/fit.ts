@@ -52,20 +52,10 @@ export interface FitOptions {
 
 /** A seeded xorshift32 generator in [0, 1). */
 export { xorshift32 as rng } from '../../ir/random.js';
-import { xorshift32 as rng } from '../../ir/random.js';
+import { epochOrder, xorshift32 as rng } from '../../ir/random.js';
 
-/** The sample order of an epoch: a Fisher–Yates shuffle seeded by (seed, epoch). */
-export function epochOrder(n: number, seed: number, epoch: number): Uint32Array {
-  const r = rng((seed * 0x9e3779b1 + epoch * 0x85ebca6b + 1) >>> 0);
-  const order = Uint32Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(r() * (i + 1));
-    const t = order[i]!;
-    order[i] = order[j]!;
-    order[j] = t;
-  }
-  return order;
-}
+/** The sample order of an epoch (platform-neutral, so it lives with the PRNG: federated clients in browsers use it too). */
+export { epochOrder } from '../../ir/random.js';
 
 /**
  * Train for `epochs` (resuming at `trainer.position` when a checkpoint was loaded).

@@ -7,16 +7,15 @@
 // them plus the step and data position, so a resumed run continues bit for bit.
 
 import type * as OrtNode from 'onnxruntime-node';
-import { toAttribute } from '../../ir/builder.js';
-import { constantOf } from '../../ir/constants.js';
 import { DataType } from '../../ir/dtype.js';
 import { SplitcError } from '../../ir/errors.js';
 import type { Model } from '../../ir/graph.js';
 import { modelToBytes } from '../../ir/serde/io.js';
-import { MemoryStorage, Tensor } from '../../ir/tensor.js';
+import type { Tensor } from '../../ir/tensor.js';
 import { GRAD_PREFIX } from '../../passes/autodiff/index.js';
-import { buildTrainingGraph, cloneModel, type TrainingGraph, type TrainingGraphOptions } from '../../passes/training-graph.js';
+import { buildTrainingGraph, type TrainingGraph, type TrainingGraphOptions } from '../../passes/training-graph.js';
 import { createOptimizer, type Optimizer, type OptimizerConfig, scheduledLr } from './optimizer.js';
+import { modelWithWeights } from './weights.js';
 import { createOrtSession, type OrtModule } from '../../search/ort-session.js';
 
 export type { OrtModule };
@@ -109,23 +108,7 @@ export class Trainer {
 
   /** The forward model with the trained parameters and running statistics (BatchNorm in inference mode). */
   exportModel(): Model {
-    const model = cloneModel(this.forward);
-    const g = model.graph;
-    const byName = g.valuesByName();
-    const set = (name: string, data: Float32Array): void => {
-      const v = byName.get(name);
-      if (!v) throw new SplitcError('E_AUTODIFF', `cannot export: the forward model has no value '${name}'`);
-      const old = constantOf(v)!;
-      const t = new Tensor(name, DataType.FLOAT, [...old.dims], new MemoryStorage(new Uint8Array(Float32Array.from(data).buffer)));
-      if (v.isInitializer()) {
-        v.constValue = t;
-      } else {
-        const p = v.producer()!;
-        p.setAttr(toAttribute('value', t));
-      }
-    };
-    for (const [n, d] of this.params) set(n, d);
-    for (const [n, d] of this.stats) set(n, d);
+    const model = modelWithWeights(this.forward, [...this.params, ...this.stats]);
     model.producerName = 'splitc-trainer';
     return model;
   }

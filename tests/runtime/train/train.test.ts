@@ -11,7 +11,7 @@ import { concatBytes } from '../../../src/ir/bytes.js';
 import { SplitcError } from '../../../src/ir/errors.js';
 import { loadModel, modelToBytes } from '../../../src/ir/serde/io.js';
 import { assertValid } from '../../../src/ir/verify.js';
-import { epochOrder, evaluateAccuracy, fit } from '../../../src/runtime/train/fit.js';
+import { evaluateAccuracy, fit } from '../../../src/runtime/train/fit.js';
 import { FASHION_MNIST_DIR, loadIdxImages, parseIdx } from '../../../src/runtime/train/idx.js';
 import { smallResNet } from '../../../src/runtime/train/models.js';
 import { createOptimizer, scheduledLr } from '../../../src/runtime/train/optimizer.js';
@@ -147,13 +147,6 @@ describe('Trainer', () => {
     await other.release();
     fs.rmSync(dir, { recursive: true, force: true });
   }, 60_000);
-
-  it('epoch orders are seeded permutations', () => {
-    const a = epochOrder(100, 1, 0);
-    expect([...a].sort((x, y) => x - y)).toEqual([...Array(100).keys()]);
-    expect(Array.from(epochOrder(100, 1, 0))).toEqual(Array.from(a));
-    expect(Array.from(epochOrder(100, 1, 1))).not.toEqual(Array.from(a));
-  });
 });
 
 describe('IDX files', () => {
