@@ -8,3 +8,11 @@ declare module '../ir/errors.js' {
     E_MODEL_LOAD: 'onnxruntime could not load a model to serve, or it has inputs the protocol cannot carry';
   }
 }
+
+// Federated calibration and secure aggregation (issue 18).
+declare module '../ir/errors.js' {
+  interface ErrorCodes {
+    E_FED_CALIBRATION: "SphereFed's calibration cannot be solved: Σ V_k + λI is not positive definite, or the statistics' sizes disagree";
+    E_SECURE_AGG: 'masked uploads cannot be summed: malformed, of different lengths, or their masks did not cancel (an upload missing or from another round or peer set)';
+  }
+}

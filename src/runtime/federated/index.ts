@@ -1,0 +1,6 @@
+// Federated training's public pieces (issue 18): the shared vocabulary, and each part's exports in its own block.
+
+export type { ClientData, ClientUpdate, LocalOptions, TensorSpec, TrainingTask, Weights } from './types.js';
+
+// SphereFed's calibration and secure aggregation of its statistics.
+export { addStats, calibrationStats, type CalibrationStats, emptyStats, featureStats, packedLength, packStats, solveCalibration, unpackStats } from './calibration.js';
