@@ -4,3 +4,4 @@ export type { ClientData, ClientUpdate, LocalOptions, TensorSpec, TrainingTask, 
 
 // SphereFed's calibration and secure aggregation of its statistics.
 export { addStats, calibrationStats, type CalibrationStats, emptyStats, featureStats, packedLength, packStats, solveCalibration, unpackStats } from './calibration.js';
+export { createMaskingKeys, decodeUnmasked, FIXED_POINT_BITS, type MaskingKeys, type MaskingPeer, maskVector, MAX_ABS_VALUE, sumMasked } from './secure-agg.js';
