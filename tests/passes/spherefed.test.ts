@@ -113,6 +113,28 @@ describe('sphereFedHead', () => {
     expect(verifyModel(tg.model)).toEqual([]);
   });
 
+  it('below IR 4 the fixed matrix is a Constant node, still left out of the parameters, and calibratedHead replaces it', async () => {
+    const b = new GraphBuilder('ir3');
+    const x = b.input('x', DataType.FLOAT, ['N', 6]);
+    const w = b.constant('fc.w', DataType.FLOAT, [4, 6], Float32Array.from({ length: 24 }, (_, i) => Math.cos(i)));
+    const h = b.op('Relu', [x]);
+    b.output(b.op('Gemm', [h, w], { transB: 1 }, { outputNames: ['logits'] }));
+    const model = b.model({ opset: 9, irVersion: 3 });
+    const r = sphereFedHead(model, { seed: 1 });
+    expect(verifyModel(model)).toEqual([]);
+    expect(model.graph.valuesByName().get(r.fixed)!.producer()?.opType).toBe('Constant');
+    expect(model.graph.nodes.toArray().some((n) => n.outputs[0]?.name === 'fc.w')).toBe(false);
+    expect(trainableParameters(model).params).toContain(r.fixed);
+    expect(r.params).not.toContain(r.fixed);
+    const wCal = Float32Array.from({ length: 24 }, (_, i) => i / 10 - 1);
+    const cal = calibratedHead(model, wCal);
+    expect(verifyModel(cal)).toEqual([]);
+    const feeds = seededFloatInputs({ x: [2, 6] }, 4);
+    const z = floatsOf((await runOrt(modelToBytes(model), feeds))[r.features]!.bytes);
+    const scores = floatsOf((await runOrt(modelToBytes(cal), feeds)).logits!.bytes);
+    expect(maxProductError(z, wCal, scores, 2, 6, 4)).toBeLessThan(1e-5);
+  });
+
   it('is deterministic per seed', () => {
     const a = sphereFedHead(smallResNet({ seed: 2 }), { seed: 7 });
     const b = sphereFedHead(smallResNet({ seed: 2 }), { seed: 7 });
