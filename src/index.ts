@@ -25,6 +25,7 @@ export * from './passes/bottleneck/index.js';
 export { cutPass, cutUnderManager } from './passes/cut-pass.js';
 export { bottleneckPass } from './passes/bottleneck/pass.js';
 export { lossPass, autodiffPass, type LossPass, type AutodiffPass, type AutodiffPassOptions } from './passes/autodiff/pass.js';
+export { calibratedHead, findClassifierHead, orthonormalRows, sphereFedHead, sphereFedHeadPass, SPHEREFED_METADATA, type ClassifierHead, type SphereFedHead, type SphereFedOptions } from './passes/spherefed.js';
 export * from './search/calib-data.js';
 export * from './search/calibrate.js';
 export * from './search/fidelity.js';

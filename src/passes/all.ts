@@ -11,6 +11,7 @@ import './hoist-constants.js';
 import './lower-recurrent.js';
 import './opset.js';
 import './shape/index.js';
+import './spherefed.js';
 import './training-graph.js';
 
 export { registeredPasses } from './pass.js';

@@ -10,6 +10,7 @@ declare module '../ir/errors.js' {
     E_CUT_TYPE: 'a cut tensor has no known type';
     E_COMPRESS: 'a compression stage cannot be applied to a cut tensor (shape, axis, statistics)';
     E_AUTODIFF: 'a gradient cannot be built: an op without a rule, a value that is not differentiable, a bad loss';
+    E_SPHEREFED: 'the classifier head cannot be rewritten for SphereFed (no Gemm/MatMul head, fewer features than classes) or the model has no SphereFed head';
   }
 }
 

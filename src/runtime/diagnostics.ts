@@ -9,10 +9,13 @@ declare module '../ir/errors.js' {
   }
 }
 
-// Federated training (src/runtime/federated/): what a coordinator rejects, and data a client cannot train on.
+// Federated training (src/runtime/federated/): what a coordinator rejects, data a client cannot
+// train on, and SphereFed's calibration and secure aggregation.
 declare module '../ir/errors.js' {
   interface ErrorCodes {
     E_FED_UPDATE: 'federated weights (a client update or a global model) do not match the training task: names, element counts, finite values or sample count';
     E_FED_DATA: 'a client’s data does not fit the training task: sample shape, labels outside the classes, or fewer samples than one batch';
+    E_FED_CALIBRATION: "SphereFed's calibration cannot be solved: Σ V_k + λI is not positive definite, or the statistics' sizes disagree";
+    E_SECURE_AGG: 'masked uploads cannot be summed: malformed, of different lengths, or their masks did not cancel (an upload missing or from another round or peer set)';
   }
 }

@@ -72,4 +72,21 @@ export const GOLDEN_MODELS: Record<string, () => Model> = {
     b.output(y);
     return b.model({ opset: 17 });
   },
+  /** TensorFlow/Keras's dense head: MatMul(x, Identity(kernel)) + Identity(bias) → Softmax (SphereFed rewrites it). */
+  'dense-softmax-head': () => {
+    const b = new GraphBuilder('dense-softmax-head');
+    const x = b.input('x', DataType.FLOAT, ['N', 6]);
+    const w1 = b.init('hidden/kernel', DataType.FLOAT, [6, 5], seeded(30, 10));
+    const h = b.op('Relu', [b.op('MatMul', [x, w1], {}, { name: 'hidden', outputNames: ['hidden.out'] })], {}, { name: 'relu', outputNames: ['relu.out'] });
+    const k = b.init('dense/kernel', DataType.FLOAT, [5, 3], seeded(15, 11));
+    const kr = b.op('Identity', [k], {}, { name: 'dense/kernel/read', outputNames: ['dense/kernel_read'] });
+    const bias = b.init('dense/bias', DataType.FLOAT, [3], seeded(3, 12));
+    const br = b.op('Identity', [bias], {}, { name: 'dense/bias/read', outputNames: ['dense/bias_read'] });
+    const mm = b.op('MatMul', [h, kr], {}, { name: 'dense/MatMul', outputNames: ['dense.mm'] });
+    const logits = b.op('Add', [mm, br], {}, { name: 'dense/BiasAdd', outputNames: ['dense.logits'] });
+    const y = b.op('Softmax', [logits], { axis: 1 }, { name: 'softmax', outputNames: ['probs'] });
+    b.output(y, { dtype: DataType.FLOAT, shape: ['N', 3] });
+    return b.model({ opset: 17 });
+  },
 };
+

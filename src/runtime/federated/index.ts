@@ -1,8 +1,8 @@
-// Federated training's public pieces: the vocabulary, the algorithms, partitions, data and the
-// in-process simulation (src/index.ts may re-export this module).
+// Federated training's public pieces (issue 18): the shared vocabulary, and each part's exports in its own block.
+
+export type { ClientData, ClientUpdate, LocalOptions, TensorSpec, TrainingTask, Weights } from './types.js';
 
 // -- federated core: local training, FedAvg/FedProx, partitions, simulation --
-export type { ClientData, ClientUpdate, LocalOptions, TensorSpec, TrainingTask, Weights } from './types.js';
 export { buildTrainingTask, trainingTaskOf, initialWeights, applyWeights, type TrainingTaskOptions } from './task.js';
 export { LocalTrainer, localSeed, type LocalOrt, type LocalOrtSession, type LocalOrtTensor, type LocalSessionOptions } from './local.js';
 export { fedAvg, validateUpdate } from './aggregate.js';
@@ -10,4 +10,7 @@ export { taskTensors, checkWeights, copyWeights, weightsBytes } from './weights.
 export { partitionIid, partitionDirichlet, partitionCounts, subset } from './partition.js';
 export { loadFederatedDataset, type FederatedDatasetName, type FederatedDatasetOptions } from './data.js';
 export { simulate, chooseClients, clientIds, type RoundRecord, type SimulateOptions } from './simulate.js';
-// -- end of federated core --
+
+// SphereFed's calibration and secure aggregation of its statistics.
+export { addStats, calibrationStats, type CalibrationStats, emptyStats, featureStats, packedLength, packStats, solveCalibration, unpackStats } from './calibration.js';
+export { createMaskingKeys, decodeUnmasked, FIXED_POINT_BITS, type MaskingKeys, type MaskingPeer, maskVector, MAX_ABS_VALUE, sumMasked } from './secure-agg.js';
