@@ -90,19 +90,35 @@ function accuracyChart(h: FedHistory): { legend: string; svg: string } {
   );
 }
 
+/** Byte ticks on whole binary units (B, KiB, MiB, GiB): 1, 2, 5 × 10^k of the unit that holds the maximum. */
+function byteTicks(max: number): { ticks: Ticks; label: (v: number) => string } {
+  const units = ['B', 'KiB', 'MiB', 'GiB'];
+  let k = 0;
+  while (k < units.length - 1 && max >= 1024 ** (k + 1)) k++;
+  const unit = 1024 ** k;
+  const t = linearTicks(0, max / unit, 5);
+  const scale = (v: number): number => v * unit;
+  return { ticks: { lo: scale(t.lo), hi: scale(t.hi), labelled: t.labelled.map(scale), unlabelled: [] }, label: (v) => `${Number((v / unit).toPrecision(6))} ${units[k]}` };
+}
+
 function bytesChart(h: FedHistory): { legend: string; svg: string } {
   const max = Math.max(1, ...h.rounds.flatMap((r) => [r.bytesUpPerClient, r.bytesDownPerClient]));
+  const trained = h.rounds.filter((r) => r.phase !== 'calibrated');
+  const calibrated = h.rounds.filter((r) => r.phase === 'calibrated');
+  const axis = byteTicks(max);
   return lineChart(
     {
       id: 'bytes',
       title: 'Bytes per client against the round',
       xTitle: 'round',
       yTitle: 'bytes per client',
-      yTicks: linearTicks(0, max, 5),
-      yLabel: (v) => bytes(v),
+      yTicks: axis.ticks,
+      yLabel: axis.label,
       series: [
-        { name: 'up (client → server)', color: '#ff7f0e', points: h.rounds.map((r) => [r.round, r.bytesUpPerClient]) },
-        { name: 'down (server → client)', color: '#2ca02c', dash: '5 3', points: h.rounds.map((r) => [r.round, r.bytesDownPerClient]) },
+        { name: 'up (client → server)', color: '#ff7f0e', points: trained.map((r) => [r.round, r.bytesUpPerClient]) },
+        { name: 'down (server → client)', color: '#2ca02c', dash: '5 3', points: trained.map((r) => [r.round, r.bytesDownPerClient]) },
+        { name: 'calibration: statistics up', color: '#9467bd', points: calibrated.map((r) => [r.round, r.bytesUpPerClient]), markersOnly: true },
+        { name: 'calibration: final weights down', color: '#8c564b', points: calibrated.map((r) => [r.round, r.bytesDownPerClient]), markersOnly: true },
       ],
     },
     h.rounds.length,
