@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/program.js';
 import { loadModel } from '../../src/ir/serde/io.js';
 import { FASHION_MNIST_DIR } from '../../src/runtime/train/idx.js';
 import { runSplitc } from '../helpers/cli.js';
@@ -102,6 +103,24 @@ describe('splitc fed simulate', () => {
     expect(h.config).toMatchObject({ partition: { kind: 'iid' }, mu: 0.01, base: null, calibration: null, clientsPerRound: 1 });
     expect(h.rounds[0].clients).toHaveLength(1);
     expect(h.rounds[0].phase).toBeUndefined();
+  }, 30_000);
+
+  it('on a terminal: one line per round on the progress stream; --help lists the flags', async () => {
+    const out = tmpDir('splitc-fed-run-');
+    let tty = '';
+    let stdout = '';
+    const code = await main(['fed', 'simulate', '--widths', '4,8', ...small, '--clients', '2', '--iid', '--rounds', '2', '-o', out], {
+      stdout: (t) => void (stdout += t),
+      stderr: () => {},
+      progress: { isTTY: true, columns: 100, write: (t: string) => ((tty += t), true) },
+    });
+    expect(code).toBe(0);
+    expect(tty).toMatch(/round 1\/2: test accuracy [\d.]+ %, loss [\d.]+/);
+    expect(tty).toMatch(/round 2\/2: test accuracy/);
+    expect(stdout).toContain('wrote ');
+    const help = await runSplitc(['fed', 'simulate', '--help']);
+    expect(help.code).toBe(0);
+    for (const flag of ['--alpha', '--iid', '--algo', '--calibrate', '--secure', '--clients-per-round', '--train-limit']) expect(help.stdout).toContain(flag);
   }, 30_000);
 
   it('bad flags exit non-zero with a code', async () => {
