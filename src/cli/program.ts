@@ -21,6 +21,7 @@ import { formatAudit } from './audit.js';
 import { audit } from '../pipeline/audit.js';
 import { riskAtLeast } from '../audit/index.js';
 import { ATTACK_NAMES, BUDGETS, type AttackName, type Budget } from '../audit/types.js';
+import { fedCommand } from './fed.js';
 
 export const VERSION = '0.1.0';
 
@@ -503,6 +504,7 @@ export async function main(argv: string[], io: CliIo = PROCESS_IO): Promise<numb
           });
         },
       )
+      .command(fedCommand({ stdout: (t) => io.stdout(t), stderr: (t) => io.stderr(t), progress: createProgressFor }))
       .fail((msg, err) => {
         if (err) throw err;
         throw new SplitcError('E_BAD_ARGUMENT', msg, { hint: 'run `splitc --help` for usage' });

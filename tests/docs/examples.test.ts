@@ -55,6 +55,12 @@ const SKIPS: { doc: string; command: string; skip: () => boolean; reason: string
     reason: `needs Debian's dataset-fashion-mnist in ${FASHION_MNIST_DIR} (.ci/run installs it)`,
   })),
   {
+    doc: 'docs/cli.md',
+    command: 'npx splitc fed simulate --data fashion-mnist --clients 4 --alpha 0.5 --rounds 2 --train-limit 256 --test-limit 128 --algo spherefed --calibrate --secure --seed 1 -o run/',
+    skip: () => !hasFashionMnist(),
+    reason: `trains on Debian's dataset-fashion-mnist in ${FASHION_MNIST_DIR} (.ci/run installs it)`,
+  },
+  {
     doc: 'docs/benchmarks.md',
     command: 'npx tsx bench/compress.ts --epochs 3',
     skip: () => !hasFashionMnist(),

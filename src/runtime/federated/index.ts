@@ -9,8 +9,9 @@ export { fedAvg, validateUpdate } from './aggregate.js';
 export { taskTensors, checkWeights, copyWeights, weightsBytes } from './weights.js';
 export { partitionIid, partitionDirichlet, partitionCounts, subset } from './partition.js';
 export { loadFederatedDataset, type FederatedDatasetName, type FederatedDatasetOptions } from './data.js';
-export { simulate, chooseClients, clientIds, type RoundRecord, type SimulateOptions } from './simulate.js';
+export { simulate, chooseClients, clientIds, type RoundRecord, type SimulateOptions, type SimulateResult } from './simulate.js';
 
 // SphereFed's calibration and secure aggregation of its statistics.
 export { addStats, calibrationStats, type CalibrationStats, emptyStats, featureStats, packedLength, packStats, solveCalibration, unpackStats } from './calibration.js';
+export { calibrateSphereFed, type CalibrationResult, sphereFedSetup, type SphereFedSetup, type SphereFedSimOptions } from './spherefed-sim.js';
 export { createMaskingKeys, decodeUnmasked, FIXED_POINT_BITS, type MaskingKeys, type MaskingPeer, maskVector, MAX_ABS_VALUE, sumMasked } from './secure-agg.js';
