@@ -7,11 +7,16 @@
 //   - aggregate: the coordinator's work for one round of `--updates` clients (validating each
 //     update against the task, then the sample-weighted FedAvg);
 //   - rounds: rounds per minute of the in-process simulation with `--clients` clients, IID, one
-//     local epoch over `--per-client` Fashion-MNIST images each.
+//     local epoch over `--per-client` Fashion-MNIST images each;
+//   - accuracy: Fashion-MNIST test accuracy after `--rounds` rounds of FedAvg, FedProx (μ `--mu`)
+//     and SphereFed (on FedAvg, with the closed-form calibration, λ `--lambda`), `--clients`
+//     clients over `--clients × --per-client` training images split by Dirichlet(`--alpha`) over
+//     labels, and IID as a reference; same rounds, local epochs, learning rate and seed for all.
 //
-//   npx tsx bench/federated.ts [--parts throughput,aggregate,rounds] [--samples 2048] [--epochs 3]
-//                              [--repeats 2] [--threads 2] [--updates 100] [--clients 10]
-//                              [--per-client 600] [--rounds 3] [--no-torch]
+//   npx tsx bench/federated.ts [--parts throughput,aggregate,rounds,accuracy] [--samples 2048]
+//                              [--epochs 3] [--repeats 2] [--threads 2] [--updates 100] [--clients 10]
+//                              [--per-client 600] [--rounds 3] [--local-epochs 1] [--lr 0.05]
+//                              [--alpha 0.1] [--mu 0.01] [--lambda 0.001] [--test-limit 10000] [--no-torch]
 // Prints markdown tables and the machine; docs/benchmarks.md records the command and figures.
 
 import { spawnSync } from 'node:child_process';
@@ -22,8 +27,8 @@ import * as ort from 'onnxruntime-node';
 import { fedAvg, validateUpdate } from '../src/runtime/federated/aggregate.js';
 import { loadFederatedDataset } from '../src/runtime/federated/data.js';
 import { LocalTrainer } from '../src/runtime/federated/local.js';
-import { partitionIid } from '../src/runtime/federated/partition.js';
-import { simulate } from '../src/runtime/federated/simulate.js';
+import { partitionCounts, partitionDirichlet, partitionIid } from '../src/runtime/federated/partition.js';
+import { type RoundRecord, simulate } from '../src/runtime/federated/simulate.js';
 import { initialWeights, trainingTaskOf } from '../src/runtime/federated/task.js';
 import type { ClientData, ClientUpdate } from '../src/runtime/federated/types.js';
 import { weightsBytes } from '../src/runtime/federated/weights.js';
@@ -41,8 +46,13 @@ const clients = Number(arg('clients', '10'));
 const perClient = Number(arg('per-client', '600'));
 const rounds = Number(arg('rounds', '3'));
 const noTorch = process.argv.includes('--no-torch');
+const localEpochs = Number(arg('local-epochs', '1'));
+const alpha = Number(arg('alpha', '0.1'));
+const mu = Number(arg('mu', '0.01'));
+const lambda = Number(arg('lambda', '0.001'));
+const testLimit = Number(arg('test-limit', '10000'));
 const BATCH = 32;
-const LOCAL = { lr: 0.05, momentum: 0.9, seed: 1 };
+const LOCAL = { lr: Number(arg('lr', '0.05')), momentum: 0.9, seed: 1 };
 const sessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1 };
 const median = (a: number[]): number => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
 const model = smallResNet({ seed: 1 });
@@ -155,6 +165,70 @@ if (parts.includes('rounds')) {
     '| seconds per round (median) | rounds per minute |',
     '|---:|---:|',
     `| ${s.toFixed(1)} | ${(60 / s).toFixed(1)} |`,
+    '',
+  );
+}
+
+if (parts.includes('accuracy')) {
+  const { train, test } = loadFederatedDataset('fashion-mnist', { trainLimit: clients * perClient, testLimit });
+  const dirichlet = partitionDirichlet(train.labels, clients, alpha, 1);
+  const iid = partitionIid(train.labels, clients, 1);
+  // classes holding 80% of a client's samples: how skewed the split is
+  const skew = (p: number[][]): number => {
+    const counts = partitionCounts(p, train.labels, 10);
+    const per = counts.map((c) => {
+      const sorted = [...c].sort((a, b) => b - a);
+      const total = sorted.reduce((a, b) => a + b, 0);
+      let k = 0;
+      for (let acc = 0; acc < 0.8 * total; k++) acc += sorted[k]!;
+      return k;
+    });
+    return per.reduce((a, b) => a + b, 0) / per.length;
+  };
+  const runs: { name: string; split: string; algorithm: 'fedavg' | 'fedprox' | 'spherefed' }[] = [
+    { name: 'FedAvg', split: 'dirichlet', algorithm: 'fedavg' },
+    { name: `FedProx (μ = ${mu})`, split: 'dirichlet', algorithm: 'fedprox' },
+    { name: `SphereFed + calibration (FedAvg rounds, λ = ${lambda})`, split: 'dirichlet', algorithm: 'spherefed' },
+    { name: 'FedAvg', split: 'iid', algorithm: 'fedavg' },
+    { name: `SphereFed + calibration (FedAvg rounds, λ = ${lambda})`, split: 'iid', algorithm: 'spherefed' },
+  ];
+  const rows: string[] = [];
+  for (const run of runs) {
+    const history: RoundRecord[] = [];
+    const t0 = performance.now();
+    await simulate({
+      ort,
+      model,
+      task: { batchSize: BATCH },
+      train,
+      test,
+      parts: run.split === 'iid' ? iid : dirichlet,
+      rounds,
+      algorithm: run.algorithm,
+      ...(run.algorithm === 'fedprox' ? { mu } : {}),
+      ...(run.algorithm === 'spherefed' ? { base: 'fedavg' as const, sphereFed: { calibrate: { lambda } } } : {}),
+      local: { ...LOCAL, epochs: localEpochs },
+      seed: 1,
+      sessionOptions,
+      onRound: (r) => {
+        history.push(r);
+        console.error(`${run.name} ${run.split}: round ${r.round}${r.phase ? ` (${r.phase})` : ''} test ${(r.testAccuracy * 100).toFixed(1)}% loss ${r.loss.toFixed(3)} ${r.seconds.toFixed(0)} s`);
+      },
+    });
+    const trained = history.filter((r) => r.phase !== 'calibrated');
+    const last = history.at(-1)!;
+    const up = trained.reduce((a, r) => a + r.bytesUp, 0) / trained.length;
+    const calib = history.find((r) => r.phase === 'calibrated');
+    rows.push(
+      `| ${run.split === 'iid' ? 'IID' : `Dirichlet α = ${alpha}`} | ${run.name} | **${(last.testAccuracy * 100).toFixed(1)}%** | ${(trained.at(-1)!.testAccuracy * 100).toFixed(1)}% | ${Math.max(...trained.map((r) => r.testAccuracy * 100)).toFixed(1)}% | ${(up / 1024).toFixed(0)} KiB${calib ? ` + ${(calib.bytesUp / 1024).toFixed(0)} KiB once` : ''} | ${((performance.now() - t0) / 1000).toFixed(0)} |`,
+    );
+  }
+  out.push(
+    `Fashion-MNIST, ${clients} clients over ${train.n} training images (Dirichlet α = ${alpha}: on average ${skew(dirichlet).toFixed(1)} classes hold 80% of a client's samples; IID: ${skew(iid).toFixed(1)}), ${rounds} rounds of ${localEpochs} local epoch(s), SGD lr ${LOCAL.lr} momentum 0.9, batch ${BATCH}, seed 1; test accuracy on ${test.n} test images:`,
+    '',
+    '| split | algorithm | final test accuracy | after the last round (before calibration) | best round | bytes up per client per round | seconds |',
+    '|---|---|---:|---:|---:|---:|---:|',
+    ...rows,
     '',
   );
 }

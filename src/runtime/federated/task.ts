@@ -53,14 +53,19 @@ export function trainingTaskOf(model: Model, opts: TrainingTaskOptions): { task:
   if (!output || !g.outputs.some((v) => v.name === output)) throw badArg(`the model has no output '${output ?? ''}'`, `outputs: ${g.outputs.map((v) => v.name).join(', ')}`);
   const lossKind = opts.loss ?? 'ce';
   const target = TARGET[lossKind];
+  // SphereFed's loss is the squared distance ‖s − y‖² per sample, averaged over the batch; the
+  // mse term averages over classes too, so it is weighted by the class count (else its
+  // gradients are C times smaller and the fixed head learns C times slower).
+  const declaredClasses = g.outputs.find((v) => v.name === output)?.shape?.[1];
+  const mseWeight = typeof declaredClasses === 'number' ? declaredClasses : 1;
   const graph = buildTrainingGraph(model, {
-    loss: lossKind === 'ce' ? `ce:${output}` : `mse:${output}=${target.name}`,
+    loss: lossKind === 'ce' ? `ce:${output}` : `${mseWeight}*mse:${output}=${target.name}`,
     inputShapes: { [input.name]: [opts.batchSize, ...shape] },
     ...(opts.params ? { params: opts.params } : {}),
   });
   const outShape = graph.model.graph.valuesByName().get(output)?.shape;
   const classes = outShape?.[1];
-  if (outShape?.length !== 2 || typeof classes !== 'number') throw badArg(`output '${output}' is not [batch, classes] with a known class count (shape [${outShape?.join(', ') ?? 'unknown'}])`, 'name the classifier output with outputName');
+  if (outShape?.length !== 2 || typeof classes !== 'number' || (lossKind === 'mse-onehot' && classes !== mseWeight)) throw badArg(`output '${output}' is not [batch, classes] with a known class count (shape [${outShape?.join(', ') ?? 'unknown'}])`, 'name the classifier output with outputName');
   const initialOf = (name: string): Tensor => {
     const t = graph.initial.get(name)!;
     if (t.dtype !== DataType.FLOAT) throw new SplitcError('E_AUTODIFF', `parameter '${name}' is not float32; federated clients train float32 weights`);
