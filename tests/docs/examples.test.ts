@@ -134,6 +134,11 @@ const BUDGETS: Record<string, Budget> = {
     set: { '--budget': 'fast', '--models': 'fashion', '--attacks': 'whitebox', '--max-probes': '1' },
     why: 'the white-box attack alone at budget fast on one Fashion-MNIST probe (the documented run trains decoders and data-free inverses at every cut of two models: minutes)',
   },
+  'bench/federated.ts': {
+    set: { '--samples': '64', '--epochs': '2', '--repeats': '1', '--updates': '3', '--clients': '2', '--per-client': '64', '--rounds': '1', '--test-limit': '64', '--threads': '1' },
+    add: ['--no-torch'],
+    why: 'one client trains 64 samples (a warm-up and one timed epoch, 1 thread), 3 updates averaged, 2 clients of 64 Fashion-MNIST images for one round scored on 64 test images; --no-torch: the PyTorch peer needs python3-torch, which may be absent',
+  },
   'bench/learn-speed.ts': {
     set: { '--samples': '128', '--epochs': '2', '--rounds': '1', '--threads': '1' },
     add: ['--no-torch'],
