@@ -202,9 +202,8 @@ export class Coordinator {
     if (this.clients.length >= (this.options.maxClients ?? 10_000)) throw conflict(`the federation is full (${this.clients.length} clients)`);
     let id = client;
     for (let k = this.clients.length; id === undefined || this.byId.has(id); k++) id = `client-${k}`;
-    const r = this.addClient(id);
-    this.tick();
-    return { ...r };
+    // the round opens on the next roundInfo/submit, so clients registering together train together
+    return { ...this.addClient(id) };
   }
 
   /** The current round; it opens (or closes at its deadline) on the way. */
