@@ -115,4 +115,47 @@ describe('federated coordinator over HTTP', () => {
     expect(resumed.status().history.map((h) => h.round)).toEqual([1, 2]);
     expect(bytesOf(resumed.globalWeights()).equals(uninterrupted!)).toBe(true);
   }, 30_000);
+
+  it('deadline: a round closes with minClients at its deadline; the straggler’s late update gets E_FED_ROUND and it goes on', async () => {
+    const coordinator = Coordinator.create(model(), taskOptions, { ...options, deadlineMs: 50 });
+    const url = await serve(coordinator);
+    const sent: ClientUpdate[][] = [];
+    const clients = ['fast-0', 'fast-1', 'slow'];
+    // the straggler's uploads leave only once the round they are for has closed: no race with the clock
+    const slowFetch: typeof fetch = async (input, init) => {
+      if (String(input).endsWith('/update')) {
+        const round = coordinator.roundInfo().round;
+        while (coordinator.status().completed < round) await new Promise((r) => setTimeout(r, 5));
+      }
+      return fetch(input, init);
+    };
+    const three = toyData(96, 4);
+    const thirds = partitionIid(three.labels, 3, 2);
+    // all three registered before the first round opens, so all three are chosen
+    for (const client of clients) coordinator.register(client);
+    const results = await Promise.all(
+      clients.map((client, k) =>
+        joinFederation({
+          url,
+          token,
+          ort,
+          client,
+          data: subset(three, thirds[k]!),
+          sessionOptions: single,
+          pollMs: 5,
+          onRound: (r, u) => void (r.accepted ? (sent[r.round] ??= []).push(u) : undefined),
+          ...(client === 'slow' ? { fetch: slowFetch } : {}),
+        }),
+      ),
+    );
+    expect(results[2]!.rounds.map((r) => [r.round, r.accepted])).toEqual([
+      [1, false],
+      [2, false],
+    ]);
+    expect(coordinator.status().history.map((h) => [h.clients, h.stragglers, h.closedBy])).toEqual([
+      [['fast-0', 'fast-1'], ['slow'], 'deadline'],
+      [['fast-0', 'fast-1'], ['slow'], 'deadline'],
+    ]);
+    expect(bytesOf(coordinator.globalWeights()).equals(bytesOf(fedAvg(sent[2]!)))).toBe(true);
+  }, 30_000);
 });
