@@ -11,7 +11,6 @@ import { RateLimitedLog } from './rate-limited-log.js';
 import { type AuthError, bearerAuth } from './server/auth.js';
 import { BodyReader } from './server/body.js';
 import { InferHandler } from './server/infer.js';
-import { federatedRoutes } from './server/federated-routes.js';
 import { createServerMetrics } from './server/metrics.js';
 import { ModelTable } from './server/models.js';
 import { type InferenceServerOptions, resolveServerOptions } from './server/options.js';
@@ -61,7 +60,7 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
   const reader = new BodyReader(maxBodyBytes, settings.maxJsonBytes, settings.maxBufferedBytes, settings.minUploadRate);
   const inference = new InferHandler(reader, responder, settings.maxJsonBytes, settings.maxQueue, settings.maxRows);
   const routeServer: RouteServer = { models, responder, infer: inference, metricsText: () => metrics.registry.render() };
-  const federated = opts.federated ? federatedRoutes(opts.federated, { reader, maxJsonBytes: settings.maxJsonBytes, registry: metrics.registry }) : [];
+  const federated = opts.federated?.routes({ reader, maxJsonBytes: settings.maxJsonBytes, registry: metrics.registry }) ?? [];
   const router = new Router([...ROUTES, ...federated, ...(opts.routes ?? [])]);
   const warnings = new RateLimitedLog(opts.warn ?? ((line) => process.stderr.write(`${line}\n`)));
   /** Malformed requests are the client's error: one log line per interval at most, whoever sends them. */

@@ -9,6 +9,8 @@ import type { Model } from '../../ir/graph.js';
 import { fedAvg, validateUpdate } from './aggregate.js';
 import { chooseClients } from './simulate.js';
 import { initialWeights, trainingTaskOf, type TrainingTaskOptions } from './task.js';
+import { federatedRoutes, type FederatedRouteDeps } from '../server/federated-routes.js';
+import type { Route } from '../server/routes.js';
 import type { ClientUpdate, LocalOptions, TrainingTask, Weights } from './types.js';
 import { checkWeights, taskTensors } from './weights.js';
 
@@ -288,6 +290,15 @@ export class Coordinator {
       submitted: this.open ? [...this.open.updates.keys()].sort() : [],
       history: this.history.map((r) => ({ ...r })),
     };
+  }
+
+  /**
+   * The coordinator's HTTP endpoints (server/federated-routes.ts), which createInferenceServer
+   * mounts for its `federated` option. Reached through the coordinator so that the server
+   * imports none of it: servers without one (a bundle's cloud server) do not carry it.
+   */
+  routes(deps: FederatedRouteDeps): Route[] {
+    return federatedRoutes(this, deps);
   }
 
   /** Waits for the checkpoints queued so far; throws (E_IO) if one could not be written. */
