@@ -89,6 +89,8 @@ export interface CoordinatorStatus {
   /** Clients whose update for the current round is in. */
   submitted: string[];
   history: CoordinatorRound[];
+  /** Why the last checkpoint could not be written (until flush() reports it). */
+  checkpointError?: string;
 }
 
 /** The checkpoint's file name in checkpointDir. */
@@ -251,7 +253,8 @@ export class Coordinator {
     this.checkNorm(update);
     open.updates.set(update.client, update);
     const closed = this.tick();
-    await this.flush();
+    // a checkpoint that fails is the operator's problem (flush, status), not this client's
+    await this.checkpointed();
     return { round: current, closed };
   }
 
@@ -289,6 +292,7 @@ export class Coordinator {
       participants: info.participants,
       submitted: this.open ? [...this.open.updates.keys()].sort() : [],
       history: this.history.map((r) => ({ ...r })),
+      ...(this.saveError !== undefined ? { checkpointError: (this.saveError as Error).message ?? String(this.saveError) } : {}),
     };
   }
 
@@ -299,6 +303,11 @@ export class Coordinator {
    */
   routes(deps: FederatedRouteDeps): Route[] {
     return federatedRoutes(this, deps);
+  }
+
+  /** Waits for the checkpoints queued so far, without throwing (a failure shows in status() and flush()). */
+  async checkpointed(): Promise<void> {
+    await this.saving;
   }
 
   /** Waits for the checkpoints queued so far; throws (E_IO) if one could not be written. */

@@ -120,7 +120,7 @@ export function federatedRoutes(coordinator: Coordinator, deps: FederatedRouteDe
       handle: async (ctx) => {
         const info = coordinator.roundInfo();
         // the weights served are checkpointed first: a restart never goes back behind what a client saw
-        await coordinator.flush();
+        await coordinator.checkpointed();
         sendBody(ctx, encodeRound(coordinator.task, info, coordinator.globalWeights()));
       },
     },

@@ -158,6 +158,18 @@ describe('Coordinator', () => {
     expect(await codeOfAsync(Coordinator.resume(tmpDir(), model(), taskOptions, opts))).toBe('E_FED_CHECKPOINT');
   });
 
+  it('a checkpoint that cannot be written fails no client: status shows it, flush throws E_IO', async () => {
+    const file = path.join(tmpDir(), 'not-a-dir');
+    fs.writeFileSync(file, 'user file');
+    const c = Coordinator.create(model(), taskOptions, { ...base, minClients: 1, checkpointDir: file });
+    c.register('a');
+    c.roundInfo();
+    expect(await c.submit(fakeUpdate(c.globalWeights(), 'a', 1, 0))).toEqual({ round: 1, closed: true });
+    expect(c.status().checkpointError).toBeTruthy();
+    expect(await codeOfAsync(c.flush())).toBe('E_IO');
+    expect(fs.readFileSync(file, 'utf8')).toBe('user file');
+  });
+
   it('stores calibration statistics per round and client', () => {
     const c = Coordinator.create(model(), taskOptions, base);
     c.register('a');
