@@ -25,6 +25,13 @@ export interface JoinOptions {
   maxRounds?: number;
   /** How long to wait between polls while not chosen or the round is not open (default 100 ms). */
   pollMs?: number;
+  /**
+   * How long a call that gets no answer (or 503) is retried, with backoff, before the client
+   * gives up (default 30 s): a coordinator restarting from its checkpoint is waited for. After
+   * such a gap the client registers again (the same id) and resends an update the coordinator
+   * no longer lists for the open round.
+   */
+  reconnectMs?: number;
   sessionOptions?: LocalSessionOptions;
   /** The fetch to use (default globalThis.fetch). */
   fetch?: typeof fetch;
@@ -104,49 +111,72 @@ export async function runFederatedClient(opts: JoinOptions): Promise<JoinResult>
     }
   };
 
-  const reg = JSON.parse(new TextDecoder().decode((await call('POST', 'register', JSON.stringify(opts.client !== undefined ? { client: opts.client } : {}))).bytes)) as RegisteredClient;
-  const taskAnswer = await call('GET', 'task');
+  const reconnectMs = opts.reconnectMs ?? 30_000;
+  let reconnected = false;
+  /** `call`, retried while the coordinator gives no answer or 503 (restarting, overloaded). */
+  const callRetrying = async (method: 'GET' | 'POST', route: string, body?: EncodedBody | string): Promise<Answer> => {
+    const started = Date.now();
+    for (let wait = 50; ; wait = Math.min(2_000, 2 * wait)) {
+      try {
+        return await call(method, route, body);
+      } catch (e) {
+        const retriable = e instanceof KServeClientError && (e.status === 0 || e.status === 503);
+        if (!retriable || Date.now() - started + wait > reconnectMs) throw e;
+        reconnected = true;
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
+  };
+  const register = async (client: string | undefined): Promise<RegisteredClient> =>
+    JSON.parse(new TextDecoder().decode((await callRetrying('POST', 'register', JSON.stringify(client !== undefined ? { client } : {}))).bytes)) as RegisteredClient;
+  const getRound = async (): Promise<{ info: RoundInfo; weights: Weights; bytes: number }> => {
+    const answer = await callRetrying('GET', 'round');
+    return { ...decoded(() => decodeRound(task, answer.bytes, answer.headerLength)), bytes: answer.bytes.length };
+  };
+
+  let reg = await register(opts.client);
+  const taskAnswer = await callRetrying('GET', 'task');
   const task = decoded(() => decodeTask(taskAnswer.bytes, taskAnswer.headerLength));
   const trainer = await LocalTrainer.create(opts.ort, task, opts.sessionOptions);
   const rounds: ClientRoundRecord[] = [];
-  let lastTrained = 0;
+  /** The last update trained, kept to resend if the coordinator lost it. */
+  let last: { update: ClientUpdate; record: ClientRoundRecord } | undefined;
   try {
     for (;;) {
-      const answer = await call('GET', 'round');
-      const { info, weights } = decoded(() => decodeRound(task, answer.bytes, answer.headerLength));
-      const chosen = info.state === 'open' && info.round > lastTrained && (info.participants?.includes(reg.client) ?? false);
-      if (info.state === 'done' || (!chosen && opts.maxRounds !== undefined && rounds.length >= opts.maxRounds)) {
+      const { info, weights, bytes } = await getRound();
+      if (reconnected) {
+        // the coordinator may have restarted from a checkpoint older than this client's registration
+        reconnected = false;
+        reg = await register(reg.client);
+        continue;
+      }
+      const owes = info.state === 'open' && (info.participants?.includes(reg.client) ?? false) && !info.submitted.includes(reg.client);
+      const resend = owes && last?.update.round === info.round;
+      if (info.state === 'done' || (!resend && opts.maxRounds !== undefined && rounds.length >= opts.maxRounds)) {
         return { ...reg, task, rounds, info, weights };
       }
-      if (!chosen) {
+      if (!owes) {
         await new Promise((resolve) => setTimeout(resolve, pollMs));
         continue;
       }
-      const update = await trainer.train(weights, opts.data, info.local, { client: reg.client, round: info.round, index: reg.index });
-      lastTrained = info.round;
+      if (!resend) {
+        const update = await trainer.train(weights, opts.data, info.local, { client: reg.client, round: info.round, index: reg.index });
+        const record: ClientRoundRecord = { round: info.round, samples: update.samples, loss: update.loss, accepted: false, closed: false, bytesUp: 0, bytesDown: bytes };
+        last = { update, record };
+        rounds.push(record);
+      }
+      const { update, record } = last!;
       const body = encodeUpdate(task, update);
-      let result: SubmitResult | undefined;
+      record.bytesUp += body.byteLength;
       try {
-        result = JSON.parse(new TextDecoder().decode((await call('POST', 'update', body)).bytes)) as SubmitResult;
+        const result = JSON.parse(new TextDecoder().decode((await callRetrying('POST', 'update', body)).bytes)) as SubmitResult;
+        record.accepted = true;
+        record.closed = result.closed;
       } catch (e) {
-        // the round closed at its deadline while this client trained: its update is dropped, the next round goes on
+        // the round closed (at its deadline) before the update came: it is dropped, the next round goes on
         if (!(e instanceof KServeClientError && e.code === 'E_FED_ROUND')) throw e;
       }
-      const record: ClientRoundRecord = {
-        round: info.round,
-        samples: update.samples,
-        loss: update.loss,
-        accepted: result !== undefined,
-        closed: result?.closed ?? false,
-        bytesUp: body.byteLength,
-        bytesDown: answer.bytes.length,
-      };
-      rounds.push(record);
-      await opts.onRound?.(record, update);
-      if (opts.maxRounds !== undefined && rounds.length >= opts.maxRounds) {
-        const last = await call('GET', 'round');
-        return { ...reg, task, rounds, ...decoded(() => decodeRound(task, last.bytes, last.headerLength)) };
-      }
+      if (!resend) await opts.onRound?.(record, update);
     }
   } finally {
     await trainer.release();

@@ -57,6 +57,8 @@ export interface RoundInfo {
   deadline: number | null;
   /** The clients chosen to train this round; null until it opens. */
   participants: string[] | null;
+  /** Chosen clients whose update is in, sorted: a client not listed (after a coordinator restart, say) sends its update again. */
+  submitted: string[];
   /** How to train this round. */
   local: LocalOptions;
 }
@@ -221,6 +223,7 @@ export class Coordinator {
       rounds: this.options.rounds,
       deadline: this.open?.deadline ?? null,
       participants: this.open ? [...this.open.participants] : null,
+      submitted: this.open ? [...this.open.updates.keys()].sort() : [],
       local: { ...this.local },
     };
   }
@@ -290,7 +293,7 @@ export class Coordinator {
       rounds: this.options.rounds,
       registered: this.clients.length,
       participants: info.participants,
-      submitted: this.open ? [...this.open.updates.keys()].sort() : [],
+      submitted: info.submitted,
       history: this.history.map((r) => ({ ...r })),
       ...(this.saveError !== undefined ? { checkpointError: (this.saveError as Error).message ?? String(this.saveError) } : {}),
     };

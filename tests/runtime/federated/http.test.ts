@@ -116,6 +116,62 @@ describe('federated coordinator over HTTP', () => {
     expect(bytesOf(resumed.globalWeights()).equals(uninterrupted!)).toBe(true);
   }, 30_000);
 
+  it('restart under running clients: they wait for the coordinator, rejoin, resend the update it lost, and the result is the same', async () => {
+    expect(uninterrupted).toBeDefined();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'splitc-fed-live-'));
+    dirs.push(dir);
+    const first = Coordinator.create(model(), taskOptions, { ...options, checkpointDir: dir });
+    const server1 = await createInferenceServer({ models: [], token, federated: first });
+    const { url, port } = await server1.listen(0);
+    await registerInOrder(url);
+    // The order of events is pinned by the test, not the clock: client-1 holds its round-2
+    // update until the first coordinator is gone; client-0's round-2 update is accepted by it
+    // and lost with it (round 2 was not checkpointed), so client-0 must send it again.
+    let stopped = false;
+    const failures = [0, 0];
+    let held = false;
+    const fetchOf = (k: number): typeof fetch => {
+      let updates = 0;
+      return async (input, init) => {
+        if (k === 1 && String(input).endsWith('/update') && ++updates === 2) {
+          held = true;
+          while (!stopped) await new Promise((r) => setTimeout(r, 2));
+        }
+        try {
+          return await fetch(input, init);
+        } catch (e) {
+          failures[k]!++;
+          throw e;
+        }
+      };
+    };
+    const running = Promise.all(
+      ids.map((client, k) =>
+        joinFederation({ url, token, ort, client, data: subset(train, parts[k]!), sessionOptions: single, pollMs: 10, reconnectMs: 20_000, fetch: fetchOf(k) }),
+      ),
+    );
+    const poll = async (done: () => boolean): Promise<void> => {
+      while (!done()) await new Promise((r) => setTimeout(r, 2));
+    };
+    await poll(() => held && first.status().submitted.includes('client-0'));
+    await server1.close();
+    stopped = true;
+    await poll(() => failures.every((n) => n > 0)); // both clients are now waiting for a coordinator
+    const resumed = await Coordinator.resume(dir, model(), taskOptions, options);
+    const server2 = await createInferenceServer({ models: [], token, federated: resumed });
+    servers.push(server2);
+    await server2.listen(port);
+    const results = await running;
+    expect(results.map((r) => [r.info.state, r.rounds.map((x) => [x.round, x.accepted])])).toEqual([
+      ['done', [[1, true], [2, true]]],
+      ['done', [[1, true], [2, true]]],
+    ]);
+    // client-0 sent its round-2 update twice (to each coordinator), client-1 once
+    expect(results.map((r) => r.rounds[1]!.bytesUp / r.rounds[0]!.bytesUp)).toEqual([2, 1]);
+    expect(resumed.status().history.map((h) => h.round)).toEqual([1, 2]);
+    expect(bytesOf(resumed.globalWeights()).equals(uninterrupted!)).toBe(true);
+  }, 30_000);
+
   it('deadline: a round closes with minClients at its deadline; the straggler’s late update gets E_FED_ROUND and it goes on', async () => {
     const coordinator = Coordinator.create(model(), taskOptions, { ...options, deadlineMs: 50 });
     const url = await serve(coordinator);
