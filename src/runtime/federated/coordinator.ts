@@ -6,6 +6,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { SplitcError } from '../../ir/errors.js';
 import type { Model } from '../../ir/graph.js';
+import { writeFileAtomic } from '../../ir/temp-files.js';
 import { fedAvg, validateUpdate } from './aggregate.js';
 import { chooseClients } from './simulate.js';
 import { initialWeights, trainingTaskOf, type TrainingTaskOptions } from './task.js';
@@ -91,7 +92,7 @@ export interface CoordinatorStatus {
   /** Clients whose update for the current round is in. */
   submitted: string[];
   history: CoordinatorRound[];
-  /** Why the last checkpoint could not be written (until flush() reports it). */
+  /** Why the last checkpoint could not be written (cleared when one is). */
   checkpointError?: string;
 }
 
@@ -125,8 +126,7 @@ export class Coordinator {
   private readonly calibration = new Map<number, Map<string, Float64Array>>();
   private readonly local: LocalOptions;
   private readonly now: () => number;
-  private saving: Promise<void> = Promise.resolve();
-  private saveError: unknown;
+  private saveError: SplitcError | undefined;
 
   private constructor(
     task: TrainingTask,
@@ -237,7 +237,7 @@ export class Coordinator {
    * Accepts a chosen client's update for the open round, or throws: E_FED_ROUND (unknown
    * client, not chosen, stale or future round, duplicate, federation done) or E_FED_UPDATE
    * (tensors, sample count, loss or norm). The update is kept (not copied) until the round
-   * closes. Resolves once a checkpoint the update caused is written.
+   * closes; a round it closes is checkpointed before this resolves.
    */
   async submit(update: ClientUpdate): Promise<SubmitResult> {
     this.tick();
@@ -255,10 +255,8 @@ export class Coordinator {
     validateUpdate(this.task, update, current);
     this.checkNorm(update);
     open.updates.set(update.client, update);
-    const closed = this.tick();
     // a checkpoint that fails is the operator's problem (flush, status), not this client's
-    await this.checkpointed();
-    return { round: current, closed };
+    return { round: current, closed: this.tick() };
   }
 
   /**
@@ -295,7 +293,7 @@ export class Coordinator {
       participants: info.participants,
       submitted: info.submitted,
       history: this.history.map((r) => ({ ...r })),
-      ...(this.saveError !== undefined ? { checkpointError: (this.saveError as Error).message ?? String(this.saveError) } : {}),
+      ...(this.saveError !== undefined ? { checkpointError: this.saveError.message } : {}),
     };
   }
 
@@ -308,19 +306,9 @@ export class Coordinator {
     return federatedRoutes(this, deps);
   }
 
-  /** Waits for the checkpoints queued so far, without throwing (a failure shows in status() and flush()). */
-  async checkpointed(): Promise<void> {
-    await this.saving;
-  }
-
-  /** Waits for the checkpoints queued so far; throws (E_IO) if one could not be written. */
+  /** Throws (E_IO) if the last checkpoint could not be written. */
   async flush(): Promise<void> {
-    await this.saving;
-    if (this.saveError !== undefined) {
-      const e = this.saveError;
-      this.saveError = undefined;
-      throw new SplitcError('E_IO', `the coordinator's checkpoint could not be written: ${(e as Error).message}`, { cause: e });
-    }
+    if (this.saveError !== undefined) throw this.saveError;
   }
 
   private get done(): boolean {
@@ -367,7 +355,7 @@ export class Coordinator {
       closedBy,
     });
     this.open = null;
-    this.queueCheckpoint();
+    this.saveCheckpoint();
     // the next round may open at once (its clients are registered)
     this.tick();
   }
@@ -391,8 +379,8 @@ export class Coordinator {
     }
   }
 
-  /** Writes the state after a round: a temporary file renamed over the checkpoint, so a crash leaves the previous one whole. */
-  private queueCheckpoint(): void {
+  /** Writes the state after a round (writeFileAtomic: a crash leaves the previous checkpoint whole); a failure is kept for status() and flush(). */
+  private saveCheckpoint(): void {
     const dir = this.options.checkpointDir;
     if (dir === undefined) return;
     const weights: Checkpoint['weights'] = {};
@@ -401,17 +389,12 @@ export class Coordinator {
       weights[spec.name] = { dims: spec.dims, base64: Buffer.from(w.buffer, w.byteOffset, w.byteLength).toString('base64') };
     }
     const cp: Checkpoint = { format: CHECKPOINT_FORMAT, version: 1, completed: this.completed, clients: this.clients.map((c) => ({ ...c })), history: this.history.map((r) => ({ ...r })), weights };
-    const text = JSON.stringify(cp);
-    const file = path.join(dir, CHECKPOINT_FILE);
-    const tmp = `${file}.${process.pid}.tmp`;
-    this.saving = this.saving.then(async () => {
-      try {
-        await fs.mkdir(dir, { recursive: true });
-        await fs.writeFile(tmp, text);
-        await fs.rename(tmp, file);
-      } catch (e) {
-        this.saveError = e;
-      }
-    });
+    try {
+      writeFileAtomic(path.join(dir, CHECKPOINT_FILE), JSON.stringify(cp), { what: "the coordinator's checkpoint" });
+      this.saveError = undefined;
+    } catch (e) {
+      // writeFileAtomic throws E_IO, but its clean-up can throw a plain error first (a file where the folder should be)
+      this.saveError = e instanceof SplitcError ? e : new SplitcError('E_IO', `cannot write the coordinator's checkpoint in ${dir}: ${(e as Error).message}`, { cause: e });
+    }
   }
 }
