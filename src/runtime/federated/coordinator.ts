@@ -188,7 +188,8 @@ export class Coordinator {
     } catch (e) {
       throw bad((e as Error).message, e);
     }
-    if (!Number.isInteger(cp.completed) || cp.completed < 0 || !Array.isArray(cp.clients) || !Array.isArray(cp.history)) throw bad('has malformed round, clients or history');
+    const wellFormed = Number.isInteger(cp.completed) && cp.completed >= 0 && Array.isArray(cp.history) && Array.isArray(cp.clients) && cp.clients.every((r, k) => r?.index === k && CLIENT_ID.test(String(r?.client)));
+    if (!wellFormed) throw bad('has a malformed round count, history or client list');
     const c = new Coordinator(task, weights, { ...options, checkpointDir });
     c.completed = cp.completed;
     for (const r of cp.clients) c.addClient(r.client);

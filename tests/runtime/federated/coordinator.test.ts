@@ -156,6 +156,12 @@ describe('Coordinator', () => {
     const otherTask = async () => Coordinator.resume(dir, smallResNet({ widths: [4, 4], classes: 3, size: 8, seed: 3 }), taskOptions, opts);
     expect(await codeOfAsync(otherTask)).toBe('E_FED_CHECKPOINT');
     expect(await codeOfAsync(Coordinator.resume(tmpDir(), model(), taskOptions, opts))).toBe('E_FED_CHECKPOINT');
+    const good = JSON.parse(fs.readFileSync(path.join(dir, CHECKPOINT_FILE), 'utf8')) as Record<string, unknown>;
+    for (const tampered of ['{', 'null', JSON.stringify({ ...good, version: 2 }), JSON.stringify({ ...good, clients: [{ client: 'a b', index: 0 }] }), JSON.stringify({ ...good, weights: {} })]) {
+      const bad = tmpDir();
+      fs.writeFileSync(path.join(bad, CHECKPOINT_FILE), tampered);
+      expect(await codeOfAsync(Coordinator.resume(bad, model(), taskOptions, opts))).toBe('E_FED_CHECKPOINT');
+    }
   });
 
   it('a checkpoint that cannot be written fails no client: status shows it, flush throws E_IO', async () => {
