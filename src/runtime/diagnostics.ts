@@ -17,5 +17,7 @@ declare module '../ir/errors.js' {
     E_FED_DATA: 'a client’s data does not fit the training task: sample shape, labels outside the classes, or fewer samples than one batch';
     E_FED_CALIBRATION: "SphereFed's calibration cannot be solved: Σ V_k + λI is not positive definite, or the statistics' sizes disagree";
     E_SECURE_AGG: 'masked uploads cannot be summed: malformed, of different lengths, or their masks did not cancel (an upload missing or from another round or peer set)';
+    E_FED_ROUND: "a request conflicts with the coordinator's round state (HTTP 409): unknown client, not chosen, stale, future or duplicate update, round not open, federation done or full";
+    E_FED_CHECKPOINT: "a coordinator checkpoint cannot be resumed: missing, malformed, or not of this model's training task";
   }
 }

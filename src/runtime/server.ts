@@ -60,7 +60,8 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
   const reader = new BodyReader(maxBodyBytes, settings.maxJsonBytes, settings.maxBufferedBytes, settings.minUploadRate);
   const inference = new InferHandler(reader, responder, settings.maxJsonBytes, settings.maxQueue, settings.maxRows);
   const routeServer: RouteServer = { models, responder, infer: inference, metricsText: () => metrics.registry.render() };
-  const router = new Router([...ROUTES, ...(opts.routes ?? [])]);
+  const federated = opts.federated?.routes({ reader, maxJsonBytes: settings.maxJsonBytes, registry: metrics.registry }) ?? [];
+  const router = new Router([...ROUTES, ...federated, ...(opts.routes ?? [])]);
   const warnings = new RateLimitedLog(opts.warn ?? ((line) => process.stderr.write(`${line}\n`)));
   /** Malformed requests are the client's error: one log line per interval at most, whoever sends them. */
   const logMalformed = (remoteAddress: string | undefined, why: string): void =>

@@ -15,3 +15,9 @@ export { simulate, chooseClients, clientIds, type RoundRecord, type SimulateOpti
 export { addStats, calibrationStats, type CalibrationStats, emptyStats, featureStats, packedLength, packStats, solveCalibration, unpackStats } from './calibration.js';
 export { calibrateSphereFed, type CalibrationResult, sphereFedSetup, type SphereFedSetup, type SphereFedSimOptions } from './spherefed-sim.js';
 export { createMaskingKeys, decodeUnmasked, FIXED_POINT_BITS, type MaskingKeys, type MaskingPeer, maskVector, MAX_ABS_VALUE, sumMasked } from './secure-agg.js';
+
+// -- coordinator over HTTP: the round state machine, the protocol's bodies, the clients --
+export { CHECKPOINT_FILE, Coordinator, type CoordinatorOptions, type CoordinatorRound, type CoordinatorStatus, type RegisteredClient, type RoundInfo, type SubmitResult } from './coordinator.js';
+export { calibrationFromRequest, checkDeclaredWeights, decodeRound, decodeTask, encodeCalibration, encodeRound, encodeTask, encodeUpdate, updateFromRequest, weightsFromWire, weightsToWire } from './wire.js';
+export { type ClientRoundRecord, type JoinOptions, type JoinResult, runFederatedClient } from './client.js';
+export { joinFederation, type NodeJoinOptions } from './node-client.js';

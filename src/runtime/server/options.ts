@@ -4,6 +4,7 @@
 import type * as ort from 'onnxruntime-node';
 import { notAnInteger, SplitcError } from '../../ir/errors.js';
 import type { SessionThread } from '../session-host.js';
+import type { Coordinator } from '../federated/coordinator.js';
 import type { Route } from './routes.js';
 
 export interface ModelSpec {
@@ -76,6 +77,8 @@ export interface InferenceServerOptions {
    * same bearer auth, 404/405 answers, error bodies and metrics.
    */
   routes?: readonly Route[];
+  /** Serve this federated coordinator's endpoints under /v2/federated/ (server/federated-routes.ts); a coordinator may serve no models. */
+  federated?: Coordinator;
   /** Seconds advertised in Retry-After on 503 (default 1). */
   retryAfterSeconds?: number;
   /** Where warnings go, one line per kind per 10 s at most (default stderr). */
@@ -128,7 +131,7 @@ export function resolveServerOptions(opts: InferenceServerOptions): ServerSettin
   const requestTimeoutMs = positiveInt(opts.requestTimeoutMs, 'requestTimeoutMs', 60_000);
   const shutdownGraceMs = positiveInt(opts.shutdownGraceMs, 'shutdownGraceMs', 10_000, 0);
   const retryAfter = String(positiveInt(opts.retryAfterSeconds, 'retryAfterSeconds', 1));
-  if (opts.models.length === 0) throw new SplitcError('E_BAD_ARGUMENT', 'no models to serve');
+  if (opts.models.length === 0 && !opts.federated) throw new SplitcError('E_BAD_ARGUMENT', 'no models to serve');
   return {
     token: authOn ? opts.token! : undefined,
     maxBodyBytes,

@@ -1,0 +1,56 @@
+// The federated protocol's bodies as text (docs/serving.md, "Federated coordinator: protocol"):
+// the task, a round and an update of the small ResNet, each as its KServe v2 JSON header and
+// binary parts (name, size, sha256), so any change to what clients and coordinator exchange
+// shows as a diff. `UPDATE_GOLDEN=1 npx vitest run tests/golden` rewrites them; review the diff.
+
+import { createHash } from 'node:crypto';
+import { describe, it } from 'vitest';
+import { Coordinator } from '../../src/runtime/federated/coordinator.js';
+import { encodeCalibration, encodeRound, encodeTask, encodeUpdate } from '../../src/runtime/federated/wire.js';
+import type { EncodedBody } from '../../src/runtime/kserve.js';
+import { smallResNet } from '../../src/runtime/train/models.js';
+import { expectGolden } from '../helpers/golden.js';
+
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+/** The body's header, then each binary part: a JSON text carried as BYTES in full, tensors by size and sha256 (or all weights as one, `weightsAsOne`). */
+function printBody(title: string, body: EncodedBody, weightsAsOne = false): string[] {
+  const [json, ...binaries] = body.chunks;
+  const header = new TextDecoder().decode(json);
+  const parsed = JSON.parse(header) as { inputs?: { name: string; datatype: string }[]; outputs?: { name: string; datatype: string }[] };
+  const tensors = parsed.inputs ?? parsed.outputs ?? [];
+  const lines = [`${title}: ${body.byteLength} bytes, ${body.contentType}, Inference-Header-Content-Length ${body.jsonLength ?? '(none)'}`, `  header: ${header}`];
+  const weights: Uint8Array[] = [];
+  binaries.forEach((b, i) => {
+    const t = tensors[i]!;
+    if (t.datatype === 'BYTES') lines.push(`  ${t.name} (BYTES, one element): ${new TextDecoder().decode(b.subarray(4))}`);
+    else if (weightsAsOne && t.datatype === 'FP32') weights.push(b);
+    else lines.push(`  ${t.name}: ${b.length} bytes, sha256 ${sha(b)}`);
+  });
+  if (weights.length) lines.push(`  ${weights.length} FP32 weights: ${weights.reduce((a, b) => a + b.length, 0)} bytes, sha256 of their concatenation ${sha(Buffer.concat(weights))}`);
+  return lines;
+}
+
+describe('federated protocol goldens', () => {
+  it('task, round, update and calibration bodies of the small ResNet', () => {
+    const coordinator = Coordinator.create(smallResNet({ widths: [4, 8], classes: 3, size: 8, seed: 3 }), { batchSize: 8 }, {
+      rounds: 2,
+      minClients: 1,
+      deadlineMs: 1000,
+      local: { epochs: 1, lr: 0.05, seed: 7 },
+      algorithm: 'fedavg',
+      seed: 1,
+      now: () => 1_700_000_000_000,
+    });
+    coordinator.register('a');
+    const task = coordinator.task;
+    const global = coordinator.globalWeights();
+    const lines = [
+      ...printBody('task', encodeTask(task)),
+      ...printBody('round', encodeRound(task, coordinator.roundInfo(), global)),
+      ...printBody('update', encodeUpdate(task, { client: 'a', round: 1, samples: 16, loss: 0.5, weights: global }), true),
+      ...printBody('calibration', encodeCalibration('a', 2, new Float64Array([1, 2, 3]))),
+    ];
+    expectGolden('federated/protocol-small-resnet.txt', `${lines.join('\n')}\n`);
+  });
+});
