@@ -9,14 +9,14 @@
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { readBundle, writeBundleWithCloud } from '../codegen/bundle-cloud.js';
+import { type BundleOnDisk, readBundle, writeBundleWithCloud } from '../codegen/bundle-cloud.js';
 import type { Json } from '../codegen/input.js';
 import type { Manifest } from '../codegen/manifest.js';
 import { notAnInteger, SplitcError } from '../ir/errors.js';
 import { modelToBytes } from '../ir/serde/io.js';
 import { deserializeModel } from '../ir/serde/read.js';
 import { inferShapes } from '../passes/shape/index.js';
-import { calibratedHead, sphereFedHead } from '../passes/spherefed.js';
+import { calibratedHead, type SphereFedHead, sphereFedHead } from '../passes/spherefed.js';
 import { addStats, type CalibrationStats, calibrationStats, emptyStats, packedLength, packStats, solveCalibration, unpackStats } from '../runtime/federated/calibration.js';
 import { loadFederatedDataset, type FederatedDatasetName } from '../runtime/federated/data.js';
 import { partitionDirichlet, partitionIid, subset } from '../runtime/federated/partition.js';
@@ -111,6 +111,66 @@ function checkData(m: Manifest, data: ClientData, which: string): void {
   if (!fits) throw new SplitcError('E_FED_DATA', `the ${which} samples are [${data.shape.join(', ')}]; the bundle's edge input '${m.edge.inputs[0]!.name}' takes [N, ${want.join(', ')}]`);
 }
 
+/**
+ * The bundle's cloud model with its head rewritten by sphereFedHead, so that it also outputs the
+ * normalised features z (its fixed matrix is never used: the solved W replaces it). Throws
+ * E_SPHEREFED when the cloud part does not end in a classifier head.
+ */
+export function cloudFeatureHead(bundle: BundleOnDisk, seed: number): SphereFedHead {
+  const m = bundle.manifest;
+  try {
+    const file = path.join(bundle.dir, ...m.cloud.model.split('/'));
+    const cloud = deserializeModel(bundle.cloudBytes, { baseDir: path.dirname(file), source: file });
+    // Shapes first: the head's feature count is checked against them, and the manifest's cloud figures (MACs) need them.
+    inferShapes(cloud);
+    return sphereFedHead(cloud, { seed });
+  } catch (e) {
+    if (e instanceof SplitcError && e.code === 'E_SPHEREFED') {
+      throw new SplitcError('E_SPHEREFED', `the bundle's cloud part (${m.cloud.model}) does not end in a classifier head: ${e.message}`, { hint: 'split the model before its last Gemm/MatMul, so that the cloud part holds the head' });
+    }
+    throw e;
+  }
+}
+
+/** sha256 of the training samples the clients hold, in index order: each float32 image, then its label as one byte. */
+function samplesSha256(train: ClientData, parts: readonly (readonly number[])[]): string {
+  const n = per(train);
+  const hash = createHash('sha256');
+  for (const i of [...new Set(parts.flat())].sort((a, b) => a - b)) {
+    const img = train.images.subarray(i * n, (i + 1) * n);
+    hash.update(new Uint8Array(img.buffer, img.byteOffset, img.byteLength)).update(Uint8Array.of(train.labels[i]!));
+  }
+  return hash.digest('hex');
+}
+
+export interface CalibrationRecord {
+  lambda: number;
+  secure: boolean;
+  seed: number;
+  clients: number;
+  dataSha256: string;
+  describe?: { [key: string]: Json };
+  out: string;
+}
+
+/** Step (4): W solved from the summed statistics, the cloud model trunk → normalise → W, the new bundle written to `r.out`. */
+export function writeCalibratedBundle(bundle: BundleOnDisk, head: SphereFedHead, sum: CalibrationStats, r: CalibrationRecord): { w: Float32Array; written: ReturnType<typeof writeBundleWithCloud> } {
+  const w = solveCalibration(sum.V, sum.U, head.dim, head.classes, r.lambda);
+  const record: Json = {
+    method: 'spherefed-closed-form',
+    lambda: r.lambda,
+    clients: r.clients,
+    samples: sum.n,
+    secure: r.secure,
+    seed: r.seed,
+    dim: head.dim,
+    classes: head.classes,
+    dataSha256: r.dataSha256,
+    ...(r.describe ?? {}),
+  };
+  return { w, written: writeBundleWithCloud(bundle, r.out, calibratedHead(head.model, w), record) };
+}
+
 /** The calibration described above; writes the new bundle to `o.out` and measures both bundles on `o.data.test`. */
 export async function calibrateSplitBundle(o: CalibrateSplitOptions): Promise<CalibrateSplitResult> {
   if (!(o.lambda >= 0)) throw new SplitcError('E_BAD_ARGUMENT', `--lambda must be ≥ 0, got ${o.lambda}`, { hint: 'e.g. 1e-3' });
@@ -121,20 +181,7 @@ export async function calibrateSplitBundle(o: CalibrateSplitOptions): Promise<Ca
   checkData(m, o.data.train, 'training');
   checkData(m, o.data.test, 'test');
 
-  // The cloud model with its head rewritten so that it also outputs z (the fixed matrix is never used: W replaces it).
-  let head: ReturnType<typeof sphereFedHead>;
-  try {
-    const file = path.join(bundle.dir, ...m.cloud.model.split('/'));
-    const cloud = deserializeModel(bundle.cloudBytes, { baseDir: path.dirname(file), source: file });
-    // Shapes first: the head's feature count is checked against them, and the manifest's cloud figures (MACs) need them.
-    inferShapes(cloud);
-    head = sphereFedHead(cloud, { seed: o.seed });
-  } catch (e) {
-    if (e instanceof SplitcError && e.code === 'E_SPHEREFED') {
-      throw new SplitcError('E_SPHEREFED', `the bundle's cloud part (${m.cloud.model}) does not end in a classifier head: ${e.message}`, { hint: 'split the model before its last Gemm/MatMul, so that the cloud part holds the head' });
-    }
-    throw e;
-  }
+  const head = cloudFeatureHead(bundle, o.seed);
   const { dim, classes } = head;
   const output = m.cloud.outputs[0]!.name;
   const clients = o.parts.map((p, k) => ({ id: clientIds(o.parts.length)[k]!, data: subset(o.data.train, p) })).filter((c) => c.data.n > 0);
@@ -168,30 +215,15 @@ export async function calibrateSplitBundle(o: CalibrateSplitOptions): Promise<Ca
     } else {
       sum = local.reduce((a, s) => addStats(a, s));
     }
-    const w = solveCalibration(sum.V, sum.U, dim, classes, o.lambda);
-    const calibrated = calibratedHead(head.model, w);
-
-    const used = [...new Set(o.parts.flat())].sort((a, b) => a - b);
-    const hash = createHash('sha256');
-    for (const i of used) {
-      const n = per(o.data.train);
-      const img = o.data.train.images.subarray(i * n, (i + 1) * n);
-      hash.update(new Uint8Array(img.buffer, img.byteOffset, img.byteLength)).update(Uint8Array.of(o.data.train.labels[i]!));
-    }
-    const record: Json = {
-      method: 'spherefed-closed-form',
+    const { w, written } = writeCalibratedBundle(bundle, head, sum, {
       lambda: o.lambda,
-      clients: clients.length,
-      samples: sum.n,
       secure: o.secure ?? false,
       seed: o.seed,
-      dim,
-      classes,
-      // the samples used, in index order: float32 image then one label byte each
-      dataSha256: hash.digest('hex'),
-      ...(o.describe ?? {}),
-    };
-    const written = writeBundleWithCloud(bundle, o.out, calibrated, record);
+      clients: clients.length,
+      dataSha256: samplesSha256(o.data.train, o.parts),
+      ...(o.describe ? { describe: o.describe } : {}),
+      out: o.out,
+    });
 
     calibratedSession = await createOrtSession(ort, path.join(written.outDir, ...m.cloud.model.split('/')));
     const accuracyBefore = await splitAccuracy(edge, original, m.cloud.inputs, o.data.test, output, batch);
