@@ -48,6 +48,9 @@ export function readBundle(bundleDir: string): BundleOnDisk {
   if (manifest?.tool?.name !== 'splitc' || !manifest.edge?.model || !manifest.cloud?.model || !manifest.files) {
     throw badBundle(bundleDir, 'manifest.json is not a splitc bundle manifest');
   }
+  // The copy reads every listed path: none may leave the bundle folder.
+  const outside = Object.keys(manifest.files).find((rel) => path.isAbsolute(rel) || rel.split(/[\\/]/).some((part) => part === '..' || part === ''));
+  if (outside !== undefined) throw badBundle(bundleDir, `manifest.json lists '${outside}', a path outside the bundle folder`);
   const edgeBytes = readListed(bundleDir, manifest, manifest.edge.model, 'edge model');
   const cloudBytes = readListed(bundleDir, manifest, manifest.cloud.model, 'cloud model');
   const fromEdge = new Set(manifest.edge.outputs);

@@ -76,7 +76,7 @@ export interface CalibrateSplitResult {
 const per = (d: ClientData): number => d.shape.reduce((a, b) => a * b, 1);
 
 /** Runs `data` through edge → cloud in batches, handing each batch's `output` [b, …] to `each`. */
-async function runSplit(edge: Session, cloud: Session, cloudInputs: readonly string[], data: ClientData, output: string, batch: number, each: (out: Float32Array, dims: readonly number[], start: number, b: number) => void): Promise<void> {
+async function runEdgeThenCloud(edge: Session, cloud: Session, cloudInputs: readonly string[], data: ClientData, output: string, batch: number, each: (out: Float32Array, dims: readonly number[], start: number, b: number) => void): Promise<void> {
   const input = edge.inputNames[0]!;
   const n = per(data);
   for (let start = 0; start < data.n; start += batch) {
@@ -93,7 +93,7 @@ async function runSplit(edge: Session, cloud: Session, cloudInputs: readonly str
 /** Top-1 accuracy of the split model (edge → cloud, argmax of `output`) on `data`. */
 async function splitAccuracy(edge: Session, cloud: Session, cloudInputs: readonly string[], data: ClientData, output: string, batch: number): Promise<number> {
   let correct = 0;
-  await runSplit(edge, cloud, cloudInputs, data, output, batch, (out, dims, start, b) => {
+  await runEdgeThenCloud(edge, cloud, cloudInputs, data, output, batch, (out, dims, start, b) => {
     const c = dims[dims.length - 1]!;
     for (let i = 0; i < b; i++) {
       let best = 0;
@@ -196,7 +196,7 @@ export async function calibrateSplitBundle(o: CalibrateSplitOptions): Promise<Ca
     const local: CalibrationStats[] = [];
     for (const [k, c] of clients.entries()) {
       let s = emptyStats(dim, classes);
-      await runSplit(edge, trunk, m.cloud.inputs, c.data, head.features, batch, (z, _dims, start, b) => {
+      await runEdgeThenCloud(edge, trunk, m.cloud.inputs, c.data, head.features, batch, (z, _dims, start, b) => {
         s = addStats(s, calibrationStats(z, c.data.labels.subarray(start, start + b), b, dim, classes));
       });
       local.push(s);

@@ -129,7 +129,7 @@ describe('calibrateSplitBundle', () => {
     expect(secure.bytesUpPerClient).toBeGreaterThan(0);
   }, 20_000);
 
-  it('refuses a cloud part without a classifier head, a changed bundle and an output inside the input (coded)', async () => {
+  it('refuses a cloud part without a classifier head, a changed bundle, a manifest listing paths outside it and an output inside the input (coded)', async () => {
     const noHead = await splitBundle(headless(), tmpDir('splitc-fedcal-nohead-'));
     expect(await codeOfAsync(calibrateSplitBundle({ ...options, bundleDir: noHead, out: path.join(dir, 'x') }))).toBe('E_SPHEREFED');
     expect(fs.existsSync(path.join(dir, 'x'))).toBe(false);
@@ -139,5 +139,11 @@ describe('calibrateSplitBundle', () => {
     fs.cpSync(bundle, changed, { recursive: true });
     fs.appendFileSync(path.join(changed, 'cloud', 'model.onnx'), Buffer.from([0]));
     expect(await codeOfAsync(calibrateSplitBundle({ ...options, bundleDir: changed }))).toBe('E_BUNDLE');
+    const escaping = tmpDir('splitc-fedcal-escaping-');
+    fs.cpSync(bundle, escaping, { recursive: true });
+    const manifest = JSON.parse(fs.readFileSync(path.join(escaping, 'manifest.json'), 'utf8')) as { files: Record<string, unknown> };
+    manifest.files['../outside.txt'] = { sha256: '0'.repeat(64), bytes: 1 };
+    fs.writeFileSync(path.join(escaping, 'manifest.json'), JSON.stringify(manifest));
+    expect(await codeOfAsync(calibrateSplitBundle({ ...options, bundleDir: escaping }))).toBe('E_BUNDLE');
   }, 20_000);
 });
