@@ -6,6 +6,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { SplitcError } from '../ir/errors.js';
 import { modelToBytes } from '../ir/serde/io.js';
 import { writeFileAtomic } from '../ir/temp-files.js';
+import { calibrateCommand } from './fed-calibrate.js';
 import { renderFedHtml } from './fed-html.js';
 import { bytes } from './format.js';
 import type { ProgressReporter } from './progress.js';
@@ -123,7 +124,7 @@ function simulateCommand(ctx: FedCliContext): CommandModule {
 }
 
 /** The subcommands of `splitc fed`, in help order. */
-export const FED_SUBCOMMANDS: readonly ((ctx: FedCliContext) => CommandModule)[] = [simulateCommand];
+export const FED_SUBCOMMANDS: readonly ((ctx: FedCliContext) => CommandModule)[] = [simulateCommand, calibrateCommand];
 
 /** `splitc fed <subcommand>` as one yargs command module. */
 export function fedCommand(ctx: FedCliContext): CommandModule {

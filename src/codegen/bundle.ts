@@ -57,7 +57,8 @@ type FileContent = string | Uint8Array;
 
 const sameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
-function summary(m: Model): PartSummary {
+/** Compute nodes, MACs and parameter bytes of one part (the manifest's edge/cloud figures). */
+export function summary(m: Model): PartSummary {
   const cost = annotateCost(m);
   let nodes = 0;
   const isConst = constantPredicate();

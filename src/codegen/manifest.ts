@@ -31,6 +31,8 @@ export interface Manifest {
   triton: { model: string; config: string; maxBatchSize: number; noBatchingReason: string | null };
   /** The cut's inversion-risk audit (report/report.json, report/report.html): risk level and figures, or why it was not run. */
   audit?: Json;
+  /** How the cloud head was recalibrated after the split (`splitc fed calibrate`); absent in a bundle as split. */
+  calibration?: Json;
   /** Every other file of the bundle: path → sha256 and size. */
   files: Record<string, { sha256: string; bytes: number }>;
 }

@@ -61,6 +61,12 @@ const SKIPS: { doc: string; command: string; skip: () => boolean; reason: string
     reason: `trains on Debian's dataset-fashion-mnist in ${FASHION_MNIST_DIR} (.ci/run installs it)`,
   },
   {
+    doc: 'docs/cli.md',
+    command: 'npx splitc fed calibrate fashion-split/ --data fashion-mnist --clients 4 --alpha 0.5 --train-limit 512 --test-limit 256 --secure --seed 1 -o fashion-calibrated/',
+    skip: () => !hasFashionMnist(),
+    reason: `calibrates on Debian's dataset-fashion-mnist in ${FASHION_MNIST_DIR} (.ci/run installs it)`,
+  },
+  {
     doc: 'docs/benchmarks.md',
     command: 'npx tsx bench/compress.ts --epochs 3',
     skip: () => !hasFashionMnist(),

@@ -17,6 +17,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildBundle } from '../../src/codegen/bundle.js';
+import { readBundle } from '../../src/codegen/bundle-cloud.js';
 import { bundleInputFromSplit } from '../../src/codegen/input.js';
 import type { Dim } from '../../src/ir/graph.js';
 import { loadModelWithBytes } from '../../src/ir/serde/io.js';
@@ -27,6 +28,9 @@ import { PassContext } from '../../src/passes/pass.js';
 import { inferShapes } from '../../src/passes/shape/index.js';
 import type { Calibration } from '../../src/pipeline/calibration.js';
 import { compressedBundleInput } from '../../src/pipeline/compress.js';
+import { cloudFeatureHead, writeCalibratedBundle } from '../../src/pipeline/fed-calibrate.js';
+import { xorshift32 } from '../../src/ir/random.js';
+import { calibrationStats } from '../../src/runtime/federated/calibration.js';
 import { runSplit } from '../../src/pipeline/split.js';
 import type { FidelityReport } from '../../src/search/fidelity.js';
 import { repoRoot, tmpDir } from '../helpers/fixtures.js';
@@ -44,6 +48,12 @@ interface BundleCase {
   /** Compression spec text; absent or 'none' = uncompressed. */
   compress?: string;
   modelName?: string;
+  /**
+   * Then `splitc fed calibrate`'s last step on the bundle: its cloud head solved from seeded
+   * synthetic statistics (unit rows z, labels) in place of onnxruntime features, whose float
+   * results may differ in the last bits between CPUs.
+   */
+  calibrateHead?: { samples: number; seed: number; lambda: number };
 }
 
 const TOOL_VERSION = '0.1.0';
@@ -52,6 +62,25 @@ const LIB = /^(edge|cloud)\/lib\//;
 
 /** Builds the bundle a case describes into `outDir`. */
 async function buildCase(c: BundleCase, outDir: string): Promise<void> {
+  if (c.calibrateHead) {
+    const { calibrateHead, ...split } = c;
+    const source = `${outDir}-split`;
+    await buildCase(split, source);
+    const bundle = readBundle(source);
+    const head = cloudFeatureHead(bundle, calibrateHead.seed);
+    const r = xorshift32(calibrateHead.seed);
+    const { samples: n, lambda } = calibrateHead;
+    const z = Float32Array.from({ length: n * head.dim }, () => r() - 0.5);
+    for (let i = 0; i < n; i++) {
+      const row = z.subarray(i * head.dim, (i + 1) * head.dim);
+      const norm = Math.hypot(...row);
+      for (let j = 0; j < head.dim; j++) row[j] = row[j]! / norm;
+    }
+    const labels = Int32Array.from({ length: n }, (_, i) => i % head.classes);
+    const stats = calibrationStats(z, labels, n, head.dim, head.classes);
+    writeCalibratedBundle(bundle, head, stats, { lambda, secure: false, seed: calibrateHead.seed, clients: 1, dataSha256: '(seeded synthetic statistics)', out: outDir });
+    return;
+  }
   const modelPath = path.join(repoRoot, c.model);
   const specText = c.compress ?? 'none';
   const spec = parseCompressSpec(specText);
