@@ -43,6 +43,7 @@ export function serveCommand(ctx: FedCliContext): CommandModule {
       const num = (k: string): number | undefined => (args[k] === undefined ? undefined : Number(args[k]));
       if (!(num('lingerS')! >= 0)) throw new SplitcError('E_BAD_ARGUMENT', `--linger-s must be ≥ 0, got ${String(args.lingerS)}`);
       const token = readBearerToken(args.tokenFile === undefined ? undefined : String(args.tokenFile));
+      const files = { model: path.join(args.out, 'model.onnx'), history: path.join(args.out, 'history.json') };
       const stop = new AbortController();
       const onSignal = (sig: NodeJS.Signals): void => {
         ctx.stderr(`${sig}: stopping the coordinator\n`);
@@ -75,6 +76,11 @@ export function serveCommand(ctx: FedCliContext): CommandModule {
           ...(args.corsOrigin !== undefined ? { corsOrigin: String(args.corsOrigin) } : {}),
           lingerMs: num('lingerS')! * 1000,
           signal: stop.signal,
+          // Each file through a temporary and a rename: a reader never sees half a file.
+          onDone: (model, history) => {
+            writeFileAtomic(files.model, modelToBytes(model));
+            writeFileAtomic(files.history, JSON.stringify(history, null, 2) + '\n');
+          },
           onListening: (address, resumed) => {
             if (args.json) ctx.stdout(JSON.stringify({ listening: address.url, resumedRounds: resumed }) + '\n');
             else ctx.stdout(`splitc fed serve: coordinator at ${address.url}/v2/federated/${resumed > 0 ? ` (resumed after round ${resumed})` : ''}; clients join with \`splitc fed join ${address.url} …\`\n`);
@@ -96,10 +102,6 @@ export function serveCommand(ctx: FedCliContext): CommandModule {
         else ctx.stdout(`stopped after ${result.completed} of ${result.history.config.rounds} rounds${kept}\n`);
         return;
       }
-      const files = { model: path.join(args.out, 'model.onnx'), history: path.join(args.out, 'history.json') };
-      // Each file through a temporary and a rename: a reader never sees half a file.
-      writeFileAtomic(files.model, modelToBytes(result.model));
-      writeFileAtomic(files.history, JSON.stringify(result.history, null, 2) + '\n');
       const { history } = result;
       if (args.json) ctx.stdout(JSON.stringify({ state: 'done', files, algorithm: history.config.algorithm, rounds: history.rounds.length, clients: [...new Set(history.rounds.flatMap((r) => r.clients))].sort() }) + '\n');
       else ctx.stdout(`${history.config.algorithm}: ${history.rounds.length} rounds done\nwrote ${files.model}, ${files.history}\n`);

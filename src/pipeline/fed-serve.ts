@@ -48,6 +48,8 @@ export interface FedServeOptions {
   signal?: AbortSignal;
   onListening?: (address: BoundAddress, resumedRounds: number) => void;
   onRound?: (record: FedServeRound, rounds: number) => void;
+  /** The final model and history, as soon as the last round closes (before the linger): the caller writes them. */
+  onDone?: (model: Model, history: FedServeHistory) => void;
 }
 
 /** One round of fed serve's history.json. */
@@ -122,8 +124,9 @@ function checkOptions(o: FedServeOptions): void {
 }
 
 /**
- * Serves a coordinator until its last round closes (then writes nothing itself: the caller
- * writes the model and history it returns) or until `signal` aborts it.
+ * Serves a coordinator until its last round closes, hands the final model and history to
+ * `onDone` (the caller writes them), keeps answering for `lingerMs`, and returns; or returns
+ * 'stopped' when `signal` aborts it (the last closed round's checkpoint is on disk).
  */
 export async function runFedServe(o: FedServeOptions): Promise<FedServeResult> {
   checkOptions(o);
@@ -187,9 +190,11 @@ export async function runFedServe(o: FedServeOptions): Promise<FedServeResult> {
     // the checkpoint must be on disk before the run counts as finished (or stopped)
     await coordinator.flush();
     if (stopped) return { state: 'stopped', completed: coordinator.status().completed, history };
+    const final = applyWeights(model, coordinator.globalWeights());
+    o.onDone?.(final, history);
     // clients polling for the round learn that the federation is done before the coordinator goes
     await sleep(o.lingerMs ?? 2000, o.signal);
-    return { state: 'done', model: applyWeights(model, coordinator.globalWeights()), history };
+    return { state: 'done', model: final, history };
   } finally {
     await server.close();
   }
