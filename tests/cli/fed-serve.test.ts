@@ -1,7 +1,8 @@
 // `splitc fed serve` with two `splitc fed join` clients (in-process, on 127.0.0.1, a small
 // synthetic IDX data set): two rounds, model.onnx and history.json written, both clients in
 // every round; the same --checkpoint resumes after the last closed round, SIGTERM stops it
-// cleanly with the checkpoint kept; bad flags get codes.
+// cleanly with the checkpoint kept (in-process, and the real process built in dist/); bad flags get codes.
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -10,7 +11,7 @@ import { loadModel } from '../../src/ir/serde/io.js';
 import { CHECKPOINT_FILE } from '../../src/runtime/federated/coordinator.js';
 import { runSplitc } from '../helpers/cli.js';
 import { syntheticFashion } from '../helpers/fed-data.js';
-import { tmpDir } from '../helpers/fixtures.js';
+import { repoRoot, tmpDir } from '../helpers/fixtures.js';
 
 const data = syntheticFashion(96, 10);
 const work = tmpDir('splitc-fed-serve-');
@@ -98,6 +99,54 @@ describe('splitc fed serve / fed join', () => {
     expect(fs.existsSync(out)).toBe(false);
     expect(fs.readFileSync(path.join(checkpoint, CHECKPOINT_FILE)).equals(before)).toBe(true);
     expect(process.listenerCount('SIGTERM')).toBe(listeners);
+  }, 20_000);
+
+  it('on a terminal: the URL on stdout, one line per round on the progress stream, a text summary', async () => {
+    const out = path.join(work, 'tty');
+    const tty = { serve: '', join: '' };
+    const text = { serve: '', join: '' };
+    const io = (who: 'serve' | 'join', onLine?: (line: string) => void) => ({
+      stdout: (t: string) => {
+        text[who] += t;
+        onLine?.(t);
+      },
+      stderr: () => {},
+      progress: { isTTY: true, columns: 100, write: (t: string) => ((tty[who] += t), true) },
+    });
+    let heard: (url: string) => void;
+    const listening = new Promise<string>((r) => (heard = r));
+    const plain = serveArgs.filter((a) => a !== '--json');
+    const serving = main([...plain, '--rounds', '1', '-o', out], io('serve', (t) => {
+      const m = /coordinator at (http:\/\/\S+?)\/v2\/federated\//.exec(t);
+      if (m) heard(m[1]!);
+    }));
+    const url = await listening;
+    const joined = await Promise.all([0, 1].map((k) => main(joinArgs(url, k).filter((a) => a !== '--json'), k === 0 ? io('join') : { stdout: () => {}, stderr: () => {} })));
+    expect([await serving, ...joined]).toEqual([0, 0, 0]);
+    expect(tty.serve).toMatch(/round 1\/1: 2 clients, 96 samples, loss [\d.]+, [\d.]+ s/);
+    expect(text.serve).toContain(`wrote ${path.join(out, 'model.onnx')}`);
+    expect(tty.join).toMatch(/round 1: 48 samples, loss [\d.]+, accepted, [\d.]+ \w+ up/);
+    expect(text.join).toMatch(/^client-0 \(48 samples\): trained 1 rounds \(1 accepted\); the federation is done/);
+  }, 20_000);
+
+  it('the real process: SIGTERM while it waits for clients stops it with exit 0', async () => {
+    const dir = path.join(work, 'spawned-checkpoint');
+    const child = spawn(process.execPath, [path.join(repoRoot, 'bin/splitc.js'), ...serveArgs, '--rounds', '1', '--checkpoint', dir, '-o', path.join(work, 'spawned')], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => void (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d;
+        if (stdout.includes('"listening"')) resolve();
+      });
+      void exited.then(() => reject(new Error(`fed serve exited before listening: ${stderr}`)));
+    });
+    child.kill('SIGTERM');
+    expect(await exited, stderr).toBe(0);
+    expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).toEqual({ state: 'stopped', completed: 0, checkpoint: dir });
+    expect(stderr).toContain('SIGTERM: stopping the coordinator');
   }, 20_000);
 
   it('bad flags exit non-zero with a code', async () => {
