@@ -129,7 +129,7 @@ describe.skipIf(!executablePath)(`federated client in headless Chromium${executa
     coordinator.register(BROWSER.client);
     coordinator.register(NODE.client);
     let server: InferenceServer | undefined;
-    const { tab, errors } = await watchedPage(browser, { width: 800, height: 600 });
+    const { tab, errors, requests } = await watchedPage(browser, { width: 800, height: 600 });
     try {
       server = await createInferenceServer({ models: [], token: TOKEN, corsOrigin: page.origin, federated: coordinator });
       const { url } = await server.listen(0);
@@ -144,6 +144,9 @@ describe.skipIf(!executablePath)(`federated client in headless Chromium${executa
         joinFederation({ url, token: TOKEN, ort, client: NODE.client, data: toyData(SAMPLES, NODE.seed), sessionOptions: { intraOpNumThreads: 1 }, pollMs: 20, onRound: (_r, u) => void sentByNode.push(u) }),
       ]);
       expect(errors).toEqual([]);
+      // the page itself talked to the coordinator, across origins (CORS answered for the page's origin)
+      expect(new URL(url).origin).not.toBe(page.origin);
+      for (const route of ['register', 'task', 'round', 'update']) expect(requests, route).toContain(`${url}/v2/federated/${route}`);
       expect([fromPage.client, fromPage.index, fromPage.state]).toEqual([BROWSER.client, 0, 'done']);
       expect(fromPage.sent.map((s) => [s.record.round, s.record.accepted])).toEqual([[1, true]]);
       expect(fromNode.rounds.map((r) => [r.round, r.accepted])).toEqual([[1, true]]);
