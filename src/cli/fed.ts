@@ -8,6 +8,8 @@ import { modelToBytes } from '../ir/serde/io.js';
 import { writeFileAtomic } from '../ir/temp-files.js';
 import { calibrateCommand } from './fed-calibrate.js';
 import { renderFedHtml } from './fed-html.js';
+import { joinCommand } from './fed-join.js';
+import { serveCommand } from './fed-serve.js';
 import { bytes } from './format.js';
 import type { ProgressReporter } from './progress.js';
 
@@ -20,7 +22,7 @@ export interface FedCliContext {
 
 const ALGOS = ['fedavg', 'fedprox', 'spherefed'] as const;
 
-function widthsOf(text: string | undefined): number[] | undefined {
+export function widthsOf(text: string | undefined): number[] | undefined {
   if (text === undefined) return undefined;
   const widths = text.split(',').map((s) => Number(s.trim()));
   if (!widths.every((w) => Number.isInteger(w) && w >= 1)) throw new SplitcError('E_BAD_ARGUMENT', `--widths takes channels per stage, e.g. 16,32,64; got '${text}'`);
@@ -124,7 +126,7 @@ function simulateCommand(ctx: FedCliContext): CommandModule {
 }
 
 /** The subcommands of `splitc fed`, in help order. */
-export const FED_SUBCOMMANDS: readonly ((ctx: FedCliContext) => CommandModule)[] = [simulateCommand, calibrateCommand];
+export const FED_SUBCOMMANDS: readonly ((ctx: FedCliContext) => CommandModule)[] = [simulateCommand, serveCommand, joinCommand, calibrateCommand];
 
 /** `splitc fed <subcommand>` as one yargs command module. */
 export function fedCommand(ctx: FedCliContext): CommandModule {

@@ -126,7 +126,7 @@ function checkOptions(o: FedSimulateOptions): void {
   if (o.lambda !== undefined && !(o.lambda >= 0)) throw badArg(`--lambda must be ≥ 0, got ${o.lambda}`, 'e.g. 1e-3');
 }
 
-function modelOf(o: FedSimulateOptions, classes: number): { model: Model; name: string } {
+export function modelOf(o: Pick<FedSimulateOptions, 'modelFile' | 'widths' | 'seed'>, classes: number): { model: Model; name: string } {
   if (o.modelFile !== undefined) return { model: loadModel(o.modelFile), name: o.modelFile };
   const widths = o.widths ?? [...RESNET8_WIDTHS];
   if (widths.length < 1 || !widths.every((w) => Number.isInteger(w) && w >= 1)) throw badArg(`--widths must be positive whole numbers, got ${widths.join(',')}`, 'e.g. --widths 16,32,64');

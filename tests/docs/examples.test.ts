@@ -67,6 +67,13 @@ const SKIPS: { doc: string; command: string; skip: () => boolean; reason: string
     reason: `calibrates on Debian's dataset-fashion-mnist in ${FASHION_MNIST_DIR} (.ci/run installs it)`,
   },
   {
+    doc: 'docs/cli.md',
+    command:
+      'npx splitc fed join http://127.0.0.1:8000 --token-file token.txt --data fashion-mnist --train-limit 256 --clients 2 --client-index 0 --alpha 0.5 --seed 1 & npx splitc fed join http://127.0.0.1:8000 --token-file token.txt --data fashion-mnist --train-limit 256 --clients 2 --client-index 1 --alpha 0.5 --seed 1 && wait $!',
+    skip: () => !hasFashionMnist(),
+    reason: `trains on Debian's dataset-fashion-mnist in ${FASHION_MNIST_DIR} (.ci/run installs it; the coordinator then waits and is stopped)`,
+  },
+  {
     doc: 'docs/benchmarks.md',
     command: 'npx tsx bench/compress.ts --epochs 3',
     skip: () => !hasFashionMnist(),
@@ -174,6 +181,7 @@ const INDEPENDENT_BLOCKS = new Set(['docs/benchmarks.md']);
 /** Commands that start a server (the last part of an `&&` list), with the port they use when given none. */
 const SERVERS: { match: (words: string[]) => boolean; defaultPort: number }[] = [
   { match: (w) => w[0] === 'npx' && w[1] === 'splitc' && w[2] === 'serve', defaultPort: 8000 },
+  { match: (w) => w[0] === 'npx' && w[1] === 'splitc' && w[2] === 'fed' && w[3] === 'serve', defaultPort: 8000 },
   { match: (w) => w[0] === 'node' && /(^|\/)cloud\/server\.js$/.test(w[1] ?? ''), defaultPort: 8000 },
   { match: (w) => w[0] === 'node' && /(^|\/)dist\/runtime\/serve-main\.js$/.test(w[1] ?? ''), defaultPort: 8000 },
 ];

@@ -1,0 +1,232 @@
+// `splitc fed serve` as one function: the model (a file, or the built-in ResNet-8), a federated
+// coordinator (new, or resumed from its checkpoint folder) served over HTTP until its last round
+// closes, then the final inference model and the run's history (history.json).
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ioError, notAnInteger, SplitcError, unknownName } from '../ir/errors.js';
+import type { Model } from '../ir/graph.js';
+import { CHECKPOINT_FILE, Coordinator, type CoordinatorOptions, type CoordinatorRound } from '../runtime/federated/coordinator.js';
+import { applyWeights } from '../runtime/federated/task.js';
+import { weightsBytes } from '../runtime/federated/weights.js';
+import { type BoundAddress, createInferenceServer } from '../runtime/server.js';
+import { FED_ARCHS, type FedArch, modelOf } from './fed-simulate.js';
+
+export const FED_SERVE_ALGORITHMS = ['fedavg', 'fedprox'] as const;
+
+export interface FedServeOptions {
+  /** An ONNX model file (its first input takes the images, its single output the class scores). */
+  modelFile?: string;
+  /** The built-in model when no file is given (default 'resnet8': 28×28×1, 10 classes). */
+  arch?: FedArch;
+  widths?: number[];
+  algorithm: (typeof FED_SERVE_ALGORITHMS)[number];
+  /** FedProx's μ (default 0.01). */
+  mu?: number;
+  rounds: number;
+  minClients: number;
+  clientsPerRound?: number;
+  /** A round closes this long after it opened if minClients updates are in (default 600 s). */
+  deadlineS?: number;
+  localEpochs: number;
+  batch: number;
+  lr: number;
+  momentum: number;
+  /** Seeds the built-in model's weights, the choice of clients and the clients' batch orders. */
+  seed: number;
+  /** Checkpoint folder: written after every round; a run resumes when it holds a checkpoint. */
+  checkpointDir?: string;
+  /** The bearer token clients must send. */
+  token: string;
+  port: number;
+  host?: string;
+  /** Answer CORS for this origin (pages on another origin than the coordinator). */
+  corsOrigin?: string;
+  /** How long the coordinator keeps answering once done, so polling clients learn it (default 2 s). */
+  lingerMs?: number;
+  /** Stops the coordinator (SIGTERM): the checkpoint of the last closed round is kept. */
+  signal?: AbortSignal;
+  onListening?: (address: BoundAddress, resumedRounds: number) => void;
+  onRound?: (record: FedServeRound, rounds: number) => void;
+  /** The final model and history, as soon as the last round closes (before the linger): the caller writes them. */
+  onDone?: (model: Model, history: FedServeHistory) => void;
+}
+
+/** One round of fed serve's history.json. */
+export interface FedServeRound extends CoordinatorRound {
+  /** Seconds since the previous round closed (or the coordinator started); null for rounds closed before a resume. */
+  seconds: number | null;
+}
+
+/** fed serve's history.json (schema in docs/cli.md). */
+export interface FedServeHistory {
+  version: 1;
+  config: {
+    model: string;
+    algorithm: (typeof FED_SERVE_ALGORITHMS)[number];
+    mu: number | null;
+    rounds: number;
+    minClients: number;
+    clientsPerRound: number | null;
+    deadlineS: number;
+    localEpochs: number;
+    batch: number;
+    lr: number;
+    momentum: number;
+    seed: number;
+    /** The weights' bytes each way per client and round (the tensors; the bodies add a small JSON header). */
+    weightBytes: number;
+  };
+  rounds: FedServeRound[];
+}
+
+export type FedServeResult = { state: 'done'; model: Model; history: FedServeHistory } | { state: 'stopped'; completed: number; history: FedServeHistory };
+
+const badArg = (why: string, hint?: string): SplitcError => new SplitcError('E_BAD_ARGUMENT', why, hint ? { hint } : {});
+
+/** The bearer token from a file (trimmed), else SPLITC_TOKEN; E_BAD_ARGUMENT when there is none. */
+export function readBearerToken(tokenFile: string | undefined, env: Record<string, string | undefined> = process.env): string {
+  let token: string | undefined;
+  if (tokenFile !== undefined) {
+    try {
+      token = fs.readFileSync(tokenFile, 'utf8').trim();
+    } catch (e) {
+      throw ioError(`cannot read token file ${tokenFile}`, e);
+    }
+    if (!token) throw badArg(`token file ${tokenFile} is empty`);
+  }
+  token ??= env.SPLITC_TOKEN?.trim() || undefined;
+  if (token === undefined) throw badArg('the coordinator and its clients need a bearer token', 'pass --token-file FILE (e.g. from `openssl rand -hex 32`) or set SPLITC_TOKEN');
+  return token;
+}
+
+function checkOptions(o: FedServeOptions): void {
+  if (o.modelFile !== undefined && o.arch !== undefined) throw badArg('give a model file or --arch, not both');
+  if (o.arch !== undefined && !(FED_ARCHS as readonly string[]).includes(o.arch)) throw unknownName('architecture', o.arch, FED_ARCHS);
+  if (!(FED_SERVE_ALGORITHMS as readonly string[]).includes(o.algorithm)) throw unknownName('algorithm', o.algorithm, FED_SERVE_ALGORITHMS);
+  const counts: [string, number | undefined, number][] = [
+    ['--rounds', o.rounds, 1],
+    ['--min-clients', o.minClients, 1],
+    ['--clients-per-round', o.clientsPerRound, 1],
+    ['--local-epochs', o.localEpochs, 1],
+    ['--batch', o.batch, 1],
+    ['--seed', o.seed, 0],
+    ['--port', o.port, 0],
+  ];
+  for (const [name, v, min] of counts) if (v !== undefined && !(Number.isInteger(v) && v >= min)) throw notAnInteger(name, min, v);
+  if (o.port > 65535) throw badArg(`--port must be in 0..65535, got ${o.port}`);
+  if (o.clientsPerRound !== undefined && o.clientsPerRound < o.minClients) throw badArg(`--clients-per-round ${o.clientsPerRound} is fewer than --min-clients ${o.minClients}`);
+  if (o.deadlineS !== undefined && !(o.deadlineS >= 0 && Number.isFinite(o.deadlineS))) throw badArg(`--deadline-s must be ≥ 0, got ${o.deadlineS}`, 'e.g. 600');
+  if (!(o.lr > 0)) throw badArg(`--lr must be positive, got ${o.lr}`);
+  if (!(o.momentum >= 0 && o.momentum < 1)) throw badArg(`--momentum must be in [0, 1), got ${o.momentum}`);
+  if (o.mu !== undefined && o.algorithm !== 'fedprox') throw badArg("--mu is FedProx's proximal term", 'use --algo fedprox');
+  if (o.mu !== undefined && !(o.mu >= 0)) throw badArg(`--mu must be ≥ 0, got ${o.mu}`, 'e.g. 0.01');
+}
+
+/**
+ * Serves a coordinator until its last round closes, hands the final model and history to
+ * `onDone` (the caller writes them), keeps answering for `lingerMs`, and returns; or returns
+ * 'stopped' when `signal` aborts it (the last closed round's checkpoint is on disk).
+ */
+export async function runFedServe(o: FedServeOptions): Promise<FedServeResult> {
+  checkOptions(o);
+  const { model, name } = modelOf(o, 10);
+  const mu = o.algorithm === 'fedprox' ? (o.mu ?? 0.01) : undefined;
+  const deadlineS = o.deadlineS ?? 600;
+  const options: Omit<CoordinatorOptions, 'checkpointDir'> = {
+    rounds: o.rounds,
+    minClients: o.minClients,
+    deadlineMs: deadlineS * 1000,
+    ...(o.clientsPerRound !== undefined ? { clientsPerRound: o.clientsPerRound } : {}),
+    local: { epochs: o.localEpochs, lr: o.lr, momentum: o.momentum, seed: o.seed },
+    algorithm: o.algorithm,
+    ...(mu !== undefined ? { mu } : {}),
+    seed: o.seed,
+  };
+  const taskOptions = { batchSize: o.batch };
+  const dir = o.checkpointDir;
+  if (dir !== undefined) {
+    if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw badArg(`--checkpoint ${dir} is a file, not a folder`);
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+    } catch (e) {
+      throw ioError(`cannot create the checkpoint folder ${dir}`, e);
+    }
+  }
+  const resuming = dir !== undefined && fs.existsSync(path.join(dir, CHECKPOINT_FILE));
+  const coordinator = resuming ? await Coordinator.resume(dir, model, taskOptions, options) : Coordinator.create(model, taskOptions, { ...options, ...(dir !== undefined ? { checkpointDir: dir } : {}) });
+  const resumed = coordinator.status().completed;
+  const history: FedServeHistory = {
+    version: 1,
+    config: {
+      model: name,
+      algorithm: o.algorithm,
+      mu: mu ?? null,
+      rounds: o.rounds,
+      minClients: o.minClients,
+      clientsPerRound: o.clientsPerRound ?? null,
+      deadlineS,
+      localEpochs: o.localEpochs,
+      batch: o.batch,
+      lr: o.lr,
+      momentum: o.momentum,
+      seed: o.seed,
+      weightBytes: weightsBytes(coordinator.globalWeights()),
+    },
+    rounds: coordinator.status().history.map((r) => ({ ...r, seconds: null })),
+  };
+
+  const server = await createInferenceServer({ models: [], token: o.token, federated: coordinator, ...(o.corsOrigin !== undefined ? { corsOrigin: o.corsOrigin } : {}) });
+  let address: BoundAddress;
+  try {
+    address = await server.listen(o.port, o.host ?? '127.0.0.1');
+  } catch (e) {
+    await server.close();
+    throw e;
+  }
+  o.onListening?.(address, resumed);
+  try {
+    const stopped = await untilDone(coordinator, history, o);
+    // the checkpoint must be on disk before the run counts as finished (or stopped)
+    await coordinator.flush();
+    if (stopped) return { state: 'stopped', completed: coordinator.status().completed, history };
+    const final = applyWeights(model, coordinator.globalWeights());
+    o.onDone?.(final, history);
+    // clients polling for the round learn that the federation is done before the coordinator goes
+    await sleep(o.lingerMs ?? 2000, o.signal);
+    return { state: 'done', model: final, history };
+  } finally {
+    await server.close();
+  }
+}
+
+/** Polls the coordinator (which also closes rounds at their deadline) and records each round as it closes; true when stopped by the signal. */
+async function untilDone(coordinator: Coordinator, history: FedServeHistory, o: FedServeOptions): Promise<boolean> {
+  let since = performance.now();
+  for (;;) {
+    if (o.signal?.aborted) return true;
+    const status = coordinator.status();
+    for (const r of status.history.slice(history.rounds.length)) {
+      const now = performance.now();
+      const record: FedServeRound = { ...r, seconds: (now - since) / 1000 };
+      since = now;
+      history.rounds.push(record);
+      o.onRound?.(record, o.rounds);
+    }
+    if (status.state === 'done') return false;
+    await sleep(100, o.signal);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
