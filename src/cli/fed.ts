@@ -1,5 +1,5 @@
 // `splitc fed <subcommand>`: federated training from the command line. Each subcommand is a
-// yargs command module in FED_SUBCOMMANDS (simulate here; serve and join join the list).
+// yargs command module in FED_SUBCOMMANDS (simulate here; serve, join and calibrate in their own files).
 
 import * as path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
@@ -132,7 +132,7 @@ export const FED_SUBCOMMANDS: readonly ((ctx: FedCliContext) => CommandModule)[]
 export function fedCommand(ctx: FedCliContext): CommandModule {
   return {
     command: 'fed',
-    describe: 'federated training: simulate (docs/cli.md)',
+    describe: 'federated training: simulate, serve a coordinator, join one, calibrate a split bundle (docs/federated.md)',
     builder: (y: Argv) => {
       for (const sub of FED_SUBCOMMANDS) y.command(sub(ctx));
       return y.demandCommand(1, 'name a fed subcommand, e.g. `splitc fed simulate --data fashion-mnist --iid -o run/`');
