@@ -75,7 +75,7 @@ beforeAll(async () => {
   dir = tmpDir('splitc-fedcal-');
   bundle = await splitBundle(model(), dir);
   options = { bundleDir: bundle, data: { train, test }, parts, lambda: 1e-3, seed: 5, out: path.join(dir, 'calibrated'), batch: 32 };
-}, 30_000);
+});
 
 describe('calibrateSplitBundle', () => {
   it("solves the pooled W of the unsplit model's features, writes a bundle whose split outputs are normalise(trunk(x))·W, and leaves the input alone", async () => {
