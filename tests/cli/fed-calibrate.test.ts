@@ -36,5 +36,5 @@ describe.skipIf(!hasFashion)('splitc fed calibrate', () => {
     const bad = await runSplitc([...args, '--json']);
     expect(bad.code).toBe(2);
     expect((JSON.parse(bad.stdout) as { error: { code: string } }).error.code).toBe('E_BAD_ARGUMENT');
-  }, 60_000);
+  });
 });

@@ -92,7 +92,7 @@ describe('splitc fed simulate', () => {
     expect(html).toContain('<table class="config">');
     expect(html).toContain('<title>splitc fed simulate');
     expect(html).not.toMatch(/<script|\bsrc=|\bhref=|@import|url\(/); // self-contained
-  }, 30_000);
+  });
 
   it('FedProx, IID, without --json: a text summary', async () => {
     const out = tmpDir('splitc-fed-run-');
@@ -103,7 +103,7 @@ describe('splitc fed simulate', () => {
     expect(h.config).toMatchObject({ partition: { kind: 'iid' }, mu: 0.01, base: null, calibration: null, clientsPerRound: 1 });
     expect(h.rounds[0].clients).toHaveLength(1);
     expect(h.rounds[0].phase).toBeUndefined();
-  }, 30_000);
+  });
 
   it('on a terminal: one line per round on the progress stream; --help lists the flags', async () => {
     const out = tmpDir('splitc-fed-run-');
@@ -121,7 +121,7 @@ describe('splitc fed simulate', () => {
     const help = await runSplitc(['fed', 'simulate', '--help']);
     expect(help.code).toBe(0);
     for (const flag of ['--alpha', '--iid', '--algo', '--calibrate', '--secure', '--clients-per-round', '--train-limit']) expect(help.stdout).toContain(flag);
-  }, 30_000);
+  });
 
   it('bad flags exit non-zero with a code', async () => {
     const out = tmpDir('splitc-fed-run-');
@@ -137,7 +137,7 @@ describe('splitc fed simulate', () => {
     expect(await errorCode([...base, '--iid', '--data-dir', path.join(out, 'missing')])).toBe('E_IO');
     expect(await errorCode(['fed', 'nope'])).toBe('E_BAD_ARGUMENT');
     expect(fs.readdirSync(out)).toEqual([]); // nothing written on failure
-  }, 30_000);
+  });
 });
 
 const fashion = fs.existsSync(path.join(FASHION_MNIST_DIR, 't10k-images-idx3-ubyte.gz'));
@@ -149,5 +149,5 @@ describe.skipIf(!fashion)(`on Fashion-MNIST${fashion ? '' : ` [needs ${FASHION_M
     const h = JSON.parse(fs.readFileSync(path.join(out, 'history.json'), 'utf8'));
     expect(h.config).toMatchObject({ trainSamples: 128, testSamples: 64, algorithm: 'fedavg' });
     expect(h.rounds).toHaveLength(1);
-  }, 30_000);
+  });
 });

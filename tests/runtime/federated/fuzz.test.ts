@@ -172,5 +172,5 @@ describe('federated coordinator fuzz', () => {
     }
     expect(coordinator.status()).toMatchObject({ completed: 1 });
     expect(server.metricsText()).toContain('splitc_federated_updates_total{result="accepted"} 2');
-  }, 60_000);
+  });
 });

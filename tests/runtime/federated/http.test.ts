@@ -94,7 +94,7 @@ describe('federated coordinator over HTTP', () => {
     const sim = await simulate({ ort, model: model(), task: taskOptions, train, test: toyData(24, 9), parts, rounds: 2, algorithm: 'fedavg', local, seed: 1, sessionOptions: single });
     expect(bytesOf(initialWeights(sim.model, buildTrainingTask(model(), taskOptions))).equals(final)).toBe(true);
     uninterrupted = final;
-  }, 30_000);
+  });
 
   it('restart: stopped after round 1 and resumed from its checkpoint on a new server, it ends with the same weights', async () => {
     expect(uninterrupted).toBeDefined();
@@ -114,7 +114,7 @@ describe('federated coordinator over HTTP', () => {
     expect(results.map((r) => r.rounds.map((x) => x.round))).toEqual([[2], [2]]);
     expect(resumed.status().history.map((h) => h.round)).toEqual([1, 2]);
     expect(bytesOf(resumed.globalWeights()).equals(uninterrupted!)).toBe(true);
-  }, 30_000);
+  });
 
   it('restart under running clients: they wait for the coordinator, rejoin, resend the update it lost, and the result is the same', async () => {
     expect(uninterrupted).toBeDefined();
@@ -170,7 +170,7 @@ describe('federated coordinator over HTTP', () => {
     expect(results.map((r) => r.rounds[1]!.bytesUp / r.rounds[0]!.bytesUp)).toEqual([2, 1]);
     expect(resumed.status().history.map((h) => h.round)).toEqual([1, 2]);
     expect(bytesOf(resumed.globalWeights()).equals(uninterrupted!)).toBe(true);
-  }, 30_000);
+  });
 
   it('deadline: a round closes with minClients at its deadline; the straggler’s late update gets E_FED_ROUND and it goes on', async () => {
     const coordinator = Coordinator.create(model(), taskOptions, { ...options, deadlineMs: 50 });
@@ -213,5 +213,5 @@ describe('federated coordinator over HTTP', () => {
       [['fast-0', 'fast-1'], ['slow'], 'deadline'],
     ]);
     expect(bytesOf(coordinator.globalWeights()).equals(bytesOf(fedAvg(sent[2]!)))).toBe(true);
-  }, 30_000);
+  });
 });
