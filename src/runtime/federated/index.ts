@@ -8,7 +8,8 @@ export { LocalTrainer, localSeed, type LocalOrt, type LocalOrtSession, type Loca
 export { fedAvg, validateUpdate } from './aggregate.js';
 export { taskTensors, checkWeights, copyWeights, weightsBytes } from './weights.js';
 export { partitionIid, partitionDirichlet, partitionCounts, subset } from './partition.js';
-export { loadFederatedDataset, type FederatedDatasetName, type FederatedDatasetOptions } from './data.js';
+export { FEDERATED_DATASETS, loadFederatedDataset, type FederatedDatasetName, type FederatedDatasetOptions } from './data.js';
+export { loadMnistDigits, mnistSplit, type MnistSplitOrder, MNIST_MEAN, MNIST_STD, MNIST_TEST_FRACTION, mnistPackageDigitsDir } from './mnist-digits.js';
 export { simulate, chooseClients, clientIds, type RoundRecord, type SimulateOptions, type SimulateResult } from './simulate.js';
 
 // SphereFed's calibration and secure aggregation of its statistics.
