@@ -4,10 +4,7 @@
 // coordinator on another origin (the server answers CORS for the page's origin) alongside a
 // Node client in the same round. The round's new weights are FedAvg of the two updates, and the
 // page's update is what onnxruntime-node computes from the same data, seed and client index.
-import * as fs from 'node:fs';
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,14 +16,11 @@ import { joinFederation } from '../../../src/runtime/federated/node-client.js';
 import type { ClientUpdate, Weights } from '../../../src/runtime/federated/types.js';
 import { createInferenceServer, type InferenceServer } from '../../../src/runtime/server.js';
 import { smallResNet } from '../../../src/runtime/train/models.js';
-import { chromiumPath, launchChromium, watchedPage } from '../../helpers/chromium.js';
-import { repoRoot } from '../../helpers/fixtures.js';
+import { chromiumPath, launchChromium, ORT_WEB_DIST, startPageServer, watchedPage } from '../../helpers/chromium.js';
 import { toyData } from '../train/toy-data.js';
 
 const executablePath = chromiumPath();
 const TOKEN = 'fed-browser-secret';
-const ORT_DIST = path.join(repoRoot, 'node_modules/onnxruntime-web/dist');
-const TYPES: Record<string, string> = { '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8', '.wasm': 'application/wasm' };
 /** Each client's data: toyData(SAMPLES, seed), built in the page for the browser client. */
 const SAMPLES = 48;
 const BROWSER = { client: 'browser-0', seed: 11 };
@@ -68,30 +62,6 @@ const PAGE = `<!doctype html>
   window.ready = true;
 </script></body></html>`;
 
-/** The page, onnxruntime-web's dist under /ort/, and the client's compiled import closure under /lib/. */
-function startPageServer(lib: Map<string, string>): Promise<{ server: http.Server; origin: string }> {
-  const server = http.createServer((req, res) => {
-    const rel = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    const text = rel === '/' ? PAGE : lib.get(rel.slice(1));
-    if (text !== undefined) {
-      res.writeHead(200, { 'Content-Type': rel === '/' ? 'text/html; charset=utf-8' : TYPES['.js']! });
-      res.end(text);
-      return;
-    }
-    const file = rel.startsWith('/ort/') ? path.resolve(ORT_DIST, rel.slice(5)) : undefined;
-    if (!file || !file.startsWith(ORT_DIST + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
-      res.writeHead(404);
-      res.end('not found');
-      return;
-    }
-    res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
-    fs.createReadStream(file).pipe(res);
-  });
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => resolve({ server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }));
-  });
-}
-
 interface PageResult {
   client: string;
   index: number;
@@ -107,7 +77,7 @@ describe.skipIf(!executablePath)(`federated client in headless Chromium${executa
 
   beforeAll(async () => {
     const { files } = copyRuntimeModules(['runtime/federated/client', 'ir/random'], { declarations: false });
-    page = await startPageServer(files);
+    page = await startPageServer(PAGE, { '/ort/': ORT_WEB_DIST }, files);
     browser = await launchChromium(executablePath!);
   });
   afterAll(async () => {
