@@ -17,7 +17,7 @@ import type { ClientUpdate, Weights } from '../../../src/runtime/federated/types
 import { createInferenceServer, type InferenceServer } from '../../../src/runtime/server.js';
 import { smallResNet } from '../../../src/runtime/train/models.js';
 import { chromiumPath, launchChromium, ORT_WEB_DIST, startPageServer, watchedPage } from '../../helpers/chromium.js';
-import { toyData } from '../train/toy-data.js';
+import { toyData, toyDataFrom } from '../train/toy-data.js';
 
 const executablePath = chromiumPath();
 const TOKEN = 'fed-browser-secret';
@@ -26,8 +26,8 @@ const SAMPLES = 48;
 const BROWSER = { client: 'browser-0', seed: 11 };
 const NODE = { client: 'node-1', seed: 12 };
 
-// The page builds toyData (tests/runtime/train/toy-data.ts) with the same generator (ir/random's
-// xorshift32, served from the closure) so the Node side can recompute its update.
+// The page builds toyData (tests/runtime/train/toy-data.ts) from toyDataFrom's own source and the
+// same generator (ir/random's xorshift32, served from the closure) so the Node side can recompute its update.
 const PAGE = `<!doctype html>
 <html><head><meta charset="utf-8"><title>splitc federated client</title><link rel="icon" href="data:,">
 <script type="importmap">{ "imports": { "onnxruntime-web": "/ort/ort.bundle.min.mjs" } }</script>
@@ -37,20 +37,8 @@ const PAGE = `<!doctype html>
   import { runFederatedClient } from '/lib/runtime/federated/client.js';
   import { xorshift32 } from '/lib/ir/random.js';
   ort.env.wasm.numThreads = 1;
-  function toyData(n, seed) {
-    const r = xorshift32(seed);
-    const images = new Float32Array(n * 64);
-    const labels = new Int32Array(n);
-    for (let i = 0; i < n; i++) {
-      const label = Math.floor(r() * 3);
-      labels[i] = label;
-      for (let p = 0; p < 64; p++) {
-        const band = Math.min(2, Math.floor(Math.floor(p / 8) / 3));
-        images[i * 64 + p] = r() - 0.5 + (band === label ? 1 : 0);
-      }
-    }
-    return { images, labels, n, shape: [1, 8, 8] };
-  }
+  ${toyDataFrom.toString()}
+  const toyData = (n, seed) => toyDataFrom(xorshift32(seed), n);
   window.join = async (url, token, client, n, seed) => {
     const sent = [];
     const result = await runFederatedClient({
