@@ -23,7 +23,7 @@ import { createMaskingKeys, maskVector, sumMasked } from '../runtime/federated/s
 import { clientIds } from '../runtime/federated/simulate.js';
 import type { ClientData } from '../runtime/federated/types.js';
 import { createOrtSession } from '../search/ort-session.js';
-import { checkPartitionFlags, checkWholeNumbers, CLIENTS_HINT, loadFedData, PARTITION_HINTS, partitionClients } from './fed-options.js';
+import { checkPartitionFlags, checkWholeNumbers, CLIENTS_HINT, type DataFlags, loadFedData, PARTITION_HINTS, partitionClients, type PartitionFlags } from './fed-options.js';
 
 type Session = Awaited<ReturnType<typeof createOrtSession>>;
 
@@ -248,18 +248,10 @@ export async function calibrateSplitBundle(o: CalibrateSplitOptions): Promise<Ca
   }
 }
 
-export interface FedCalibrateOptions {
+export interface FedCalibrateOptions extends DataFlags, PartitionFlags {
   bundle: string;
-  data: string;
-  dataDir?: string;
-  trainLimit?: number;
-  testLimit?: number;
-  clients: number;
-  alpha?: number;
-  iid?: boolean;
   lambda?: number;
   secure?: boolean;
-  seed: number;
   out: string;
   onClient?: (done: number, total: number) => void;
 }

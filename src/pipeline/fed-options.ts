@@ -31,6 +31,7 @@ export interface PartitionFlags {
   /** Non-IID: Dirichlet(α) over clients per class; exactly one of `alpha` and `iid`. */
   alpha?: number;
   iid?: boolean;
+  /** Seeds the partition (and the rest of what the command draws at random). */
   seed: number;
 }
 

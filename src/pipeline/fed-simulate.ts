@@ -9,7 +9,7 @@ import { partitionCounts } from '../runtime/federated/partition.js';
 import { clientIds, simulate, type RoundRecord, type SimulateOptions } from '../runtime/federated/simulate.js';
 import { smallResNet } from '../runtime/train/models.js';
 import { badArgument as badArg } from './diagnostics.js';
-import { checkModelAndAlgorithm, checkPartitionFlags, checkSgd, checkWholeNumbers, CLIENTS_HINT, loadFedData, PARTITION_HINTS, partitionClients } from './fed-options.js';
+import { checkModelAndAlgorithm, checkPartitionFlags, checkSgd, checkWholeNumbers, CLIENTS_HINT, type DataFlags, loadFedData, PARTITION_HINTS, partitionClients, type PartitionFlags } from './fed-options.js';
 
 export const FED_ARCHS = ['resnet8'] as const;
 export type FedArch = (typeof FED_ARCHS)[number];
@@ -19,22 +19,13 @@ export type FedAlgorithm = (typeof FED_ALGORITHMS)[number];
 /** ResNet-8 for 28×28 grayscale: stem + three stages of one basic block (16, 32, 64 channels) + linear head, 10 classes. */
 export const RESNET8_WIDTHS = [16, 32, 64] as const;
 
-export interface FedSimulateOptions {
+export interface FedSimulateOptions extends DataFlags, PartitionFlags {
   /** An ONNX model file (its first input takes the images, its single output the class scores). */
   modelFile?: string;
   /** The built-in model, when no file is given (default 'resnet8'). */
   arch?: FedArch;
   /** Channels per stage of the built-in ResNet (default 16,32,64). */
   widths?: number[];
-  data: string;
-  /** The data set's folder (default: Debian's). */
-  dataDir?: string;
-  trainLimit?: number;
-  testLimit?: number;
-  clients: number;
-  /** Non-IID: Dirichlet(α) over clients per class; exactly one of `alpha` and `iid`. */
-  alpha?: number;
-  iid?: boolean;
   rounds: number;
   localEpochs: number;
   batch: number;
@@ -49,7 +40,6 @@ export interface FedSimulateOptions {
   lambda?: number;
   secure?: boolean;
   clientsPerRound?: number;
-  seed: number;
   onRound?: (record: RoundRecord, rounds: number) => void;
 }
 
