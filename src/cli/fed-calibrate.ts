@@ -3,6 +3,7 @@
 // new bundle and reports the split model's test accuracy before and after.
 
 import type { Argv, CommandModule } from 'yargs';
+import { dataArgs, numArg } from './fed-args.js';
 import type { FedCliContext } from './fed.js';
 import { bytes } from './format.js';
 
@@ -29,19 +30,13 @@ export function calibrateCommand(ctx: FedCliContext): CommandModule {
       const args = argv as unknown as Record<string, unknown> & { bundle: string; out: string; json: boolean };
       // Loaded on demand: onnxruntime-node is only needed here.
       const { runFedCalibrate } = await import('../pipeline/fed-calibrate.js');
-      const num = (k: string): number | undefined => (args[k] === undefined ? undefined : Number(args[k]));
+      const num = (k: string): number | undefined => numArg(args, k);
       const progress = ctx.progress(args.json);
       let r: Awaited<ReturnType<typeof runFedCalibrate>>;
       try {
         r = await runFedCalibrate({
           bundle: args.bundle,
-          data: String(args.data),
-          ...(args.dataDir !== undefined ? { dataDir: String(args.dataDir) } : {}),
-          ...(args.trainLimit !== undefined ? { trainLimit: num('trainLimit')! } : {}),
-          ...(args.testLimit !== undefined ? { testLimit: num('testLimit')! } : {}),
-          clients: num('clients')!,
-          ...(args.alpha !== undefined ? { alpha: num('alpha')! } : {}),
-          ...(args.iid !== undefined ? { iid: Boolean(args.iid) } : {}),
+          ...dataArgs(args),
           lambda: num('lambda')!,
           ...(args.secure !== undefined ? { secure: Boolean(args.secure) } : {}),
           seed: num('seed')!,

@@ -2,6 +2,7 @@
 // partition (as `fed simulate` would give it) and trains each round it is chosen for.
 
 import type { Argv, CommandModule } from 'yargs';
+import { dataArgs, numArg } from './fed-args.js';
 import { bytes } from './format.js';
 import type { FedCliContext } from './fed.js';
 
@@ -28,7 +29,7 @@ export function joinCommand(ctx: FedCliContext): CommandModule {
       // Loaded on demand: onnxruntime-node is only needed here.
       const { runFedJoin } = await import('../pipeline/fed-join.js');
       const { readBearerToken } = await import('../pipeline/fed-serve.js');
-      const num = (k: string): number | undefined => (args[k] === undefined ? undefined : Number(args[k]));
+      const num = (k: string): number | undefined => numArg(args, k);
       const token = readBearerToken(args.tokenFile === undefined ? undefined : String(args.tokenFile));
       const progress = ctx.progress(args.json);
       let summary: Awaited<ReturnType<typeof runFedJoin>>;
@@ -36,13 +37,8 @@ export function joinCommand(ctx: FedCliContext): CommandModule {
         summary = await runFedJoin({
           url: args.url,
           token,
-          data: String(args.data),
-          ...(args.dataDir !== undefined ? { dataDir: String(args.dataDir) } : {}),
-          ...(args.trainLimit !== undefined ? { trainLimit: num('trainLimit')! } : {}),
+          ...dataArgs(args),
           clientIndex: num('clientIndex')!,
-          clients: num('clients')!,
-          ...(args.alpha !== undefined ? { alpha: num('alpha')! } : {}),
-          ...(args.iid !== undefined ? { iid: Boolean(args.iid) } : {}),
           seed: num('seed')!,
           threads: num('threads')!,
           onRound: (r) =>

@@ -3,6 +3,7 @@
 
 import * as path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
+import { numArg } from './fed-args.js';
 import { SplitcError } from '../ir/errors.js';
 import { modelToBytes } from '../ir/serde/io.js';
 import { writeFileAtomic } from '../ir/temp-files.js';
@@ -40,7 +41,7 @@ export function serveCommand(ctx: FedCliContext): CommandModule {
       const args = argv as unknown as Record<string, unknown> & { out: string; json: boolean };
       // Loaded on demand: onnxruntime-node and the server are only needed here.
       const { readBearerToken, runFedServe } = await import('../pipeline/fed-serve.js');
-      const num = (k: string): number | undefined => (args[k] === undefined ? undefined : Number(args[k]));
+      const num = (k: string): number | undefined => numArg(args, k);
       if (!(num('lingerS')! >= 0)) throw new SplitcError('E_BAD_ARGUMENT', `--linger-s must be ≥ 0, got ${String(args.lingerS)}`);
       const token = readBearerToken(args.tokenFile === undefined ? undefined : String(args.tokenFile));
       const files = { model: path.join(args.out, 'model.onnx'), history: path.join(args.out, 'history.json') };

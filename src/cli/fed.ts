@@ -6,6 +6,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { SplitcError } from '../ir/errors.js';
 import { modelToBytes } from '../ir/serde/io.js';
 import { writeFileAtomic } from '../ir/temp-files.js';
+import { dataArgs, numArg } from './fed-args.js';
 import { calibrateCommand } from './fed-calibrate.js';
 import { renderFedHtml } from './fed-html.js';
 import { joinCommand } from './fed-join.js';
@@ -64,7 +65,7 @@ function simulateCommand(ctx: FedCliContext): CommandModule {
       const args = argv as unknown as Record<string, unknown> & { out: string; json: boolean };
       // Loaded on demand: onnxruntime-node is only needed here.
       const { runFedSimulate } = await import('../pipeline/fed-simulate.js');
-      const num = (k: string): number | undefined => (args[k] === undefined ? undefined : Number(args[k]));
+      const num = (k: string): number | undefined => numArg(args, k);
       const progress = ctx.progress(args.json);
       let result: Awaited<ReturnType<typeof runFedSimulate>>;
       try {
@@ -72,13 +73,7 @@ function simulateCommand(ctx: FedCliContext): CommandModule {
           ...(args.model !== undefined ? { modelFile: String(args.model) } : {}),
           ...(args.arch !== undefined ? { arch: args.arch as 'resnet8' } : {}),
           ...(args.widths !== undefined ? { widths: widthsOf(String(args.widths))! } : {}),
-          data: String(args.data),
-          ...(args.dataDir !== undefined ? { dataDir: String(args.dataDir) } : {}),
-          ...(args.trainLimit !== undefined ? { trainLimit: num('trainLimit')! } : {}),
-          ...(args.testLimit !== undefined ? { testLimit: num('testLimit')! } : {}),
-          clients: num('clients')!,
-          ...(args.alpha !== undefined ? { alpha: num('alpha')! } : {}),
-          ...(args.iid !== undefined ? { iid: Boolean(args.iid) } : {}),
+          ...dataArgs(args),
           rounds: num('rounds')!,
           localEpochs: num('localEpochs')!,
           batch: num('batch')!,

@@ -8,7 +8,7 @@ import { ioError, SplitcError } from '../ir/errors.js';
 import type { Model } from '../ir/graph.js';
 import { modelToBytes } from '../ir/serde/io.js';
 import { removeStaleTemps, tempPrefix } from '../ir/temp-files.js';
-import { summary } from './bundle.js';
+import { isSplitcBundle, renameIntoPlace, summary } from './bundle.js';
 import { badBundle } from './diagnostics.js';
 import { sha256Hex, type Json } from './input.js';
 import { manifestText, sortKeys, type Manifest } from './manifest.js';
@@ -59,15 +59,6 @@ export function readBundle(bundleDir: string): BundleOnDisk {
   return { dir, manifest, edgeBytes, cloudBytes };
 }
 
-function isEmptyOrBundle(dir: string): boolean {
-  if (fs.readdirSync(dir).length === 0) return true;
-  try {
-    return (JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { tool?: { name?: unknown } }).tool?.name === 'splitc';
-  } catch {
-    return false;
-  }
-}
-
 const inside = (child: string, parent: string): boolean => child === parent || child.startsWith(parent + path.sep);
 
 /**
@@ -92,7 +83,7 @@ export function writeBundleWithCloud(bundle: BundleOnDisk, outDir: string, cloud
   try {
     const st = fs.statSync(dest);
     exists = true;
-    if (!st.isDirectory() || !isEmptyOrBundle(dest)) {
+    if (!st.isDirectory() || !isSplitcBundle(dest)) {
       throw new SplitcError('E_IO', `${outDir} exists and is not an empty folder or a splitc bundle; refusing to replace it`, { hint: 'pass a new or empty folder, or remove it first' });
     }
   } catch (e) {
@@ -140,18 +131,7 @@ export function writeBundleWithCloud(bundle: BundleOnDisk, outDir: string, cloud
     fs.rmSync(tmp, { recursive: true, force: true });
     throw ioError(`cannot write the bundle next to ${outDir}`, e);
   }
-  try {
-    if (exists) fs.renameSync(dest, old);
-    try {
-      fs.renameSync(tmp, dest);
-    } catch (e) {
-      if (exists) fs.renameSync(old, dest);
-      throw e;
-    }
-  } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    throw ioError(`cannot move the bundle into ${outDir}`, e);
-  }
+  renameIntoPlace(tmp, dest, old, exists, outDir);
   if (exists) fs.rmSync(old, { recursive: true, force: true });
   return { outDir: dest, manifest, files: ['manifest.json', ...Object.keys(files)].sort() };
 }

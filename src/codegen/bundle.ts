@@ -368,7 +368,8 @@ function hardLink(existing: string, file: string): boolean {
   }
 }
 
-function isSplitcBundle(dir: string): boolean {
+/** True when `dir` is empty or holds a splitc manifest.json: the folders a bundle write may replace. */
+export function isSplitcBundle(dir: string): boolean {
   const entries = fs.readdirSync(dir);
   if (entries.length === 0) return true;
   try {
@@ -376,6 +377,26 @@ function isSplitcBundle(dir: string): boolean {
     return m.tool?.name === 'splitc';
   } catch {
     return false;
+  }
+}
+
+/**
+ * Renames the finished `tmp` folder to `dest`. An existing `dest` is first moved aside to `old`
+ * (and moved back if the second rename fails), so the path never holds half a bundle; on
+ * failure `tmp` is removed and E_IO thrown.
+ */
+export function renameIntoPlace(tmp: string, dest: string, old: string, exists: boolean, outDir: string): void {
+  try {
+    if (exists) fs.renameSync(dest, old);
+    try {
+      fs.renameSync(tmp, dest);
+    } catch (e) {
+      if (exists) fs.renameSync(old, dest);
+      throw e;
+    }
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw ioError(`cannot move the bundle into ${outDir}`, e);
   }
 }
 
@@ -429,18 +450,7 @@ export function buildBundle(input: BundleInput, outDir: string): BuildResult {
     fs.rmSync(tmp, { recursive: true, force: true });
     throw ioError(`cannot write the bundle next to ${outDir}`, e);
   }
-  try {
-    if (exists) fs.renameSync(dest, old);
-    try {
-      fs.renameSync(tmp, dest);
-    } catch (e) {
-      if (exists) fs.renameSync(old, dest);
-      throw e;
-    }
-  } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    throw ioError(`cannot move the bundle into ${outDir}`, e);
-  }
+  renameIntoPlace(tmp, dest, old, exists, outDir);
   // What the user added to the old bundle (cloud/node_modules, a token file, notes) moves into
   // the new one; only what splitc wrote (the old manifest's files) goes. Until every move has
   // succeeded the old bundle stays, hidden next to the new one, so nothing is ever lost.
@@ -469,7 +479,6 @@ function splitcFiles(bundle: string): Set<string> {
     return new Set();
   }
 }
-
 
 /**
  * Move every file and folder of the old bundle that splitc did not write into the new bundle,

@@ -169,3 +169,19 @@ function int64Tensor(name: string, dims: number[], values: (number | bigint)[]):
   const arr = BigInt64Array.from(values, (x) => BigInt(x));
   return new Tensor(name, DataType.INT64, dims, new MemoryStorage(new Uint8Array(arr.buffer)));
 }
+
+/**
+ * Removes a weight nothing reads any more: an initializer, a Constant node, or an
+ * `Identity(initializer)` chain (PyTorch's shared weights), then what that chain read if unused.
+ */
+export function dropWeightIfUnused(g: Graph, v: Value | null | undefined): void {
+  if (!v || v.uses().length > 0 || v.isGraphOutput() || v.isGraphInput()) return;
+  if (v.isInitializer()) g.removeInitializer(v.name);
+  else if (v.producer()?.opType === 'Constant') g.removeNode(v.producer()!);
+  else if (v.producer()?.opType === 'Identity') {
+    const p = v.producer()!;
+    const src = p.inputs[0];
+    g.removeNode(p);
+    dropWeightIfUnused(g, src);
+  }
+}

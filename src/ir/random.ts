@@ -11,15 +11,19 @@ export function xorshift32(seed: number): () => number {
   };
 }
 
+/** Fisher–Yates: shuffles `items` in place, drawing from `r` (one draw per position, last first). */
+export function shuffleInPlace(items: number[] | Uint32Array, r: () => number): void {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    const t = items[i]!;
+    items[i] = items[j]!;
+    items[j] = t;
+  }
+}
+
 /** The sample order of an epoch: a Fisher–Yates shuffle seeded by (seed, epoch). */
 export function epochOrder(n: number, seed: number, epoch: number): Uint32Array {
-  const r = xorshift32((seed * 0x9e3779b1 + epoch * 0x85ebca6b + 1) >>> 0);
   const order = Uint32Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(r() * (i + 1));
-    const t = order[i]!;
-    order[i] = order[j]!;
-    order[j] = t;
-  }
+  shuffleInPlace(order, xorshift32((seed * 0x9e3779b1 + epoch * 0x85ebca6b + 1) >>> 0));
   return order;
 }

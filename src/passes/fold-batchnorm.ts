@@ -9,7 +9,7 @@
 // Only float32 Convs and BatchNorms with one consumer between them are folded; a Conv output
 // that is also a graph output, or read elsewhere, stays as it is.
 
-import { constantOf } from '../ir/constants.js';
+import { constantOf, dropWeightIfUnused } from '../ir/constants.js';
 import { DataType } from '../ir/dtype.js';
 import type { Model, Node, Value } from '../ir/graph.js';
 import { NameScope } from '../ir/names.js';
@@ -48,18 +48,6 @@ export function foldBatchNorm(model: Model, ctx?: PassContext): PassResult & { f
   // The folded weights replace initializers, so they are initializers too; their names avoid the graph's values.
   const em = new Emitter(g, { opset: model.opset, initializers: true, names: new NameScope(g.valuesByName().keys()) });
   const constant = (base: string, dims: number[], data: Float32Array): Value => em.namedConstant(base, DataType.FLOAT, dims, data);
-  const dropIfUnused = (v: Value | null | undefined): void => {
-    if (!v || v.uses().length > 0 || v.isGraphOutput() || v.isGraphInput()) return;
-    if (v.isInitializer()) g.removeInitializer(v.name);
-    else if (v.producer()?.opType === 'Constant') g.removeNode(v.producer()!);
-    else if (v.producer()?.opType === 'Identity') {
-      // PyTorch's shared weights: Identity(initializer); drop it, then what it read if unused.
-      const p = v.producer()!;
-      const src = p.inputs[0];
-      g.removeNode(p);
-      dropIfUnused(src);
-    }
-  };
   let folded = 0;
   for (const bn of [...g.nodes]) {
     const f = foldable(bn);
@@ -90,7 +78,7 @@ export function foldBatchNorm(model: Model, ctx?: PassContext): PassResult & { f
     g.removeNode(bn);
     y.name = '';
     x.name = yName;
-    for (const v of [oldW, oldB, ...params]) dropIfUnused(v);
+    for (const v of [oldW, oldB, ...params]) dropWeightIfUnused(g, v);
     folded++;
   }
   if (folded) ctx?.info('I_BN_FOLDED', `folded ${folded} BatchNormalization node${folded === 1 ? '' : 's'} into the Convs before them`);

@@ -6,7 +6,7 @@
 import { DataType } from '../ir/dtype.js';
 import { SplitcError } from '../ir/errors.js';
 import type { Model, Node, Value } from '../ir/graph.js';
-import { constantOf } from '../ir/constants.js';
+import { constantOf, dropWeightIfUnused } from '../ir/constants.js';
 import { xorshift32 } from '../ir/random.js';
 import { trainableParameters } from './autodiff/index.js';
 import { Emitter, staticShape } from './emit.js';
@@ -156,20 +156,6 @@ interface SphereFedRecord {
   fixed: string;
 }
 
-/** Removes a weight no longer read: an initializer, a Constant node, or an Identity chain over one (PyTorch's shared weights). */
-function dropIfUnused(model: Model, v: Value | null | undefined): void {
-  const g = model.graph;
-  if (!v || v.uses().length > 0 || v.isGraphOutput() || v.isGraphInput()) return;
-  if (v.isInitializer()) g.removeInitializer(v.name);
-  else if (v.producer()?.opType === 'Constant') g.removeNode(v.producer()!);
-  else if (v.producer()?.opType === 'Identity') {
-    const p = v.producer()!;
-    const src = p.inputs[0];
-    g.removeNode(p);
-    dropIfUnused(model, src);
-  }
-}
-
 /**
  * Rewrites the classifier head in place: z = x / √(Σx² + eps) over the feature axis, then
  * scores = z · Wᵀ with the fixed orthonormal Wᵀ [d, C]. `scores` replaces the original
@@ -195,7 +181,7 @@ export function sphereFedHead(model: Model, opts: SphereFedOptions): SphereFedHe
   const scores = em.op('MatMul', [z, fixed], {}, { name: 'scores', dtype: f, shape: [batch, classes] });
   g.outputs = [scores, z];
   for (const n of [...head.nodes].reverse()) g.removeNode(n);
-  for (const w of head.weights) dropIfUnused(model, w);
+  for (const w of head.weights) dropWeightIfUnused(model.graph, w);
   const record: SphereFedRecord = { output: original, features: z.name, scores: scores.name, fixed: fixed.name };
   model.metadataProps = [...model.metadataProps.filter(([k]) => k !== SPHEREFED_METADATA), [SPHEREFED_METADATA, JSON.stringify(record)]];
   const params = trainableParameters(model).params.filter((p) => p !== fixed.name);
@@ -230,7 +216,7 @@ export function calibratedHead(sphereModel: Model, w: Float32Array): Model {
   if (values.has(record.output) && values.get(record.output) !== scores) throw new SplitcError('E_SPHEREFED', `cannot name the scores '${record.output}': the name is taken`);
   const em = Emitter.forModel(model, { scope: 'spherefed' });
   matmul.setInput(1, em.namedConstant('spherefed.calibrated', DataType.FLOAT, [dim, classes], w));
-  dropIfUnused(model, fixed);
+  dropWeightIfUnused(model.graph, fixed);
   g.outputs = g.outputs.filter((o) => o.name !== record.features);
   scores.name = record.output;
   model.metadataProps = model.metadataProps.filter(([k]) => k !== SPHEREFED_METADATA);

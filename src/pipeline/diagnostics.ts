@@ -7,3 +7,8 @@ import { SplitcError } from '../ir/errors.js';
 export function unreadablePlan(problem: string): SplitcError {
   return new SplitcError('E_PLAN', problem, { hint: 'write one with splitc plan <model> ... -o plan.json' });
 }
+
+/** A flag's value the command cannot use (E_BAD_ARGUMENT); `hint` says what would do. */
+export function badArgument(why: string, hint?: string): SplitcError {
+  return new SplitcError('E_BAD_ARGUMENT', why, hint ? { hint } : {});
+}

@@ -18,12 +18,12 @@ import { deserializeModel } from '../ir/serde/read.js';
 import { inferShapes } from '../passes/shape/index.js';
 import { calibratedHead, type SphereFedHead, sphereFedHead } from '../passes/spherefed.js';
 import { addStats, type CalibrationStats, calibrationStats, emptyStats, packedLength, packStats, solveCalibration, unpackStats } from '../runtime/federated/calibration.js';
-import { loadFederatedDataset, type FederatedDatasetName } from '../runtime/federated/data.js';
-import { partitionDirichlet, partitionIid, subset } from '../runtime/federated/partition.js';
+import { subset } from '../runtime/federated/partition.js';
 import { createMaskingKeys, maskVector, sumMasked } from '../runtime/federated/secure-agg.js';
 import { clientIds } from '../runtime/federated/simulate.js';
 import type { ClientData } from '../runtime/federated/types.js';
 import { createOrtSession } from '../search/ort-session.js';
+import { checkPartitionFlags, checkWholeNumbers, CLIENTS_HINT, type DataFlags, loadFedData, PARTITION_HINTS, partitionClients, type PartitionFlags } from './fed-options.js';
 
 type Session = Awaited<ReturnType<typeof createOrtSession>>;
 
@@ -248,38 +248,20 @@ export async function calibrateSplitBundle(o: CalibrateSplitOptions): Promise<Ca
   }
 }
 
-export interface FedCalibrateOptions {
+export interface FedCalibrateOptions extends DataFlags, PartitionFlags {
   bundle: string;
-  data: string;
-  dataDir?: string;
-  trainLimit?: number;
-  testLimit?: number;
-  clients: number;
-  alpha?: number;
-  iid?: boolean;
   lambda?: number;
   secure?: boolean;
-  seed: number;
   out: string;
   onClient?: (done: number, total: number) => void;
 }
 
-const badArg = (why: string, hint?: string): SplitcError => new SplitcError('E_BAD_ARGUMENT', why, hint ? { hint } : {});
-
 /** `splitc fed calibrate` from its flags: the data set, the clients' partition, then calibrateSplitBundle. */
 export async function runFedCalibrate(o: FedCalibrateOptions): Promise<CalibrateSplitResult> {
-  if ((o.alpha !== undefined) === (o.iid === true)) throw badArg('choose the partition: --alpha A (non-IID, Dirichlet) or --iid', 'e.g. --alpha 0.1');
-  if (o.alpha !== undefined && !(o.alpha > 0 && Number.isFinite(o.alpha))) throw badArg(`--alpha must be positive, got ${o.alpha}`, 'e.g. 0.1 (skewed) … 100 (close to IID)');
-  for (const [name, v, min] of [['--clients', o.clients, 1], ['--train-limit', o.trainLimit, 1], ['--test-limit', o.testLimit, 1], ['--seed', o.seed, 0]] as const) {
-    if (v !== undefined && !(Number.isInteger(v) && v >= min)) throw notAnInteger(name, min, v);
-  }
-  const data = loadFederatedDataset(o.data as FederatedDatasetName, {
-    ...(o.dataDir !== undefined ? { dir: o.dataDir } : {}),
-    ...(o.trainLimit !== undefined ? { trainLimit: o.trainLimit } : {}),
-    ...(o.testLimit !== undefined ? { testLimit: o.testLimit } : {}),
-  });
-  if (o.clients > data.train.n) throw badArg(`--clients ${o.clients} is more than the ${data.train.n} training samples`, 'use fewer clients or more samples (--train-limit)');
-  const parts = o.iid ? partitionIid(data.train.labels, o.clients, o.seed) : partitionDirichlet(data.train.labels, o.clients, o.alpha!, o.seed);
+  checkPartitionFlags(o, PARTITION_HINTS);
+  checkWholeNumbers([['--clients', o.clients, 1], ['--train-limit', o.trainLimit, 1], ['--test-limit', o.testLimit, 1], ['--seed', o.seed, 0]]);
+  const data = loadFedData(o);
+  const parts = partitionClients(data.train, o, CLIENTS_HINT);
   return calibrateSplitBundle({
     bundleDir: o.bundle,
     data,

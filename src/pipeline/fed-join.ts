@@ -2,12 +2,12 @@
 // data set (the same parts `fed simulate` gives its clients) and joins a coordinator over HTTP,
 // training each round it is chosen for until the federation is done.
 
-import { notAnInteger, SplitcError } from '../ir/errors.js';
 import type { ClientRoundRecord } from '../runtime/federated/client.js';
-import { loadFederatedDataset, type FederatedDatasetName } from '../runtime/federated/data.js';
 import { joinFederation } from '../runtime/federated/node-client.js';
-import { partitionDirichlet, partitionIid, subset } from '../runtime/federated/partition.js';
+import { subset } from '../runtime/federated/partition.js';
 import { clientIds } from '../runtime/federated/simulate.js';
+import { badArgument as badArg } from './diagnostics.js';
+import { checkPartitionFlags, checkWholeNumbers, loadFedData, partitionClients } from './fed-options.js';
 
 export interface FedJoinOptions {
   /** The coordinator's base URL (as `fed serve` prints it). */
@@ -40,8 +40,6 @@ export interface FedJoinSummary {
   rounds: ClientRoundRecord[];
 }
 
-const badArg = (why: string, hint?: string): SplitcError => new SplitcError('E_BAD_ARGUMENT', why, hint ? { hint } : {});
-
 function checkOptions(o: FedJoinOptions): void {
   let url: URL;
   try {
@@ -50,28 +48,21 @@ function checkOptions(o: FedJoinOptions): void {
     throw badArg(`'${o.url}' is not a URL`, 'the coordinator\'s base URL, e.g. http://127.0.0.1:8000 (as `splitc fed serve` prints it)');
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw badArg(`the coordinator's URL must be http(s), got ${url.protocol}`);
-  if ((o.alpha !== undefined) === (o.iid === true)) throw badArg('choose the partition: --alpha A (non-IID, Dirichlet) or --iid', 'the same as the other clients of the run');
-  if (o.alpha !== undefined && !(o.alpha > 0 && Number.isFinite(o.alpha))) throw badArg(`--alpha must be positive, got ${o.alpha}`);
-  const counts: [string, number | undefined, number][] = [
+  checkPartitionFlags(o, { choose: 'the same as the other clients of the run' });
+  checkWholeNumbers([
     ['--clients', o.clients, 1],
     ['--client-index', o.clientIndex, 0],
     ['--train-limit', o.trainLimit, 1],
     ['--seed', o.seed, 0],
-  ];
-  for (const [name, v, min] of counts) if (v !== undefined && !(Number.isInteger(v) && v >= min)) throw notAnInteger(name, min, v);
+  ]);
   if (o.clientIndex >= o.clients) throw badArg(`--client-index ${o.clientIndex} is not one of 0…${o.clients - 1} (--clients ${o.clients})`);
 }
 
 /** Joins the federation at `o.url` with this client's part of the data; resolves when it is done. */
 export async function runFedJoin(o: FedJoinOptions): Promise<FedJoinSummary> {
   checkOptions(o);
-  const { train } = loadFederatedDataset(o.data as FederatedDatasetName, {
-    ...(o.dataDir !== undefined ? { dir: o.dataDir } : {}),
-    ...(o.trainLimit !== undefined ? { trainLimit: o.trainLimit } : {}),
-    testLimit: 1,
-  });
-  if (o.clients > train.n) throw badArg(`--clients ${o.clients} is more than the ${train.n} training samples`);
-  const parts = o.iid ? partitionIid(train.labels, o.clients, o.seed) : partitionDirichlet(train.labels, o.clients, o.alpha!, o.seed);
+  const { train } = loadFedData({ ...o, testLimit: 1 });
+  const parts = partitionClients(train, o);
   const data = subset(train, parts[o.clientIndex]!);
   const result = await joinFederation({
     url: o.url,

@@ -4,12 +4,14 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ioError, notAnInteger, SplitcError, unknownName } from '../ir/errors.js';
+import { ioError } from '../ir/errors.js';
 import type { Model } from '../ir/graph.js';
 import { CHECKPOINT_FILE, Coordinator, type CoordinatorOptions, type CoordinatorRound } from '../runtime/federated/coordinator.js';
 import { applyWeights } from '../runtime/federated/task.js';
 import { weightsBytes } from '../runtime/federated/weights.js';
 import { type BoundAddress, createInferenceServer } from '../runtime/server.js';
+import { badArgument as badArg } from './diagnostics.js';
+import { checkModelAndAlgorithm, checkSgd, checkWholeNumbers } from './fed-options.js';
 import { FED_ARCHS, type FedArch, modelOf } from './fed-simulate.js';
 
 export const FED_SERVE_ALGORITHMS = ['fedavg', 'fedprox'] as const;
@@ -82,8 +84,6 @@ export interface FedServeHistory {
 
 export type FedServeResult = { state: 'done'; model: Model; history: FedServeHistory } | { state: 'stopped'; completed: number; history: FedServeHistory };
 
-const badArg = (why: string, hint?: string): SplitcError => new SplitcError('E_BAD_ARGUMENT', why, hint ? { hint } : {});
-
 /** The bearer token from a file (trimmed), else SPLITC_TOKEN; E_BAD_ARGUMENT when there is none. */
 export function readBearerToken(tokenFile: string | undefined, env: Record<string, string | undefined> = process.env): string {
   let token: string | undefined;
@@ -101,10 +101,8 @@ export function readBearerToken(tokenFile: string | undefined, env: Record<strin
 }
 
 function checkOptions(o: FedServeOptions): void {
-  if (o.modelFile !== undefined && o.arch !== undefined) throw badArg('give a model file or --arch, not both');
-  if (o.arch !== undefined && !(FED_ARCHS as readonly string[]).includes(o.arch)) throw unknownName('architecture', o.arch, FED_ARCHS);
-  if (!(FED_SERVE_ALGORITHMS as readonly string[]).includes(o.algorithm)) throw unknownName('algorithm', o.algorithm, FED_SERVE_ALGORITHMS);
-  const counts: [string, number | undefined, number][] = [
+  checkModelAndAlgorithm(o, FED_ARCHS, FED_SERVE_ALGORITHMS);
+  checkWholeNumbers([
     ['--rounds', o.rounds, 1],
     ['--min-clients', o.minClients, 1],
     ['--clients-per-round', o.clientsPerRound, 1],
@@ -112,13 +110,11 @@ function checkOptions(o: FedServeOptions): void {
     ['--batch', o.batch, 1],
     ['--seed', o.seed, 0],
     ['--port', o.port, 0],
-  ];
-  for (const [name, v, min] of counts) if (v !== undefined && !(Number.isInteger(v) && v >= min)) throw notAnInteger(name, min, v);
+  ]);
   if (o.port > 65535) throw badArg(`--port must be in 0..65535, got ${o.port}`);
   if (o.clientsPerRound !== undefined && o.clientsPerRound < o.minClients) throw badArg(`--clients-per-round ${o.clientsPerRound} is fewer than --min-clients ${o.minClients}`);
   if (o.deadlineS !== undefined && !(o.deadlineS >= 0 && Number.isFinite(o.deadlineS))) throw badArg(`--deadline-s must be ≥ 0, got ${o.deadlineS}`, 'e.g. 600');
-  if (!(o.lr > 0)) throw badArg(`--lr must be positive, got ${o.lr}`);
-  if (!(o.momentum >= 0 && o.momentum < 1)) throw badArg(`--momentum must be in [0, 1), got ${o.momentum}`);
+  checkSgd(o);
   if (o.mu !== undefined && o.algorithm !== 'fedprox') throw badArg("--mu is FedProx's proximal term", 'use --algo fedprox');
   if (o.mu !== undefined && !(o.mu >= 0)) throw badArg(`--mu must be ≥ 0, got ${o.mu}`, 'e.g. 0.01');
 }

@@ -3,13 +3,13 @@
 // history (config, per-client data, per-round figures) that history.json and report.html show.
 
 import * as ort from 'onnxruntime-node';
-import { notAnInteger, SplitcError, unknownName } from '../ir/errors.js';
 import type { Model } from '../ir/graph.js';
 import { loadModel } from '../ir/serde/io.js';
-import { loadFederatedDataset, type FederatedDatasetName } from '../runtime/federated/data.js';
-import { partitionCounts, partitionDirichlet, partitionIid } from '../runtime/federated/partition.js';
+import { partitionCounts } from '../runtime/federated/partition.js';
 import { clientIds, simulate, type RoundRecord, type SimulateOptions } from '../runtime/federated/simulate.js';
 import { smallResNet } from '../runtime/train/models.js';
+import { badArgument as badArg } from './diagnostics.js';
+import { checkModelAndAlgorithm, checkPartitionFlags, checkSgd, checkWholeNumbers, CLIENTS_HINT, type DataFlags, loadFedData, PARTITION_HINTS, partitionClients, type PartitionFlags } from './fed-options.js';
 
 export const FED_ARCHS = ['resnet8'] as const;
 export type FedArch = (typeof FED_ARCHS)[number];
@@ -19,22 +19,13 @@ export type FedAlgorithm = (typeof FED_ALGORITHMS)[number];
 /** ResNet-8 for 28×28 grayscale: stem + three stages of one basic block (16, 32, 64 channels) + linear head, 10 classes. */
 export const RESNET8_WIDTHS = [16, 32, 64] as const;
 
-export interface FedSimulateOptions {
+export interface FedSimulateOptions extends DataFlags, PartitionFlags {
   /** An ONNX model file (its first input takes the images, its single output the class scores). */
   modelFile?: string;
   /** The built-in model, when no file is given (default 'resnet8'). */
   arch?: FedArch;
   /** Channels per stage of the built-in ResNet (default 16,32,64). */
   widths?: number[];
-  data: string;
-  /** The data set's folder (default: Debian's). */
-  dataDir?: string;
-  trainLimit?: number;
-  testLimit?: number;
-  clients: number;
-  /** Non-IID: Dirichlet(α) over clients per class; exactly one of `alpha` and `iid`. */
-  alpha?: number;
-  iid?: boolean;
   rounds: number;
   localEpochs: number;
   batch: number;
@@ -49,7 +40,6 @@ export interface FedSimulateOptions {
   lambda?: number;
   secure?: boolean;
   clientsPerRound?: number;
-  seed: number;
   onRound?: (record: RoundRecord, rounds: number) => void;
 }
 
@@ -96,15 +86,10 @@ export interface FedHistory {
   finalTestAccuracy: number;
 }
 
-const badArg = (why: string, hint?: string): SplitcError => new SplitcError('E_BAD_ARGUMENT', why, hint ? { hint } : {});
-
 function checkOptions(o: FedSimulateOptions): void {
-  if (o.modelFile !== undefined && o.arch !== undefined) throw badArg('give a model file or --arch, not both');
-  if (o.arch !== undefined && !(FED_ARCHS as readonly string[]).includes(o.arch)) throw unknownName('architecture', o.arch, FED_ARCHS);
-  if (!(FED_ALGORITHMS as readonly string[]).includes(o.algorithm)) throw unknownName('algorithm', o.algorithm, FED_ALGORITHMS);
-  if ((o.alpha !== undefined) === (o.iid === true)) throw badArg('choose the partition: --alpha A (non-IID, Dirichlet) or --iid', 'e.g. --alpha 0.1');
-  if (o.alpha !== undefined && !(o.alpha > 0 && Number.isFinite(o.alpha))) throw badArg(`--alpha must be positive, got ${o.alpha}`, 'e.g. 0.1 (skewed) … 100 (close to IID)');
-  const counts: [string, number | undefined, number][] = [
+  checkModelAndAlgorithm(o, FED_ARCHS, FED_ALGORITHMS);
+  checkPartitionFlags(o, PARTITION_HINTS);
+  checkWholeNumbers([
     ['--clients', o.clients, 1],
     ['--rounds', o.rounds, 1],
     ['--local-epochs', o.localEpochs, 1],
@@ -113,10 +98,8 @@ function checkOptions(o: FedSimulateOptions): void {
     ['--train-limit', o.trainLimit, 1],
     ['--test-limit', o.testLimit, 1],
     ['--seed', o.seed, 0],
-  ];
-  for (const [name, v, min] of counts) if (v !== undefined && !(Number.isInteger(v) && v >= min)) throw notAnInteger(name, min, v);
-  if (!(o.lr > 0)) throw badArg(`--lr must be positive, got ${o.lr}`);
-  if (!(o.momentum >= 0 && o.momentum < 1)) throw badArg(`--momentum must be in [0, 1), got ${o.momentum}`);
+  ]);
+  checkSgd(o);
   const sphere = o.algorithm === 'spherefed';
   const prox = o.algorithm === 'fedprox' || (sphere && o.base === 'fedprox');
   if (o.base !== undefined && !sphere) throw badArg('--base is for --algo spherefed (the aggregation under its head)');
@@ -136,15 +119,10 @@ export function modelOf(o: Pick<FedSimulateOptions, 'modelFile' | 'widths' | 'se
 /** Runs the simulation: the final inference model and the run's history (history.json). */
 export async function runFedSimulate(o: FedSimulateOptions): Promise<{ model: Model; history: FedHistory }> {
   checkOptions(o);
-  const { train, test } = loadFederatedDataset(o.data as FederatedDatasetName, {
-    ...(o.dataDir !== undefined ? { dir: o.dataDir } : {}),
-    ...(o.trainLimit !== undefined ? { trainLimit: o.trainLimit } : {}),
-    ...(o.testLimit !== undefined ? { testLimit: o.testLimit } : {}),
-  });
+  const { train, test } = loadFedData(o);
   const classes = 10;
   const { model, name } = modelOf(o, classes);
-  if (o.clients > train.n) throw badArg(`--clients ${o.clients} is more than the ${train.n} training samples`, 'use fewer clients or more samples (--train-limit)');
-  const parts = o.iid ? partitionIid(train.labels, o.clients, o.seed) : partitionDirichlet(train.labels, o.clients, o.alpha!, o.seed);
+  const parts = partitionClients(train, o, CLIENTS_HINT);
   const counts = partitionCounts(parts, train.labels, classes);
   const ids = clientIds(o.clients);
   const sphere = o.algorithm === 'spherefed';

@@ -8,39 +8,8 @@ import { main } from '../../src/cli/program.js';
 import { loadModel } from '../../src/ir/serde/io.js';
 import { FASHION_MNIST_DIR } from '../../src/runtime/train/idx.js';
 import { runSplitc } from '../helpers/cli.js';
-import { syntheticMnistDigits } from '../helpers/fed-data.js';
+import { syntheticFashion, syntheticMnistDigits } from '../helpers/fed-data.js';
 import { tmpDir } from '../helpers/fixtures.js';
-
-function idx(type: number, dims: number[], data: Uint8Array): Buffer {
-  const head = Buffer.alloc(4 + 4 * dims.length);
-  head.writeUInt32BE((type << 8) | dims.length, 0);
-  dims.forEach((d, i) => head.writeUInt32BE(d, 4 + 4 * i));
-  return Buffer.concat([head, Buffer.from(data)]);
-}
-
-/** A folder with the four (uncompressed) IDX files: image k of class c has rows 2c+4 … 2c+5 bright, plus noise. */
-function syntheticFashion(nTrain: number, nTest: number): string {
-  const dir = tmpDir('splitc-fed-data-');
-  let s = 12345;
-  const rand = (): number => ((s = (s * 1103515245 + 12345) >>> 0) >>> 16) / 65536;
-  const write = (prefix: string, n: number): void => {
-    const images = new Uint8Array(n * 784);
-    const labels = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      const c = i % 10;
-      labels[i] = c;
-      for (let p = 0; p < 784; p++) {
-        const row = Math.floor(p / 28);
-        images[i * 784 + p] = Math.floor(rand() * 60) + (row >= 2 * c + 4 && row <= 2 * c + 5 ? 190 : 0);
-      }
-    }
-    fs.writeFileSync(path.join(dir, `${prefix}-images-idx3-ubyte`), idx(0x08, [n, 28, 28], images));
-    fs.writeFileSync(path.join(dir, `${prefix}-labels-idx1-ubyte`), idx(0x08, [n], labels));
-  };
-  write('train', nTrain);
-  write('t10k', nTest);
-  return dir;
-}
 
 const data = syntheticFashion(160, 60);
 const small = ['--data', 'fashion-mnist', '--data-dir', data, '--batch', '8', '--local-epochs', '1', '--lr', '0.05', '--seed', '3'];

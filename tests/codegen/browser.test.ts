@@ -5,33 +5,22 @@
 // the original model in onnxruntime-node. A bundle with a trained learned=4+int4 stage must
 // match its own edge then cloud models in onnxruntime-node (the trained model, lossy on purpose).
 
-import { chromiumPath, launchChromium } from '../helpers/chromium.js';
+import { chromiumPath, launchChromium, ORT_WEB_DIST, startPageServer } from '../helpers/chromium.js';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { runSplit } from '../../src/pipeline/split.js';
 import { fashionSet, PER } from '../audit/fashion.js';
-import { fixtures, fixturesDir, repoRoot } from '../helpers/fixtures.js';
+import { fixtures, fixturesDir } from '../helpers/fixtures.js';
 import { npy as npyBytes } from '../helpers/npy.js';
 import { runOrt, seededFloatInputs } from '../helpers/onnx-oracle.js';
 import { buildFixtureBundle, compareFloat, firstResizeCut, middleCut, projectDir, startCloud, type CloudServer } from './helpers.js';
 
 const executablePath = chromiumPath();
 const TOKEN = 'browser-secret-token';
-const ORT_DIST = path.join(repoRoot, 'node_modules/onnxruntime-web/dist');
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.wasm': 'application/wasm',
-  '.onnx': 'application/octet-stream',
-  '.json': 'application/json',
-};
-
 const PAGE = `<!doctype html>
 <html><head><meta charset="utf-8"><title>splitc edge bundle</title>
 <script type="importmap">{ "imports": { "onnxruntime-web": "/ort/ort.bundle.min.mjs" } }</script>
@@ -52,36 +41,6 @@ const PAGE = `<!doctype html>
   window.ready = true;
 </script></body></html>`;
 
-/** Static files: the page, the bundles under /bundle/, onnxruntime-web's dist under /ort/. */
-function startPageServer(bundles: string): Promise<{ server: http.Server; origin: string }> {
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    let file: string | undefined;
-    if (url.pathname === '/' || url.pathname === '/index.html') {
-      res.writeHead(200, { 'Content-Type': TYPES['.html']! });
-      res.end(PAGE);
-      return;
-    }
-    const rel = decodeURIComponent(url.pathname);
-    if (rel.startsWith('/ort/')) file = path.join(ORT_DIST, rel.slice(5));
-    else if (rel.startsWith('/bundle/')) file = path.join(bundles, rel.slice(8));
-    const base = rel.startsWith('/ort/') ? ORT_DIST : bundles;
-    if (!file || !path.resolve(file).startsWith(base + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
-      res.writeHead(404);
-      res.end('not found');
-      return;
-    }
-    res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
-    fs.createReadStream(file).pipe(res);
-  });
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as AddressInfo).port;
-      resolve({ server, origin: `http://127.0.0.1:${port}` });
-    });
-  });
-}
-
 const fx = fixtures();
 const det = fx.find((f) => f.file.includes('det'))!;
 const cases = [
@@ -101,7 +60,7 @@ describe.skipIf(!executablePath)(`edge bundle in headless Chromium${executablePa
     fs.mkdirSync(bundles);
     const tokenFile = path.join(root, 'token.txt');
     fs.writeFileSync(tokenFile, TOKEN);
-    page = await startPageServer(bundles);
+    page = await startPageServer(PAGE, { '/ort/': ORT_WEB_DIST, '/bundle/': bundles });
     for (const c of cases) {
       buildFixtureBundle(c.fx, c.cut, path.join(bundles, c.name));
       clouds.set(c.name, await startCloud(path.join(bundles, c.name), tokenFile, ['--cors-origin', page.origin]));

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { ioError, SplitcError } from '../../ir/errors.js';
-import { xorshift32 } from '../../ir/random.js';
+import { shuffleInPlace, xorshift32 } from '../../ir/random.js';
 import type { ClientData } from './types.js';
 
 /** MNIST's training-set mean and standard deviation of pixels in [0, 1] (the usual standardisation). */
@@ -74,15 +74,6 @@ function testCounts(counts: readonly number[]): number[] {
   return quota;
 }
 
-function shuffle(items: number[], r: () => number): void {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(r() * (i + 1));
-    const t = items[i]!;
-    items[i] = items[j]!;
-    items[j] = t;
-  }
-}
-
 /** Round-robin over the digits (0, 1, …, 9, 0, …), so a prefix of 10k samples has k of each while every digit lasts. */
 function interleave(perDigit: readonly number[][]): [digit: number, index: number][] {
   const out: [number, number][] = [];
@@ -120,7 +111,7 @@ export function mnistSplit(counts: readonly number[]): { train: MnistSplitOrder;
   const testIdx: number[][] = [];
   for (let d = 0; d < counts.length; d++) {
     const order = Array.from({ length: counts[d]! }, (_, i) => i);
-    shuffle(order, r);
+    shuffleInPlace(order, r);
     testIdx.push(order.slice(0, tests[d]!));
     trainIdx.push(order.slice(tests[d]!));
   }

@@ -3,7 +3,7 @@
 // benchmark of federated algorithms; per-client class counts; a client's subset of the data.
 
 import { SplitcError } from '../../ir/errors.js';
-import { xorshift32 } from '../../ir/random.js';
+import { shuffleInPlace, xorshift32 } from '../../ir/random.js';
 import type { ClientData } from './types.js';
 
 type Labels = ArrayLike<number>;
@@ -14,15 +14,6 @@ function checkClients(n: number, clients: number): void {
   }
 }
 
-function shuffle(items: number[], r: () => number): void {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(r() * (i + 1));
-    const t = items[i]!;
-    items[i] = items[j]!;
-    items[j] = t;
-  }
-}
-
 const ascending = (a: number, b: number): number => a - b;
 
 /** IID: the sample indices shuffled (seeded) and cut into `clients` parts of ⌊n/K⌋ or ⌈n/K⌉, each sorted. */
@@ -30,7 +21,7 @@ export function partitionIid(labels: Labels, clients: number, seed: number): num
   const n = labels.length;
   checkClients(n, clients);
   const order = Array.from({ length: n }, (_, i) => i);
-  shuffle(order, xorshift32(seed));
+  shuffleInPlace(order, xorshift32(seed));
   return Array.from({ length: clients }, (_, k) => order.slice(Math.floor((k * n) / clients), Math.floor(((k + 1) * n) / clients)).sort(ascending));
 }
 
@@ -58,7 +49,7 @@ export function partitionDirichlet(labels: Labels, clients: number, alpha: numbe
   const parts: number[][] = Array.from({ length: clients }, () => []);
   for (const c of [...byClass.keys()].sort(ascending)) {
     const indices = byClass.get(c)!;
-    shuffle(indices, r);
+    shuffleInPlace(indices, r);
     const p = dirichlet(clients, alpha, r, normal);
     let cumulative = 0;
     let start = 0;

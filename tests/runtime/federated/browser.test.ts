@@ -4,10 +4,7 @@
 // coordinator on another origin (the server answers CORS for the page's origin) alongside a
 // Node client in the same round. The round's new weights are FedAvg of the two updates, and the
 // page's update is what onnxruntime-node computes from the same data, seed and client index.
-import * as fs from 'node:fs';
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,21 +16,18 @@ import { joinFederation } from '../../../src/runtime/federated/node-client.js';
 import type { ClientUpdate, Weights } from '../../../src/runtime/federated/types.js';
 import { createInferenceServer, type InferenceServer } from '../../../src/runtime/server.js';
 import { smallResNet } from '../../../src/runtime/train/models.js';
-import { chromiumPath, launchChromium, watchedPage } from '../../helpers/chromium.js';
-import { repoRoot } from '../../helpers/fixtures.js';
-import { toyData } from '../train/toy-data.js';
+import { chromiumPath, launchChromium, ORT_WEB_DIST, startPageServer, watchedPage } from '../../helpers/chromium.js';
+import { toyData, toyDataFrom } from '../train/toy-data.js';
 
 const executablePath = chromiumPath();
 const TOKEN = 'fed-browser-secret';
-const ORT_DIST = path.join(repoRoot, 'node_modules/onnxruntime-web/dist');
-const TYPES: Record<string, string> = { '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8', '.wasm': 'application/wasm' };
 /** Each client's data: toyData(SAMPLES, seed), built in the page for the browser client. */
 const SAMPLES = 48;
 const BROWSER = { client: 'browser-0', seed: 11 };
 const NODE = { client: 'node-1', seed: 12 };
 
-// The page builds toyData (tests/runtime/train/toy-data.ts) with the same generator (ir/random's
-// xorshift32, served from the closure) so the Node side can recompute its update.
+// The page builds toyData (tests/runtime/train/toy-data.ts) from toyDataFrom's own source and the
+// same generator (ir/random's xorshift32, served from the closure) so the Node side can recompute its update.
 const PAGE = `<!doctype html>
 <html><head><meta charset="utf-8"><title>splitc federated client</title><link rel="icon" href="data:,">
 <script type="importmap">{ "imports": { "onnxruntime-web": "/ort/ort.bundle.min.mjs" } }</script>
@@ -43,20 +37,8 @@ const PAGE = `<!doctype html>
   import { runFederatedClient } from '/lib/runtime/federated/client.js';
   import { xorshift32 } from '/lib/ir/random.js';
   ort.env.wasm.numThreads = 1;
-  function toyData(n, seed) {
-    const r = xorshift32(seed);
-    const images = new Float32Array(n * 64);
-    const labels = new Int32Array(n);
-    for (let i = 0; i < n; i++) {
-      const label = Math.floor(r() * 3);
-      labels[i] = label;
-      for (let p = 0; p < 64; p++) {
-        const band = Math.min(2, Math.floor(Math.floor(p / 8) / 3));
-        images[i * 64 + p] = r() - 0.5 + (band === label ? 1 : 0);
-      }
-    }
-    return { images, labels, n, shape: [1, 8, 8] };
-  }
+  ${toyDataFrom.toString()}
+  const toyData = (n, seed) => toyDataFrom(xorshift32(seed), n);
   window.join = async (url, token, client, n, seed) => {
     const sent = [];
     const result = await runFederatedClient({
@@ -67,30 +49,6 @@ const PAGE = `<!doctype html>
   };
   window.ready = true;
 </script></body></html>`;
-
-/** The page, onnxruntime-web's dist under /ort/, and the client's compiled import closure under /lib/. */
-function startPageServer(lib: Map<string, string>): Promise<{ server: http.Server; origin: string }> {
-  const server = http.createServer((req, res) => {
-    const rel = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    const text = rel === '/' ? PAGE : lib.get(rel.slice(1));
-    if (text !== undefined) {
-      res.writeHead(200, { 'Content-Type': rel === '/' ? 'text/html; charset=utf-8' : TYPES['.js']! });
-      res.end(text);
-      return;
-    }
-    const file = rel.startsWith('/ort/') ? path.resolve(ORT_DIST, rel.slice(5)) : undefined;
-    if (!file || !file.startsWith(ORT_DIST + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
-      res.writeHead(404);
-      res.end('not found');
-      return;
-    }
-    res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
-    fs.createReadStream(file).pipe(res);
-  });
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => resolve({ server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }));
-  });
-}
 
 interface PageResult {
   client: string;
@@ -107,7 +65,7 @@ describe.skipIf(!executablePath)(`federated client in headless Chromium${executa
 
   beforeAll(async () => {
     const { files } = copyRuntimeModules(['runtime/federated/client', 'ir/random'], { declarations: false });
-    page = await startPageServer(files);
+    page = await startPageServer(PAGE, { '/ort/': ORT_WEB_DIST }, files);
     browser = await launchChromium(executablePath!);
   });
   afterAll(async () => {

@@ -3,7 +3,11 @@
 import { type LabeledImages, rng } from '../../../src/runtime/train/fit.js';
 
 export function toyData(n: number, seed: number): LabeledImages {
-  const r = rng(seed);
+  return toyDataFrom(rng(seed), n);
+}
+
+/** n samples drawn from `r`. Free of imports and closures: the federated browser test's page runs its source (toString). */
+export function toyDataFrom(r: () => number, n: number): LabeledImages {
   const images = new Float32Array(n * 64);
   const labels = new Int32Array(n);
   for (let i = 0; i < n; i++) {
