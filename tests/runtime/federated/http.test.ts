@@ -204,10 +204,11 @@ describe('federated coordinator over HTTP', () => {
         }),
       ),
     );
-    expect(results[2]!.rounds.map((r) => [r.round, r.accepted])).toEqual([
-      [1, false],
-      [2, false],
-    ]);
+    // round 1's late update is refused; round 2 may close before the straggler even trains it
+    // (a loaded machine), so its record is optional, and never accepted
+    const slowRounds = results[2]!.rounds.map((r) => [r.round, r.accepted]);
+    expect(slowRounds[0]).toEqual([1, false]);
+    expect(slowRounds.slice(1)).toEqual(slowRounds.length > 1 ? [[2, false]] : []);
     expect(coordinator.status().history.map((h) => [h.clients, h.stragglers, h.closedBy])).toEqual([
       [['fast-0', 'fast-1'], ['slow'], 'deadline'],
       [['fast-0', 'fast-1'], ['slow'], 'deadline'],
