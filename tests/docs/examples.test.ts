@@ -73,6 +73,12 @@ const SKIPS: { doc: string; command: string; skip: () => boolean; reason: string
     skip: () => !hasFashionMnist(),
     reason: `trains on Debian's dataset-fashion-mnist in ${FASHION_MNIST_DIR} (.ci/run installs it; the coordinator then waits and is stopped)`,
   },
+  ...['npx tsx bench/federated.ts --parts accuracy --clients 10 --per-client 1200 --rounds 12 --local-epochs 1 --alpha 0.1', 'npx tsx bench/federated.ts --repeats 3'].map((command) => ({
+    doc: 'docs/benchmarks.md',
+    command,
+    skip: () => !hasFashionMnist(),
+    reason: `trains and scores on Debian's dataset-fashion-mnist in ${FASHION_MNIST_DIR} (.ci/run installs it)`,
+  })),
   {
     doc: 'docs/benchmarks.md',
     command: 'npx tsx bench/compress.ts --epochs 3',
