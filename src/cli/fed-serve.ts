@@ -12,13 +12,17 @@ import { type FedCliContext, widthsOf } from './fed.js';
 export function serveCommand(ctx: FedCliContext): CommandModule {
   return {
     command: 'serve [model]',
-    describe: 'run a federated coordinator over HTTP (FedAvg, FedProx) until the last round, then write model.onnx and history.json; SIGTERM stops it, its checkpoint kept',
+    describe: 'run a federated coordinator over HTTP (FedAvg, FedProx, SphereFed with its calibration phase) until the last round, then write model.onnx and history.json; SIGTERM stops it, its checkpoint kept',
     builder: (y: Argv) =>
       y
         .positional('model', { type: 'string', describe: 'ONNX model to train (default: --arch resnet8)' })
         .option('arch', { choices: ['resnet8'] as const, describe: 'built-in model: resnet8 for 28×28×1, 10 classes' })
         .option('widths', { type: 'string', describe: "the built-in ResNet's channels per stage (default 16,32,64)" })
-        .option('algo', { choices: ['fedavg', 'fedprox'] as const, default: 'fedavg' as const, describe: 'federated algorithm' })
+        .option('algo', { choices: ['fedavg', 'fedprox', 'spherefed'] as const, default: 'fedavg' as const, describe: 'federated algorithm' })
+        .option('base', { choices: ['fedavg', 'fedprox'] as const, describe: "SphereFed's aggregation (default fedavg)" })
+        .option('calibrate', { type: 'boolean', describe: 'SphereFed: a calibration phase after the last round (clients upload their feature statistics, the head is solved in closed form)' })
+        .option('lambda', { type: 'number', describe: "the calibration's ridge term λ (default 1e-3)" })
+        .option('secure', { type: 'boolean', describe: 'clients mask their calibration statistics pairwise (secure aggregation): the coordinator sees only the sum' })
         .option('mu', { type: 'number', describe: "FedProx's proximal term μ (default 0.01)" })
         .option('rounds', { type: 'number', default: 10 })
         .option('min-clients', { type: 'number', default: 2, describe: 'a round opens once this many clients are registered, and closes at its deadline only with this many updates' })
@@ -59,7 +63,11 @@ export function serveCommand(ctx: FedCliContext): CommandModule {
           ...(args.model !== undefined ? { modelFile: String(args.model) } : {}),
           ...(args.arch !== undefined ? { arch: args.arch as 'resnet8' } : {}),
           ...(args.widths !== undefined ? { widths: widthsOf(String(args.widths))! } : {}),
-          algorithm: args.algo as 'fedavg' | 'fedprox',
+          algorithm: args.algo as 'fedavg' | 'fedprox' | 'spherefed',
+          ...(args.base !== undefined ? { base: args.base as 'fedavg' | 'fedprox' } : {}),
+          ...(args.calibrate !== undefined ? { calibrate: Boolean(args.calibrate) } : {}),
+          ...(args.lambda !== undefined ? { lambda: num('lambda')! } : {}),
+          ...(args.secure !== undefined ? { secure: Boolean(args.secure) } : {}),
           ...(args.mu !== undefined ? { mu: num('mu')! } : {}),
           rounds: num('rounds')!,
           minClients: num('minClients')!,
@@ -104,8 +112,12 @@ export function serveCommand(ctx: FedCliContext): CommandModule {
         return;
       }
       const { history } = result;
-      if (args.json) ctx.stdout(JSON.stringify({ state: 'done', files, algorithm: history.config.algorithm, rounds: history.rounds.length, clients: [...new Set(history.rounds.flatMap((r) => r.clients))].sort() }) + '\n');
-      else ctx.stdout(`${history.config.algorithm}: ${history.rounds.length} rounds done\nwrote ${files.model}, ${files.history}\n`);
+      if (args.json) ctx.stdout(JSON.stringify({ state: 'done', files, algorithm: history.config.algorithm, rounds: history.rounds.length, clients: [...new Set(history.rounds.flatMap((r) => r.clients))].sort(), ...(history.calibration ? { calibration: history.calibration } : {}) }) + '\n');
+      else {
+        const cal = history.calibration;
+        const calibrated = cal ? `, calibrated on ${cal.clients.length} clients' statistics (${cal.attempts} attempt${cal.attempts === 1 ? '' : 's'})` : '';
+        ctx.stdout(`${history.config.algorithm}: ${history.rounds.length} rounds done${calibrated}\nwrote ${files.model}, ${files.history}\n`);
+      }
     },
   };
 }

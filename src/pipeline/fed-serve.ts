@@ -1,20 +1,21 @@
 // `splitc fed serve` as one function: the model (a file, or the built-in ResNet-8), a federated
 // coordinator (new, or resumed from its checkpoint folder) served over HTTP until its last round
-// closes, then the final inference model and the run's history (history.json).
+// closes (SphereFed with --calibrate: until its calibration phase is over), then the final
+// inference model and the run's history (history.json).
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ioError } from '../ir/errors.js';
 import type { Model } from '../ir/graph.js';
+import type { CalibrationRecord } from '../runtime/federated/calibration-phase.js';
 import { CHECKPOINT_FILE, Coordinator, type CoordinatorOptions, type CoordinatorRound } from '../runtime/federated/coordinator.js';
-import { applyWeights } from '../runtime/federated/task.js';
 import { weightsBytes } from '../runtime/federated/weights.js';
 import { type BoundAddress, createInferenceServer } from '../runtime/server.js';
 import { badArgument as badArg } from './diagnostics.js';
 import { checkModelAndAlgorithm, checkSgd, checkWholeNumbers } from './fed-options.js';
 import { FED_ARCHS, type FedArch, modelOf } from './fed-simulate.js';
 
-export const FED_SERVE_ALGORITHMS = ['fedavg', 'fedprox'] as const;
+export const FED_SERVE_ALGORITHMS = ['fedavg', 'fedprox', 'spherefed'] as const;
 
 export interface FedServeOptions {
   /** An ONNX model file (its first input takes the images, its single output the class scores). */
@@ -23,8 +24,14 @@ export interface FedServeOptions {
   arch?: FedArch;
   widths?: number[];
   algorithm: (typeof FED_SERVE_ALGORITHMS)[number];
+  /** SphereFed's aggregation (default fedavg). */
+  base?: 'fedavg' | 'fedprox';
   /** FedProx's μ (default 0.01). */
   mu?: number;
+  /** SphereFed: the calibration phase after the last round, with ridge λ (default 1e-3), through pairwise masks when `secure`. */
+  calibrate?: boolean;
+  lambda?: number;
+  secure?: boolean;
   rounds: number;
   minClients: number;
   clientsPerRound?: number;
@@ -66,7 +73,11 @@ export interface FedServeHistory {
   config: {
     model: string;
     algorithm: (typeof FED_SERVE_ALGORITHMS)[number];
+    /** SphereFed only: its aggregation. */
+    base?: 'fedavg' | 'fedprox';
     mu: number | null;
+    /** SphereFed only: its calibration phase (null: the fixed head is kept). */
+    calibration?: { lambda: number; secure: boolean } | null;
     rounds: number;
     minClients: number;
     clientsPerRound: number | null;
@@ -80,6 +91,8 @@ export interface FedServeHistory {
     weightBytes: number;
   };
   rounds: FedServeRound[];
+  /** SphereFed with --calibrate: how the calibration phase ended. */
+  calibration?: CalibrationRecord;
 }
 
 export type FedServeResult = { state: 'done'; model: Model; history: FedServeHistory } | { state: 'stopped'; completed: number; history: FedServeHistory };
@@ -115,7 +128,14 @@ function checkOptions(o: FedServeOptions): void {
   if (o.clientsPerRound !== undefined && o.clientsPerRound < o.minClients) throw badArg(`--clients-per-round ${o.clientsPerRound} is fewer than --min-clients ${o.minClients}`);
   if (o.deadlineS !== undefined && !(o.deadlineS >= 0 && Number.isFinite(o.deadlineS))) throw badArg(`--deadline-s must be ≥ 0, got ${o.deadlineS}`, 'e.g. 600');
   checkSgd(o);
-  if (o.mu !== undefined && o.algorithm !== 'fedprox') throw badArg("--mu is FedProx's proximal term", 'use --algo fedprox');
+  const sphere = o.algorithm === 'spherefed';
+  const prox = o.algorithm === 'fedprox' || (sphere && o.base === 'fedprox');
+  if (o.base !== undefined && !sphere) throw badArg('--base is for --algo spherefed (the aggregation under its head)');
+  if (o.mu !== undefined && !prox) throw badArg("--mu is FedProx's proximal term", 'use --algo fedprox, or --algo spherefed --base fedprox');
+  if (!sphere && (o.calibrate || o.secure || o.lambda !== undefined)) throw badArg('--calibrate, --lambda and --secure are for --algo spherefed');
+  if (!o.calibrate && (o.secure || o.lambda !== undefined)) throw badArg('--lambda and --secure set up the calibration: add --calibrate');
+  if (o.lambda !== undefined && !(o.lambda >= 0)) throw badArg(`--lambda must be ≥ 0, got ${o.lambda}`, 'e.g. 1e-3');
+  if (o.secure && o.minClients < 2) throw badArg('--secure needs --min-clients ≥ 2: alone, the sum is the vector');
   if (o.mu !== undefined && !(o.mu >= 0)) throw badArg(`--mu must be ≥ 0, got ${o.mu}`, 'e.g. 0.01');
 }
 
@@ -127,7 +147,11 @@ function checkOptions(o: FedServeOptions): void {
 export async function runFedServe(o: FedServeOptions): Promise<FedServeResult> {
   checkOptions(o);
   const { model, name } = modelOf(o, 10);
-  const mu = o.algorithm === 'fedprox' ? (o.mu ?? 0.01) : undefined;
+  const sphere = o.algorithm === 'spherefed';
+  const base = sphere ? (o.base ?? 'fedavg') : null;
+  const aggregation = base ?? (o.algorithm as 'fedavg' | 'fedprox');
+  const mu = aggregation === 'fedprox' ? (o.mu ?? 0.01) : undefined;
+  const calibration = o.calibrate ? { lambda: o.lambda ?? 1e-3, secure: o.secure ?? false } : null;
   const deadlineS = o.deadlineS ?? 600;
   const options: Omit<CoordinatorOptions, 'checkpointDir'> = {
     rounds: o.rounds,
@@ -135,9 +159,10 @@ export async function runFedServe(o: FedServeOptions): Promise<FedServeResult> {
     deadlineMs: deadlineS * 1000,
     ...(o.clientsPerRound !== undefined ? { clientsPerRound: o.clientsPerRound } : {}),
     local: { epochs: o.localEpochs, lr: o.lr, momentum: o.momentum, seed: o.seed },
-    algorithm: o.algorithm,
+    algorithm: aggregation,
     ...(mu !== undefined ? { mu } : {}),
     seed: o.seed,
+    ...(sphere ? { sphereFed: { seed: o.seed, ...(calibration ? { calibrate: calibration } : {}) } } : {}),
   };
   const taskOptions = { batchSize: o.batch };
   const dir = o.checkpointDir;
@@ -157,7 +182,9 @@ export async function runFedServe(o: FedServeOptions): Promise<FedServeResult> {
     config: {
       model: name,
       algorithm: o.algorithm,
+      ...(base ? { base } : {}),
       mu: mu ?? null,
+      ...(sphere ? { calibration } : {}),
       rounds: o.rounds,
       minClients: o.minClients,
       clientsPerRound: o.clientsPerRound ?? null,
@@ -186,7 +213,9 @@ export async function runFedServe(o: FedServeOptions): Promise<FedServeResult> {
     // the checkpoint must be on disk before the run counts as finished (or stopped)
     await coordinator.flush();
     if (stopped) return { state: 'stopped', completed: coordinator.status().completed, history };
-    const final = applyWeights(model, coordinator.globalWeights());
+    const final = coordinator.globalModel();
+    const calibrated = coordinator.status().calibration;
+    if (calibrated) history.calibration = calibrated;
     o.onDone?.(final, history);
     // clients polling for the round learn that the federation is done before the coordinator goes
     await sleep(o.lingerMs ?? 2000, o.signal);

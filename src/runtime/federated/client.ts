@@ -1,13 +1,17 @@
 // A federated client over HTTP: registers with a coordinator, fetches the task once, then per
-// round fetches the global weights, trains locally and submits its update. Platform-neutral
-// (fetch, local.ts and the kserve encoders only) so a browser page runs it with onnxruntime-web.
+// round fetches the global weights, trains locally and submits its update; in SphereFed's
+// calibration phase it uploads its V_k/U_k (masked when secure). Platform-neutral (fetch,
+// WebCrypto, local.ts and the kserve encoders only) so a browser page runs it with onnxruntime-web.
 
 import { KServeClientError } from '../client.js';
 import { type EncodedBody, HEADER_LENGTH_HEADER, KServeError } from '../kserve.js';
+import type { OrtModule } from '../../search/ort-session.js';
+import { type CalibrationStats, emptyStats, featureStats, packStats } from './calibration.js';
 import type { RegisteredClient, RoundInfo, SubmitResult } from './coordinator.js';
 import { LocalTrainer, type LocalOrt, type LocalSessionOptions } from './local.js';
 import type { ClientData, ClientUpdate, TrainingTask, Weights } from './types.js';
-import { decodeRound, decodeTask, encodeUpdate } from './wire.js';
+import { createMaskingKeys, maskVector, type MaskingKeys } from './secure-agg.js';
+import { decodeCalibrationInfo, decodeRound, decodeTask, encodeCalibration, encodeUpdate, toBase64 } from './wire.js';
 
 export interface JoinOptions {
   /** The coordinator's base URL (the server's; routes are under /v2/federated/). */
@@ -50,9 +54,23 @@ export interface ClientRoundRecord {
   bytesDown: number;
 }
 
+/** One upload of this client's calibration statistics (SphereFed). */
+export interface ClientCalibrationRecord {
+  /** The phase attempt's round number (rounds + attempt). */
+  round: number;
+  secure: boolean;
+  /** Whether the coordinator took it (false: the attempt had closed, E_FED_ROUND). */
+  accepted: boolean;
+  /** The upload body's bytes, and the features model's answer. */
+  bytesUp: number;
+  bytesDown: number;
+}
+
 export interface JoinResult extends RegisteredClient {
   task: TrainingTask;
   rounds: ClientRoundRecord[];
+  /** SphereFed: the calibration statistics this client uploaded (one per phase attempt it was part of). */
+  calibrations: ClientCalibrationRecord[];
   /** The last round info seen ('done' unless maxRounds made the client leave). */
   info: RoundInfo;
   /** The global weights of that round info (the final ones when done). */
@@ -127,8 +145,44 @@ export async function runFederatedClient(opts: JoinOptions): Promise<JoinResult>
       }
     }
   };
-  const register = async (client: string | undefined): Promise<RegisteredClient> =>
-    JSON.parse(new TextDecoder().decode((await callRetrying('POST', 'register', JSON.stringify(client !== undefined ? { client } : {}))).bytes)) as RegisteredClient;
+  // A masking key pair for secure calibration, published at registration (the coordinator only
+  // relays it); without WebCrypto (a page over plain http) the client registers without one.
+  let keys: MaskingKeys | undefined;
+  try {
+    keys = await createMaskingKeys();
+  } catch {
+    keys = undefined;
+  }
+  const register = async (client: string | undefined): Promise<RegisteredClient> => {
+    const body = { ...(client !== undefined ? { client } : {}), ...(keys ? { publicKey: toBase64(keys.publicKey) } : {}) };
+    return JSON.parse(new TextDecoder().decode((await callRetrying('POST', 'register', JSON.stringify(body))).bytes)) as RegisteredClient;
+  };
+  /** This client's statistics on the final weights: the same model in every attempt, so computed once. */
+  let stats: CalibrationStats | undefined;
+  const calibrations: ClientCalibrationRecord[] = [];
+  /** Uploads this client's statistics for the calibration attempt `round`. */
+  const calibrate = async (round: number): Promise<void> => {
+    const answer = await callRetrying('GET', 'calibration');
+    const { info, model } = decoded(() => decodeCalibrationInfo(answer.bytes, answer.headerLength));
+    if (info.round !== round) return; // the attempt moved on: the next poll sees the new one
+    stats ??= opts.data.n > 0 ? await featureStats(opts.ort as unknown as OrtModule, model, info.features, opts.data, info.batch, info.classes) : emptyStats(info.dim, info.classes);
+    let upload: Float64Array | Uint8Array = packStats(stats);
+    if (info.secure) {
+      if (!keys) throw new KServeClientError(0, 'E_SECURE_AGG', 'the calibration is secure, but this client has no masking keys (WebCrypto is not available)');
+      const peers = info.participants.map((p) => ({ id: p.client, publicKey: p.publicKey ?? new Uint8Array() }));
+      upload = await maskVector(upload as Float64Array, { id: reg.client, privateKey: keys.privateKey }, peers, info.round, info.context);
+    }
+    const body = encodeCalibration(reg.client, info.round, upload);
+    const record: ClientCalibrationRecord = { round: info.round, secure: info.secure, accepted: false, bytesUp: body.byteLength, bytesDown: answer.bytes.length };
+    calibrations.push(record);
+    try {
+      await callRetrying('POST', 'calibration', body);
+      record.accepted = true;
+    } catch (e) {
+      // the attempt closed (its deadline) before the upload came: the next poll shows the new one
+      if (!(e instanceof KServeClientError && e.code === 'E_FED_ROUND')) throw e;
+    }
+  };
   const getRound = async (): Promise<{ info: RoundInfo; weights: Weights; bytes: number }> => {
     const answer = await callRetrying('GET', 'round');
     return { ...decoded(() => decodeRound(task, answer.bytes, answer.headerLength)), bytes: answer.bytes.length };
@@ -150,10 +204,20 @@ export async function runFederatedClient(opts: JoinOptions): Promise<JoinResult>
         reg = await register(reg.client);
         continue;
       }
+      if (info.state === 'calibrating') {
+        // owed while the coordinator does not list it (after a restart the phase begins again: sent again)
+        const owes = (info.participants?.includes(reg.client) ?? false) && !info.submitted.includes(reg.client);
+        if (owes) {
+          await calibrate(info.round);
+        } else {
+          await new Promise((resolve) => setTimeout(resolve, pollMs));
+        }
+        continue;
+      }
       const owes = info.state === 'open' && (info.participants?.includes(reg.client) ?? false) && !info.submitted.includes(reg.client);
       const resend = owes && last?.update.round === info.round;
       if (info.state === 'done' || (!resend && opts.maxRounds !== undefined && rounds.length >= opts.maxRounds)) {
-        return { ...reg, task, rounds, info, weights };
+        return { ...reg, task, rounds, calibrations, info, weights };
       }
       if (!owes) {
         await new Promise((resolve) => setTimeout(resolve, pollMs));

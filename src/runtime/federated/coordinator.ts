@@ -1,15 +1,21 @@
 // The federated coordinator's round state machine, independent of HTTP: registration, which
 // clients train each round, the checks an update passes, FedAvg when a round closes (every
-// chosen client in, or the deadline with enough of them), and a checkpoint after each round.
+// chosen client in, or the deadline with enough of them), and a checkpoint after each round;
+// with SphereFed, the head rewrite and the calibration phase after the last round.
 
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { SplitcError } from '../../ir/errors.js';
 import type { Model } from '../../ir/graph.js';
+import { modelToBytes } from '../../ir/serde/io.js';
 import { writeFileAtomic } from '../../ir/temp-files.js';
+import { calibratedHead } from '../../passes/spherefed.js';
 import { fedAvg, validateUpdate } from './aggregate.js';
+import { CALIBRATION_CONTEXT, CalibrationPhase, type CalibrationRecord } from './calibration-phase.js';
+import { solveCalibration } from './calibration.js';
+import { sphereFedSetup, type SphereFedSetup } from './spherefed-sim.js';
 import { chooseClients } from './simulate.js';
-import { initialWeights, trainingTaskOf, type TrainingTaskOptions } from './task.js';
+import { applyWeights, initialWeights, trainingTaskOf, type TrainingTaskOptions } from './task.js';
 import { federatedRoutes, type FederatedRouteDeps } from '../server/federated-routes.js';
 import type { Route } from '../server/routes.js';
 import type { ClientUpdate, LocalOptions, TrainingTask, Weights } from './types.js';
@@ -39,6 +45,29 @@ export interface CoordinatorOptions {
   maxClients?: number;
   /** The clock (ms since the epoch); tests move it by hand. */
   now?: () => number;
+  /**
+   * SphereFed on top of `algorithm`: the rounds train sphereFedSetup's model (MSE to one-hot
+   * on the fixed head seeded by `seed`); with `calibrate`, a calibration phase follows the last
+   * round (state 'calibrating'; calibration-phase.ts) and the final model has the solved head.
+   */
+  sphereFed?: { seed: number; calibrate?: { lambda: number; secure?: boolean; statsBatch?: number } };
+}
+
+/** What a client needs for the calibration phase (GET /v2/federated/calibration, with the features model's ONNX bytes). */
+export interface CalibrationInfo {
+  /** The attempt's round number (rounds + attempt): the masks are bound to it. */
+  round: number;
+  /** The features output of the model sent (z [N, d]). */
+  features: string;
+  dim: number;
+  classes: number;
+  /** The statistics pass's batch. */
+  batch: number;
+  secure: boolean;
+  /** The attempt's participants, sorted; when secure, each with its ECDH public key (relayed as registered). */
+  participants: { client: string; publicKey?: Uint8Array }[];
+  /** The context string of the masks. */
+  context: string;
 }
 
 export interface RegisteredClient {
@@ -50,7 +79,8 @@ export interface RegisteredClient {
 export interface RoundInfo {
   /** The round being trained (1-based); when 'done', the last round. */
   round: number;
-  state: 'open' | 'done';
+  /** 'calibrating': SphereFed's calibration phase after the last round (round = rounds + attempt; participants, submitted and deadline are the phase's). */
+  state: 'open' | 'calibrating' | 'done';
   /** Rounds closed so far. */
   completed: number;
   rounds: number;
@@ -84,7 +114,7 @@ export interface SubmitResult {
 
 export interface CoordinatorStatus {
   round: number;
-  state: 'open' | 'done';
+  state: RoundInfo['state'];
   completed: number;
   rounds: number;
   registered: number;
@@ -92,6 +122,10 @@ export interface CoordinatorStatus {
   /** Clients whose update for the current round is in. */
   submitted: string[];
   history: CoordinatorRound[];
+  /** SphereFed: how the calibration phase ended (absent until it has). */
+  calibration?: CalibrationRecord;
+  /** SphereFed: why the last calibration attempt could not be solved (a new attempt opened). */
+  calibrationError?: string;
   /** Why the last checkpoint could not be written (cleared when one is). */
   checkpointError?: string;
 }
@@ -127,15 +161,31 @@ export class Coordinator {
   private readonly local: LocalOptions;
   private readonly now: () => number;
   private saveError: SplitcError | undefined;
+  /** SphereFed: ECDH public keys clients sent at registration (relayed to the calibration's participants, never used here). */
+  private readonly publicKeys = new Map<string, Uint8Array>();
+  private readonly phase: CalibrationPhase | null;
+  private calibrated: { model: Model; w: Float32Array; record: CalibrationRecord } | null = null;
+  private calibrationError: string | undefined;
+  /** The features model's bytes with the final weights, built once when the phase starts. */
+  private featuresModel: Uint8Array | undefined;
 
   private constructor(
     task: TrainingTask,
     global: Weights,
+    /** The model the rounds train (SphereFed: the rewritten head), in inference form. */
+    private readonly model: Model,
+    private readonly sphere: SphereFedSetup | null,
     readonly options: CoordinatorOptions,
   ) {
     this.task = task;
     this.global = global;
     this.now = options.now ?? Date.now;
+    const cal = options.sphereFed?.calibrate;
+    if (cal && !(cal.lambda >= 0)) throw new SplitcError('E_BAD_ARGUMENT', `calibration needs λ ≥ 0, got ${cal.lambda}`, { hint: 'e.g. lambda: 1e-3' });
+    this.phase =
+      cal && sphere
+        ? new CalibrationPhase({ rounds: options.rounds, dim: sphere.dim, classes: sphere.classes, secure: cal.secure ?? false, minClients: options.minClients, deadlineMs: options.deadlineMs, now: this.now })
+        : null;
     const mu = options.algorithm === 'fedprox' ? (options.mu ?? options.local.mu) : 0;
     const badArg = (why: string, hint: string): SplitcError => new SplitcError('E_BAD_ARGUMENT', why, { hint });
     const whole = (v: number | undefined, min: number): boolean => v !== undefined && Number.isInteger(v) && v >= min;
@@ -153,8 +203,15 @@ export class Coordinator {
 
   /** A coordinator whose round 1 starts from the forward model's weights (the task is built once, here). */
   static create(model: Model, taskOptions: TrainingTaskOptions, options: CoordinatorOptions): Coordinator {
-    const { task, graph } = trainingTaskOf(model, taskOptions);
-    return new Coordinator(task, initialWeights(graph), options);
+    const { trained, sphere, task, graph } = Coordinator.setup(model, taskOptions, options);
+    return new Coordinator(task, initialWeights(graph), trained, sphere, options);
+  }
+
+  /** The model the rounds train and its task: SphereFed's rewrite of `model` when asked. */
+  private static setup(model: Model, taskOptions: TrainingTaskOptions, options: Pick<CoordinatorOptions, 'sphereFed'>) {
+    const sphere = options.sphereFed ? sphereFedSetup(model, taskOptions, options.sphereFed.seed) : null;
+    const trained = sphere?.model ?? model;
+    return { trained, sphere, ...trainingTaskOf(trained, sphere?.task ?? taskOptions) };
   }
 
   /**
@@ -173,7 +230,7 @@ export class Coordinator {
       throw bad(`cannot read the checkpoint (${(e as Error).message})`, e);
     }
     if (cp?.format !== CHECKPOINT_FORMAT || cp.version !== 1) throw bad('is not a coordinator checkpoint of version 1');
-    const { task } = trainingTaskOf(model, taskOptions);
+    const { task, trained, sphere } = Coordinator.setup(model, taskOptions, options);
     const weights: Weights = new Map();
     for (const spec of taskTensors(task)) {
       const t = cp.weights?.[spec.name];
@@ -190,7 +247,7 @@ export class Coordinator {
     }
     const wellFormed = Number.isInteger(cp.completed) && cp.completed >= 0 && Array.isArray(cp.history) && Array.isArray(cp.clients) && cp.clients.every((r, k) => r?.index === k && CLIENT_ID.test(String(r?.client)));
     if (!wellFormed) throw bad('has a malformed round count, history or client list');
-    const c = new Coordinator(task, weights, { ...options, checkpointDir });
+    const c = new Coordinator(task, weights, trained, sphere, { ...options, checkpointDir });
     c.completed = cp.completed;
     for (const r of cp.clients) c.addClient(r.client);
     c.history.push(...cp.history);
@@ -198,25 +255,46 @@ export class Coordinator {
   }
 
   /** Registers a client (a known id registers again: a client rejoining after a restart or disconnect keeps its index). */
-  register(client?: string): RegisteredClient {
+  register(client?: string, publicKey?: Uint8Array): RegisteredClient {
+    if (publicKey !== undefined && !(publicKey instanceof Uint8Array && publicKey.length === 65 && publicKey[0] === 4)) {
+      throw new SplitcError('E_BAD_ARGUMENT', 'a public key is a raw uncompressed P-256 point (65 bytes, starting 0x04)', { hint: 'secure-agg.ts createMaskingKeys().publicKey, base64' });
+    }
+    const keyed = (r: RegisteredClient): RegisteredClient => {
+      // a client registering again (a restart) may bring a new key: it replaces the old one
+      if (publicKey !== undefined) this.publicKeys.set(r.client, publicKey.slice());
+      return { ...r };
+    };
     if (client !== undefined) {
       if (typeof client !== 'string' || !CLIENT_ID.test(client)) {
         throw new SplitcError('E_BAD_ARGUMENT', `client id ${JSON.stringify(String(client).slice(0, 80))} must be 1–64 letters, digits, '.', '_' or '-'`);
       }
       const known = this.byId.get(client);
-      if (known) return { ...known };
+      if (known) return keyed(known);
     }
     if (this.clients.length >= (this.options.maxClients ?? 10_000)) throw conflict(`the federation is full (${this.clients.length} clients)`);
     let id = client;
     for (let k = this.clients.length; id === undefined || this.byId.has(id); k++) id = `client-${k}`;
     // the round opens on the next roundInfo/submit, so clients registering together train together
-    return { ...this.addClient(id) };
+    return keyed(this.addClient(id));
   }
 
   /** The current round; it opens (or closes at its deadline) on the way. */
   roundInfo(): RoundInfo {
     this.tick();
     const done = this.done;
+    const phase = this.calibrating ? this.phase! : null;
+    if (phase) {
+      return {
+        round: phase.round,
+        state: 'calibrating',
+        completed: this.completed,
+        rounds: this.options.rounds,
+        deadline: phase.deadline,
+        participants: phase.participants ? [...phase.participants] : null,
+        submitted: [...phase.uploads.keys()].sort(),
+        local: { ...this.local },
+      };
+    }
     return {
       round: done ? this.options.rounds : this.completed + 1,
       state: done ? 'done' : 'open',
@@ -261,11 +339,59 @@ export class Coordinator {
   }
 
   /**
-   * Stores a client's packed SphereFed statistics (calibration.ts packStats) for a round
-   * (once per client and round; the same length as the round's others, finite values).
+   * The final model in inference form: the trained model with the global weights (SphereFed
+   * with calibration, once the phase is over: the calibrated head, named as the original output).
    */
-  submitCalibration(client: string, round: number, stats: Float64Array): void {
+  globalModel(): Model {
+    this.tick();
+    return this.calibrated?.model ?? applyWeights(this.model, this.global);
+  }
+
+  /** SphereFed: the solved W [d, C] (row-major) of the calibrated head, once the phase is over. */
+  calibratedW(): Float32Array | null {
+    return this.calibrated?.w ?? null;
+  }
+
+  /** The calibration phase's current attempt and the features model (ONNX bytes, final weights); E_FED_ROUND outside the phase or before it opens. */
+  calibrationInfo(): { info: CalibrationInfo; model: Uint8Array } {
+    this.tick();
+    const phase = this.phase;
+    if (!phase || !this.calibrating) throw conflict(this.phase ? 'the federation is not in its calibration phase' : 'this federation has no calibration phase', 'poll GET /v2/federated/round for state "calibrating"');
+    if (!phase.participants) throw conflict('the calibration phase has not opened yet (too few clients)');
+    const sphere = this.sphere!;
+    const secure = phase.options.secure;
+    this.featuresModel ??= modelToBytes(applyWeights(this.model, this.global));
+    return {
+      info: {
+        round: phase.round,
+        features: sphere.features,
+        dim: sphere.dim,
+        classes: sphere.classes,
+        batch: this.options.sphereFed?.calibrate?.statsBatch ?? 256,
+        secure,
+        participants: phase.participants.map((client) => (secure ? { client, publicKey: this.publicKeys.get(client)! } : { client })),
+        context: CALIBRATION_CONTEXT,
+      },
+      model: this.featuresModel,
+    };
+  }
+
+  /**
+   * Stores a client's packed SphereFed statistics (calibration.ts packStats; masked bytes when
+   * secure). A coordinator with a calibration phase accepts them only in it, from its
+   * participants (calibration-phase.ts); one without keeps them per round (once per client and
+   * round; the same length as the round's others, finite values).
+   */
+  submitCalibration(client: string, round: number, stats: Float64Array | Uint8Array): void {
     if (!this.byId.has(client)) throw conflict(`client ${String(client).slice(0, 80)} is not registered`);
+    if (this.phase) {
+      this.tick();
+      if (!this.calibrating) throw conflict(`calibration statistics from client ${client} outside the calibration phase (${this.done ? 'it is over' : `round ${this.completed + 1} is training`})`);
+      this.phase.submit(client, round, stats);
+      this.tick();
+      return;
+    }
+    if (!(stats instanceof Float64Array)) throw new SplitcError('E_FED_UPDATE', `client ${client}'s calibration statistics are masked, but this federation has no secure calibration`);
     if (!Number.isInteger(round) || round < 1 || round > this.options.rounds) throw conflict(`calibration statistics for round ${round}, not one of 1…${this.options.rounds}`);
     const perRound = this.calibration.get(round) ?? new Map<string, Float64Array>();
     if (perRound.has(client)) throw conflict(`client ${client} already sent calibration statistics for round ${round}`);
@@ -278,8 +404,9 @@ export class Coordinator {
     this.calibration.set(round, perRound);
   }
 
-  /** The calibration statistics received for a round, by client. */
-  calibrationStats(round: number): ReadonlyMap<string, Float64Array> {
+  /** The calibration statistics received for a round, by client (with a calibration phase: its current attempt's uploads, masked bytes when secure). */
+  calibrationStats(round: number): ReadonlyMap<string, Float64Array | Uint8Array> {
+    if (this.phase) return round === this.phase.round ? new Map(this.phase.uploads) : new Map();
     return this.calibration.get(round) ?? new Map();
   }
 
@@ -294,6 +421,8 @@ export class Coordinator {
       participants: info.participants,
       submitted: info.submitted,
       history: this.history.map((r) => ({ ...r })),
+      ...(this.calibrated ? { calibration: { ...this.calibrated.record } } : {}),
+      ...(this.calibrationError !== undefined ? { calibrationError: this.calibrationError } : {}),
       ...(this.saveError !== undefined ? { checkpointError: this.saveError.message } : {}),
     };
   }
@@ -316,6 +445,30 @@ export class Coordinator {
     return this.completed >= this.options.rounds;
   }
 
+  /** SphereFed with calibration: the rounds are over and the phase is not. */
+  private get calibrating(): boolean {
+    return this.phase !== null && this.done && this.calibrated === null;
+  }
+
+  /** Advances the calibration phase; when it is over, solves W and writes the calibrated head. */
+  private tickCalibration(): void {
+    const phase = this.phase!;
+    const eligible = this.clients.map((c) => c.client).filter((c) => !phase.options.secure || this.publicKeys.has(c));
+    const closed = phase.tick(eligible);
+    if (!closed) return;
+    const { dim, classes } = this.sphere!;
+    try {
+      const w = solveCalibration(closed.sum.V, closed.sum.U, dim, classes, this.options.sphereFed!.calibrate!.lambda);
+      this.calibrated = { model: calibratedHead(applyWeights(this.model, this.global), w), w, record: closed.record };
+      this.calibrationError = undefined;
+    } catch (e) {
+      if (!(e instanceof SplitcError)) throw e;
+      // e.g. Σ V_k + λI singular with λ = 0: another attempt, with the clients registered by then
+      this.calibrationError = e.message;
+      phase.open(eligible);
+    }
+  }
+
   private addClient(client: string): RegisteredClient {
     const r = { client, index: this.clients.length };
     this.clients.push(r);
@@ -325,6 +478,7 @@ export class Coordinator {
 
   /** Opens the round once enough clients are registered, and closes it when it is due; returns whether it closed one. */
   private tick(): boolean {
+    if (this.calibrating) this.tickCalibration();
     if (this.done) return false;
     const o = this.options;
     if (!this.open) {

@@ -18,7 +18,8 @@ export { calibrateSphereFed, type CalibrationResult, sphereFedSetup, type Sphere
 export { createMaskingKeys, decodeUnmasked, FIXED_POINT_BITS, type MaskingKeys, type MaskingPeer, maskVector, MAX_ABS_VALUE, sumMasked } from './secure-agg.js';
 
 // -- coordinator over HTTP: the round state machine, the protocol's bodies, the clients --
-export { CHECKPOINT_FILE, Coordinator, type CoordinatorOptions, type CoordinatorRound, type CoordinatorStatus, type RegisteredClient, type RoundInfo, type SubmitResult } from './coordinator.js';
-export { calibrationFromRequest, checkDeclaredWeights, decodeRound, decodeTask, encodeCalibration, encodeRound, encodeTask, encodeUpdate, updateFromRequest, weightsFromWire, weightsToWire } from './wire.js';
-export { type ClientRoundRecord, type JoinOptions, type JoinResult, runFederatedClient } from './client.js';
+export { CHECKPOINT_FILE, type CalibrationInfo, Coordinator, type CoordinatorOptions, type CoordinatorRound, type CoordinatorStatus, type RegisteredClient, type RoundInfo, type SubmitResult } from './coordinator.js';
+export { CALIBRATION_CONTEXT, CalibrationPhase, type CalibrationPhaseOptions, type CalibrationRecord } from './calibration-phase.js';
+export { calibrationFromRequest, checkDeclaredCalibration, checkDeclaredWeights, decodeCalibrationInfo, decodeRound, decodeTask, encodeCalibration, encodeCalibrationInfo, encodeRound, encodeTask, encodeUpdate, updateFromRequest, weightsFromWire, weightsToWire } from './wire.js';
+export { type ClientCalibrationRecord, type ClientRoundRecord, type JoinOptions, type JoinResult, runFederatedClient } from './client.js';
 export { joinFederation, type NodeJoinOptions } from './node-client.js';

@@ -1,6 +1,6 @@
 // The federated protocol's bodies, all in the KServe v2 layout (JSON header, then raw tensor
-// bytes, Inference-Header-Content-Length): the task, a round's weights, an update, calibration
-// statistics. Platform-neutral (the browser client uses it): the kserve encoders/decoders only.
+// bytes, Inference-Header-Content-Length): the task, a round's weights, an update, the
+// calibration phase and calibration statistics. Platform-neutral (the browser client uses it): the kserve encoders/decoders only.
 
 import { SplitcError } from '../../ir/errors.js';
 import {
@@ -12,7 +12,7 @@ import {
   type InputHeader,
   type WireTensor,
 } from '../kserve.js';
-import type { RoundInfo } from './coordinator.js';
+import type { CalibrationInfo, RoundInfo } from './coordinator.js';
 import type { ClientUpdate, TrainingTask, Weights } from './types.js';
 import { elementCount, taskTensors } from './weights.js';
 
@@ -21,6 +21,10 @@ export const TASK_TENSOR = 'federated:task';
 export const GRAPH_TENSOR = 'federated:graph';
 export const ROUND_TENSOR = 'federated:round';
 export const STATS_TENSOR = 'federated:stats';
+/** Masked calibration statistics (secure-agg.ts maskVector's bytes). */
+export const MASKED_TENSOR = 'federated:masked';
+export const CALIBRATION_TENSOR = 'federated:calibration';
+export const MODEL_TENSOR = 'federated:model';
 /** The model_name of the coordinator's answers. */
 export const FEDERATED_MODEL = 'federated';
 
@@ -112,7 +116,7 @@ export function encodeRound(task: TrainingTask, info: RoundInfo, weights: Weight
 export function decodeRound(task: TrainingTask, body: Uint8Array, headerLength: number | undefined): { info: RoundInfo; weights: Weights } {
   const { outputs } = decodeInferResponse(body, headerLength);
   const info = readJsonTensor(outputs.find((t) => t.name === ROUND_TENSOR), 'round') as RoundInfo;
-  if (!(Number.isInteger(info?.round) && (info.state === 'open' || info.state === 'done'))) throw malformed('the round has no number or state');
+  if (!(Number.isInteger(info?.round) && (info.state === 'open' || info.state === 'calibrating' || info.state === 'done'))) throw malformed('the round has no number or state');
   return { info, weights: weightsFromWire(task, outputs, "the coordinator's global weights", (n) => n === ROUND_TENSOR) };
 }
 
@@ -135,17 +139,70 @@ export function updateFromRequest(task: TrainingTask, decoded: DecodedRequest): 
   return { client: p.client, round: p.round as number, samples: p.samples as number, loss: p.loss as number, weights };
 }
 
-// -- calibration statistics: POST /v2/federated/calibration (one FP64 tensor, packStats's layout) --
+// -- the calibration phase: GET /v2/federated/calibration (what to compute, and the features model's ONNX bytes) --
 
-export function encodeCalibration(client: string, round: number, stats: Float64Array): EncodedBody {
-  return encodeInferRequest([{ name: STATS_TENSOR, datatype: 'FP64', shape: [stats.length], data: stats }], { binaryOutputs: false, parameters: { client, round } });
+/** Bytes as base64 (btoa: Node and browsers alike). */
+export function toBase64(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
+  return btoa(s);
 }
 
-export function calibrationFromRequest(decoded: DecodedRequest): { client: string; round: number; stats: Float64Array } {
+/** A base64 string's bytes (E_BAD_ARGUMENT when it is not base64). */
+export function fromBase64(text: string): Uint8Array {
+  let bin: string;
+  try {
+    bin = atob(text);
+  } catch {
+    throw new SplitcError('E_BAD_ARGUMENT', 'a public key is not base64');
+  }
+  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+}
+
+export function encodeCalibrationInfo(info: CalibrationInfo, model: Uint8Array): EncodedBody {
+  const json = { ...info, participants: info.participants.map((p) => (p.publicKey ? { client: p.client, publicKey: toBase64(p.publicKey) } : { client: p.client })) };
+  return encodeInferResponse([jsonTensor(CALIBRATION_TENSOR, json), { name: MODEL_TENSOR, datatype: 'UINT8', shape: [model.length], data: model }], { modelName: FEDERATED_MODEL, binaryOutputs: true });
+}
+
+export function decodeCalibrationInfo(body: Uint8Array, headerLength: number | undefined): { info: CalibrationInfo; model: Uint8Array } {
+  const { outputs } = decodeInferResponse(body, headerLength);
+  const raw = readJsonTensor(outputs.find((t) => t.name === CALIBRATION_TENSOR), 'calibration phase') as Omit<CalibrationInfo, 'participants'> & { participants: { client: string; publicKey?: string }[] };
+  const model = outputs.find((t) => t.name === MODEL_TENSOR);
+  if (!model || model.datatype !== 'UINT8') throw malformed('the answer has no features model');
+  if (!(Number.isInteger(raw?.round) && typeof raw.features === 'string' && raw.dim >= 1 && raw.classes >= 1 && raw.batch >= 1 && Array.isArray(raw.participants))) throw malformed('the calibration phase lacks its round, features, sizes or participants');
+  let participants: CalibrationInfo['participants'];
+  try {
+    participants = raw.participants.map((p) => (typeof p.publicKey === 'string' ? { client: String(p.client), publicKey: fromBase64(p.publicKey) } : { client: String(p.client) }));
+  } catch {
+    throw malformed("a participant's public key is not base64");
+  }
+  return { info: { ...raw, participants }, model: (model.data as Uint8Array).slice() };
+}
+
+// -- calibration statistics: POST /v2/federated/calibration (one FP64 tensor in packStats's layout, or the masked UINT8 bytes) --
+
+export function encodeCalibration(client: string, round: number, stats: Float64Array | Uint8Array): EncodedBody {
+  const tensor: WireTensor = stats instanceof Float64Array ? { name: STATS_TENSOR, datatype: 'FP64', shape: [stats.length], data: stats } : { name: MASKED_TENSOR, datatype: 'UINT8', shape: [stats.length], data: stats };
+  return encodeInferRequest([tensor], { binaryOutputs: false, parameters: { client, round } });
+}
+
+/** The bytes a calibration upload declares (one FP64 "federated:stats" or UINT8 "federated:masked" tensor of shape [n]), or E_FED_UPDATE. */
+export function checkDeclaredCalibration(inputs: readonly InputHeader[]): number {
+  const t = inputs[0];
+  const kind = t?.name === STATS_TENSOR && t.datatype === 'FP64' ? 8 : t?.name === MASKED_TENSOR && t.datatype === 'UINT8' ? 1 : 0;
+  if (inputs.length !== 1 || kind === 0) throw new SplitcError('E_FED_UPDATE', `calibration statistics are one FP64 tensor "${STATS_TENSOR}" or one UINT8 tensor "${MASKED_TENSOR}"`);
+  const n = t!.shape.length === 1 && typeof t!.shape[0] === 'number' && Number.isSafeInteger(t!.shape[0]) && t!.shape[0] >= 0 ? t!.shape[0] : NaN;
+  if (!(n >= 0)) throw new SplitcError('E_FED_UPDATE', 'calibration statistics have shape [n]');
+  return kind * n;
+}
+
+export function calibrationFromRequest(decoded: DecodedRequest): { client: string; round: number; stats: Float64Array | Uint8Array } {
   const p = decoded.request.parameters ?? {};
   const t = decoded.inputs[0];
-  const bad = (why: string): SplitcError => new SplitcError('E_FED_UPDATE', `the calibration statistics ${why}`, { hint: `one FP64 tensor "${STATS_TENSOR}" of shape [n]; parameters client, round` });
+  const bad = (why: string): SplitcError => new SplitcError('E_FED_UPDATE', `the calibration statistics ${why}`, { hint: `one FP64 tensor "${STATS_TENSOR}" (or UINT8 "${MASKED_TENSOR}") of shape [n]; parameters client, round` });
   if (typeof p.client !== 'string' || typeof p.round !== 'number') throw bad('need a string parameter "client" and a number "round"');
-  if (decoded.inputs.length !== 1 || !t || t.name !== STATS_TENSOR || t.datatype !== 'FP64' || t.shape.length !== 1) throw bad(`must be one FP64 tensor "${STATS_TENSOR}" of shape [n]`);
-  return { client: p.client, round: p.round, stats: (t.data as Float64Array).slice() };
+  const plain = t?.name === STATS_TENSOR && t.datatype === 'FP64';
+  const masked = t?.name === MASKED_TENSOR && t.datatype === 'UINT8';
+  if (decoded.inputs.length !== 1 || !t || !(plain || masked) || t.shape.length !== 1) throw bad(`must be one FP64 tensor "${STATS_TENSOR}" or UINT8 "${MASKED_TENSOR}" of shape [n]`);
+  return { client: p.client, round: p.round, stats: plain ? (t.data as Float64Array).slice() : (t.data as Uint8Array).slice() };
 }

@@ -1,10 +1,10 @@
 // The federated coordinator's endpoints, rows of the server's route table (mounted with the
-// `federated` option): register, the task, the round's weights, updates, calibration
-// statistics and status, in the KServe v2 binary layout (federated/wire.ts; docs/federated.md).
+// `federated` option): register, the task, the round's weights, updates, the calibration
+// phase and calibration statistics, and status, in the KServe v2 binary layout (federated/wire.ts; docs/federated.md).
 
 import { SplitcError } from '../../ir/errors.js';
 import type { Coordinator } from '../federated/coordinator.js';
-import { calibrationFromRequest, checkDeclaredWeights, encodeRound, encodeTask, STATS_TENSOR, updateFromRequest } from '../federated/wire.js';
+import { calibrationFromRequest, checkDeclaredCalibration, checkDeclaredWeights, encodeCalibrationInfo, encodeRound, encodeTask, fromBase64, updateFromRequest } from '../federated/wire.js';
 import { type DecodedRequest, decodeInferRequest, type EncodedBody, HEADER_LENGTH_HEADER, type InputHeader, KServeError, parseHeaderLength } from '../kserve.js';
 import { Counter, type Registry } from '../metrics.js';
 import type { BodyReader, CheckInputs } from './body.js';
@@ -17,7 +17,7 @@ export interface FederatedRouteDeps {
   registry: Registry;
 }
 
-/** Largest register body: `{"client": "<≤ 64 characters>"}` and some room. */
+/** Largest register body: `{"client": "<≤ 64 characters>", "publicKey": "<88 base64 characters>"}` and some room. */
 const MAX_REGISTER_BYTES = 4096;
 
 /**
@@ -101,10 +101,11 @@ export function federatedRoutes(coordinator: Coordinator, deps: FederatedRouteDe
         } catch {
           throw new KServeError(400, 'E_REQUEST_MALFORMED', 'the registration is not JSON');
         }
-        if (typeof req !== 'object' || req === null || Array.isArray(req)) throw new KServeError(400, 'E_REQUEST_MALFORMED', 'a registration is a JSON object: {"client"?: "<id>"}');
-        const client = (req as { client?: unknown }).client;
+        if (typeof req !== 'object' || req === null || Array.isArray(req)) throw new KServeError(400, 'E_REQUEST_MALFORMED', 'a registration is a JSON object: {"client"?: "<id>", "publicKey"?: "<base64>"}');
+        const { client, publicKey } = req as { client?: unknown; publicKey?: unknown };
         if (client !== undefined && typeof client !== 'string') throw new KServeError(400, 'E_REQUEST_MALFORMED', '"client" must be a string');
-        ctx.server.responder.sendJson(ctx.res, 200, coordinator.register(client));
+        if (publicKey !== undefined && typeof publicKey !== 'string') throw new KServeError(400, 'E_REQUEST_MALFORMED', '"publicKey" must be a base64 string');
+        ctx.server.responder.sendJson(ctx.res, 200, coordinator.register(client, publicKey !== undefined ? fromBase64(publicKey) : undefined));
       }),
     },
     {
@@ -133,17 +134,24 @@ export function federatedRoutes(coordinator: Coordinator, deps: FederatedRouteDe
       }),
     },
     {
+      endpoint: 'federatedCalibrationInfo',
+      method: 'GET',
+      pattern: '/v2/federated/calibration',
+      handle: (ctx) => {
+        try {
+          const { info, model } = coordinator.calibrationInfo();
+          sendBody(ctx, encodeCalibrationInfo(info, model));
+        } catch (e) {
+          throw federatedHttpError(e);
+        }
+      },
+    },
+    {
       endpoint: 'federatedCalibration',
       method: 'POST',
       pattern: '/v2/federated/calibration',
       handle: counted(calibrations, async (ctx) => {
-        const decoded = await readRequest(ctx, (inputs) => {
-          const t = inputs[0];
-          if (inputs.length !== 1 || t?.name !== STATS_TENSOR || t.datatype !== 'FP64') throw new SplitcError('E_FED_UPDATE', `calibration statistics are one FP64 tensor "${STATS_TENSOR}"`);
-          const n = t.shape.length === 1 && typeof t.shape[0] === 'number' && Number.isSafeInteger(t.shape[0]) && t.shape[0] >= 0 ? t.shape[0] : NaN;
-          if (!(n >= 0)) throw new SplitcError('E_FED_UPDATE', 'calibration statistics have shape [n]');
-          return 8 * n;
-        });
+        const decoded = await readRequest(ctx, checkDeclaredCalibration);
         const { client, round, stats } = calibrationFromRequest(decoded);
         coordinator.submitCalibration(client, round, stats);
         ctx.server.responder.sendJson(ctx.res, 200, { accepted: true, client, round, values: stats.length });
