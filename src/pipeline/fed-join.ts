@@ -2,7 +2,7 @@
 // data set (the same parts `fed simulate` gives its clients) and joins a coordinator over HTTP,
 // training each round it is chosen for until the federation is done.
 
-import type { ClientRoundRecord } from '../runtime/federated/client.js';
+import type { ClientCalibrationRecord, ClientRoundRecord } from '../runtime/federated/client.js';
 import { joinFederation } from '../runtime/federated/node-client.js';
 import { subset } from '../runtime/federated/partition.js';
 import { clientIds } from '../runtime/federated/simulate.js';
@@ -36,8 +36,11 @@ export interface FedJoinSummary {
   /** The coordinator's registration index (it seeds this client's batch orders). */
   index: number;
   samples: number;
-  state: 'open' | 'done';
+  /** 'done' (or the state it left in, with maxRounds). */
+  state: 'open' | 'calibrating' | 'done';
   rounds: ClientRoundRecord[];
+  /** SphereFed: the calibration statistics this client uploaded, one per phase attempt. */
+  calibrations: ClientCalibrationRecord[];
 }
 
 function checkOptions(o: FedJoinOptions): void {
@@ -74,5 +77,5 @@ export async function runFedJoin(o: FedJoinOptions): Promise<FedJoinSummary> {
     ...(o.reconnectMs !== undefined ? { reconnectMs: o.reconnectMs } : {}),
     onRound: (record) => o.onRound?.(record),
   });
-  return { client: result.client, index: result.index, samples: data.n, state: result.info.state, rounds: result.rounds };
+  return { client: result.client, index: result.index, samples: data.n, state: result.info.state, rounds: result.rounds, calibrations: result.calibrations };
 }

@@ -4,7 +4,7 @@
 // Platform-neutral (onnxruntime is a parameter): clients in Node and in browsers use it.
 
 import { SplitcError } from '../../ir/errors.js';
-import { createOrtSession, type OrtModule } from '../../search/ort-session.js';
+import type { OrtModule } from '../../search/ort-session.js';
 import type { ClientData } from './types.js';
 
 /** One client's (or a sum of clients') calibration statistics, in float64. */
@@ -156,7 +156,9 @@ export async function featureStats(ort: OrtModule, model: Uint8Array, features: 
     throw new SplitcError('E_BAD_ARGUMENT', `client data of ${data.n} samples of shape [${data.shape.join(', ')}] has ${data.images.length} values and ${data.labels.length} labels`);
   }
   if (data.n === 0) throw new SplitcError('E_BAD_ARGUMENT', 'a client without samples has no calibration statistics', { hint: 'leave clients without data out of the calibration' });
-  const session = await createOrtSession(ort, model);
+  // search/ort-session's createOrtSession with its default (errors only), inlined: the browser
+  // client loads this module, and its run-time imports stay within ir/ and runtime/
+  const session = await ort.InferenceSession.create(model, { logSeverityLevel: 3 });
   try {
     const input = session.inputNames[0]!;
     let s: CalibrationStats | null = null;

@@ -191,7 +191,8 @@ export function checkDeclaredCalibration(inputs: readonly InputHeader[]): number
   const t = inputs[0];
   const kind = t?.name === STATS_TENSOR && t.datatype === 'FP64' ? 8 : t?.name === MASKED_TENSOR && t.datatype === 'UINT8' ? 1 : 0;
   if (inputs.length !== 1 || kind === 0) throw new SplitcError('E_FED_UPDATE', `calibration statistics are one FP64 tensor "${STATS_TENSOR}" or one UINT8 tensor "${MASKED_TENSOR}"`);
-  const n = t!.shape.length === 1 && typeof t!.shape[0] === 'number' && Number.isSafeInteger(t!.shape[0]) && t!.shape[0] >= 0 ? t!.shape[0] : NaN;
+  const first = t!.shape[0];
+  const n = t!.shape.length === 1 && typeof first === 'number' && Number.isSafeInteger(first) && first >= 0 ? first : NaN;
   if (!(n >= 0)) throw new SplitcError('E_FED_UPDATE', 'calibration statistics have shape [n]');
   return kind * n;
 }
