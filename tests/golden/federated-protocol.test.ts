@@ -1,12 +1,12 @@
 // The federated protocol's bodies as text (docs/serving.md, "Federated coordinator: protocol"):
-// the task, a round and an update of the small ResNet, each as its KServe v2 JSON header and
+// the task, a round and an update of the small ResNet (and SphereFed's calibration phase), each as its KServe v2 JSON header and
 // binary parts (name, size, sha256), so any change to what clients and coordinator exchange
 // shows as a diff. `UPDATE_GOLDEN=1 npx vitest run tests/golden` rewrites them; review the diff.
 
 import { createHash } from 'node:crypto';
 import { describe, it } from 'vitest';
 import { Coordinator } from '../../src/runtime/federated/coordinator.js';
-import { encodeCalibration, encodeRound, encodeTask, encodeUpdate } from '../../src/runtime/federated/wire.js';
+import { encodeCalibration, encodeCalibrationInfo, encodeRound, encodeTask, encodeUpdate } from '../../src/runtime/federated/wire.js';
 import type { EncodedBody } from '../../src/runtime/kserve.js';
 import { smallResNet } from '../../src/runtime/train/models.js';
 import { expectGolden } from '../helpers/golden.js';
@@ -52,5 +52,31 @@ describe('federated protocol goldens', () => {
       ...printBody('calibration', encodeCalibration('a', 2, new Float64Array([1, 2, 3]))),
     ];
     expectGolden('federated/protocol-small-resnet.txt', `${lines.join('\n')}\n`);
+  });
+
+  it("SphereFed's calibration phase: the phase's answer (secure, relayed keys), a round in it, and a masked upload", async () => {
+    const coordinator = Coordinator.create(smallResNet({ widths: [4, 8], classes: 3, size: 8, seed: 3 }), { batchSize: 8 }, {
+      rounds: 1,
+      minClients: 2,
+      deadlineMs: 1000,
+      local: { epochs: 1, lr: 0.05, seed: 7 },
+      algorithm: 'fedavg',
+      seed: 1,
+      now: () => 1_700_000_000_000,
+      sphereFed: { seed: 4, calibrate: { lambda: 1e-3, secure: true } },
+    });
+    // fixed stand-ins for the clients' ECDH public keys (the coordinator only checks their form)
+    const key = (b: number): Uint8Array => Uint8Array.from({ length: 65 }, (_, i) => (i === 0 ? 4 : (b + i) & 0xff));
+    coordinator.register('a', key(1));
+    coordinator.register('b', key(2));
+    const global = coordinator.globalWeights();
+    for (const client of ['a', 'b']) await coordinator.submit({ client, round: 1, samples: 16, loss: 0.5, weights: global });
+    const { info, model } = coordinator.calibrationInfo();
+    const lines = [
+      ...printBody('calibration phase', encodeCalibrationInfo(info, model)),
+      ...printBody('round (calibrating)', encodeRound(coordinator.task, coordinator.roundInfo(), coordinator.globalWeights()), true),
+      ...printBody('masked calibration', encodeCalibration('a', info.round, Uint8Array.from({ length: 16 }, (_, i) => i))),
+    ];
+    expectGolden('federated/protocol-spherefed-calibration.txt', `${lines.join('\n')}\n`);
   });
 });
