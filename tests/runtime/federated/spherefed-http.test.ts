@@ -2,7 +2,11 @@
 // coordinator's calibration phase: the W it solves equals the W of the pooled statistics of
 // the clients' data on the final weights (plain and secure alike), a secure coordinator holds
 // only masked bytes, and a client missing past the deadline is left out (plain) or the phase
-// is redone with the clients left (secure); uploads out of the phase get codes.
+// is redone with the clients left (secure); a restart keeps the trained weights and begins the
+// phase again; uploads out of the phase get codes.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { modelToBytes } from '../../../src/ir/serde/io.js';
@@ -36,9 +40,10 @@ afterEach(async () => {
 });
 
 /** A coordinator on its own server, with a clock the test can move forward. */
-async function serve(secure: boolean): Promise<{ coordinator: Coordinator; url: string; clock: { offsetMs: number } }> {
+async function serve(secure: boolean, checkpointDir?: string): Promise<{ coordinator: Coordinator; url: string; clock: { offsetMs: number }; options: CoordinatorOptions }> {
   const clock = { offsetMs: 0 };
   const options: CoordinatorOptions = {
+    ...(checkpointDir !== undefined ? { checkpointDir } : {}),
     rounds: 2,
     minClients: 2,
     deadlineMs: 60_000,
@@ -51,7 +56,7 @@ async function serve(secure: boolean): Promise<{ coordinator: Coordinator; url: 
   const coordinator = Coordinator.create(model(), taskOptions, options);
   const server = await createInferenceServer({ models: [], token, federated: coordinator });
   servers.push(server);
-  return { coordinator, url: (await server.listen(0)).url, clock };
+  return { coordinator, url: (await server.listen(0)).url, clock, options };
 }
 
 /** Registers the ids in order (their indices, hence batch orders, are fixed), then joins them all. */
@@ -92,7 +97,8 @@ describe('SphereFed over HTTP: the calibration phase', () => {
   let plainW: Float32Array | undefined;
 
   it('plain: three clients, two rounds, then W equals the pooled W of their data on the final weights', async () => {
-    const { coordinator, url } = await serve(false);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'splitc-spherefed-'));
+    const { coordinator, url, options } = await serve(false, dir);
     const results = await Promise.all(await joinAll(url));
     expect(results.map((r) => [r.info.state, r.rounds.length, r.calibrations.map((c) => [c.round, c.secure, c.accepted])])).toEqual(ids.map(() => ['done', 2, [[3, false, true]]]));
     const status = coordinator.status();
@@ -111,6 +117,11 @@ describe('SphereFed over HTTP: the calibration phase', () => {
     early.coordinator.register('client-0');
     expect(codeOf(() => early.coordinator.submitCalibration('client-0', 3, stats))).toBe('E_FED_ROUND');
     expect(codeOf(() => early.coordinator.submitCalibration('nobody', 3, stats))).toBe('E_FED_ROUND');
+    // a restart: the trained weights come back from the checkpoint, the phase begins again
+    const resumed = await Coordinator.resume(dir, model(), taskOptions, options); // resume sets checkpointDir to dir itself
+    expect(resumed.roundInfo()).toMatchObject({ state: 'calibrating', round: 3, completed: 2, submitted: [] });
+    for (const [name, w] of coordinator.globalWeights()) expect(Buffer.from(resumed.globalWeights().get(name)!.buffer).equals(Buffer.from(w.buffer)), name).toBe(true);
+    fs.rmSync(dir, { recursive: true, force: true });
   }, 15_000);
 
   it('secure: the same W to float tolerance; the coordinator holds only masked bytes', async () => {
