@@ -17,6 +17,7 @@ import { partitionIid, subset } from '../../../src/runtime/federated/partition.j
 import { sphereFedSetup } from '../../../src/runtime/federated/spherefed-sim.js';
 import { applyWeights } from '../../../src/runtime/federated/task.js';
 import type { ClientData, LocalOptions } from '../../../src/runtime/federated/types.js';
+import { decodeUnmasked } from '../../../src/runtime/federated/secure-agg.js';
 import { encodeCalibration } from '../../../src/runtime/federated/wire.js';
 import { createInferenceServer, type InferenceServer } from '../../../src/runtime/server.js';
 import { smallResNet } from '../../../src/runtime/train/models.js';
@@ -139,6 +140,8 @@ describe('SphereFed over HTTP: the calibration phase', () => {
     for (const upload of stored.values()) {
       expect(upload).toBeInstanceOf(Uint8Array);
       expect(upload.byteLength).toBe(8 + 8 * (n + 1));
+      // unmasked, its last value would be the client's sample count (24): masked, it is noise
+      expect(decodeUnmasked(upload as Uint8Array).at(-1)).not.toBe(24);
     }
   }, 15_000);
 
