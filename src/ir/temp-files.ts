@@ -84,7 +84,12 @@ export function writeFileAtomic(file: string, data: string | Uint8Array | readon
     }
     fs.renameSync(tmp, file);
   } catch (e) {
-    fs.rmSync(tmp, { force: true });
+    // the clean-up must not replace the error: where `dir` is a file it throws ENOTDIR itself
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      // nothing was written there
+    }
     throw ioError(`cannot write ${opts.what ?? file}`, e, opts.hint);
   }
 }

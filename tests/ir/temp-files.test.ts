@@ -84,5 +84,8 @@ describe('writeFileAtomic (plans, profiles, checkpoints, audit cache entries)', 
     expect(codeOf(() => writeFileAtomic(path.join(dir, 'sub'), 'x', { what: 'the profile' }))).toBe('E_IO');
     expect(fs.statSync(path.join(dir, 'sub')).isDirectory()).toBe(true);
     expect(fs.readdirSync(dir).sort()).toEqual(['plan.json', 'sub']);
+    // a file where the destination's folder should be: E_IO too (the clean-up's own ENOTDIR must not escape)
+    expect(codeOf(() => writeFileAtomic(path.join(dir, 'plan.json', 'inner.json'), 'x', { what: 'the checkpoint' }))).toBe('E_IO');
+    expect(fs.readFileSync(file, 'utf8')).toBe('second');
   });
 });

@@ -548,7 +548,6 @@ export class Coordinator {
       writeFileAtomic(path.join(dir, CHECKPOINT_FILE), JSON.stringify(cp), { what: "the coordinator's checkpoint" });
       this.saveError = undefined;
     } catch (e) {
-      // writeFileAtomic throws E_IO, but its clean-up can throw a plain error first (a file where the folder should be)
       this.saveError = e instanceof SplitcError ? e : new SplitcError('E_IO', `cannot write the coordinator's checkpoint in ${dir}: ${(e as Error).message}`, { cause: e });
     }
   }
