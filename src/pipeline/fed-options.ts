@@ -20,6 +20,17 @@ export function checkModelAndAlgorithm(o: { modelFile?: string; arch?: string; a
   if (!algorithms.includes(o.algorithm)) throw unknownName('algorithm', o.algorithm, algorithms);
 }
 
+/** The flags around the algorithm: --base and the calibration's only with SphereFed, --mu only with FedProx (itself or under SphereFed). */
+export function checkAlgorithmFlags(o: { algorithm: string; base?: string; mu?: number; calibrate?: boolean; lambda?: number; secure?: boolean }): void {
+  const sphere = o.algorithm === 'spherefed';
+  const prox = o.algorithm === 'fedprox' || (sphere && o.base === 'fedprox');
+  if (o.base !== undefined && !sphere) throw badArgument('--base is for --algo spherefed (the aggregation under its head)');
+  if (o.mu !== undefined && !prox) throw badArgument("--mu is FedProx's proximal term", 'use --algo fedprox, or --algo spherefed --base fedprox');
+  if (!sphere && (o.calibrate || o.secure || o.lambda !== undefined)) throw badArgument('--calibrate, --lambda and --secure are for --algo spherefed');
+  if (!o.calibrate && (o.secure || o.lambda !== undefined)) throw badArgument('--lambda and --secure set up the calibration: add --calibrate');
+  if (o.lambda !== undefined && !(o.lambda >= 0)) throw badArgument(`--lambda must be ≥ 0, got ${o.lambda}`, 'e.g. 1e-3');
+}
+
 /** Local SGD's learning rate and momentum. */
 export function checkSgd(o: { lr: number; momentum: number }): void {
   if (!(o.lr > 0)) throw badArgument(`--lr must be positive, got ${o.lr}`);

@@ -12,7 +12,7 @@ import { CHECKPOINT_FILE, Coordinator, type CoordinatorOptions, type Coordinator
 import { weightsBytes } from '../runtime/federated/weights.js';
 import { type BoundAddress, createInferenceServer } from '../runtime/server.js';
 import { badArgument as badArg } from './diagnostics.js';
-import { checkModelAndAlgorithm, checkSgd, checkWholeNumbers } from './fed-options.js';
+import { checkAlgorithmFlags, checkModelAndAlgorithm, checkSgd, checkWholeNumbers } from './fed-options.js';
 import { FED_ARCHS, type FedArch, modelOf } from './fed-simulate.js';
 
 export const FED_SERVE_ALGORITHMS = ['fedavg', 'fedprox', 'spherefed'] as const;
@@ -128,13 +128,7 @@ function checkOptions(o: FedServeOptions): void {
   if (o.clientsPerRound !== undefined && o.clientsPerRound < o.minClients) throw badArg(`--clients-per-round ${o.clientsPerRound} is fewer than --min-clients ${o.minClients}`);
   if (o.deadlineS !== undefined && !(o.deadlineS >= 0 && Number.isFinite(o.deadlineS))) throw badArg(`--deadline-s must be ≥ 0, got ${o.deadlineS}`, 'e.g. 600');
   checkSgd(o);
-  const sphere = o.algorithm === 'spherefed';
-  const prox = o.algorithm === 'fedprox' || (sphere && o.base === 'fedprox');
-  if (o.base !== undefined && !sphere) throw badArg('--base is for --algo spherefed (the aggregation under its head)');
-  if (o.mu !== undefined && !prox) throw badArg("--mu is FedProx's proximal term", 'use --algo fedprox, or --algo spherefed --base fedprox');
-  if (!sphere && (o.calibrate || o.secure || o.lambda !== undefined)) throw badArg('--calibrate, --lambda and --secure are for --algo spherefed');
-  if (!o.calibrate && (o.secure || o.lambda !== undefined)) throw badArg('--lambda and --secure set up the calibration: add --calibrate');
-  if (o.lambda !== undefined && !(o.lambda >= 0)) throw badArg(`--lambda must be ≥ 0, got ${o.lambda}`, 'e.g. 1e-3');
+  checkAlgorithmFlags(o);
   if (o.secure && o.minClients < 2) throw badArg('--secure needs --min-clients ≥ 2: alone, the sum is the vector');
   if (o.mu !== undefined && !(o.mu >= 0)) throw badArg(`--mu must be ≥ 0, got ${o.mu}`, 'e.g. 0.01');
 }

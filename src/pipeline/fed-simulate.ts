@@ -9,7 +9,7 @@ import { partitionCounts } from '../runtime/federated/partition.js';
 import { clientIds, simulate, type RoundRecord, type SimulateOptions } from '../runtime/federated/simulate.js';
 import { smallResNet } from '../runtime/train/models.js';
 import { badArgument as badArg } from './diagnostics.js';
-import { checkModelAndAlgorithm, checkPartitionFlags, checkSgd, checkWholeNumbers, CLIENTS_HINT, type DataFlags, loadFedData, PARTITION_HINTS, partitionClients, type PartitionFlags } from './fed-options.js';
+import { checkAlgorithmFlags, checkModelAndAlgorithm, checkPartitionFlags, checkSgd, checkWholeNumbers, CLIENTS_HINT, type DataFlags, loadFedData, PARTITION_HINTS, partitionClients, type PartitionFlags } from './fed-options.js';
 
 export const FED_ARCHS = ['resnet8'] as const;
 export type FedArch = (typeof FED_ARCHS)[number];
@@ -100,13 +100,7 @@ function checkOptions(o: FedSimulateOptions): void {
     ['--seed', o.seed, 0],
   ]);
   checkSgd(o);
-  const sphere = o.algorithm === 'spherefed';
-  const prox = o.algorithm === 'fedprox' || (sphere && o.base === 'fedprox');
-  if (o.base !== undefined && !sphere) throw badArg('--base is for --algo spherefed (the aggregation under its head)');
-  if (o.mu !== undefined && !prox) throw badArg('--mu is FedProx\'s proximal term', 'use --algo fedprox, or --algo spherefed --base fedprox');
-  if (!sphere && (o.calibrate || o.secure || o.lambda !== undefined)) throw badArg('--calibrate, --lambda and --secure are for --algo spherefed');
-  if (!o.calibrate && (o.secure || o.lambda !== undefined)) throw badArg('--lambda and --secure set up the calibration: add --calibrate');
-  if (o.lambda !== undefined && !(o.lambda >= 0)) throw badArg(`--lambda must be ≥ 0, got ${o.lambda}`, 'e.g. 1e-3');
+  checkAlgorithmFlags(o);
 }
 
 export function modelOf(o: Pick<FedSimulateOptions, 'modelFile' | 'widths' | 'seed'>, classes: number): { model: Model; name: string } {
