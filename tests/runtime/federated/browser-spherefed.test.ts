@@ -2,11 +2,8 @@
 // WebCrypto masks) and one in Node: one round on the fixed head, then both upload masked
 // statistics and the coordinator's W is the pooled W of their data on the final weights
 // (computed here with onnxruntime-node; web and node kernels differ in the last bits).
-import * as http from 'node:http';
 import * as ort from 'onnxruntime-node';
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyRuntimeModules } from '../../../src/codegen/runtime-files.js';
+import { describe, expect, it } from 'vitest';
 import { modelToBytes } from '../../../src/ir/serde/io.js';
 import { addStats, featureStats, solveCalibration } from '../../../src/runtime/federated/calibration.js';
 import { Coordinator } from '../../../src/runtime/federated/coordinator.js';
@@ -15,7 +12,8 @@ import { sphereFedSetup } from '../../../src/runtime/federated/spherefed-sim.js'
 import { applyWeights } from '../../../src/runtime/federated/task.js';
 import { createInferenceServer, type InferenceServer } from '../../../src/runtime/server.js';
 import { smallResNet } from '../../../src/runtime/train/models.js';
-import { chromiumPath, launchChromium, ORT_WEB_DIST, startPageServer, watchedPage } from '../../helpers/chromium.js';
+import { chromiumPath, watchedPage } from '../../helpers/chromium.js';
+import { useFederatedPage } from './browser-page.js';
 import { toyData, toyDataFrom } from '../train/toy-data.js';
 
 const executablePath = chromiumPath();
@@ -44,18 +42,7 @@ const PAGE = `<!doctype html>
 </script></body></html>`;
 
 describe.skipIf(!executablePath)(`SphereFed calibration with a client in headless Chromium${executablePath ? '' : ' (skipped: Debian chromium is not installed)'}`, () => {
-  let browser: Browser;
-  let page: { server: http.Server; origin: string };
-
-  beforeAll(async () => {
-    const { files } = copyRuntimeModules(['runtime/federated/client', 'ir/random'], { declarations: false });
-    page = await startPageServer(PAGE, { '/ort/': ORT_WEB_DIST }, files);
-    browser = await launchChromium(executablePath!);
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await new Promise((r) => page?.server.close(r));
-  });
+  const page = useFederatedPage(PAGE, executablePath!);
 
   it('a page and a Node client upload masked statistics; W is the pooled W of their data', async () => {
     const taskOptions = { batchSize: 8 };
@@ -69,7 +56,7 @@ describe.skipIf(!executablePath)(`SphereFed calibration with a client in headles
       sphereFed: { seed: 4, calibrate: { lambda: 1e-3, secure: true } },
     });
     let server: InferenceServer | undefined;
-    const { tab, errors, requests } = await watchedPage(browser, { width: 800, height: 600 });
+    const { tab, errors, requests } = await watchedPage(page.browser, { width: 800, height: 600 });
     try {
       server = await createInferenceServer({ models: [], token: TOKEN, corsOrigin: page.origin, federated: coordinator });
       const { url } = await server.listen(0);

@@ -4,11 +4,8 @@
 // coordinator on another origin (the server answers CORS for the page's origin) alongside a
 // Node client in the same round. The round's new weights are FedAvg of the two updates, and the
 // page's update is what onnxruntime-node computes from the same data, seed and client index.
-import * as http from 'node:http';
 import * as ort from 'onnxruntime-node';
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyRuntimeModules } from '../../../src/codegen/runtime-files.js';
+import { describe, expect, it } from 'vitest';
 import { fedAvg } from '../../../src/runtime/federated/aggregate.js';
 import { Coordinator } from '../../../src/runtime/federated/coordinator.js';
 import { LocalTrainer } from '../../../src/runtime/federated/local.js';
@@ -16,7 +13,8 @@ import { joinFederation } from '../../../src/runtime/federated/node-client.js';
 import type { ClientUpdate, Weights } from '../../../src/runtime/federated/types.js';
 import { createInferenceServer, type InferenceServer } from '../../../src/runtime/server.js';
 import { smallResNet } from '../../../src/runtime/train/models.js';
-import { chromiumPath, launchChromium, ORT_WEB_DIST, startPageServer, watchedPage } from '../../helpers/chromium.js';
+import { chromiumPath, watchedPage } from '../../helpers/chromium.js';
+import { useFederatedPage } from './browser-page.js';
 import { toyData, toyDataFrom } from '../train/toy-data.js';
 
 const executablePath = chromiumPath();
@@ -60,18 +58,7 @@ interface PageResult {
 const maxAbsDiff = (a: Float32Array, b: Float32Array): number => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 
 describe.skipIf(!executablePath)(`federated client in headless Chromium${executablePath ? '' : ' (skipped: Debian chromium is not installed; apt-get install chromium)'}`, () => {
-  let browser: Browser;
-  let page: { server: http.Server; origin: string };
-
-  beforeAll(async () => {
-    const { files } = copyRuntimeModules(['runtime/federated/client', 'ir/random'], { declarations: false });
-    page = await startPageServer(PAGE, { '/ort/': ORT_WEB_DIST }, files);
-    browser = await launchChromium(executablePath!);
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await new Promise((r) => page?.server.close(r));
-  });
+  const page = useFederatedPage(PAGE, executablePath!);
 
   it('a page with onnxruntime-web and a Node client train round 1 together; the new weights are FedAvg of both updates', async () => {
     const coordinator = Coordinator.create(smallResNet({ widths: [4, 8], classes: 3, size: 8, seed: 3 }), { batchSize: 8 }, {
@@ -87,7 +74,7 @@ describe.skipIf(!executablePath)(`federated client in headless Chromium${executa
     coordinator.register(BROWSER.client);
     coordinator.register(NODE.client);
     let server: InferenceServer | undefined;
-    const { tab, errors, requests } = await watchedPage(browser, { width: 800, height: 600 });
+    const { tab, errors, requests } = await watchedPage(page.browser, { width: 800, height: 600 });
     try {
       server = await createInferenceServer({ models: [], token: TOKEN, corsOrigin: page.origin, federated: coordinator });
       const { url } = await server.listen(0);
