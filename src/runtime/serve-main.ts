@@ -159,7 +159,20 @@ export async function serveDirectory(opts: ServeDirOptions): Promise<ServingHand
   }
   const names = server.models.map((m) => `${m.name}@${m.versions?.at(-1) ?? '1'}`).join(', ');
   log(`splitc serving ${names} at ${address.url}/v2${opts.auth === false ? ' (authentication disabled)' : ''}`);
-  const close = (): Promise<void> => server.close();
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const stopCollecting = process.env.SPLITC_RELAUNCHED === '1' && gc ? collectWhenIdle(server, gc) : undefined;
+  const close = (): Promise<void> => {
+    stopCollecting?.();
+    return server.close();
+  };
+  const allocator = process.env.SPLITC_RELAUNCHED === '1' ? process.env.SPLITC_ALLOCATOR : undefined;
+  if (allocator) {
+    log(
+      allocator === 'glibc'
+        ? 'memory: glibc malloc with a 1 MiB mmap threshold; install libjemalloc2 so memory freed after bursts of concurrent requests is returned (docs/serving.md, Memory)'
+        : `memory: ${allocator}`,
+    );
+  }
   if (process.env.SPLITC_RELAUNCHED === '1' && process.connected) {
     // relaunched by relaunchForMemory: when the parent is gone (even killed), close and exit
     process.once('disconnect', () => void close().finally(() => process.exit(0)));
@@ -183,27 +196,96 @@ export async function serveDirectory(opts: ServeDirOptions): Promise<ServingHand
 }
 
 /**
- * glibc's malloc serves allocations below its mmap threshold from heaps it rarely gives back,
- * and raises that threshold as large blocks are freed, so a server whose sessions once ran a
- * large batch keeps the memory (measured: 238 MiB idle, 392 MiB 30 s after a burst of
- * 64-row requests). With a fixed threshold, allocations of 1 MiB and more are mapped on their
- * own and returned when freed, and the heap's free top beyond 16 MiB is trimmed: back to
- * idle within seconds after the same burst (docs/serving.md, ## Memory, for the cost). The
- * thresholds can only be set before the process starts, so the server relaunches itself once
- * with them (unless MALLOC_MMAP_THRESHOLD_ is already set, off Linux, or with
- * SPLITC_NO_RELAUNCH=1). The parent forwards signals and exits with the child's code; the
- * child exits if the parent dies.
+ * A server's memory should come back after a burst of large requests. Two things keep it:
+ *
+ * - glibc's malloc serves allocations below its mmap threshold from heaps it rarely gives
+ *   back, and raises that threshold as large blocks are freed (measured: 238 MiB idle, 392
+ *   MiB 30 s after a burst of 64-row requests). With a fixed threshold, blocks of 1 MiB and
+ *   more are mapped on their own and returned when freed, and the heap's free top beyond 16
+ *   MiB is trimmed.
+ * - Under concurrent load that is not enough: the socket's 64 KiB read chunks interleave with
+ *   longer-lived blocks on the main heap, and the holes they leave when freed stay resident
+ *   (measured with the CPUs busy: 40–60 MiB of the main heap, 1.2–1.3× idle 30 s after the
+ *   burst; `malloc_trim(0)`, which Node cannot call, returned all of it). jemalloc returns
+ *   free pages wherever they are, after `dirty_decay_ms`, from a background thread.
+ *
+ * So the server relaunches itself once, with jemalloc preloaded when it is installed
+ * (Debian/Ubuntu `libjemalloc2`; `SPLITC_JEMALLOC=<path>` names another, `SPLITC_JEMALLOC=0`
+ * keeps glibc) and the glibc thresholds otherwise; environment variables are the only way to
+ * set either, and they are read when a process starts. Not off Linux, not when
+ * MALLOC_MMAP_THRESHOLD_ is already set, not with SPLITC_NO_RELAUNCH=1, and LD_PRELOAD set by
+ * the user is left as it is. The parent forwards signals and exits with the child's code; the
+ * child exits if the parent dies. docs/serving.md, ## Memory, has the measurements and costs.
  */
 export const MALLOC_MMAP_THRESHOLD = 1 << 20;
 /** Setting the mmap threshold fixes the trim threshold at 128 KiB unless set too: trimming that eagerly cost ~10 % of batch-1 throughput. */
 export const MALLOC_TRIM_THRESHOLD = 16 << 20;
+/** Free pages go back to the system after a second, from jemalloc's own thread (not only when the server next allocates). */
+export const JEMALLOC_CONF = 'background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0';
 
-/** Relaunches this process with the malloc threshold; undefined when it should serve itself. Resolves to the exit code. */
+/**
+ * After a burst, request bodies and the socket chunks of refused ones are garbage that V8
+ * collects when the program next allocates enough, and an idle server allocates nothing, so
+ * they stay resident (measured: 45 MiB above idle 30 s after a burst, under CPU load). Checked
+ * every `everyMs`: a server that received no request since the last check, has none in
+ * flight and holds `minBytes` or more of ArrayBuffers (live or not yet collected) is
+ * collected, once per quiet spell. The relaunched server has `gc` (--expose-gc). Returns the
+ * function that stops the checks.
+ */
+export function collectWhenIdle(
+  server: Pick<InferenceServer, 'stats'>,
+  gc: () => void,
+  opts: { everyMs?: number; minBytes?: number; arrayBuffers?: () => number } = {},
+): () => void {
+  const minBytes = opts.minBytes ?? 16 << 20;
+  const arrayBuffers = opts.arrayBuffers ?? (() => process.memoryUsage().arrayBuffers);
+  let seen = -1;
+  let collected = false;
+  const timer = setInterval(() => {
+    const { activeRequests, totalRequests } = server.stats();
+    const quiet = activeRequests === 0 && totalRequests === seen;
+    if (!quiet) collected = false;
+    else if (!collected && arrayBuffers() >= minBytes) {
+      gc();
+      collected = true;
+    }
+    seen = totalRequests;
+  }, opts.everyMs ?? 2000);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+const MULTIARCH: Partial<Record<string, string>> = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu', ppc64: 'powerpc64le-linux-gnu', s390x: 's390x-linux-gnu', riscv64: 'riscv64-linux-gnu' };
+
+/** The jemalloc shared library to preload, if one is installed (or named by SPLITC_JEMALLOC); undefined for glibc's malloc. */
+export function findJemalloc(env: NodeJS.ProcessEnv = process.env, exists: (file: string) => boolean = fs.existsSync): string | undefined {
+  const chosen = env.SPLITC_JEMALLOC;
+  if (chosen === '0') return undefined;
+  if (chosen) return exists(chosen) ? chosen : undefined;
+  const multiarch = MULTIARCH[process.arch];
+  const dirs = [...(multiarch ? [`/usr/lib/${multiarch}`, `/lib/${multiarch}`] : []), '/usr/lib64', '/usr/lib', '/usr/local/lib'];
+  return dirs.map((d) => `${d}/libjemalloc.so.2`).find(exists);
+}
+
+/** The relaunched server's environment: jemalloc preloaded when found (unless LD_PRELOAD is set), the glibc thresholds either way. */
+export function relaunchEnv(env: NodeJS.ProcessEnv = process.env, exists?: (file: string) => boolean): NodeJS.ProcessEnv {
+  const jemalloc = env.LD_PRELOAD ? undefined : findJemalloc(env, exists);
+  return {
+    ...env,
+    MALLOC_MMAP_THRESHOLD_: String(MALLOC_MMAP_THRESHOLD),
+    MALLOC_TRIM_THRESHOLD_: String(MALLOC_TRIM_THRESHOLD),
+    ...(jemalloc ? { LD_PRELOAD: jemalloc, MALLOC_CONF: env.MALLOC_CONF ?? JEMALLOC_CONF } : {}),
+    SPLITC_RELAUNCHED: '1',
+    SPLITC_ALLOCATOR: jemalloc ? `jemalloc (${jemalloc})` : env.LD_PRELOAD ? `LD_PRELOAD=${env.LD_PRELOAD}` : 'glibc',
+  };
+}
+
+/** Relaunches this process with the allocator settings; undefined when it should serve itself. Resolves to the exit code. */
 export function relaunchForMemory(env: NodeJS.ProcessEnv = process.env): Promise<number> | undefined {
   if (process.platform !== 'linux' || env.MALLOC_MMAP_THRESHOLD_ !== undefined || env.SPLITC_NO_RELAUNCH === '1') return undefined;
-  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+  const child = spawn(process.execPath, [...process.execArgv, ...(process.execArgv.includes('--expose-gc') ? [] : ['--expose-gc']), ...process.argv.slice(1)], {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
-    env: { ...env, MALLOC_MMAP_THRESHOLD_: String(MALLOC_MMAP_THRESHOLD), MALLOC_TRIM_THRESHOLD_: String(MALLOC_TRIM_THRESHOLD), SPLITC_RELAUNCHED: '1' },
+    env: relaunchEnv(env),
   });
   const forward = (sig: NodeJS.Signals): void => {
     child.kill(sig);
@@ -211,7 +293,7 @@ export function relaunchForMemory(env: NodeJS.ProcessEnv = process.env): Promise
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, forward);
   return new Promise((resolve) => {
     child.once('error', (e) => {
-      process.stderr.write(`splitc serve: cannot relaunch itself (${e.message}); serving without the malloc threshold\n`);
+      process.stderr.write(`splitc serve: cannot relaunch itself (${e.message}); serving with the default allocator settings\n`);
       resolve(-1);
     });
     child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1)));

@@ -32,6 +32,8 @@ export interface ServerStats {
   heldRequests: number;
   /** All HTTP requests being handled. */
   activeRequests: number;
+  /** HTTP requests received since the server started. */
+  totalRequests: number;
   /** Requests waiting in each model's scheduler. */
   waiting: Record<string, number>;
 }
@@ -55,6 +57,7 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
   const served = models.served;
 
   let active = 0;
+  let total = 0;
   // Past the body limit, how much more of a body is read and discarded so that its sender reads the 413.
   const responder = new Responder(opts.corsOrigin, Math.max(4 * maxBodyBytes, 16 * 1024 * 1024), requestTimeoutMs);
   const reader = new BodyReader(maxBodyBytes, settings.maxJsonBytes, settings.maxBufferedBytes, settings.minUploadRate);
@@ -75,6 +78,7 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
     let route: Route | undefined;
     let inferModel: string | undefined;
     active++;
+    total++;
     res.once('close', () => {
       active--;
       // A connection that closed before the answer was written is counted as "aborted".
@@ -230,6 +234,7 @@ export async function createInferenceServer(opts: InferenceServerOptions): Promi
     stats: () => ({
       heldRequests: inference.held,
       activeRequests: active,
+      totalRequests: total,
       waiting: Object.fromEntries(served.map((m) => [`${m.name}@${m.version}`, m.scheduler.waiting])),
     }),
     metricsText: () => metrics.registry.render(),

@@ -4,9 +4,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { createKServeClient } from '../../src/runtime/client.js';
-import { defaultIntraOpThreads, discoverModels, runServeCli, serveDirectory } from '../../src/runtime/serve-main.js';
+import { collectWhenIdle, defaultIntraOpThreads, discoverModels, findJemalloc, JEMALLOC_CONF, relaunchEnv, runServeCli, serveDirectory } from '../../src/runtime/serve-main.js';
 import { repoRoot, tmpDir } from '../helpers/fixtures.js';
 import { CLS_OUT, CLS_PATH, CLS_SHAPE, seededFloats, tinyModelBytes } from './helpers.js';
 
@@ -98,6 +98,67 @@ describe('serveDirectory / runServeCli in process', () => {
     await expect(runServeCli([dir, '--bogus'])).rejects.toMatchObject({ code: 'E_BAD_ARGUMENT' });
     await expect(runServeCli([])).rejects.toMatchObject({ code: 'E_BAD_ARGUMENT' });
     await expect(serveDirectory({ dir, port: 0, env: {}, handleSignals: false, log: () => {} })).rejects.toMatchObject({ code: 'E_BAD_ARGUMENT' });
+  });
+});
+
+describe('the relaunched server\'s allocator', () => {
+  const only = (...files: string[]) => (f: string): boolean => files.includes(f);
+  const lib = process.arch === 'arm64' ? '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2' : '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
+
+  it('preloads jemalloc where Debian installs it, with pages returned after a second, and keeps the glibc thresholds', () => {
+    expect(findJemalloc({}, only(lib))).toBe(lib);
+    expect(findJemalloc({}, only('/usr/lib64/libjemalloc.so.2'))).toBe('/usr/lib64/libjemalloc.so.2');
+    const env = relaunchEnv({ PATH: '/bin' }, only(lib));
+    expect(env).toMatchObject({ PATH: '/bin', LD_PRELOAD: lib, MALLOC_CONF: JEMALLOC_CONF, MALLOC_MMAP_THRESHOLD_: '1048576', MALLOC_TRIM_THRESHOLD_: '16777216', SPLITC_RELAUNCHED: '1' });
+    expect(env.SPLITC_ALLOCATOR).toBe(`jemalloc (${lib})`);
+    expect(JEMALLOC_CONF).toContain('background_thread:true');
+  });
+
+  it('falls back to glibc, and leaves the user\'s LD_PRELOAD, MALLOC_CONF and SPLITC_JEMALLOC choices alone', () => {
+    const none = relaunchEnv({}, () => false);
+    expect(none.LD_PRELOAD).toBeUndefined();
+    expect(none).toMatchObject({ MALLOC_MMAP_THRESHOLD_: '1048576', SPLITC_ALLOCATOR: 'glibc' });
+    expect(relaunchEnv({ LD_PRELOAD: '/opt/tcmalloc.so' }, only(lib))).toMatchObject({ LD_PRELOAD: '/opt/tcmalloc.so', SPLITC_ALLOCATOR: 'LD_PRELOAD=/opt/tcmalloc.so' });
+    expect(relaunchEnv({ MALLOC_CONF: 'dirty_decay_ms:0' }, only(lib)).MALLOC_CONF).toBe('dirty_decay_ms:0');
+    expect(relaunchEnv({ SPLITC_JEMALLOC: '0' }, only(lib)).LD_PRELOAD).toBeUndefined();
+    expect(findJemalloc({ SPLITC_JEMALLOC: '/opt/je.so' }, only('/opt/je.so', lib))).toBe('/opt/je.so');
+    expect(findJemalloc({ SPLITC_JEMALLOC: '/missing.so' }, only(lib))).toBeUndefined();
+  });
+});
+
+describe('collectWhenIdle', () => {
+  it('collects once per quiet spell: no request since the last check, none in flight, 16 MiB of ArrayBuffers or more', () => {
+    vi.useFakeTimers();
+    try {
+      const stats = { activeRequests: 0, totalRequests: 0, heldRequests: 0, waiting: {} };
+      let buffers = 64 << 20;
+      let collections = 0;
+      const stop = collectWhenIdle({ stats: () => stats }, () => collections++, { everyMs: 1000, arrayBuffers: () => buffers });
+      const tick = (): number => {
+        vi.advanceTimersByTime(1000);
+        return collections;
+      };
+      expect(tick()).toBe(0); // the first check only notes the count
+      expect(tick()).toBe(1); // quiet since: collected
+      expect(tick()).toBe(1); // once per quiet spell
+      stats.totalRequests = 5; // traffic again
+      expect(tick()).toBe(1);
+      stats.activeRequests = 1; // a request in flight, no new one
+      expect(tick()).toBe(1);
+      stats.activeRequests = 0;
+      expect(tick()).toBe(2);
+      stats.totalRequests = 6;
+      buffers = 1 << 20; // little to collect
+      tick();
+      expect(tick()).toBe(2);
+      stop();
+      stats.totalRequests = 7;
+      buffers = 64 << 20;
+      tick();
+      expect(tick()).toBe(2); // stopped
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 
