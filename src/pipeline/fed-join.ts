@@ -33,7 +33,7 @@ export interface FedJoinOptions {
 
 export interface FedJoinSummary {
   client: string;
-  /** The coordinator's registration index (it seeds this client's batch orders). */
+  /** The coordinator's registration index (its batch orders are seeded by --client-index). */
   index: number;
   samples: number;
   /** 'done' (or the state it left in, with maxRounds). */
@@ -72,6 +72,8 @@ export async function runFedJoin(o: FedJoinOptions): Promise<FedJoinSummary> {
     token: o.token,
     // simulate's id for client k, so a run's clients are named alike in both
     client: clientIds(o.clients)[o.clientIndex]!,
+    // and simulate's batch orders for client k, whatever order the clients register in
+    seedIndex: o.clientIndex,
     data,
     sessionOptions: { intraOpNumThreads: o.threads ?? 1 },
     ...(o.reconnectMs !== undefined ? { reconnectMs: o.reconnectMs } : {}),

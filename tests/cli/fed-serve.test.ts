@@ -1,6 +1,6 @@
 // `splitc fed serve` with two `splitc fed join` clients (in-process, on 127.0.0.1, a small
 // synthetic IDX data set): two rounds, model.onnx and history.json written, both clients in
-// every round; the same --checkpoint resumes after the last closed round, SIGTERM stops it
+// every round, the model equal to `fed simulate`'s with the same flags; the same --checkpoint resumes after the last closed round, SIGTERM stops it
 // cleanly with the checkpoint kept (in-process, and the real process built in dist/); bad flags get codes.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -42,6 +42,15 @@ function start(args: string[]): { done: Promise<{ code: number; lines: string[] 
   return { done, listening };
 }
 
+async function status(url: string): Promise<{ registered: number }> {
+  const r = await fetch(`${url}/v2/federated/status`, { headers: { Authorization: 'Bearer fed-cli-secret' } });
+  return (await r.json()) as { registered: number };
+}
+
+async function until(ok: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 200 && !(await ok()); i++) await new Promise((r) => setTimeout(r, 25));
+}
+
 async function errorCode(args: string[]): Promise<string | undefined> {
   const r = await runSplitc([...args, '--json']);
   expect(r.code, r.stdout + r.stderr).toBe(2);
@@ -57,7 +66,10 @@ describe('splitc fed serve / fed join', () => {
     const { listening: url, resumedRounds } = await serve.listening;
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(resumedRounds).toBe(0);
-    const joins = await Promise.all([0, 1].map((k) => start(joinArgs(url, k)).done));
+    // client 1 registers first: batch orders follow --client-index, not the registration order
+    const second = start(joinArgs(url, 1)).done;
+    await until(async () => (await status(url)).registered === 1);
+    const joins = await Promise.all([start(joinArgs(url, 0)).done, second]);
     const served = await serve.done;
 
     const summary = JSON.parse(served.lines.at(-1)!) as { state: string; rounds: number; clients: string[]; files: Record<string, string> };
@@ -84,7 +96,16 @@ describe('splitc fed serve / fed join', () => {
     ]);
     expect(clients[0]!.rounds[0]!.bytesUp).toBeGreaterThan(h.config.weightBytes);
     expect(fs.existsSync(path.join(checkpoint, CHECKPOINT_FILE))).toBe(true);
-  }, 20_000);
+
+    // the same run simulated: the same weights, bit for bit
+    const simulated = path.join(work, 'simulated');
+    const sim = await runSplitc(['fed', 'simulate', '--arch', 'resnet8', '--widths', '4,8', '--local-epochs', '1', '--batch', '8', '--lr', '0.05', '--seed', '3', '--data', 'fashion-mnist', '--data-dir', data, '--clients', '2', '--iid', '--rounds', '2', '-o', simulated]);
+    expect(sim.code, sim.stderr).toBe(0);
+    const weightsOf = (file: string): Map<string, string> => new Map([...loadModel(file).graph.initializers].map(([name, v]) => [name, Buffer.from(v.constValue!.bytes()).toString('base64')]));
+    const [fromServe, fromSim] = [weightsOf(path.join(out, 'model.onnx')), weightsOf(path.join(simulated, 'model.onnx'))];
+    expect(fromServe.size).toBeGreaterThan(0);
+    expect(fromServe).toEqual(fromSim);
+  }, 40_000);
 
   it('the same --checkpoint resumes after the last closed round; SIGTERM stops it, checkpoint kept, exit 0, nothing written', async () => {
     expect(fs.existsSync(path.join(checkpoint, CHECKPOINT_FILE))).toBe(true);

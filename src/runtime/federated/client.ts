@@ -23,6 +23,12 @@ export interface JoinOptions {
   data: ClientData;
   /** The client id to register with (default: the coordinator picks one); an id already registered rejoins with its index. */
   client?: string;
+  /**
+   * The index that seeds this client's batch orders (default: its registration index).
+   * `fed join` passes `--client-index`, so client k trains as a simulation's client k
+   * whatever order the clients register in.
+   */
+  seedIndex?: number;
   /** Called after each round this client trained, with the update it sent. */
   onRound?: (record: ClientRoundRecord, update: ClientUpdate) => void | Promise<void>;
   /** Leave after training this many rounds (default: stay until the federation is done). */
@@ -224,7 +230,7 @@ export async function runFederatedClient(opts: JoinOptions): Promise<JoinResult>
         continue;
       }
       if (!resend) {
-        const update = await trainer.train(weights, opts.data, info.local, { client: reg.client, round: info.round, index: reg.index });
+        const update = await trainer.train(weights, opts.data, info.local, { client: reg.client, round: info.round, index: opts.seedIndex ?? reg.index });
         const record: ClientRoundRecord = { round: info.round, samples: update.samples, loss: update.loss, accepted: false, closed: false, bytesUp: 0, bytesDown: bytes };
         last = { update, record };
         rounds.push(record);
