@@ -33,6 +33,9 @@ export function serveCommand(ctx: FedCliContext): CommandModule {
         .option('lr', { type: 'number', default: 0.05, describe: 'SGD learning rate' })
         .option('momentum', { type: 'number', default: 0.9, describe: 'SGD momentum (reset every round)' })
         .option('seed', { type: 'number', default: 0, describe: "seeds the built-in model, the choice of clients and the clients' batch orders" })
+        .option('eval-data', { choices: ['fashion-mnist', 'mnist'] as const, describe: "a test set the coordinator holds: each round's model and the final one are evaluated on it (history.json)" })
+        .option('data-dir', { type: 'string', describe: '--eval-data from this folder (IDX files; default: where Debian installs it)' })
+        .option('test-limit', { type: 'number', describe: 'evaluate on the first N test images (default all)' })
         .option('checkpoint', { type: 'string', describe: 'folder for the checkpoint written after every round; a run resumes when it holds one' })
         .option('token-file', { type: 'string', describe: 'file holding the bearer token clients send (default: env SPLITC_TOKEN)' })
         .option('port', { type: 'number', default: 8000, describe: 'port (0: any free one)' })
@@ -47,6 +50,9 @@ export function serveCommand(ctx: FedCliContext): CommandModule {
       const { readBearerToken, runFedServe } = await import('../pipeline/fed-serve.js');
       const num = (k: string): number | undefined => numArg(args, k);
       if (!(num('lingerS')! >= 0)) throw new SplitcError('E_BAD_ARGUMENT', `--linger-s must be ≥ 0, got ${String(args.lingerS)}`);
+      if (args.evalData === undefined && (args.dataDir !== undefined || args.testLimit !== undefined)) {
+        throw new SplitcError('E_BAD_ARGUMENT', '--data-dir and --test-limit choose the evaluation set: they need --eval-data', { hint: 'e.g. --eval-data fashion-mnist --test-limit 2000' });
+      }
       const token = readBearerToken(args.tokenFile === undefined ? undefined : String(args.tokenFile));
       const files = { model: path.join(args.out, 'model.onnx'), history: path.join(args.out, 'history.json') };
       const stop = new AbortController();
@@ -79,6 +85,9 @@ export function serveCommand(ctx: FedCliContext): CommandModule {
           momentum: num('momentum')!,
           seed: num('seed')!,
           ...(args.checkpoint !== undefined ? { checkpointDir: String(args.checkpoint) } : {}),
+          ...(args.evalData !== undefined
+            ? { evalData: { data: String(args.evalData), ...(args.dataDir !== undefined ? { dataDir: String(args.dataDir) } : {}), ...(args.testLimit !== undefined ? { testLimit: num('testLimit')! } : {}) } }
+            : {}),
           token,
           port: num('port')!,
           host: String(args.host),
@@ -96,7 +105,8 @@ export function serveCommand(ctx: FedCliContext): CommandModule {
           },
           onRound: (r, rounds) => {
             const loss = Number.isFinite(r.loss) ? `, loss ${r.loss.toFixed(4)}` : '';
-            progress.log(`round ${r.round}/${rounds}: ${r.clients.length} clients, ${r.samples} samples${loss}${r.stragglers.length ? `, ${r.stragglers.length} dropped` : ''}, ${r.seconds?.toFixed(1) ?? '?'} s`);
+            const accuracy = r.testAccuracy !== null ? `, test accuracy ${(r.testAccuracy * 100).toFixed(1)} %` : '';
+            progress.log(`round ${r.round}/${rounds}: ${r.clients.length} clients, ${r.samples} samples${loss}${accuracy}${r.stragglers.length ? `, ${r.stragglers.length} dropped` : ''}, ${r.seconds?.toFixed(1) ?? '?'} s`);
             progress.task('federated rounds')({ done: r.round, total: rounds });
           },
         });
@@ -112,11 +122,15 @@ export function serveCommand(ctx: FedCliContext): CommandModule {
         return;
       }
       const { history } = result;
-      if (args.json) ctx.stdout(JSON.stringify({ state: 'done', files, algorithm: history.config.algorithm, rounds: history.rounds.length, clients: [...new Set(history.rounds.flatMap((r) => r.clients))].sort(), ...(history.calibration ? { calibration: history.calibration } : {}) }) + '\n');
+      if (args.json) {
+        const clients = [...new Set(history.rounds.flatMap((r) => r.clients))].sort();
+        ctx.stdout(JSON.stringify({ state: 'done', files, algorithm: history.config.algorithm, rounds: history.rounds.length, clients, ...(history.calibration ? { calibration: history.calibration } : {}), finalTestAccuracy: history.finalTestAccuracy }) + '\n');
+      }
       else {
         const cal = history.calibration;
         const calibrated = cal ? `, calibrated on ${cal.clients.length} clients' statistics (${cal.attempts} attempt${cal.attempts === 1 ? '' : 's'})` : '';
-        ctx.stdout(`${history.config.algorithm}: ${history.rounds.length} rounds done${calibrated}\nwrote ${files.model}, ${files.history}\n`);
+        const accuracy = history.finalTestAccuracy !== null ? `; test accuracy ${(history.finalTestAccuracy * 100).toFixed(1)} % on ${history.config.evaluation!.testSamples} ${history.config.evaluation!.data} images` : '';
+        ctx.stdout(`${history.config.algorithm}: ${history.rounds.length} rounds done${calibrated}${accuracy}\nwrote ${files.model}, ${files.history}\n`);
       }
     },
   };

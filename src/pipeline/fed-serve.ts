@@ -5,14 +5,17 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
 import { ioError } from '../ir/errors.js';
 import type { Model } from '../ir/graph.js';
 import type { CalibrationRecord } from '../runtime/federated/calibration-phase.js';
 import { CHECKPOINT_FILE, Coordinator, type CoordinatorOptions, type CoordinatorRound } from '../runtime/federated/coordinator.js';
+import type { ClientData } from '../runtime/federated/types.js';
 import { weightsBytes } from '../runtime/federated/weights.js';
+import { evaluateAccuracy } from '../runtime/train/fit.js';
 import { type BoundAddress, createInferenceServer } from '../runtime/server.js';
 import { badArgument as badArg } from './diagnostics.js';
-import { checkAlgorithmFlags, checkModelAndAlgorithm, checkSgd, checkWholeNumbers } from './fed-options.js';
+import { checkAlgorithmFlags, checkModelAndAlgorithm, checkSgd, checkWholeNumbers, loadFedData } from './fed-options.js';
 import { FED_ARCHS, type FedArch, modelOf } from './fed-simulate.js';
 
 export const FED_SERVE_ALGORITHMS = ['fedavg', 'fedprox', 'spherefed'] as const;
@@ -45,6 +48,12 @@ export interface FedServeOptions {
   seed: number;
   /** Checkpoint folder: written after every round; a run resumes when it holds a checkpoint. */
   checkpointDir?: string;
+  /**
+   * A test set the coordinator holds (server-side evaluation): each round's model, and the
+   * final one, are evaluated on it (top-1) for history.json. Its test split only; `testLimit`
+   * takes the first N images.
+   */
+  evalData?: { data: string; dataDir?: string; testLimit?: number };
   /** The bearer token clients must send. */
   token: string;
   port: number;
@@ -65,6 +74,8 @@ export interface FedServeOptions {
 export interface FedServeRound extends CoordinatorRound {
   /** Seconds since the previous round closed (or the coordinator started); null for rounds closed before a resume. */
   seconds: number | null;
+  /** Top-1 on the evaluation set of the round's model (SphereFed: argmax of the fixed head's scores); null without --eval-data, or for rounds closed before a resume. */
+  testAccuracy: number | null;
 }
 
 /** fed serve's history.json (schema in docs/cli.md). */
@@ -89,8 +100,12 @@ export interface FedServeHistory {
     seed: number;
     /** The weights' bytes each way per client and round (the tensors; the bodies add a small JSON header). */
     weightBytes: number;
+    /** The evaluation set (--eval-data), or null. */
+    evaluation: { data: string; testSamples: number } | null;
   };
   rounds: FedServeRound[];
+  /** The top-1 of model.onnx on the evaluation set (SphereFed with calibration: the calibrated model's); null without one. */
+  finalTestAccuracy: number | null;
   /** SphereFed with --calibrate: how the calibration phase ended. */
   calibration?: CalibrationRecord;
 }
@@ -123,6 +138,7 @@ function checkOptions(o: FedServeOptions): void {
     ['--batch', o.batch, 1],
     ['--seed', o.seed, 0],
     ['--port', o.port, 0],
+    ['--test-limit', o.evalData?.testLimit, 1],
   ]);
   if (o.port > 65535) throw badArg(`--port must be in 0..65535, got ${o.port}`);
   if (o.clientsPerRound !== undefined && o.clientsPerRound < o.minClients) throw badArg(`--clients-per-round ${o.clientsPerRound} is fewer than --min-clients ${o.minClients}`);
@@ -147,7 +163,7 @@ export async function runFedServe(o: FedServeOptions): Promise<FedServeResult> {
   const mu = aggregation === 'fedprox' ? (o.mu ?? 0.01) : undefined;
   const calibration = o.calibrate ? { lambda: o.lambda ?? 1e-3, secure: o.secure ?? false } : null;
   const deadlineS = o.deadlineS ?? 600;
-  const options: Omit<CoordinatorOptions, 'checkpointDir'> = {
+  const options: Omit<CoordinatorOptions, 'checkpointDir'> & Pick<CoordinatorOptions, 'onRoundClosed'> = {
     rounds: o.rounds,
     minClients: o.minClients,
     deadlineMs: deadlineS * 1000,
@@ -159,6 +175,17 @@ export async function runFedServe(o: FedServeOptions): Promise<FedServeResult> {
     ...(sphere ? { sphereFed: { seed: o.seed, ...(calibration ? { calibrate: calibration } : {}) } } : {}),
   };
   const taskOptions = { batchSize: o.batch };
+  // server-side evaluation: the test set is read (and checked against the model) before anything starts
+  const evalSet = o.evalData ? loadFedData({ ...o.evalData, trainLimit: 1 }).test : undefined;
+  const evaluations = new Map<number, Promise<number>>();
+  const evaluate = (m: Model): Promise<number> => evaluateAccuracy(m, evalSet!, { ort, inputName: m.graph.inputs[0]!.name });
+  if (evalSet) {
+    options.onRoundClosed = (r, m) => {
+      const accuracy = evaluate(m);
+      accuracy.catch(() => {}); // awaited (and thrown) when the round is recorded
+      evaluations.set(r.round, accuracy);
+    };
+  }
   const dir = o.checkpointDir;
   if (dir !== undefined) {
     if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw badArg(`--checkpoint ${dir} is a file, not a folder`);
@@ -171,6 +198,7 @@ export async function runFedServe(o: FedServeOptions): Promise<FedServeResult> {
   const resuming = dir !== undefined && fs.existsSync(path.join(dir, CHECKPOINT_FILE));
   const coordinator = resuming ? await Coordinator.resume(dir, model, taskOptions, options) : Coordinator.create(model, taskOptions, { ...options, ...(dir !== undefined ? { checkpointDir: dir } : {}) });
   const resumed = coordinator.status().completed;
+  if (evalSet) checkEvalSet(evalSet, coordinator.task.input.shape, o.evalData!.data);
   const history: FedServeHistory = {
     version: 1,
     config: {
@@ -189,8 +217,10 @@ export async function runFedServe(o: FedServeOptions): Promise<FedServeResult> {
       momentum: o.momentum,
       seed: o.seed,
       weightBytes: weightsBytes(coordinator.globalWeights()),
+      evaluation: evalSet ? { data: o.evalData!.data, testSamples: evalSet.n } : null,
     },
-    rounds: coordinator.status().history.map((r) => ({ ...r, seconds: null })),
+    rounds: coordinator.status().history.map((r) => ({ ...r, seconds: null, testAccuracy: null })),
+    finalTestAccuracy: null,
   };
 
   const server = await createInferenceServer({ models: [], token: o.token, federated: coordinator, ...(o.corsOrigin !== undefined ? { corsOrigin: o.corsOrigin } : {}) });
@@ -203,13 +233,14 @@ export async function runFedServe(o: FedServeOptions): Promise<FedServeResult> {
   }
   o.onListening?.(address, resumed);
   try {
-    const stopped = await untilDone(coordinator, history, o);
+    const stopped = await untilDone(coordinator, history, o, evaluations);
     // the checkpoint must be on disk before the run counts as finished (or stopped)
     await coordinator.flush();
     if (stopped) return { state: 'stopped', completed: coordinator.status().completed, history };
     const final = coordinator.globalModel();
     const calibrated = coordinator.status().calibration;
     if (calibrated) history.calibration = calibrated;
+    if (evalSet) history.finalTestAccuracy = await evaluate(final);
     o.onDone?.(final, history);
     // clients polling for the round learn that the federation is done before the coordinator goes
     await sleep(o.lingerMs ?? 2000, o.signal);
@@ -219,15 +250,24 @@ export async function runFedServe(o: FedServeOptions): Promise<FedServeResult> {
   }
 }
 
+/** E_BAD_ARGUMENT when the evaluation images do not have the shape the model takes. */
+function checkEvalSet(set: ClientData, shape: readonly number[], name: string): void {
+  if (set.shape.join('x') !== shape.join('x')) {
+    throw badArg(`--eval-data ${name} has images of shape [${set.shape.join(', ')}]; the model takes [${shape.join(', ')}]`, 'evaluate on a data set of the images the model was built for');
+  }
+}
+
 /** Polls the coordinator (which also closes rounds at their deadline) and records each round as it closes; true when stopped by the signal. */
-async function untilDone(coordinator: Coordinator, history: FedServeHistory, o: FedServeOptions): Promise<boolean> {
+async function untilDone(coordinator: Coordinator, history: FedServeHistory, o: FedServeOptions, evaluations: Map<number, Promise<number>>): Promise<boolean> {
   let since = performance.now();
   for (;;) {
     if (o.signal?.aborted) return true;
     const status = coordinator.status();
     for (const r of status.history.slice(history.rounds.length)) {
       const now = performance.now();
-      const record: FedServeRound = { ...r, seconds: (now - since) / 1000 };
+      const evaluated = evaluations.get(r.round);
+      evaluations.delete(r.round);
+      const record: FedServeRound = { ...r, seconds: (now - since) / 1000, testAccuracy: evaluated ? await evaluated : null };
       since = now;
       history.rounds.push(record);
       o.onRound?.(record, o.rounds);

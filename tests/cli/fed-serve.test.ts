@@ -7,8 +7,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/program.js';
-import { loadModel } from '../../src/ir/serde/io.js';
+import { loadModel, modelToBytes } from '../../src/ir/serde/io.js';
 import { CHECKPOINT_FILE } from '../../src/runtime/federated/coordinator.js';
+import { smallResNet } from '../../src/runtime/train/models.js';
 import { runSplitc } from '../helpers/cli.js';
 import { syntheticFashion } from '../helpers/fed-data.js';
 import { repoRoot, tmpDir } from '../helpers/fixtures.js';
@@ -62,7 +63,7 @@ describe('splitc fed serve / fed join', () => {
 
   it('a coordinator and two clients run two rounds; model.onnx and history.json are written', async () => {
     const out = path.join(work, 'run');
-    const serve = start([...serveArgs, '--rounds', '2', '--checkpoint', checkpoint, '-o', out]);
+    const serve = start([...serveArgs, '--rounds', '2', '--checkpoint', checkpoint, '--eval-data', 'fashion-mnist', '--data-dir', data, '-o', out]);
     const { listening: url, resumedRounds } = await serve.listening;
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(resumedRounds).toBe(0);
@@ -105,6 +106,12 @@ describe('splitc fed serve / fed join', () => {
     const [fromServe, fromSim] = [weightsOf(path.join(out, 'model.onnx')), weightsOf(path.join(simulated, 'model.onnx'))];
     expect(fromServe.size).toBeGreaterThan(0);
     expect(fromServe).toEqual(fromSim);
+    // and the coordinator's evaluation (--eval-data) gives the simulation's test accuracies
+    const simHistory = JSON.parse(fs.readFileSync(path.join(simulated, 'history.json'), 'utf8')) as { rounds: { testAccuracy: number }[]; finalTestAccuracy: number };
+    expect(h.config.evaluation).toEqual({ data: 'fashion-mnist', testSamples: 10 });
+    expect(h.rounds.map((r: { testAccuracy: number }) => r.testAccuracy)).toEqual(simHistory.rounds.map((r) => r.testAccuracy));
+    expect(h.finalTestAccuracy).toBe(simHistory.finalTestAccuracy);
+    expect(JSON.parse(served.lines.at(-1)!).finalTestAccuracy).toBe(simHistory.finalTestAccuracy);
   }, 40_000);
 
   it('the same --checkpoint resumes after the last closed round; SIGTERM stops it, checkpoint kept, exit 0, nothing written', async () => {
@@ -180,6 +187,11 @@ describe('splitc fed serve / fed join', () => {
     expect(await errorCode([...serveArgs, '--mu', '0.1', '-o', out])).toBe('E_BAD_ARGUMENT'); // μ with FedAvg
     expect(await errorCode([...serveArgs, '--clients-per-round', '1', '-o', out])).toBe('E_BAD_ARGUMENT'); // fewer than --min-clients
     expect(await errorCode([...serveArgs, '--rounds', '0', '-o', out])).toBe('E_BAD_ARGUMENT');
+    expect(await errorCode([...serveArgs, '--test-limit', '5', '-o', out])).toBe('E_BAD_ARGUMENT'); // without --eval-data
+    expect(await errorCode([...serveArgs, '--eval-data', 'fashion-mnist', '--data-dir', path.join(work, 'missing'), '-o', out])).toBe('E_IO');
+    const small = path.join(work, 'small-8x8.onnx'); // takes 8×8 images, not Fashion-MNIST's 28×28
+    fs.writeFileSync(small, modelToBytes(smallResNet({ widths: [4, 8], classes: 10, size: 8, seed: 1 })));
+    expect(await errorCode(['fed', 'serve', small, '--token-file', tokenFile, '--port', '0', '--eval-data', 'fashion-mnist', '--data-dir', data, '-o', out])).toBe('E_BAD_ARGUMENT');
     expect(await errorCode([...serveArgs, '--token-file', path.join(work, 'missing.txt'), '-o', out])).toBe('E_IO');
     expect(await errorCode([...serveArgs, '--checkpoint', tokenFile, '-o', out])).toBe('E_BAD_ARGUMENT'); // a file, not a folder
     const tampered = path.join(work, 'tampered');

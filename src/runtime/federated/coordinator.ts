@@ -46,6 +46,12 @@ export interface CoordinatorOptions {
   /** The clock (ms since the epoch); tests move it by hand. */
   now?: () => number;
   /**
+   * Called as each round closes, with its record and the model it produced (inference form;
+   * SphereFed: the fixed head, outputs scores and features), e.g. to evaluate it on a test set
+   * held by the coordinator. Synchronous: keep it cheap (start the work, do not await it here).
+   */
+  onRoundClosed?: (round: CoordinatorRound, model: Model) => void;
+  /**
    * SphereFed on top of `algorithm`: the rounds train sphereFedSetup's model (MSE to one-hot
    * on the fixed head seeded by `seed`); with `calibrate`, a calibration phase follows the last
    * round (state 'calibrating'; calibration-phase.ts) and the final model has the solved head.
@@ -511,6 +517,7 @@ export class Coordinator {
     });
     this.open = null;
     this.saveCheckpoint();
+    this.options.onRoundClosed?.(this.history.at(-1)!, applyWeights(this.model, this.global));
     // the next round may open at once (its clients are registered)
     this.tick();
   }

@@ -61,6 +61,31 @@ describe('Coordinator', () => {
     expect(await codeOfAsync(c.submit(fakeUpdate(g1, a.client, 3, 0)))).toBe('E_FED_ROUND');
   });
 
+  it('hands each closed round, with the model of its weights, to onRoundClosed (fed serve evaluates it)', async () => {
+    const closed: { round: number; clients: string[]; weights: Buffer }[] = [];
+    const c = Coordinator.create(model(), taskOptions, {
+      ...base,
+      onRoundClosed: (r, m) => {
+        const values = m.graph.valuesByName();
+        const weights: Weights = new Map([...c.globalWeights()].map(([name]) => [name, values.get(name)!.constValue!.toTypedArray() as Float32Array]));
+        closed.push({ round: r.round, clients: r.clients, weights: bytesOf(weights) });
+      },
+    });
+    const [a, b] = [c.register(), c.register()];
+    const expected: Buffer[] = [];
+    for (const round of [1, 2]) {
+      const g = c.globalWeights();
+      const updates = [fakeUpdate(g, a.client, round, 0), fakeUpdate(g, b.client, round, 1)];
+      for (const u of updates) await c.submit(u);
+      expected.push(bytesOf(fedAvg(updates)));
+    }
+    expect(closed.map((r) => [r.round, r.clients])).toEqual([
+      [1, ['client-0', 'client-1']],
+      [2, ['client-0', 'client-1']],
+    ]);
+    expect(closed.map((r) => r.weights.equals(expected[r.round - 1]!))).toEqual([true, true]);
+  });
+
   it('closes at the deadline with minClients; the straggler’s late update gets E_FED_ROUND and is not averaged in', async () => {
     let now = 1_000_000;
     const c = Coordinator.create(model(), taskOptions, { ...base, rounds: 3, now: () => now });
