@@ -1,14 +1,32 @@
 // A federated run's history as one self-contained HTML page (inline SVG and CSS, no scripts,
-// no network): test accuracy and bytes per client against the round, the config and the
-// clients' data. Deterministic apart from the seconds the history records; every string is escaped.
+// no network): test accuracy and bytes per client against the round, the config and (for a
+// simulation) the clients' data; `fed simulate`'s history and `fed serve`'s through one view.
+// Deterministic apart from the seconds the history records; every string is escaped.
 
-import type { FedHistory, FedRoundEntry } from '../pipeline/fed-simulate.js';
+import type { FedServeHistory } from '../pipeline/fed-serve.js';
+import type { FedHistory } from '../pipeline/fed-simulate.js';
 import { bytes } from './format.js';
 import { linearTicks, type Ticks } from './plan-html.js';
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 const px = (x: number): string => x.toFixed(1);
 const pct = (v: number): string => `${(v * 100).toFixed(1)} %`;
+
+/** What the page shows, from either command's history. */
+interface ReportView {
+  command: 'fed simulate' | 'fed serve';
+  algorithm: string;
+  /** What the run trained on (simulate: its data set; serve: its model). */
+  subject: string;
+  sphere: boolean;
+  config: [string, string][];
+  /** Per round; `calibrated`: the calibrated model after the last round. Nulls are not drawn. */
+  rounds: { round: number; calibrated: boolean; clients: number; loss: number | null; testAccuracy: number | null; up: number | null; down: number | null; seconds: number | null }[];
+  /** Shown above the accuracy chart (e.g. why it is empty). */
+  accuracyNote?: string;
+  /** Simulate's per-client samples and class counts. */
+  clients?: { classes: number; rows: { id: string; samples: number; classCounts: number[] }[] };
+}
 
 interface Series {
   name: string;
@@ -67,12 +85,17 @@ function lineChart(c: Chart, rounds: number): { legend: string; svg: string } {
   return { legend, svg: s + '</svg>' };
 }
 
-function accuracyChart(h: FedHistory): { legend: string; svg: string } {
-  const trained = h.rounds.filter((r) => r.phase !== 'calibrated');
-  const calibrated = h.rounds.filter((r) => r.phase === 'calibrated');
-  const sphere = h.config.algorithm === 'spherefed';
-  const at = (rs: FedRoundEntry[]): [number, number][] => rs.map((r) => [r.round, r.testAccuracy]);
-  const top = Math.max(0.1, ...h.rounds.map((r) => r.testAccuracy));
+type Round = ReportView['rounds'][number];
+const pointsOf = (rs: Round[], value: (r: Round) => number | null): [number, number][] =>
+  rs.flatMap((r): [number, number][] => {
+    const v = value(r);
+    return v === null ? [] : [[r.round, v]];
+  });
+
+function accuracyChart(h: ReportView): { legend: string; svg: string } {
+  const trained = h.rounds.filter((r) => !r.calibrated);
+  const calibrated = h.rounds.filter((r) => r.calibrated);
+  const top = Math.max(0.1, ...pointsOf(h.rounds, (r) => r.testAccuracy).map(([, v]) => v));
   return lineChart(
     {
       id: 'accuracy',
@@ -82,8 +105,8 @@ function accuracyChart(h: FedHistory): { legend: string; svg: string } {
       yTicks: linearTicks(0, Math.min(1, top), 5),
       yLabel: pct,
       series: [
-        { name: sphere ? 'global model (argmax of the fixed head)' : 'global model', color: '#1f77b4', points: at(trained) },
-        { name: 'calibrated model (after the last round)', color: '#d62728', points: at(calibrated), markersOnly: true },
+        { name: h.sphere ? 'global model (argmax of the fixed head)' : 'global model', color: '#1f77b4', points: pointsOf(trained, (r) => r.testAccuracy) },
+        { name: 'calibrated model (after the last round)', color: '#d62728', points: pointsOf(calibrated, (r) => r.testAccuracy), markersOnly: true },
       ],
     },
     h.rounds.length,
@@ -101,10 +124,10 @@ function byteTicks(max: number): { ticks: Ticks; label: (v: number) => string } 
   return { ticks: { lo: scale(t.lo), hi: scale(t.hi), labelled: t.labelled.map(scale), unlabelled: [] }, label: (v) => `${Number((v / unit).toPrecision(6))} ${units[k]}` };
 }
 
-function bytesChart(h: FedHistory): { legend: string; svg: string } {
-  const max = Math.max(1, ...h.rounds.flatMap((r) => [r.bytesUpPerClient, r.bytesDownPerClient]));
-  const trained = h.rounds.filter((r) => r.phase !== 'calibrated');
-  const calibrated = h.rounds.filter((r) => r.phase === 'calibrated');
+function bytesChart(h: ReportView): { legend: string; svg: string } {
+  const max = Math.max(1, ...h.rounds.flatMap((r) => [r.up ?? 0, r.down ?? 0]));
+  const trained = h.rounds.filter((r) => !r.calibrated);
+  const calibrated = h.rounds.filter((r) => r.calibrated);
   const axis = byteTicks(max);
   return lineChart(
     {
@@ -115,49 +138,105 @@ function bytesChart(h: FedHistory): { legend: string; svg: string } {
       yTicks: axis.ticks,
       yLabel: axis.label,
       series: [
-        { name: 'up (client → server)', color: '#ff7f0e', points: trained.map((r) => [r.round, r.bytesUpPerClient]) },
-        { name: 'down (server → client)', color: '#2ca02c', dash: '5 3', points: trained.map((r) => [r.round, r.bytesDownPerClient]) },
-        { name: 'calibration: statistics up', color: '#9467bd', points: calibrated.map((r) => [r.round, r.bytesUpPerClient]), markersOnly: true },
-        { name: 'calibration: final weights down', color: '#8c564b', points: calibrated.map((r) => [r.round, r.bytesDownPerClient]), markersOnly: true },
+        { name: 'up (client → server)', color: '#ff7f0e', points: pointsOf(trained, (r) => r.up) },
+        { name: 'down (server → client)', color: '#2ca02c', dash: '5 3', points: pointsOf(trained, (r) => r.down) },
+        { name: 'calibration: statistics up', color: '#9467bd', points: pointsOf(calibrated, (r) => r.up), markersOnly: true },
+        { name: 'calibration: final weights down', color: '#8c564b', points: pointsOf(calibrated, (r) => r.down), markersOnly: true },
       ],
     },
     h.rounds.length,
   );
 }
 
-function configRows(h: FedHistory): [string, string][] {
-  const c = h.config;
+/** The configuration rows both commands share: how the clients train and are averaged. */
+function trainingRows(c: FedHistory['config'] | FedServeHistory['config']): [string, string][] {
+  const calibration = c.calibration ?? null;
   return [
-    ['model', c.model],
-    ['data', `${c.data}: ${c.trainSamples} training, ${c.testSamples} test samples, ${c.classes} classes`],
-    ['clients', `${c.clients} (${c.clientsPerRound} per round)`],
-    ['partition', c.partition.kind === 'iid' ? 'IID' : `Dirichlet α = ${c.partition.alpha}`],
     ['algorithm', c.algorithm + (c.base ? ` on ${c.base}` : '') + (c.mu !== null ? `, μ = ${c.mu}` : '')],
-    ['calibration', c.calibration ? `λ = ${c.calibration.lambda}${c.calibration.secure ? ', secure aggregation' : ''}` : '–'],
+    ['calibration', calibration ? `λ = ${calibration.lambda}${calibration.secure ? ', secure aggregation' : ''}` : '–'],
     ['rounds', String(c.rounds)],
     ['local training', `${c.localEpochs} epoch(s), batch ${c.batch}, SGD lr ${c.lr}, momentum ${c.momentum}`],
     ['seed', String(c.seed)],
-    ['final test accuracy', pct(h.finalTestAccuracy)],
   ];
 }
 
+function simulateView(h: FedHistory): ReportView {
+  const c = h.config;
+  return {
+    command: 'fed simulate',
+    algorithm: c.algorithm,
+    subject: c.data,
+    sphere: c.algorithm === 'spherefed',
+    config: [
+      ['model', c.model],
+      ['data', `${c.data}: ${c.trainSamples} training, ${c.testSamples} test samples, ${c.classes} classes`],
+      ['clients', `${c.clients} (${c.clientsPerRound} per round)`],
+      ['partition', c.partition.kind === 'iid' ? 'IID' : `Dirichlet α = ${c.partition.alpha}`],
+      ...trainingRows(c),
+      ['final test accuracy', pct(h.finalTestAccuracy)],
+    ],
+    rounds: h.rounds.map((r) => ({ round: r.round, calibrated: r.phase === 'calibrated', clients: r.clients.length, loss: r.loss, testAccuracy: r.testAccuracy, up: r.bytesUpPerClient, down: r.bytesDownPerClient, seconds: r.seconds })),
+    clients: { classes: c.classes, rows: h.clients },
+  };
+}
+
+function serveView(h: FedServeHistory): ReportView {
+  const c = h.config;
+  const rounds: ReportView['rounds'] = h.rounds.map((r) => ({ round: r.round, calibrated: false, clients: r.clients.length, loss: r.loss, testAccuracy: r.testAccuracy, up: c.weightBytes, down: c.weightBytes, seconds: r.seconds }));
+  // the calibrated model: its accuracy after the last round (the statistics' bytes are not recorded)
+  if (h.calibration) rounds.push({ round: c.rounds + 1, calibrated: true, clients: h.calibration.clients.length, loss: null, testAccuracy: h.finalTestAccuracy, up: null, down: null, seconds: null });
+  return {
+    command: 'fed serve',
+    algorithm: c.algorithm,
+    subject: c.model,
+    sphere: c.algorithm === 'spherefed',
+    config: [
+      ['model', c.model],
+      ['evaluation', c.evaluation ? `${c.evaluation.data}: ${c.evaluation.testSamples} test samples, on the coordinator` : '– (no --eval-data)'],
+      ['clients', `at least ${c.minClients} per round${c.clientsPerRound !== null ? `, ${c.clientsPerRound} drawn` : ''}; deadline ${c.deadlineS} s`],
+      ...trainingRows(c),
+      ['final test accuracy', h.finalTestAccuracy === null ? '–' : pct(h.finalTestAccuracy)],
+    ],
+    rounds,
+    ...(c.evaluation ? {} : { accuracyNote: 'No accuracy: the coordinator evaluates only with --eval-data.' }),
+  };
+}
+
+/** `fed simulate`'s report.html. */
 export function renderFedHtml(h: FedHistory): string {
+  return renderReport(simulateView(h));
+}
+
+/** `fed serve`'s report.html. */
+export function renderFedServeHtml(h: FedServeHistory): string {
+  return renderReport(serveView(h));
+}
+
+function renderReport(h: ReportView): string {
   const acc = accuracyChart(h);
   const by = bytesChart(h);
-  const classHeads = Array.from({ length: h.config.classes }, (_, c) => `<th>${c}</th>`).join('');
-  const clientRows = h.clients.map((c) => `<tr><td>${esc(c.id)}</td><td>${c.samples}</td>${c.classCounts.map((n) => `<td>${n}</td>`).join('')}</tr>`).join('\n');
   const roundRows = h.rounds
-    .map((r) => `<tr><td>${r.round}${r.phase === 'calibrated' ? ' (calibration)' : ''}</td><td>${r.clients.length}</td><td>${r.loss === null ? '–' : r.loss.toFixed(4)}</td><td>${pct(r.testAccuracy)}</td><td>${bytes(r.bytesUpPerClient)}</td><td>${bytes(r.bytesDownPerClient)}</td><td>${r.seconds.toFixed(2)}</td></tr>`)
+    .map(
+      (r) =>
+        `<tr><td>${r.round}${r.calibrated ? ' (calibration)' : ''}</td><td>${r.clients}</td><td>${r.loss === null ? '–' : r.loss.toFixed(4)}</td><td>${r.testAccuracy === null ? '–' : pct(r.testAccuracy)}</td><td>${r.up === null ? '–' : bytes(r.up)}</td><td>${r.down === null ? '–' : bytes(r.down)}</td><td>${r.seconds === null ? '–' : r.seconds.toFixed(2)}</td></tr>`,
+    )
     .join('\n');
+  const clients = h.clients
+    ? `<h2>Clients' data</h2>
+<table><tr><th>client</th><th>samples</th>${Array.from({ length: h.clients.classes }, (_, c) => `<th>${c}</th>`).join('')}</tr>
+${h.clients.rows.map((c) => `<tr><td>${esc(c.id)}</td><td>${c.samples}</td>${c.classCounts.map((n) => `<td>${n}</td>`).join('')}</tr>`).join('\n')}
+</table>
+`
+    : '';
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>splitc fed simulate — ${esc(h.config.algorithm)}, ${esc(h.config.data)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>splitc ${h.command} — ${esc(h.algorithm)}, ${esc(h.subject)}</title>
 <style>body{font:14px system-ui,sans-serif;margin:2em;max-width:960px}svg.chart{display:block;max-width:100%;height:auto}table{border-collapse:collapse;margin:.5em 0}td,th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}table.config td:last-child{text-align:left}.legend{margin:.4em 0}.legend .item{white-space:nowrap;margin-right:14px}.legend .sw{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle}</style>
 </head><body>
-<h1>splitc fed simulate: ${esc(h.config.algorithm)} on ${esc(h.config.data)}</h1>
+<h1>splitc ${h.command}: ${esc(h.algorithm)} on ${esc(h.subject)}</h1>
 <h2>Configuration</h2>
-<table class="config">${configRows(h).map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table>
+<table class="config">${h.config.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table>
 <h2>Test accuracy against the round</h2>
-<div class="legend">${acc.legend}</div>
+${h.accuracyNote ? `<p>${esc(h.accuracyNote)}</p>\n` : ''}<div class="legend">${acc.legend}</div>
 ${acc.svg}
 <h2>Bytes per client against the round</h2>
 <p>float32 weights down and up per round; the calibration sends the statistics up (masked words with secure aggregation).</p>
@@ -167,10 +246,6 @@ ${by.svg}
 <table><tr><th>round</th><th>clients</th><th>loss</th><th>test accuracy</th><th>up / client</th><th>down / client</th><th>seconds</th></tr>
 ${roundRows}
 </table>
-<h2>Clients' data</h2>
-<table><tr><th>client</th><th>samples</th>${classHeads}</tr>
-${clientRows}
-</table>
-</body></html>
+${clients}</body></html>
 `;
 }

@@ -1,5 +1,5 @@
 // `splitc fed serve`: a federated coordinator over HTTP until its last round closes, then the
-// final model and history.json; SIGTERM stops it with the last round's checkpoint kept.
+// final model, history.json and report.html; SIGTERM stops it with the last round's checkpoint kept.
 
 import * as path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
@@ -8,11 +8,12 @@ import { SplitcError } from '../ir/errors.js';
 import { modelToBytes } from '../ir/serde/io.js';
 import { writeFileAtomic } from '../ir/temp-files.js';
 import { type FedCliContext, widthsOf } from './fed.js';
+import { renderFedServeHtml } from './fed-html.js';
 
 export function serveCommand(ctx: FedCliContext): CommandModule {
   return {
     command: 'serve [model]',
-    describe: 'run a federated coordinator over HTTP (FedAvg, FedProx, SphereFed with its calibration phase) until the last round, then write model.onnx and history.json; SIGTERM stops it, its checkpoint kept',
+    describe: 'run a federated coordinator over HTTP (FedAvg, FedProx, SphereFed with its calibration phase) until the last round, then write model.onnx, history.json and report.html; SIGTERM stops it, its checkpoint kept',
     builder: (y: Argv) =>
       y
         .positional('model', { type: 'string', describe: 'ONNX model to train (default: --arch resnet8)' })
@@ -42,7 +43,7 @@ export function serveCommand(ctx: FedCliContext): CommandModule {
         .option('host', { type: 'string', default: '127.0.0.1' })
         .option('cors-origin', { type: 'string', describe: 'answer CORS for pages of this origin (browser clients on another origin)' })
         .option('linger-s', { type: 'number', default: 2, describe: 'once done, keep answering this long so polling clients learn it' })
-        .option('out', { alias: 'o', type: 'string', demandOption: true, describe: 'folder to write model.onnx and history.json to' })
+        .option('out', { alias: 'o', type: 'string', demandOption: true, describe: 'folder to write model.onnx, history.json and report.html to' })
         .option('json', { type: 'boolean', default: false, describe: 'no progress; JSON lines: {"listening": url} at start, a summary at the end' }),
     handler: async (argv) => {
       const args = argv as unknown as Record<string, unknown> & { out: string; json: boolean };
@@ -54,7 +55,7 @@ export function serveCommand(ctx: FedCliContext): CommandModule {
         throw new SplitcError('E_BAD_ARGUMENT', '--data-dir and --test-limit choose the evaluation set: they need --eval-data', { hint: 'e.g. --eval-data fashion-mnist --test-limit 2000' });
       }
       const token = readBearerToken(args.tokenFile === undefined ? undefined : String(args.tokenFile));
-      const files = { model: path.join(args.out, 'model.onnx'), history: path.join(args.out, 'history.json') };
+      const files = { model: path.join(args.out, 'model.onnx'), history: path.join(args.out, 'history.json'), report: path.join(args.out, 'report.html') };
       const stop = new AbortController();
       const onSignal = (sig: NodeJS.Signals): void => {
         ctx.stderr(`${sig}: stopping the coordinator\n`);
@@ -98,6 +99,7 @@ export function serveCommand(ctx: FedCliContext): CommandModule {
           onDone: (model, history) => {
             writeFileAtomic(files.model, modelToBytes(model));
             writeFileAtomic(files.history, JSON.stringify(history, null, 2) + '\n');
+            writeFileAtomic(files.report, renderFedServeHtml(history));
           },
           onListening: (address, resumed) => {
             if (args.json) ctx.stdout(JSON.stringify({ listening: address.url, resumedRounds: resumed }) + '\n');
@@ -130,7 +132,7 @@ export function serveCommand(ctx: FedCliContext): CommandModule {
         const cal = history.calibration;
         const calibrated = cal ? `, calibrated on ${cal.clients.length} clients' statistics (${cal.attempts} attempt${cal.attempts === 1 ? '' : 's'})` : '';
         const accuracy = history.finalTestAccuracy !== null ? `; test accuracy ${(history.finalTestAccuracy * 100).toFixed(1)} % on ${history.config.evaluation!.testSamples} ${history.config.evaluation!.data} images` : '';
-        ctx.stdout(`${history.config.algorithm}: ${history.rounds.length} rounds done${calibrated}${accuracy}\nwrote ${files.model}, ${files.history}\n`);
+        ctx.stdout(`${history.config.algorithm}: ${history.rounds.length} rounds done${calibrated}${accuracy}\nwrote ${files.model}, ${files.history}, ${files.report}\n`);
       }
     },
   };

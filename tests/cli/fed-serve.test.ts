@@ -75,7 +75,12 @@ describe('splitc fed serve / fed join', () => {
 
     const summary = JSON.parse(served.lines.at(-1)!) as { state: string; rounds: number; clients: string[]; files: Record<string, string> };
     expect(summary).toMatchObject({ state: 'done', rounds: 2, clients: ['client-0', 'client-1'] });
-    expect(fs.readdirSync(out).sort()).toEqual(['history.json', 'model.onnx']);
+    expect(fs.readdirSync(out).sort()).toEqual(['history.json', 'model.onnx', 'report.html']);
+    // the report: the coordinator's evaluation set, one accuracy point per round
+    const report = fs.readFileSync(path.join(out, 'report.html'), 'utf8');
+    expect(report).toContain('<h1>splitc fed serve: fedavg on');
+    expect(report).toContain('fashion-mnist: 10 test samples, on the coordinator');
+    expect(/<svg[^>]*id="accuracy"[\s\S]*?<\/svg>/.exec(report)![0].match(/<circle/g)).toHaveLength(2);
     expect(loadModel(path.join(out, 'model.onnx')).graph.outputs.map((o) => o.name)).toEqual(['logits']);
     const h = JSON.parse(fs.readFileSync(path.join(out, 'history.json'), 'utf8'));
     expect(h.version).toBe(1);

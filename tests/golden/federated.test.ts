@@ -9,7 +9,8 @@ import { xorshift32 } from '../../src/ir/random.js';
 import { partitionCounts, partitionDirichlet, partitionIid } from '../../src/runtime/federated/partition.js';
 import { sphereFedSetup } from '../../src/runtime/federated/spherefed-sim.js';
 import { buildTrainingTask, type TrainingTaskOptions } from '../../src/runtime/federated/task.js';
-import { renderFedHtml } from '../../src/cli/fed-html.js';
+import { renderFedHtml, renderFedServeHtml } from '../../src/cli/fed-html.js';
+import type { FedServeHistory } from '../../src/pipeline/fed-serve.js';
 import type { FedHistory } from '../../src/pipeline/fed-simulate.js';
 import { smallResNet } from '../../src/runtime/train/models.js';
 import { expectGolden } from '../helpers/golden.js';
@@ -56,6 +57,28 @@ describe('federated goldens', () => {
       finalTestAccuracy: 0.55,
     };
     expectGolden('federated/report-spherefed.html', renderFedHtml(history));
+  });
+
+  it("fed serve's report.html of a SphereFed run with --eval-data and calibration (a fixed history)", () => {
+    const round = (r: number, acc: number | null, stragglers: string[] = []) => ({
+      round: r,
+      clients: ['client-0', 'client-1', 'phone-7'].filter((c) => !stragglers.includes(c)),
+      stragglers,
+      samples: 300 - 40 * stragglers.length,
+      loss: 0.1 - 0.01 * r,
+      closedBy: stragglers.length ? ('deadline' as const) : ('all-in' as const),
+      seconds: r === 1 ? null : 2.5 * r,
+      testAccuracy: acc,
+    });
+    const history: FedServeHistory = {
+      version: 1,
+      config: { model: 'resnet8 (widths 4,16, 28×28×1, 10 classes)', algorithm: 'spherefed', base: 'fedavg', mu: null, calibration: { lambda: 1e-3, secure: true }, rounds: 3, minClients: 2, clientsPerRound: null, deadlineS: 60, localEpochs: 1, batch: 8, lr: 0.05, momentum: 0.9, seed: 1, weightBytes: 81_920, evaluation: { data: 'fashion-mnist', testSamples: 500 } },
+      // round 1 closed before a resume: neither seconds nor an evaluation
+      rounds: [round(1, null), round(2, 0.21, ['phone-7']), round(3, 0.34)],
+      calibration: { round: 4, attempts: 1, clients: ['client-0', 'client-1', 'phone-7'], stragglers: [], closedBy: 'all-in', samples: 300 },
+      finalTestAccuracy: 0.58,
+    };
+    expectGolden('federated/report-serve-spherefed.html', renderFedServeHtml(history));
   });
 
   it('seeded partitions of 1,000 labels among 8 clients: per-client class counts', () => {
