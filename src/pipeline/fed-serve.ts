@@ -175,10 +175,10 @@ export async function runFedServe(o: FedServeOptions): Promise<FedServeResult> {
     ...(sphere ? { sphereFed: { seed: o.seed, ...(calibration ? { calibrate: calibration } : {}) } } : {}),
   };
   const taskOptions = { batchSize: o.batch };
-  // server-side evaluation: the test set is read (and checked against the model) before anything starts
-  const evalSet = o.evalData ? loadFedData({ ...o.evalData, trainLimit: 1 }).test : undefined;
+  // server-side evaluation: the test set is read and checked against the model before anything starts
+  const evalSet = o.evalData ? evaluationSet(o.evalData, model) : undefined;
   const evaluations = new Map<number, Promise<number>>();
-  const evaluate = (m: Model): Promise<number> => evaluateAccuracy(m, evalSet!, { ort, inputName: m.graph.inputs[0]!.name });
+  const evaluate = (m: Model): Promise<number> => evaluateAccuracy(m, evalSet!.images, { ort, inputName: evalSet!.input });
   if (evalSet) {
     options.onRoundClosed = (r, m) => {
       const accuracy = evaluate(m);
@@ -198,7 +198,6 @@ export async function runFedServe(o: FedServeOptions): Promise<FedServeResult> {
   const resuming = dir !== undefined && fs.existsSync(path.join(dir, CHECKPOINT_FILE));
   const coordinator = resuming ? await Coordinator.resume(dir, model, taskOptions, options) : Coordinator.create(model, taskOptions, { ...options, ...(dir !== undefined ? { checkpointDir: dir } : {}) });
   const resumed = coordinator.status().completed;
-  if (evalSet) checkEvalSet(evalSet, coordinator.task.input.shape, o.evalData!.data);
   const history: FedServeHistory = {
     version: 1,
     config: {
@@ -217,7 +216,7 @@ export async function runFedServe(o: FedServeOptions): Promise<FedServeResult> {
       momentum: o.momentum,
       seed: o.seed,
       weightBytes: weightsBytes(coordinator.globalWeights()),
-      evaluation: evalSet ? { data: o.evalData!.data, testSamples: evalSet.n } : null,
+      evaluation: evalSet ? { data: o.evalData!.data, testSamples: evalSet.images.n } : null,
     },
     rounds: coordinator.status().history.map((r) => ({ ...r, seconds: null, testAccuracy: null })),
     finalTestAccuracy: null,
@@ -250,11 +249,19 @@ export async function runFedServe(o: FedServeOptions): Promise<FedServeResult> {
   }
 }
 
-/** E_BAD_ARGUMENT when the evaluation images do not have the shape the model takes. */
-function checkEvalSet(set: ClientData, shape: readonly number[], name: string): void {
-  if (set.shape.join('x') !== shape.join('x')) {
-    throw badArg(`--eval-data ${name} has images of shape [${set.shape.join(', ')}]; the model takes [${shape.join(', ')}]`, 'evaluate on a data set of the images the model was built for');
+/**
+ * The test split of `--eval-data` and the model input it feeds (the one the training task
+ * feeds: the first that is not an initializer); E_BAD_ARGUMENT when its images do not have
+ * the shape that input takes after the batch axis.
+ */
+function evaluationSet(o: NonNullable<FedServeOptions['evalData']>, model: Model): { images: ClientData; input: string } {
+  const images = loadFedData({ ...o, trainLimit: 1 }).test;
+  const input = model.graph.inputs.find((v) => !v.isInitializer());
+  const shape = input?.shape?.slice(1) ?? [];
+  if (!input || images.shape.join('x') !== shape.join('x')) {
+    throw badArg(`--eval-data ${o.data} has images of shape [${images.shape.join(', ')}]; the model takes [${shape.join(', ')}]`, 'evaluate on a data set of the images the model was built for');
   }
+  return { images, input: input.name };
 }
 
 /** Polls the coordinator (which also closes rounds at their deadline) and records each round as it closes; true when stopped by the signal. */

@@ -159,13 +159,15 @@ export async function serveDirectory(opts: ServeDirOptions): Promise<ServingHand
   }
   const names = server.models.map((m) => `${m.name}@${m.versions?.at(-1) ?? '1'}`).join(', ');
   log(`splitc serving ${names} at ${address.url}/v2${opts.auth === false ? ' (authentication disabled)' : ''}`);
+  // relaunched by relaunchForMemory: with --expose-gc and the allocator it names
+  const relaunched = process.env.SPLITC_RELAUNCHED === '1';
   const gc = (globalThis as { gc?: () => void }).gc;
-  const stopCollecting = process.env.SPLITC_RELAUNCHED === '1' && gc ? collectWhenIdle(server, gc) : undefined;
+  const stopCollecting = relaunched && gc ? collectWhenIdle(server, gc) : undefined;
   const close = (): Promise<void> => {
     stopCollecting?.();
     return server.close();
   };
-  const allocator = process.env.SPLITC_RELAUNCHED === '1' ? process.env.SPLITC_ALLOCATOR : undefined;
+  const allocator = relaunched ? process.env.SPLITC_ALLOCATOR : undefined;
   if (allocator) {
     log(
       allocator === 'glibc'
@@ -173,8 +175,8 @@ export async function serveDirectory(opts: ServeDirOptions): Promise<ServingHand
         : `memory: ${allocator}`,
     );
   }
-  if (process.env.SPLITC_RELAUNCHED === '1' && process.connected) {
-    // relaunched by relaunchForMemory: when the parent is gone (even killed), close and exit
+  if (relaunched && process.connected) {
+    // when the launcher is gone (even killed), close and exit
     process.once('disconnect', () => void close().finally(() => process.exit(0)));
     process.channel?.unref();
   }

@@ -5,7 +5,7 @@
 
 import { createHash } from 'node:crypto';
 import { describe, it } from 'vitest';
-import { Coordinator } from '../../src/runtime/federated/coordinator.js';
+import { Coordinator, type CoordinatorOptions } from '../../src/runtime/federated/coordinator.js';
 import { encodeCalibration, encodeCalibrationInfo, encodeRound, encodeTask, encodeUpdate } from '../../src/runtime/federated/wire.js';
 import type { EncodedBody } from '../../src/runtime/kserve.js';
 import { smallResNet } from '../../src/runtime/train/models.js';
@@ -31,17 +31,20 @@ function printBody(title: string, body: EncodedBody, weightsAsOne = false): stri
   return lines;
 }
 
+/** The small ResNet's coordinator on a fixed clock (the bodies carry deadlines). */
+const coordinatorOf = (o: Pick<CoordinatorOptions, 'rounds' | 'minClients' | 'sphereFed'>): Coordinator =>
+  Coordinator.create(smallResNet({ widths: [4, 8], classes: 3, size: 8, seed: 3 }), { batchSize: 8 }, {
+    deadlineMs: 1000,
+    local: { epochs: 1, lr: 0.05, seed: 7 },
+    algorithm: 'fedavg',
+    seed: 1,
+    now: () => 1_700_000_000_000,
+    ...o,
+  });
+
 describe('federated protocol goldens', () => {
   it('task, round, update and calibration bodies of the small ResNet', () => {
-    const coordinator = Coordinator.create(smallResNet({ widths: [4, 8], classes: 3, size: 8, seed: 3 }), { batchSize: 8 }, {
-      rounds: 2,
-      minClients: 1,
-      deadlineMs: 1000,
-      local: { epochs: 1, lr: 0.05, seed: 7 },
-      algorithm: 'fedavg',
-      seed: 1,
-      now: () => 1_700_000_000_000,
-    });
+    const coordinator = coordinatorOf({ rounds: 2, minClients: 1 });
     coordinator.register('a');
     const task = coordinator.task;
     const global = coordinator.globalWeights();
@@ -55,16 +58,7 @@ describe('federated protocol goldens', () => {
   });
 
   it("SphereFed's calibration phase: the phase's answer (secure, relayed keys), a round in it, and a masked upload", async () => {
-    const coordinator = Coordinator.create(smallResNet({ widths: [4, 8], classes: 3, size: 8, seed: 3 }), { batchSize: 8 }, {
-      rounds: 1,
-      minClients: 2,
-      deadlineMs: 1000,
-      local: { epochs: 1, lr: 0.05, seed: 7 },
-      algorithm: 'fedavg',
-      seed: 1,
-      now: () => 1_700_000_000_000,
-      sphereFed: { seed: 4, calibrate: { lambda: 1e-3, secure: true } },
-    });
+    const coordinator = coordinatorOf({ rounds: 1, minClients: 2, sphereFed: { seed: 4, calibrate: { lambda: 1e-3, secure: true } } });
     // fixed stand-ins for the clients' ECDH public keys (the coordinator only checks their form)
     const key = (b: number): Uint8Array => Uint8Array.from({ length: 65 }, (_, i) => (i === 0 ? 4 : (b + i) & 0xff));
     coordinator.register('a', key(1));

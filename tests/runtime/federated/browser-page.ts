@@ -7,6 +7,32 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll } from 'vitest';
 import { copyRuntimeModules } from '../../../src/codegen/runtime-files.js';
 import { launchChromium, ORT_WEB_DIST, startPageServer } from '../../helpers/chromium.js';
+import { toyDataFrom } from '../train/toy-data.js';
+
+/**
+ * The client page: onnxruntime-web through an import map, splitc's compiled client closure,
+ * toyData built from toyDataFrom's own source and the same generator (ir/random's xorshift32)
+ * so the Node side can recompute what the page trains on, and `window.join = async (url, token,
+ * client, n, seed) => { <join> }`, which has `ort`, `runFederatedClient` and `toyData` in scope.
+ */
+export function federatedClientPage(title: string, join: string): string {
+  return `<!doctype html>
+<html><head><meta charset="utf-8"><title>${title}</title><link rel="icon" href="data:,">
+<script type="importmap">{ "imports": { "onnxruntime-web": "/ort/ort.bundle.min.mjs" } }</script>
+</head><body>
+<script type="module">
+  import * as ort from 'onnxruntime-web';
+  import { runFederatedClient } from '/lib/runtime/federated/client.js';
+  import { xorshift32 } from '/lib/ir/random.js';
+  ort.env.wasm.numThreads = 1;
+  ${toyDataFrom.toString()}
+  const toyData = (n, seed) => toyDataFrom(xorshift32(seed), n);
+  window.join = async (url, token, client, n, seed) => {
+${join}
+  };
+  window.ready = true;
+</script></body></html>`;
+}
 
 export interface FederatedPage {
   readonly browser: Browser;

@@ -13,8 +13,8 @@ import { applyWeights } from '../../../src/runtime/federated/task.js';
 import { createInferenceServer, type InferenceServer } from '../../../src/runtime/server.js';
 import { smallResNet } from '../../../src/runtime/train/models.js';
 import { chromiumPath, watchedPage } from '../../helpers/chromium.js';
-import { useFederatedPage } from './browser-page.js';
-import { toyData, toyDataFrom } from '../train/toy-data.js';
+import { federatedClientPage, useFederatedPage } from './browser-page.js';
+import { toyData } from '../train/toy-data.js';
 
 const executablePath = chromiumPath();
 const TOKEN = 'fed-sphere-browser';
@@ -23,23 +23,11 @@ const BROWSER = { client: 'browser-0', seed: 11 };
 const NODE = { client: 'node-1', seed: 12 };
 const model = () => smallResNet({ widths: [4, 8], classes: 3, size: 8, seed: 3 });
 
-const PAGE = `<!doctype html>
-<html><head><meta charset="utf-8"><title>splitc SphereFed client</title><link rel="icon" href="data:,">
-<script type="importmap">{ "imports": { "onnxruntime-web": "/ort/ort.bundle.min.mjs" } }</script>
-</head><body>
-<script type="module">
-  import * as ort from 'onnxruntime-web';
-  import { runFederatedClient } from '/lib/runtime/federated/client.js';
-  import { xorshift32 } from '/lib/ir/random.js';
-  ort.env.wasm.numThreads = 1;
-  ${toyDataFrom.toString()}
-  const toyData = (n, seed) => toyDataFrom(xorshift32(seed), n);
-  window.join = async (url, token, client, n, seed) => {
-    const result = await runFederatedClient({ url, token, ort, client, data: toyData(n, seed), pollMs: 20 });
-    return { state: result.info.state, calibrations: result.calibrations };
-  };
-  window.ready = true;
-</script></body></html>`;
+const PAGE = federatedClientPage(
+  'splitc SphereFed client',
+  `    const result = await runFederatedClient({ url, token, ort, client, data: toyData(n, seed), pollMs: 20 });
+    return { state: result.info.state, calibrations: result.calibrations };`,
+);
 
 describe.skipIf(!executablePath)(`SphereFed calibration with a client in headless Chromium${executablePath ? '' : ' (skipped: Debian chromium is not installed)'}`, () => {
   const page = useFederatedPage(PAGE, executablePath!);

@@ -14,39 +14,25 @@ import type { ClientUpdate, Weights } from '../../../src/runtime/federated/types
 import { createInferenceServer, type InferenceServer } from '../../../src/runtime/server.js';
 import { smallResNet } from '../../../src/runtime/train/models.js';
 import { chromiumPath, watchedPage } from '../../helpers/chromium.js';
-import { useFederatedPage } from './browser-page.js';
-import { toyData, toyDataFrom } from '../train/toy-data.js';
+import { federatedClientPage, useFederatedPage } from './browser-page.js';
+import { toyData } from '../train/toy-data.js';
 
 const executablePath = chromiumPath();
 const TOKEN = 'fed-browser-secret';
-/** Each client's data: toyData(SAMPLES, seed), built in the page for the browser client. */
+/** Each client's data: toyData(SAMPLES, seed), built in the page for the browser client (federatedClientPage). */
 const SAMPLES = 48;
 const BROWSER = { client: 'browser-0', seed: 11 };
 const NODE = { client: 'node-1', seed: 12 };
 
-// The page builds toyData (tests/runtime/train/toy-data.ts) from toyDataFrom's own source and the
-// same generator (ir/random's xorshift32, served from the closure) so the Node side can recompute its update.
-const PAGE = `<!doctype html>
-<html><head><meta charset="utf-8"><title>splitc federated client</title><link rel="icon" href="data:,">
-<script type="importmap">{ "imports": { "onnxruntime-web": "/ort/ort.bundle.min.mjs" } }</script>
-</head><body>
-<script type="module">
-  import * as ort from 'onnxruntime-web';
-  import { runFederatedClient } from '/lib/runtime/federated/client.js';
-  import { xorshift32 } from '/lib/ir/random.js';
-  ort.env.wasm.numThreads = 1;
-  ${toyDataFrom.toString()}
-  const toyData = (n, seed) => toyDataFrom(xorshift32(seed), n);
-  window.join = async (url, token, client, n, seed) => {
-    const sent = [];
+const PAGE = federatedClientPage(
+  'splitc federated client',
+  `    const sent = [];
     const result = await runFederatedClient({
       url, token, ort, client, data: toyData(n, seed), pollMs: 20,
       onRound: (record, u) => void sent.push({ record, samples: u.samples, loss: u.loss, weights: Object.fromEntries([...u.weights].map(([k, v]) => [k, Array.from(v)])) }),
     });
-    return { client: result.client, index: result.index, state: result.info.state, sent };
-  };
-  window.ready = true;
-</script></body></html>`;
+    return { client: result.client, index: result.index, state: result.info.state, sent };`,
+);
 
 interface PageResult {
   client: string;
